@@ -1,0 +1,5 @@
+import sys
+
+from gpucm.cli.main import main
+
+sys.exit(main())

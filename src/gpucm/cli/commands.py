@@ -1,0 +1,302 @@
+"""The headless commands: each reads the store (refreshing a never-refreshed one) and
+prints a table, JSON or CSV. Data goes to stdout, messages to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from gpucm import formatting as fmt
+from gpucm.cli.parser import UsageError, namespace_filters
+from gpucm.cli.table import Column, render_table
+from gpucm.domain.models import Offer, ProviderInfo, SearchQuery
+from gpucm.domain.provider_names import PROVIDERS, canonical_provider
+from gpucm.domain.query import QueryError, parse_query
+from gpucm.providers.registry import PROVIDER_META
+from gpucm.services import Services
+
+TABLE_LIMIT = 30
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def demo_banner(services: Services) -> None:
+    if services.demo:
+        say("DEMO market: simulated offers (no provider API keys are configured).")
+
+
+def _providers(names: Iterable[str]) -> list[str]:
+    result = []
+    for name in names:
+        canonical = canonical_provider(name)
+        if canonical is None:
+            raise UsageError(f"unknown provider {name!r} (known: {', '.join(PROVIDERS)})")
+        result.append(canonical)
+    return result
+
+
+def build_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> SearchQuery:
+    given = {k: v for k, v in namespace_filters(ns).items() if v not in (None, [])}
+    if "providers" in given:
+        given["providers"] = _providers(given["providers"])
+    if ns.all:
+        given["available"] = False
+    start = base or SearchQuery()
+    try:
+        query = SearchQuery.model_validate({**start.model_dump(exclude_defaults=True), **given})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "filters"
+        raise UsageError(f"--{field.replace('_', '-')}: {err['msg']}") from None
+    if ns.query:
+        try:
+            query = parse_query(ns.query, base=query)
+        except QueryError as exc:
+            raise UsageError(f"--query: {exc}") from None
+    limit = ns.limit
+    if limit is not None and limit < 0:
+        raise UsageError("--limit must be 0 (no limit) or more")
+    if ns.offset < 0:
+        raise UsageError("--offset must be 0 or more")
+    if limit is None and not (ns.json or ns.csv):
+        limit = TABLE_LIMIT
+    return query.model_copy(update={"limit": limit or None, "offset": ns.offset})
+
+
+OFFER_CSV_FIELDS = (
+    "id", "provider", "provider_id", "gpu_model", "gpu_name", "gpu_count", "gpu_memory_gb",
+    "price_per_hour", "price_per_gpu_hour", "spot_price_per_hour", "vcpus", "ram_gb",
+    "storage_gb", "region", "region_group", "country", "reliability", "performance", "value",
+    "download_mbps", "upload_mbps", "cuda_version", "verified", "available", "stale",
+    "fetched_at",
+)
+
+
+def offer_record(offer: Offer) -> dict[str, Any]:
+    data = offer.model_dump(mode="json")
+    net = data.pop("network_info")
+    data["download_mbps"] = net["download_mbps"]
+    data["upload_mbps"] = net["upload_mbps"]
+    return data
+
+
+def write_offers_csv(offers: Iterable[Offer], out: Any = None) -> None:
+    writer = csv.DictWriter(out or sys.stdout, fieldnames=OFFER_CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for offer in offers:
+        writer.writerow(offer_record(offer))
+
+
+def offers_table(offers: list[Offer]) -> str:
+    columns = [
+        Column("ID", min_width=14, max_width=34, flex=True, keep=2),
+        Column("GPU", min_width=12, max_width=18, flex=True, keep=1),
+        Column("N", ">"),
+        Column("$/H", ">"),
+        Column("$/GPU·H", ">"),
+        Column("VRAM", ">"),
+        Column("REL", ">"),
+        Column("REGION", min_width=8, max_width=18, flex=True),
+    ]
+    rows = [
+        [
+            o.id,
+            o.gpu_model + (" *" if o.stale else ""),
+            str(o.gpu_count),
+            fmt.price(o.price_per_hour),
+            fmt.price(o.price_per_gpu_hour),
+            fmt.gigabytes(o.gpu_memory_gb),
+            "-" if o.reliability is None else f"{o.reliability * 100:.0f}%",
+            o.region or "-",
+        ]
+        for o in offers
+    ]
+    return render_table(columns, rows)
+
+
+async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
+    query = build_query(ns)
+    await services.ensure_data()
+    page = await services.store.search(query)
+    demo_banner(services)
+    if ns.json:
+        print_json([o.model_dump(mode="json") for o in page.offers])
+    elif ns.csv:
+        write_offers_csv(page.offers)
+    elif not page.offers:
+        say("No offers match. Loosen a filter, or add --all to include unavailable offers.")
+    else:
+        print(offers_table(page.offers))
+        shown = query.offset + len(page.offers)
+        more = page.total - shown
+        note = f"{len(page.offers)} of {page.total} offers"
+        if more > 0:
+            note += f"; {more} more (use --limit/--offset)"
+        if any(o.stale for o in page.offers):
+            note += "; * = stale (last refresh of that provider failed)"
+        say(note)
+    return 0
+
+
+async def cmd_models(ns: argparse.Namespace, services: Services) -> int:
+    models = [m for m in services.catalog.models if not ns.category or m.category == ns.category]
+    if ns.json:
+        print_json([m.model_dump(mode="json") for m in models])
+        return 0
+    columns = [
+        Column("MODEL", max_width=20, flex=True),
+        Column("CATEGORY"),
+        Column("VRAM", ">"),
+        Column("ARCH", max_width=14, flex=True),
+        Column("CC", ">"),
+        Column("SCORE", ">"),
+        Column("BW GB/s", ">"),
+        Column("FP16 TF", ">"),
+    ]
+    rows = [
+        [
+            m.name,
+            m.category,
+            fmt.gigabytes(m.memory_gb),
+            m.architecture,
+            "-" if m.compute_capability is None else f"{m.compute_capability:.1f}",
+            str(m.performance_score),
+            fmt.number(m.memory_bandwidth_gbps),
+            fmt.number(m.fp16_tflops),
+        ]
+        for m in models
+    ]
+    print(render_table(columns, rows))
+    return 0
+
+
+async def provider_infos(services: Services) -> list[ProviderInfo]:
+    health = await services.store.health()
+    models = await services.store.provider_models()
+    settings = services.settings
+    infos = []
+    for name, meta in PROVIDER_META.items():
+        infos.append(
+            ProviderInfo(
+                name=name,
+                display_name=meta.display_name + (" (demo)" if services.demo else ""),
+                website=meta.website,
+                regions=list(meta.regions),
+                gpu_models=models.get(name, []),
+                features=meta.capabilities.features(),
+                is_configured=services.demo or settings.provider(name).configured,
+                is_demo=services.demo,
+                health=health.get(name),
+            )
+        )
+    return infos
+
+
+async def cmd_providers(ns: argparse.Namespace, services: Services) -> int:
+    infos = await provider_infos(services)
+    if ns.json:
+        print_json([i.model_dump(mode="json") for i in infos])
+        return 0
+    demo_banner(services)
+    now = services.clock()
+    columns = [
+        Column("PROVIDER"),
+        Column("CONFIGURED"),
+        Column("STATUS"),
+        Column("OFFERS", ">"),
+        Column("UPDATED", ">"),
+        Column("LAST ERROR", min_width=10, max_width=60, flex=True),
+    ]
+    rows = []
+    for info in infos:
+        h = info.health
+        rows.append(
+            [
+                info.name,
+                "yes" if info.is_configured else "no",
+                h.status if h else "never",
+                str(h.offer_count) if h else "0",
+                fmt.age(h.last_success_at if h else None, now),
+                (h.last_error or "") if h else "",
+            ]
+        )
+    print(render_table(columns, rows))
+    return 0
+
+
+async def cmd_stats(ns: argparse.Namespace, services: Services) -> int:
+    await services.ensure_data()
+    stats = await services.store.stats()
+    if ns.json:
+        print_json(stats.model_dump(mode="json"))
+        return 0
+    demo_banner(services)
+    print(
+        f"{stats.available_instances} of {stats.total_instances} offers available; "
+        f"average {fmt.price(stats.average_price)}/h, "
+        f"range {fmt.price(stats.price_range.min)}-{fmt.price(stats.price_range.max)}/h"
+    )
+    print("by provider: " + ", ".join(f"{p} {n}" for p, n in stats.provider_stats.items()))
+    columns = [
+        Column("MODEL", max_width=20, flex=True),
+        Column("AVAIL", ">"),
+        Column("MIN $/H", ">"),
+        Column("MEDIAN", ">"),
+        Column("MAX", ">"),
+        Column("MIN $/GPU", ">"),
+        Column("PROVIDERS", min_width=8, max_width=40, flex=True),
+    ]
+    ranked = sorted(stats.model_stats.items(), key=lambda kv: -kv[1].available_count)
+    rows = [
+        [
+            name,
+            str(ms.available_count),
+            fmt.price(ms.min_price),
+            fmt.price(ms.median_price),
+            fmt.price(ms.max_price),
+            fmt.price(ms.min_price_per_gpu),
+            ",".join(ms.providers),
+        ]
+        for name, ms in ranked
+        if ms.available_count
+    ]
+    print(render_table(columns, rows))
+    return 0
+
+
+async def cmd_refresh(ns: argparse.Namespace, services: Services) -> int:
+    only = _providers(ns.provider) or None
+    if not services.provider_names():
+        raise UsageError("no provider is configured; set an API key or use --demo")
+    outcomes = await services.refresh(only)
+    if not outcomes:
+        raise UsageError("none of the named providers is configured")
+    if ns.json:
+        print_json([o.__dict__ for o in outcomes])
+    else:
+        demo_banner(services)
+        for outcome in outcomes:
+            print(outcome.summary())
+    return 0 if any(o.ok for o in outcomes) else 1
+
+
+COMMANDS = {
+    "offers": cmd_offers,
+    "models": cmd_models,
+    "providers": cmd_providers,
+    "stats": cmd_stats,
+    "refresh": cmd_refresh,
+}

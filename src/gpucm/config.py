@@ -1,0 +1,236 @@
+"""Settings from the environment (the original API's names) and a TOML file.
+
+Precedence: environment > config file > defaults. API keys are SecretStr everywhere,
+so a repr, a log line or an error message shows `**********`, never the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from gpucm import paths
+from gpucm.domain.provider_names import PROVIDERS, canonical_provider
+from gpucm.providers.registry import PROVIDER_META
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REFRESH_INTERVAL = 60.0
+DEFAULT_DEMO_INTERVAL = 15.0
+
+
+class ConfigError(Exception):
+    """A config problem; the message names the file and the setting."""
+
+
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    refresh_interval: float | None = Field(default=None, ge=5)
+    enabled: bool = True
+    ssh_key_name: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.enabled and bool(self.api_key and self.api_key.get_secret_value().strip())
+
+
+class BudgetSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_hourly_usd: float | None = Field(default=None, gt=0)
+    monthly_usd: float | None = Field(default=None, gt=0)
+    warn_fraction: float = Field(default=0.8, gt=0, le=1)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    refresh_interval: float = Field(default=DEFAULT_REFRESH_INTERVAL, ge=5)
+    demo_refresh_interval: float = Field(default=DEFAULT_DEMO_INTERVAL, ge=1)
+    theme: str | None = None
+    log_level: str = "WARNING"
+    budget: BudgetSettings = BudgetSettings()
+    webhook_url: str | None = None
+    watch_command: str | None = None
+
+    def provider(self, name: str) -> ProviderSettings:
+        return self.providers.get(name, ProviderSettings())
+
+    def configured_providers(self) -> list[str]:
+        return [p for p in PROVIDERS if self.provider(p).configured]
+
+    def interval_for(self, name: str) -> float:
+        return self.provider(name).refresh_interval or self.refresh_interval
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for scrubbing text before it is shown or logged."""
+        return [
+            s.api_key.get_secret_value()
+            for s in self.providers.values()
+            if s.api_key and s.api_key.get_secret_value()
+        ]
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    result: dict[str, dict[str, str]] = {}
+    for name, meta in PROVIDER_META.items():
+        entry: dict[str, str] = {}
+        if env.get(meta.key_env):
+            entry["api_key"] = env[meta.key_env]
+        if env.get(meta.url_env):
+            entry["base_url"] = env[meta.url_env]
+        if entry:
+            result[name] = entry
+    return result
+
+
+def warn_if_exposed(path: Path, data: Mapping[str, Any]) -> str | None:
+    """A config file holding keys must not be readable by others."""
+    providers = data.get("providers")
+    holds_keys = isinstance(providers, dict) and any(
+        isinstance(v, dict) and v.get("api_key") for v in providers.values()
+    )
+    if not holds_keys or os.name != "posix":
+        return None
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        return (
+            f"{path} holds API keys and is readable by other users; "
+            f"run: chmod 600 {path}"
+        )
+    return None
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, config_path: Path | None = None
+) -> Settings:
+    env = os.environ if env is None else env
+    path = config_path or paths.config_file()
+    data = _read_file(path)
+    warning = warn_if_exposed(path, data)
+    if warning:
+        log.warning(warning)
+    raw_providers = data.pop("providers", {}) or {}
+    if not isinstance(raw_providers, dict):
+        raise ConfigError(f"{path}: [providers] must be a table")
+    providers: dict[str, dict[str, Any]] = {}
+    for key, value in raw_providers.items():
+        name = canonical_provider(str(key))
+        if name is None:
+            known = ", ".join(PROVIDERS)
+            raise ConfigError(f"{path}: unknown provider [providers.{key}] (known: {known})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: [providers.{key}] must be a table")
+        providers[name] = dict(value)
+    for name, entry in _env_overrides(env).items():
+        providers.setdefault(name, {}).update(entry)
+    if env.get("LOG_LEVEL"):
+        data["log_level"] = env["LOG_LEVEL"]
+    try:
+        return Settings.model_validate({**data, "providers": providers})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+
+
+def save_settings_value(path: Path, key: tuple[str, ...], value: Any) -> None:
+    """Set one value in the config file, keeping the rest; written 0600 because the
+    file may hold API keys."""
+    data = _read_file(path)
+    node = data
+    for part in key[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{path}: {part} is not a table")
+        node = child
+    if value is None:
+        node.pop(key[-1], None)
+    else:
+        node[key[-1]] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        tomli_w.dump(data, fh)
+    os.replace(tmp, path)
+
+
+class SettingsSource:
+    """Settings that follow the config file: a changed file is re-read (at most once per
+    interval) so adding or removing a key takes effect at the next refresh."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        config_path: Path | None = None,
+        *,
+        min_check_interval: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        initial: Settings | None = None,
+    ) -> None:
+        self._env = dict(os.environ if env is None else env)
+        self._path = config_path or paths.config_file()
+        self._interval = min_check_interval
+        self._monotonic = monotonic
+        self._checked = monotonic()
+        self._stamp = self._file_stamp()
+        self._settings = initial if initial is not None else load_settings(self._env, self._path)
+        self.last_error: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        try:
+            st = self._path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime, st.st_size)
+
+    def current(self) -> Settings:
+        now = self._monotonic()
+        if now - self._checked < self._interval:
+            return self._settings
+        self._checked = now
+        stamp = self._file_stamp()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._settings = load_settings(self._env, self._path)
+                self.last_error = None
+            except ConfigError as exc:
+                # keep working with the last good settings; say what is wrong
+                self.last_error = str(exc)
+                log.warning("%s", exc)
+        return self._settings

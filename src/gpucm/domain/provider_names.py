@@ -1,0 +1,46 @@
+"""The providers gpucm knows, by the names of the original API, and their spellings."""
+
+from __future__ import annotations
+
+VAST_AI = "vast_ai"
+RUNPOD = "runpod"
+LAMBDA_LABS = "lambda_labs"
+PAPERSPACE = "paperspace"
+
+PROVIDERS: tuple[str, ...] = (VAST_AI, RUNPOD, LAMBDA_LABS, PAPERSPACE)
+
+DISPLAY_NAMES: dict[str, str] = {
+    VAST_AI: "Vast.ai",
+    RUNPOD: "RunPod",
+    LAMBDA_LABS: "Lambda Cloud",
+    PAPERSPACE: "Paperspace",
+}
+
+SHORT_NAMES: dict[str, str] = {
+    VAST_AI: "vast",
+    RUNPOD: "runpod",
+    LAMBDA_LABS: "lambda",
+    PAPERSPACE: "paperspace",
+}
+
+_ALIASES: dict[str, str] = {
+    "vast": VAST_AI,
+    "vastai": VAST_AI,
+    "vast.ai": VAST_AI,
+    "vast-ai": VAST_AI,
+    "runpod.io": RUNPOD,
+    "lambda": LAMBDA_LABS,
+    "lambdalabs": LAMBDA_LABS,
+    "lambda-labs": LAMBDA_LABS,
+    "lambda_cloud": LAMBDA_LABS,
+    "lambdacloud": LAMBDA_LABS,
+    "ps": PAPERSPACE,
+}
+
+
+def canonical_provider(name: str) -> str | None:
+    """The canonical provider name for a user's spelling, or None if unknown."""
+    key = name.strip().lower()
+    if key in PROVIDERS:
+        return key
+    return _ALIASES.get(key)

@@ -1,0 +1,61 @@
+"""Where gpucm keeps its files. Functions, never module constants: GPUCM_HOME is read
+at call time so tests (and users) can move every directory at once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "gpucm"
+
+
+def _home() -> Path | None:
+    value = os.environ.get("GPUCM_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def config_dir() -> Path:
+    home = _home()
+    return home / "config" if home else platformdirs.user_config_path(APP_NAME)
+
+
+def data_dir() -> Path:
+    home = _home()
+    return home / "data" if home else platformdirs.user_data_path(APP_NAME)
+
+
+def cache_dir() -> Path:
+    home = _home()
+    return home / "cache" if home else platformdirs.user_cache_path(APP_NAME)
+
+
+def log_dir() -> Path:
+    home = _home()
+    return home / "logs" if home else platformdirs.user_log_path(APP_NAME)
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+def user_catalog_file() -> Path:
+    return config_dir() / "gpu_catalog.toml"
+
+
+def user_themes_dir() -> Path:
+    return config_dir() / "themes"
+
+
+def presets_file() -> Path:
+    return config_dir() / "filters.toml"
+
+
+def default_db_path(*, demo: bool) -> Path:
+    """The demo market lives in its own database, so simulated offers can never mix
+    with a real provider's data once a key is configured."""
+    override = os.environ.get("GPUCM_DB")
+    if override:
+        return Path(override).expanduser()
+    return data_dir() / ("demo.db" if demo else "gpucm.db")

@@ -1,0 +1,152 @@
+"""The one factory that builds gpucm's services for every front end (CLI, TUI, API).
+
+Front ends get a `Services` and never build stores or providers themselves; tests pass
+a fixed clock, a temporary GPUCM_HOME, or an httpx transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from gpucm import paths
+from gpucm.config import Settings, SettingsSource
+from gpucm.domain.catalog import Catalog, CatalogSource
+from gpucm.domain.clock import Clock, utcnow
+from gpucm.domain.provider_names import PROVIDERS
+from gpucm.engine.refresher import Refresher, RefreshOutcome
+from gpucm.providers.base import OfferSource
+from gpucm.providers.demo import DemoMarket, DemoProvider
+from gpucm.providers.factory import make_adapter
+from gpucm.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings_source: SettingsSource
+    catalog_source: CatalogSource
+    store: Store
+    clock: Clock
+    demo: bool
+    refresher: Refresher
+    demo_latency: float = 0.0
+    transport: httpx.AsyncBaseTransport | None = None
+    _sources: dict[str, tuple[object, OfferSource]] = field(default_factory=dict)
+    _market: DemoMarket | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.settings_source.current()
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.catalog_source.current()
+
+    def provider_names(self) -> list[str]:
+        """Providers that refresh: the four simulated ones in demo mode, else the
+        configured ones (read afresh, so a key added to the config file counts)."""
+        return list(PROVIDERS) if self.demo else self.settings.configured_providers()
+
+    def sources(self) -> list[OfferSource]:
+        wanted = self.provider_names()
+        settings = self.settings
+        for name in list(self._sources):
+            if name not in wanted:
+                self._sources.pop(name)
+        result = []
+        for name in wanted:
+            key: object = "demo" if self.demo else settings.provider(name)
+            cached = self._sources.get(name)
+            if cached is None or cached[0] != key:
+                self._sources[name] = (key, self._build(name, settings))
+            result.append(self._sources[name][1])
+        return result
+
+    def source(self, name: str) -> OfferSource | None:
+        return next((s for s in self.sources() if s.name == name), None)
+
+    def _build(self, name: str, settings: Settings) -> OfferSource:
+        if self.demo:
+            if self._market is None:
+                self._market = DemoMarket()
+            return DemoProvider(
+                name, self._market, self._next_demo_tick, clock=self.clock,
+                latency=self.demo_latency,
+            )
+        return make_adapter(name, settings.provider(name), transport=self.transport,
+                            secrets=settings.secrets)
+
+    async def _next_demo_tick(self, provider: str) -> int:
+        tick = int(await self.store.get_demo_state(f"tick:{provider}") or 0) + 1
+        await self.store.set_demo_state(f"tick:{provider}", tick)
+        return tick
+
+    async def refresh(
+        self, only: list[str] | None = None, *, force: bool = True
+    ) -> list[RefreshOutcome]:
+        sources = [s for s in self.sources() if only is None or s.name in only]
+        return await self.refresher.refresh_all(sources, force=force)
+
+    async def ensure_data(self) -> list[RefreshOutcome]:
+        """A never-refreshed store gets one round first, so a first command shows offers."""
+        if await self.store.offer_counts() or not self.provider_names():
+            return []
+        return await self.refresh()
+
+    async def aclose(self) -> None:
+        for _, source in self._sources.values():
+            try:
+                await source.aclose()
+            except Exception:  # closing must not mask what the user was doing
+                log.debug("closing %s failed", source.name, exc_info=True)
+        self._sources.clear()
+        await self.store.close()
+
+
+async def open_services(
+    *,
+    db: Path | None = None,
+    demo: bool | None = None,
+    clock: Clock = utcnow,
+    env: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+    demo_latency: float = 0.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Services:
+    settings_source = SettingsSource(env, config_path)
+    settings = settings_source.current()
+    use_demo = demo if demo is not None else not settings.configured_providers()
+    catalog_source = CatalogSource(paths.user_catalog_file())
+    store = await Store.open(
+        db or paths.default_db_path(demo=use_demo), catalog=catalog_source.current, clock=clock
+    )
+    if use_demo:
+        await store.set_meta("mode", "demo")
+
+    def interval(name: str) -> float:
+        current = settings_source.current()
+        return current.demo_refresh_interval if use_demo else current.interval_for(name)
+
+    refresher = Refresher(
+        store,
+        catalog_source.current,
+        clock,
+        secrets=lambda: settings_source.current().secrets(),
+        interval=interval,
+    )
+    return Services(
+        settings_source=settings_source,
+        catalog_source=catalog_source,
+        store=store,
+        clock=clock,
+        demo=use_demo,
+        refresher=refresher,
+        demo_latency=demo_latency,
+        transport=transport,
+    )

@@ -1,0 +1,82 @@
+"""Opening SQLite connections and bringing a database to the current schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiosqlite
+
+from gpucm.store.schema import MIGRATIONS, Migration
+
+
+class StoreError(Exception):
+    """A store problem a person can act on (the message says what and where)."""
+
+
+async def connect(path: Path | str, *, readonly: bool = False) -> aiosqlite.Connection:
+    target = str(path)
+    try:
+        if target != ":memory:" and not readonly:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        if readonly:
+            conn = await aiosqlite.connect(
+                f"file:{target}?mode=ro", uri=True, isolation_level=None
+            )
+        else:
+            conn = await aiosqlite.connect(target, isolation_level=None)
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"cannot open the database {target}: {exc}") from exc
+    # WAL lets the UI read while a refresh writes; NORMAL is durable across app
+    # crashes (only an OS crash can lose the last commit, never corrupt the file).
+    try:
+        if not readonly:
+            await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute("PRAGMA temp_store=MEMORY")
+    except sqlite3.DatabaseError as exc:
+        await conn.close()
+        raise StoreError(f"{target} is not a usable gpucm database: {exc}") from exc
+    return conn
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(
+    conn: aiosqlite.Connection, migrations: Sequence[Migration] = MIGRATIONS
+) -> int:
+    """Apply the migrations a database has not had yet; returns the new version."""
+    latest = migrations[-1].version if migrations else 0
+    try:
+        current = await schema_version(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"the database is not readable: {exc}") from exc
+    if current > latest:
+        raise StoreError(
+            f"the database has schema version {current}, newer than this gpucm knows "
+            f"({latest}); upgrade gpucm or point --db at another file"
+        )
+    for migration in migrations:
+        if migration.version <= current:
+            continue
+        try:
+            await conn.executescript(
+                "BEGIN IMMEDIATE;\n"
+                f"{migration.sql}\n"
+                f"PRAGMA user_version = {int(migration.version)};\n"
+                "COMMIT;"
+            )
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise StoreError(
+                f"migration {migration.version} ({migration.description}) failed: {exc}"
+            ) from exc
+        current = migration.version
+    return current

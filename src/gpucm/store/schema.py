@@ -1,0 +1,167 @@
+"""The store's schema as an ordered list of migrations.
+
+`PRAGMA user_version` holds how many migrations a database has had. Each migration
+runs in its own transaction together with the version bump, so a database is always
+at exactly one version. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+# Offer columns in table order; the single source for INSERTs and row decoding.
+OFFER_COLUMNS: tuple[str, ...] = (
+    "id",
+    "provider",
+    "provider_id",
+    "gpu_model",
+    "gpu_name",
+    "gpu_family",
+    "gpu_category",
+    "gpu_count",
+    "gpu_memory_gb",
+    "price_per_hour",
+    "price_per_gpu_hour",
+    "spot_price_per_hour",
+    "storage_price_per_gb_month",
+    "vcpus",
+    "ram_gb",
+    "storage_gb",
+    "region",
+    "region_group",
+    "country",
+    "reliability",
+    "performance",
+    "value",
+    "download_mbps",
+    "upload_mbps",
+    "cuda_version",
+    "verified",
+    "available",
+    "fetched_at",
+    "first_seen_at",
+    "previous_price_per_hour",
+    "is_new",
+    "snapshot",
+    "provider_data",
+)
+
+_INITIAL = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Current offers: one provider's rows are replaced as a whole by each refresh.
+CREATE TABLE offers (
+    id                         TEXT PRIMARY KEY,
+    provider                   TEXT NOT NULL,
+    provider_id                TEXT NOT NULL,
+    gpu_model                  TEXT NOT NULL COLLATE NOCASE,
+    gpu_name                   TEXT NOT NULL,
+    gpu_family                 TEXT NOT NULL COLLATE NOCASE,
+    gpu_category               TEXT NOT NULL,
+    gpu_count                  INTEGER NOT NULL,
+    gpu_memory_gb              REAL,
+    price_per_hour             REAL NOT NULL,
+    price_per_gpu_hour         REAL NOT NULL,
+    spot_price_per_hour        REAL,
+    storage_price_per_gb_month REAL,
+    vcpus                      REAL,
+    ram_gb                     REAL,
+    storage_gb                 REAL,
+    region                     TEXT NOT NULL COLLATE NOCASE,
+    region_group               TEXT,
+    country                    TEXT COLLATE NOCASE,
+    reliability                REAL,
+    performance                INTEGER,
+    value                      REAL,
+    download_mbps              REAL,
+    upload_mbps                REAL,
+    cuda_version               REAL,
+    verified                   INTEGER,
+    available                  INTEGER NOT NULL,
+    fetched_at                 REAL NOT NULL,
+    first_seen_at              REAL NOT NULL,
+    previous_price_per_hour    REAL,
+    is_new                     INTEGER NOT NULL DEFAULT 0,
+    snapshot                   INTEGER NOT NULL,
+    provider_data              TEXT NOT NULL DEFAULT '{}'
+);
+-- Few indexes on purpose: each one slows every refresh, and at 100k rows a full scan
+-- costs 10-25 ms (research/probe-report.md 4.4). These serve the snapshot replace, the
+-- default sort, and the commonest filter.
+CREATE INDEX offers_provider ON offers(provider);
+CREATE INDEX offers_price ON offers(price_per_hour);
+CREATE INDEX offers_model_price ON offers(gpu_model, price_per_hour);
+
+-- One compact point per (provider, gpu_model) per refresh; prices are per GPU-hour
+-- over the available offers so different GPU counts compare.
+CREATE TABLE price_history (
+    ts             INTEGER NOT NULL,
+    provider       TEXT NOT NULL,
+    gpu_model      TEXT NOT NULL COLLATE NOCASE,
+    offers         INTEGER NOT NULL,
+    available      INTEGER NOT NULL,
+    min_gpu_price  REAL,
+    avg_gpu_price  REAL,
+    max_gpu_price  REAL,
+    PRIMARY KEY (gpu_model, provider, ts)
+) WITHOUT ROWID;
+CREATE INDEX price_history_ts ON price_history(ts);
+
+CREATE TABLE provider_health (
+    provider             TEXT PRIMARY KEY,
+    status               TEXT NOT NULL,
+    last_attempt_at      REAL,
+    last_success_at      REAL,
+    last_error           TEXT,
+    last_error_kind      TEXT,
+    latency_ms           REAL,
+    offer_count          INTEGER NOT NULL DEFAULT 0,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at      REAL
+) WITHOUT ROWID;
+
+CREATE TABLE instances (
+    id          TEXT PRIMARY KEY,
+    provider    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    request_id  TEXT,
+    updated_at  REAL NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX instances_provider ON instances(provider);
+
+-- Written before a provider is called, so a crash can never lead to a second launch.
+CREATE TABLE launch_journal (
+    request_id   TEXT PRIMARY KEY,
+    created_at   REAL NOT NULL,
+    updated_at   REAL NOT NULL,
+    state        TEXT NOT NULL,
+    provider     TEXT NOT NULL,
+    offer_id     TEXT NOT NULL,
+    label        TEXT NOT NULL,
+    request      TEXT NOT NULL,
+    instance_id  TEXT,
+    error        TEXT
+) WITHOUT ROWID;
+
+-- The demo market's own state, so separate commands see the same simulated market.
+CREATE TABLE demo_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _INITIAL),)
+
+LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,507 @@
+"""The store: the single source of truth between the refresh workers and every front end.
+
+Two connections: writes (refresh snapshots, health, journal) go through one, reads
+through the other, so with WAL a reader never waits for a refresh and always sees a
+whole snapshot, old or new, never a mix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from gpucm.domain.catalog import Catalog
+from gpucm.domain.clock import Clock, from_epoch, utcnow
+from gpucm.domain.models import (
+    GpuModel,
+    MarketStats,
+    ModelStats,
+    Offer,
+    PriceRange,
+    ProviderHealth,
+    SearchQuery,
+)
+from gpucm.store.db import StoreError, connect, migrate
+from gpucm.store.rows import offer_to_row, row_to_offer
+from gpucm.store.schema import OFFER_COLUMNS
+from gpucm.store.search_sql import build_filter, order_by
+
+CatalogGetter = Callable[[], Catalog]
+
+_SELECT_OFFER = ", ".join(OFFER_COLUMNS)
+# Offers of a provider whose last refresh failed are shown, but marked stale.
+_STALE_EXPR = (
+    "EXISTS (SELECT 1 FROM provider_health h WHERE h.provider = offers.provider"
+    " AND h.status NOT IN ('ok', 'never'))"
+)
+_UPDATE_ON_CONFLICT = ", ".join(
+    f"{col} = excluded.{col}"
+    for col in OFFER_COLUMNS
+    if col not in ("id", "first_seen_at", "previous_price_per_hour", "is_new")
+)
+_UPSERT = (
+    f"INSERT INTO offers ({_SELECT_OFFER}) VALUES ({','.join('?' * len(OFFER_COLUMNS))}) "
+    f"ON CONFLICT(id) DO UPDATE SET {_UPDATE_ON_CONFLICT}, "
+    "previous_price_per_hour = offers.price_per_hour, is_new = 0"
+)
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    provider: str
+    offers: int
+    added: int
+    removed: int
+    price_changes: int
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    offers: list[Offer]
+    total: int
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    ts: datetime
+    provider: str
+    gpu_model: str
+    offers: int
+    available: int
+    min_gpu_price: float | None
+    avg_gpu_price: float | None
+    max_gpu_price: float | None
+
+
+class Store:
+    def __init__(
+        self,
+        path: str,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        catalog: CatalogGetter,
+        clock: Clock,
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._catalog = catalog
+        self._clock = clock
+        self._write_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        catalog: CatalogGetter | Catalog | None = None,
+        clock: Clock = utcnow,
+    ) -> Store:
+        if catalog is None:
+            catalog = Catalog.builtin()
+        getter: CatalogGetter = (lambda c=catalog: c) if isinstance(catalog, Catalog) else catalog
+        writer = await connect(path)
+        try:
+            await migrate(writer)
+            reader = await connect(path)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(str(path), writer, reader, getter, clock)
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            try:
+                await conn.close()
+            except ValueError:
+                pass  # already closed
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- transactions -------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One read transaction: every statement inside sees the same snapshot."""
+        async with self._read_lock:
+            await self._reader.execute("BEGIN")
+            try:
+                yield self._reader
+            finally:
+                if self._reader.in_transaction:
+                    await self._reader.execute("COMMIT")
+
+    async def _fetchall(
+        self, conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
+    ) -> list[Any]:
+        async with conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    # -- meta ---------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self._read() as conn:
+            rows = await self._fetchall(conn, "SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- offers -------------------------------------------------------------------
+
+    async def replace_offers(
+        self, provider: str, offers: Sequence[Offer], *, fetched_at: datetime | None = None
+    ) -> SnapshotResult:
+        """Replace one provider's offers atomically and append its history points."""
+        when = (fetched_at or self._clock()).timestamp()
+        for offer in offers:
+            if offer.provider != provider:
+                raise StoreError(f"offer {offer.id} belongs to {offer.provider}, not {provider}")
+        async with self._write() as conn:
+            rows = await self._fetchall(
+                conn,
+                "SELECT count(*), coalesce(max(snapshot), 0) FROM offers WHERE provider = ?",
+                (provider,),
+            )
+            before, last_snapshot = int(rows[0][0]), int(rows[0][1])
+            snapshot = await self._next_snapshot(conn, last_snapshot)
+            # On a provider's first snapshot nothing is "new": everything is.
+            is_new = 1 if before else 0
+            await conn.executemany(
+                _UPSERT,
+                [
+                    offer_to_row(o, snapshot=snapshot, fetched_at=when, is_new=is_new)
+                    for o in offers
+                ],
+            )
+            cur = await conn.execute(
+                "DELETE FROM offers WHERE provider = ? AND snapshot <> ?", (provider, snapshot)
+            )
+            removed = cur.rowcount
+            counts = await self._fetchall(
+                conn,
+                "SELECT count(*), coalesce(sum(is_new), 0),"
+                " coalesce(sum(previous_price_per_hour IS NOT NULL"
+                " AND previous_price_per_hour <> price_per_hour), 0)"
+                " FROM offers WHERE provider = ?",
+                (provider,),
+            )
+            await conn.execute(
+                "INSERT OR REPLACE INTO price_history"
+                " (ts, provider, gpu_model, offers, available,"
+                "  min_gpu_price, avg_gpu_price, max_gpu_price)"
+                " SELECT ?, provider, gpu_model, count(*), sum(available),"
+                "  min(CASE WHEN available THEN price_per_gpu_hour END),"
+                "  avg(CASE WHEN available THEN price_per_gpu_hour END),"
+                "  max(CASE WHEN available THEN price_per_gpu_hour END)"
+                " FROM offers WHERE provider = ? GROUP BY gpu_model",
+                (int(when), provider),
+            )
+        total, added, changed = (int(x) for x in counts[0])
+        return SnapshotResult(provider, total, added if before else 0, removed, changed)
+
+    async def _next_snapshot(self, conn: aiosqlite.Connection, last: int) -> int:
+        rows = await self._fetchall(conn, "SELECT value FROM meta WHERE key = 'snapshot_seq'")
+        seq = max(int(rows[0][0]) if rows else 0, last) + 1
+        await conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('snapshot_seq', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (str(seq),),
+        )
+        return seq
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        """Matching offers (query.limit/offset applied) and how many match in all."""
+        catalog = self._catalog()
+        flt = build_filter(query, catalog)
+        sql = (
+            f"SELECT {_SELECT_OFFER}, {_STALE_EXPR} FROM offers WHERE {flt.where}"
+            f" ORDER BY {order_by(query)}"
+        )
+        params: tuple[Any, ...] = flt.params
+        if query.limit is not None or query.offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += (query.limit if query.limit is not None else -1, query.offset)
+        async with self._read() as conn:
+            rows = await self._fetchall(conn, sql, params)
+            if query.limit is None and not query.offset:
+                total = len(rows)
+            else:
+                total = (
+                    await self._fetchall(
+                        conn, f"SELECT count(*) FROM offers WHERE {flt.where}", flt.params
+                    )
+                )[0][0]
+        n = len(OFFER_COLUMNS)
+        return SearchPage([row_to_offer(r[:n], catalog, stale=bool(r[n])) for r in rows], total)
+
+    async def search_rows(
+        self, query: SearchQuery, columns: Sequence[str], *, limit: int, offset: int = 0
+    ) -> list[tuple[Any, ...]]:
+        """Raw rows of chosen columns for a window: the TUI's fast path (no models)."""
+        for col in columns:
+            if col not in OFFER_COLUMNS and col != "stale":
+                raise StoreError(f"unknown offer column {col!r}")
+        flt = build_filter(query, self._catalog())
+        select = ", ".join(_STALE_EXPR if c == "stale" else c for c in columns)
+        sql = (
+            f"SELECT {select} FROM offers WHERE {flt.where} ORDER BY {order_by(query)}"
+            " LIMIT ? OFFSET ?"
+        )
+        async with self._read() as conn:
+            return [tuple(r) for r in await self._fetchall(conn, sql, (*flt.params, limit, offset))]
+
+    async def count(self, query: SearchQuery) -> int:
+        flt = build_filter(query, self._catalog())
+        async with self._read() as conn:
+            rows = await self._fetchall(
+                conn, f"SELECT count(*) FROM offers WHERE {flt.where}", flt.params
+            )
+        return int(rows[0][0])
+
+    async def get_offer(self, offer_id: str) -> Offer | None:
+        async with self._read() as conn:
+            rows = await self._fetchall(
+                conn, f"SELECT {_SELECT_OFFER}, {_STALE_EXPR} FROM offers WHERE id = ?", (offer_id,)
+            )
+        if not rows:
+            return None
+        n = len(OFFER_COLUMNS)
+        return row_to_offer(rows[0][:n], self._catalog(), stale=bool(rows[0][n]))
+
+    async def offer_counts(self) -> dict[str, tuple[int, int]]:
+        """Per provider: (offers, available)."""
+        async with self._read() as conn:
+            rows = await self._fetchall(
+                conn, "SELECT provider, count(*), sum(available) FROM offers GROUP BY provider"
+            )
+        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
+
+    async def provider_models(self) -> dict[str, list[str]]:
+        async with self._read() as conn:
+            rows = await self._fetchall(
+                conn,
+                "SELECT DISTINCT provider, gpu_model FROM offers ORDER BY provider, gpu_model",
+            )
+        result: dict[str, list[str]] = {}
+        for provider, model in rows:
+            result.setdefault(provider, []).append(model)
+        return result
+
+    # -- stats --------------------------------------------------------------------
+
+    async def stats(self, query: SearchQuery | None = None) -> MarketStats:
+        """The original API's marketplace stats, over the offers a query matches
+        (available or not); per-model figures are over available offers."""
+        catalog = self._catalog()
+        flt = build_filter((query or SearchQuery()).model_copy(update={"available": False}),
+                           catalog)
+        where = flt.where
+        async with self._read() as conn:
+            totals = (
+                await self._fetchall(
+                    conn,
+                    "SELECT count(*), coalesce(sum(available), 0),"
+                    " avg(CASE WHEN available THEN price_per_hour END),"
+                    " min(CASE WHEN available THEN price_per_hour END),"
+                    " max(CASE WHEN available THEN price_per_hour END),"
+                    " max(fetched_at)"
+                    f" FROM offers WHERE {where}",
+                    flt.params,
+                )
+            )[0]
+            per_provider = await self._fetchall(
+                conn,
+                f"SELECT provider, count(*) FROM offers WHERE {where} AND available = 1"
+                " GROUP BY provider ORDER BY provider",
+                flt.params,
+            )
+            per_model = await self._fetchall(conn, _MODEL_STATS_SQL.format(where=where),
+                                             flt.params)
+        model_stats: dict[str, ModelStats] = {}
+        for row in per_model:
+            (model, offers, available, pmin, pmax, pavg, p10, p50, p90, gmin, g50, providers) = row
+            info = catalog.get(model) or GpuModel.unknown(model)
+            model_stats[model] = ModelStats(
+                model=info,
+                available_count=int(available or 0),
+                offer_count=int(offers),
+                min_price=pmin or 0.0,
+                max_price=pmax or 0.0,
+                avg_price=pavg or 0.0,
+                median_price=p50,
+                p10_price=p10,
+                p90_price=p90,
+                min_price_per_gpu=gmin,
+                median_price_per_gpu=g50,
+                providers=sorted(set((providers or "").split(","))) if providers else [],
+            )
+        total, available, avg, pmin, pmax, last = totals
+        avg_price = float(avg or 0.0)
+        return MarketStats(
+            total_instances=int(total),
+            available_instances=int(available),
+            model_stats=model_stats,
+            provider_stats={p: int(n) for p, n in per_provider},
+            average_price=avg_price,
+            price_range=PriceRange(min=pmin or 0.0, max=pmax or 0.0, avg=avg_price),
+            updated_at=from_epoch(last),
+        )
+
+    # -- history ------------------------------------------------------------------
+
+    async def history(
+        self,
+        gpu_models: Iterable[str],
+        *,
+        since: datetime | None = None,
+        providers: Iterable[str] = (),
+    ) -> list[HistoryPoint]:
+        models = tuple(gpu_models)
+        provs = tuple(providers)
+        conds = [f"gpu_model IN ({','.join('?' * len(models))})"] if models else []
+        params: list[Any] = list(models)
+        if since is not None:
+            conds.append("ts >= ?")
+            params.append(int(since.timestamp()))
+        if provs:
+            conds.append(f"provider IN ({','.join('?' * len(provs))})")
+            params.extend(provs)
+        where = " AND ".join(conds) or "1"
+        async with self._read() as conn:
+            rows = await self._fetchall(
+                conn,
+                "SELECT ts, provider, gpu_model, offers, available, min_gpu_price,"
+                f" avg_gpu_price, max_gpu_price FROM price_history WHERE {where}"
+                " ORDER BY ts, provider",
+                params,
+            )
+        return [
+            HistoryPoint(from_epoch(r[0]) or self._clock(), *r[1:])  # type: ignore[arg-type]
+            for r in rows
+        ]
+
+    # -- provider health ----------------------------------------------------------
+
+    async def save_health(self, health: ProviderHealth) -> None:
+        def ts(value: datetime | None) -> float | None:
+            return value.timestamp() if value else None
+
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT OR REPLACE INTO provider_health (provider, status, last_attempt_at,"
+                " last_success_at, last_error, last_error_kind, latency_ms, offer_count,"
+                " consecutive_failures, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    health.provider,
+                    health.status,
+                    ts(health.last_attempt_at),
+                    ts(health.last_success_at),
+                    health.last_error,
+                    health.last_error_kind,
+                    health.latency_ms,
+                    health.offer_count,
+                    health.consecutive_failures,
+                    ts(health.next_attempt_at),
+                ),
+            )
+
+    async def health(self) -> dict[str, ProviderHealth]:
+        async with self._read() as conn:
+            rows = await self._fetchall(
+                conn,
+                "SELECT provider, status, last_attempt_at, last_success_at, last_error,"
+                " last_error_kind, latency_ms, offer_count, consecutive_failures,"
+                " next_attempt_at FROM provider_health ORDER BY provider",
+            )
+        return {
+            r[0]: ProviderHealth(
+                provider=r[0],
+                status=r[1],
+                last_attempt_at=from_epoch(r[2]),
+                last_success_at=from_epoch(r[3]),
+                last_error=r[4],
+                last_error_kind=r[5],
+                latency_ms=r[6],
+                offer_count=r[7],
+                consecutive_failures=r[8],
+                next_attempt_at=from_epoch(r[9]),
+            )
+            for r in rows
+        }
+
+    # -- demo state ---------------------------------------------------------------
+
+    async def get_demo_state(self, key: str) -> Any:
+        async with self._read() as conn:
+            rows = await self._fetchall(conn, "SELECT value FROM demo_state WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
+    async def set_demo_state(self, key: str, value: Any) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO demo_state(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+
+# Percentiles by nearest rank, computed in SQL with window functions so per-model
+# statistics never pull every offer into Python.
+_MODEL_STATS_SQL = """
+WITH ranked AS (
+    SELECT gpu_model, provider, available, price_per_hour AS p, price_per_gpu_hour AS g,
+           CASE WHEN available THEN ROW_NUMBER() OVER (
+               PARTITION BY gpu_model, available ORDER BY price_per_hour) END AS rn,
+           CASE WHEN available THEN ROW_NUMBER() OVER (
+               PARTITION BY gpu_model, available ORDER BY price_per_gpu_hour) END AS rg,
+           SUM(available) OVER (PARTITION BY gpu_model) AS n
+    FROM offers WHERE {where}
+)
+SELECT gpu_model,
+       count(*),
+       sum(available),
+       min(CASE WHEN available THEN p END),
+       max(CASE WHEN available THEN p END),
+       avg(CASE WHEN available THEN p END),
+       max(CASE WHEN rn = max(1, CAST(0.1 * n + 0.9999999 AS INTEGER)) THEN p END),
+       max(CASE WHEN rn = max(1, CAST(0.5 * n + 0.9999999 AS INTEGER)) THEN p END),
+       max(CASE WHEN rn = max(1, CAST(0.9 * n + 0.9999999 AS INTEGER)) THEN p END),
+       min(CASE WHEN available THEN g END),
+       max(CASE WHEN rg = max(1, CAST(0.5 * n + 0.9999999 AS INTEGER)) THEN g END),
+       group_concat(DISTINCT CASE WHEN available THEN provider END)
+FROM ranked
+GROUP BY gpu_model
+ORDER BY gpu_model
+"""

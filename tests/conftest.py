@@ -1,0 +1,68 @@
+"""Isolation and determinism for every test: a private GPUCM_HOME, no provider keys
+from the developer's environment, no network, and a fixed clock."""
+
+from __future__ import annotations
+
+import os
+
+# Textual reads these at import; unset before anything imports it (research 5.5).
+for _var in ("NO_COLOR", "TEXTUAL_THEME", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR"):
+    os.environ.pop(_var, None)
+
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gpucm.domain.clock import Clock, fixed_clock
+
+FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "providers"
+
+_KEY_VARS = (
+    "VAST_AI_API_KEY",
+    "RUNPOD_API_KEY",
+    "LAMBDA_API_KEY",
+    "PAPERSPACE_API_KEY",
+    "VAST_AI_API_URL",
+    "RUNPOD_API_URL",
+    "LAMBDA_API_URL",
+    "PAPERSPACE_API_URL",
+    "GPUCM_DB",
+    "LOG_LEVEL",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "gpucm-home"
+    monkeypatch.setenv("GPUCM_HOME", str(home))
+    for var in _KEY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Tests never touch the network; loopback stays open for local test servers."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if self.family == socket.AF_UNIX or host in ("127.0.0.1", "::1", "localhost"):
+            return real_connect(self, address)  # type: ignore[arg-type]
+        raise RuntimeError(f"test tried to reach the network: {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return fixed_clock(FIXED_NOW)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "test.db"

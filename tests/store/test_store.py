@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gpucm.domain.clock import Clock
+from gpucm.domain.models import ProviderHealth, SearchQuery
+from gpucm.store.db import StoreError, connect, migrate, schema_version
+from gpucm.store.schema import LATEST_VERSION, MIGRATIONS, Migration
+from gpucm.store.store import Store
+from tests.conftest import FIXED_NOW
+from tests.offer_factory import make_offer
+
+
+async def test_replace_is_per_provider_and_tracks_moves(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        first = await store.replace_offers(
+            "vast_ai",
+            [make_offer(provider_id="a", price_per_hour=1.0), make_offer(provider_id="b")],
+        )
+        await store.replace_offers("runpod", [make_offer("runpod", "x", price_per_hour=2.0)])
+        # nothing is "new" on a provider's first snapshot
+        assert (first.offers, first.added, first.removed) == (2, 0, 0)
+
+        later = FIXED_NOW + timedelta(minutes=1)
+        second = await store.replace_offers(
+            "vast_ai",
+            [
+                make_offer(provider_id="a", price_per_hour=0.8, fetched_at=later),
+                make_offer(provider_id="c", fetched_at=later),
+            ],
+            fetched_at=later,
+        )
+        assert (second.offers, second.added, second.removed, second.price_changes) == (2, 1, 1, 1)
+
+        page = await store.search(SearchQuery(available=False))
+        by_id = {o.id: o for o in page.offers}
+        assert set(by_id) == {"vast_ai:a", "vast_ai:c", "runpod:x"}  # runpod untouched
+        moved = by_id["vast_ai:a"]
+        assert moved.previous_price_per_hour == 1.0
+        assert moved.price_per_hour == 0.8
+        assert moved.first_seen_at == FIXED_NOW  # kept across refreshes
+        assert by_id["vast_ai:c"].first_seen_at == later
+    finally:
+        await store.close()
+
+
+async def test_history_point_per_model_per_refresh(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        offers = [
+            make_offer(provider_id="a", price_per_hour=2.0, gpu_count=2),
+            make_offer(provider_id="b", price_per_hour=0.5),
+            make_offer(provider_id="c", price_per_hour=0.1, available=False),
+            make_offer(provider_id="d", gpu_name="H100 SXM", price_per_hour=3.0),
+        ]
+        await store.replace_offers("vast_ai", offers)
+        await store.replace_offers("vast_ai", offers, fetched_at=FIXED_NOW + timedelta(hours=1))
+        points = await store.history(["RTX 4090"])
+        assert [p.ts for p in points] == [FIXED_NOW, FIXED_NOW + timedelta(hours=1)]
+        p = points[0]
+        # per GPU-hour, over available offers only
+        assert (p.offers, p.available) == (3, 2)
+        assert p.min_gpu_price == pytest.approx(0.5)
+        assert p.max_gpu_price == pytest.approx(1.0)
+        assert p.avg_gpu_price == pytest.approx(0.75)
+        assert [q.gpu_model for q in await store.history(["H100"])] == ["H100", "H100"]
+    finally:
+        await store.close()
+
+
+async def test_stale_marks_follow_provider_health(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        await store.replace_offers("vast_ai", [make_offer()])
+        await store.save_health(ProviderHealth(provider="vast_ai", status="ok"))
+        assert not (await store.search(SearchQuery())).offers[0].stale
+        await store.save_health(
+            ProviderHealth(provider="vast_ai", status="failing", last_error="boom")
+        )
+        assert (await store.search(SearchQuery())).offers[0].stale
+        health = await store.health()
+        assert health["vast_ai"].last_error == "boom"
+    finally:
+        await store.close()
+
+
+async def test_rejects_offer_of_another_provider(db_path: Path) -> None:
+    store = await Store.open(db_path)
+    try:
+        with pytest.raises(StoreError, match="belongs to runpod"):
+            await store.replace_offers("vast_ai", [make_offer("runpod")])
+    finally:
+        await store.close()
+
+
+async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
+    store = await Store.open(db_path)
+    try:
+        await store.replace_offers("vast_ai", [make_offer(provider_id="a")])
+        # a row SQLite itself rejects (NOT NULL), after other rows were written
+        bad = make_offer(provider_id="b").model_copy(
+            update={"gpu_model": "", "gpu_family": "", "gpu_name": None}
+        )
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.replace_offers("vast_ai", [make_offer(provider_id="c"), bad])
+        ids = [o.id for o in (await store.search(SearchQuery(available=False))).offers]
+        assert ids == ["vast_ai:a"]
+    finally:
+        await store.close()
+
+
+async def test_migrations_bring_an_old_schema_up_to_date(db_path: Path) -> None:
+    old = (
+        Migration(1, "first", "CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1);"),
+    )
+    newer = (*old, Migration(2, "add column", "ALTER TABLE t ADD COLUMN b TEXT DEFAULT 'x';"))
+    conn = await connect(db_path)
+    try:
+        assert await migrate(conn, old) == 1
+        assert await migrate(conn, newer) == 2
+        async with conn.execute("SELECT a, b FROM t") as cur:
+            assert await cur.fetchall() == [(1, "x")]
+        assert await schema_version(conn) == 2
+    finally:
+        await conn.close()
+
+
+async def test_failed_migration_leaves_the_previous_version(db_path: Path) -> None:
+    good = (Migration(1, "first", "CREATE TABLE t (a INTEGER);"),)
+    broken = (*good, Migration(2, "broken", "ALTER TABLE t ADD COLUMN b; SELECT nope FROM t;"))
+    conn = await connect(db_path)
+    try:
+        await migrate(conn, good)
+        with pytest.raises(StoreError, match="migration 2"):
+            await migrate(conn, broken)
+        assert await schema_version(conn) == 1
+        async with conn.execute("PRAGMA table_info(t)") as cur:
+            assert [r[1] for r in await cur.fetchall()] == ["a"]
+    finally:
+        await conn.close()
+
+
+async def test_real_schema_from_scratch_and_newer_database_refused(db_path: Path) -> None:
+    store = await Store.open(db_path)
+    await store.close()
+    conn = await connect(db_path)
+    try:
+        assert await schema_version(conn) == LATEST_VERSION == MIGRATIONS[-1].version
+        await conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    finally:
+        await conn.close()
+    with pytest.raises(StoreError, match="newer than this gpucm"):
+        await Store.open(db_path)
+
+
+async def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-db.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError):
+        await Store.open(path)
