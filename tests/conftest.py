@@ -9,14 +9,14 @@ import os
 for _var in ("NO_COLOR", "TEXTUAL_THEME", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR"):
     os.environ.pop(_var, None)
 
-import socket
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
+import socket  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import pytest
+import pytest  # noqa: E402
 
-from gpucm.domain.clock import Clock, fixed_clock
+from gpucm.domain.clock import Clock, fixed_clock  # noqa: E402
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "providers"
@@ -65,4 +65,4 @@ def clock() -> Clock:
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "test.db"
+    return tmp_path / "test.db"

@@ -8,7 +8,6 @@ from typing import Any
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import NetworkInfo, Offer, offer_id
 from gpucm.domain.normalize import normalize_offer
-
 from tests.conftest import FIXED_NOW
 
 

@@ -123,10 +123,7 @@ def warn_if_exposed(path: Path, data: Mapping[str, Any]) -> str | None:
     except OSError:
         return None
     if mode & (stat.S_IRGRP | stat.S_IROTH):
-        return (
-            f"{path} holds API keys and is readable by other users; "
-            f"run: chmod 600 {path}"
-        )
+        return f"{path} holds API keys and is readable by other users; run: chmod 600 {path}"
     return None
 
 

@@ -76,11 +76,15 @@ class Services:
             if self._market is None:
                 self._market = DemoMarket()
             return DemoProvider(
-                name, self._market, self._next_demo_tick, clock=self.clock,
+                name,
+                self._market,
+                self._next_demo_tick,
+                clock=self.clock,
                 latency=self.demo_latency,
             )
-        return make_adapter(name, settings.provider(name), transport=self.transport,
-                            secrets=settings.secrets)
+        return make_adapter(
+            name, settings.provider(name), transport=self.transport, secrets=settings.secrets
+        )
 
     async def _next_demo_tick(self, provider: str) -> int:
         tick = int(await self.store.get_demo_state(f"tick:{provider}") or 0) + 1

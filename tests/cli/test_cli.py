@@ -34,10 +34,28 @@ def test_offers_rtx4090_under_2_cheapest_first(capsys: pytest.CaptureFixture[str
     prices = [o["price_per_hour"] for o in offers]
     assert prices == sorted(prices)
     first = offers[0]
-    for key in ("id", "provider", "provider_id", "gpu_name", "gpu_info", "gpu_count",
-                "gpu_memory_gb", "price_per_gpu_hour", "vcpus", "ram_gb", "storage_gb",
-                "region", "country", "reliability", "performance", "network_info",
-                "cuda_version", "verified", "fetched_at", "value"):
+    for key in (
+        "id",
+        "provider",
+        "provider_id",
+        "gpu_name",
+        "gpu_info",
+        "gpu_count",
+        "gpu_memory_gb",
+        "price_per_gpu_hour",
+        "vcpus",
+        "ram_gb",
+        "storage_gb",
+        "region",
+        "country",
+        "reliability",
+        "performance",
+        "network_info",
+        "cuda_version",
+        "verified",
+        "fetched_at",
+        "value",
+    ):
         assert key in first
     assert first["gpu_info"]["name"] == "RTX 4090"
     assert set(first["network_info"]) == {"download_mbps", "upload_mbps"}
@@ -47,26 +65,41 @@ def test_json_is_data_only_and_demo_is_labelled(capsys: pytest.CaptureFixture[st
     code, out, err = run(capsys, "offers", "--limit", "3", "--json")
     assert code == 0
     assert len(json.loads(out)) == 3
-    assert "DEMO" in err and "DEMO" not in out
+    assert "DEMO" in err
+    assert "DEMO" not in out
 
 
 def test_models_json_holds_seed_entries(capsys: pytest.CaptureFixture[str]) -> None:
     models = {m["name"]: m for m in run_json(capsys, "models")}
     assert len(models) >= 60
     rtx = models["RTX 4090"]
-    assert (rtx["memory_gb"], rtx["compute_capability"], rtx["architecture"],
-            rtx["category"], rtx["performance_score"]) == (24, 8.9, "Ada Lovelace",
-                                                           "consumer", 100)
+    assert (
+        rtx["memory_gb"],
+        rtx["compute_capability"],
+        rtx["architecture"],
+        rtx["category"],
+        rtx["performance_score"],
+    ) == (24, 8.9, "Ada Lovelace", "consumer", 100)
     h100 = models["H100"]
-    assert (h100["memory_gb"], h100["compute_capability"], h100["architecture"],
-            h100["category"], h100["performance_score"]) == (80, 9.0, "Hopper",
-                                                             "datacenter", 150)
+    assert (
+        h100["memory_gb"],
+        h100["compute_capability"],
+        h100["architecture"],
+        h100["category"],
+        h100["performance_score"],
+    ) == (80, 9.0, "Hopper", "datacenter", 150)
 
 
 def test_stats_json_has_the_original_keys(capsys: pytest.CaptureFixture[str]) -> None:
     stats = run_json(capsys, "stats")
-    for key in ("total_instances", "available_instances", "model_stats", "provider_stats",
-                "average_price", "price_range"):
+    for key in (
+        "total_instances",
+        "available_instances",
+        "model_stats",
+        "provider_stats",
+        "average_price",
+        "price_range",
+    ):
         assert key in stats
     assert stats["total_instances"] >= 1000
     assert set(stats["price_range"]) >= {"min", "max", "avg"}
@@ -82,23 +115,36 @@ def test_providers_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     providers = run_json(capsys, "providers")
     assert [p["name"] for p in providers] == ["vast_ai", "runpod", "lambda_labs", "paperspace"]
     for p in providers:
-        for key in ("display_name", "website", "regions", "gpu_models", "features",
-                    "is_configured"):
+        for key in (
+            "display_name",
+            "website",
+            "regions",
+            "gpu_models",
+            "features",
+            "is_configured",
+        ):
             assert key in p
         assert p["health"]["status"] == "ok"
         assert p["gpu_models"]
 
 
 def test_separate_commands_see_one_market_that_moves(capsys: pytest.CaptureFixture[str]) -> None:
-    first = {o["id"]: o["price_per_hour"]
-             for o in run_json(capsys, "offers", "--all", "--provider", "vast")}
-    again = {o["id"]: o["price_per_hour"]
-             for o in run_json(capsys, "offers", "--all", "--provider", "vast")}
+    first = {
+        o["id"]: o["price_per_hour"]
+        for o in run_json(capsys, "offers", "--all", "--provider", "vast")
+    }
+    again = {
+        o["id"]: o["price_per_hour"]
+        for o in run_json(capsys, "offers", "--all", "--provider", "vast")
+    }
     assert first == again  # reading does not move the market
     code, out, _ = run(capsys, "refresh")
-    assert code == 0 and out.count("offers") == 4
-    moved = {o["id"]: o["price_per_hour"]
-             for o in run_json(capsys, "offers", "--all", "--provider", "vast")}
+    assert code == 0
+    assert out.count("offers") == 4
+    moved = {
+        o["id"]: o["price_per_hour"]
+        for o in run_json(capsys, "offers", "--all", "--provider", "vast")
+    }
     assert moved != first
 
 
@@ -125,8 +171,14 @@ def test_table_fits_80_columns(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_query_text_and_flags_combine(capsys: pytest.CaptureFixture[str]) -> None:
-    offers = run_json(capsys, "offers", "--provider", "vast_ai",
-                      "--query", 'gpu="RTX 4090",A100 price<1.5 sort=-performance')
+    offers = run_json(
+        capsys,
+        "offers",
+        "--provider",
+        "vast_ai",
+        "--query",
+        'gpu="RTX 4090",A100 price<1.5 sort=-performance',
+    )
     assert offers
     assert all(o["provider"] == "vast_ai" and o["price_per_hour"] <= 1.5 for o in offers)
     assert {o["gpu_model"].split()[0] for o in offers} <= {"RTX", "A100"}
@@ -146,8 +198,9 @@ def test_query_text_and_flags_combine(capsys: pytest.CaptureFixture[str]) -> Non
         (["nonsense"], "nonsense"),
     ],
 )
-def test_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str],
-                                   needle: str) -> None:
+def test_bad_input_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 2
     assert out == ""
@@ -159,7 +212,9 @@ def test_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: lis
 def test_malformed_query_in_a_real_process() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gpucm", "offers", "--query", 'gpu="RTX 4090'],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import Offer, SearchQuery
-from gpucm.domain.regions import expand_region_terms
+from gpucm.domain.regions import US_GROUPS, expand_region_terms
 from gpucm.store.search_sql import SORT_COLUMNS
 from gpucm.store.store import Store
 from tests.offer_factory import make_offer
@@ -25,22 +25,73 @@ CATALOG = Catalog.builtin()
 
 def _offers() -> list[Offer]:
     return [
-        make_offer("vast_ai", "1", "RTX 4090", price_per_hour=0.45, ram_gb=64, storage_gb=200,
-                   reliability=0.99, region="Texas, US", gpu_memory_gb=24, cuda_version=12.8),
-        make_offer("vast_ai", "2", "RTX 4090", price_per_hour=1.60, gpu_count=4, ram_gb=256,
-                   storage_gb=1000, reliability=0.91, region="Bavaria, DE", cuda_version=12.2),
-        make_offer("vast_ai", "3", "H100 SXM", price_per_hour=2.40, ram_gb=128,
-                   storage_gb=500, reliability=0.97, region="Quebec, CA", cuda_version=12.4),
-        make_offer("runpod", "4", "H100 PCIe", price_per_hour=2.10, ram_gb=100,
-                   region="EU-RO-1"),
-        make_offer("runpod", "5", "RTX 4090", price_per_hour=0.69, available=False, ram_gb=41,
-                   region="US-KS-2"),
-        make_offer("lambda_labs", "6", "A100 (80 GB SXM4)", price_per_hour=14.32, gpu_count=8,
-                   ram_gb=1800, storage_gb=19968, region="us-west-1"),
-        make_offer("lambda_labs", "7", "A10 (24 GB PCIe)", price_per_hour=0.75, ram_gb=200,
-                   storage_gb=1400, region="us-east-1"),
-        make_offer("paperspace", "8", "A4000", price_per_hour=0.76, ram_gb=45,
-                   region="Europe (AMS1)"),
+        make_offer(
+            "vast_ai",
+            "1",
+            "RTX 4090",
+            price_per_hour=0.45,
+            ram_gb=64,
+            storage_gb=200,
+            reliability=0.99,
+            region="Texas, US",
+            gpu_memory_gb=24,
+            cuda_version=12.8,
+        ),
+        make_offer(
+            "vast_ai",
+            "2",
+            "RTX 4090",
+            price_per_hour=1.60,
+            gpu_count=4,
+            ram_gb=256,
+            storage_gb=1000,
+            reliability=0.91,
+            region="Bavaria, DE",
+            cuda_version=12.2,
+        ),
+        make_offer(
+            "vast_ai",
+            "3",
+            "H100 SXM",
+            price_per_hour=2.40,
+            ram_gb=128,
+            storage_gb=500,
+            reliability=0.97,
+            region="Quebec, CA",
+            cuda_version=12.4,
+        ),
+        make_offer("runpod", "4", "H100 PCIe", price_per_hour=2.10, ram_gb=100, region="EU-RO-1"),
+        make_offer(
+            "runpod",
+            "5",
+            "RTX 4090",
+            price_per_hour=0.69,
+            available=False,
+            ram_gb=41,
+            region="US-KS-2",
+        ),
+        make_offer(
+            "lambda_labs",
+            "6",
+            "A100 (80 GB SXM4)",
+            price_per_hour=14.32,
+            gpu_count=8,
+            ram_gb=1800,
+            storage_gb=19968,
+            region="us-west-1",
+        ),
+        make_offer(
+            "lambda_labs",
+            "7",
+            "A10 (24 GB PCIe)",
+            price_per_hour=0.75,
+            ram_gb=200,
+            storage_gb=1400,
+            region="us-east-1",
+        ),
+        make_offer(
+            "paperspace", "8", "A4000", price_per_hour=0.76, ram_gb=45, region="Europe (AMS1)"
+        ),
     ]
 
 
@@ -118,8 +169,10 @@ async def test_value_and_performance_sorts(store: Store) -> None:
     page = await store.search(SearchQuery(sort_by="value"))
     values = [o.value for o in page.offers]
     assert values == sorted(values)  # type: ignore[type-var]
-    perf = [o.performance for o in (await store.search(SearchQuery(sort_by="performance",
-                                                                      sort_order="desc"))).offers]
+    perf = [
+        o.performance
+        for o in (await store.search(SearchQuery(sort_by="performance", sort_order="desc"))).offers
+    ]
     assert perf == sorted(perf, reverse=True)  # type: ignore[type-var]
 
 
@@ -132,7 +185,8 @@ async def test_limit_offset_and_total(store: Store) -> None:
 
 async def test_offer_carries_catalog_info(store: Store) -> None:
     (offer,) = (await store.search(SearchQuery(gpu_model="H100 SXM"))).offers
-    assert offer.gpu_info is not None and offer.gpu_info.name == "H100"
+    assert offer.gpu_info is not None
+    assert offer.gpu_info.name == "H100"
     assert offer.gpu_info.performance_score == 150
     assert offer.value == pytest.approx(2.40 / 150)
 
@@ -140,7 +194,17 @@ async def test_offer_carries_catalog_info(store: Store) -> None:
 # -- property: SQL equals a naive Python filter ----------------------------------------
 
 MODEL_NAMES = ["RTX 4090", "RTX 3090", "H100 SXM", "H100 PCIe", "A100 SXM4", "L40S", "Odd 1"]
-REGIONS = ["Texas, US", "Bavaria, DE", "Quebec, CA", "us-west-1", "EU-RO-1", "Norway", ""]
+REGIONS = [
+    "Texas, US",
+    "Bavaria, DE",
+    "Quebec, CA",
+    "us-west-1",
+    "EU-RO-1",
+    "Norway",
+    "",
+    ", US",
+    "US",
+]
 SORTS = list(SORT_COLUMNS)
 
 
@@ -171,6 +235,7 @@ def naive(offers: list[Offer], q: SearchQuery) -> list[str]:
             q.min_cuda is None or o.cuda_version is None or o.cuda_version >= q.min_cuda,
             not q.regions
             or (o.region_group in groups)
+            or (set(US_GROUPS) <= set(groups) and o.country == "US")
             or o.region.lower() in raw_l
             or (o.country or "").lower() in raw_l,
         ]
@@ -206,16 +271,18 @@ offer_strategy = st.builds(
 query_strategy = st.builds(
     SearchQuery,
     available=st.booleans(),
-    gpu_models=st.lists(st.sampled_from(["H100", "RTX 4090", "A100", "H100 PCIe", "odd 1"]),
-                        max_size=2),
+    gpu_models=st.lists(
+        st.sampled_from(["H100", "RTX 4090", "A100", "H100 PCIe", "odd 1"]), max_size=2
+    ),
     gpu_category=st.none() | st.sampled_from(["consumer", "datacenter", "unknown"]),
     min_gpu_count=st.none() | st.sampled_from([1, 2, 4]),
     min_price=st.none() | st.sampled_from([0.5, 1.0]),
     max_price=st.none() | st.sampled_from([2.0, 10.0]),
     min_ram=st.none() | st.sampled_from([32.0, 100.0]),
     min_storage=st.none() | st.sampled_from([100.0, 500.0]),
-    regions=st.lists(st.sampled_from(["Europe", "US", "US-West", "Canada", "NO", "DE"]),
-                     max_size=2),
+    regions=st.lists(
+        st.sampled_from(["Europe", "US", "US-West", "Canada", "NO", "DE"]), max_size=2
+    ),
     min_reliability=st.none() | st.sampled_from([0.5, 0.95]),
     min_performance=st.none() | st.sampled_from([50.0, 120.0]),
     providers=st.lists(st.sampled_from(["vast_ai", "runpod", "lambda_labs"]), max_size=2),
@@ -227,16 +294,28 @@ query_strategy = st.builds(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(specs=st.lists(offer_strategy, max_size=30), queries=st.lists(query_strategy,
-                                                                     min_size=1, max_size=5))
-def test_sql_search_equals_naive_filter(specs: list[dict[str, Any]],
-                                        queries: list[SearchQuery]) -> None:
+@given(
+    specs=st.lists(offer_strategy, max_size=30),
+    queries=st.lists(query_strategy, min_size=1, max_size=5),
+)
+def test_sql_search_equals_naive_filter(
+    specs: list[dict[str, Any]], queries: list[SearchQuery]
+) -> None:
     offers = [
         make_offer(
-            s["provider"], str(i), s["gpu_name"], catalog=CATALOG, gpu_count=s["gpu_count"],
-            price_per_hour=s["price"], ram_gb=s["ram"], storage_gb=s["storage"],
-            reliability=s["reliability"], region=s["region"], gpu_memory_gb=s["memory"],
-            cuda_version=s["cuda"], available=s["available"],
+            s["provider"],
+            str(i),
+            s["gpu_name"],
+            catalog=CATALOG,
+            gpu_count=s["gpu_count"],
+            price_per_hour=s["price"],
+            ram_gb=s["ram"],
+            storage_gb=s["storage"],
+            reliability=s["reliability"],
+            region=s["region"],
+            gpu_memory_gb=s["memory"],
+            cuda_version=s["cuda"],
+            available=s["available"],
         )
         for i, s in enumerate(specs)
     ]

@@ -115,9 +115,7 @@ async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
 
 
 async def test_migrations_bring_an_old_schema_up_to_date(db_path: Path) -> None:
-    old = (
-        Migration(1, "first", "CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1);"),
-    )
+    old = (Migration(1, "first", "CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1);"),)
     newer = (*old, Migration(2, "add column", "ALTER TABLE t ADD COLUMN b TEXT DEFAULT 'x';"))
     conn = await connect(db_path)
     try:

@@ -22,7 +22,9 @@ class Parser(argparse.ArgumentParser):
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("store")
-    group.add_argument("--db", type=Path, help="database file (default: in the data dir; env GPUCM_DB)")
+    group.add_argument(
+        "--db", type=Path, help="database file (default: in the data dir; env GPUCM_DB)"
+    )
     group.add_argument(
         "--demo",
         action="store_true",
@@ -40,8 +42,13 @@ def _output(parser: argparse.ArgumentParser, *, csv: bool = True) -> None:
 
 def _filters(parser: argparse.ArgumentParser) -> None:
     f = parser.add_argument_group("filters (as in the original search API)")
-    f.add_argument("--gpu-model", action="append", default=[], metavar="MODEL",
-                   help="GPU model or family, repeatable (H100 matches every H100 variant)")
+    f.add_argument(
+        "--gpu-model",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="GPU model or family, repeatable (H100 matches every H100 variant)",
+    )
     f.add_argument("--gpu-category", choices=[c for c in CATEGORIES])
     f.add_argument("--min-gpu-count", type=int, metavar="N")
     f.add_argument("--min-price", type=float, metavar="USD", help="$/h for the whole offer")
@@ -50,19 +57,37 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--min-storage", type=float, metavar="GB")
     f.add_argument("--min-gpu-memory", type=float, metavar="GB", help="VRAM per GPU")
     f.add_argument("--min-cuda", type=float, metavar="VERSION")
-    f.add_argument("--region", action="append", default=[], metavar="REGION",
-                   help="region group (US-East, Europe, ...) or provider region; repeatable")
+    f.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="REGION",
+        help="region group (US-East, Europe, ...) or provider region; repeatable",
+    )
     f.add_argument("--min-performance", type=float, metavar="SCORE")
     f.add_argument("--min-reliability", type=float, metavar="0..1")
-    f.add_argument("--provider", action="append", default=[], metavar="NAME",
-                   help="vast_ai, runpod, lambda_labs, paperspace; repeatable")
+    f.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="vast_ai, runpod, lambda_labs, paperspace; repeatable",
+    )
     f.add_argument("--sort-by", choices=list(SORT_KEYS))
     f.add_argument("--sort-order", choices=["asc", "desc"])
     f.add_argument("--all", action="store_true", help="include offers not available now")
-    f.add_argument("--query", "-q", metavar="TEXT",
-                   help='text query, e.g. \'gpu="RTX 4090",A100 price<2 region=Europe\'')
-    f.add_argument("--limit", type=int, metavar="N",
-                   help="at most N offers (default 30 in a table, all with --json/--csv)")
+    f.add_argument(
+        "--query",
+        "-q",
+        metavar="TEXT",
+        help="text query, e.g. 'gpu=\"RTX 4090\",A100 price<2 region=Europe'",
+    )
+    f.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="at most N offers (default 30 in a table, all with --json/--csv)",
+    )
     f.add_argument("--offset", type=int, default=0, metavar="N")
 
 

@@ -363,4 +363,3 @@ class ProviderInfo(BaseModel):
     is_configured: bool
     is_demo: bool = False
     health: ProviderHealth | None = None
-

@@ -109,7 +109,10 @@ class Refresher:
             and now < previous.next_attempt_at
         ):
             return RefreshOutcome(
-                name, ok=False, skipped=True, error=previous.last_error,
+                name,
+                ok=False,
+                skipped=True,
+                error=previous.last_error,
                 error_kind=previous.last_error_kind,
             )
         started = time.perf_counter()
@@ -142,8 +145,9 @@ class Refresher:
                 )
             )
             log.warning("refresh of %s failed: %s", name, message)
-            return RefreshOutcome(name, ok=False, latency_ms=latency, error=message,
-                                  error_kind=kind)
+            return RefreshOutcome(
+                name, ok=False, latency_ms=latency, error=message, error_kind=kind
+            )
         finished = self._clock()
         await self._store.save_health(
             ProviderHealth(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from gpucm.domain.models import Offer
+from gpucm.domain.models import Instance, Offer
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,55 @@ class OfferSource(Protocol):
     async def fetch_offers(self) -> list[Offer]: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """A launch the engine has decided on: the offer as last quoted plus what to run.
+
+    `label` already carries gpucm's request tag (the engine adds it), so an adapter just
+    passes it on as the provider's name/label field.
+    """
+
+    offer: Offer
+    label: str
+    request_id: str
+    image: str | None = None
+    environment: tuple[tuple[str, str], ...] = ()
+    ports: tuple[tuple[int, str], ...] = ()  # (container port, "tcp" | "udp" | "http")
+    disk_gb: float | None = None
+    ssh_key_name: str | None = None
+    onstart_script: str | None = None
+    auto_terminate_hours: float | None = None
+
+    def __repr__(self) -> str:
+        # environment values are secrets
+        env = [k for k, _ in self.environment]
+        return f"LaunchSpec(offer={self.offer.id!r}, label={self.label!r}, env_keys={env!r})"
+
+
+@runtime_checkable
+class InstanceControl(Protocol):
+    """The part of an adapter that manages the user's machines. Operations a provider
+    lacks raise providers.errors.Unsupported with a sentence saying so."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def list_instances(self) -> list[Instance]: ...
+
+    async def launch(self, spec: LaunchSpec) -> Instance: ...
+
+    async def stop(self, provider_id: str) -> None: ...
+
+    async def start(self, provider_id: str) -> None: ...
+
+    async def restart(self, provider_id: str) -> None: ...
+
+    async def terminate(self, provider_id: str) -> None: ...
+
+    async def quote(self, offer: Offer) -> Offer | None:
+        """The offer as the provider quotes it now, or None if it is gone."""
+        ...
+
+    async def logs(self, provider_id: str) -> str: ...

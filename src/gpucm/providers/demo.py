@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import math
 import random
-import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -226,7 +225,7 @@ def slug(text: str) -> str:
 def _unit(*parts: object) -> float:
     """A reproducible uniform [0, 1) from any parts, stable across platforms and runs."""
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return struct.unpack(">Q", digest)[0] / 2**64
+    return int.from_bytes(digest, "big") / 2**64
 
 
 @dataclass(frozen=True)

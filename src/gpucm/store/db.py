@@ -21,9 +21,7 @@ async def connect(path: Path | str, *, readonly: bool = False) -> aiosqlite.Conn
         if target != ":memory:" and not readonly:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         if readonly:
-            conn = await aiosqlite.connect(
-                f"file:{target}?mode=ro", uri=True, isolation_level=None
-            )
+            conn = await aiosqlite.connect(f"file:{target}?mode=ro", uri=True, isolation_level=None)
         else:
             conn = await aiosqlite.connect(target, isolation_level=None)
     except (sqlite3.Error, OSError) as exc:
@@ -48,9 +46,7 @@ async def schema_version(conn: aiosqlite.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-async def migrate(
-    conn: aiosqlite.Connection, migrations: Sequence[Migration] = MIGRATIONS
-) -> int:
+async def migrate(conn: aiosqlite.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Apply the migrations a database has not had yet; returns the new version."""
     latest = migrations[-1].version if migrations else 0
     try:

@@ -65,9 +65,7 @@ def _epoch(value: Any) -> datetime | None:
     return from_epoch(float(value)) if value is not None else None
 
 
-def row_to_offer(
-    row: Sequence[Any], catalog: Catalog, *, stale: bool = False
-) -> Offer:
+def row_to_offer(row: Sequence[Any], catalog: Catalog, *, stale: bool = False) -> Offer:
     """Rebuild an Offer; gpu_info comes from the current catalog, so spec edits in the
     user's catalog file show at once, before the next refresh."""
     c = COLUMN_INDEX
@@ -112,4 +110,3 @@ def row_to_offer(
         stale=stale,
         provider_data=json.loads(row[c["provider_data"]] or "{}"),
     )
-

@@ -12,7 +12,7 @@ from typing import Any
 
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import SearchQuery, SortBy
-from gpucm.domain.regions import expand_region_terms
+from gpucm.domain.regions import US_GROUPS, expand_region_terms
 
 SORT_COLUMNS: dict[SortBy, str] = {
     "price": "price_per_hour",
@@ -85,6 +85,10 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
         if groups:
             parts.append(f"region_group IN ({_placeholders(len(groups))})")
             region_params.extend(groups)
+            if set(US_GROUPS) <= set(groups):
+                # "somewhere in the US" with no state (", US", RunPod community) has no
+                # US-* group but is still in the US
+                parts.append("country = 'US'")
         for term in raw:
             parts.append("region = ? OR country = ?")
             region_params.extend((term, term))

@@ -8,6 +8,7 @@ whole snapshot, old or new, never a mix.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -108,7 +109,13 @@ class Store:
     ) -> Store:
         if catalog is None:
             catalog = Catalog.builtin()
-        getter: CatalogGetter = (lambda c=catalog: c) if isinstance(catalog, Catalog) else catalog
+        if isinstance(catalog, Catalog):
+            fixed = catalog
+
+            def getter() -> Catalog:
+                return fixed
+        else:
+            getter = catalog
         writer = await connect(path)
         try:
             await migrate(writer)
@@ -120,10 +127,8 @@ class Store:
 
     async def close(self) -> None:
         for conn in (self._reader, self._writer):
-            try:
+            with contextlib.suppress(ValueError):  # already closed
                 await conn.close()
-            except ValueError:
-                pass  # already closed
 
     @property
     def catalog(self) -> Catalog:
@@ -325,8 +330,9 @@ class Store:
         """The original API's marketplace stats, over the offers a query matches
         (available or not); per-model figures are over available offers."""
         catalog = self._catalog()
-        flt = build_filter((query or SearchQuery()).model_copy(update={"available": False}),
-                           catalog)
+        flt = build_filter(
+            (query or SearchQuery()).model_copy(update={"available": False}), catalog
+        )
         where = flt.where
         async with self._read() as conn:
             totals = (
@@ -347,8 +353,7 @@ class Store:
                 " GROUP BY provider ORDER BY provider",
                 flt.params,
             )
-            per_model = await self._fetchall(conn, _MODEL_STATS_SQL.format(where=where),
-                                             flt.params)
+            per_model = await self._fetchall(conn, _MODEL_STATS_SQL.format(where=where), flt.params)
         model_stats: dict[str, ModelStats] = {}
         for row in per_model:
             (model, offers, available, pmin, pmax, pavg, p10, p50, p90, gmin, g50, providers) = row
@@ -408,7 +413,7 @@ class Store:
                 params,
             )
         return [
-            HistoryPoint(from_epoch(r[0]) or self._clock(), *r[1:])  # type: ignore[arg-type]
+            HistoryPoint(from_epoch(r[0]) or self._clock(), *r[1:])
             for r in rows
         ]
 
