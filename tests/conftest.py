@@ -10,7 +10,6 @@ for _var in ("NO_COLOR", "TEXTUAL_THEME", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR")
     os.environ.pop(_var, None)
 
 import socket  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -64,5 +63,5 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Iterator[Path]:
+def db_path(tmp_path: Path) -> Path:
     return tmp_path / "test.db"

@@ -83,7 +83,11 @@ class Services:
                 latency=self.demo_latency,
             )
         return make_adapter(
-            name, settings.provider(name), transport=self.transport, secrets=settings.secrets
+            name,
+            settings.provider(name),
+            transport=self.transport,
+            secrets=lambda: self.settings.secrets(),
+            clock=self.clock,
         )
 
     async def _next_demo_tick(self, provider: str) -> int:

@@ -103,9 +103,7 @@ async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
     try:
         await store.replace_offers("vast_ai", [make_offer(provider_id="a")])
         # a row SQLite itself rejects (NOT NULL), after other rows were written
-        bad = make_offer(provider_id="b").model_copy(
-            update={"gpu_model": "", "gpu_family": "", "gpu_name": None}
-        )
+        bad = make_offer(provider_id="b").model_copy(update={"gpu_name": None})
         with pytest.raises(sqlite3.IntegrityError):
             await store.replace_offers("vast_ai", [make_offer(provider_id="c"), bad])
         ids = [o.id for o in (await store.search(SearchQuery(available=False))).offers]

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from gpucm.config import ProviderSettings
 from gpucm.domain.clock import Clock, utcnow
-from gpucm.domain.models import offer_id
-from gpucm.providers.base import ProviderMeta
+from gpucm.domain.models import Instance, Offer, offer_id
+from gpucm.providers.base import LaunchSpec, ProviderMeta
 from gpucm.providers.errors import ProviderError, Unsupported
 from gpucm.providers.http import Limits, Pacer, ProviderHttp, RetryPolicy, Sleep
 
+if TYPE_CHECKING:
+    # config imports the provider registry; a runtime import here would be circular
+    from gpucm.config import ProviderSettings
 
-class HttpAdapter:
+
+class HttpAdapter(abc.ABC):
     """Base for the real adapters. Subclasses set `meta`, may override `auth_headers`,
     `map_error` (provider-specific error bodies) and the pacing intervals."""
 
@@ -93,3 +97,32 @@ class HttpAdapter:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    # -- what each adapter implements (OfferSource and InstanceControl) -------------
+
+    @abc.abstractmethod
+    async def fetch_offers(self) -> list[Offer]: ...
+
+    @abc.abstractmethod
+    async def list_instances(self) -> list[Instance]: ...
+
+    @abc.abstractmethod
+    async def launch(self, spec: LaunchSpec) -> Instance: ...
+
+    @abc.abstractmethod
+    async def stop(self, provider_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def start(self, provider_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def restart(self, provider_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def terminate(self, provider_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def quote(self, offer: Offer) -> Offer | None: ...
+
+    @abc.abstractmethod
+    async def logs(self, provider_id: str) -> str: ...

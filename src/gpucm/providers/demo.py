@@ -22,6 +22,7 @@ from datetime import datetime
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.models import NetworkInfo, Offer, offer_id
 from gpucm.domain.provider_names import LAMBDA_LABS, PAPERSPACE, PROVIDERS, RUNPOD, VAST_AI
+from gpucm.providers.paperspace_parse import build_offers, load_catalogue
 
 DEMO_SEED = 20261126
 
@@ -145,28 +146,30 @@ _VAST_REGIONS: tuple[tuple[str, int], ...] = (
     ("Sao Paulo, BR", 1),
 )
 
-_RUNPOD_TYPES: tuple[tuple[str, str], ...] = (
-    ("RTX 4090", "NVIDIA GeForce RTX 4090"),
-    ("RTX 5090", "NVIDIA GeForce RTX 5090"),
-    ("RTX 3090", "NVIDIA GeForce RTX 3090"),
-    ("RTX 4080", "NVIDIA GeForce RTX 4080"),
-    ("RTX A4000", "NVIDIA RTX A4000"),
-    ("RTX A5000", "NVIDIA RTX A5000"),
-    ("RTX A6000", "NVIDIA RTX A6000"),
-    ("RTX 6000 Ada", "NVIDIA RTX 6000 Ada Generation"),
-    ("RTX 4000 Ada", "NVIDIA RTX 4000 Ada Generation"),
-    ("A40", "NVIDIA A40"),
-    ("L4", "NVIDIA L4"),
-    ("L40", "NVIDIA L40"),
-    ("L40S", "NVIDIA L40S"),
-    ("A100 80GB PCIe", "NVIDIA A100 80GB PCIe"),
-    ("A100 80GB SXM", "NVIDIA A100-SXM4-80GB"),
-    ("H100 PCIe", "NVIDIA H100 PCIe"),
-    ("H100", "NVIDIA H100 80GB HBM3"),
-    ("H100 NVL", "NVIDIA H100 NVL"),
-    ("H200 SXM", "NVIDIA H200"),
-    ("B200", "NVIDIA B200"),
-    ("MI300X", "AMD Instinct MI300X OAM"),
+# (catalog model, RunPod type id, RunPod display name): ids are slugs of display names,
+# as the real adapter makes them.
+_RUNPOD_TYPES: tuple[tuple[str, str, str], ...] = (
+    ("RTX 4090", "NVIDIA GeForce RTX 4090", "RTX 4090"),
+    ("RTX 5090", "NVIDIA GeForce RTX 5090", "RTX 5090"),
+    ("RTX 3090", "NVIDIA GeForce RTX 3090", "RTX 3090"),
+    ("RTX 4080", "NVIDIA GeForce RTX 4080", "RTX 4080"),
+    ("RTX A4000", "NVIDIA RTX A4000", "RTX A4000"),
+    ("RTX A5000", "NVIDIA RTX A5000", "RTX A5000"),
+    ("RTX A6000", "NVIDIA RTX A6000", "RTX A6000"),
+    ("RTX 6000 Ada", "NVIDIA RTX 6000 Ada Generation", "RTX 6000 Ada"),
+    ("RTX 4000 Ada", "NVIDIA RTX 4000 Ada Generation", "RTX 4000 Ada"),
+    ("A40", "NVIDIA A40", "A40"),
+    ("L4", "NVIDIA L4", "L4"),
+    ("L40", "NVIDIA L40", "L40"),
+    ("L40S", "NVIDIA L40S", "L40S"),
+    ("A100 80GB PCIe", "NVIDIA A100 80GB PCIe", "A100 PCIe"),
+    ("A100 80GB SXM", "NVIDIA A100-SXM4-80GB", "A100 SXM"),
+    ("H100 PCIe", "NVIDIA H100 PCIe", "H100 PCIe"),
+    ("H100", "NVIDIA H100 80GB HBM3", "H100 SXM"),
+    ("H100 NVL", "NVIDIA H100 NVL", "H100 NVL"),
+    ("H200 SXM", "NVIDIA H200", "H200 SXM"),
+    ("B200", "NVIDIA B200", "B200"),
+    ("MI300X", "AMD Instinct MI300X OAM", "MI300X"),
 )
 _RUNPOD_SECURE_DCS = ("US-TX-3", "US-KS-2", "US-GA-1", "CA-MTL-1", "EU-RO-1", "EU-SE-1", "EUR-IS-1")
 _RUNPOD_COMMUNITY_COUNTRIES = ("US", "CA", "DE", "NL", "SE", "PL", "CZ", "JP", "KR", "BR")
@@ -200,21 +203,6 @@ _LAMBDA_REGIONS = (
     "asia-northeast-1",
     "me-west-1",
 )
-
-# (machine type label, catalog model, GPUs, $/h, vCPUs, RAM GB)
-_PAPERSPACE_TYPES: tuple[tuple[str, str, int, float, int, int], ...] = (
-    ("P4000", "Quadro P4000", 1, 0.51, 8, 30),
-    ("RTX4000", "Quadro RTX 4000", 1, 0.56, 8, 30),
-    ("A4000", "RTX A4000", 1, 0.76, 8, 45),
-    ("A5000", "RTX A5000", 1, 1.38, 8, 45),
-    ("A6000", "RTX A6000", 1, 1.89, 8, 45),
-    ("V100-32G", "V100 32GB", 1, 2.30, 8, 30),
-    ("A100-80G", "A100 80GB PCIe", 1, 3.18, 12, 90),
-    ("A100-80Gx8", "A100 80GB PCIe", 8, 25.44, 96, 720),
-    ("H100", "H100", 1, 5.95, 16, 256),
-    ("H100x8", "H100", 8, 47.60, 128, 2048),
-)
-_PAPERSPACE_REGIONS = ("East Coast (NY2)", "West Coast (CA1)", "Europe (AMS1)")
 
 
 def slug(text: str) -> str:
@@ -264,10 +252,14 @@ class DemoMarket:
             VAST_AI: self._vast(rng, vast_slots),
             RUNPOD: self._runpod(rng),
             LAMBDA_LABS: self._lambda(rng),
-            PAPERSPACE: self._paperspace(),
         }
+        # Paperspace has no price API: the real adapter prices from a packaged
+        # catalogue, and so does the demo (only availability is simulated).
+        self._paperspace = load_catalogue()
 
     def slot_count(self, provider: str) -> int:
+        if provider == PAPERSPACE:
+            return sum(len(m.regions) for m in self._paperspace.machine_types if m.is_gpu)
         return len(self._slots[provider])
 
     # -- slot builders ------------------------------------------------------------
@@ -307,14 +299,14 @@ class DemoMarket:
                     verified=rng.random() < 0.85,
                     lifetime=rng.randint(3, 14),
                     list_priced=False,
-                    provider_data=(("ask_id", 9_100_000 + i),),
+                    provider_data=(),  # the ask id is the provider id
                 )
             )
         return slots
 
     def _runpod(self, rng: random.Random) -> list[_Slot]:
         slots = []
-        for model, type_id in _RUNPOD_TYPES:
+        for model, type_id, display in _RUNPOD_TYPES:
             for cloud in ("SECURE", "COMMUNITY"):
                 for count in (1, 2, 4, 8):
                     if cloud == "COMMUNITY" and BASE_GPU_PRICE[model] >= 3.0:
@@ -328,7 +320,7 @@ class DemoMarket:
                     slots.append(
                         _Slot(
                             provider=RUNPOD,
-                            key=f"{slug(model)}-{cloud.lower()}-{count}",
+                            key=f"{slug(display)}-{cloud.lower()}-{count}",
                             gpu_name=model,
                             model=model,
                             gpu_count=count,
@@ -385,34 +377,6 @@ class DemoMarket:
                 )
         return slots
 
-    def _paperspace(self) -> list[_Slot]:
-        return [
-            _Slot(
-                provider=PAPERSPACE,
-                key=f"{label}@{region.split('(')[-1].rstrip(')')}",
-                gpu_name=model,
-                model=model,
-                gpu_count=count,
-                base_price=price,
-                region=region,
-                country=None,
-                vcpus=float(vcpus),
-                ram_gb=float(ram),
-                storage_gb=None,
-                storage_price=0.29,
-                reliability=None,
-                download=None,
-                upload=None,
-                cuda=None,
-                verified=True,
-                lifetime=6,
-                list_priced=True,
-                provider_data=(("machine_type", label), ("region", region)),
-            )
-            for label, model, count, price, vcpus, ram in _PAPERSPACE_TYPES
-            for region in _PAPERSPACE_REGIONS
-        ]
-
     # -- the market at a tick -----------------------------------------------------
 
     def price_at(self, slot: _Slot, tick: int) -> float:
@@ -438,11 +402,17 @@ class DemoMarket:
 
     def is_available(self, slot: _Slot, tick: int) -> bool:
         # Lambda and Paperspace keep sold-out types listed as unavailable.
-        if slot.provider in (LAMBDA_LABS, PAPERSPACE, RUNPOD):
+        if slot.provider in (LAMBDA_LABS, RUNPOD):
             return _unit(self.seed, slot.key, "stock", tick // 3) < 0.75
         return _unit(self.seed, slot.key, "rented", tick // 2) < 0.93
 
     def offers(self, provider: str, tick: int, fetched_at: datetime) -> list[Offer]:
+        if provider == PAPERSPACE:
+            stock = {
+                m.label: _unit(self.seed, m.label, "stock", tick // 3) < 0.75
+                for m in self._paperspace.machine_types
+            }
+            return build_offers(self._paperspace, stock, fetched_at)
         result = []
         for slot in self._slots[provider]:
             if not self.is_listed(slot, tick):
@@ -470,7 +440,7 @@ class DemoMarket:
                     verified=slot.verified,
                     available=self.is_available(slot, tick),
                     fetched_at=fetched_at,
-                    provider_data={"demo": True, **dict(slot.provider_data)},
+                    provider_data=dict(slot.provider_data),
                 )
             )
         return result

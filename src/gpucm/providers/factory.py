@@ -7,7 +7,20 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from gpucm.config import ProviderSettings
-from gpucm.providers.base import OfferSource
+from gpucm.domain.clock import Clock, utcnow
+from gpucm.domain.provider_names import LAMBDA_LABS, PAPERSPACE, RUNPOD, VAST_AI
+from gpucm.providers.adapter import HttpAdapter
+from gpucm.providers.lambdalabs import LambdaLabsAdapter
+from gpucm.providers.paperspace import PaperspaceAdapter
+from gpucm.providers.runpod import RunPodAdapter
+from gpucm.providers.vastai import VastAiAdapter
+
+ADAPTERS: dict[str, type[HttpAdapter]] = {
+    VAST_AI: VastAiAdapter,
+    RUNPOD: RunPodAdapter,
+    LAMBDA_LABS: LambdaLabsAdapter,
+    PAPERSPACE: PaperspaceAdapter,
+}
 
 
 def make_adapter(
@@ -16,5 +29,10 @@ def make_adapter(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     secrets: Callable[[], Sequence[str]] = list,
-) -> OfferSource:
-    raise NotImplementedError(f"the {name} adapter arrives with the provider issue")
+    clock: Clock = utcnow,
+) -> HttpAdapter:
+    try:
+        cls = ADAPTERS[name]
+    except KeyError:
+        raise ValueError(f"unknown provider {name!r}") from None
+    return cls(settings, transport=transport, secrets=secrets, clock=clock)

@@ -246,7 +246,9 @@ class ProviderHttp:
     ) -> Any:
         started = time.perf_counter()
         try:
-            async with self._client.stream(method, path, params=params, json=json_body) as resp:
+            # "" means the base URL itself (GraphQL endpoints); httpx would add a slash
+            url = path or self.base_url
+            async with self._client.stream(method, url, params=params, json=json_body) as resp:
                 raw = await self._read_limited(resp)
                 status = resp.status_code
                 headers = resp.headers
@@ -292,7 +294,7 @@ class ProviderHttp:
         if self._mapper is not None:
             mapped = self._mapper(status, body, text)
             if mapped is not None:
-                raise mapped
+                raise self._scrub(mapped)
         if isinstance(body, str):
             raise BadResponse(
                 self.provider,
@@ -321,13 +323,19 @@ class ProviderHttp:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def _scrub(self, error: ProviderError) -> ProviderError:
+        """Adapters build messages from provider text, which may echo a secret."""
+        error.message = self._clean(error.message)
+        error.args = (error.message,)
+        return error
+
     def _map_error(
         self, status: int, body: Any, text: str, headers: httpx.Headers
     ) -> ProviderError:
         if self._mapper is not None:
             mapped = self._mapper(status, body, text)
             if mapped is not None:
-                return mapped
+                return self._scrub(mapped)
         detail = _body_message(body) if not isinstance(body, str) else None
         if detail is None and isinstance(body, str):
             detail = _snippet(text) if text.strip() else None

@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any, ClassVar
+from urllib.parse import quote as _quote_path
+
+from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import PAPERSPACE
-from gpucm.providers.base import Capabilities, ProviderMeta
+from gpucm.providers.adapter import HttpAdapter
+from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
+from gpucm.providers.errors import (
+    BadResponse,
+    CapacityError,
+    InvalidRequest,
+    ProviderError,
+)
+from gpucm.providers.paperspace_parse import (
+    DISK_SIZES_GB,
+    MachineCatalogue,
+    availability_from_templates,
+    build_offers,
+    create_body,
+    disk_size_gb,
+    error_from_body,
+    event_error,
+    load_catalogue,
+    make_offer,
+    parse_created,
+    parse_machine,
+    parse_page,
+    pick_template,
+)
 
 META = ProviderMeta(
     name=PAPERSPACE,
@@ -20,3 +48,163 @@ META = ProviderMeta(
     ),
     regions=("US-East", "US-West", "Europe"),
 )
+
+log = logging.getLogger(__name__)
+
+
+class PaperspaceAdapter(HttpAdapter):
+    """Offers = the packaged machine-type catalogue x its regions, with live availability
+    from `GET /os-templates`; machines through `/machines`."""
+
+    meta = META
+    page_limit: ClassVar[int] = 50
+    max_pages: ClassVar[int] = 200  # 10 000 machines: far past any real team
+
+    @property
+    def catalogue(self) -> MachineCatalogue:
+        return load_catalogue()
+
+    def map_error(self, status: int, body: Any, text: str) -> ProviderError | None:
+        key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
+        return error_from_body(status, body, key_env=self.meta.key_env, secrets=[key])
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def _list_all(self, path: str) -> list[Any]:
+        """Every item of a cursor-paginated list (`limit`, `after=<nextPage>`)."""
+        items: list[Any] = []
+        seen: set[str] = set()
+        params: dict[str, Any] = {"limit": self.page_limit}
+        for _ in range(self.max_pages):
+            body = await self.http.request("GET", path, params=params)
+            page, cursor = parse_page(body, f"GET {path}")
+            items.extend(page)
+            if cursor is None:
+                return items
+            if cursor in seen:
+                raise BadResponse(self.name, f"answered GET {path} with the same page cursor twice")
+            seen.add(cursor)
+            params = {"limit": self.page_limit, "after": cursor}
+        raise BadResponse(self.name, f"GET {path} still had more pages after {self.max_pages}")
+
+    async def _templates(self) -> list[Any]:
+        return await self._list_all("/os-templates")
+
+    async def fetch_offers(self) -> list[Offer]:
+        # No availability is invented: if /os-templates fails, the refresh fails.
+        availability = availability_from_templates(await self._templates())
+        return build_offers(self.catalogue, availability, self.clock())
+
+    async def quote(self, offer: Offer) -> Offer | None:
+        label, region = self._offer_target(offer)
+        machine_type = self.catalogue.get(label)
+        if machine_type is None or region not in machine_type.regions:
+            return None
+        available = availability_from_templates(await self._templates()).get(label, False)
+        if not available:
+            return None
+        return make_offer(
+            machine_type, region, True, self.clock(), self.catalogue.storage_price_per_gb_month
+        )
+
+    async def list_instances(self) -> list[Instance]:
+        catalogue = self.catalogue
+        machines = await self._list_all("/machines")
+        return [i for i in (parse_machine(m, catalogue) for m in machines) if i is not None]
+
+    async def logs(self, provider_id: str) -> str:
+        raise self.unsupported(
+            "the Paperspace API has no machine logs; SSH in (user paperspace) or open the "
+            "machine in the Paperspace console"
+        )
+
+    # -- launch ---------------------------------------------------------------------------
+
+    def _offer_target(self, offer: Offer) -> tuple[str, str]:
+        data = offer.provider_data
+        label = data.get("machine_type")
+        region = data.get("region")
+        if not isinstance(label, str) or not label or not isinstance(region, str) or not region:
+            raise InvalidRequest(
+                self.name,
+                f"offer {offer.id} lacks the machine type or region a launch needs; "
+                "refresh the offers and pick it again",
+            )
+        return label, region
+
+    async def launch(self, spec: LaunchSpec) -> Instance:
+        label, region = self._offer_target(spec.offer)
+        templates = await self._templates()
+        if not availability_from_templates(templates).get(label, False):
+            raise CapacityError(
+                self.name,
+                f"machine type {label} is not available right now; try another machine "
+                "type or later",
+            )
+        template = pick_template(templates, label)
+        template_id = template.get("id") if template else None
+        if not isinstance(template_id, str):
+            raise CapacityError(
+                self.name, f"no OS template offers machine type {label}; pick another offer"
+            )
+        raw_default = template.get("defaultSizeGb") if template else None
+        default = float(raw_default) if isinstance(raw_default, int | float) else None
+        disk = disk_size_gb(spec.disk_gb, default)
+        if disk is None:
+            wanted = max(spec.disk_gb or 0.0, default or 0.0)
+            raise InvalidRequest(
+                self.name,
+                f"a {wanted:.0f} GB disk is larger than Paperspace offers "
+                f"(at most {DISK_SIZES_GB[-1]} GB); ask for a smaller disk",
+            )
+        body = create_body(
+            name=spec.label,
+            machine_type=label,
+            template_id=template_id,
+            disk_gb=disk,
+            region=region,
+            auto_terminate_hours=spec.auto_terminate_hours,
+        )
+        log.debug(
+            "paperspace launch %s in %s from template %s (%s), disk %d GB",
+            label,
+            region,
+            template_id,
+            template.get("name") if template else None,
+            disk,
+        )
+        answer = await self.http.request("POST", "/machines", json_body=body, kind="launch")
+        instance = parse_created(answer, self.catalogue)
+        return instance.model_copy(
+            update={"offer_id": spec.offer.id, "request_id": spec.request_id}
+        )
+
+    # -- manage ---------------------------------------------------------------------------
+
+    def _machine_path(self, provider_id: str, action: str = "") -> str:
+        if not provider_id.strip():
+            raise InvalidRequest(self.name, "no machine id given")
+        path = f"/machines/{_quote_path(provider_id.strip(), safe='')}"
+        return f"{path}/{action}" if action else path
+
+    async def _operate(self, provider_id: str, action: str) -> None:
+        answer = await self.http.request(
+            "PATCH", self._machine_path(provider_id, action), kind="write", allow_empty=True
+        )
+        error = event_error(answer)
+        if error is not None:
+            raise InvalidRequest(self.name, f"could not {action} machine {provider_id}: {error}")
+
+    async def start(self, provider_id: str) -> None:
+        await self._operate(provider_id, "start")
+
+    async def stop(self, provider_id: str) -> None:
+        await self._operate(provider_id, "stop")
+
+    async def restart(self, provider_id: str) -> None:
+        await self._operate(provider_id, "restart")
+
+    async def terminate(self, provider_id: str) -> None:
+        await self.http.request(
+            "DELETE", self._machine_path(provider_id), kind="write", allow_empty=True
+        )

@@ -2,8 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import VAST_AI
-from gpucm.providers.base import Capabilities, ProviderMeta
+from gpucm.providers.adapter import HttpAdapter
+from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
+from gpucm.providers.errors import (
+    AuthError,
+    BadResponse,
+    CapacityError,
+    InvalidRequest,
+    NotFound,
+    ProviderError,
+    redact,
+)
+from gpucm.providers.vastai_parse import (
+    RowError,
+    instances_page,
+    offer_rows,
+    parse_instances,
+    parse_new_contract,
+    parse_offer,
+    parse_offers,
+)
 
 META = ProviderMeta(
     name=VAST_AI,
@@ -19,8 +44,311 @@ META = ProviderMeta(
         container_image=True,
         env_vars=True,
         port_mapping=True,
-        logs=True,
+        # Vast hands logs out as a link on another host that has to be polled; see
+        # VastAiAdapter.logs.
+        logs=False,
         storage_billed_separately=True,
     ),
     regions=("US-East", "US-Central", "US-West", "Canada", "Europe", "Asia", "Oceania"),
 )
+
+# The filters the official CLI adds to every search: without them the answer is full of
+# rows nobody can rent.
+DEFAULT_FILTERS: dict[str, dict[str, Any]] = {
+    "verified": {"eq": True},
+    "external": {"eq": False},
+    "rentable": {"eq": True},
+    "rented": {"eq": False},
+}
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NUMERIC_ID = re.compile(r"[1-9][0-9]{0,18}\Z")
+_AUTH_CODES = frozenset({"auth_error", "invalid_key", "invalid_user_key", "unauthorized"})
+_GONE_CODES = frozenset({"no_such_ask", "ask_unavailable", "offer_unavailable"})
+_MAX_ONSTART_BYTES = 4096  # Vast cuts longer onstart scripts
+
+
+class VastAiAdapter(HttpAdapter):
+    meta = META
+    # Vast limits each endpoint to one call per ~1-3 s per key and IP, and sends no
+    # Retry-After: pacing avoids most 429s instead of retrying into them.
+    request_interval: ClassVar[float] = 1.0
+
+    OFFER_LIMIT: ClassVar[int] = 1000
+    # Storage folded into every quoted `dph_total` (GB). Always sent: the server's own
+    # default has changed over time, and it changes every price.
+    ALLOCATED_STORAGE_GB: ClassVar[float] = 10.0
+    OFFER_ORDER: ClassVar[tuple[tuple[str, str], ...]] = (("score", "desc"),)
+    DEFAULT_DISK_GB: ClassVar[float] = 20.0
+    # Vast's documented default image; the tag resolves to one matching the host's CUDA.
+    DEFAULT_IMAGE: ClassVar[str] = "vastai/base-image:@vastai-automatic-tag"
+    INSTANCE_PAGE_SIZE: ClassVar[int] = 25  # the v1 list's maximum
+    MAX_INSTANCE_PAGES: ClassVar[int] = 400
+
+    # -- offers ----------------------------------------------------------------------
+
+    def search_query(self, **filters: dict[str, Any]) -> dict[str, Any]:
+        """The bundles search body: the CLI's defaults, then `filters`."""
+        query: dict[str, Any] = {name: dict(op) for name, op in DEFAULT_FILTERS.items()}
+        query["num_gpus"] = {"gte": 1}
+        query.update(filters)
+        query["order"] = [list(pair) for pair in self.OFFER_ORDER]
+        query["type"] = "on-demand"
+        query["allocated_storage"] = self.ALLOCATED_STORAGE_GB
+        query["limit"] = self.OFFER_LIMIT
+        return query
+
+    async def fetch_offers(self) -> list[Offer]:
+        body = await self.http.request("POST", "/api/v0/bundles/", json_body=self.search_query())
+        return parse_offers(body, self.clock(), self.ALLOCATED_STORAGE_GB)
+
+    async def quote(self, offer: Offer) -> Offer | None:
+        ask_id = self._ask_id(offer)
+        query = self.search_query(id={"eq": ask_id})
+        query["limit"] = 5
+        body = await self.http.request("POST", "/api/v0/bundles/", json_body=query)
+        fetched_at = self.clock()
+        for row in offer_rows(body):
+            try:
+                fresh = parse_offer(row, fetched_at, self.ALLOCATED_STORAGE_GB)
+            except RowError:
+                continue
+            # Match on the id: a server that ignored the filter must not swap offers.
+            if fresh.provider_id == str(ask_id):
+                return fresh
+        return None
+
+    # -- launch ----------------------------------------------------------------------
+
+    def create_body(self, spec: LaunchSpec) -> dict[str, Any]:
+        """The `PUT /api/v0/asks/{id}/` body; InvalidRequest before anything is sent."""
+        disk = spec.disk_gb if spec.disk_gb is not None else self.DEFAULT_DISK_GB
+        if disk <= 0:
+            raise InvalidRequest(VAST_AI, "the disk size must be above 0 GB")
+        room = spec.offer.storage_gb
+        if room is not None and disk > room:
+            raise InvalidRequest(
+                VAST_AI,
+                f"this host has only {room:g} GB of disk to give; ask for less "
+                f"(--disk) or pick another offer",
+            )
+        env: dict[str, str] = {}
+        for name, value in spec.environment:
+            # A key that is not a plain variable name would reach docker as a flag.
+            if not _ENV_NAME.match(name):
+                raise InvalidRequest(
+                    VAST_AI,
+                    f"{name!r} is not a valid environment variable name "
+                    "(letters, digits and _, not starting with a digit)",
+                )
+            env[name] = value
+        for port, protocol in spec.ports:
+            if not 1 <= port <= 65535:
+                raise InvalidRequest(VAST_AI, f"port {port} is not between 1 and 65535")
+            suffix = "/udp" if protocol == "udp" else ""
+            env[f"-p {port}:{port}{suffix}"] = "1"
+        body: dict[str, Any] = {
+            "client_id": "me",
+            "image": spec.image or self.DEFAULT_IMAGE,
+            "disk": int(disk) if float(disk).is_integer() else disk,
+            "label": spec.label,
+            "env": env,
+            "runtype": "ssh_direct",
+            # Fail now rather than leave a stopped instance that bills storage.
+            "cancel_unavail": True,
+        }
+        if spec.onstart_script:
+            if len(spec.onstart_script.encode()) > _MAX_ONSTART_BYTES:
+                raise InvalidRequest(
+                    VAST_AI,
+                    f"the onstart script is over {_MAX_ONSTART_BYTES // 1024} KB, Vast.ai's "
+                    "limit; download a longer script from the onstart instead",
+                )
+            body["onstart"] = spec.onstart_script
+        return body
+
+    async def launch(self, spec: LaunchSpec) -> Instance:
+        ask_id = self._ask_id(spec.offer)
+        body = self.create_body(spec)
+        try:
+            answer = await self.http.request(
+                "PUT", f"/api/v0/asks/{ask_id}/", json_body=body, kind="launch"
+            )
+        except NotFound as exc:
+            # Only the ask is addressed here: a 404 means it was rented or withdrawn.
+            raise CapacityError(
+                VAST_AI,
+                f"the offer is gone ({exc.message}); refresh and pick another offer",
+                status=exc.status,
+            ) from None
+        contract = parse_new_contract(answer)
+        pid = str(contract)
+        offer = spec.offer
+        return Instance(
+            id=self.instance_id(pid),
+            provider=VAST_AI,
+            provider_id=pid,
+            name=spec.label,
+            status="provisioning",
+            gpu_name=offer.gpu_name,
+            gpu_count=offer.gpu_count,
+            cpu_count=offer.vcpus,
+            ram_gb=offer.ram_gb,
+            storage_gb=float(body["disk"]),
+            price_per_hour=offer.price_per_hour,
+            region=offer.region or None,
+            image=body["image"],
+            ssh_user="root",
+            offer_id=offer.id,
+            request_id=spec.request_id,
+            created_at=self.clock(),
+            provider_data={"ask_id": ask_id},
+        )
+
+    # -- manage ----------------------------------------------------------------------
+
+    async def list_instances(self) -> list[Instance]:
+        params: dict[str, str] = {
+            "limit": str(self.INSTANCE_PAGE_SIZE),
+            "order_by": json.dumps([{"col": "id", "dir": "asc"}], separators=(",", ":")),
+            "select_filters": "{}",
+        }
+        rows: list[Any] = []
+        seen_tokens: set[str] = set()
+        for _ in range(self.MAX_INSTANCE_PAGES):
+            body = await self.http.request("GET", "/api/v1/instances/", params=params)
+            page, token = instances_page(body)
+            rows.extend(page)
+            if token is None:
+                break
+            if token in seen_tokens:
+                raise BadResponse(
+                    VAST_AI, "the instance list repeats a page token; try again later"
+                )
+            seen_tokens.add(token)
+            params["after_token"] = token
+        else:
+            raise BadResponse(
+                VAST_AI,
+                f"the instance list did not end after {self.MAX_INSTANCE_PAGES} pages",
+            )
+        unique: dict[str, Instance] = {}
+        for instance in parse_instances(rows):
+            unique.setdefault(instance.provider_id, instance)
+        return list(unique.values())
+
+    async def start(self, provider_id: str) -> None:
+        pid = self._instance_id(provider_id)
+        await self._manage("PUT", f"/api/v0/instances/{pid}/", {"state": "running"})
+
+    async def stop(self, provider_id: str) -> None:
+        pid = self._instance_id(provider_id)
+        await self._manage("PUT", f"/api/v0/instances/{pid}/", {"state": "stopped"})
+
+    async def restart(self, provider_id: str) -> None:
+        pid = self._instance_id(provider_id)
+        await self._manage("PUT", f"/api/v0/instances/reboot/{pid}/", {})
+
+    async def terminate(self, provider_id: str) -> None:
+        pid = self._instance_id(provider_id)
+        await self._manage("DELETE", f"/api/v0/instances/{pid}/", None)
+
+    async def logs(self, provider_id: str) -> str:
+        # The API answers a log request with a link on a storage host that has to be
+        # polled until it is ready; the shared HTTP layer is bound to the API host and
+        # carries the API key, which must not go to that other host.
+        raise self.unsupported(
+            "gpucm cannot fetch Vast.ai logs (Vast hands them out as a separate download "
+            "link); use `vastai logs <instance id>` or the Vast.ai console"
+        )
+
+    async def _manage(self, method: str, path: str, body: dict[str, Any] | None) -> None:
+        # {"success": false, ...} inside a 200 is raised by map_error.
+        await self.http.request(method, path, json_body=body, kind="write", allow_empty=True)
+
+    # -- errors ----------------------------------------------------------------------
+
+    def map_error(self, status: int, body: Any, text: str) -> ProviderError | None:
+        """Vast's JSON error bodies (`{"success": false, "error", "msg"}` or
+        `{"detail"}`) as the shared error types, with Vast's own words.
+
+        Plain-text bodies, 429s and 5xx go to the shared mapping, which keeps any
+        Retry-After and retries them.
+        """
+        if not isinstance(body, Mapping):
+            return None
+        ok = 200 <= status < 300
+        if ok and body.get("success") is not False:
+            return None
+        if status == 429 or status >= 500:
+            return None
+        code = body.get("error") if isinstance(body.get("error"), str) else None
+        code = code.strip().lower() if code else ""
+        said = self._said(body)
+        detail = f": {said}" if said else ""
+        where = "" if ok else f" (HTTP {status})"
+        if (
+            status in (401, 403)
+            or code in _AUTH_CODES
+            or (status == 404 and "invalid user key" in said.lower())
+        ):
+            return AuthError(
+                VAST_AI,
+                f"the API key was rejected{where}{detail}; check {self.meta.key_env}",
+                status=status,
+            )
+        if code in _GONE_CODES or status == 410:
+            return CapacityError(
+                VAST_AI,
+                f"the offer is gone{where}{detail}; refresh and pick another offer",
+                status=status,
+            )
+        if status == 404 or code.startswith("no_such"):
+            return NotFound(VAST_AI, f"not found{where}{detail}", status=status)
+        return InvalidRequest(VAST_AI, f"the request was refused{where}{detail}", status=status)
+
+    def _said(self, body: Mapping[str, Any]) -> str:
+        """Vast's own message from an error body, short and without the key."""
+        parts: list[str] = []
+        for key in ("msg", "message", "detail", "error_description"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                parts.append(value.strip())
+                break
+            if isinstance(value, list):
+                for item in value[:3]:
+                    if isinstance(item, Mapping) and isinstance(item.get("msg"), str):
+                        parts.append(item["msg"])
+                    elif isinstance(item, str):
+                        parts.append(item)
+                if parts:
+                    break
+        if not parts and isinstance(body.get("error"), str):
+            parts.append(body["error"].strip())
+        said = " ".join("; ".join(parts).split())
+        if len(said) > 300:
+            said = said[:297] + "..."
+        key = self.settings.api_key.get_secret_value().strip() if self.settings.api_key else ""
+        return redact(said, [key])
+
+    # -- ids -------------------------------------------------------------------------
+
+    def _ask_id(self, offer: Offer) -> int:
+        if offer.provider != VAST_AI:
+            raise InvalidRequest(VAST_AI, f"offer {offer.id} is not a Vast.ai offer")
+        ask = offer.provider_data.get("ask_id")
+        if isinstance(ask, int) and not isinstance(ask, bool) and ask > 0:
+            return ask
+        if _NUMERIC_ID.match(offer.provider_id):
+            return int(offer.provider_id)
+        raise InvalidRequest(VAST_AI, f"offer {offer.id} has no Vast.ai ask id")
+
+    def _instance_id(self, provider_id: str) -> str:
+        pid = provider_id.strip()
+        if pid.startswith(f"{VAST_AI}:"):
+            pid = pid.split(":", 1)[1]
+        if not _NUMERIC_ID.match(pid):
+            raise InvalidRequest(
+                VAST_AI, f"{provider_id!r} is not a Vast.ai instance id (a number)"
+            )
+        return pid

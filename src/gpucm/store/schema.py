@@ -18,34 +18,39 @@ class Migration:
 
 
 # Offer columns in table order; the single source for INSERTs and row decoding.
-OFFER_COLUMNS: tuple[str, ...] = (
+# Offer columns in table order; the single source for INSERTs and row decoding. The
+# first DIRECT_COLUMNS are Offer attributes of the same name, read in one C call.
+DIRECT_COLUMNS: tuple[str, ...] = (
     "id",
     "provider",
     "provider_id",
+    "available",
     "gpu_model",
-    "gpu_name",
-    "gpu_family",
     "gpu_category",
     "gpu_count",
-    "gpu_memory_gb",
     "price_per_hour",
-    "price_per_gpu_hour",
-    "spot_price_per_hour",
-    "storage_price_per_gb_month",
-    "vcpus",
+    "gpu_memory_gb",
     "ram_gb",
     "storage_gb",
+    "reliability",
+    "performance",
+    "cuda_version",
     "region",
     "region_group",
     "country",
-    "reliability",
-    "performance",
+    "gpu_name",
+    "gpu_family",
+    "spot_price_per_hour",
+    "storage_price_per_gb_month",
+    "vcpus",
+)
+OFFER_COLUMNS: tuple[str, ...] = (
+    *DIRECT_COLUMNS,
+    "price_per_gpu_hour",
     "value",
     "download_mbps",
     "upload_mbps",
-    "cuda_version",
     "verified",
-    "available",
     "fetched_at",
     "first_seen_at",
     "previous_price_per_hour",
@@ -65,30 +70,30 @@ CREATE TABLE offers (
     id                         TEXT PRIMARY KEY,
     provider                   TEXT NOT NULL,
     provider_id                TEXT NOT NULL,
+    available                  INTEGER NOT NULL,
     gpu_model                  TEXT NOT NULL COLLATE NOCASE,
-    gpu_name                   TEXT NOT NULL,
-    gpu_family                 TEXT NOT NULL COLLATE NOCASE,
     gpu_category               TEXT NOT NULL,
     gpu_count                  INTEGER NOT NULL,
-    gpu_memory_gb              REAL,
     price_per_hour             REAL NOT NULL,
-    price_per_gpu_hour         REAL NOT NULL,
-    spot_price_per_hour        REAL,
-    storage_price_per_gb_month REAL,
-    vcpus                      REAL,
+    gpu_memory_gb              REAL,
     ram_gb                     REAL,
     storage_gb                 REAL,
+    reliability                REAL,
+    performance                INTEGER,
+    cuda_version               REAL,
     region                     TEXT NOT NULL COLLATE NOCASE,
     region_group               TEXT,
     country                    TEXT COLLATE NOCASE,
-    reliability                REAL,
-    performance                INTEGER,
+    gpu_name                   TEXT NOT NULL,
+    gpu_family                 TEXT NOT NULL COLLATE NOCASE,
+    spot_price_per_hour        REAL,
+    storage_price_per_gb_month REAL,
+    vcpus                      REAL,
+    price_per_gpu_hour         REAL NOT NULL,
     value                      REAL,
     download_mbps              REAL,
     upload_mbps                REAL,
-    cuda_version               REAL,
     verified                   INTEGER,
-    available                  INTEGER NOT NULL,
     fetched_at                 REAL NOT NULL,
     first_seen_at              REAL NOT NULL,
     previous_price_per_hour    REAL,
@@ -97,9 +102,8 @@ CREATE TABLE offers (
     provider_data              TEXT NOT NULL DEFAULT '{}'
 );
 -- Few indexes on purpose: each one slows every refresh, and at 100k rows a full scan
--- costs 10-25 ms (research/probe-report.md 4.4). These serve the snapshot replace, the
--- default sort, and the commonest filter.
-CREATE INDEX offers_provider ON offers(provider);
+-- costs 10-25 ms (research/probe-report.md 4.4). These serve the default sort (ties
+-- broken by rowid, which the index carries) and the commonest filter.
 CREATE INDEX offers_price ON offers(price_per_hour);
 CREATE INDEX offers_model_price ON offers(gpu_model, price_per_hour);
 

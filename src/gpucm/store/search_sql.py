@@ -98,8 +98,12 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
 
 
 def order_by(query: SearchQuery) -> str:
+    """ORDER BY for a query. Ties break on price, then rowid: rowid is stable for an
+    offer across refreshes (snapshots upsert) and the price index carries it, so the
+    default sort is read straight off the index instead of sorting every match."""
     column = SORT_COLUMNS[query.sort_by]
     direction = "DESC" if query.sort_order == "desc" else "ASC"
-    tie = "" if column == "price_per_hour" else ", price_per_hour ASC"
+    if column == "price_per_hour":  # NOT NULL
+        return f"price_per_hour {direction}, rowid {direction}"
     # NULLs last in both directions: an offer without a reliability is not the best one.
-    return f"({column} IS NULL), {column} {direction}{tie}, id ASC"
+    return f"({column} IS NULL), {column} {direction}, price_per_hour ASC, rowid ASC"
