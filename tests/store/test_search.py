@@ -208,7 +208,7 @@ REGIONS = [
 SORTS = list(SORT_COLUMNS)
 
 
-def naive(offers: list[Offer], q: SearchQuery) -> list[str]:
+def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[str]:
     models: set[str] = set()
     for term in q.gpu_models:
         models.update(n.lower() for n in CATALOG.expand(term))
@@ -242,12 +242,16 @@ def naive(offers: list[Offer], q: SearchQuery) -> list[str]:
         return all(checks)
 
     attr = {"price": "price_per_hour", "ram": "ram_gb"}.get(q.sort_by, q.sort_by)
+    desc = q.sort_order == "desc"
 
     def key(o: Offer) -> tuple[Any, ...]:
+        # the store's documented order: NULLs last, then ties on price, then rowid
         v = getattr(o, attr)
+        rid = rowids[o.id]
+        if attr == "price_per_hour":
+            return (-v, -rid) if desc else (v, rid)
         missing = v is None
-        sign = -1 if q.sort_order == "desc" else 1
-        return (missing, 0 if missing else sign * v, o.price_per_hour, o.id)
+        return (missing, 0 if missing else (-v if desc else v), o.price_per_hour, rid)
 
     chosen = sorted((o for o in offers if keep(o)), key=key)
     return [o.id for o in chosen]
@@ -328,9 +332,10 @@ def test_sql_search_equals_naive_filter(
                     await store.replace_offers(
                         provider, [o for o in offers if o.provider == provider]
                     )
+                rowids = await store_rowids(store)
                 for q in queries:
                     got = [o.id for o in (await store.search(q)).offers]
-                    assert got == naive(offers, q), q
+                    assert got == naive(offers, q, rowids), q
                     assert await store.count(q) == len(got)
             finally:
                 await store.close()
@@ -338,9 +343,14 @@ def test_sql_search_equals_naive_filter(
     asyncio.run(check())
 
 
+async def store_rowids(store: Store) -> dict[str, int]:
+    rows = await store.search_rows(SearchQuery(available=False), ["id", "rowid"], limit=10**6)
+    return {r[0]: r[1] for r in rows}
+
+
 def test_naive_reference_is_not_trivial() -> None:
     # guard the oracle itself: with real data it must keep some offers and drop others
     offers = _offers()
-    kept = naive(offers, SearchQuery(max_price=1.0))
+    kept = naive(offers, SearchQuery(max_price=1.0), {o.id: i for i, o in enumerate(offers)})
     assert 0 < len(kept) < len(offers)
     assert not math.isnan(offers[0].price_per_hour)

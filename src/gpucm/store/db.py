@@ -34,6 +34,14 @@ async def connect(path: Path | str, *, readonly: bool = False) -> aiosqlite.Conn
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA busy_timeout=5000")
         await conn.execute("PRAGMA temp_store=MEMORY")
+        # A refresh of 100k offers touches ~30 MB of pages: with the default 2 MB cache
+        # they spill to the WAL mid-transaction (bench ingest: ~20% slower).
+        await conn.execute("PRAGMA cache_size=-65536")
+        # ANALYZE samples this many rows per index instead of reading them all
+        await conn.execute("PRAGMA analysis_limit=2000")
+        # Reading pages through a memory map skips a copy per page: filter scans over
+        # 100k offers ran ~20% faster (bench search_100k_*).
+        await conn.execute("PRAGMA mmap_size=268435456")
     except sqlite3.DatabaseError as exc:
         await conn.close()
         raise StoreError(f"{target} is not a usable gpucm database: {exc}") from exc

@@ -55,7 +55,6 @@ OFFER_COLUMNS: tuple[str, ...] = (
     "first_seen_at",
     "previous_price_per_hour",
     "is_new",
-    "snapshot",
     "provider_data",
 )
 
@@ -66,12 +65,14 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 
 -- Current offers: one provider's rows are replaced as a whole by each refresh.
+-- `id` is unique (store/snapshot.py drops repeats) but not indexed: a text key index
+-- cost 40% of a 100k-offer refresh, and only rare single lookups (launch, detail) use it.
 CREATE TABLE offers (
-    id                         TEXT PRIMARY KEY,
+    id                         TEXT NOT NULL,
     provider                   TEXT NOT NULL,
     provider_id                TEXT NOT NULL,
     available                  INTEGER NOT NULL,
-    gpu_model                  TEXT NOT NULL COLLATE NOCASE,
+    gpu_model                  TEXT NOT NULL,
     gpu_category               TEXT NOT NULL,
     gpu_count                  INTEGER NOT NULL,
     price_per_hour             REAL NOT NULL,
@@ -98,14 +99,15 @@ CREATE TABLE offers (
     first_seen_at              REAL NOT NULL,
     previous_price_per_hour    REAL,
     is_new                     INTEGER NOT NULL DEFAULT 0,
-    snapshot                   INTEGER NOT NULL,
     provider_data              TEXT NOT NULL DEFAULT '{}'
 );
--- Few indexes on purpose: each one slows every refresh, and at 100k rows a full scan
--- costs 10-25 ms (research/probe-report.md 4.4). These serve the default sort (ties
--- broken by rowid, which the index carries) and the commonest filter.
+-- Two indexes, chosen by measurement (bench/): each index slows every refresh, and
+-- walking an index for a sparse filter (a table lookup per entry) is slower than a
+-- scan, which costs 10-20 ms at 100k rows (research/probe-report.md 4.4).
+-- offers_price serves the default order (ties broken by rowid, which it carries);
+-- offers_model serves the commonest filter, a GPU model or family, in price order.
+-- store/search_sql.py decides when the planner may walk them.
 CREATE INDEX offers_price ON offers(price_per_hour);
-CREATE INDEX offers_model_price ON offers(gpu_model, price_per_hour);
 
 -- One compact point per (provider, gpu_model) per refresh; prices are per GPU-hour
 -- over the available offers so different GPU counts compare.

@@ -31,9 +31,10 @@ from gpucm.domain.models import (
     SearchQuery,
 )
 from gpucm.store.db import StoreError, connect, migrate
-from gpucm.store.rows import offer_to_row, row_to_offer
+from gpucm.store.rows import row_to_offer
 from gpucm.store.schema import OFFER_COLUMNS
 from gpucm.store.search_sql import build_filter, order_by
+from gpucm.store.snapshot import SnapshotBuilder, gc_paused
 
 CatalogGetter = Callable[[], Catalog]
 
@@ -43,15 +44,10 @@ _STALE_EXPR = (
     "EXISTS (SELECT 1 FROM provider_health h WHERE h.provider = offers.provider"
     " AND h.status NOT IN ('ok', 'never'))"
 )
-_UPDATE_ON_CONFLICT = ", ".join(
-    f"{col} = excluded.{col}"
-    for col in OFFER_COLUMNS
-    if col not in ("id", "first_seen_at", "previous_price_per_hour", "is_new")
-)
-_UPSERT = (
-    f"INSERT INTO offers ({_SELECT_OFFER}) VALUES ({','.join('?' * len(OFFER_COLUMNS))}) "
-    f"ON CONFLICT(id) DO UPDATE SET {_UPDATE_ON_CONFLICT}, "
-    "previous_price_per_hour = offers.price_per_hour, is_new = 0"
+_INSERT = f"INSERT INTO offers ({_SELECT_OFFER}) VALUES ({','.join('?' * len(OFFER_COLUMNS))})"
+_INSERT_HISTORY = (
+    "INSERT OR REPLACE INTO price_history (ts, provider, gpu_model, offers, available,"
+    " min_gpu_price, avg_gpu_price, max_gpu_price) VALUES (?,?,?,?,?,?,?,?)"
 )
 
 
@@ -196,65 +192,45 @@ class Store:
             if not offer.gpu_model:
                 raise StoreError(f"offer {offer.id} is not normalised (no gpu_model)")
         async with self._write() as conn:
-            rows = await self._fetchall(
-                conn,
-                "SELECT count(*), coalesce(max(snapshot), 0) FROM offers WHERE provider = ?",
-                (provider,),
-            )
-            before, last_snapshot = int(rows[0][0]), int(rows[0][1])
-            snapshot = await self._next_snapshot(conn, last_snapshot)
-            # On a provider's first snapshot nothing is "new": everything is.
-            is_new = 1 if before else 0
-            await conn.executemany(
-                _UPSERT,
-                [
-                    offer_to_row(o, snapshot=snapshot, fetched_at=when, is_new=is_new)
-                    for o in offers
-                ],
-            )
-            cur = await conn.execute(
-                "DELETE FROM offers WHERE provider = ? AND snapshot <> ?", (provider, snapshot)
-            )
-            removed = cur.rowcount
-            counts = await self._fetchall(
-                conn,
-                "SELECT count(*), coalesce(sum(is_new), 0),"
-                " coalesce(sum(previous_price_per_hour IS NOT NULL"
-                " AND previous_price_per_hour <> price_per_hour), 0)"
-                " FROM offers WHERE provider = ?",
-                (provider,),
-            )
-            await conn.execute(
-                "INSERT OR REPLACE INTO price_history"
-                " (ts, provider, gpu_model, offers, available,"
-                "  min_gpu_price, avg_gpu_price, max_gpu_price)"
-                " SELECT ?, provider, gpu_model, count(*), sum(available),"
-                "  min(CASE WHEN available THEN price_per_gpu_hour END),"
-                "  avg(CASE WHEN available THEN price_per_gpu_hour END),"
-                "  max(CASE WHEN available THEN price_per_gpu_hour END)"
-                " FROM offers WHERE provider = ? GROUP BY gpu_model",
-                (int(when), provider),
-            )
-        await self._optimize()
-        total, added, changed = (int(x) for x in counts[0])
-        return SnapshotResult(provider, total, added if before else 0, removed, changed)
-
-    async def _optimize(self) -> None:
-        """Keep the planner's statistics current: without them it picks the price
-        index for an unselective `price <= 10` and walks 100k rows through it (10x
-        slower than a scan). PRAGMA optimize only re-analyses what changed a lot."""
-        async with self._write_lock:
-            await self._writer.execute("PRAGMA optimize")
-
-    async def _next_snapshot(self, conn: aiosqlite.Connection, last: int) -> int:
-        rows = await self._fetchall(conn, "SELECT value FROM meta WHERE key = 'snapshot_seq'")
-        seq = max(int(rows[0][0]) if rows else 0, last) + 1
-        await conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('snapshot_seq', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (str(seq),),
+            previous = {
+                r[0]: (r[1], r[2])
+                for r in await self._fetchall(
+                    conn,
+                    "SELECT id, price_per_hour, first_seen_at FROM offers WHERE provider = ?",
+                    (provider,),
+                )
+            }
+            snap = SnapshotBuilder(offers, previous, provider=provider, when=when)
+            if previous:
+                await conn.execute("DELETE FROM offers WHERE provider = ?", (provider,))
+            with gc_paused():
+                await conn.executemany(_INSERT, snap.rows())
+            await conn.executemany(_INSERT_HISTORY, snap.history())
+            if await self._needs_analyze(conn):
+                await conn.execute("ANALYZE offers")
+        if snap.count > 20_000:
+            # give back the page cache a big refresh filled
+            async with self._write_lock:
+                await self._writer.execute("PRAGMA shrink_memory")
+        return SnapshotResult(
+            provider, snap.count, snap.new_offers, snap.removed, snap.price_changes
         )
-        return seq
+
+    async def _needs_analyze(self, conn: aiosqlite.Connection) -> bool:
+        """Planner statistics matter (without them SQLite walks the price index for an
+        unselective `price <= 10`, ten times slower than a scan), but ANALYZE costs a
+        scan: run it (bounded by analysis_limit) when the table has changed size a lot."""
+        rows = await self._fetchall(conn, "SELECT value FROM meta WHERE key = 'analyzed_rows'")
+        total = (await self._fetchall(conn, "SELECT count(*) FROM offers"))[0][0]
+        last = int(rows[0][0]) if rows else 0
+        if last and 0.5 * last <= total <= 2 * last:
+            return False
+        await conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('analyzed_rows', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (str(total),),
+        )
+        return True
 
     async def search(self, query: SearchQuery, *, with_total: bool = True) -> SearchPage:
         """Matching offers (query.limit/offset applied) and how many match in all
@@ -289,7 +265,7 @@ class Store:
     ) -> list[tuple[Any, ...]]:
         """Raw rows of chosen columns for a window: the TUI's fast path (no models)."""
         for col in columns:
-            if col not in OFFER_COLUMNS and col != "stale":
+            if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
                 raise StoreError(f"unknown offer column {col!r}")
         flt = build_filter(query, self._catalog())
         select = ", ".join(_STALE_EXPR if c == "stale" else c for c in columns)
