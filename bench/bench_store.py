@@ -115,7 +115,6 @@ async def _search_bench(path: Path, repeat: int) -> None:
                 f"SELECT {', '.join(OFFER_COLUMNS)} FROM offers WHERE {flt.where}"
                 f" ORDER BY {order_by(q)} LIMIT {PAGE}"
             )
-            count_sql = f"SELECT count(*) FROM offers WHERE {flt.where}"
 
             def run_bare(sql: str = sql, params: tuple[Any, ...] = flt.params) -> None:
                 bare.execute(sql, params).fetchall()

@@ -71,7 +71,7 @@ def median_ms(samples: list[float]) -> float:
 
 def p95_ms(samples: list[float]) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))] * 1000
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))] * 1000
 
 
 async def timed_async(fn: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:

@@ -45,7 +45,8 @@ def offer_to_row(
     price = direct[_PRICE]
     count = direct[_COUNT]
     perf = direct[_PERF]
-    return direct + (
+    # concatenation, not (*direct, ...): one allocation instead of a list and a copy
+    return direct + (  # noqa: RUF005
         price / count,
         price / (perf * count) if perf else None,
         net["download_mbps"],

@@ -109,7 +109,7 @@ def _history(rows: list[tuple[str, int, float]], provider: str, ts: int) -> list
                 prices[model] = [per_gpu]
             else:
                 bucket.append(per_gpu)
-    points = []
+    points: list[tuple[Any, ...]] = []
     for model, n in counts.items():
         p = prices.get(model)
         if p:
