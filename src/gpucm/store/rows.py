@@ -38,7 +38,7 @@ def offer_to_row(
 
     Hot path: runs for every offer of every refresh (100,000 in the benchmark)."""
     d = offer.__dict__
-    direct = _direct(d)
+    direct: tuple[Any, ...] = _direct(d)
     net = d["network_info"].__dict__
     verified = d["verified"]
     data = d["provider_data"]

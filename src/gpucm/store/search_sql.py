@@ -58,10 +58,10 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
         # catalog names compare exactly (fast); raw names the catalog does not know
         # are matched without regard to case
         known = [m for m in models if catalog.get(m) is not None]
-        raw = [m for m in models if catalog.get(m) is None]
-        parts = [f"gpu_model IN ({_placeholders(len(known))})"] if known else []
-        parts += ["gpu_model = ? COLLATE NOCASE"] * len(raw)
-        add("(" + " OR ".join(parts) + ")", *known, *raw)
+        unknown = [m for m in models if catalog.get(m) is None]
+        model_parts = [f"gpu_model IN ({_placeholders(len(known))})"] if known else []
+        model_parts += ["gpu_model = ? COLLATE NOCASE"] * len(unknown)
+        add("(" + " OR ".join(model_parts) + ")", *known, *unknown)
     if query.gpu_category:
         add("gpu_category = ?", query.gpu_category)
     if query.providers:
