@@ -10,12 +10,14 @@ import sys
 import time
 from collections.abc import Callable
 
+from bench.bench_refresh import bench_refresh
 from bench.bench_store import bench_ingest, bench_search
 from bench.common import log
 
 GROUPS: dict[str, Callable[[], None]] = {
     "ingest": bench_ingest,
     "search": bench_search,
+    "refresh": bench_refresh,
 }
 
 

@@ -65,6 +65,8 @@ class Settings(BaseModel):
     budget: BudgetSettings = BudgetSettings()
     webhook_url: str | None = None
     watch_command: str | None = None
+    # seconds to wait for a provider's answer (GPUCM_HTTP_TIMEOUT); slow proxies need more
+    http_timeout: float = Field(default=30.0, gt=0, le=600)
 
     def provider(self, name: str) -> ProviderSettings:
         return self.providers.get(name, ProviderSettings())
@@ -152,6 +154,8 @@ def load_settings(
         providers.setdefault(name, {}).update(entry)
     if env.get("LOG_LEVEL"):
         data["log_level"] = env["LOG_LEVEL"]
+    if env.get("GPUCM_HTTP_TIMEOUT"):
+        data["http_timeout"] = env["GPUCM_HTTP_TIMEOUT"]
     try:
         return Settings.model_validate({**data, "providers": providers})
     except ValidationError as exc:

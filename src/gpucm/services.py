@@ -19,6 +19,7 @@ from gpucm.domain.catalog import Catalog, CatalogSource
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.provider_names import PROVIDERS
 from gpucm.engine.refresher import Refresher, RefreshOutcome
+from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler
 from gpucm.providers.base import OfferSource
 from gpucm.providers.demo import DemoMarket, DemoProvider
 from gpucm.providers.factory import make_adapter
@@ -61,7 +62,7 @@ class Services:
                 self._sources.pop(name)
         result = []
         for name in wanted:
-            key: object = "demo" if self.demo else settings.provider(name)
+            key: object = "demo" if self.demo else (settings.provider(name), settings.http_timeout)
             cached = self._sources.get(name)
             if cached is None or cached[0] != key:
                 self._sources[name] = (key, self._build(name, settings))
@@ -88,6 +89,7 @@ class Services:
             transport=self.transport,
             secrets=lambda: self.settings.secrets(),
             clock=self.clock,
+            timeout=settings.http_timeout,
         )
 
     async def _next_demo_tick(self, provider: str) -> int:
@@ -100,6 +102,21 @@ class Services:
     ) -> list[RefreshOutcome]:
         sources = [s for s in self.sources() if only is None or s.name in only]
         return await self.refresher.refresh_all(sources, force=force)
+
+    def scheduler(self, on_outcome: OutcomeHandler | None = None) -> RefreshScheduler:
+        """The refresh workers, one per provider, for long-running front ends."""
+        return RefreshScheduler(
+            self.refresher,
+            self.store,
+            self.sources,
+            self.clock,
+            self.refresh_interval,
+            on_outcome=on_outcome,
+        )
+
+    def refresh_interval(self, name: str) -> float:
+        settings = self.settings
+        return settings.demo_refresh_interval if self.demo else settings.interval_for(name)
 
     async def ensure_data(self) -> list[RefreshOutcome]:
         """A never-refreshed store gets one round first, so a first command shows offers."""

@@ -10,6 +10,7 @@ from gpucm.config import ProviderSettings
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.provider_names import LAMBDA_LABS, PAPERSPACE, RUNPOD, VAST_AI
 from gpucm.providers.adapter import HttpAdapter
+from gpucm.providers.http import Limits
 from gpucm.providers.lambdalabs import LambdaLabsAdapter
 from gpucm.providers.paperspace import PaperspaceAdapter
 from gpucm.providers.runpod import RunPodAdapter
@@ -30,9 +31,13 @@ def make_adapter(
     transport: httpx.AsyncBaseTransport | None = None,
     secrets: Callable[[], Sequence[str]] = list,
     clock: Clock = utcnow,
+    timeout: float = 30.0,
 ) -> HttpAdapter:
     try:
         cls = ADAPTERS[name]
     except KeyError:
         raise ValueError(f"unknown provider {name!r}") from None
-    return cls(settings, transport=transport, secrets=secrets, clock=clock)
+    limits = Limits(
+        read_timeout=timeout, connect_timeout=min(10.0, timeout), total_timeout=3 * timeout
+    )
+    return cls(settings, transport=transport, secrets=secrets, clock=clock, limits=limits)

@@ -1,0 +1,125 @@
+"""The refresh workers: one async task per provider, each on its own interval.
+
+The set of providers is read afresh every cycle, so a key added to (or removed from)
+the config file starts (or stops) a worker without a restart. A failing provider's
+next attempt follows its backoff (stored in its health row); the others carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from gpucm.domain.clock import Clock
+from gpucm.engine.refresher import Refresher, RefreshOutcome
+from gpucm.providers.base import OfferSource
+from gpucm.store.store import Store
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+OutcomeHandler = Callable[[RefreshOutcome], Awaitable[None] | None]
+
+
+class RefreshScheduler:
+    def __init__(
+        self,
+        refresher: Refresher,
+        store: Store,
+        sources: Callable[[], Sequence[OfferSource]],
+        clock: Clock,
+        interval: Callable[[str], float],
+        *,
+        on_outcome: OutcomeHandler | None = None,
+        supervise_every: float = 2.0,
+    ) -> None:
+        self._refresher = refresher
+        self._store = store
+        self._sources = sources
+        self._clock = clock
+        self._interval = interval
+        self._on_outcome = on_outcome
+        self._supervise_every = supervise_every
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._stopping = False
+
+    @property
+    def running(self) -> list[str]:
+        return sorted(name for name, task in self._tasks.items() if not task.done())
+
+    def refresh_now(self, name: str | None = None) -> None:
+        """Wake one worker (or all) to refresh at once, whatever its schedule."""
+        for provider, event in self._wake.items():
+            if name is None or provider == name:
+                event.set()
+
+    async def run(self) -> None:
+        """Supervise workers until cancelled: start one per current provider, stop
+        the ones whose provider is no longer configured."""
+        try:
+            while not self._stopping:
+                self._sync_workers()
+                await asyncio.sleep(self._supervise_every)
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    def _sync_workers(self) -> None:
+        current = {s.name: s for s in self._sources()}
+        for name in list(self._tasks):
+            if name not in current:
+                log.info("provider %s is no longer configured; its worker stops", name)
+                self._tasks.pop(name).cancel()
+                self._wake.pop(name, None)
+        for name in current:
+            task = self._tasks.get(name)
+            if task is None or task.done():
+                self._wake[name] = asyncio.Event()
+                self._tasks[name] = asyncio.create_task(self._worker(name), name=f"refresh:{name}")
+
+    def _source(self, name: str) -> OfferSource | None:
+        return next((s for s in self._sources() if s.name == name), None)
+
+    async def _worker(self, name: str) -> None:
+        wake = self._wake[name]
+        while True:
+            source = self._source(name)
+            if source is None:
+                return
+            forced = wake.is_set()
+            wake.clear()
+            outcome = await self._refresher.refresh(source, force=forced)
+            await self._notify(outcome)
+            delay = await self._delay(name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)
+
+    async def _delay(self, name: str) -> float:
+        health = (await self._store.health()).get(name)
+        next_at: datetime | None = health.next_attempt_at if health else None
+        if next_at is None:
+            return self._interval(name)
+        return max(1.0, (next_at - self._clock()).total_seconds())
+
+    async def _notify(self, outcome: RefreshOutcome) -> None:
+        if self._on_outcome is None:
+            return
+        try:
+            result = self._on_outcome(outcome)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:  # a listener's bug must not stop the refreshes
+            log.exception("refresh outcome handler failed")

@@ -1,0 +1,128 @@
+"""A local HTTP server that answers like the four providers, from the recorded fixtures.
+
+Each provider lives under its own path prefix, so one server stands in for all four
+base URLs. A provider can be switched to a fault ("500", "garbage", "hang", "echo-key")
+between requests, to show the others keep refreshing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
+
+ROUTES: dict[tuple[str, str], tuple[str, str]] = {
+    # (method, path) -> (provider, fixture file)
+    ("POST", "/vast/api/v0/bundles/"): ("vast_ai", "vastai/search_offers.json"),
+    ("POST", "/runpod/graphql"): ("runpod", "runpod/gpu_types.json"),
+    ("GET", "/lambda/api/v1/instance-types"): ("lambda_labs", "lambda/instance_types.json"),
+    ("GET", "/paperspace/v1/os-templates"): ("paperspace", "paperspace/os_templates.json"),
+}
+PREFIXES = {
+    "vast_ai": "/vast",
+    "runpod": "/runpod/graphql",
+    "lambda_labs": "/lambda/api/v1",
+    "paperspace": "/paperspace/v1",
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    faults: ClassVar[dict[str, str]] = {}
+    seen_auth: ClassVar[list[str]] = []
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
+        return
+
+    def _answer(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        path = self.path.split("?", 1)[0]
+        route = ROUTES.get((method, path))
+        if route is None:
+            self._send(404, b'{"error": "no such route in the fake"}')
+            return
+        provider, fixture = route
+        auth = self.headers.get("Authorization", "")
+        self.seen_auth.append(auth)
+        fault = self.faults.get(provider)
+        if fault == "500":
+            self._send(500, b'{"message": "internal error, try later"}')
+        elif fault == "garbage":
+            self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+        elif fault == "hang":
+            time.sleep(3)
+            self._send(200, b"{}")
+        elif fault == "echo-key":
+            body = json.dumps({"message": f"invalid key {auth}"}).encode()
+            self._send(401, body)
+        else:
+            self._send(200, (FIXTURES / fixture).read_bytes())
+
+    def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test)
+
+    def do_GET(self) -> None:
+        self._answer("GET")
+
+    def do_POST(self) -> None:
+        self._answer("POST")
+
+
+class FakeProviders:
+    def __init__(self, server: ThreadingHTTPServer) -> None:
+        self._server = server
+        host, port = server.server_address[:2]
+        self.base = f"http://{host!s}:{port}"
+
+    def env(self, keys: dict[str, str]) -> dict[str, str]:
+        """Environment for gpucm: a key and a base URL per provider."""
+        return {
+            "VAST_AI_API_KEY": keys["vast_ai"],
+            "RUNPOD_API_KEY": keys["runpod"],
+            "LAMBDA_API_KEY": keys["lambda_labs"],
+            "PAPERSPACE_API_KEY": keys["paperspace"],
+            "VAST_AI_API_URL": self.base + PREFIXES["vast_ai"],
+            "RUNPOD_API_URL": self.base + PREFIXES["runpod"],
+            "LAMBDA_API_URL": self.base + PREFIXES["lambda_labs"],
+            "PAPERSPACE_API_URL": self.base + PREFIXES["paperspace"],
+        }
+
+    def fail(self, provider: str, fault: str | None) -> None:
+        if fault is None:
+            _Handler.faults.pop(provider, None)
+        else:
+            _Handler.faults[provider] = fault
+
+    @property
+    def seen_auth(self) -> list[str]:
+        return _Handler.seen_auth
+
+
+@contextmanager
+def fake_providers() -> Iterator[FakeProviders]:
+    _Handler.faults = {}
+    _Handler.seen_auth = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield FakeProviders(server)
+    finally:
+        server.shutdown()
+        server.server_close()

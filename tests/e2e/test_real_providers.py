@@ -1,0 +1,146 @@
+"""The provider issue's "done when", end to end: real adapters over real HTTP (a local
+server answering with the providers' recorded shapes), the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.fake_providers import FakeProviders, fake_providers
+
+KEYS = {
+    "vast_ai": "vk-SECRET-vast-0123456789",
+    "runpod": "rp-SECRET-runpod-0123456789",
+    "lambda_labs": "ll-SECRET-lambda-0123456789",
+    "paperspace": "ps-SECRET-paper-0123456789",
+}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProviders]:
+    with fake_providers() as server:
+        yield server
+
+
+def gpucm(fake: FakeProviders, home: Path, *args: str, timeout: float = 60) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_URL"))}
+    env.update(fake.env(KEYS))
+    env["GPUCM_HOME"] = str(home)
+    env["GPUCM_HTTP_TIMEOUT"] = "0.5"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gpucm", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    return proc
+
+
+def offers_by_provider(fake: FakeProviders, home: Path) -> dict[str, list[dict[str, Any]]]:
+    proc = gpucm(fake, home, "offers", "--all", "--json")
+    assert proc.returncode == 0, proc.stderr
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for offer in json.loads(proc.stdout):
+        grouped.setdefault(offer["provider"], []).append(offer)
+    return grouped
+
+
+def test_refresh_then_offers_from_all_four(fake: FakeProviders, tmp_path: Path) -> None:
+    proc = gpucm(fake, tmp_path, "refresh")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4 and all("FAILED" not in line for line in lines), proc.stdout
+    assert "DEMO" not in proc.stderr
+
+    grouped = offers_by_provider(fake, tmp_path)
+    assert set(grouped) == {"vast_ai", "runpod", "lambda_labs", "paperspace"}
+
+    vast = {o["provider_id"]: o for o in grouped["vast_ai"]}
+    first = vast["24871034"]  # the first row of search_offers.json
+    assert (first["gpu_model"], first["gpu_count"], first["region"]) == (
+        "RTX 4090",
+        1,
+        "Texas, US",
+    )
+    assert first["price_per_hour"] == pytest.approx(0.40208333333333335)
+
+    runpod = {o["provider_id"]: o for o in grouped["runpod"]}
+    community = runpod["rtx-4090-community-2"]
+    assert community["gpu_model"] == "RTX 4090"
+    assert community["price_per_hour"] == pytest.approx(0.68)  # 2 x $0.34 per GPU
+
+    lam = grouped["lambda_labs"]
+    h100 = [o for o in lam if o["provider_id"].startswith("gpu_1x_h100_sxm5@")]
+    assert h100, [o["provider_id"] for o in lam]
+    assert h100[0]["gpu_model"] == "H100" and h100[0]["gpu_count"] == 1
+    assert h100[0]["region"] == h100[0]["provider_id"].split("@")[1]
+
+    paper = {o["provider_id"]: o for o in grouped["paperspace"]}
+    a4000 = next(o for pid, o in paper.items() if pid.startswith("A4000@"))
+    assert a4000["gpu_model"] == "RTX A4000" and a4000["gpu_count"] == 1
+
+    proc = gpucm(fake, tmp_path, "providers", "--json")
+    health = {p["name"]: p["health"] for p in json.loads(proc.stdout)}
+    assert all(h["status"] == "ok" and h["offer_count"] > 0 for h in health.values()), health
+    assert all(p["is_configured"] for p in json.loads(proc.stdout))
+
+
+@pytest.mark.parametrize("fault", ["500", "garbage", "hang"])
+def test_a_broken_provider_keeps_its_last_good_offers(
+    fake: FakeProviders, tmp_path: Path, fault: str
+) -> None:
+    assert gpucm(fake, tmp_path, "refresh").returncode == 0
+    before = {o["id"] for o in offers_by_provider(fake, tmp_path)["vast_ai"]}
+
+    fake.fail("vast_ai", fault)
+    proc = gpucm(fake, tmp_path, "refresh")
+    assert proc.returncode == 0, "the other three still refreshed"
+    vast_line = next(line for line in proc.stdout.splitlines() if line.startswith("Vast.ai"))
+    assert "FAILED" in vast_line
+    assert sum("FAILED" in line for line in proc.stdout.splitlines()) == 1
+
+    grouped = offers_by_provider(fake, tmp_path)
+    kept = grouped["vast_ai"]
+    assert {o["id"] for o in kept} == before
+    assert all(o["stale"] for o in kept)
+    assert not any(o["stale"] for p in ("runpod", "lambda_labs") for o in grouped[p])
+
+    health = {
+        p["name"]: p["health"]
+        for p in json.loads(gpucm(fake, tmp_path, "providers", "--json").stdout)
+    }
+    assert health["vast_ai"]["status"] == "failing"
+    assert health["vast_ai"]["last_error"]
+
+
+def test_every_provider_down_is_a_failing_exit(fake: FakeProviders, tmp_path: Path) -> None:
+    for provider in KEYS:
+        fake.fail(provider, "500")
+    proc = gpucm(fake, tmp_path, "refresh")
+    assert proc.returncode == 1
+    assert proc.stdout.count("FAILED") == 4
+
+
+def test_keys_never_leak(fake: FakeProviders, tmp_path: Path) -> None:
+    """Providers that echo the key back in their errors: the key must not reach the
+    output, the logs or the database."""
+    for provider in KEYS:
+        fake.fail(provider, "echo-key")
+    proc = gpucm(fake, tmp_path, "refresh")
+    assert any(KEYS["vast_ai"] in auth for auth in fake.seen_auth), "keys were sent"
+    shown = proc.stdout + proc.stderr
+    proc2 = gpucm(fake, tmp_path, "providers", "--json")
+    shown += proc2.stdout + proc2.stderr
+    stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    for key in KEYS.values():
+        assert key not in shown
+        assert key.encode() not in stored
+    assert "rejected" in proc.stdout  # the error is still explained
