@@ -4,7 +4,6 @@ prints a table, JSON or CSV. Data goes to stdout, messages to stderr."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections.abc import Iterable
@@ -18,6 +17,7 @@ from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Offer, ProviderInfo, SearchQuery
 from gpucm.domain.provider_names import PROVIDERS, canonical_provider
 from gpucm.domain.query import QueryError, parse_query
+from gpucm.export import write_offers
 from gpucm.providers.registry import PROVIDER_META
 from gpucm.services import Services
 
@@ -76,51 +76,6 @@ def build_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> Sear
     return query.model_copy(update={"limit": limit or None, "offset": ns.offset})
 
 
-OFFER_CSV_FIELDS = (
-    "id",
-    "provider",
-    "provider_id",
-    "gpu_model",
-    "gpu_name",
-    "gpu_count",
-    "gpu_memory_gb",
-    "price_per_hour",
-    "price_per_gpu_hour",
-    "spot_price_per_hour",
-    "vcpus",
-    "ram_gb",
-    "storage_gb",
-    "region",
-    "region_group",
-    "country",
-    "reliability",
-    "performance",
-    "value",
-    "download_mbps",
-    "upload_mbps",
-    "cuda_version",
-    "verified",
-    "available",
-    "stale",
-    "fetched_at",
-)
-
-
-def offer_record(offer: Offer) -> dict[str, Any]:
-    data = offer.model_dump(mode="json")
-    net = data.pop("network_info")
-    data["download_mbps"] = net["download_mbps"]
-    data["upload_mbps"] = net["upload_mbps"]
-    return data
-
-
-def write_offers_csv(offers: Iterable[Offer], out: Any = None) -> None:
-    writer = csv.DictWriter(out or sys.stdout, fieldnames=OFFER_CSV_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    for offer in offers:
-        writer.writerow(offer_record(offer))
-
-
 def offers_table(offers: list[Offer]) -> str:
     columns = [
         Column("ID", min_width=14, max_width=34, flex=True, keep=2),
@@ -154,9 +109,9 @@ async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
     page = await services.store.search(query)
     demo_banner(services)
     if ns.json:
-        print_json([o.model_dump(mode="json") for o in page.offers])
+        write_offers(page.offers, sys.stdout, "json")
     elif ns.csv:
-        write_offers_csv(page.offers)
+        write_offers(page.offers, sys.stdout, "csv")
     elif not page.offers:
         say("No offers match. Loosen a filter, or add --all to include unavailable offers.")
     else:

@@ -52,8 +52,9 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rand: float) -> float:
         """Delay before retry number `attempt` (1-based); rand is uniform [0, 1)."""
-        delay = min(self.base_delay * self.multiplier ** (attempt - 1), self.max_delay)
-        return max(0.0, delay * (1 + self.jitter * (2 * rand - 1)))
+        delay = self.base_delay * self.multiplier ** (attempt - 1)
+        jittered = delay * (1 + self.jitter * (2 * rand - 1))
+        return max(0.0, min(jittered, self.max_delay))
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,12 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _size(n: int) -> str:
+    if n >= 2**20:
+        return f"{n / 2**20:.1f} MB"
+    return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"
 
 
 def _snippet(text: str, limit: int = 120) -> str:
@@ -254,7 +261,9 @@ class ProviderHttp:
                 headers = resp.headers
         except httpx.ConnectError as exc:
             raise _Retryable(
-                ProviderUnavailable(self.provider, f"cannot connect to {self.base_url} ({exc})"),
+                ProviderUnavailable(
+                    self.provider, self._clean(f"cannot connect to {self.base_url} ({exc})")
+                ),
                 not_sent=True,
             ) from None
         except httpx.TimeoutException as exc:
@@ -279,23 +288,37 @@ class ProviderHttp:
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("%s %s %s -> %d in %.0f ms", self.provider, method, path, status, elapsed)
 
-        text = raw.decode("utf-8", errors="replace")
+        # Scrub before anything is cut or quoted: a key cut in half by an excerpt
+        # would no longer match and half of it would leak.
+        text = self._clean(raw.decode("utf-8", errors="replace"))
         body: Any
+        parsed = True
         try:
             body = json.loads(text) if text.strip() else None
         except json.JSONDecodeError:
-            body = text
+            body, parsed = text, False
 
-        if status >= 400 or status < 200:
+        if 300 <= status < 400:
+            where = headers.get("location", "elsewhere")
+            raise BadResponse(
+                self.provider,
+                self._clean(f"redirected ({status}) to {where}; check the API base URL"),
+                status=status,
+            )
+        if not 200 <= status < 300:
             error = self._map_error(status, body, text, headers)
-            if status in self.retry.retry_statuses:
+            if status in self.retry.retry_statuses and isinstance(
+                error, ProviderUnavailable | RateLimited
+            ):
+                if error.retry_after is None:
+                    error.retry_after = retry_after_seconds(headers.get("retry-after"))
                 raise _Retryable(error, not_sent=status == 429)
             raise error
         if self._mapper is not None:
             mapped = self._mapper(status, body, text)
             if mapped is not None:
                 raise self._scrub(mapped)
-        if isinstance(body, str):
+        if not parsed:
             raise BadResponse(
                 self.provider,
                 self._clean(
@@ -312,14 +335,14 @@ class ProviderHttp:
         if declared and declared.isdigit() and int(declared) > limit:
             raise BadResponse(
                 self.provider,
-                f"answer too large ({int(declared) // 2**20} MB, limit {limit // 2**20} MB)",
+                f"answer too large ({_size(int(declared))}, limit {_size(limit)})",
             )
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.aiter_bytes():
             size += len(chunk)
             if size > limit:
-                raise BadResponse(self.provider, f"answer too large (over {limit // 2**20} MB)")
+                raise BadResponse(self.provider, f"answer too large (over {_size(limit)})")
             chunks.append(chunk)
         return b"".join(chunks)
 
