@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -64,6 +65,17 @@ class SnapshotResult:
 class SearchPage:
     offers: list[Offer]
     total: int
+
+
+@dataclass(frozen=True)
+class ProviderPrices:
+    provider: str
+    offers: int
+    min_price: float
+    max_price: float
+    min_gpu_price: float
+    avg_gpu_price: float
+    max_gpu_price: float
 
 
 @dataclass(frozen=True)
@@ -135,15 +147,19 @@ class Store:
 
     # -- transactions -------------------------------------------------------------
 
+    # aiosqlite runs each statement on its connection's own thread, in order, even when
+    # the awaiting task is cancelled (the TUI cancels stale reads all the time). So a
+    # transaction is always closed by queueing its end statement, never by asking
+    # `in_transaction`, which may not yet reflect a BEGIN still in the queue.
+
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
+                await self._writer.execute("BEGIN IMMEDIATE")
                 yield self._writer
             except BaseException:
-                if self._writer.in_transaction:
-                    await self._writer.execute("ROLLBACK")
+                await _end(self._writer, "ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
 
@@ -151,12 +167,11 @@ class Store:
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
         """One read transaction: every statement inside sees the same snapshot."""
         async with self._read_lock:
-            await self._reader.execute("BEGIN")
             try:
+                await self._reader.execute("BEGIN")
                 yield self._reader
             finally:
-                if self._reader.in_transaction:
-                    await self._reader.execute("COMMIT")
+                await _end(self._reader, "COMMIT")
 
     async def _fetchall(
         self, conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
@@ -313,6 +328,44 @@ class Store:
             result.setdefault(provider, []).append(model)
         return result
 
+    async def model_offers(self, gpu_model: str) -> list[ProviderPrices]:
+        """Who offers this model now, at what price: per provider, over available
+        offers (whole-offer and per-GPU prices)."""
+        async with self._read() as conn:
+            rows = await self._fetchall(
+                conn,
+                "SELECT provider, count(*), min(price_per_hour), max(price_per_hour),"
+                " min(price_per_gpu_hour), avg(price_per_gpu_hour), max(price_per_gpu_hour)"
+                " FROM offers WHERE gpu_model = ? AND available = 1"
+                " GROUP BY provider ORDER BY min(price_per_gpu_hour)",
+                (gpu_model,),
+            )
+        return [ProviderPrices(*r) for r in rows]
+
+    async def gpu_prices(self, query: SearchQuery, *, limit: int = 20_000) -> list[float]:
+        """Prices per GPU-hour of the offers a query matches (for a distribution chart);
+        capped, cheapest first."""
+        flt = build_filter(query, self._catalog())
+        async with self._read() as conn:
+            rows = await self._fetchall(
+                conn,
+                f"SELECT price_per_gpu_hour FROM offers WHERE {flt.where}"
+                " ORDER BY price_per_gpu_hour LIMIT ?",
+                (*flt.params, limit),
+            )
+        return [r[0] for r in rows]
+
+    async def provider_counts(self, query: SearchQuery) -> dict[str, int]:
+        """How many offers each provider has among those a query matches."""
+        flt = build_filter(query, self._catalog())
+        async with self._read() as conn:
+            rows = await self._fetchall(
+                conn,
+                f"SELECT provider, count(*) FROM offers WHERE {flt.where} GROUP BY provider",
+                flt.params,
+            )
+        return {r[0]: int(r[1]) for r in rows}
+
     # -- stats --------------------------------------------------------------------
 
     async def stats(self, query: SearchQuery | None = None) -> MarketStats:
@@ -466,6 +519,15 @@ class Store:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, json.dumps(value)),
             )
+
+
+async def _end(conn: aiosqlite.Connection, statement: str) -> None:
+    """End a transaction; fine if none is open (its BEGIN failed)."""
+    try:
+        await conn.execute(statement)
+    except sqlite3.OperationalError as exc:
+        if "no transaction is active" not in str(exc):
+            raise
 
 
 # Percentiles by nearest rank, computed in SQL with window functions so per-model
