@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import sys
+from pathlib import Path
 
-from gpucm.cli.parser import UsageError, parse_args
+from gpucm import __version__, paths
+from gpucm.cli.parser import Parser, UsageError, parse_args
 from gpucm.config import ConfigError
 from gpucm.domain.catalog import CatalogError
+from gpucm.domain.query import QueryError, parse_query
 from gpucm.store.db import StoreError
 
 log = logging.getLogger("gpucm")
 
 
-def _setup_logging() -> None:
-    # Logs go to stderr at WARNING unless LOG_LEVEL says otherwise; never to stdout,
-    # which carries data (JSON/CSV) for scripts.
-    import os
-
-    level = os.environ.get("LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(
-        level=getattr(logging, level, logging.WARNING),
-        format="gpucm: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(*, to_file: bool = False) -> None:
+    """CLI logs go to stderr (stdout carries data for scripts); the TUI owns the
+    terminal, so its logs go to a file in the log dir. WARNING unless LOG_LEVEL says."""
+    level = getattr(logging, os.environ.get("LOG_LEVEL", "WARNING").upper(), logging.WARNING)
+    handler: logging.Handler
+    if to_file:
+        log_dir = paths.log_dir()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_dir / "gpucm-tui.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("gpucm: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request URL at INFO; ours say what matters
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -59,10 +70,69 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _tui_parser() -> Parser:
+    parser = Parser(
+        prog="gpucm-tui",
+        description="Find, compare and launch cloud GPUs: the keyboard-driven terminal app. "
+        "Without API keys it runs on a built-in demo market.",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="use the demo market even when API keys are set",
+    )
+    parser.add_argument("--db", type=Path, help="database file (env GPUCM_DB)")
+    parser.add_argument("--theme", help="theme name (saved for next time)")
+    parser.add_argument(
+        "--query", "-q", metavar="TEXT", help="start with a text query, e.g. 'gpu=H100 price<3'"
+    )
+    parser.add_argument(
+        "--no-refresh",
+        action="store_true",
+        help="show what the store holds without refreshing providers",
+    )
+    parser.add_argument("--version", action="version", version=f"gpucm {__version__}")
+    return parser
+
+
+async def _run_tui(ns: argparse.Namespace) -> int:
+    from gpucm.services import open_services
+    from gpucm.tui.app import GpucmApp
+
+    query = None
+    if ns.query:
+        try:
+            query = parse_query(ns.query)
+        except QueryError as exc:
+            raise UsageError(f"--query: {exc}") from None
+    services = await open_services(db=ns.db, demo=ns.demo)
+    try:
+        app = GpucmApp(services, query=query, theme=ns.theme, refresh=not ns.no_refresh)
+        await app.run_async()
+        return app.return_code or 0
+    finally:
+        await services.aclose()
+
+
 def tui_main(argv: list[str] | None = None) -> int:
-    """Until the TUI lands, `gpucm-tui` shows the demo offers through the headless CLI."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    return main(["offers", *args])
+    _setup_logging(to_file=True)
+    try:
+        ns = _tui_parser().parse_args(argv)
+        return asyncio.run(_run_tui(ns))
+    except UsageError as exc:
+        print(
+            f"gpucm-tui: {exc}" if not str(exc).startswith("gpucm") else str(exc), file=sys.stderr
+        )
+        return 2
+    except (ConfigError, CatalogError) as exc:
+        print(f"gpucm-tui: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"gpucm-tui: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

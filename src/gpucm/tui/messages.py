@@ -1,0 +1,26 @@
+"""Messages that cross widgets on the main screen."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from gpucm.domain.models import SearchQuery
+from gpucm.engine.refresher import RefreshOutcome
+
+
+class QueryChanged(Message):
+    """A new search, from the filter builder (origin "builder"), the text query
+    ("text"), or a key such as sort ("keys")."""
+
+    def __init__(self, query: SearchQuery, origin: str) -> None:
+        super().__init__()
+        self.query = query
+        self.origin = origin
+
+
+class RefreshLanded(Message):
+    """A provider refresh finished (well or not): the store may have changed."""
+
+    def __init__(self, outcome: RefreshOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome

@@ -1,0 +1,176 @@
+"""The `?` overlay: every key of the app, grouped, and a short guide to the text query.
+
+The content is data (`KEY_HELP`, `QUERY_HELP`) so new keys are one line each; the
+screen lays the groups out two to a row, which keeps the whole overlay inside 80x24
+and scrolls when it grows past that.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+__all__ = ["KEY_HELP", "QUERY_HELP", "HelpScreen"]
+
+# (group title, [(keys as shown, what they do)])
+KEY_HELP: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Navigate",
+        [
+            ("↑ ↓  j k", "move the cursor"),
+            ("g  G", "first / last row"),
+            ("pgup pgdn", "page up / down"),
+            ("tab", "next pane"),
+            ("shift+tab", "previous pane"),
+        ],
+    ),
+    (
+        "Search",
+        [
+            ("/", "text query (below)"),
+            ("f", "filter pane"),
+            ("s", "cycle the sort column"),
+            ("S", "reverse the sort"),
+            ("enter", "offer details"),
+        ],
+    ),
+    (
+        "Act",
+        [
+            ("space", "mark / unmark offer"),
+            ("c", "compare marked offers"),
+            ("r", "refresh now"),
+        ],
+    ),
+    (
+        "App",
+        [
+            ("ctrl+p", "command palette"),
+            ("?", "this help"),
+            ("q", "quit"),
+        ],
+    ),
+]
+
+# Lines of plain text, summarising the grammar in gpucm.domain.query.
+QUERY_HELP: Final[list[str]] = [
+    'gpu="RTX 4090",H100 price<2 vram>=24 region=Europe sort=-perf',
+    "Each word is key=value (or < <= > >= for numbers); commas list values,",
+    "quotes keep spaces. Keys: gpu category count price ram storage vram",
+    "cuda perf rel region provider available sort limit offset.",
+    "sort=-key sorts descending; the bare word `all` adds unavailable offers.",
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and query syntax; escape, q or ? close it."""
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen > #help-dialog {
+        width: 80;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $primary;
+        border-title-color: $primary;
+        border-title-style: bold;
+        border-subtitle-color: $text-muted;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen #help-body {
+        height: auto;
+        max-height: 100%;
+        scrollbar-size-vertical: 1;
+    }
+    HelpScreen #help-keys {
+        grid-size: 2;
+        grid-columns: 1fr 1fr;
+        grid-rows: auto;
+        grid-gutter: 1 2;
+        height: auto;
+        margin-bottom: 1;
+    }
+    HelpScreen .help--group {
+        height: auto;
+    }
+    HelpScreen .help--title {
+        color: $accent;
+        text-style: bold;
+    }
+    HelpScreen .help--row {
+        height: 1;
+    }
+    HelpScreen .help--key {
+        width: 11;
+        color: $primary;
+        text-style: bold;
+    }
+    HelpScreen .help--what {
+        width: 1fr;
+    }
+    HelpScreen .help--query {
+        color: $text-muted;
+    }
+    HelpScreen .help--example {
+        color: $primary;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", show=False),
+        Binding("q", "close", "Close", show=False),
+        Binding("question_mark", "close", "Close", show=False),
+        Binding("j", "scroll('down')", "Scroll down", show=False),
+        Binding("k", "scroll('up')", "Scroll up", show=False),
+    ]
+
+    def __init__(
+        self,
+        key_help: list[tuple[str, list[tuple[str, str]]]] | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self._key_help = KEY_HELP if key_help is None else key_help
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog") as dialog:
+            dialog.border_title = "gpucm keys"
+            dialog.border_subtitle = "esc / q / ? close"
+            with VerticalScroll(id="help-body"):
+                with Grid(id="help-keys"):
+                    for title, keys in self._key_help:
+                        with Vertical(classes="help--group"):
+                            yield Static(Content(title), classes="help--title")
+                            for key, what in keys:
+                                with Horizontal(classes="help--row"):
+                                    yield Static(Content(key), classes="help--key")
+                                    yield Static(Content(what), classes="help--what")
+                yield Static(Content("Text query (/)"), classes="help--title")
+                yield Static(Content(QUERY_HELP[0]), classes="help--example")
+                yield Static(Content("\n".join(QUERY_HELP[1:])), classes="help--query")
+
+    def on_mount(self) -> None:
+        # focus the scroller so arrows and pgup/pgdn scroll when the help overflows
+        self.query_one("#help-body", VerticalScroll).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_scroll(self, direction: str) -> None:
+        body = self.query_one("#help-body", VerticalScroll)
+        if direction == "down":
+            body.scroll_down(animate=False)
+        else:
+            body.scroll_up(animate=False)

@@ -1,0 +1,242 @@
+"""The main screen: filter builder, live offer table, model detail and market charts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from gpucm.domain.models import SORT_KEYS, SearchQuery
+from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.domain.regions import REGION_GROUPS
+from gpucm.tui.messages import QueryChanged, RefreshLanded
+from gpucm.tui.widgets.filter_pane import FilterPane
+from gpucm.tui.widgets.market_charts import MarketCharts
+from gpucm.tui.widgets.model_detail import ModelDetail
+from gpucm.tui.widgets.offer_table import ROW_COLUMNS, OfferRow, OfferTable
+from gpucm.tui.widgets.query_bar import QueryBar
+from gpucm.tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from gpucm.services import Services
+
+
+class MainScreen(Screen[None]):
+    """k9s-like: the table owns the screen; panes open around it with single keys."""
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_query", "Query", id="query"),
+        Binding("f", "toggle_filters", "Filters", id="filters"),
+        Binding("s", "cycle_sort", "Sort", id="sort"),
+        Binding("S", "reverse_sort", "Reverse sort", id="reverse", show=False),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("c", "compare", "Compare", id="compare"),
+        Binding("d", "toggle_insight", "Charts", id="insight"),
+        Binding("escape", "focus_table", "Table", show=False),
+    ]
+
+    def __init__(self, services: Services, query: SearchQuery | None = None) -> None:
+        super().__init__()
+        self.services = services
+        self.search = query or SearchQuery()
+        self.marked: frozenset[str] = frozenset()
+        self._refreshing: set[str] = set()
+        self._matching: int | None = None
+        self._last_errors: dict[str, str | None] = {}
+
+    # -- layout ---------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        store = self.services.store
+        yield Header(icon="▦")
+        with Horizontal(id="body"):
+            yield FilterPane(
+                self.services.catalog,
+                REGION_GROUPS,
+                [(name, DISPLAY_NAMES[name]) for name in DISPLAY_NAMES],
+                id="filters",
+            )
+            with Vertical(id="center"):
+                yield OfferTable(self._fetch_rows, store.count, id="offers")
+                with Horizontal(id="insight"):
+                    yield ModelDetail(store, lambda: self.services.catalog, id="detail")
+                    yield MarketCharts(store, id="charts")
+        yield QueryBar(id="query-bar")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    async def _fetch_rows(self, query: SearchQuery, offset: int, limit: int) -> list[OfferRow]:
+        rows = await self.services.store.search_rows(query, ROW_COLUMNS, limit=limit, offset=offset)
+        return [OfferRow.from_tuple(r) for r in rows]
+
+    @property
+    def table(self) -> OfferTable:
+        return self.query_one("#offers", OfferTable)
+
+    def on_mount(self) -> None:
+        self.title = "gpucm"
+        self.sub_title = "DEMO market (simulated)" if self.services.demo else "live markets"
+        self.query_one(FilterPane).set_query(self.search)
+        self.query_one(QueryBar).show_query(self.search)
+        self.table.set_query(self.search)
+        self.table.focus()
+        self.update_status()
+        self.set_interval(5, self.update_status)
+
+    # -- the search -----------------------------------------------------------------
+
+    def apply_query(self, query: SearchQuery, origin: str) -> None:
+        if query == self.search:
+            return
+        self.search = query
+        if origin != "builder":
+            self.query_one(FilterPane).set_query(query)
+        if origin != "text":
+            self.query_one(QueryBar).show_query(query)
+        self._matching = None
+        self.table.set_query(query)
+        self._update_charts()
+        self.update_status()
+
+    @on(FilterPane.Changed)
+    def _builder_changed(self, event: FilterPane.Changed) -> None:
+        self.apply_query(event.query, "builder")
+
+    @on(QueryChanged)
+    def _query_changed(self, event: QueryChanged) -> None:
+        self.apply_query(event.query, event.origin)
+
+    def action_cycle_sort(self) -> None:
+        keys = list(SORT_KEYS)
+        nxt = keys[(keys.index(self.search.sort_by) + 1) % len(keys)]
+        # performance, reliability and value read best high-first or low-first
+        order = "asc" if nxt in ("price", "value") else "desc"
+        self.apply_query(
+            self.search.model_copy(update={"sort_by": nxt, "sort_order": order}), "keys"
+        )
+        self.notify(f"Sorted by {nxt} ({order})", timeout=2)
+
+    def action_reverse_sort(self) -> None:
+        order = "desc" if self.search.sort_order == "asc" else "asc"
+        self.apply_query(self.search.model_copy(update={"sort_order": order}), "keys")
+
+    def clear_filters(self) -> None:
+        self.apply_query(SearchQuery(), "keys")
+
+    # -- table events ---------------------------------------------------------------
+
+    @on(OfferTable.Highlighted)
+    def _highlighted(self, event: OfferTable.Highlighted) -> None:
+        model = event.row.gpu_model if event.row else None
+        self.query_one(ModelDetail).show(model)
+        self._update_charts()
+
+    @on(OfferTable.Counted)
+    def _counted(self, event: OfferTable.Counted) -> None:
+        self._matching = event.total
+        self.update_status()
+
+    @on(OfferTable.MarksChanged)
+    def _marks(self, event: OfferTable.MarksChanged) -> None:
+        self.marked = event.marked
+        self.refresh_bindings()
+
+    @on(OfferTable.Selected)
+    def _selected(self, event: OfferTable.Selected) -> None:
+        from gpucm.tui.screens.offer_detail import OfferDetailScreen
+
+        self.app.push_screen(OfferDetailScreen(self.services, event.row.id))
+
+    def _update_charts(self) -> None:
+        row = self.table.highlighted
+        self.query_one(MarketCharts).show(row.gpu_model if row else None, self.search)
+
+    # -- refreshes ------------------------------------------------------------------
+
+    def refresh_started(self, providers: list[str]) -> None:
+        self._refreshing.update(providers)
+        self.update_status()
+
+    @on(RefreshLanded)
+    def _refresh_landed(self, event: RefreshLanded) -> None:
+        outcome = event.outcome
+        self._refreshing.discard(outcome.provider)
+        if outcome.ok:
+            self.table.reload()
+            self.query_one(ModelDetail).refresh_data()
+            self.query_one(MarketCharts).refresh_data()
+        previous = self._last_errors.get(outcome.provider)
+        current = None if outcome.ok or outcome.skipped else outcome.error
+        if current and current != previous:
+            self.notify(
+                outcome.summary(),
+                title="Refresh failed",
+                severity="warning",
+                timeout=8,
+                markup=False,
+            )
+        self._last_errors[outcome.provider] = current
+        self.update_status()
+
+    @work(exclusive=True, group="status", exit_on_error=False)
+    async def update_status(self) -> None:
+        health = await self.services.store.health()
+        self.query_one(StatusBar).show(
+            self.services.provider_names(),
+            health,
+            self.services.clock(),
+            matching=self._matching,
+            refreshing=self._refreshing,
+            demo=self.services.demo,
+        )
+
+    def action_refresh(self) -> None:
+        self.app.refresh_provider(None)  # type: ignore[attr-defined]
+
+    # -- panes ----------------------------------------------------------------------
+
+    def action_focus_query(self) -> None:
+        self.query_one(QueryBar).input.focus()
+
+    def action_focus_table(self) -> None:
+        self.table.focus()
+
+    def _toggle_pane(self, pane_id: str) -> bool:
+        """Panes show by default on a wide screen and on demand on a narrow one;
+        returns whether the pane is now visible."""
+        pane = self.query_one(f"#{pane_id}")
+        if self.has_class("-narrow"):
+            pane.toggle_class("-shown")
+            return pane.has_class("-shown")
+        pane.toggle_class("-hidden")
+        return not pane.has_class("-hidden")
+
+    def action_toggle_filters(self) -> None:
+        if self._toggle_pane("filters"):
+            self.query_one(FilterPane).focus_search()
+        else:
+            self.table.focus()
+
+    def action_toggle_insight(self) -> None:
+        self._toggle_pane("insight")
+        self._update_charts()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "compare":
+            return True if 2 <= len(self.marked) <= 6 else None
+        return True
+
+    def action_compare(self) -> None:
+        from gpucm.tui.screens.compare import CompareScreen
+
+        if not 2 <= len(self.marked) <= 6:
+            self.notify("Mark 2 to 6 offers with space to compare them.", timeout=4)
+            return
+        self.app.push_screen(CompareScreen(self.services, sorted(self.marked)))

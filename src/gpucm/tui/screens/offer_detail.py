@@ -1,0 +1,114 @@
+"""`enter` on an offer: everything gpucm knows about it, and its GPU from the catalog."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from gpucm import formatting as fmt
+from gpucm.domain.models import Offer
+from gpucm.providers.registry import PROVIDER_META
+from gpucm.tui.widgets.model_detail import ModelDetail
+
+if TYPE_CHECKING:
+    from gpucm.services import Services
+
+
+def offer_facts(offer: Offer, now_label: str) -> Table:
+    """A two-column table of an offer's facts; every value is plain Text."""
+    meta = PROVIDER_META.get(offer.provider)
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    move = ""
+    if offer.previous_price_per_hour not in (None, offer.price_per_hour):
+        move = f" (was {fmt.price(offer.previous_price_per_hour)})"
+    net = offer.network_info
+    rows: list[tuple[str, str]] = [
+        ("Provider", meta.display_name if meta else offer.provider),
+        ("Offer id", offer.id),
+        ("GPU", f"{offer.gpu_count} x {offer.gpu_model}  (provider says {offer.gpu_name!r})"),
+        (
+            "Price",
+            f"{fmt.price(offer.price_per_hour)}/h{move}, "
+            f"{fmt.price(offer.price_per_gpu_hour)} per GPU-hour",
+        ),
+        (
+            "Spot / bid",
+            f"{fmt.price(offer.spot_price_per_hour)}/h"
+            if offer.spot_price_per_hour
+            else "not offered",
+        ),
+        (
+            "Storage billing",
+            f"${offer.storage_price_per_gb_month:.3f}/GB-month, extra"
+            if offer.storage_price_per_gb_month
+            else "included or not billed separately",
+        ),
+        ("Value", f"{fmt.value_per_point(offer.value)} m$/h per performance point"),
+        ("VRAM / GPU", fmt.gigabytes(offer.gpu_memory_gb)),
+        ("vCPUs / RAM", f"{fmt.number(offer.vcpus)} / {fmt.gigabytes(offer.ram_gb)}"),
+        ("Disk", fmt.gigabytes(offer.storage_gb) if offer.storage_gb else "chosen at launch"),
+        (
+            "Region",
+            f"{offer.region or '-'}  ({offer.region_group or 'no group'}, {offer.country or '?'})",
+        ),
+        ("Reliability", fmt.percent(offer.reliability)),
+        ("Network", f"{fmt.speed(net.download_mbps)} down / {fmt.speed(net.upload_mbps)} up"),
+        ("CUDA", "-" if offer.cuda_version is None else f"{offer.cuda_version:g}"),
+        ("Verified", {True: "yes", False: "no", None: "-"}[offer.verified]),
+        ("Available", "yes" if offer.available else "no (listed, not rentable now)"),
+        ("Data", now_label + (" - STALE: the last refresh failed" if offer.stale else "")),
+    ]
+    if meta:
+        rows.append(("Provider can", ", ".join(meta.capabilities.features())))
+    for label, value in rows:
+        table.add_row(label, Text(value))
+    return table
+
+
+class OfferDetailScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,enter", "dismiss", "Close"),
+    ]
+
+    def __init__(self, services: Services, offer_id: str) -> None:
+        super().__init__()
+        self.services = services
+        self.offer_id = offer_id
+        self.offer: Offer | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog"):
+            yield Static("Offer", classes="dialog-title", id="offer-title")
+            yield Static("Loading...", id="offer-facts")
+            yield ModelDetail(self.services.store, lambda: self.services.catalog, id="offer-model")
+            yield Static("escape: close", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def _load(self) -> None:
+        offer = await self.services.store.get_offer(self.offer_id)
+        facts = self.query_one("#offer-facts", Static)
+        if offer is None:
+            facts.update(Text("This offer is no longer listed (it vanished in a refresh)."))
+            return
+        self.offer = offer
+        title = Text(f"{offer.gpu_count} x {offer.gpu_model} at {offer.provider}")
+        self.query_one("#offer-title", Static).update(title)
+        age = fmt.age(offer.fetched_at, self.services.clock())
+        facts.update(offer_facts(offer, f"fetched {age} ago"))
+        self.query_one(ModelDetail).show(offer.gpu_model)
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(result)

@@ -1,0 +1,540 @@
+"""The offer table: a line-API virtual table over store queries.
+
+Only the rows on screen exist in memory: rows are fetched from the store a page at a
+time as they scroll into view, so 100,000 offers cost what 30 do (Textual's DataTable
+measured 14 s to first paint at 100k rows: research/probe-report.md 4.2). The store
+filters and sorts; this widget draws, keeps the cursor on the same offer across
+refreshes, and marks price moves, new offers and stale data.
+
+Provider text is drawn as plain segments, never parsed as markup, so a `[/]` in a GPU
+name is just text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events, work
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from gpucm import formatting as fmt
+from gpucm.domain.models import SearchQuery, SortBy
+from gpucm.domain.provider_names import SHORT_NAMES
+
+# Columns fetched from the store for each row (OfferRow's fields, in order).
+ROW_COLUMNS: tuple[str, ...] = (
+    "id",
+    "provider",
+    "gpu_model",
+    "gpu_count",
+    "price_per_hour",
+    "price_per_gpu_hour",
+    "performance",
+    "value",
+    "gpu_memory_gb",
+    "ram_gb",
+    "storage_gb",
+    "region",
+    "reliability",
+    "download_mbps",
+    "upload_mbps",
+    "previous_price_per_hour",
+    "is_new",
+    "stale",
+    "available",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRow:
+    id: str
+    provider: str
+    gpu_model: str
+    gpu_count: int
+    price_per_hour: float
+    price_per_gpu_hour: float
+    performance: int | None
+    value: float | None
+    gpu_memory_gb: float | None
+    ram_gb: float | None
+    storage_gb: float | None
+    region: str
+    reliability: float | None
+    download_mbps: float | None
+    upload_mbps: float | None
+    previous_price_per_hour: float | None
+    is_new: int
+    stale: int
+    available: int
+
+    @classmethod
+    def from_tuple(cls, values: Sequence[Any]) -> OfferRow:
+        return cls(*values)
+
+    @property
+    def price_move(self) -> Literal["up", "down"] | None:
+        prev = self.previous_price_per_hour
+        if prev is None or prev == self.price_per_hour:
+            return None
+        return "up" if self.price_per_hour > prev else "down"
+
+
+RowFetcher = Callable[[SearchQuery, int, int], Awaitable[list[OfferRow]]]
+RowCounter = Callable[[SearchQuery], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    key: str
+    label: str
+    width: int
+    align: Literal["<", ">"]
+    drop_order: int  # narrow screens drop high numbers first; 0 never drops
+    sort_key: SortBy | None = None
+
+
+def _net(row: OfferRow) -> str:
+    if row.download_mbps is None and row.upload_mbps is None:
+        return "-"
+    return f"{fmt.speed(row.download_mbps)}/{fmt.speed(row.upload_mbps)}"
+
+
+# A sortable column is at least one cell wider than its label, for the sort arrow.
+COLUMNS: tuple[TableColumn, ...] = (
+    TableColumn("provider", "PROVIDER", 10, "<", 6),
+    TableColumn("gpu_model", "GPU", 16, "<", 0),
+    TableColumn("gpu_count", "N", 2, ">", 0, "gpu_count"),
+    TableColumn("price_per_hour", "$/H", 9, ">", 0, "price"),
+    TableColumn("price_per_gpu_hour", "$/GPU·H", 8, ">", 8),
+    TableColumn("performance", "PERF", 5, ">", 7, "performance"),
+    TableColumn("value", "VALUE", 6, ">", 9, "value"),
+    TableColumn("gpu_memory_gb", "VRAM", 5, ">", 5),
+    TableColumn("ram_gb", "RAM", 5, ">", 10, "ram"),
+    TableColumn("storage_gb", "DISK", 5, ">", 11),
+    TableColumn("region", "REGION", 16, "<", 4),
+    TableColumn("reliability", "REL", 6, ">", 3, "reliability"),
+    TableColumn("network", "NET ↓/↑", 11, ">", 12),
+)
+GUTTER = 2  # mark and new-offer flags before the first column
+
+
+def cell_text(column: str, row: OfferRow) -> str:
+    if column == "provider":
+        return SHORT_NAMES.get(row.provider, row.provider)
+    if column == "gpu_model":
+        return row.gpu_model
+    if column == "gpu_count":
+        return str(row.gpu_count)
+    if column == "price_per_hour":
+        arrow = {"up": "▲", "down": "▼", None: " "}[row.price_move]
+        return f"{fmt.price(row.price_per_hour)}{arrow}"
+    if column == "price_per_gpu_hour":
+        return fmt.price(row.price_per_gpu_hour)
+    if column == "performance":
+        return "-" if row.performance is None else str(row.performance)
+    if column == "value":
+        return fmt.value_per_point(row.value)
+    if column == "gpu_memory_gb":
+        return fmt.gigabytes(row.gpu_memory_gb)
+    if column == "ram_gb":
+        return fmt.gigabytes(row.ram_gb)
+    if column == "storage_gb":
+        return fmt.gigabytes(row.storage_gb)
+    if column == "region":
+        return row.region or "-"
+    if column == "reliability":
+        return fmt.percent(row.reliability)
+    if column == "network":
+        return _net(row)
+    raise KeyError(column)
+
+
+def fit(text: str, width: int, align: str) -> str:
+    if len(text) > width:
+        return text[: max(0, width - 1)] + "…"
+    return text.rjust(width) if align == ">" else text.ljust(width)
+
+
+def layout_columns(width: int) -> list[TableColumn]:
+    """The columns that fit `width`, dropping the least useful first; REGION and GPU
+    then share what is left."""
+    chosen = list(COLUMNS)
+
+    def need(cols: list[TableColumn]) -> int:
+        return GUTTER + sum(c.width + 1 for c in cols)
+
+    while need(chosen) > width and any(c.drop_order for c in chosen):
+        worst = max((c for c in chosen if c.drop_order), key=lambda c: c.drop_order)
+        chosen.remove(worst)
+    spare = width - need(chosen)
+    for key, most in (("region", 12), ("gpu_model", 6)):
+        for i, col in enumerate(chosen):
+            if col.key == key and spare > 0:
+                extra = min(most, spare)
+                chosen[i] = replace(col, width=col.width + extra)
+                spare -= extra
+    return chosen
+
+
+class OfferTable(ScrollView, can_focus=True):
+    """Offers matching `query`, fetched a page at a time as they come into view."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "offer-table--header",
+        "offer-table--sorted",
+        "offer-table--cursor",
+        "offer-table--marked",
+        "offer-table--up",
+        "offer-table--down",
+        "offer-table--new",
+        "offer-table--stale",
+        "offer-table--unavailable",
+        "offer-table--loading",
+    }
+
+    DEFAULT_CSS = """
+    OfferTable {
+        height: 1fr;
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-gutter: stable;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "top", "Top", show=False),
+        Binding("end,G", "bottom", "Bottom", show=False),
+        Binding("space", "toggle_mark", "Mark", id="mark"),
+        Binding("enter", "select", "Detail", id="detail"),
+    ]
+
+    class Highlighted(Message):
+        def __init__(self, row: OfferRow | None) -> None:
+            super().__init__()
+            self.row = row
+
+    class Selected(Message):
+        def __init__(self, row: OfferRow) -> None:
+            super().__init__()
+            self.row = row
+
+    class MarksChanged(Message):
+        def __init__(self, marked: frozenset[str]) -> None:
+            super().__init__()
+            self.marked = marked
+
+    class Loaded(Message):
+        """The first page of a (re)load is on screen."""
+
+        def __init__(self, rows: int, elapsed_ms: float) -> None:
+            super().__init__()
+            self.rows = rows
+            self.elapsed_ms = elapsed_ms
+
+    class Counted(Message):
+        def __init__(self, total: int) -> None:
+            super().__init__()
+            self.total = total
+
+    def __init__(
+        self,
+        fetch: RowFetcher,
+        count: RowCounter,
+        *,
+        page_size: int = 100,
+        max_pages: int = 40,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._fetch = fetch
+        self._count = count
+        self.page_size = page_size
+        self._max_pages = max_pages
+        self.search_query = SearchQuery()
+        self._pages: OrderedDict[int, list[OfferRow]] = OrderedDict()
+        self._pending: set[int] = set()
+        self._generation = 0
+        self._loaded_once = False
+        self.cursor = 0
+        self.total: int | None = None
+        self._known_rows = 0
+        self.marked: set[str] = set()
+        self._columns: list[TableColumn] = list(COLUMNS)
+        self._highlighted_id: str | None = None
+        self._load_started = 0.0
+
+    # -- data -----------------------------------------------------------------------
+
+    def set_query(self, query: SearchQuery) -> None:
+        """Show the offers matching `query`, from the top."""
+        self.search_query = query
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False)
+        self._reload(keep_id=None)
+
+    def reload(self) -> None:
+        """The store changed (a refresh landed): fetch again, keeping the cursor on the
+        same offer where it is still in view."""
+        self._reload(keep_id=self._highlighted_id)
+
+    def _reload(self, keep_id: str | None) -> None:
+        self._generation += 1
+        self._load_started = time.perf_counter()
+        first_page = self.cursor // self.page_size
+        self._load(self._generation, first_page, keep_id)
+
+    @work(exclusive=True, group="offer-table-load", exit_on_error=False)
+    async def _load(self, generation: int, page: int, keep_id: str | None) -> None:
+        rows = await self._fetch(self.search_query, page * self.page_size, self.page_size)
+        if generation != self._generation:
+            return
+        # swap in the new data only now, so the old rows stay up until the new arrive
+        self._pages.clear()
+        self._pending.clear()
+        self._pages[page] = rows
+        if len(rows) < self.page_size:
+            self._set_total(page * self.page_size + len(rows))
+        else:
+            self.total = None
+            self._known_rows = max(self._known_rows, (page + 1) * self.page_size + 1)
+            self._count_rows(generation)
+        if keep_id is not None:
+            for i, row in enumerate(rows):
+                if row.id == keep_id:
+                    self.cursor = page * self.page_size + i
+                    break
+        self._clamp_cursor()
+        self._update_virtual_size()
+        self.refresh()
+        self._announce_highlight()
+        self._loaded_once = True
+        self.post_message(self.Loaded(len(rows), (time.perf_counter() - self._load_started) * 1000))
+
+    @work(exclusive=True, group="offer-table-count", exit_on_error=False)
+    async def _count_rows(self, generation: int) -> None:
+        total = await self._count(self.search_query)
+        if generation == self._generation:
+            self._set_total(total)
+            self._clamp_cursor()
+            self._update_virtual_size()
+            self.refresh()
+
+    def _set_total(self, total: int) -> None:
+        self.total = total
+        self._known_rows = total
+        self.post_message(self.Counted(total))
+
+    def _row_at(self, index: int) -> OfferRow | None:
+        page, offset = divmod(index, self.page_size)
+        rows = self._pages.get(page)
+        if rows is None:
+            self._request_page(page)
+            return None
+        self._pages.move_to_end(page)
+        return rows[offset] if offset < len(rows) else None
+
+    def _request_page(self, page: int) -> None:
+        if page in self._pending or page < 0:
+            return
+        self._pending.add(page)
+        self.run_worker(
+            self._fetch_page(page, self._generation),
+            group="offer-table-pages",
+            exit_on_error=False,
+        )
+
+    async def _fetch_page(self, page: int, generation: int) -> None:
+        try:
+            rows = await self._fetch(self.search_query, page * self.page_size, self.page_size)
+        finally:
+            self._pending.discard(page)
+        if generation != self._generation:
+            return
+        self._pages[page] = rows
+        while len(self._pages) > self._max_pages:
+            self._pages.popitem(last=False)
+        if self.total is None and len(rows) < self.page_size:
+            self._set_total(page * self.page_size + len(rows))
+            self._update_virtual_size()
+        self.refresh()
+        if page == self.cursor // self.page_size:
+            self._announce_highlight()
+
+    @property
+    def row_count(self) -> int:
+        """Rows known to exist (the exact total once counted)."""
+        return self.total if self.total is not None else self._known_rows
+
+    @property
+    def highlighted(self) -> OfferRow | None:
+        return self._row_at(self.cursor) if self.row_count else None
+
+    def visible_rows(self) -> list[OfferRow]:
+        """The rows currently loaded on screen (for tests and exports)."""
+        top = int(self.scroll_offset.y)
+        rows = []
+        for i in range(top, min(self.row_count, top + self._body_height())):
+            row = self._row_at(i)
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    # -- geometry -------------------------------------------------------------------
+
+    def _body_height(self) -> int:
+        return max(1, self.size.height - 1)  # one line of header
+
+    def _update_virtual_size(self) -> None:
+        width = max(self.size.width, 1)
+        self.virtual_size = Size(width, self.row_count + 1)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._columns = layout_columns(event.size.width - 1)
+        self._update_virtual_size()
+        self._scroll_cursor_into_view()
+
+    # -- cursor and marks -------------------------------------------------------------
+
+    def _clamp_cursor(self) -> None:
+        self.cursor = max(0, min(self.cursor, max(0, self.row_count - 1)))
+
+    def _scroll_cursor_into_view(self) -> None:
+        top = int(self.scroll_offset.y)
+        height = self._body_height()
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def move_cursor(self, to: int) -> None:
+        if not self.row_count:
+            return
+        self.cursor = max(0, min(to, self.row_count - 1))
+        self._scroll_cursor_into_view()
+        self.refresh()
+        self._announce_highlight()
+
+    def _announce_highlight(self) -> None:
+        row = self.highlighted
+        new_id = row.id if row else None
+        if new_id != self._highlighted_id or row is None:
+            self._highlighted_id = new_id
+            self.post_message(self.Highlighted(row))
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor + direction * self._body_height())
+
+    def action_top(self) -> None:
+        self.move_cursor(0)
+
+    def action_bottom(self) -> None:
+        self.move_cursor(self.row_count - 1)
+
+    def action_toggle_mark(self) -> None:
+        row = self.highlighted
+        if row is None:
+            return
+        if row.id in self.marked:
+            self.marked.discard(row.id)
+        else:
+            self.marked.add(row.id)
+        self.refresh()
+        self.post_message(self.MarksChanged(frozenset(self.marked)))
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        self.refresh()
+        self.post_message(self.MarksChanged(frozenset()))
+
+    def action_select(self) -> None:
+        row = self.highlighted
+        if row is not None:
+            self.post_message(self.Selected(row))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y >= 1:
+            self.move_cursor(int(self.scroll_offset.y) + event.y - 1)
+
+    # -- drawing --------------------------------------------------------------------
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"offer-table--{name}")
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            return self._header(width)
+        index = int(self.scroll_offset.y) + y - 1
+        if index >= self.row_count:
+            if index == 0 and self._loaded_once:
+                text = "  No offers match. Loosen a filter, or show unavailable ones too."
+                return Strip([Segment(text.ljust(width), self._style("loading"))], width)
+            return Strip.blank(width, base)
+        row = self._row_at(index)
+        if row is None:
+            return Strip([Segment(" …".ljust(width), self._style("loading"))], width)
+        return self._row_strip(row, index, width)
+
+    def _header(self, width: int) -> Strip:
+        header = self._style("header")
+        sorted_style = header + self._style("sorted")
+        segments = [Segment(" " * GUTTER, header)]
+        arrow = "▼" if self.search_query.sort_order == "desc" else "▲"
+        for col in self._columns:
+            label = col.label
+            is_sorted = col.sort_key == self.search_query.sort_by
+            if is_sorted:
+                label = f"{label}{arrow}"
+            segments.append(
+                Segment(
+                    fit(label, col.width, col.align) + " ", sorted_style if is_sorted else header
+                )
+            )
+        return Strip(segments).adjust_cell_length(width, header)
+
+    def _row_strip(self, row: OfferRow, index: int, width: int) -> Strip:
+        base = self.rich_style
+        if not row.available:
+            base = base + self._style("unavailable")
+        if row.stale:
+            base = base + self._style("stale")
+        if row.id in self.marked:
+            base = base + self._style("marked")
+        if index == self.cursor and self.has_focus:
+            base = base + self._style("cursor")
+        elif index == self.cursor:
+            base = base + self._style("cursor") + Style(dim=True)
+        mark = "✔" if row.id in self.marked else " "
+        new = "+" if row.is_new else " "
+        segments = [Segment(mark, base), Segment(new, base + self._style("new"))]
+        move = row.price_move
+        for col in self._columns:
+            style = base
+            if col.key == "price_per_hour" and move is not None:
+                style = base + self._style(move)
+            segments.append(Segment(fit(cell_text(col.key, row), col.width, col.align), style))
+            segments.append(Segment(" ", base))
+        return Strip(segments).adjust_cell_length(width, base)
+
+    def watch_has_focus(self, _focus: bool) -> None:
+        self.refresh()
