@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import ClassVar, Literal
 
 from textual import work
@@ -24,6 +25,8 @@ from gpucm.tui.themes import choose_theme, load_themes, persist_theme_choices, r
 
 log = logging.getLogger(__name__)
 
+ServicesFactory = Callable[[], Awaitable[Services]]
+
 
 class GpucmApp(App[None]):
     CSS_PATH = "gpucm.tcss"
@@ -36,22 +39,31 @@ class GpucmApp(App[None]):
 
     def __init__(
         self,
-        services: Services,
+        services: Services | ServicesFactory,
         *,
         query: SearchQuery | None = None,
         theme: str | None = None,
         refresh: bool = True,
         export_dir: Path | None = None,
+        cursor_blink: bool = True,
     ) -> None:
         super().__init__()
-        self.services = services
+        # A factory opens the services on the app's own event loop (aiosqlite and the
+        # store's locks belong to one loop); snapshot tests run the app on a fresh loop.
+        self._factory = None if isinstance(services, Services) else services
+        if isinstance(services, Services):
+            self.services = services
         self._initial_query = query
         self._requested_theme = theme
         self._refresh_enabled = refresh
         self._export_dir = export_dir or Path.cwd()
-        self._scheduler = services.scheduler(on_outcome=self._landed)
+        # snapshot tests turn blinking off so a focused input looks the same every time
+        self.cursor_blink = cursor_blink
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        if self._factory is not None:
+            self.services = await self._factory()
+        self._scheduler = self.services.scheduler(on_outcome=self._landed)
         themes, errors = load_themes(paths.user_themes_dir())
         register_themes(self, themes)
         requested = self._requested_theme or self.services.settings.theme
@@ -66,6 +78,11 @@ class GpucmApp(App[None]):
         self.push_screen(MainScreen(self.services, self._initial_query))
         if self._refresh_enabled:
             self.run_refresh_workers()
+
+    async def on_unmount(self) -> None:
+        if self._factory is not None:
+            await self._scheduler.stop()
+            await self.services.aclose()
 
     # -- refresh workers --------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Input
 
 from gpucm.domain.models import SORT_KEYS, SearchQuery
 from gpucm.domain.provider_names import DISPLAY_NAMES
@@ -81,6 +81,9 @@ class MainScreen(Screen[None]):
         return self.query_one("#offers", OfferTable)
 
     def on_mount(self) -> None:
+        if not getattr(self.app, "cursor_blink", True):
+            for field in self.query(Input):
+                field.cursor_blink = False
         self.title = "gpucm"
         self.sub_title = "DEMO market (simulated)" if self.services.demo else "live markets"
         self.query_one(FilterPane).set_query(self.search)

@@ -1,0 +1,122 @@
+"""Screens of gpucm-tui on the seeded demo market, for `make screenshots` and the SVG
+snapshot tests: one list of scenarios, so the README's pictures and the snapshots are
+the same screens.
+
+    python -m gpucm.tui.screenshots [OUT_DIR]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from gpucm.domain.clock import fixed_clock
+from gpucm.services import Services, open_services
+
+SCREENSHOT_TIME = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    size: tuple[int, int]
+    keys: tuple[str, ...] = ()
+    theme: str | None = None
+    caption: str = ""
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("main-120x40", (120, 40), caption="The main screen at 120x40"),
+    Scenario("main-80x24", (80, 24), caption="The same at 80x24: panes open on demand"),
+    Scenario(
+        "sorted-marked-120x40", (120, 40), ("s", "j", "space", "j", "j", "space"),
+        caption="Sorted by performance (s), two offers marked (space)",
+    ),
+    Scenario(
+        "query-120x40", (120, 40),
+        ("slash", *"gpu=H100,A100 count>=2 region=US sort=value", "enter"),
+        caption="A text query, reflected in the filter builder",
+    ),
+    Scenario(
+        "query-80x24", (80, 24),
+        ("slash", *"gpu=H100,A100 count>=2 region=US sort=value", "enter"),
+    ),
+    Scenario("query-error-80x24", (80, 24), ("slash", *"price<<2 gpu=H100", "enter"),
+             caption="A bad query: one line naming the bad token; nothing changes"),
+    Scenario("filters-80x24", (80, 24), ("f",), caption="The filter builder (f) at 80x24"),
+    Scenario("charts-80x24", (80, 24), ("d",), caption="Model detail and charts (d) at 80x24"),
+    Scenario("detail-120x40", (120, 40), ("j", "j", "enter"),
+             caption="Everything about an offer (enter)"),
+    Scenario("detail-80x24", (80, 24), ("j", "j", "enter")),
+    Scenario("compare-120x40", (120, 40), ("space", "j", "space", "G", "space", "c"),
+             caption="Marked offers side by side (c), best in each row highlighted"),
+    Scenario("compare-80x24", (80, 24), ("space", "j", "space", "G", "space", "c")),
+    Scenario("help-120x40", (120, 40), ("question_mark",), caption="Help (?)"),
+    Scenario("help-80x24", (80, 24), ("question_mark",)),
+    Scenario("theme-light", (120, 40), theme="gpucm-light", caption="gpucm-light"),
+    Scenario("theme-high-contrast", (120, 40), theme="gpucm-high-contrast",
+             caption="gpucm-high-contrast"),
+    Scenario("theme-ansi", (120, 40), theme="gpucm-ansi",
+             caption="gpucm-ansi, for 16-colour terminals over SSH"),
+)
+
+
+async def demo_services(refreshes: int = 2) -> Services:
+    """The seeded demo market after `refreshes` rounds (two give price moves and new
+    offers to mark), on a fixed clock, in the current GPUCM_HOME."""
+    services = await open_services(demo=True, clock=fixed_clock(SCREENSHOT_TIME))
+    for _ in range(refreshes):
+        await services.refresh()
+    return services
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let data land: pages load in workers; detail and charts wait ~100 ms."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.15)
+
+
+async def play(pilot: Pilot[None], scenario: Scenario) -> None:
+    await settle(pilot)
+    if scenario.keys:
+        await pilot.press(*scenario.keys)
+        await settle(pilot)
+
+
+async def _capture(scenario: Scenario, out_dir: Path) -> Path:
+    from gpucm.tui.app import GpucmApp
+
+    app = GpucmApp(demo_services, refresh=False, cursor_blink=False, theme=scenario.theme)
+    path = out_dir / f"{scenario.name}.svg"
+    async with app.run_test(size=scenario.size) as pilot:
+        await play(pilot, scenario)
+        path.write_text(app.export_screenshot(title=f"gpucm — {scenario.name}"))
+    return path
+
+
+def main(argv: list[str]) -> int:
+    out_dir = Path(argv[0] if argv else "screenshots")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as home:
+        # a private, empty home: the user's config, keys and themes never show
+        os.environ["GPUCM_HOME"] = home
+        for var in ("NO_COLOR", "TEXTUAL_THEME", "GPUCM_DB"):
+            os.environ.pop(var, None)
+        for scenario in SCENARIOS:
+            for db in Path(home).glob("data/*"):
+                db.unlink()
+            path = asyncio.run(_capture(scenario, out_dir))
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
