@@ -12,12 +12,15 @@ from collections.abc import Callable
 
 from bench.bench_refresh import bench_refresh
 from bench.bench_store import bench_ingest, bench_search
+from bench.bench_tui import bench_cold_start, bench_tui_filter
 from bench.common import log
 
 GROUPS: dict[str, Callable[[], None]] = {
     "ingest": bench_ingest,
     "search": bench_search,
     "refresh": bench_refresh,
+    "tui": bench_tui_filter,
+    "coldstart": bench_cold_start,
 }
 
 

@@ -10,8 +10,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from gpucm import paths
 from gpucm.config import Settings, SettingsSource
@@ -22,8 +21,11 @@ from gpucm.engine.refresher import Refresher, RefreshOutcome
 from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler
 from gpucm.providers.base import OfferSource
 from gpucm.providers.demo import DemoMarket, DemoProvider
-from gpucm.providers.factory import make_adapter
 from gpucm.store.store import Store
+
+if TYPE_CHECKING:
+    import httpx
+
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class Services:
                 clock=self.clock,
                 latency=self.demo_latency,
             )
+        from gpucm.providers.factory import make_adapter  # real adapters pull in httpx
+
         return make_adapter(
             name,
             settings.provider(name),

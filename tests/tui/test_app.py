@@ -19,6 +19,7 @@ from gpucm.tui.screens.compare import CompareScreen
 from gpucm.tui.screens.help import HelpScreen
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.offer_detail import OfferDetailScreen
+from gpucm.tui.screenshots import workers_done
 from gpucm.tui.widgets.filter_pane import FilterPane
 from gpucm.tui.widgets.offer_table import OfferTable
 from gpucm.tui.widgets.query_bar import QueryBar
@@ -28,7 +29,7 @@ from tests.offer_factory import make_offer
 
 async def settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    await workers_done(pilot.app)
     await pilot.pause()
 
 
@@ -69,7 +70,7 @@ async def test_text_query_narrows_and_syncs_the_builder(services: Services) -> N
         before = table(app).row_count
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
-        await pilot.press(*'gpu=H100 price<3')
+        await pilot.press(*"gpu=H100 price<3")
         await pilot.press("enter")
         await settle(pilot)
         t = table(app)
@@ -268,9 +269,15 @@ async def test_live_refresh_keeps_the_cursor_on_its_offer(services: Services) ->
         # the offer gets cheaper in the next snapshot: it moves up the table
         offer = await services.store.get_offer(chosen.id)
         assert offer is not None
-        others = [o for o in (await services.store.search(
-            SearchQuery(available=False, providers=(offer.provider,)))).offers
-            if o.id != offer.id]
+        others = [
+            o
+            for o in (
+                await services.store.search(
+                    SearchQuery(available=False, providers=(offer.provider,))
+                )
+            ).offers
+            if o.id != offer.id
+        ]
         cheaper = offer.model_copy(update={"price_per_hour": offer.price_per_hour * 0.99})
         await services.store.replace_offers(offer.provider, [*others, cheaper])
         main_screen(app).post_message(RefreshLanded(RefreshOutcome(offer.provider, ok=True)))
@@ -282,8 +289,13 @@ async def test_live_refresh_keeps_the_cursor_on_its_offer(services: Services) ->
 
 
 async def test_provider_text_is_never_markup(services: Services) -> None:
-    weird = make_offer("vast_ai", "weird", "Evil [/] GPU [bold red]x",
-                       region="[/link] Mars, ZZ", price_per_hour=0.0001)
+    weird = make_offer(
+        "vast_ai",
+        "weird",
+        "Evil [/] GPU [bold red]x",
+        region="[/link] Mars, ZZ",
+        price_per_hour=0.0001,
+    )
     await services.store.replace_offers("vast_ai", [weird])
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -301,8 +313,9 @@ async def test_provider_text_is_never_markup(services: Services) -> None:
 async def test_palette_exports_the_view_and_clears_filters(
     services: Services, tmp_path: Path
 ) -> None:
-    app = GpucmApp(services, refresh=False, export_dir=tmp_path,
-                   query=SearchQuery(gpu_models=("RTX 4090",)))
+    app = GpucmApp(
+        services, refresh=False, export_dir=tmp_path, query=SearchQuery(gpu_models=("RTX 4090",))
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+p")

@@ -106,6 +106,7 @@ async def _run_tui(ns: argparse.Namespace) -> int:
             query = parse_query(ns.query)
         except QueryError as exc:
             raise UsageError(f"--query: {exc}") from None
+    # fail before the screen takes over if the store or config is unusable
     services = await open_services(db=ns.db, demo=ns.demo)
     try:
         app = GpucmApp(services, query=query, theme=ns.theme, refresh=not ns.no_refresh)

@@ -1,5 +1,8 @@
 """Domain models shared by every layer.
 
+Schemas are built on first use (`defer_build`): building all of them at import cost
+~35 ms of every start, most of it for models a given command never touches.
+
 Field names follow the original GPU Cloud Manager API so JSON output matches it
 (`gpu_info`, `network_info`, `model_stats`, `provider_stats`, ...). Pure data: no IO.
 """
@@ -39,7 +42,7 @@ INSTANCE_STATUSES: tuple[InstanceStatus, ...] = (
 class GpuModel(BaseModel):
     """One GPU product from the catalog (specs per GPU)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     family: str
@@ -76,7 +79,7 @@ class GpuModel(BaseModel):
 
 
 class NetworkInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     download_mbps: float | None = None
     upload_mbps: float | None = None
@@ -90,7 +93,7 @@ class Offer(BaseModel):
     ones (gpu_model, gpu_family, gpu_category, performance, region_group, gpu_info).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     provider: str
@@ -147,7 +150,7 @@ def offer_id(provider: str, provider_id: str) -> str:
 
 
 class PortSpec(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     container_port: int = Field(ge=1, le=65535)
     protocol: Literal["tcp", "udp", "http"] = "tcp"
@@ -155,7 +158,7 @@ class PortSpec(BaseModel):
 
 
 class ResourceRequest(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, defer_build=True)
 
     min_ram_gb: float | None = Field(default=None, ge=0)
     min_storage_gb: float | None = Field(default=None, ge=0)
@@ -165,7 +168,7 @@ class ResourceRequest(BaseModel):
 class LaunchRequest(BaseModel):
     """The original API's create body, plus gpucm's safety fields."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     provider: str
     offer_id: str
@@ -195,7 +198,7 @@ class LaunchRequest(BaseModel):
 class Instance(BaseModel):
     """A machine the user runs (or ran) at a provider."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     provider: str
@@ -304,6 +307,8 @@ class SearchQuery(BaseModel):
 
 
 class PriceRange(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     min: float = 0.0
     max: float = 0.0
     avg: float = 0.0
@@ -311,6 +316,8 @@ class PriceRange(BaseModel):
 
 class ModelStats(BaseModel):
     """Per-model market summary, shaped like the original `model_stats` entries."""
+
+    model_config = ConfigDict(defer_build=True)
 
     model: GpuModel
     available_count: int
@@ -327,6 +334,8 @@ class ModelStats(BaseModel):
 
 
 class MarketStats(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     total_instances: int
     available_instances: int
     model_stats: dict[str, ModelStats]
@@ -338,6 +347,8 @@ class MarketStats(BaseModel):
 
 class ProviderHealth(BaseModel):
     """What the store knows about one provider's last refreshes."""
+
+    model_config = ConfigDict(defer_build=True)
 
     provider: str
     status: Literal["ok", "stale", "failing", "circuit_open", "never"] = "never"
@@ -353,6 +364,8 @@ class ProviderHealth(BaseModel):
 
 class ProviderInfo(BaseModel):
     """The original `/providers` entry, plus health."""
+
+    model_config = ConfigDict(defer_build=True)
 
     name: str
     display_name: str

@@ -9,8 +9,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.models import Instance, Offer, offer_id
 from gpucm.providers.base import LaunchSpec, ProviderMeta
@@ -18,6 +16,8 @@ from gpucm.providers.errors import ProviderError, Unsupported
 from gpucm.providers.http import Limits, Pacer, ProviderHttp, RetryPolicy, Sleep
 
 if TYPE_CHECKING:
+    import httpx
+
     # config imports the provider registry; a runtime import here would be circular
     from gpucm.config import ProviderSettings
 

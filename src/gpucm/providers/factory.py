@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-
-import httpx
+from typing import TYPE_CHECKING
 
 from gpucm.config import ProviderSettings
 from gpucm.domain.clock import Clock, utcnow
@@ -22,6 +21,10 @@ ADAPTERS: dict[str, type[HttpAdapter]] = {
     LAMBDA_LABS: LambdaLabsAdapter,
     PAPERSPACE: PaperspaceAdapter,
 }
+
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def make_adapter(

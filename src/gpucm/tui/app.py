@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from textual import work
@@ -18,7 +18,7 @@ from gpucm.engine.refresher import RefreshOutcome
 from gpucm.export import write_offers
 from gpucm.services import Services
 from gpucm.tui.commands import GpucmCommands
-from gpucm.tui.messages import RefreshLanded
+from gpucm.tui.messages import FirstPaint, RefreshLanded
 from gpucm.tui.screens.help import HelpScreen
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.themes import choose_theme, load_themes, persist_theme_choices, register_themes
@@ -57,6 +57,7 @@ class GpucmApp(App[None]):
         self._requested_theme = theme
         self._refresh_enabled = refresh
         self._export_dir = export_dir or Path.cwd()
+        self._workers_started = False
         # snapshot tests turn blinking off so a focused input looks the same every time
         self.cursor_blink = cursor_blink
 
@@ -76,7 +77,12 @@ class GpucmApp(App[None]):
         if self.services.settings_source.last_error:
             self.notify(self.services.settings_source.last_error, severity="error", markup=False)
         self.push_screen(MainScreen(self.services, self._initial_query))
-        if self._refresh_enabled:
+
+    def on_first_paint(self, _event: FirstPaint) -> None:
+        # providers refresh once the table is up: a refresh competing for the CPU
+        # would only delay the first screen
+        if self._refresh_enabled and not self._workers_started:
+            self._workers_started = True
             self.run_refresh_workers()
 
     async def on_unmount(self) -> None:

@@ -24,3 +24,7 @@ class RefreshLanded(Message):
     def __init__(self, outcome: RefreshOutcome) -> None:
         super().__init__()
         self.outcome = outcome
+
+
+class FirstPaint(Message):
+    """The offer table's first rows are on screen: start the work that can wait."""

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from textual.app import App
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from gpucm.domain.clock import fixed_clock
 from gpucm.services import Services, open_services
@@ -36,35 +38,53 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("main-120x40", (120, 40), caption="The main screen at 120x40"),
     Scenario("main-80x24", (80, 24), caption="The same at 80x24: panes open on demand"),
     Scenario(
-        "sorted-marked-120x40", (120, 40), ("s", "j", "space", "j", "j", "space"),
+        "sorted-marked-120x40",
+        (120, 40),
+        ("s", "j", "space", "j", "j", "space"),
         caption="Sorted by performance (s), two offers marked (space)",
     ),
     Scenario(
-        "query-120x40", (120, 40),
+        "query-120x40",
+        (120, 40),
         ("slash", *"gpu=H100,A100 count>=2 region=US sort=value", "enter"),
         caption="A text query, reflected in the filter builder",
     ),
     Scenario(
-        "query-80x24", (80, 24),
+        "query-80x24",
+        (80, 24),
         ("slash", *"gpu=H100,A100 count>=2 region=US sort=value", "enter"),
     ),
-    Scenario("query-error-80x24", (80, 24), ("slash", *"price<<2 gpu=H100", "enter"),
-             caption="A bad query: one line naming the bad token; nothing changes"),
+    Scenario(
+        "query-error-80x24",
+        (80, 24),
+        ("slash", *"price<<2 gpu=H100", "enter"),
+        caption="A bad query: one line naming the bad token; nothing changes",
+    ),
     Scenario("filters-80x24", (80, 24), ("f",), caption="The filter builder (f) at 80x24"),
     Scenario("charts-80x24", (80, 24), ("d",), caption="Model detail and charts (d) at 80x24"),
-    Scenario("detail-120x40", (120, 40), ("j", "j", "enter"),
-             caption="Everything about an offer (enter)"),
+    Scenario(
+        "detail-120x40", (120, 40), ("j", "j", "enter"), caption="Everything about an offer (enter)"
+    ),
     Scenario("detail-80x24", (80, 24), ("j", "j", "enter")),
-    Scenario("compare-120x40", (120, 40), ("space", "j", "space", "G", "space", "c"),
-             caption="Marked offers side by side (c), best in each row highlighted"),
+    Scenario(
+        "compare-120x40",
+        (120, 40),
+        ("space", "j", "space", "G", "space", "c"),
+        caption="Marked offers side by side (c), best in each row highlighted",
+    ),
     Scenario("compare-80x24", (80, 24), ("space", "j", "space", "G", "space", "c")),
     Scenario("help-120x40", (120, 40), ("question_mark",), caption="Help (?)"),
     Scenario("help-80x24", (80, 24), ("question_mark",)),
     Scenario("theme-light", (120, 40), theme="gpucm-light", caption="gpucm-light"),
-    Scenario("theme-high-contrast", (120, 40), theme="gpucm-high-contrast",
-             caption="gpucm-high-contrast"),
-    Scenario("theme-ansi", (120, 40), theme="gpucm-ansi",
-             caption="gpucm-ansi, for 16-colour terminals over SSH"),
+    Scenario(
+        "theme-high-contrast", (120, 40), theme="gpucm-high-contrast", caption="gpucm-high-contrast"
+    ),
+    Scenario(
+        "theme-ansi",
+        (120, 40),
+        theme="gpucm-ansi",
+        caption="gpucm-ansi, for 16-colour terminals over SSH",
+    ),
 )
 
 
@@ -77,10 +97,20 @@ async def demo_services(refreshes: int = 2) -> Services:
     return services
 
 
+async def workers_done(app: App[None]) -> None:
+    """Wait for the app's workers; a worker cancelled by a newer one is fine."""
+    for _ in range(10):
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
+
 async def settle(pilot: Pilot[None]) -> None:
     """Let data land: pages load in workers; detail and charts wait ~100 ms."""
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause(0.15)
 
 

@@ -14,9 +14,8 @@ from textual.widgets import Footer, Header, Input
 from gpucm.domain.models import SORT_KEYS, SearchQuery
 from gpucm.domain.provider_names import DISPLAY_NAMES
 from gpucm.domain.regions import REGION_GROUPS
-from gpucm.tui.messages import QueryChanged, RefreshLanded
+from gpucm.tui.messages import FirstPaint, QueryChanged, RefreshLanded
 from gpucm.tui.widgets.filter_pane import FilterPane
-from gpucm.tui.widgets.market_charts import MarketCharts
 from gpucm.tui.widgets.model_detail import ModelDetail
 from gpucm.tui.widgets.offer_table import ROW_COLUMNS, OfferRow, OfferTable
 from gpucm.tui.widgets.query_bar import QueryBar
@@ -50,27 +49,51 @@ class MainScreen(Screen[None]):
         self._refreshing: set[str] = set()
         self._matching: int | None = None
         self._last_errors: dict[str, str | None] = {}
+        self._panes_mounted = False
+        self._mounting = False
+        self._follow: tuple[SearchQuery, str] | None = None
 
     # -- layout ---------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        store = self.services.store
+        # The table comes first and alone: the filter builder and the insight pane
+        # (about 300 more widgets, and plotext) are mounted once its first rows are
+        # on screen, which halves the time to a useful screen.
         yield Header(icon="▦")
-        with Horizontal(id="body"):
-            yield FilterPane(
-                self.services.catalog,
-                REGION_GROUPS,
-                [(name, DISPLAY_NAMES[name]) for name in DISPLAY_NAMES],
-                id="filters",
-            )
-            with Vertical(id="center"):
-                yield OfferTable(self._fetch_rows, store.count, id="offers")
-                with Horizontal(id="insight"):
-                    yield ModelDetail(store, lambda: self.services.catalog, id="detail")
-                    yield MarketCharts(store, id="charts")
+        with Horizontal(id="body"), Vertical(id="center"):
+            yield OfferTable(self._fetch_rows, self.services.store.count, id="offers")
         yield QueryBar(id="query-bar")
         yield StatusBar(id="status")
         yield Footer()
+
+    async def _mount_panes(self) -> None:
+        from gpucm.tui.widgets.market_charts import MarketCharts  # plotext: ~35 ms
+
+        body = self.query_one("#body")
+        if not body.is_attached:  # the app is closing
+            return
+        store = self.services.store
+        pane = FilterPane(
+            self.services.catalog,
+            REGION_GROUPS,
+            [(name, DISPLAY_NAMES[name]) for name in DISPLAY_NAMES],
+            id="filters",
+        )
+        pane.set_query(self.search)
+        await body.mount(pane, before="#center")
+        insight = Horizontal(
+            ModelDetail(store, lambda: self.services.catalog, id="detail"),
+            MarketCharts(store, id="charts"),
+            id="insight",
+        )
+        await self.query_one("#center").mount(insight)
+        self._panes_mounted = True
+        row = self.table.highlighted
+        self.query_one(ModelDetail).show(row.gpu_model if row else None)
+        self._update_charts()
+
+    def _filter_pane(self) -> FilterPane | None:
+        return self.query(FilterPane).first() if self._panes_mounted else None
 
     async def _fetch_rows(self, query: SearchQuery, offset: int, limit: int) -> list[OfferRow]:
         rows = await self.services.store.search_rows(query, ROW_COLUMNS, limit=limit, offset=offset)
@@ -86,7 +109,6 @@ class MainScreen(Screen[None]):
                 field.cursor_blink = False
         self.title = "gpucm"
         self.sub_title = "DEMO market (simulated)" if self.services.demo else "live markets"
-        self.query_one(FilterPane).set_query(self.search)
         self.query_one(QueryBar).show_query(self.search)
         self.table.set_query(self.search)
         self.table.focus()
@@ -99,12 +121,20 @@ class MainScreen(Screen[None]):
         if query == self.search:
             return
         self.search = query
-        if origin != "builder":
-            self.query_one(FilterPane).set_query(query)
-        if origin != "text":
-            self.query_one(QueryBar).show_query(query)
         self._matching = None
         self.table.set_query(query)
+        # The other views follow once the table has repainted: re-setting ~90 filter
+        # controls costs a frame (~20 ms, and a relayout) the table need not wait for.
+        self._follow = (query, origin)
+
+    def _follow_query(self, query: SearchQuery, origin: str) -> None:
+        if query != self.search:  # a newer query came in the meantime
+            return
+        pane = self._filter_pane()
+        if origin != "builder" and pane is not None:
+            pane.set_query(query)
+        if origin != "text":
+            self.query_one(QueryBar).show_query(query)
         self._update_charts()
         self.update_status()
 
@@ -137,6 +167,8 @@ class MainScreen(Screen[None]):
 
     @on(OfferTable.Highlighted)
     def _highlighted(self, event: OfferTable.Highlighted) -> None:
+        if not self._panes_mounted:
+            return
         model = event.row.gpu_model if event.row else None
         self.query_one(ModelDetail).show(model)
         self._update_charts()
@@ -157,7 +189,25 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(OfferDetailScreen(self.services, event.row.id))
 
+    @on(OfferTable.Loaded)
+    async def _rows_loaded(self, event: OfferTable.Loaded) -> None:
+        if self._follow is not None:
+            query, origin = self._follow
+            self._follow = None
+            self.call_after_refresh(self._follow_query, query, origin)
+        await self._first_rows()
+
+    async def _first_rows(self) -> None:
+        if not self._panes_mounted and not self._mounting:
+            self._mounting = True
+            self.call_after_refresh(self._mount_panes)
+            self.app.post_message(FirstPaint())
+
     def _update_charts(self) -> None:
+        if not self._panes_mounted:
+            return
+        from gpucm.tui.widgets.market_charts import MarketCharts
+
         row = self.table.highlighted
         self.query_one(MarketCharts).show(row.gpu_model if row else None, self.search)
 
@@ -173,8 +223,11 @@ class MainScreen(Screen[None]):
         self._refreshing.discard(outcome.provider)
         if outcome.ok:
             self.table.reload()
-            self.query_one(ModelDetail).refresh_data()
-            self.query_one(MarketCharts).refresh_data()
+            if self._panes_mounted:
+                from gpucm.tui.widgets.market_charts import MarketCharts
+
+                self.query_one(ModelDetail).refresh_data()
+                self.query_one(MarketCharts).refresh_data()
         previous = self._last_errors.get(outcome.provider)
         current = None if outcome.ok or outcome.skipped else outcome.error
         if current and current != previous:
@@ -214,6 +267,8 @@ class MainScreen(Screen[None]):
     def _toggle_pane(self, pane_id: str) -> bool:
         """Panes show by default on a wide screen and on demand on a narrow one;
         returns whether the pane is now visible."""
+        if not self._panes_mounted:
+            return False
         pane = self.query_one(f"#{pane_id}")
         if self.has_class("-narrow"):
             pane.toggle_class("-shown")

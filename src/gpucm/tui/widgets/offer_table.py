@@ -270,6 +270,7 @@ class OfferTable(ScrollView, can_focus=True):
         self._pages: OrderedDict[int, list[OfferRow]] = OrderedDict()
         self._pending: set[int] = set()
         self._generation = 0
+        self.loaded_generation = 0  # which (re)load's rows are on screen
         self._loaded_once = False
         self.cursor = 0
         self.total: int | None = None
@@ -292,6 +293,11 @@ class OfferTable(ScrollView, can_focus=True):
         """The store changed (a refresh landed): fetch again, keeping the cursor on the
         same offer where it is still in view."""
         self._reload(keep_id=self._highlighted_id)
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every (re)load; `loaded_generation` catches up when it lands."""
+        return self._generation
 
     def _reload(self, keep_id: str | None) -> None:
         self._generation += 1
@@ -324,6 +330,7 @@ class OfferTable(ScrollView, can_focus=True):
         self.refresh()
         self._announce_highlight()
         self._loaded_once = True
+        self.loaded_generation = generation
         self.post_message(self.Loaded(len(rows), (time.perf_counter() - self._load_started) * 1000))
 
     @work(exclusive=True, group="offer-table-count", exit_on_error=False)

@@ -1,0 +1,193 @@
+"""TUI benchmarks, headless: filter change to repainted table at 100,000 offers, and cold
+start to the first painted table against a bare Textual app's start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from bench.bench_store import SEED_FILTERS
+from bench.common import NOW, Target, emit, log, synthetic_offers
+from gpucm.domain.clock import fixed_clock
+from gpucm.services import open_services
+from gpucm.store.store import Store
+
+N = 100_000
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def _fill(path: Path, n: int) -> None:
+    offers = synthetic_offers(n)
+    store = await Store.open(path, clock=lambda: NOW)
+    try:
+        for provider in sorted({o.provider for o in offers}):
+            await store.replace_offers(
+                provider, [o for o in offers if o.provider == provider], fetched_at=NOW
+            )
+    finally:
+        await store.close()
+
+
+async def _filter_changes(db: Path, rounds: int) -> list[float]:
+    from gpucm.tui.app import GpucmApp
+    from gpucm.tui.screens.main import MainScreen
+    from gpucm.tui.screenshots import workers_done
+    from gpucm.tui.widgets.offer_table import OfferTable
+
+    painted = asyncio.Event()
+    target = {"generation": -1}
+    original = OfferTable.render_line
+
+    def render_line(self: OfferTable, y: int):  # type: ignore[no-untyped-def]
+        strip = original(self, y)
+        # the first data row of the new query's rows has been drawn
+        if y == 1 and self.loaded_generation == target["generation"]:
+            painted.set()
+        return strip
+
+    OfferTable.render_line = render_line  # type: ignore[method-assign]
+    services = await open_services(db=db, demo=False, env={}, clock=fixed_clock(NOW))
+    samples: list[float] = []
+    try:
+        app = GpucmApp(services, refresh=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await workers_done(app)
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, MainScreen)
+            table = screen.query_one(OfferTable)
+            queries = list(SEED_FILTERS.values())
+            for i in range(rounds * len(queries)):
+                query = queries[i % len(queries)]
+                if query == screen.search:
+                    query = query.model_copy(update={"sort_order": "desc"})
+                painted.clear()
+                start = time.perf_counter()
+                screen.apply_query(query, "keys")
+                target["generation"] = table.generation
+                await asyncio.wait_for(painted.wait(), 10)
+                samples.append(time.perf_counter() - start)
+                # let the count and charts of this change finish before the next
+                await workers_done(app)
+                await pilot.pause()
+    finally:
+        OfferTable.render_line = original  # type: ignore[method-assign]
+        await services.aclose()
+    return samples
+
+
+def bench_tui_filter(rounds: int = 4) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "tui.db"
+        asyncio.run(_fill(db, N))
+        log(f"tui: {N} offers in the store")
+        samples = asyncio.run(_filter_changes(db, rounds))
+    ordered = sorted(samples)
+    emit(
+        "tui_filter_change_to_repaint_100k",
+        statistics.median(samples) * 1000,
+        "ms",
+        Target("value", "<=", 50, "ms"),
+        p95_ms=round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
+        samples=len(samples),
+        note="headless 120x40; from a new query to its first row drawn, over the seed filters",
+    )
+
+
+# -- cold start -------------------------------------------------------------------
+
+_BARE_APP = textwrap.dedent("""
+    import sys, time
+    from textual.app import App
+    from textual.widgets import Static
+
+    class Bare(App[None]):
+        def compose(self):
+            yield Static("hello")
+
+        def on_mount(self):
+            self.call_after_refresh(self._painted)
+
+        def _painted(self):
+            print(time.time(), flush=True)
+            self.exit()
+
+    Bare().run(headless=True, size=(120, 40))
+""")
+
+_GPUCM_APP = textwrap.dedent("""
+    import asyncio, sys, time
+    from pathlib import Path
+    from gpucm.services import open_services
+    from gpucm.tui.app import GpucmApp
+    from gpucm.tui.widgets.offer_table import OfferTable
+
+    original = OfferTable.render_line
+
+    def render_line(self, y):
+        strip = original(self, y)
+        if y == 1 and self.loaded_generation:
+            print(time.time(), flush=True)
+            self.app.exit()
+        return strip
+
+    OfferTable.render_line = render_line
+
+    async def main():
+        services = await open_services(db=Path(sys.argv[1]), demo=False, env={})
+        try:
+            await GpucmApp(services, refresh=False).run_async(headless=True, size=(120, 40))
+        finally:
+            await services.aclose()
+
+    asyncio.run(main())
+""")
+
+
+def _start_seconds(code: str, *args: str) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "NO_COLOR"))}
+    start = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"cold start run failed: {proc.stderr[-2000:]}")
+    return float(lines[0]) - start
+
+
+def bench_cold_start(repeat: int = 7) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "cold.db"
+        asyncio.run(_fill(db, N))
+        os.environ["GPUCM_HOME"] = tmp
+        bare: list[float] = []
+        ours: list[float] = []
+        _start_seconds(_BARE_APP)  # warm the OS file cache for both
+        _start_seconds(_GPUCM_APP, str(db))
+        for _ in range(repeat):  # interleaved, so machine noise hits both alike
+            bare.append(_start_seconds(_BARE_APP))
+            ours.append(_start_seconds(_GPUCM_APP, str(db)))
+    b, v = statistics.median(bare) * 1000, statistics.median(ours) * 1000
+    emit(
+        "tui_cold_start_to_first_table_100k",
+        v,
+        "ms",
+        Target("ratio", "<=", 1.5),
+        baseline=b,
+        ratio=v / b,
+        note="process start to the first painted row, headless, store holding 100k "
+        "offers; baseline = a bare Textual app's start to its first paint",
+    )
