@@ -218,6 +218,7 @@ def make_scheduler(
     *,
     on_outcome: OutcomeHandler | None = None,
     policy: BackoffPolicy | None = None,
+    supervise_every: float = SUPERVISE,
 ) -> RefreshScheduler:
     refresher = Refresher(store, Catalog.builtin, clock, interval=interval, policy=policy)
     return RefreshScheduler(
@@ -227,7 +228,7 @@ def make_scheduler(
         clock,
         interval,
         on_outcome=on_outcome,
-        supervise_every=SUPERVISE,
+        supervise_every=supervise_every,
     )
 
 
@@ -319,6 +320,28 @@ async def test_hot_swap_starts_and_stops_workers_without_a_restart(
         assert live_worker("runpod") is runpod_worker
         assert (vast.calls, runpod.calls) == (1, 1)
         assert not supervisor.done()  # the same run() throughout
+
+
+async def test_a_worker_whose_provider_left_ends_at_its_next_wake_up(
+    store: Store, fake_clock: FakeClock
+) -> None:
+    # the supervisor looks only every 10 s: the worker must notice the removal by itself
+    vast = FakeSource("vast_ai", offers("vast_ai"))
+    runpod = FakeSource("runpod", offers("runpod"))
+    configured: list[OfferSource] = [vast, runpod]
+    scheduler = make_scheduler(
+        store, fake_clock, lambda: list(configured), lambda _n: 10.0, supervise_every=10.0
+    )
+    async with running(scheduler):
+        await wait_until(lambda: vast.calls == runpod.calls == 1)
+        vast_worker = live_worker("vast_ai")
+        configured.remove(vast)
+        scheduler.refresh_now()
+        await wait_until(lambda: runpod.calls == 2)
+        await wait_until(vast_worker.done)
+        assert not vast_worker.cancelled()  # it returned: nothing left to refresh
+        assert vast.calls == 1  # and did not fetch a provider no longer configured
+        assert scheduler.running == ["runpod"]
 
 
 async def test_stop_ends_run_and_every_worker(store: Store, fake_clock: FakeClock) -> None:

@@ -87,6 +87,7 @@ class MainScreen(Screen[None]):
             id="insight",
         )
         await self.query_one("#center").mount(insight)
+        self._apply_cursor_blink()
         self._panes_mounted = True
         row = self.table.highlighted
         self.query_one(ModelDetail).show(row.gpu_model if row else None)
@@ -103,10 +104,13 @@ class MainScreen(Screen[None]):
     def table(self) -> OfferTable:
         return self.query_one("#offers", OfferTable)
 
-    def on_mount(self) -> None:
+    def _apply_cursor_blink(self) -> None:
         if not getattr(self.app, "cursor_blink", True):
             for field in self.query(Input):
                 field.cursor_blink = False
+
+    def on_mount(self) -> None:
+        self._apply_cursor_blink()
         self.title = "gpucm"
         self.sub_title = "DEMO market (simulated)" if self.services.demo else "live markets"
         self.query_one(QueryBar).show_query(self.search)
