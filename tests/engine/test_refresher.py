@@ -385,11 +385,6 @@ async def test_an_adapter_returning_another_providers_offers_is_a_failure(
     assert set(await offers_of(store, "vast_ai")) == {"vast_ai:1", "vast_ai:2"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the timeout message formats the timeout with :.0f, so a sub-second "
-    "timeout (http_timeout only needs > 0) reads 'no answer within 0 s'",
-)
 async def test_timeout_message_names_the_real_timeout(store: Store, fake_clock: FakeClock) -> None:
     source = FakeSource("vast_ai", asyncio.Event())
     outcome = await asyncio.wait_for(
@@ -432,12 +427,6 @@ async def test_health_next_attempt_follows_the_backoff(store: Store, fake_clock:
     assert seen == [policy.delay(60, n) for n in range(1, 7)] == [60, 120, 240, 480, 600, 600]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (design): with an interval above max_backoff/8 the delay shrinks when the "
-    "circuit trips (900 s -> 600 s cool-down) and with one above max_backoff a failing "
-    "provider is retried sooner than a healthy one",
-)
 @pytest.mark.parametrize("interval", [300.0, 3600.0])
 def test_backoff_never_retries_a_failing_provider_sooner(interval: float) -> None:
     policy = BackoffPolicy()

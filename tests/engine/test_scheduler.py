@@ -361,11 +361,6 @@ async def test_stop_ends_run_and_every_worker(store: Store, fake_clock: FakeCloc
     assert supervisor.exception() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a worker cancelled because its provider left the config is dropped from "
-    "_tasks without being awaited, so stop() returns while it is still winding down",
-)
 async def test_stop_waits_for_a_removed_workers_teardown(
     store: Store, fake_clock: FakeClock
 ) -> None:
@@ -387,11 +382,6 @@ async def test_stop_waits_for_a_removed_workers_teardown(
         await reap_workers()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stop() awaits each worker inside suppress(CancelledError), which also "
-    "swallows a cancellation of stop() itself: a shutdown deadline is ignored",
-)
 async def test_stop_honours_its_own_cancellation(store: Store, fake_clock: FakeClock) -> None:
     sources: list[OfferSource] = [SlowToCancel("vast_ai", 0.3), SlowToCancel("runpod", 0.3)]
     scheduler = make_scheduler(store, fake_clock, lambda: sources, lambda _n: 10.0)
@@ -500,11 +490,6 @@ async def test_every_outcome_reaches_the_handler_even_after_it_raised(
     assert {o.error for o in by_provider["runpod"]} == {"the API key was rejected (401)"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _notify awaits only coroutines (asyncio.iscoroutine) although "
-    "OutcomeHandler promises any Awaitable: a Future or custom awaitable is dropped",
-)
 async def test_a_handler_returning_any_awaitable_is_awaited(
     store: Store, fake_clock: FakeClock
 ) -> None:

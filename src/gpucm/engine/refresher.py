@@ -37,8 +37,10 @@ class BackoffPolicy:
         if failures <= 0:
             return interval
         if failures >= self.circuit_threshold:
-            return self.circuit_cooldown
-        return float(min(interval * 2 ** (failures - 1), self.max_backoff))
+            # an open circuit never retries sooner than the last backoff did
+            return max(self.circuit_cooldown, self.delay(interval, self.circuit_threshold - 1))
+        # backing off never retries a failing provider sooner than a healthy one
+        return float(max(interval, min(interval * 2 ** (failures - 1), self.max_backoff)))
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ class Refresher:
         if isinstance(exc, ProviderError):
             text, kind = exc.message, exc.kind
         elif isinstance(exc, TimeoutError):
-            text, kind = f"no answer within {self._timeout:.0f} s", "unavailable"
+            text, kind = f"no answer within {self._timeout:g} s", "unavailable"
         else:
             text, kind = f"unexpected error ({type(exc).__name__}: {exc})", "bad_response"
         return redact(text, self._secrets()), kind

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -44,6 +45,8 @@ class RefreshScheduler:
         self._on_outcome = on_outcome
         self._supervise_every = supervise_every
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # workers of providers no longer configured, cancelled but maybe still winding down
+        self._retired: set[asyncio.Task[None]] = set()
         self._wake: dict[str, asyncio.Event] = {}
         self._stopping = False
 
@@ -69,20 +72,24 @@ class RefreshScheduler:
 
     async def stop(self) -> None:
         self._stopping = True
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._retired]
+        self._tasks.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        if tasks:
+            # asyncio.wait, not awaiting each task: a cancellation of stop() itself
+            # (a shutdown deadline) must not be swallowed with the workers' own
+            await asyncio.wait(tasks)
 
     def _sync_workers(self) -> None:
         current = {s.name: s for s in self._sources()}
         for name in list(self._tasks):
             if name not in current:
                 log.info("provider %s is no longer configured; its worker stops", name)
-                self._tasks.pop(name).cancel()
+                task = self._tasks.pop(name)
+                task.cancel()
+                self._retired.add(task)
+                task.add_done_callback(self._retired.discard)
                 self._wake.pop(name, None)
         for name in current:
             task = self._tasks.get(name)
@@ -119,7 +126,7 @@ class RefreshScheduler:
             return
         try:
             result = self._on_outcome(outcome)
-            if asyncio.iscoroutine(result):
+            if inspect.isawaitable(result):
                 await result
         except Exception:  # a listener's bug must not stop the refreshes
             log.exception("refresh outcome handler failed")
