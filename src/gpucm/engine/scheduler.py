@@ -86,10 +86,10 @@ class RefreshScheduler:
         for name in list(self._tasks):
             if name not in current:
                 log.info("provider %s is no longer configured; its worker stops", name)
-                task = self._tasks.pop(name)
-                task.cancel()
-                self._retired.add(task)
-                task.add_done_callback(self._retired.discard)
+                retired = self._tasks.pop(name)
+                retired.cancel()
+                self._retired.add(retired)
+                retired.add_done_callback(self._retired.discard)
                 self._wake.pop(name, None)
         for name in current:
             task = self._tasks.get(name)
