@@ -4,11 +4,16 @@ start to the first painted table against a bare Textual app's start."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import pty
+import select
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import textwrap
 import time
 from pathlib import Path
@@ -103,8 +108,10 @@ def bench_tui_filter(rounds: int = 4) -> None:
 
 # -- cold start -------------------------------------------------------------------
 
+# Both apps run in a real pseudo-terminal (120x40) and write the moment of their first
+# painted frame to the file named by PAINTED_AT, then exit.
 _BARE_APP = textwrap.dedent("""
-    import sys, time
+    import os, time
     from textual.app import App
     from textual.widgets import Static
 
@@ -116,56 +123,70 @@ _BARE_APP = textwrap.dedent("""
             self.call_after_refresh(self._painted)
 
         def _painted(self):
-            print(time.time(), flush=True)
+            with open(os.environ["PAINTED_AT"], "w") as out:
+                out.write(repr(time.time()))
             self.exit()
 
-    Bare().run(headless=True, size=(120, 40))
+    Bare().run()
 """)
 
 _GPUCM_APP = textwrap.dedent("""
-    import asyncio, sys, time
-    from pathlib import Path
-    from gpucm.services import open_services
-    from gpucm.tui.app import GpucmApp
+    import os, sys, time
+    from gpucm.cli.main import tui_main
     from gpucm.tui.widgets.offer_table import OfferTable
 
     original = OfferTable.render_line
 
     def render_line(self, y):
         strip = original(self, y)
-        if y == 1 and self.loaded_generation:
-            print(time.time(), flush=True)
+        if y == 1 and self.loaded_generation and not os.path.getsize(os.environ["PAINTED_AT"]):
+            with open(os.environ["PAINTED_AT"], "w") as out:
+                out.write(repr(time.time()))
             self.app.exit()
         return strip
 
     OfferTable.render_line = render_line
-
-    async def main():
-        services = await open_services(db=Path(sys.argv[1]), demo=False, env={})
-        try:
-            await GpucmApp(services, refresh=False).run_async(headless=True, size=(120, 40))
-        finally:
-            await services.aclose()
-
-    asyncio.run(main())
+    # the real entry point, as `gpucm-tui --db PATH --no-refresh` runs it
+    sys.exit(tui_main(["--db", sys.argv[1], "--no-refresh"]))
 """)
 
 
 def _start_seconds(code: str, *args: str) -> float:
+    """Seconds from launching `code` in a 120x40 pseudo-terminal to its first paint."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "NO_COLOR"))}
-    start = time.time()
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"cold start run failed: {proc.stderr[-2000:]}")
-    return float(lines[0]) - start
+    env["TERM"] = "xterm-256color"
+    with tempfile.NamedTemporaryFile("r", suffix=".t") as stamp:
+        env["PAINTED_AT"] = stamp.name
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        start = time.time()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=REPO,
+            close_fds=True,
+        )
+        os.close(slave)
+        deadline = time.time() + 60
+        while proc.poll() is None and time.time() < deadline:
+            # drain the terminal so the app never blocks writing its frames
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    break
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(master)
+        text = Path(stamp.name).read_text().strip()
+    if not text:
+        raise RuntimeError("the app never reported its first paint")
+    return float(text) - start
 
 
 def bench_cold_start(repeat: int = 7) -> None:

@@ -10,7 +10,6 @@ import logging
 import os
 import stat
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from gpucm import paths
+from gpucm.config_file import ConfigError as ConfigError
+from gpucm.config_file import key_is_set, read_config
 from gpucm.domain.provider_names import PROVIDERS, canonical_provider
 from gpucm.providers.registry import PROVIDER_META
 
@@ -26,10 +27,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_INTERVAL = 60.0
 DEFAULT_DEMO_INTERVAL = 15.0
-
-
-class ConfigError(Exception):
-    """A config problem; the message names the file and the setting."""
 
 
 class ProviderSettings(BaseModel):
@@ -43,7 +40,7 @@ class ProviderSettings(BaseModel):
 
     @property
     def configured(self) -> bool:
-        return self.enabled and bool(self.api_key and self.api_key.get_secret_value().strip())
+        return key_is_set(self.api_key.get_secret_value() if self.api_key else None, self.enabled)
 
 
 class BudgetSettings(BaseModel):
@@ -87,16 +84,7 @@ class Settings(BaseModel):
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return read_config(path)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from gpucm import formatting as fmt
-from gpucm.cli.parser import UsageError, namespace_filters
+from gpucm.cli.errors import UsageError
+from gpucm.cli.parser import namespace_filters
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Offer, ProviderInfo, SearchQuery
 from gpucm.domain.provider_names import PROVIDERS, canonical_provider

@@ -1,20 +1,25 @@
-"""Entry points: `gpucm` (headless) and `gpucm-tui`."""
+"""Entry points: `gpucm` (headless) and `gpucm-tui`.
+
+Imports here stay light (argparse, paths): `gpucm-tui` shows a table before pydantic,
+the store and the providers have loaded (tui/boot.py), so those come in inside the
+functions that need them.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpucm import __version__, paths
-from gpucm.cli.parser import Parser, UsageError, parse_args
-from gpucm.config import ConfigError
-from gpucm.domain.catalog import CatalogError
-from gpucm.domain.query import QueryError, parse_query
-from gpucm.store.db import StoreError
+from gpucm.cli.errors import Parser, UsageError
+from gpucm.config_file import ConfigError
+
+if TYPE_CHECKING:
+    from gpucm.services import Services
 
 log = logging.getLogger("gpucm")
 
@@ -39,8 +44,14 @@ def _setup_logging(*, to_file: bool = False) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def _one_line(prog: str, exc: BaseException) -> str:
+    text = str(exc)
+    return text if text.startswith(prog) else f"{prog}: {text}"
+
+
 async def _run(argv: list[str] | None) -> int:
     from gpucm.cli.commands import COMMANDS
+    from gpucm.cli.parser import parse_args
     from gpucm.services import open_services
 
     ns = parse_args(argv)
@@ -52,11 +63,14 @@ async def _run(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gpucm.domain.catalog import CatalogError
+    from gpucm.store.db import StoreError
+
     _setup_logging()
     try:
         return asyncio.run(_run(argv))
     except UsageError as exc:
-        print(f"gpucm: {exc}" if not str(exc).startswith("gpucm") else str(exc), file=sys.stderr)
+        print(_one_line("gpucm", exc), file=sys.stderr)
         return 2
     except (ConfigError, CatalogError) as exc:
         print(f"gpucm: {exc}", file=sys.stderr)
@@ -96,42 +110,41 @@ def _tui_parser() -> Parser:
     return parser
 
 
-async def _run_tui(ns: argparse.Namespace) -> int:
-    from gpucm.services import open_services
-    from gpucm.tui.app import GpucmApp
-
-    query = None
-    if ns.query:
-        try:
-            query = parse_query(ns.query)
-        except QueryError as exc:
-            raise UsageError(f"--query: {exc}") from None
-    # fail before the screen takes over if the store or config is unusable
-    services = await open_services(db=ns.db, demo=ns.demo)
-    try:
-        app = GpucmApp(services, query=query, theme=ns.theme, refresh=not ns.no_refresh)
-        await app.run_async()
-        return app.return_code or 0
-    finally:
-        await services.aclose()
-
-
 def tui_main(argv: list[str] | None = None) -> int:
     _setup_logging(to_file=True)
     try:
         ns = _tui_parser().parse_args(argv)
-        return asyncio.run(_run_tui(ns))
-    except UsageError as exc:
-        print(
-            f"gpucm-tui: {exc}" if not str(exc).startswith("gpucm") else str(exc), file=sys.stderr
+        query = None
+        if ns.query:
+            from gpucm.domain.query import QueryError, parse_query
+
+            try:
+                query = parse_query(ns.query)
+            except QueryError as exc:
+                raise UsageError(f"--query: {exc}") from None
+        from gpucm.tui.app import GpucmApp
+        from gpucm.tui.boot import boot_view
+
+        async def services() -> Services:
+            from gpucm.services import open_services
+
+            return await open_services(db=ns.db, demo=ns.demo)
+
+        app = GpucmApp(
+            services,
+            query=query,
+            theme=ns.theme,
+            refresh=not ns.no_refresh,
+            boot=boot_view(db=ns.db, demo=ns.demo),
         )
+        app.run()
+        return app.return_code or 0
+    except UsageError as exc:
+        print(_one_line("gpucm-tui", exc), file=sys.stderr)
         return 2
-    except (ConfigError, CatalogError) as exc:
+    except ConfigError as exc:
         print(f"gpucm-tui: {exc}", file=sys.stderr)
         return 2
-    except StoreError as exc:
-        print(f"gpucm-tui: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from gpucm import __version__
+from gpucm.cli.errors import Parser
 from gpucm.domain.models import CATEGORIES, SORT_KEYS
-
-
-class UsageError(Exception):
-    """Bad input on the command line: one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse prints usage plus a message; gpucm prints one clear line.
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

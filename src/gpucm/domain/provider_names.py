@@ -23,6 +23,21 @@ SHORT_NAMES: dict[str, str] = {
     PAPERSPACE: "paperspace",
 }
 
+# The original API's environment variable names, read by config and by the TUI's
+# first screen (which must not wait for the provider modules to import).
+KEY_ENV: dict[str, str] = {
+    VAST_AI: "VAST_AI_API_KEY",
+    RUNPOD: "RUNPOD_API_KEY",
+    LAMBDA_LABS: "LAMBDA_API_KEY",
+    PAPERSPACE: "PAPERSPACE_API_KEY",
+}
+URL_ENV: dict[str, str] = {
+    VAST_AI: "VAST_AI_API_URL",
+    RUNPOD: "RUNPOD_API_URL",
+    LAMBDA_LABS: "LAMBDA_API_URL",
+    PAPERSPACE: "PAPERSPACE_API_URL",
+}
+
 _ALIASES: dict[str, str] = {
     "vast": VAST_AI,
     "vastai": VAST_AI,

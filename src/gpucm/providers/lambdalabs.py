@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.provider_names import LAMBDA_LABS
+from gpucm.domain.provider_names import KEY_ENV, LAMBDA_LABS, URL_ENV
 from gpucm.providers import lambdalabs_parse as parse
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
@@ -19,8 +19,8 @@ META = ProviderMeta(
     display_name="Lambda Cloud",
     website="https://lambda.ai",
     default_base_url="https://cloud.lambda.ai/api/v1",
-    key_env="LAMBDA_API_KEY",
-    url_env="LAMBDA_API_URL",
+    key_env=KEY_ENV[LAMBDA_LABS],
+    url_env=URL_ENV[LAMBDA_LABS],
     capabilities=Capabilities(
         stop_start=False,
         restart=True,

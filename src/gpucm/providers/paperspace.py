@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote as _quote_path
 
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.provider_names import PAPERSPACE
+from gpucm.domain.provider_names import KEY_ENV, PAPERSPACE, URL_ENV
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
 from gpucm.providers.errors import (
@@ -38,8 +38,8 @@ META = ProviderMeta(
     display_name="Paperspace",
     website="https://www.paperspace.com",
     default_base_url="https://api.paperspace.com/v1",
-    key_env="PAPERSPACE_API_KEY",
-    url_env="PAPERSPACE_API_URL",
+    key_env=KEY_ENV[PAPERSPACE],
+    url_env=URL_ENV[PAPERSPACE],
     capabilities=Capabilities(
         stop_start=True,
         restart=True,

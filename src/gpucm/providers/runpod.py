@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.provider_names import RUNPOD
+from gpucm.domain.provider_names import KEY_ENV, RUNPOD, URL_ENV
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
 from gpucm.providers.errors import InvalidRequest, ProviderError, redact
@@ -26,8 +26,8 @@ META = ProviderMeta(
     display_name="RunPod",
     website="https://runpod.io",
     default_base_url="https://api.runpod.io/graphql",
-    key_env="RUNPOD_API_KEY",
-    url_env="RUNPOD_API_URL",
+    key_env=KEY_ENV[RUNPOD],
+    url_env=URL_ENV[RUNPOD],
     capabilities=Capabilities(
         stop_start=True,
         restart=False,

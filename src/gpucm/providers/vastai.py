@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.provider_names import VAST_AI
+from gpucm.domain.provider_names import KEY_ENV, URL_ENV, VAST_AI
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
 from gpucm.providers.errors import (
@@ -35,8 +35,8 @@ META = ProviderMeta(
     display_name="Vast.ai",
     website="https://vast.ai",
     default_base_url="https://console.vast.ai",
-    key_env="VAST_AI_API_KEY",
-    url_env="VAST_AI_API_URL",
+    key_env=KEY_ENV[VAST_AI],
+    url_env=URL_ENV[VAST_AI],
     capabilities=Capabilities(
         stop_start=True,
         restart=True,

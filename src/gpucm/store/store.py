@@ -36,15 +36,12 @@ from gpucm.store.rows import row_to_offer
 from gpucm.store.schema import OFFER_COLUMNS
 from gpucm.store.search_sql import build_filter, order_by
 from gpucm.store.snapshot import SnapshotBuilder, gc_paused
+from gpucm.store.sql import STALE_EXPR
 
 CatalogGetter = Callable[[], Catalog]
 
 _SELECT_OFFER = ", ".join(OFFER_COLUMNS)
-# Offers of a provider whose last refresh failed are shown, but marked stale.
-_STALE_EXPR = (
-    "EXISTS (SELECT 1 FROM provider_health h WHERE h.provider = offers.provider"
-    " AND h.status NOT IN ('ok', 'never'))"
-)
+_STALE_EXPR = STALE_EXPR
 _INSERT = f"INSERT INTO offers ({_SELECT_OFFER}) VALUES ({','.join('?' * len(OFFER_COLUMNS))})"
 _INSERT_HISTORY = (
     "INSERT OR REPLACE INTO price_history (ts, provider, gpu_model, offers, available,"

@@ -1,31 +1,39 @@
-"""gpucm-tui: the App. It receives its services; it builds none of them."""
+"""gpucm-tui: the App. It receives its services (or a factory for them); it builds none.
+
+Start-up is staged so a table is on screen as early as possible: with a `BootView`
+the app first shows the database's first page (tui/boot.py), then imports and opens
+the full app behind it and switches to the main screen. So this module imports only
+what the first screen needs; the rest is imported where it is first used.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
 from gpucm import paths
-from gpucm.domain.models import SearchQuery
 from gpucm.domain.provider_names import DISPLAY_NAMES
-from gpucm.engine.refresher import RefreshOutcome
-from gpucm.export import write_offers
-from gpucm.services import Services
+from gpucm.tui.boot import BootView
 from gpucm.tui.commands import GpucmCommands
-from gpucm.tui.messages import FirstPaint, RefreshLanded
-from gpucm.tui.screens.help import HelpScreen
-from gpucm.tui.screens.main import MainScreen
-from gpucm.tui.themes import choose_theme, load_themes, persist_theme_choices, register_themes
+from gpucm.tui.messages import BootPainted, FirstPaint, RefreshLanded
+from gpucm.tui.theme_files import quick_theme
+
+if TYPE_CHECKING:
+    from gpucm.domain.models import SearchQuery
+    from gpucm.engine.refresher import RefreshOutcome
+    from gpucm.engine.scheduler import RefreshScheduler
+    from gpucm.services import Services
+    from gpucm.tui.screens.main import MainScreen
 
 log = logging.getLogger(__name__)
 
-ServicesFactory = Callable[[], Awaitable[Services]]
+ServicesFactory = Callable[[], Awaitable["Services"]]
 
 
 class GpucmApp(App[None]):
@@ -37,6 +45,8 @@ class GpucmApp(App[None]):
         Binding("question_mark", "help", "Help", id="help"),
     ]
 
+    services: Services
+
     def __init__(
         self,
         services: Services | ServicesFactory,
@@ -46,24 +56,63 @@ class GpucmApp(App[None]):
         refresh: bool = True,
         export_dir: Path | None = None,
         cursor_blink: bool = True,
+        boot: BootView | None = None,
     ) -> None:
         super().__init__()
         # A factory opens the services on the app's own event loop (aiosqlite and the
-        # store's locks belong to one loop); snapshot tests run the app on a fresh loop.
-        self._factory = None if isinstance(services, Services) else services
-        if isinstance(services, Services):
-            self.services = services
+        # store's locks belong to one loop): snapshot tests run the app on a fresh
+        # loop, and the staged start opens them after the first screen is up.
+        if hasattr(services, "store"):
+            self.services = services  # type: ignore[assignment]
+            self._factory: ServicesFactory | None = None
+        else:
+            self._factory = services
         self._initial_query = query
         self._requested_theme = theme
         self._refresh_enabled = refresh
         self._export_dir = export_dir or Path.cwd()
+        self._boot = boot if query is None else None
         self._workers_started = False
+        self._starting = False
+        self._scheduler: RefreshScheduler | None = None
         # snapshot tests turn blinking off so a focused input looks the same every time
         self.cursor_blink = cursor_blink
 
     async def on_mount(self) -> None:
+        if self._boot is not None:
+            from gpucm.tui.screens.boot import BootScreen
+
+            wanted = self._requested_theme or self._boot.theme or "gpucm-dark"
+            theme = quick_theme(wanted, paths.user_themes_dir())
+            if theme is not None:
+                self.register_theme(theme)
+                self.theme = theme.name
+            self.push_screen(BootScreen(self._boot))
+        else:
+            await self._start()
+
+    def on_boot_painted(self, _event: BootPainted) -> None:
+        if self._scheduler is None and not self._starting:
+            self._starting = True
+            self.run_worker(self._start(), exclusive=True, group="start", exit_on_error=False)
+
+    async def _start(self) -> None:
+        """Open the services and show the main screen (behind the first screen, if any)."""
+        from gpucm.tui.screens.main import MainScreen
+        from gpucm.tui.themes import (
+            choose_theme,
+            load_themes,
+            persist_theme_choices,
+            register_themes,
+        )
+
         if self._factory is not None:
-            self.services = await self._factory()
+            try:
+                self.services = await self._factory()
+            except Exception as exc:  # the store or config is unusable: say so and stop
+                log.exception("gpucm-tui could not start")
+                self.exit(return_code=1, message=f"gpucm-tui: {exc}")
+                return
         self._scheduler = self.services.scheduler(on_outcome=self._landed)
         themes, errors = load_themes(paths.user_themes_dir())
         register_themes(self, themes)
@@ -76,7 +125,11 @@ class GpucmApp(App[None]):
             self.notify(f"Unknown theme {requested!r}; using {self.theme}.", markup=False)
         if self.services.settings_source.last_error:
             self.notify(self.services.settings_source.last_error, severity="error", markup=False)
-        self.push_screen(MainScreen(self.services, self._initial_query))
+        main = MainScreen(self.services, self._initial_query)
+        if self._boot is not None:
+            await self.switch_screen(main)
+        else:
+            await self.push_screen(main)
 
     def on_first_paint(self, _event: FirstPaint) -> None:
         # providers refresh once the table is up: a refresh competing for the CPU
@@ -86,26 +139,28 @@ class GpucmApp(App[None]):
             self.run_refresh_workers()
 
     async def on_unmount(self) -> None:
-        if self._factory is not None:
-            await self._scheduler.stop()
+        if self._factory is not None and hasattr(self, "services"):
+            if self._scheduler is not None:
+                await self._scheduler.stop()
             await self.services.aclose()
 
     # -- refresh workers --------------------------------------------------------------
 
     @work(exclusive=True, group="refresh-workers", exit_on_error=False)
     async def run_refresh_workers(self) -> None:
-        await self._scheduler.run()
+        if self._scheduler is not None:
+            await self._scheduler.run()
 
     async def _landed(self, outcome: RefreshOutcome) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                screen.post_message(RefreshLanded(outcome))
+        main = self._main_screen()
+        if main is not None:
+            main.post_message(RefreshLanded(outcome))
 
     def refresh_provider(self, name: str | None) -> None:
         main = self._main_screen()
-        providers = [name] if name else self.services.provider_names()
-        if main is not None:
-            main.refresh_started(providers)
+        if main is None or self._scheduler is None:
+            return
+        main.refresh_started([name] if name else self.services.provider_names())
         if self._refresh_enabled:
             self._scheduler.refresh_now(name)
         else:
@@ -117,6 +172,8 @@ class GpucmApp(App[None]):
             await self._landed(outcome)
 
     def _main_screen(self) -> MainScreen | None:
+        from gpucm.tui.screens.main import MainScreen
+
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
                 return screen
@@ -125,6 +182,8 @@ class GpucmApp(App[None]):
     # -- CommandTarget (the command palette's view of the app) ----------------------
 
     def active_providers(self) -> list[tuple[str, str]]:
+        if not hasattr(self, "services"):
+            return []
         return [(n, DISPLAY_NAMES.get(n, n)) for n in self.services.provider_names()]
 
     def theme_names(self) -> list[str]:
@@ -143,8 +202,13 @@ class GpucmApp(App[None]):
 
     @work(exclusive=True, group="export", exit_on_error=False)
     async def _export(self, fmt: Literal["csv", "json"]) -> None:
+        from gpucm.domain.models import SearchQuery
+        from gpucm.export import write_offers
+
         main = self._main_screen()
-        query = main.search if main else SearchQuery()
+        if main is None:
+            return
+        query = main.search or SearchQuery()
         page = await self.services.store.search(
             query.model_copy(update={"limit": None, "offset": 0})
         )
@@ -161,5 +225,7 @@ class GpucmApp(App[None]):
     # -- help -----------------------------------------------------------------------
 
     def action_help(self) -> None:
+        from gpucm.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from gpucm.domain.models import SearchQuery
-from gpucm.engine.refresher import RefreshOutcome
+if TYPE_CHECKING:  # types only: messages are imported by the first screen
+    from gpucm.domain.models import SearchQuery
+    from gpucm.engine.refresher import RefreshOutcome
 
 
 class QueryChanged(Message):
@@ -28,3 +31,7 @@ class RefreshLanded(Message):
 
 class FirstPaint(Message):
     """The offer table's first rows are on screen: start the work that can wait."""
+
+
+class BootPainted(Message):
+    """The first screen's rows are up (or there were none): load the full app."""

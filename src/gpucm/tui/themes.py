@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable
-from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +29,7 @@ from textual.theme import Theme
 
 from gpucm import paths
 from gpucm.config import ConfigError, save_settings_value
+from gpucm.tui.theme_files import packaged_themes_dir
 
 __all__ = [
     "DEFAULT_THEME",
@@ -50,7 +50,6 @@ PACKAGED_THEMES: Final = ("gpucm-dark", "gpucm-light", "gpucm-high-contrast", "g
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _VARIABLE_RE: Final = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 _MAX_FILE_BYTES: Final = 64 * 1024
-_REPO_THEMES: Final = Path(__file__).resolve().parents[3] / "themes"
 
 
 def _check_colour(value: str) -> str:
@@ -178,18 +177,6 @@ def parse_theme(text: str, source: str) -> Theme:
     except Exception as exc:
         raise ValueError(f"{source}: unusable colours: {exc}") from None
     return theme
-
-
-def packaged_themes_dir() -> Traversable | None:
-    """Installed wheel first (``gpucm/themes``), then the source checkout's top-level
-    ``themes/``; None if neither exists."""
-    try:
-        installed = resources.files("gpucm") / "themes"
-        if installed.is_dir():
-            return installed
-    except (ModuleNotFoundError, OSError):
-        pass
-    return _REPO_THEMES if _REPO_THEMES.is_dir() else None
 
 
 def _read_limited(entry: Traversable) -> str:

@@ -8,7 +8,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.widget import MountError
 from textual.widgets import Footer, Header, Input
 
 from gpucm.domain.models import SORT_KEYS, SearchQuery
@@ -17,7 +19,7 @@ from gpucm.domain.regions import REGION_GROUPS
 from gpucm.tui.messages import FirstPaint, QueryChanged, RefreshLanded
 from gpucm.tui.widgets.filter_pane import FilterPane
 from gpucm.tui.widgets.model_detail import ModelDetail
-from gpucm.tui.widgets.offer_table import ROW_COLUMNS, OfferRow, OfferTable
+from gpucm.tui.widgets.offer_table import NO_MATCH, ROW_COLUMNS, OfferRow, OfferTable
 from gpucm.tui.widgets.query_bar import QueryBar
 from gpucm.tui.widgets.status_bar import StatusBar
 
@@ -29,6 +31,7 @@ class MainScreen(Screen[None]):
     """k9s-like: the table owns the screen; panes open around it with single keys."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012
+    CSS_PATH = "main.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_query", "Query", id="query"),
@@ -61,12 +64,20 @@ class MainScreen(Screen[None]):
         # on screen, which halves the time to a useful screen.
         yield Header(icon="▦")
         with Horizontal(id="body"), Vertical(id="center"):
-            yield OfferTable(self._fetch_rows, self.services.store.count, id="offers")
+            yield OfferTable(self._fetch_rows, self._count_rows, id="offers")
         yield QueryBar(id="query-bar")
         yield StatusBar(id="status")
         yield Footer()
 
     async def _mount_panes(self) -> None:
+        try:
+            await self._mount_panes_now()
+        except (MountError, NoMatches):
+            # the screen went away (the app is quitting) while the panes were mounting
+            if self.is_attached and self.app.is_running and self.app.screen is self:
+                raise
+
+    async def _mount_panes_now(self) -> None:
         from gpucm.tui.widgets.market_charts import MarketCharts  # plotext: ~35 ms
 
         body = self.query_one("#body")
@@ -81,24 +92,29 @@ class MainScreen(Screen[None]):
         )
         pane.set_query(self.search)
         await body.mount(pane, before="#center")
-        insight = Horizontal(
-            ModelDetail(store, lambda: self.services.catalog, id="detail"),
-            MarketCharts(store, id="charts"),
-            id="insight",
-        )
+        detail = ModelDetail(store, lambda: self.services.catalog, id="detail")
+        insight = Horizontal(id="insight")
         await self.query_one("#center").mount(insight)
+        await insight.mount_all([detail, MarketCharts(store, id="charts")])
         self._apply_cursor_blink()
         self._panes_mounted = True
         row = self.table.highlighted
-        self.query_one(ModelDetail).show(row.gpu_model if row else None)
+        detail.show(row.gpu_model if row else None)
         self._update_charts()
 
     def _filter_pane(self) -> FilterPane | None:
         return self.query(FilterPane).first() if self._panes_mounted else None
 
-    async def _fetch_rows(self, query: SearchQuery, offset: int, limit: int) -> list[OfferRow]:
-        rows = await self.services.store.search_rows(query, ROW_COLUMNS, limit=limit, offset=offset)
+    async def _fetch_rows(
+        self, query: SearchQuery | None, offset: int, limit: int
+    ) -> list[OfferRow]:
+        rows = await self.services.store.search_rows(
+            query or SearchQuery(), ROW_COLUMNS, limit=limit, offset=offset
+        )
         return [OfferRow.from_tuple(r) for r in rows]
+
+    async def _count_rows(self, query: SearchQuery | None) -> int:
+        return await self.services.store.count(query or SearchQuery())
 
     @property
     def table(self) -> OfferTable:
@@ -248,6 +264,10 @@ class MainScreen(Screen[None]):
     @work(exclusive=True, group="status", exit_on_error=False)
     async def update_status(self) -> None:
         health = await self.services.store.health()
+        never_refreshed = not any(h.last_success_at for h in health.values())
+        self.table.empty_text = (
+            "  Fetching offers from the providers…" if never_refreshed else NO_MATCH
+        )
         self.query_one(StatusBar).show(
             self.services.provider_names(),
             health,

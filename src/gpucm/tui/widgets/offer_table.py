@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rich.segment import Segment
 from rich.style import Style
@@ -28,8 +28,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gpucm import formatting as fmt
-from gpucm.domain.models import SearchQuery, SortBy
 from gpucm.domain.provider_names import SHORT_NAMES
+
+if TYPE_CHECKING:
+    # types only: the table is on gpucm-tui's first screen, which must not wait for
+    # pydantic to import (see tui/boot.py)
+    from gpucm.domain.models import SearchQuery, SortBy
 
 # Columns fetched from the store for each row (OfferRow's fields, in order).
 ROW_COLUMNS: tuple[str, ...] = (
@@ -89,8 +93,9 @@ class OfferRow:
         return "up" if self.price_per_hour > prev else "down"
 
 
-RowFetcher = Callable[[SearchQuery, int, int], Awaitable[list[OfferRow]]]
-RowCounter = Callable[[SearchQuery], Awaitable[int]]
+# `None` is the default view (available offers, cheapest first)
+RowFetcher = Callable[["SearchQuery | None", int, int], Awaitable[list[OfferRow]]]
+RowCounter = Callable[["SearchQuery | None"], Awaitable[int]]
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ COLUMNS: tuple[TableColumn, ...] = (
     TableColumn("network", "NET ↓/↑", 11, ">", 12),
 )
 GUTTER = 2  # mark and new-offer flags before the first column
+NO_MATCH = "  No offers match. Loosen a filter, or show unavailable ones too (all)."
 
 
 def cell_text(column: str, row: OfferRow) -> str:
@@ -257,6 +263,7 @@ class OfferTable(ScrollView, can_focus=True):
         *,
         page_size: int = 100,
         max_pages: int = 40,
+        empty_text: str = NO_MATCH,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -264,9 +271,10 @@ class OfferTable(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._fetch = fetch
         self._count = count
+        self.empty_text = empty_text
         self.page_size = page_size
         self._max_pages = max_pages
-        self.search_query = SearchQuery()
+        self.search_query: SearchQuery | None = None
         self._pages: OrderedDict[int, list[OfferRow]] = OrderedDict()
         self._pending: set[int] = set()
         self._generation = 0
@@ -282,7 +290,7 @@ class OfferTable(ScrollView, can_focus=True):
 
     # -- data -----------------------------------------------------------------------
 
-    def set_query(self, query: SearchQuery) -> None:
+    def set_query(self, query: SearchQuery | None) -> None:
         """Show the offers matching `query`, from the top."""
         self.search_query = query
         self.cursor = 0
@@ -494,8 +502,8 @@ class OfferTable(ScrollView, can_focus=True):
         index = int(self.scroll_offset.y) + y - 1
         if index >= self.row_count:
             if index == 0 and self._loaded_once:
-                text = "  No offers match. Loosen a filter, or show unavailable ones too."
-                return Strip([Segment(text.ljust(width), self._style("loading"))], width)
+                text = self.empty_text.ljust(width)
+                return Strip([Segment(text, self._style("loading"))], width)
             return Strip.blank(width, base)
         row = self._row_at(index)
         if row is None:
@@ -506,10 +514,12 @@ class OfferTable(ScrollView, can_focus=True):
         header = self._style("header")
         sorted_style = header + self._style("sorted")
         segments = [Segment(" " * GUTTER, header)]
-        arrow = "▼" if self.search_query.sort_order == "desc" else "▲"
+        query = self.search_query
+        sort_by, order = (query.sort_by, query.sort_order) if query else ("price", "asc")
+        arrow = "▼" if order == "desc" else "▲"
         for col in self._columns:
             label = col.label
-            is_sorted = col.sort_key == self.search_query.sort_by
+            is_sorted = col.sort_key == sort_by
             if is_sorted:
                 label = f"{label}{arrow}"
             segments.append(

@@ -1,0 +1,54 @@
+"""Reading the config file without pydantic: what gpucm-tui's first screen needs (which
+database, which theme) before the rest of the app has imported. `gpucm.config` builds
+the validated Settings on top of this."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gpucm.domain.provider_names import KEY_ENV, PROVIDERS, canonical_provider
+
+
+class ConfigError(Exception):
+    """A config problem; the message names the file and the setting."""
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The raw TOML of the config file; {} when there is none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def key_is_set(api_key: str | None, enabled: bool = True) -> bool:
+    """The one rule for "this provider is configured"."""
+    return enabled and bool(api_key and api_key.strip())
+
+
+def configured_providers(env: Mapping[str, str], data: Mapping[str, Any]) -> list[str]:
+    """Providers with a usable key, from the environment or the file's [providers]."""
+    raw = data.get("providers")
+    tables: dict[str, Mapping[str, Any]] = {}
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            name = canonical_provider(str(key))
+            if name and isinstance(value, dict):
+                tables[name] = value
+    result = []
+    for name in PROVIDERS:
+        table = tables.get(name, {})
+        key = env.get(KEY_ENV[name]) or table.get("api_key")
+        enabled = table.get("enabled", True) is not False
+        if key_is_set(key if isinstance(key, str) else None, enabled):
+            result.append(name)
+    return result

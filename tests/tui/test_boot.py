@@ -1,0 +1,111 @@
+"""The staged start: the first page straight from the database, then the full app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from gpucm import paths
+from gpucm.domain.catalog import Catalog
+from gpucm.domain.models import SearchQuery
+from gpucm.services import Services
+from gpucm.store.first_page import read_first_page
+from gpucm.store.schema import LATEST_VERSION
+from gpucm.store.search_sql import build_filter, order_by
+from gpucm.store.sql import DEFAULT_ORDER, DEFAULT_WHERE
+from gpucm.tui.app import GpucmApp
+from gpucm.tui.boot import boot_view
+from gpucm.tui.screens.boot import BootScreen
+from gpucm.tui.screens.main import MainScreen
+from gpucm.tui.screenshots import demo_services, workers_done
+from gpucm.tui.widgets.offer_table import ROW_COLUMNS, OfferTable
+
+
+def test_first_page_sql_is_the_default_search() -> None:
+    query = SearchQuery()
+    assert build_filter(query, Catalog.builtin()).where == DEFAULT_WHERE
+    assert order_by(query) == DEFAULT_ORDER
+
+
+async def test_first_page_equals_the_stores_first_page(services: Services) -> None:
+    rows = read_first_page(Path(services.store.path), ROW_COLUMNS, 50)
+    expected = await services.store.search_rows(SearchQuery(), ROW_COLUMNS, limit=50)
+    assert rows == expected
+    assert len(rows or []) == 50
+
+
+def test_first_page_declines_what_it_cannot_read(tmp_path: Path) -> None:
+    assert read_first_page(tmp_path / "missing.db", ROW_COLUMNS, 10) is None
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not sqlite" * 200)
+    assert read_first_page(garbage, ROW_COLUMNS, 10) is None
+    import sqlite3
+
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    conn.close()
+    assert read_first_page(old, ROW_COLUMNS, 10) is None
+
+
+def test_boot_view_picks_the_database_open_services_will() -> None:
+    view = boot_view(db=None, demo=None, env={})
+    assert view is not None
+    assert view.demo
+    assert view.db == paths.default_db_path(demo=True)
+    real = boot_view(db=None, demo=None, env={"RUNPOD_API_KEY": "rp-123"})
+    assert real is not None
+    assert not real.demo
+    assert real.db == paths.default_db_path(demo=False)
+    cfg = paths.config_file()
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text('theme = "gpucm-light"\n[providers.lambda]\napi_key = "k"\nenabled = false\n')
+    off = boot_view(db=None, demo=None, env={})
+    assert off is not None
+    assert off.demo  # a disabled key does not count
+    assert off.theme == "gpucm-light"
+    cfg.write_text("not = = toml")
+    assert boot_view(db=None, demo=None, env={}) is None  # the full app will say why
+
+
+async def test_the_first_screen_shows_rows_then_the_main_screen_takes_over(
+    services: Services,
+) -> None:
+    expected = await services.store.search_rows(SearchQuery(limit=1), ["id"], limit=1)
+    await services.aclose()  # the app opens its own, as gpucm-tui does
+    view = boot_view(db=None, demo=True, env={})
+    assert view is not None
+    app = GpucmApp(demo_services_no_refresh, boot=view, refresh=False)
+    seen_boot_rows: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        if isinstance(app.screen, BootScreen):
+            seen_boot_rows = [r.id for r in app.screen.query_one(OfferTable).visible_rows()]
+        main_rows = []
+        for _ in range(40):
+            await workers_done(app)
+            await pilot.pause(0.05)
+            screen = app.screen
+            if isinstance(screen, MainScreen) and screen.query(OfferTable):
+                main_rows = screen.query_one(OfferTable).visible_rows()
+                if main_rows:
+                    break
+        assert isinstance(app.screen, MainScreen)
+        assert main_rows[0].id == expected[0][0]
+    if seen_boot_rows:
+        assert seen_boot_rows[0] == expected[0][0]
+
+
+async def demo_services_no_refresh() -> Services:
+    return await demo_services(refreshes=0)
+
+
+def test_the_first_screen_imports_no_pydantic_or_store() -> None:
+    code = (
+        "import sys, gpucm.cli.main, gpucm.tui.app, gpucm.tui.screens.boot; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'httpx') "
+        "or m in ('gpucm.store.store', 'gpucm.services', 'gpucm.domain.models')); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
