@@ -229,6 +229,14 @@ async def test_narrow_screen_opens_panes_on_demand(services: Services) -> None:
         await pilot.press("d")
         await pilot.pause()
         assert insight.display
+        assert screen.query_one("#detail").display
+        await pilot.press("d")  # a narrow screen shows the charts in its place
+        await pilot.pause()
+        assert screen.query_one("#charts").display
+        assert not screen.query_one("#detail").display
+        await pilot.press("d")
+        await pilot.pause()
+        assert not insight.display
 
 
 async def test_wide_screen_shows_panes_and_tab_moves_between_them(services: Services) -> None:

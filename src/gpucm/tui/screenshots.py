@@ -61,7 +61,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         caption="A bad query: one line naming the bad token; nothing changes",
     ),
     Scenario("filters-80x24", (80, 24), ("f",), caption="The filter builder (f) at 80x24"),
-    Scenario("charts-80x24", (80, 24), ("d",), caption="Model detail and charts (d) at 80x24"),
+    Scenario("detail-pane-80x24", (80, 24), ("d",), caption="Model detail (d) at 80x24"),
+    Scenario("charts-80x24", (80, 24), ("d", "d"), caption="Market charts (d d) at 80x24"),
     Scenario(
         "detail-120x40", (120, 40), ("j", "j", "enter"), caption="Everything about an offer (enter)"
     ),

@@ -28,6 +28,7 @@ KEY_HELP: list[tuple[str, list[tuple[str, str]]]] = [
             ("pgup pgdn", "page up / down"),
             ("tab", "next pane"),
             ("shift+tab", "previous pane"),
+            ("escape", "back to the table"),
         ],
     ),
     (
@@ -35,6 +36,7 @@ KEY_HELP: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("/", "text query (below)"),
             ("f", "filter pane"),
+            ("d", "model detail, charts (cycles)"),
             ("s", "cycle the sort column"),
             ("S", "reverse the sort"),
             ("enter", "offer details"),

@@ -48,7 +48,6 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.services = services
         self.search = query or SearchQuery()
-        self.marked: frozenset[str] = frozenset()
         self._refreshing: set[str] = set()
         self._matching: int | None = None
         self._last_errors: dict[str, str | None] = {}
@@ -198,9 +197,14 @@ class MainScreen(Screen[None]):
         self._matching = event.total
         self.update_status()
 
+    @property
+    def marked(self) -> frozenset[str]:
+        # read from the table, which updates at the key press: a `c` typed right after
+        # `space` must see the new mark
+        return frozenset(self.table.marked)
+
     @on(OfferTable.MarksChanged)
     def _marks(self, event: OfferTable.MarksChanged) -> None:
-        self.marked = event.marked
         self.refresh_bindings()
 
     @on(OfferTable.Selected)
@@ -307,7 +311,18 @@ class MainScreen(Screen[None]):
             self.table.focus()
 
     def action_toggle_insight(self) -> None:
-        self._toggle_pane("insight")
+        if self.has_class("-narrow") and self._panes_mounted:
+            # too narrow for both: d cycles detail -> charts -> hidden
+            insight = self.query_one("#insight")
+            if not insight.has_class("-shown"):
+                insight.add_class("-shown")
+                insight.remove_class("-charts")
+            elif not insight.has_class("-charts"):
+                insight.add_class("-charts")
+            else:
+                insight.remove_class("-shown", "-charts")
+        else:
+            self._toggle_pane("insight")
         self._update_charts()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
