@@ -10,24 +10,57 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gpucm import paths
 from gpucm.config import Settings, SettingsSource
 from gpucm.domain.catalog import Catalog, CatalogSource
 from gpucm.domain.clock import Clock, utcnow
-from gpucm.domain.provider_names import PROVIDERS
+from gpucm.domain.provider_names import DISPLAY_NAMES, PROVIDERS
 from gpucm.engine.refresher import Refresher, RefreshOutcome
 from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler
-from gpucm.providers.base import OfferSource
+from gpucm.providers.base import InstanceControl, OfferSource
 from gpucm.providers.demo import DemoMarket, DemoProvider
 from gpucm.store.store import Store
 
 if TYPE_CHECKING:
     import httpx
 
+    from gpucm.engine.instances import InstanceManager
+    from gpucm.engine.launcher import Launcher
+
 
 log = logging.getLogger(__name__)
+
+
+class ProviderNotConfigured(Exception):
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            f"{DISPLAY_NAMES.get(provider, provider)} is not configured: set its API key "
+            "(see gpucm providers)"
+        )
+        self.provider = provider
+
+
+class StoreDemoState:
+    """The demo market's state in the store, so every command sees one market."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def next_tick(self, provider: str) -> int:
+        tick = await self.tick(provider) + 1
+        await self._store.set_demo_state(f"tick:{provider}", tick)
+        return tick
+
+    async def tick(self, provider: str) -> int:
+        return int(await self._store.get_demo_state(f"tick:{provider}") or 0)
+
+    async def load(self, key: str) -> Any:
+        return await self._store.get_demo_state(key)
+
+    async def save(self, key: str, value: Any) -> None:
+        await self._store.set_demo_state(key, value)
 
 
 @dataclass
@@ -81,7 +114,7 @@ class Services:
             return DemoProvider(
                 name,
                 self._market,
-                self._next_demo_tick,
+                StoreDemoState(self.store),
                 clock=self.clock,
                 latency=self.demo_latency,
             )
@@ -96,10 +129,25 @@ class Services:
             timeout=settings.http_timeout,
         )
 
-    async def _next_demo_tick(self, provider: str) -> int:
-        tick = int(await self.store.get_demo_state(f"tick:{provider}") or 0) + 1
-        await self.store.set_demo_state(f"tick:{provider}", tick)
-        return tick
+    @property
+    def launcher(self) -> Launcher:
+        from gpucm.engine.launcher import Launcher
+
+        return Launcher(self)
+
+    @property
+    def instances(self) -> InstanceManager:
+        from gpucm.engine.instances import InstanceManager
+
+        return InstanceManager(self)
+
+    def control(self, name: str) -> InstanceControl:
+        """The provider's instance operations (launch, stop, ...), if it is active."""
+        source = self.source(name)
+        if source is None:
+            raise ProviderNotConfigured(name)
+        assert isinstance(source, InstanceControl)
+        return source
 
     async def refresh(
         self, only: list[str] | None = None, *, force: bool = True

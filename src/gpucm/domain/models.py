@@ -227,6 +227,27 @@ class Instance(BaseModel):
     provider_data: dict[str, Any] = Field(default_factory=dict)
 
 
+LaunchState = Literal["pending", "done", "failed", "unknown"]
+
+
+class LaunchRecord(BaseModel):
+    """One launch request in the store's journal, written before the provider is
+    called. `request` is the request with environment values masked."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    request_id: str
+    created_at: datetime
+    updated_at: datetime
+    state: LaunchState
+    provider: str
+    offer_id: str
+    label: str
+    request: dict[str, Any] = Field(default_factory=dict)
+    instance_id: str | None = None
+    error: str | None = None
+
+
 class SearchQuery(BaseModel):
     """Every filter of the original search API, plus gpucm's own.
 

@@ -15,13 +15,14 @@ import asyncio
 import hashlib
 import math
 import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.models import NetworkInfo, Offer, offer_id
 from gpucm.domain.provider_names import LAMBDA_LABS, PAPERSPACE, PROVIDERS, RUNPOD, VAST_AI
+from gpucm.providers.demo_instances import DemoInstances
 from gpucm.providers.paperspace_parse import build_offers, load_catalogue
 
 DEMO_SEED = 20261126
@@ -446,11 +447,21 @@ class DemoMarket:
         return result
 
 
-TickStore = Callable[[str], Awaitable[int]]
+class DemoState(Protocol):
+    """Where the simulation keeps its state: the store, so every command sees one market."""
+
+    async def next_tick(self, provider: str) -> int: ...
+
+    async def tick(self, provider: str) -> int: ...
+
+    async def load(self, key: str) -> Any: ...
+
+    async def save(self, key: str, value: Any) -> None: ...
 
 
-class DemoProvider:
-    """One of the four simulated providers, shaped like a real adapter."""
+class DemoProvider(DemoInstances):
+    """One of the four simulated providers, shaped like a real adapter: offers, and the
+    whole instance lifecycle (see providers/demo_instances.py)."""
 
     is_demo = True
 
@@ -458,7 +469,7 @@ class DemoProvider:
         self,
         name: str,
         market: DemoMarket,
-        next_tick: TickStore,
+        state: DemoState,
         *,
         clock: Clock = utcnow,
         latency: float = 0.0,
@@ -467,7 +478,7 @@ class DemoProvider:
             raise ValueError(f"unknown provider {name!r}")
         self._name = name
         self._market = market
-        self._next_tick = next_tick
+        self._state = state
         self._clock = clock
         self._latency = latency
 
@@ -478,8 +489,15 @@ class DemoProvider:
     async def fetch_offers(self) -> list[Offer]:
         if self._latency:
             await asyncio.sleep(self._latency)
-        tick = await self._next_tick(self._name)
+        tick = await self._state.next_tick(self._name)
         return self._market.offers(self._name, tick, self._clock())
+
+    async def quote(self, offer: Offer) -> Offer | None:
+        tick = await self._state.tick(self._name)
+        for current in self._market.offers(self._name, tick, self._clock()):
+            if current.id == offer.id:
+                return current if current.available else None
+        return None
 
     async def aclose(self) -> None:
         return None

@@ -32,6 +32,7 @@ from gpucm.domain.models import (
     SearchQuery,
 )
 from gpucm.store.db import StoreError, connect, migrate
+from gpucm.store.instance_tables import InstanceTable, LaunchJournal
 from gpucm.store.rows import row_to_offer
 from gpucm.store.schema import OFFER_COLUMNS
 from gpucm.store.search_sql import build_filter, order_by
@@ -103,6 +104,8 @@ class Store:
         self._clock = clock
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
+        self.instances = InstanceTable(self)
+        self.journal = LaunchJournal(self)
 
     @classmethod
     async def open(

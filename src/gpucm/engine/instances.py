@@ -1,0 +1,121 @@
+"""Managing the user's machines across providers: sync, actions, logs, SSH."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from gpucm.domain.models import Instance
+from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.providers.errors import ProviderError, redact
+
+if TYPE_CHECKING:
+    from gpucm.services import Services
+
+log = logging.getLogger(__name__)
+
+Action = Literal["stop", "start", "restart", "terminate"]
+ACTIONS: tuple[Action, ...] = ("stop", "start", "restart", "terminate")
+
+
+class InstanceError(Exception):
+    """An instance action gpucm cannot do, said plainly."""
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    provider: str
+    ok: bool
+    instances: int = 0
+    error: str | None = None
+
+
+class InstanceManager:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def sync(self, providers: list[str] | None = None) -> list[SyncOutcome]:
+        """Fetch every provider's instance list (concurrently) into the store."""
+        names = [p for p in self.services.provider_names() if providers is None or p in providers]
+        return list(await asyncio.gather(*(self._sync_one(n) for n in names)))
+
+    async def _sync_one(self, name: str) -> SyncOutcome:
+        try:
+            instances = await self.services.control(name).list_instances()
+        except Exception as exc:  # one provider's failure must not stop the others
+            message = redact(str(exc), self.services.settings.secrets())
+            log.warning("instance sync of %s failed: %s", name, message)
+            return SyncOutcome(name, ok=False, error=message)
+        await self.services.store.instances.replace_provider(name, instances)
+        return SyncOutcome(name, ok=True, instances=len(instances))
+
+    async def list(self, *, include_terminated: bool = False) -> list[Instance]:
+        return await self.services.store.instances.list(include_terminated=include_terminated)
+
+    async def find(self, ref: str) -> Instance:
+        """An instance by gpucm id (`runpod:abc`), the provider's id, or its name."""
+        instances = await self.list(include_terminated=True)
+        for match in (
+            [i for i in instances if i.id == ref],
+            [i for i in instances if i.provider_id == ref],
+            [i for i in instances if i.name == ref and i.status != "terminated"],
+        ):
+            if len(match) == 1:
+                return match[0]
+            if len(match) > 1:
+                ids = ", ".join(i.id for i in match)
+                raise InstanceError(f"{ref!r} matches several instances ({ids}); use an id")
+        raise InstanceError(f"no instance {ref!r}; see `gpucm instances list`")
+
+    async def act(self, instance: Instance, action: Action) -> Instance:
+        """Run an action at the provider, then re-read that provider's instances."""
+        if instance.status == "terminated":
+            raise InstanceError(f"{instance.id} is terminated")
+        control = self.services.control(instance.provider)
+        operation = {
+            "stop": control.stop,
+            "start": control.start,
+            "restart": control.restart,
+            "terminate": control.terminate,
+        }[action]
+        try:
+            await operation(instance.provider_id)
+        except ProviderError as exc:
+            raise InstanceError(redact(str(exc), self.services.settings.secrets())) from None
+        await self._sync_one(instance.provider)
+        if action == "terminate":
+            gone = instance.model_copy(update={"status": "terminated", "raw_status": "terminated"})
+            current = await self.services.store.instances.get(instance.id)
+            if current is None or current.status != "terminated":
+                await self.services.store.instances.upsert(gone)
+            return gone
+        return await self.services.store.instances.get(instance.id) or instance
+
+    async def logs(self, instance: Instance) -> str:
+        try:
+            return await self.services.control(instance.provider).logs(instance.provider_id)
+        except ProviderError as exc:
+            raise InstanceError(redact(str(exc), self.services.settings.secrets())) from None
+
+
+def ssh_command(instance: Instance) -> list[str] | None:
+    """The system ssh command for a running instance, or None if it has no endpoint."""
+    if not instance.ssh_host or instance.status != "running":
+        return None
+    cmd = ["ssh"]
+    if instance.ssh_port and instance.ssh_port != 22:
+        cmd += ["-p", str(instance.ssh_port)]
+    cmd.append(
+        f"{instance.ssh_user}@{instance.ssh_host}" if instance.ssh_user else instance.ssh_host
+    )
+    return cmd
+
+
+def is_demo(instance: Instance) -> bool:
+    return bool(instance.provider_data.get("demo"))
+
+
+def provider_label(instance: Instance) -> str:
+    return DISPLAY_NAMES.get(instance.provider, instance.provider)

@@ -1,0 +1,170 @@
+"""The demo market's instances: a simulated lifecycle, persisted in the store.
+
+Status is a function of the clock: a launch provisions for PROVISION_SECONDS and then
+runs; start and restart provision again; stop and terminate take effect at once. The
+provider's real limits hold (Lambda cannot stop, RunPod cannot restart), and about one
+launch in seven fails for capacity, deterministically by offer, so failover can be
+seen. Nothing here costs money or reaches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from gpucm.domain.models import Instance, InstanceStatus, Offer
+from gpucm.providers.base import LaunchSpec
+from gpucm.providers.errors import CapacityError, NotFound, Unsupported
+
+if TYPE_CHECKING:
+    from gpucm.domain.clock import Clock
+    from gpucm.providers.demo import DemoState
+
+PROVISION_SECONDS = 20.0
+RESTART_SECONDS = 10.0
+_KEY = "instances:{provider}"
+
+
+def fails_for_capacity(offer_id: str) -> bool:
+    """About one offer in seven is "out of capacity" at launch, always the same ones."""
+    return hashlib.blake2b(offer_id.encode(), digest_size=2).digest()[0] % 7 == 0
+
+
+class DemoInstances:
+    """Mixed into DemoProvider, which supplies these attributes."""
+
+    _name: str
+    _state: DemoState
+    _clock: Clock
+
+    async def quote(self, offer: Offer) -> Offer | None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- persistence ----------------------------------------------------------------
+
+    async def _records(self) -> dict[str, dict[str, Any]]:
+        data = await self._state.load(_KEY.format(provider=self._name))
+        return dict(data or {})
+
+    async def _save(self, records: dict[str, dict[str, Any]]) -> None:
+        await self._state.save(_KEY.format(provider=self._name), records)
+
+    def _status(self, rec: dict[str, Any], now: datetime) -> tuple[InstanceStatus, str]:
+        state = rec["state"]
+        if state in ("running", "provisioning"):
+            ready = datetime.fromisoformat(rec["ready_at"])
+            return ("running", "running") if now >= ready else ("provisioning", "booting")
+        if state == "stopped":
+            return "stopped", "exited"
+        return "terminated", "terminated"
+
+    def _instance(self, pid: str, rec: dict[str, Any], now: datetime) -> Instance:
+        status, raw = self._status(rec, now)
+        started = datetime.fromisoformat(rec["started_at"]) if rec.get("started_at") else None
+        return Instance(
+            id=f"{self._name}:{pid}",
+            provider=self._name,
+            provider_id=pid,
+            name=rec["name"],
+            status=status,
+            raw_status=raw,
+            gpu_model=rec["gpu_model"],
+            gpu_name=rec["gpu_model"],
+            gpu_count=rec["gpu_count"],
+            price_per_hour=rec["price_per_hour"],
+            region=rec.get("region"),
+            image=rec.get("image"),
+            ssh_host=f"{pid}.demo.invalid" if status == "running" else None,
+            ssh_port=22 if status == "running" else None,
+            ssh_user="root",
+            offer_id=rec.get("offer_id"),
+            created_at=datetime.fromisoformat(rec["created_at"]),
+            started_at=started if status == "running" else None,
+            provider_data={"demo": True},
+        )
+
+    async def _get(self, provider_id: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        records = await self._records()
+        rec = records.get(provider_id)
+        if rec is None or rec["state"] == "terminated":
+            raise NotFound(self._name, f"no instance {provider_id} (demo)")
+        return records, rec
+
+    def _capability(self, attr: str, sentence: str) -> None:
+        from gpucm.providers.registry import PROVIDER_META
+
+        if not getattr(PROVIDER_META[self._name].capabilities, attr):
+            raise Unsupported(self._name, sentence)
+
+    # -- InstanceControl ------------------------------------------------------------
+
+    async def list_instances(self) -> list[Instance]:
+        now = self._clock()
+        return [
+            self._instance(pid, rec, now)
+            for pid, rec in (await self._records()).items()
+            if rec["state"] != "terminated"
+        ]
+
+    async def launch(self, spec: LaunchSpec) -> Instance:
+        offer = spec.offer
+        current = await self.quote(offer)
+        if current is None or fails_for_capacity(offer.id):
+            raise CapacityError(
+                self._name,
+                "there are no longer any instances available with the requested "
+                "specifications (demo)",
+            )
+        now = self._clock()
+        records = await self._records()
+        pid = "d" + hashlib.blake2b(spec.request_id.encode(), digest_size=5).hexdigest()
+        records[pid] = {
+            "name": spec.label,
+            "state": "provisioning",
+            "created_at": now.isoformat(),
+            "started_at": (now + timedelta(seconds=PROVISION_SECONDS)).isoformat(),
+            "ready_at": (now + timedelta(seconds=PROVISION_SECONDS)).isoformat(),
+            "gpu_model": offer.gpu_model,
+            "gpu_count": offer.gpu_count,
+            "price_per_hour": current.price_per_hour,
+            "region": offer.region,
+            "image": spec.image,
+            "offer_id": offer.id,
+        }
+        await self._save(records)
+        return self._instance(pid, records[pid], now)
+
+    async def stop(self, provider_id: str) -> None:
+        self._capability("stop_start", f"{self._name} cannot stop an instance; terminate it")
+        records, rec = await self._get(provider_id)
+        rec["state"] = "stopped"
+        await self._save(records)
+
+    async def start(self, provider_id: str) -> None:
+        self._capability("stop_start", f"{self._name} cannot start a stopped instance")
+        records, rec = await self._get(provider_id)
+        self._boot(rec, RESTART_SECONDS)
+        await self._save(records)
+
+    async def restart(self, provider_id: str) -> None:
+        self._capability("restart", f"{self._name} has no restart; stop then start instead")
+        records, rec = await self._get(provider_id)
+        self._boot(rec, RESTART_SECONDS)
+        await self._save(records)
+
+    async def terminate(self, provider_id: str) -> None:
+        records, rec = await self._get(provider_id)
+        rec["state"] = "terminated"
+        await self._save(records)
+
+    async def logs(self, provider_id: str) -> str:
+        self._capability("logs", f"{self._name}'s API has no logs; connect over SSH")
+        _, rec = await self._get(provider_id)
+        return f"[demo] {rec['name']}: booted image {rec.get('image') or 'default'}\n"
+
+    def _boot(self, rec: dict[str, Any], seconds: float) -> None:
+        now = self._clock()
+        rec["state"] = "provisioning"
+        rec["ready_at"] = (now + timedelta(seconds=seconds)).isoformat()
+        rec["started_at"] = rec["ready_at"]
