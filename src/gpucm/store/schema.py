@@ -168,6 +168,62 @@ CREATE TABLE demo_state (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _INITIAL),)
+# Price history rolled up by hour and by day, so a 30-day chart reads ~720 rows per
+# provider instead of every refresh's point; and the alerts watches have raised, so a
+# watch fires once per offer and condition, not on every refresh.
+_ROLLUPS_AND_WATCHES = """
+CREATE TABLE price_history_hourly (
+    ts              INTEGER NOT NULL,
+    provider        TEXT NOT NULL,
+    gpu_model       TEXT NOT NULL COLLATE NOCASE,
+    samples         INTEGER NOT NULL,
+    offers_sum      INTEGER NOT NULL,
+    available_sum   INTEGER NOT NULL,
+    min_gpu_price   REAL,
+    price_sum       REAL NOT NULL,
+    price_weight    INTEGER NOT NULL,
+    max_gpu_price   REAL,
+    PRIMARY KEY (gpu_model, provider, ts)
+) WITHOUT ROWID;
+
+CREATE TABLE price_history_daily (
+    ts              INTEGER NOT NULL,
+    provider        TEXT NOT NULL,
+    gpu_model       TEXT NOT NULL COLLATE NOCASE,
+    samples         INTEGER NOT NULL,
+    offers_sum      INTEGER NOT NULL,
+    available_sum   INTEGER NOT NULL,
+    min_gpu_price   REAL,
+    price_sum       REAL NOT NULL,
+    price_weight    INTEGER NOT NULL,
+    max_gpu_price   REAL,
+    PRIMARY KEY (gpu_model, provider, ts)
+) WITHOUT ROWID;
+
+INSERT INTO price_history_hourly
+SELECT (ts / 3600) * 3600, provider, gpu_model, count(*), sum(offers), sum(available),
+       min(min_gpu_price), coalesce(sum(avg_gpu_price * available), 0),
+       sum(CASE WHEN avg_gpu_price IS NOT NULL THEN available ELSE 0 END), max(max_gpu_price)
+FROM price_history GROUP BY 1, 2, 3;
+
+INSERT INTO price_history_daily
+SELECT (ts / 86400) * 86400, provider, gpu_model, count(*), sum(offers), sum(available),
+       min(min_gpu_price), coalesce(sum(avg_gpu_price * available), 0),
+       sum(CASE WHEN avg_gpu_price IS NOT NULL THEN available ELSE 0 END), max(max_gpu_price)
+FROM price_history GROUP BY 1, 2, 3;
+
+CREATE TABLE watch_alerts (
+    watch       TEXT NOT NULL,
+    alert_key   TEXT NOT NULL,
+    fired_at    REAL NOT NULL,
+    detail      TEXT NOT NULL,
+    PRIMARY KEY (watch, alert_key)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _INITIAL),
+    Migration(2, "price history rollups, watch alerts", _ROLLUPS_AND_WATCHES),
+)
 
 LATEST_VERSION = MIGRATIONS[-1].version
