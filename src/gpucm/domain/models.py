@@ -351,6 +351,10 @@ class ModelStats(BaseModel):
     p90_price: float | None = None
     min_price_per_gpu: float | None = None
     median_price_per_gpu: float | None = None
+    p10_price_per_gpu: float | None = None
+    p90_price_per_gpu: float | None = None
+    max_price_per_gpu: float | None = None
+    avg_price_per_gpu: float | None = None
     providers: list[str]
 
 

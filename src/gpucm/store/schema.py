@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpucm.store.sql import REBUILD_DAILY_ROLLUP, REBUILD_HOURLY_ROLLUP
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -185,6 +187,7 @@ CREATE TABLE price_history_hourly (
     max_gpu_price   REAL,
     PRIMARY KEY (gpu_model, provider, ts)
 ) WITHOUT ROWID;
+CREATE INDEX price_history_hourly_ts ON price_history_hourly(ts);
 
 CREATE TABLE price_history_daily (
     ts              INTEGER NOT NULL,
@@ -199,18 +202,7 @@ CREATE TABLE price_history_daily (
     max_gpu_price   REAL,
     PRIMARY KEY (gpu_model, provider, ts)
 ) WITHOUT ROWID;
-
-INSERT INTO price_history_hourly
-SELECT (ts / 3600) * 3600, provider, gpu_model, count(*), sum(offers), sum(available),
-       min(min_gpu_price), coalesce(sum(avg_gpu_price * available), 0),
-       sum(CASE WHEN avg_gpu_price IS NOT NULL THEN available ELSE 0 END), max(max_gpu_price)
-FROM price_history GROUP BY 1, 2, 3;
-
-INSERT INTO price_history_daily
-SELECT (ts / 86400) * 86400, provider, gpu_model, count(*), sum(offers), sum(available),
-       min(min_gpu_price), coalesce(sum(avg_gpu_price * available), 0),
-       sum(CASE WHEN avg_gpu_price IS NOT NULL THEN available ELSE 0 END), max(max_gpu_price)
-FROM price_history GROUP BY 1, 2, 3;
+CREATE INDEX price_history_daily_ts ON price_history_daily(ts);
 
 CREATE TABLE watch_alerts (
     watch       TEXT NOT NULL,
@@ -223,7 +215,11 @@ CREATE TABLE watch_alerts (
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
-    Migration(2, "price history rollups, watch alerts", _ROLLUPS_AND_WATCHES),
+    Migration(
+        2,
+        "price history rollups, watch alerts",
+        _ROLLUPS_AND_WATCHES + REBUILD_HOURLY_ROLLUP + REBUILD_DAILY_ROLLUP,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

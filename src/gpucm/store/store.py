@@ -31,7 +31,9 @@ from gpucm.domain.models import (
     ProviderHealth,
     SearchQuery,
 )
+from gpucm.store import history
 from gpucm.store.db import StoreError, connect, migrate
+from gpucm.store.history import HistoryPoint, Resolution
 from gpucm.store.instance_tables import InstanceTable, LaunchJournal
 from gpucm.store.rows import row_to_offer
 from gpucm.store.schema import OFFER_COLUMNS
@@ -44,10 +46,6 @@ CatalogGetter = Callable[[], Catalog]
 _SELECT_OFFER = ", ".join(OFFER_COLUMNS)
 _STALE_EXPR = STALE_EXPR
 _INSERT = f"INSERT INTO offers ({_SELECT_OFFER}) VALUES ({','.join('?' * len(OFFER_COLUMNS))})"
-_INSERT_HISTORY = (
-    "INSERT OR REPLACE INTO price_history (ts, provider, gpu_model, offers, available,"
-    " min_gpu_price, avg_gpu_price, max_gpu_price) VALUES (?,?,?,?,?,?,?,?)"
-)
 
 
 @dataclass(frozen=True)
@@ -76,18 +74,6 @@ class ProviderPrices:
     max_gpu_price: float
 
 
-@dataclass(frozen=True)
-class HistoryPoint:
-    ts: datetime
-    provider: str
-    gpu_model: str
-    offers: int
-    available: int
-    min_gpu_price: float | None
-    avg_gpu_price: float | None
-    max_gpu_price: float | None
-
-
 class Store:
     def __init__(
         self,
@@ -103,6 +89,7 @@ class Store:
         self._catalog = catalog
         self._clock = clock
         self._write_lock = asyncio.Lock()
+        self._pruned_at = 0.0
         self._read_lock = asyncio.Lock()
         self.instances = InstanceTable(self)
         self.journal = LaunchJournal(self)
@@ -220,7 +207,10 @@ class Store:
                 await conn.execute("DELETE FROM offers WHERE provider = ?", (provider,))
             with gc_paused():
                 await conn.executemany(_INSERT, snap.rows())
-            await conn.executemany(_INSERT_HISTORY, snap.history())
+            await history.record(conn, provider, int(when), snap.history())
+            if when - self._pruned_at >= history.PRUNE_EVERY.total_seconds():
+                await history.prune(conn, when)
+                self._pruned_at = when
             if await self._needs_analyze(conn):
                 await conn.execute("ANALYZE offers")
         if snap.count > 20_000:
@@ -398,7 +388,8 @@ class Store:
             per_model = await self._fetchall(conn, _MODEL_STATS_SQL.format(where=where), flt.params)
         model_stats: dict[str, ModelStats] = {}
         for row in per_model:
-            (model, offers, available, pmin, pmax, pavg, p10, p50, p90, gmin, g50, providers) = row
+            (model, offers, available, pmin, pmax, pavg, p10, p50, p90) = row[:9]
+            (gmin, g50, g10, g90, gmax, gavg, providers) = row[9:]
             info = catalog.get(model) or GpuModel.unknown(model)
             model_stats[model] = ModelStats(
                 model=info,
@@ -412,6 +403,10 @@ class Store:
                 p90_price=p90,
                 min_price_per_gpu=gmin,
                 median_price_per_gpu=g50,
+                p10_price_per_gpu=g10,
+                p90_price_per_gpu=g90,
+                max_price_per_gpu=gmax,
+                avg_price_per_gpu=gavg,
                 providers=sorted(set((providers or "").split(","))) if providers else [],
             )
         total, available, avg, pmin, pmax, last = totals
@@ -433,28 +428,29 @@ class Store:
         gpu_models: Iterable[str],
         *,
         since: datetime | None = None,
+        until: datetime | None = None,
         providers: Iterable[str] = (),
+        resolution: Resolution | None = None,
     ) -> list[HistoryPoint]:
-        models = tuple(gpu_models)
-        provs = tuple(providers)
-        conds = [f"gpu_model IN ({','.join('?' * len(models))})"] if models else []
-        params: list[Any] = list(models)
-        if since is not None:
-            conds.append("ts >= ?")
-            params.append(int(since.timestamp()))
-        if provs:
-            conds.append(f"provider IN ({','.join('?' * len(provs))})")
-            params.extend(provs)
-        where = " AND ".join(conds) or "1"
+        """Points per provider and model, oldest first; by default at the finest
+        resolution the store still keeps for the span asked for."""
+        if resolution is None:
+            resolution = history.resolution_for(None if since is None else self._clock() - since)
         async with self._read() as conn:
-            rows = await self._fetchall(
+            return await history.series(
                 conn,
-                "SELECT ts, provider, gpu_model, offers, available, min_gpu_price,"
-                f" avg_gpu_price, max_gpu_price FROM price_history WHERE {where}"
-                " ORDER BY ts, provider",
-                params,
+                tuple(gpu_models),
+                since=since,
+                until=until,
+                providers=providers,
+                resolution=resolution,
             )
-        return [HistoryPoint(from_epoch(r[0]) or self._clock(), *r[1:]) for r in rows]
+
+    async def cheapest_trend(
+        self, since: datetime, resolution: Resolution
+    ) -> dict[str, list[tuple[int, float]]]:
+        async with self._read() as conn:
+            return await history.cheapest_by_bucket(conn, since=since, resolution=resolution)
 
     # -- provider health ----------------------------------------------------------
 
@@ -553,6 +549,10 @@ SELECT gpu_model,
        max(CASE WHEN rn = max(1, CAST(0.9 * n + 0.9999999 AS INTEGER)) THEN p END),
        min(CASE WHEN available THEN g END),
        max(CASE WHEN rg = max(1, CAST(0.5 * n + 0.9999999 AS INTEGER)) THEN g END),
+       max(CASE WHEN rg = max(1, CAST(0.1 * n + 0.9999999 AS INTEGER)) THEN g END),
+       max(CASE WHEN rg = max(1, CAST(0.9 * n + 0.9999999 AS INTEGER)) THEN g END),
+       max(CASE WHEN available THEN g END),
+       avg(CASE WHEN available THEN g END),
        group_concat(DISTINCT CASE WHEN available THEN provider END)
 FROM ranked
 GROUP BY gpu_model

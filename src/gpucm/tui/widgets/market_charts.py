@@ -31,7 +31,8 @@ from textual_plotext import PlotextPlot
 from gpucm import formatting as fmt
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.provider_names import SHORT_NAMES
-from gpucm.store.store import HistoryPoint, Store
+from gpucm.store.history import HistoryPoint
+from gpucm.store.store import Store
 
 __all__ = [
     "CHARTS",

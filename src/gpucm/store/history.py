@@ -1,0 +1,217 @@
+"""Price history: one raw point per (provider, GPU model) per refresh, rolled up by hour
+and by day so a 30-day chart reads a few hundred rows however often the workers refresh.
+
+Rollups are recomputed for the touched hour (from raw) and day (from hourly) inside the
+refresh's own transaction. Recomputing, rather than adding the new point to a running
+sum, keeps them exact when a refresh lands twice in one second (the raw point is
+replaced, not added) and makes the maintenance idempotent.
+
+Retention: raw points for RAW_RETENTION (charts up to a day or two read them), hourly
+for HOURLY_RETENTION, daily for ever: a year of daily rows for 80 models at four
+providers is about 120,000 small rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, get_args
+
+import aiosqlite
+
+from gpucm.domain.clock import from_epoch
+from gpucm.store.sql import REBUILD_DAILY_ROLLUP, REBUILD_HOURLY_ROLLUP
+
+Resolution = Literal["raw", "hourly", "daily"]
+RESOLUTIONS: tuple[Resolution, ...] = get_args(Resolution)
+
+RAW_RETENTION = timedelta(days=3)
+HOURLY_RETENTION = timedelta(days=90)
+PRUNE_EVERY = timedelta(hours=1)
+HOUR = 3600
+DAY = 86400
+
+_TABLES: dict[Resolution, str] = {
+    "raw": "price_history",
+    "hourly": "price_history_hourly",
+    "daily": "price_history_daily",
+}
+
+INSERT_RAW = (
+    "INSERT OR REPLACE INTO price_history (ts, provider, gpu_model, offers, available,"
+    " min_gpu_price, avg_gpu_price, max_gpu_price) VALUES (?,?,?,?,?,?,?,?)"
+)
+
+# avg_gpu_price is a mean over `available` offers, so the hour's mean is the
+# available-weighted mean of the points: keep the weighted sum and the weight.
+_ROLL_HOUR = """
+INSERT OR REPLACE INTO price_history_hourly
+SELECT ?1, provider, gpu_model, count(*), sum(offers), sum(available), min(min_gpu_price),
+       coalesce(sum(avg_gpu_price * available), 0),
+       sum(CASE WHEN avg_gpu_price IS NOT NULL THEN available ELSE 0 END), max(max_gpu_price)
+FROM price_history
+WHERE ts >= ?1 AND ts < ?1 + 3600 AND provider = ?2
+GROUP BY provider, gpu_model
+"""
+
+_ROLL_DAY = """
+INSERT OR REPLACE INTO price_history_daily
+SELECT ?1, provider, gpu_model, sum(samples), sum(offers_sum), sum(available_sum),
+       min(min_gpu_price), sum(price_sum), sum(price_weight), max(max_gpu_price)
+FROM price_history_hourly
+WHERE ts >= ?1 AND ts < ?1 + 86400 AND provider = ?2
+GROUP BY provider, gpu_model
+"""
+
+_RAW_SELECT = (
+    "SELECT ts, provider, gpu_model, offers, available, min_gpu_price, avg_gpu_price,"
+    " max_gpu_price, 1 FROM price_history"
+)
+
+
+def _rollup_select(table: str) -> str:
+    return (
+        "SELECT ts, provider, gpu_model, CAST(offers_sum AS REAL) / samples,"
+        " CAST(available_sum AS REAL) / samples, min_gpu_price,"
+        " CASE WHEN price_weight > 0 THEN price_sum / price_weight END, max_gpu_price,"
+        f" samples FROM {table}"
+    )
+
+
+_SELECTS: dict[Resolution, str] = {
+    "raw": _RAW_SELECT,
+    "hourly": _rollup_select("price_history_hourly"),
+    "daily": _rollup_select("price_history_daily"),
+}
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """One provider's market for one GPU model at a moment (raw) or over a bucket (the
+    bucket's start; offers and available are then means per refresh)."""
+
+    ts: datetime
+    provider: str
+    gpu_model: str
+    offers: float
+    available: float
+    min_gpu_price: float | None
+    avg_gpu_price: float | None
+    max_gpu_price: float | None
+    samples: int = 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ts": self.ts.isoformat(),
+            "provider": self.provider,
+            "gpu_model": self.gpu_model,
+            "offers": _round(self.offers),
+            "available": _round(self.available),
+            "min_price_per_gpu_hour": self.min_gpu_price,
+            "avg_price_per_gpu_hour": None
+            if self.avg_gpu_price is None
+            else round(self.avg_gpu_price, 6),
+            "max_price_per_gpu_hour": self.max_gpu_price,
+            "samples": self.samples,
+        }
+
+
+def _round(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 3)
+
+
+def resolution_for(span: timedelta | None) -> Resolution:
+    """The finest resolution that still holds the whole span: raw points are pruned
+    after RAW_RETENTION, hourly ones after HOURLY_RETENTION."""
+    if span is None or span <= RAW_RETENTION - timedelta(hours=1):
+        return "raw"
+    if span <= HOURLY_RETENTION - timedelta(days=1):
+        return "hourly"
+    return "daily"
+
+
+async def record(
+    conn: aiosqlite.Connection, provider: str, ts: int, points: Sequence[tuple[Any, ...]]
+) -> None:
+    """Append one refresh's points and bring the hour's and the day's rollups up to date."""
+    await conn.executemany(INSERT_RAW, points)
+    await conn.execute(_ROLL_HOUR, (ts - ts % HOUR, provider))
+    await conn.execute(_ROLL_DAY, (ts - ts % DAY, provider))
+
+
+async def prune(conn: aiosqlite.Connection, now: float) -> None:
+    await conn.execute(
+        "DELETE FROM price_history WHERE ts < ?", (int(now - RAW_RETENTION.total_seconds()),)
+    )
+    await conn.execute(
+        "DELETE FROM price_history_hourly WHERE ts < ?",
+        (int(now - HOURLY_RETENTION.total_seconds()),),
+    )
+
+
+async def rebuild_rollups(conn: aiosqlite.Connection) -> None:
+    """Recompute every rollup from the raw points (for points written in bulk, as the
+    benchmark does; refreshes maintain the rollups as they go)."""
+    # statement by statement: executescript would COMMIT the caller's transaction
+    for script in (REBUILD_HOURLY_ROLLUP, REBUILD_DAILY_ROLLUP):
+        for statement in script.split(";"):
+            if statement.strip():
+                await conn.execute(statement)
+
+
+async def series(
+    conn: aiosqlite.Connection,
+    models: Sequence[str],
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    providers: Iterable[str],
+    resolution: Resolution,
+) -> list[HistoryPoint]:
+    provs = tuple(providers)
+    conds = [f"gpu_model IN ({','.join('?' * len(models))})"] if models else []
+    params: list[Any] = list(models)
+    if since is not None:
+        # a bucket that began before `since` still overlaps it
+        start = int(since.timestamp())
+        if resolution == "hourly":
+            start -= start % HOUR
+        elif resolution == "daily":
+            start -= start % DAY
+        conds.append("ts >= ?")
+        params.append(start)
+    if until is not None:
+        conds.append("ts <= ?")
+        params.append(int(until.timestamp()))
+    if provs:
+        conds.append(f"provider IN ({','.join('?' * len(provs))})")
+        params.extend(provs)
+    where = " AND ".join(conds) or "1"
+    async with conn.execute(
+        f"{_SELECTS[resolution]} WHERE {where} ORDER BY ts, provider, gpu_model", params
+    ) as cur:
+        rows = await cur.fetchall()
+    return [HistoryPoint(from_epoch(r[0]), *r[1:]) for r in rows]  # type: ignore[arg-type]
+
+
+async def cheapest_by_bucket(
+    conn: aiosqlite.Connection, *, since: datetime, resolution: Resolution
+) -> dict[str, list[tuple[int, float]]]:
+    """Per GPU model, the cheapest $/GPU-h at any provider in each bucket since `since`:
+    the stats screen's trend column for every model in one grouped read."""
+    if resolution == "raw":
+        raise ValueError("cheapest_by_bucket reads rollups, not raw points")
+    start = int(since.timestamp())
+    start -= start % (DAY if resolution == "daily" else HOUR)
+    async with conn.execute(
+        f"SELECT gpu_model, ts, min(min_gpu_price) FROM {_TABLES[resolution]}"
+        " WHERE ts >= ? AND min_gpu_price IS NOT NULL GROUP BY gpu_model, ts"
+        " ORDER BY gpu_model, ts",
+        (start,),
+    ) as cur:
+        rows = await cur.fetchall()
+    out: dict[str, list[tuple[int, float]]] = {}
+    for model, ts, price in rows:
+        out.setdefault(model, []).append((ts, price))
+    return out

@@ -1,0 +1,220 @@
+"""Price history: raw points per refresh, exact hourly and daily rollups, retention."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gpucm.domain.clock import Clock, fixed_clock
+from gpucm.store import history
+from gpucm.store.db import connect, migrate
+from gpucm.store.history import resolution_for
+from gpucm.store.schema import MIGRATIONS
+from gpucm.store.store import Store
+from tests.conftest import FIXED_NOW
+from tests.offer_factory import make_offer
+
+HOUR_START = FIXED_NOW  # 12:00:00, the start of an hour and 12 h into a day
+
+
+def _market(cheap: float, dear: float, *, dear_available: bool = True) -> list:
+    return [
+        make_offer(provider_id="a", price_per_hour=cheap),
+        make_offer(provider_id="b", price_per_hour=dear, available=dear_available),
+        make_offer(provider_id="c", gpu_name="H100 SXM", price_per_hour=3.0),
+    ]
+
+
+async def test_hourly_rollup_is_the_exact_aggregate_of_its_points(
+    db_path: Path, clock: Clock
+) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        await store.replace_offers("vast_ai", _market(1.0, 2.0), fetched_at=HOUR_START)
+        await store.replace_offers(
+            "vast_ai", _market(0.6, 2.0), fetched_at=HOUR_START + timedelta(minutes=20)
+        )
+        await store.replace_offers(
+            "vast_ai",
+            _market(0.8, 3.0, dear_available=False),
+            fetched_at=HOUR_START + timedelta(minutes=40),
+        )
+        raw = await store.history(["RTX 4090"], resolution="raw")
+        assert len(raw) == 3
+        (hour,) = await store.history(["RTX 4090"], resolution="hourly")
+        assert hour.ts == HOUR_START
+        assert hour.samples == 3
+        assert hour.offers == 2
+        assert hour.available == pytest.approx(5 / 3)
+        assert hour.min_gpu_price == pytest.approx(0.6)
+        assert hour.max_gpu_price == pytest.approx(2.0)
+        # mean over every available offer seen in the hour, not a mean of means
+        assert hour.avg_gpu_price == pytest.approx((1.0 + 2.0 + 0.6 + 2.0 + 0.8) / 5)
+        (day,) = await store.history(["RTX 4090"], resolution="daily")
+        assert day.ts == HOUR_START - timedelta(hours=12)
+        assert (day.samples, day.min_gpu_price, day.max_gpu_price) == (3, 0.6, 2.0)
+        assert day.avg_gpu_price == pytest.approx(hour.avg_gpu_price)
+    finally:
+        await store.close()
+
+
+async def test_a_refresh_repeated_in_the_same_second_is_not_counted_twice(
+    db_path: Path, clock: Clock
+) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        await store.replace_offers("vast_ai", _market(1.0, 2.0), fetched_at=HOUR_START)
+        await store.replace_offers("vast_ai", _market(0.5, 2.0), fetched_at=HOUR_START)
+        (hour,) = await store.history(["RTX 4090"], resolution="hourly")
+        assert hour.samples == 1
+        assert hour.min_gpu_price == pytest.approx(0.5)  # the later snapshot wins
+    finally:
+        await store.close()
+
+
+async def test_days_roll_up_from_their_hours_per_provider(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        for hours, price in ((0, 1.0), (3, 0.7), (30, 0.9)):
+            await store.replace_offers(
+                "vast_ai", _market(price, 2.0), fetched_at=HOUR_START + timedelta(hours=hours)
+            )
+        await store.replace_offers(
+            "runpod", [make_offer("runpod", "x", price_per_hour=0.4)], fetched_at=HOUR_START
+        )
+        days = await store.history(["RTX 4090"], resolution="daily")
+        by = {(p.provider, p.ts): p for p in days}
+        day0 = HOUR_START - timedelta(hours=12)
+        assert set(by) == {
+            ("vast_ai", day0),
+            ("vast_ai", day0 + timedelta(days=1)),
+            ("runpod", day0),
+        }
+        assert by["vast_ai", day0].samples == 2
+        assert by["vast_ai", day0].min_gpu_price == pytest.approx(0.7)
+        assert by["vast_ai", day0 + timedelta(days=1)].min_gpu_price == pytest.approx(0.9)
+        assert by["runpod", day0].min_gpu_price == pytest.approx(0.4)
+        only_runpod = await store.history(["RTX 4090"], resolution="daily", providers=["runpod"])
+        assert [p.provider for p in only_runpod] == ["runpod"]
+    finally:
+        await store.close()
+
+
+async def test_old_raw_points_are_pruned_but_rollups_keep_the_trend(db_path: Path) -> None:
+    now = {"t": HOUR_START}
+    store = await Store.open(db_path, clock=lambda: now["t"])
+    try:
+        await store.replace_offers("vast_ai", _market(1.0, 2.0), fetched_at=HOUR_START)
+        later = HOUR_START + history.RAW_RETENTION + timedelta(hours=2)
+        now["t"] = later
+        await store.replace_offers("vast_ai", _market(0.9, 2.0), fetched_at=later)
+        raw = await store.history(["RTX 4090"], resolution="raw")
+        assert [p.ts for p in raw] == [later]
+        hourly = await store.history(["RTX 4090"], resolution="hourly")
+        assert [p.ts for p in hourly] == [HOUR_START, later]
+        # a span the raw points no longer cover is answered from the rollups
+        week = await store.history(["RTX 4090"], since=later - timedelta(days=7))
+        assert [p.samples for p in week] == [1, 1]
+        assert [p.ts for p in week] == [HOUR_START, later]
+    finally:
+        await store.close()
+
+
+def test_resolution_follows_the_span() -> None:
+    assert resolution_for(None) == "raw"
+    assert resolution_for(timedelta(hours=24)) == "raw"
+    assert resolution_for(timedelta(days=7)) == "hourly"
+    assert resolution_for(timedelta(days=30)) == "hourly"
+    assert resolution_for(timedelta(days=365)) == "daily"
+
+
+async def test_since_includes_the_bucket_it_falls_in(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        await store.replace_offers(
+            "vast_ai", _market(1.0, 2.0), fetched_at=HOUR_START + timedelta(minutes=10)
+        )
+        points = await store.history(
+            ["RTX 4090"], since=HOUR_START + timedelta(minutes=30), resolution="hourly"
+        )
+        assert [p.ts for p in points] == [HOUR_START]
+    finally:
+        await store.close()
+
+
+async def test_cheapest_trend_is_the_min_across_providers_per_bucket(
+    db_path: Path, clock: Clock
+) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        await store.replace_offers("vast_ai", _market(1.0, 2.0), fetched_at=HOUR_START)
+        await store.replace_offers(
+            "runpod", [make_offer("runpod", "x", price_per_hour=0.7)], fetched_at=HOUR_START
+        )
+        await store.replace_offers(
+            "vast_ai", _market(0.5, 2.0), fetched_at=HOUR_START + timedelta(hours=1)
+        )
+        trend = await store.cheapest_trend(HOUR_START - timedelta(days=1), "hourly")
+        start = int(HOUR_START.timestamp())
+        assert trend["RTX 4090"] == [(start, 0.7), (start + 3600, 0.5)]
+        assert trend["H100"] == [(start, 3.0), (start + 3600, 3.0)]
+    finally:
+        await store.close()
+
+
+async def test_migration_backfills_rollups_from_existing_points(db_path: Path) -> None:
+    conn = await connect(db_path)
+    try:
+        await migrate(conn, MIGRATIONS[:1])
+        ts = int(HOUR_START.timestamp())
+        await conn.executemany(
+            history.INSERT_RAW,
+            [
+                (ts, "vast_ai", "RTX 4090", 2, 2, 0.5, 0.75, 1.0),
+                (ts + 600, "vast_ai", "RTX 4090", 2, 1, 0.9, 0.9, 0.9),
+                (ts + 7200, "vast_ai", "RTX 4090", 1, 0, None, None, None),
+            ],
+        )
+        await conn.commit()
+        await migrate(conn, MIGRATIONS)
+        async with conn.execute(
+            "SELECT ts, samples, available_sum, min_gpu_price, price_sum / price_weight"
+            " FROM price_history_hourly ORDER BY ts"
+        ) as cur:
+            rows = [tuple(r) for r in await cur.fetchall()]
+        assert rows[0][:4] == (ts, 2, 3, 0.5)
+        assert rows[0][4] == pytest.approx((0.75 * 2 + 0.9) / 3)
+        assert rows[1][:4] == (ts + 7200, 1, 0, None)
+        async with conn.execute("SELECT samples FROM price_history_daily") as cur:
+            assert [r[0] for r in await cur.fetchall()] == [3]
+    finally:
+        await conn.close()
+
+
+async def test_rebuild_matches_what_refreshes_maintained(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        for minutes, price in ((0, 1.0), (25, 0.8), (70, 1.2), (1500, 0.6)):
+            await store.replace_offers(
+                "vast_ai", _market(price, 2.0), fetched_at=HOUR_START + timedelta(minutes=minutes)
+            )
+        before = {
+            r: await store.history(["RTX 4090", "H100"], resolution=r)
+            for r in ("hourly", "daily")
+        }
+    finally:
+        await store.close()
+    with sqlite3.connect(db_path) as raw:
+        raw.execute("DELETE FROM price_history_hourly")
+        raw.execute("DELETE FROM price_history_daily")
+    store = await Store.open(db_path, clock=fixed_clock(FIXED_NOW))
+    try:
+        async with store._write() as conn:
+            await history.rebuild_rollups(conn)
+        for resolution, points in before.items():
+            assert await store.history(["RTX 4090", "H100"], resolution=resolution) == points
+    finally:
+        await store.close()
