@@ -202,8 +202,7 @@ async def test_rebuild_matches_what_refreshes_maintained(db_path: Path, clock: C
                 "vast_ai", _market(price, 2.0), fetched_at=HOUR_START + timedelta(minutes=minutes)
             )
         before = {
-            r: await store.history(["RTX 4090", "H100"], resolution=r)
-            for r in ("hourly", "daily")
+            r: await store.history(["RTX 4090", "H100"], resolution=r) for r in ("hourly", "daily")
         }
     finally:
         await store.close()

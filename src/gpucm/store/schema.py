@@ -204,12 +204,14 @@ CREATE TABLE price_history_daily (
 ) WITHOUT ROWID;
 CREATE INDEX price_history_daily_ts ON price_history_daily(ts);
 
+-- channel: where the alert went (the TUI, `gpucm watch`); each gets every alert once
 CREATE TABLE watch_alerts (
     watch       TEXT NOT NULL,
+    channel     TEXT NOT NULL,
     alert_key   TEXT NOT NULL,
     fired_at    REAL NOT NULL,
     detail      TEXT NOT NULL,
-    PRIMARY KEY (watch, alert_key)
+    PRIMARY KEY (watch, channel, alert_key)
 ) WITHOUT ROWID;
 """
 

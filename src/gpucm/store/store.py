@@ -32,6 +32,7 @@ from gpucm.domain.models import (
     SearchQuery,
 )
 from gpucm.store import history
+from gpucm.store.alert_table import AlertTable
 from gpucm.store.db import StoreError, connect, migrate
 from gpucm.store.history import HistoryPoint, Resolution
 from gpucm.store.instance_tables import InstanceTable, LaunchJournal
@@ -93,6 +94,7 @@ class Store:
         self._read_lock = asyncio.Lock()
         self.instances = InstanceTable(self)
         self.journal = LaunchJournal(self)
+        self.alerts = AlertTable(self)
 
     @classmethod
     async def open(
