@@ -31,6 +31,7 @@ from textual_plotext import PlotextPlot
 from gpucm import formatting as fmt
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.engine.market import series_by_provider
 from gpucm.store.history import HistoryPoint
 from gpucm.store.store import Store
 
@@ -141,8 +142,10 @@ class ProviderBars:
 @dataclass(frozen=True)
 class HistoryLines:
     model: str
-    # per provider: (epoch seconds, min price per GPU-hour) in time order
+    # per provider: (epoch seconds, value) in time order
     lines: tuple[tuple[str, tuple[tuple[float, float], ...]], ...]
+    title: str = "min $/GPU·h over time"
+    money: bool = True  # y values are prices (else counts)
 
     def draw(self, plt: Any, width: int, height: int) -> None:
         xs_all = [t for _, pts in self.lines for t, _ in pts]
@@ -169,7 +172,8 @@ class HistoryLines:
             )
         plt.ylim(lo - pad, top)
         y_ticks = [lo, hi] if hi > lo else [lo]
-        plt.yticks(y_ticks, [fmt.price(y) for y in y_ticks])
+        show = fmt.price if self.money else (lambda y: fmt.number(y, 1).removesuffix(".0"))
+        plt.yticks(y_ticks, [show(y) for y in y_ticks])
         first, last = min(xs_all), max(xs_all)  # at least two times: see _load_history
         span = last - first
         if span < 86_400:
@@ -181,7 +185,7 @@ class HistoryLines:
         x_ticks = [first, last]
         plt.xticks(x_ticks, [_local(t).strftime(form) for t in x_ticks])
         plt.xlim(first, last)
-        title = "min $/GPU·h over time"
+        title = self.title
         if not legend and len(self.lines) == 1:
             title += f" · {_provider(self.lines[0][0])}"
         plt.title(_short(title, width - 2))
@@ -448,11 +452,7 @@ class MarketCharts(Widget):
 def history_series(points: Sequence[HistoryPoint]) -> dict[str, list[tuple[datetime, float]]]:
     """Min price per GPU-hour over time, per provider (points with no available offer,
     hence no price, are left out)."""
-    series: dict[str, list[tuple[datetime, float]]] = {}
-    for p in sorted(points, key=lambda p: p.ts):
-        if p.min_gpu_price is not None:
-            series.setdefault(p.provider, []).append((p.ts, p.min_gpu_price))
-    return series
+    return series_by_provider(points, "min_gpu_price")
 
 
 def _trim_outliers(prices: Sequence[float]) -> tuple[list[float], float | None]:

@@ -1,0 +1,98 @@
+"""Market trends from the store's price history, shared by the stats screen and the CLI.
+
+A trend compares the cheapest $/GPU-h at any provider now (the live offers) with the
+cheapest in the first bucket of the window, so it reads "what has the best price done
+since then" even when the user only refreshed a few times.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gpucm.store.history import HistoryPoint, Resolution, resolution_for
+from gpucm.store.store import Store
+
+WINDOWS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+_BLOCKS = "▁▂▃▄▅▆▇█"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90m', '24h', '7d', '2w' -> timedelta; ValueError with a usable message."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"invalid duration {text!r}: use a number and m, h, d or w (e.g. 7d)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
+
+
+def trend_resolution(window: timedelta) -> Resolution:
+    """Rollups only: the trend column covers every model at once."""
+    return "daily" if window > timedelta(days=7) else "hourly"
+
+
+@dataclass(frozen=True)
+class ModelTrend:
+    prices: tuple[float, ...]  # cheapest $/GPU-h per bucket, oldest first, then now
+    change: float | None  # fraction since the window's first bucket
+
+    def sparkline(self, width: int = 8) -> str:
+        return sparkline(self.prices, width)
+
+
+def sparkline(values: Sequence[float], width: int) -> str:
+    """The last `width` values as block characters scaled between their min and max."""
+    shown = list(values)[-width:]
+    if len(shown) < 2:
+        return ""
+    lo, hi = min(shown), max(shown)
+    if hi <= lo:
+        return _BLOCKS[3] * len(shown)
+    top = len(_BLOCKS) - 1
+    return "".join(_BLOCKS[round((v - lo) / (hi - lo) * top)] for v in shown)
+
+
+async def model_trends(
+    store: Store, window: timedelta, now: datetime, live: Mapping[str, float | None]
+) -> dict[str, ModelTrend]:
+    """Per model: the cheapest price per bucket since now - window, ending with the live
+    cheapest price (`live`, from the current offers) where there is one."""
+    buckets = await store.cheapest_trend(now - window, trend_resolution(window))
+    out: dict[str, ModelTrend] = {}
+    for model in set(buckets) | {m for m, p in live.items() if p is not None}:
+        series = [price for _, price in buckets.get(model, [])]
+        current = live.get(model)
+        if current is not None:
+            series.append(current)
+        change = None
+        if len(series) >= 2 and series[0] > 0:
+            change = series[-1] / series[0] - 1
+        out[model] = ModelTrend(tuple(series), change)
+    return out
+
+
+def series_by_provider(
+    points: Sequence[HistoryPoint], value: str = "min_gpu_price"
+) -> dict[str, list[tuple[datetime, float]]]:
+    """One line per provider of a point attribute (min_gpu_price, available, ...),
+    leaving out points where it is missing."""
+    out: dict[str, list[tuple[datetime, float]]] = {}
+    for p in sorted(points, key=lambda p: p.ts):
+        y = getattr(p, value)
+        if y is not None:
+            out.setdefault(p.provider, []).append((p.ts, float(y)))
+    return out
+
+
+async def model_history(
+    store: Store, model: str, window: timedelta, now: datetime
+) -> list[HistoryPoint]:
+    """A model's points over the window, at the finest resolution kept for it."""
+    return await store.history([model], since=now - window, resolution=resolution_for(window))

@@ -1,0 +1,404 @@
+"""`m`: the market by GPU model, over the current filter: availability, price
+percentiles, the cheapest price's trend, and charts for the highlighted model.
+
+Everything is read from the store: percentiles from the live offers, trends and the
+time charts from the price history's rollups (hourly or daily), so the screen costs
+the same after a month of refreshes as after one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, Literal, get_args
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, Tab, Tabs
+
+from gpucm import formatting as fmt
+from gpucm.domain.models import MarketStats, ModelStats, SearchQuery
+from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.domain.query import format_query
+from gpucm.engine.market import (
+    WINDOWS,
+    ModelTrend,
+    model_history,
+    model_trends,
+    series_by_provider,
+)
+from gpucm.tui.widgets.market_charts import (
+    ChartPane,
+    HistoryLines,
+    PriceHistogram,
+    ProviderBars,
+    chart_query,
+)
+
+if TYPE_CHECKING:
+    from gpucm.services import Services
+
+StatsChart = Literal["trend", "availability", "distribution", "providers"]
+STATS_CHARTS: tuple[StatsChart, ...] = get_args(StatsChart)
+_CHART_LABELS: dict[StatsChart, str] = {
+    "trend": "Price trend",
+    "availability": "Availability",
+    "distribution": "Distribution",
+    "providers": "Providers",
+}
+SORTS = ("available", "median", "trend", "model")
+NO_HISTORY = "not enough history in this window yet — it builds up with every refresh"
+DEBOUNCE_SECONDS = 0.1
+WIDE = 100
+_PRICE_KEYS = ("min", "p10", "median", "p90", "max", "avg")
+_COLUMN_LABELS = {
+    "model": "Model",
+    "available": "Avail",
+    "min": "Min",
+    "p10": "P10",
+    "median": "Median",
+    "p90": "P90",
+    "max": "Max",
+    "avg": "Avg",
+    "trend": "Trend",
+    "providers": "Providers",
+}
+_WIDE_COLUMNS = ("model", "available", *_PRICE_KEYS, "trend", "providers")
+_NARROW_COLUMNS = (
+    "model",
+    "available",
+    "min",
+    "median",
+    "trend",
+    "p10",
+    "p90",
+    "max",
+    "avg",
+    "providers",
+)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One table row's prices in the chosen unit."""
+
+    min: float | None
+    p10: float | None
+    median: float | None
+    p90: float | None
+    max: float | None
+    avg: float | None
+
+
+def figures(stats: ModelStats, per_gpu: bool) -> Figures:
+    if per_gpu:
+        return Figures(
+            stats.min_price_per_gpu,
+            stats.p10_price_per_gpu,
+            stats.median_price_per_gpu,
+            stats.p90_price_per_gpu,
+            stats.max_price_per_gpu,
+            stats.avg_price_per_gpu,
+        )
+    if not stats.available_count:
+        return Figures(None, None, None, None, None, None)
+    return Figures(
+        stats.min_price,
+        stats.p10_price,
+        stats.median_price,
+        stats.p90_price,
+        stats.max_price,
+        stats.avg_price,
+    )
+
+
+def trend_text(trend: ModelTrend | None) -> Text:
+    if trend is None or trend.change is None:
+        return Text("-", style="dim")
+    spark = trend.sparkline(8)
+    pct = trend.change * 100
+    # cheaper is good news for a renter
+    style = "green" if pct < -0.05 else "red" if pct > 0.05 else ""
+    return Text.assemble((spark.ljust(8), "dim"), " ", (f"{pct:+.1f}%".rjust(7), style))
+
+
+class StatsScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,m", "close", "Back"),
+        Binding("w", "cycle_window", "Window"),
+        Binding("u", "toggle_unit", "$/h ⇄ $/GPU-h"),
+        Binding("t", "next_chart", "Chart"),
+        Binding("s", "cycle_sort", "Sort"),
+        # the vim keys of the offer table
+        Binding("j", "move(1)", "Down", show=False),
+        Binding("k", "move(-1)", "Up", show=False),
+        Binding("g", "move(-1_000_000)", "Top", show=False),
+        Binding("G", "move(1_000_000)", "Bottom", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    StatsScreen {
+        layout: vertical;
+        & > #stats-summary { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+        & > #stats-table { height: 1fr; min-height: 5; }
+        & > #stats-charts { height: 45%; min-height: 8; border-top: tall $panel; }
+        & #stats-charts > Tabs {
+            height: 1;
+            & Underline { display: none; }
+            & Tab.-active { color: $accent; text-style: bold underline; }
+        }
+        & #stats-charts ChartPane { display: none; }
+        & #stats-charts ChartPane.-active { display: block; }
+    }
+    """
+
+    def __init__(self, services: Services, query: SearchQuery | None = None) -> None:
+        super().__init__()
+        self.services = services
+        self.query_filter = chart_query(query or SearchQuery())
+        self.window = "7d"
+        self.per_gpu = True
+        self.sort = SORTS[0]
+        self.active_chart: StatsChart = "trend"
+        self.stats: MarketStats | None = None
+        self.trends: dict[str, ModelTrend] = {}
+        self.model: str | None = None
+        self.panes: dict[StatsChart, ChartPane] = {
+            name: ChartPane(id=f"stats-{name}") for name in STATS_CHARTS
+        }
+        self.panes["trend"].add_class("-active")
+        # what each chart plotted last, for tests
+        self.plotted: dict[StatsChart, object] = {}
+        self.loaded = asyncio.Event()
+        self._shown_columns: tuple[str, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        yield Static("Reading the market...", id="stats-summary", markup=False)
+        yield DataTable(id="stats-table", cursor_type="row", zebra_stripes=True)
+        with Vertical(id="stats-charts"):
+            yield Tabs(
+                *(Tab(_CHART_LABELS[name], id=name) for name in STATS_CHARTS), active="trend"
+            )
+            yield from self.panes.values()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load()
+
+    # -- actions --------------------------------------------------------------------
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_move(self, rows: int) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count:
+            table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + rows)))
+
+    def action_cycle_window(self) -> None:
+        names = list(WINDOWS)
+        self.window = names[(names.index(self.window) + 1) % len(names)]
+        self._load()
+
+    def action_toggle_unit(self) -> None:
+        self.per_gpu = not self.per_gpu
+        self._fill_table()
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self._fill_table()
+
+    def action_next_chart(self) -> None:
+        nxt = STATS_CHARTS[(STATS_CHARTS.index(self.active_chart) + 1) % len(STATS_CHARTS)]
+        self.query_one(Tabs).active = nxt
+
+    @on(Tabs.TabActivated)
+    def _tab(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        for name in STATS_CHARTS:
+            if event.tab.id == name:
+                self.active_chart = name
+            self.panes[name].set_class(event.tab.id == name, "-active")
+
+    # -- data -----------------------------------------------------------------------
+
+    @work(exclusive=True, group="stats", exit_on_error=False)
+    async def _load(self) -> None:
+        store = self.services.store
+        summary = self.query_one("#stats-summary", Static)
+        try:
+            stats = await store.stats(self.query_filter)
+            live = {m: s.min_price_per_gpu for m, s in stats.model_stats.items()}
+            trends = await model_trends(store, WINDOWS[self.window], self.services.clock(), live)
+        except Exception as exc:  # a broken store must not take the screen down
+            summary.update(f"Could not read the market: {exc}")
+            return
+        self.stats, self.trends = stats, trends
+        summary.update(self._summary(stats))
+        self._fill_table()
+        self.loaded.set()
+
+    def _summary(self, stats: MarketStats) -> Text:
+        providers = "  ".join(
+            f"{SHORT_NAMES.get(p, p)} {n:,}" for p, n in sorted(stats.provider_stats.items())
+        )
+        text = format_query(self.query_filter) or "all offers"
+        unit = "$/GPU-h" if self.per_gpu else "$/h per offer"
+        first = (
+            f"{stats.available_instances:,}/{stats.total_instances:,} offers available"
+            f" · {text} · trend {self.window} · {unit}"
+        )
+        return Text(f"{first}\n{providers or 'no provider has a matching offer'}")
+
+    def _sorted_models(self) -> list[ModelStats]:
+        assert self.stats is not None
+        rows = list(self.stats.model_stats.values())
+        if self.sort == "model":
+            return sorted(rows, key=lambda s: s.model.name.lower())
+        if self.sort == "median":
+            return sorted(
+                rows,
+                key=lambda s: (
+                    figures(s, self.per_gpu).median is None,
+                    figures(s, self.per_gpu).median or 0.0,
+                ),
+            )
+        if self.sort == "trend":
+
+            def change(s: ModelStats) -> tuple[bool, float]:
+                t = self.trends.get(s.model.name)
+                return (t is None or t.change is None, t.change if t and t.change else 0.0)
+
+            return sorted(rows, key=change)
+        return sorted(rows, key=lambda s: (-s.available_count, s.model.name.lower()))
+
+    def _fill_table(self) -> None:
+        if self.stats is None:
+            return
+        self.query_one("#stats-summary", Static).update(self._summary(self.stats))
+        table = self.query_one(DataTable)
+        keep = self.model
+        table.clear(columns=True)
+        self._shown_columns = self._columns()
+        columns = self._columns()
+        for key in columns:
+            label = _COLUMN_LABELS[key]
+            if key == "trend":
+                table.add_column(f"{label} {self.window}", key=key)
+            elif key in ("model", "providers"):
+                table.add_column(label, key=key)
+            else:
+                table.add_column(Text(label, justify="right"), key=key)
+        for stats in self._sorted_models():
+            f = figures(stats, self.per_gpu)
+            cells: dict[str, Text] = {
+                "model": Text(stats.model.name),
+                "available": Text(
+                    f"{stats.available_count:,}/{stats.offer_count:,}", justify="right"
+                ),
+                "trend": trend_text(self.trends.get(stats.model.name)),
+                "providers": Text(" ".join(SHORT_NAMES.get(p, p) for p in stats.providers) or "-"),
+            }
+            for key, value in zip(
+                _PRICE_KEYS, (f.min, f.p10, f.median, f.p90, f.max, f.avg), strict=True
+            ):
+                cells[key] = Text(fmt.price(value) if value is not None else "-", justify="right")
+            table.add_row(*(cells[k] for k in columns), key=stats.model.name)
+        if not self.stats.model_stats:
+            self.model = None
+            self._show_model(None)
+            return
+        names = [s.model.name for s in self._sorted_models()]
+        row = names.index(keep) if keep in names else 0
+        table.move_cursor(row=row)
+        self._show_model(names[row])
+
+    def _columns(self) -> tuple[str, ...]:
+        # on a narrow screen the trend moves next to the median, so it shows unscrolled
+        return _NARROW_COLUMNS if self.size.width < WIDE else _WIDE_COLUMNS
+
+    def on_resize(self) -> None:
+        if self.stats is not None and self._shown_columns != self._columns():
+            self._fill_table()
+
+    @on(DataTable.RowHighlighted, "#stats-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value and event.row_key.value != self.model:
+            self._show_model(event.row_key.value)
+
+    def _show_model(self, model: str | None) -> None:
+        self.model = model
+        self._load_model(model, self.window)
+
+    @work(exclusive=True, group="stats-model", exit_on_error=False)
+    async def _load_model(self, model: str | None, window: str) -> None:
+        if model is None:
+            for pane in self.panes.values():
+                pane.show_hint("No offers match the filter.")
+            return
+        await asyncio.sleep(DEBOUNCE_SECONDS)  # holding j/k fetches only where it stops
+        store = self.services.store
+        query = self.query_filter.model_copy(update={"gpu_models": (model,)})
+        try:
+            points = await model_history(store, model, WINDOWS[window], self.services.clock())
+            prices = await store.gpu_prices(query)
+            counts = await store.provider_counts(query)
+        except Exception as exc:
+            for pane in self.panes.values():
+                pane.show_hint(f"Could not read {model}: {exc}")
+            return
+        self._plot_lines(
+            "trend",
+            model,
+            series_by_provider(points, "min_gpu_price"),
+            f"{model}: cheapest $/GPU·h, {window}",
+            money=True,
+        )
+        self._plot_lines(
+            "availability",
+            model,
+            series_by_provider(points, "available"),
+            f"{model}: offers available, {window}",
+            money=False,
+        )
+        self.plotted["distribution"] = prices
+        if prices:
+            ordered = tuple(sorted(prices))
+            self.panes["distribution"].show_spec(PriceHistogram(model[:18], ordered, len(prices)))
+        else:
+            self.panes["distribution"].show_hint(f"{model}: no available offer right now")
+        self.plotted["providers"] = counts
+        if counts:
+            bars = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+            self.panes["providers"].show_spec(ProviderBars(bars))
+        else:
+            self.panes["providers"].show_hint(f"{model}: no available offer right now")
+
+    def _plot_lines(
+        self,
+        chart: StatsChart,
+        model: str,
+        series: dict[str, list[tuple[datetime, float]]],
+        title: str,
+        *,
+        money: bool,
+    ) -> None:
+        self.plotted[chart] = series
+        times = {t for pts in series.values() for t, _ in pts}
+        if len(times) < 2:
+            self.panes[chart].show_hint(f"{model}: {NO_HISTORY}")
+            return
+        lines = tuple(
+            (provider, tuple((t.timestamp(), y) for t, y in pts))
+            for provider, pts in sorted(series.items())
+        )
+        self.panes[chart].show_spec(HistoryLines(model, lines, title=title, money=money))
+
+    def refresh_data(self) -> None:
+        """A refresh landed: read the market again."""
+        self._load()
