@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,30 @@ def delete_watch(name: str, path: Path | None = None) -> None:
         raise PresetError(f"no watch named {name!r}")
     del data["watches"][name]
     _write(path, data)
+
+
+class BookFile:
+    """The presets file for long-running front ends: re-read when it changes; a broken
+    edit keeps the last good book and is reported once through `on_error`."""
+
+    def __init__(self, path: Path, on_error: Callable[[str], None] | None = None) -> None:
+        self.path = path
+        self.on_error = on_error
+        self._stamp: tuple[float, int] | None = None
+        self._read = False
+        self.book = PresetBook()
+
+    def current(self) -> PresetBook:
+        try:
+            st = self.path.stat()
+            stamp: tuple[float, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self._stamp or not self._read:
+            self._stamp, self._read = stamp, True
+            try:
+                self.book = load_book(self.path)
+            except PresetError as exc:
+                if self.on_error is not None:
+                    self.on_error(f"{exc} (keeping the previous watches)")
+        return self.book

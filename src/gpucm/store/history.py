@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import aiosqlite
 
@@ -100,6 +100,18 @@ class HistoryPoint:
     avg_gpu_price: float | None
     max_gpu_price: float | None
     samples: int = 1
+
+    JSON_FIELDS: ClassVar[tuple[str, ...]] = (
+        "ts",
+        "provider",
+        "gpu_model",
+        "offers",
+        "available",
+        "min_price_per_gpu_hour",
+        "avg_price_per_gpu_hour",
+        "max_price_per_gpu_hour",
+        "samples",
+    )
 
     def as_json(self) -> dict[str, Any]:
         return {
