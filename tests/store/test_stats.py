@@ -67,3 +67,47 @@ async def test_per_model_figures_match_the_offers(db_path: Path, clock: Clock) -
         assert list(only.model_stats) == [a100]
     finally:
         await store.close()
+
+
+async def test_best_offers_are_the_cheapest_all_in_per_model_and_provider(
+    db_path: Path, clock: Clock
+) -> None:
+    from gpucm.domain.pricing import INCLUDED_STORAGE_KEY, all_in
+
+    rng = random.Random(3)
+    offers = []
+    for i in range(80):
+        provider = ("vast_ai", "runpod", "paperspace")[i % 3]
+        data = {INCLUDED_STORAGE_KEY: 10} if provider == "vast_ai" else {}
+        offers.append(
+            make_offer(
+                provider,
+                str(i),
+                ("RTX 4090", "H100 SXM", "A100 80GB")[i % 4 % 3],
+                price_per_hour=round(rng.uniform(0.2, 4.0), 3),
+                gpu_count=rng.choice([1, 2, 8]),
+                storage_price_per_gb_month=rng.choice([None, 0.05, 0.3]),
+                provider_data=data,
+                available=i % 9 != 0,
+            )
+        )
+    store = await Store.open(db_path, clock=clock)
+    try:
+        for provider in ("vast_ai", "runpod", "paperspace"):
+            await store.replace_offers(provider, [o for o in offers if o.provider == provider])
+        for disk in (0.0, 10.0, 200.0):
+            best = await store.best_offers(SearchQuery(), disk_gb=disk)
+            expected: dict[tuple[str, str], float] = {}
+            for o in offers:
+                if o.available:
+                    key = (o.gpu_model, o.provider)
+                    price = all_in(o, disk).per_gpu_hour
+                    expected[key] = min(price, expected.get(key, price))
+            got = {(o.gpu_model, o.provider): all_in(o, disk).per_gpu_hour for o in best}
+            assert got.keys() == expected.keys()
+            for key, price in expected.items():
+                assert got[key] == pytest.approx(price)
+            models = [o.gpu_model.lower() for o in best]
+            assert models == sorted(models)
+    finally:
+        await store.close()

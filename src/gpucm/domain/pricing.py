@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from gpucm.domain.models import Offer
 
 HOURS_PER_MONTH = 730.0  # the 365.25-day year / 12, as providers bill storage
+# The disk an all-in price assumes when the search does not ask for one (storage>=N):
+# a container image, a dataset shard and checkpoints; also the launch form's default.
+DEFAULT_DISK_GB = 50.0
 
 
 @dataclass(frozen=True)
@@ -21,21 +24,44 @@ class AllIn:
     storage_per_hour: float
     estimated: bool  # storage priced from a list rate, not quoted for this launch
 
+    gpu_count: int = 1
+
     def for_hours(self, hours: float) -> float:
         return self.per_hour * hours
+
+    @property
+    def per_gpu_hour(self) -> float:
+        return self.per_hour / max(1, self.gpu_count)
+
+
+# provider_data key: storage (GB) the quoted price already includes (Vast prices its
+# search for the allocated_storage it was asked about)
+INCLUDED_STORAGE_KEY = "allocated_storage_gb"
+
+
+def included_storage_gb(offer: Offer) -> float:
+    value = offer.provider_data.get(INCLUDED_STORAGE_KEY)
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def all_in(offer: Offer, disk_gb: float | None) -> AllIn:
     """The offer's hourly price plus the requested disk where storage is billed
-    separately (a per-GB-month rate on the offer)."""
+    separately (a per-GB-month rate on the offer), less what the price includes."""
     rate = offer.storage_price_per_gb_month
-    storage = (rate * disk_gb / HOURS_PER_MONTH) if rate and disk_gb else 0.0
+    extra = max(0.0, (disk_gb or 0.0) - included_storage_gb(offer))
+    storage = (rate * extra / HOURS_PER_MONTH) if rate and extra else 0.0
     return AllIn(
         per_hour=offer.price_per_hour + storage,
         compute_per_hour=offer.price_per_hour,
         storage_per_hour=storage,
         estimated=storage > 0,
+        gpu_count=offer.gpu_count,
     )
+
+
+def planned_disk_gb(min_storage: float | None) -> float:
+    """The disk to price in: what the search asks for, else the default."""
+    return min_storage if min_storage else DEFAULT_DISK_GB
 
 
 def per_gb_vram_hour(offer: Offer) -> float | None:

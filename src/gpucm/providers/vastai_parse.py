@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from gpucm.domain.clock import from_epoch
 from gpucm.domain.models import Instance, InstanceStatus, NetworkInfo, Offer, offer_id
+from gpucm.domain.pricing import INCLUDED_STORAGE_KEY
 from gpucm.domain.provider_names import VAST_AI
 from gpucm.providers.errors import BadResponse
 
@@ -232,7 +233,7 @@ def parse_offer(row: Any, fetched_at: datetime, allocated_storage_gb: float) -> 
         "ask_id": ask_id,
         # dph_total already includes this much storage: a launch with more disk costs
         # a little more (storage_price_per_gb_month / 730 per extra GB-hour).
-        "allocated_storage_gb": allocated_storage_gb,
+        INCLUDED_STORAGE_KEY: allocated_storage_gb,
     }
     for key in ("machine_id", "host_id", "hosting_type", "direct_port_count"):
         value = _int(row.get(key))

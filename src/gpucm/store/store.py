@@ -31,6 +31,7 @@ from gpucm.domain.models import (
     ProviderHealth,
     SearchQuery,
 )
+from gpucm.domain.pricing import HOURS_PER_MONTH
 from gpucm.store import history
 from gpucm.store.alert_table import AlertTable
 from gpucm.store.db import StoreError, connect, migrate
@@ -282,6 +283,27 @@ class Store:
         )
         async with self._read() as conn:
             return [tuple(r) for r in await self._fetchall(conn, sql, (*flt.params, limit, offset))]
+
+    async def best_offers(self, query: SearchQuery, *, disk_gb: float = 0.0) -> list[Offer]:
+        """The cheapest matching offer per (GPU model, provider), by all-in price per
+        GPU-hour with `disk_gb` of storage where it is billed separately: the
+        cheapest-equivalent view. Ordered by model, then that price."""
+        catalog = self._catalog()
+        flt = build_filter(query, catalog)
+        per_gpu = "(price_per_hour + coalesce(storage_price_per_gb_month, 0) * ? / ?) / gpu_count"
+        sql = (
+            f"SELECT {_SELECT_OFFER}, stale FROM ("
+            f" SELECT {_SELECT_OFFER}, {_STALE_EXPR} AS stale, {per_gpu} AS all_in,"
+            f"  ROW_NUMBER() OVER (PARTITION BY gpu_model, provider"
+            f"   ORDER BY {per_gpu}, rowid) AS rn"
+            f" FROM offers WHERE {flt.where})"
+            " WHERE rn = 1 ORDER BY gpu_model COLLATE NOCASE, all_in"
+        )
+        params = (disk_gb, HOURS_PER_MONTH, disk_gb, HOURS_PER_MONTH, *flt.params)
+        async with self._read() as conn:
+            rows = await self._fetchall(conn, sql, params)
+        n = len(OFFER_COLUMNS)
+        return [row_to_offer(r[:n], catalog, stale=bool(r[n])) for r in rows]
 
     async def count(self, query: SearchQuery) -> int:
         flt = build_filter(query, self._catalog())

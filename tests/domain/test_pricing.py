@@ -1,0 +1,48 @@
+"""All-in prices: storage billed separately is added for the disk asked for, less what
+the quoted price already includes."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpucm.domain.pricing import (
+    DEFAULT_DISK_GB,
+    HOURS_PER_MONTH,
+    INCLUDED_STORAGE_KEY,
+    all_in,
+    planned_disk_gb,
+)
+from tests.offer_factory import make_offer
+
+
+def test_storage_billed_by_the_gb_month_is_added_and_marked_estimated() -> None:
+    offer = make_offer("runpod", "x", price_per_hour=0.7, storage_price_per_gb_month=0.1)
+    cost = all_in(offer, 100)
+    assert cost.storage_per_hour == pytest.approx(0.1 * 100 / HOURS_PER_MONTH)
+    assert cost.per_hour == pytest.approx(0.7 + 10 / HOURS_PER_MONTH)
+    assert cost.estimated
+    assert cost.for_hours(24) == pytest.approx(cost.per_hour * 24)
+
+
+def test_storage_the_price_includes_is_not_paid_twice() -> None:
+    offer = make_offer(
+        price_per_hour=0.5,
+        gpu_count=2,
+        storage_price_per_gb_month=0.2,
+        provider_data={INCLUDED_STORAGE_KEY: 10},
+    )
+    assert all_in(offer, 10).storage_per_hour == 0
+    assert not all_in(offer, 10).estimated
+    cost = all_in(offer, 60)
+    assert cost.storage_per_hour == pytest.approx(0.2 * 50 / HOURS_PER_MONTH)
+    assert cost.per_gpu_hour == pytest.approx(cost.per_hour / 2)
+
+
+def test_no_storage_rate_means_compute_only() -> None:
+    cost = all_in(make_offer(price_per_hour=1.1), 500)
+    assert (cost.per_hour, cost.estimated) == (1.1, False)
+
+
+def test_planned_disk_follows_the_search() -> None:
+    assert planned_disk_gb(None) == DEFAULT_DISK_GB
+    assert planned_disk_gb(200) == 200
