@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from bench.bench_refresh import bench_refresh
+from bench.bench_stats import bench_stats
 from bench.bench_store import bench_ingest, bench_search
 from bench.bench_tui import bench_cold_start, bench_tui_filter
 from bench.common import log
@@ -21,6 +22,7 @@ GROUPS: dict[str, Callable[[], None]] = {
     "refresh": bench_refresh,
     "tui": bench_tui_filter,
     "coldstart": bench_cold_start,
+    "stats": bench_stats,
 }
 
 

@@ -17,6 +17,7 @@ from gpucm.services import Services, open_services
 from gpucm.store.history import resolution_for
 from gpucm.tui.screens.stats import StatsScreen
 from gpucm.tui.screenshots import SCREENSHOT_TIME
+from gpucm.tui.widgets.market_charts import HistoryLines
 
 
 @pytest.fixture
@@ -108,12 +109,13 @@ async def test_charts_plot_the_highlighted_models_history(history_services: Serv
         )
         assert screen.plotted["trend"] == series_by_provider(points, "min_gpu_price")
         assert screen.plotted["availability"] == series_by_provider(points, "available")
-        assert screen.panes["trend"].hint_text is None  # a chart, not "no history yet"
+        assert isinstance(screen.content["trend"], HistoryLines)  # not "no history yet"
+        assert screen.pane.hint_text is None
         prices = await history_services.store.gpu_prices(SearchQuery(gpu_models=(first,)))
         assert screen.plotted["distribution"] == prices
         await pilot.press("t", "t")
         assert screen.active_chart == "distribution"
-        assert screen.panes["distribution"].has_class("-active")
+        assert screen.pane.plot.spec == screen.content["distribution"]
         await pilot.press("j")
         await settle(app)
         assert screen.model != first
@@ -128,12 +130,12 @@ async def test_a_filter_with_no_offers_says_so(services: Services) -> None:
         await settle(app)
         screen = app.stats_screen
         assert screen.query_one(DataTable).row_count == 0
-        assert screen.panes["trend"].hint_text == "No offers match the filter."
+        assert screen.pane.hint_text == "No offers match the filter."
 
 
 async def test_a_single_refresh_shows_a_hint_not_a_chart(services: Services) -> None:
     app = Host(services)
     async with app.run_test(size=(80, 24)):
         await settle(app)
-        hint = app.stats_screen.panes["trend"].hint_text
+        hint = app.stats_screen.pane.hint_text
         assert hint is not None and "builds up with every refresh" in hint

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, Tab, Tabs
+from textual.widgets import DataTable, Footer, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import MarketStats, ModelStats, SearchQuery
@@ -34,6 +34,7 @@ from gpucm.engine.market import (
 )
 from gpucm.tui.widgets.market_charts import (
     ChartPane,
+    ChartSpec,
     HistoryLines,
     PriceHistogram,
     ProviderBars,
@@ -147,13 +148,7 @@ class StatsScreen(Screen[None]):
         & > #stats-summary { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
         & > #stats-table { height: 1fr; min-height: 5; }
         & > #stats-charts { height: 45%; min-height: 8; border-top: tall $panel; }
-        & #stats-charts > Tabs {
-            height: 1;
-            & Underline { display: none; }
-            & Tab.-active { color: $accent; text-style: bold underline; }
-        }
-        & #stats-charts ChartPane { display: none; }
-        & #stats-charts ChartPane.-active { display: block; }
+        & #stats-tabs { height: 1; padding: 0 1; }
     }
     """
 
@@ -168,10 +163,9 @@ class StatsScreen(Screen[None]):
         self.stats: MarketStats | None = None
         self.trends: dict[str, ModelTrend] = {}
         self.model: str | None = None
-        self.panes: dict[StatsChart, ChartPane] = {
-            name: ChartPane(id=f"stats-{name}") for name in STATS_CHARTS
-        }
-        self.panes["trend"].add_class("-active")
+        # one pane shows the active chart's content: a spec to draw, or a line of text
+        self.pane = ChartPane(id="stats-chart")
+        self.content: dict[StatsChart, ChartSpec | str] = {}
         # what each chart plotted last, for tests
         self.plotted: dict[StatsChart, object] = {}
         self.loaded = asyncio.Event()
@@ -181,10 +175,8 @@ class StatsScreen(Screen[None]):
         yield Static("Reading the market...", id="stats-summary", markup=False)
         yield DataTable(id="stats-table", cursor_type="row", zebra_stripes=True)
         with Vertical(id="stats-charts"):
-            yield Tabs(
-                *(Tab(_CHART_LABELS[name], id=name) for name in STATS_CHARTS), active="trend"
-            )
-            yield from self.panes.values()
+            yield Static(self._tabs(), id="stats-tabs")
+            yield self.pane
         yield Footer()
 
     def on_mount(self) -> None:
@@ -215,15 +207,33 @@ class StatsScreen(Screen[None]):
 
     def action_next_chart(self) -> None:
         nxt = STATS_CHARTS[(STATS_CHARTS.index(self.active_chart) + 1) % len(STATS_CHARTS)]
-        self.query_one(Tabs).active = nxt
+        self.show_chart(nxt)
 
-    @on(Tabs.TabActivated)
-    def _tab(self, event: Tabs.TabActivated) -> None:
-        event.stop()
+    def show_chart(self, name: StatsChart) -> None:
+        self.active_chart = name
+        self.query_one("#stats-tabs", Static).update(self._tabs())
+        self._show_content()
+
+    def _tabs(self) -> Text:
+        text = Text()
         for name in STATS_CHARTS:
-            if event.tab.id == name:
-                self.active_chart = name
-            self.panes[name].set_class(event.tab.id == name, "-active")
+            if text:
+                text.append("   ")
+            active = name == self.active_chart
+            text.append(_CHART_LABELS[name], style="bold underline" if active else "dim")
+        return text
+
+    def _set(self, chart: StatsChart, content: ChartSpec | str) -> None:
+        self.content[chart] = content
+        if chart == self.active_chart:
+            self._show_content()
+
+    def _show_content(self) -> None:
+        content = self.content.get(self.active_chart)
+        if isinstance(content, str):
+            self.pane.show_hint(content)
+        elif content is not None:
+            self.pane.show_spec(content)
 
     # -- data -----------------------------------------------------------------------
 
@@ -329,19 +339,21 @@ class StatsScreen(Screen[None]):
     @on(DataTable.RowHighlighted, "#stats-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value and event.row_key.value != self.model:
-            self._show_model(event.row_key.value)
+            self._show_model(event.row_key.value, debounce=True)
 
-    def _show_model(self, model: str | None) -> None:
+    def _show_model(self, model: str | None, *, debounce: bool = False) -> None:
         self.model = model
-        self._load_model(model, self.window)
+        # holding j/k fetches only where the cursor stops
+        self._load_model(model, self.window, DEBOUNCE_SECONDS if debounce else 0.0)
 
     @work(exclusive=True, group="stats-model", exit_on_error=False)
-    async def _load_model(self, model: str | None, window: str) -> None:
+    async def _load_model(self, model: str | None, window: str, delay: float) -> None:
         if model is None:
-            for pane in self.panes.values():
-                pane.show_hint("No offers match the filter.")
+            for chart in STATS_CHARTS:
+                self._set(chart, "No offers match the filter.")
             return
-        await asyncio.sleep(DEBOUNCE_SECONDS)  # holding j/k fetches only where it stops
+        if delay:
+            await asyncio.sleep(delay)
         store = self.services.store
         query = self.query_filter.model_copy(update={"gpu_models": (model,)})
         try:
@@ -349,8 +361,8 @@ class StatsScreen(Screen[None]):
             prices = await store.gpu_prices(query)
             counts = await store.provider_counts(query)
         except Exception as exc:
-            for pane in self.panes.values():
-                pane.show_hint(f"Could not read {model}: {exc}")
+            for chart in STATS_CHARTS:
+                self._set(chart, f"Could not read {model}: {exc}")
             return
         self._plot_lines(
             "trend",
@@ -369,15 +381,15 @@ class StatsScreen(Screen[None]):
         self.plotted["distribution"] = prices
         if prices:
             ordered = tuple(sorted(prices))
-            self.panes["distribution"].show_spec(PriceHistogram(model[:18], ordered, len(prices)))
+            self._set("distribution", PriceHistogram(model[:18], ordered, len(prices)))
         else:
-            self.panes["distribution"].show_hint(f"{model}: no available offer right now")
+            self._set("distribution", f"{model}: no available offer right now")
         self.plotted["providers"] = counts
         if counts:
             bars = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-            self.panes["providers"].show_spec(ProviderBars(bars))
+            self._set("providers", ProviderBars(bars))
         else:
-            self.panes["providers"].show_hint(f"{model}: no available offer right now")
+            self._set("providers", f"{model}: no available offer right now")
 
     def _plot_lines(
         self,
@@ -391,13 +403,13 @@ class StatsScreen(Screen[None]):
         self.plotted[chart] = series
         times = {t for pts in series.values() for t, _ in pts}
         if len(times) < 2:
-            self.panes[chart].show_hint(f"{model}: {NO_HISTORY}")
+            self._set(chart, f"{model}: {NO_HISTORY}")
             return
         lines = tuple(
             (provider, tuple((t.timestamp(), y) for t, y in pts))
             for provider, pts in sorted(series.items())
         )
-        self.panes[chart].show_spec(HistoryLines(model, lines, title=title, money=money))
+        self._set(chart, HistoryLines(model, lines, title=title, money=money))
 
     def refresh_data(self) -> None:
         """A refresh landed: read the market again."""
