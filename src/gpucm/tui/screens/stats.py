@@ -135,6 +135,7 @@ class StatsScreen(Screen[None]):
         Binding("u", "toggle_unit", "$/h ⇄ $/GPU-h"),
         Binding("t", "next_chart", "Chart"),
         Binding("s", "cycle_sort", "Sort"),
+        Binding("enter", "noop", "Best per provider", key_display="⏎"),
         # the vim keys of the offer table
         Binding("j", "move(1)", "Down", show=False),
         Binding("k", "move(-1)", "Up", show=False),
@@ -186,6 +187,9 @@ class StatsScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_noop(self) -> None:
+        """`enter` is the table's (row selected); the binding puts it in the footer."""
 
     def action_move(self, rows: int) -> None:
         table = self.query_one(DataTable)
@@ -335,6 +339,15 @@ class StatsScreen(Screen[None]):
     def on_resize(self) -> None:
         if self.stats is not None and self._shown_columns != self._columns():
             self._fill_table()
+
+    @on(DataTable.RowSelected, "#stats-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            from gpucm.tui.screens.best_offers import BestOffersScreen
+
+            self.app.push_screen(
+                BestOffersScreen(self.services, event.row_key.value, self.query_filter)
+            )
 
     @on(DataTable.RowHighlighted, "#stats-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
