@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from bench.bench_memory import bench_memory
 from bench.bench_refresh import bench_refresh
 from bench.bench_stats import bench_stats
 from bench.bench_store import bench_ingest, bench_search
@@ -22,6 +23,7 @@ GROUPS: dict[str, Callable[[], None]] = {
     "refresh": bench_refresh,
     "tui": bench_tui_filter,
     "coldstart": bench_cold_start,
+    "memory": bench_memory,
     "stats": bench_stats,
 }
 

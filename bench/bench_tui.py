@@ -153,6 +153,13 @@ _GPUCM_APP = textwrap.dedent("""
 
 def _start_seconds(code: str, *args: str) -> float:
     """Seconds from launching `code` in a 120x40 pseudo-terminal to its first paint."""
+    start, text = run_in_pty(code, *args)
+    return float(text) - start
+
+
+def run_in_pty(code: str, *args: str) -> tuple[float, str]:
+    """Run `code` in a 120x40 pseudo-terminal; (its start time, what it wrote to the
+    file named by PAINTED_AT)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "NO_COLOR"))}
     env["TERM"] = "xterm-256color"
     with tempfile.NamedTemporaryFile("r", suffix=".t") as stamp:
@@ -186,7 +193,7 @@ def _start_seconds(code: str, *args: str) -> float:
         text = Path(stamp.name).read_text().strip()
     if not text:
         raise RuntimeError("the app never reported its first paint")
-    return float(text) - start
+    return start, text
 
 
 def bench_cold_start(repeat: int = 7) -> None:
