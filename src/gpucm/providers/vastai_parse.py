@@ -279,20 +279,33 @@ def parse_offer(row: Any, fetched_at: datetime, allocated_storage_gb: float) -> 
 def parse_offers(
     body: Any, fetched_at: datetime, allocated_storage_gb: float = 10.0
 ) -> list[Offer]:
-    """Every usable offer of a bundles answer; unusable rows are skipped."""
+    """Every usable offer of a bundles answer; unusable rows are skipped.
+
+    An answer with rows of which not one can be read is a BadResponse, not an empty
+    market: the API has changed under us, and the last good offers must stay.
+    """
     offers: list[Offer] = []
     seen: set[str] = set()
-    for index, row in enumerate(offer_rows(body)):
+    rows = offer_rows(body)
+    first_problem: str | None = None
+    for index, row in enumerate(rows):
         try:
             offer = parse_offer(row, fetched_at, allocated_storage_gb)
         except RowError as exc:
             log.debug("vast_ai: skipped offer row %d: %s", index, exc)
+            first_problem = first_problem or str(exc)
             continue
         if offer.provider_id in seen:
             log.debug("vast_ai: skipped offer row %d: duplicate id %s", index, offer.provider_id)
             continue
         seen.add(offer.provider_id)
         offers.append(offer)
+    if not offers and first_problem is not None:
+        raise BadResponse(
+            VAST_AI,
+            f"none of the {len(rows)} offers in the search answer could be read "
+            f"(first: {first_problem}); the API may have changed",
+        )
     return offers
 
 
