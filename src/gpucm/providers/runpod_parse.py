@@ -321,24 +321,36 @@ def type_offers(
 
 
 def parse_offers(body: Any, fetched_at: datetime) -> list[Offer]:
-    """Offers from the unfiltered gpuTypes query (lowestPrice asked for gpuCount 1)."""
+    """Offers from the unfiltered gpuTypes query (lowestPrice asked for gpuCount 1).
+
+    Types without a price give no offers, and that is no error. But an answer whose
+    every row is malformed (no `id`, not an object) is a BadResponse: the API has
+    changed, and the last good offers must stay rather than be replaced by nothing.
+    """
     rows = gpu_type_rows(body)
     stems = base_slugs(rows)
     offers: list[Offer] = []
     seen: set[str] = set()
+    first_problem: str | None = None
     for index, row in enumerate(rows):
         type_id = _type_id(row)
         if type_id is None:
             if isinstance(row, dict):
-                why = "the `unknown` placeholder" if text(row.get("id")) else "no `id`"
+                placeholder = text(row.get("id")) is not None
+                why = "the `unknown` placeholder" if placeholder else "no `id`"
+                problem = f"gpuTypes[{index}] has no `id`"
             else:
-                why = _kind(row)
+                placeholder, why = False, _kind(row)
+                problem = f"gpuTypes[{index}] is {why}"
             log.debug("runpod: skipping gpuTypes[%d]: %s, not a GPU type", index, why)
+            if not placeholder:
+                first_problem = first_problem or problem
             continue
         try:
             built = type_offers(row, stems[type_id], fetched_at)
         except (KeyError, TypeError, ValueError) as exc:
             log.debug("runpod: skipping GPU type %r: %s", type_id, exc)
+            first_problem = first_problem or f"GPU type {type_id!r} is malformed"
             continue
         for offer in built:
             if offer.provider_id in seen:
@@ -346,6 +358,12 @@ def parse_offers(body: Any, fetched_at: datetime) -> list[Offer]:
                 continue
             seen.add(offer.provider_id)
             offers.append(offer)
+    if not offers and first_problem is not None:
+        raise BadResponse(
+            RUNPOD,
+            f"none of the {len(rows)} GPU types in the gpuTypes answer could be read "
+            f"(first: {first_problem}); the API may have changed",
+        )
     return offers
 
 
