@@ -208,7 +208,12 @@ def _type_offers(type_name: str, entry: Any, fetched_at: datetime) -> list[Offer
 
 def parse_offers(body: Any, fetched_at: datetime) -> list[Offer]:
     """`GET /instance-types` -> one offer per (type, region with capacity), plus one
-    unavailable, region-less offer per GPU type sold out everywhere."""
+    unavailable, region-less offer per GPU type sold out everywhere.
+
+    CPU-only types give no offers, and that is no error. But an answer whose every type
+    is malformed is a BadResponse: the API has changed, and the last good offers must
+    stay rather than be replaced by nothing.
+    """
     data = _data(body, "GET /instance-types")
     if not isinstance(data, dict):
         raise BadResponse(
@@ -217,15 +222,26 @@ def parse_offers(body: Any, fetched_at: datetime) -> list[Offer]:
             "not a map of instance types",
         )
     offers: list[Offer] = []
+    first_problem: str | None = None
     for type_name, entry in data.items():
         if not _text(type_name):
             log.debug("lambda: skipped an instance type without a name")
+            first_problem = first_problem or "an instance type has no name"
             continue
         try:
             offers.extend(_type_offers(type_name, entry, fetched_at))
         except (_Skip, ValueError, TypeError) as exc:
             # pydantic's ValidationError is a ValueError
             log.debug("lambda: skipped instance type %r: %s", type_name, _short(exc))
+            if first_problem is None:
+                reason = str(exc) if isinstance(exc, _Skip) else "invalid values"
+                first_problem = f"{(_text(type_name) or '')[:60]}: {reason}"
+    if not offers and first_problem is not None:
+        raise BadResponse(
+            LAMBDA_LABS,
+            f"none of the {len(data)} instance types in GET /instance-types could be read "
+            f"(first: {first_problem}); the API may have changed",
+        )
     return offers
 
 
