@@ -249,18 +249,32 @@ def template_offers(template: Any, machine_type: str) -> bool | None:
 
 
 def availability_from_templates(templates: Iterable[Any]) -> dict[str, bool]:
-    """Machine type -> available, true if any template lists it available."""
+    """Machine type -> available, true if any template lists it available.
+
+    Templates that cannot be read are skipped; but if templates came and not one entry
+    of any could be read, that is a BadResponse: every offer would otherwise turn
+    unavailable on an answer whose shape has changed.
+    """
+    items = list(templates)
     available: dict[str, bool] = {}
-    for template in templates:
+    unreadable = 0
+    for template in items:
         entries = template.get("availableMachineTypes") if isinstance(template, dict) else None
         if not isinstance(entries, list):
             log.debug("paperspace os-templates: skipped an item without availableMachineTypes")
+            unreadable += 1
             continue
         for entry in entries:
             label = _text(entry.get("machineTypeLabel")) if isinstance(entry, dict) else None
             if label is None:
+                unreadable += 1
                 continue
             available[label] = available.get(label, False) or entry.get("isAvailable") is True
+    if items and not available and unreadable:
+        raise _bad(
+            f"none of the {len(items)} OS templates in GET /os-templates had machine-type "
+            "availability that could be read; the API may have changed"
+        )
     return available
 
 
