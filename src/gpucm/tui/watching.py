@@ -1,0 +1,45 @@
+"""Watches in the TUI: checked after each refresh lands; a match is a notification and
+the terminal bell, once per offer and condition (the store remembers what was said,
+so a restart does not ring again for the same thing)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from textual.app import App
+
+from gpucm.engine.watches import Alert, WatchChecker
+from gpucm.presets import BookFile
+from gpucm.store.store import Store
+
+log = logging.getLogger(__name__)
+TUI_CHANNEL = "tui"
+NOTIFY_SECONDS = 15
+
+
+class TuiWatches:
+    def __init__(self, app: App[object], store: Store, path: Path) -> None:
+        self.app = app
+        self.checker = WatchChecker(store, TUI_CHANNEL)
+        self.book = BookFile(path, on_error=self._bad_file)
+        self.fired: list[Alert] = []  # for tests and the session's record
+
+    def _bad_file(self, message: str) -> None:
+        self.app.notify(message, title="Watches", severity="warning", markup=False)
+
+    async def check(self) -> list[Alert]:
+        book = self.book.current()
+        if not book.watches:
+            return []
+        try:
+            alerts = await self.checker.check(book)
+        except Exception as exc:  # a watch must never take the app down
+            log.warning("checking watches failed: %s", exc)
+            return []
+        for alert in alerts:
+            self.app.notify(alert.message, title="Watch", timeout=NOTIFY_SECONDS, markup=False)
+        if alerts:
+            self.app.bell()
+        self.fired.extend(alerts)
+        return alerts
