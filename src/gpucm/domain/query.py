@@ -57,6 +57,7 @@ class QueryError(ValueError):
 _OPERATORS: Final = ("=", "<", "<=", ">", ">=")
 _OP_CHARS: Final = frozenset("=<>")
 _MAX_SHOWN: Final = 60
+_MAX_INT: Final = 2**63 - 1  # the store's largest integer (SQLite's INTEGER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,9 +237,16 @@ def _integer(raw: str, value: str) -> int:
     if not _INTEGER.fullmatch(text):
         raise QueryError(f"expected a whole number in {_show(raw)}, got {_show(value)}", raw)
     try:
-        return int(text)
+        number = int(text)
     except ValueError:  # beyond int's digit limit
         raise QueryError(f"number too large in {_show(raw)}", raw) from None
+    return _bounded(raw, number)
+
+
+def _bounded(raw: str, number: int) -> int:
+    if number > _MAX_INT:
+        raise QueryError(f"number too large in {_show(raw)} (at most {_MAX_INT})", raw)
+    return number
 
 
 def _size(raw: str, value: str) -> float:
@@ -369,7 +377,7 @@ def _set_category(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
 
 def _set_count(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
     count = _integer(raw, value)
-    p.set(key.field, count + 1 if op == ">" else count, raw)
+    p.set(key.field, _bounded(raw, count + 1) if op == ">" else count, raw)
 
 
 def _set_price(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
