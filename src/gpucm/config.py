@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_INTERVAL = 60.0
 DEFAULT_DEMO_INTERVAL = 15.0
+# A week. Longer is no refresh interval, and every interval becomes a timedelta: an
+# infinite or astronomically long one would crash the refresh that computes it.
+MAX_INTERVAL = 7 * 24 * 3600.0
 
 
 class ProviderSettings(BaseModel):
@@ -34,7 +37,7 @@ class ProviderSettings(BaseModel):
 
     api_key: SecretStr | None = None
     base_url: str | None = None
-    refresh_interval: float | None = Field(default=None, ge=5)
+    refresh_interval: float | None = Field(default=None, ge=5, le=MAX_INTERVAL)
     enabled: bool = True
     ssh_key_name: str | None = None
 
@@ -55,8 +58,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
-    refresh_interval: float = Field(default=DEFAULT_REFRESH_INTERVAL, ge=5)
-    demo_refresh_interval: float = Field(default=DEFAULT_DEMO_INTERVAL, ge=1)
+    refresh_interval: float = Field(default=DEFAULT_REFRESH_INTERVAL, ge=5, le=MAX_INTERVAL)
+    demo_refresh_interval: float = Field(default=DEFAULT_DEMO_INTERVAL, ge=1, le=MAX_INTERVAL)
     theme: str | None = None
     log_level: str = "WARNING"
     budget: BudgetSettings = BudgetSettings()
