@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Mapping
@@ -90,6 +91,24 @@ def _read_file(path: Path) -> dict[str, Any]:
     return read_config(path)
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+_MAX_KEY_SHOWN = 40
+
+
+def _show_key(key: object) -> str:
+    """A key from the file as it would be written in TOML, for one-line messages: bare
+    if it can be, else quoted with unprintable characters escaped, and cut short."""
+    text = str(key)
+    if _BARE_KEY.match(text):
+        return text if len(text) <= _MAX_KEY_SHOWN else text[: _MAX_KEY_SHOWN - 1] + "…"
+    if len(text) > _MAX_KEY_SHOWN:
+        text = text[: _MAX_KEY_SHOWN - 1] + "…"
+    shown = "".join(
+        "\\" + ch if ch in '"\\' else ch if ch.isprintable() else repr(ch)[1:-1] for ch in text
+    )
+    return f'"{shown}"'
+
+
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
     for name, meta in PROVIDER_META.items():
@@ -135,11 +154,12 @@ def load_settings(
     providers: dict[str, dict[str, Any]] = {}
     for key, value in raw_providers.items():
         name = canonical_provider(str(key))
+        shown = _show_key(key)
         if name is None:
             known = ", ".join(PROVIDERS)
-            raise ConfigError(f"{path}: unknown provider [providers.{key}] (known: {known})")
+            raise ConfigError(f"{path}: unknown provider [providers.{shown}] (known: {known})")
         if not isinstance(value, dict):
-            raise ConfigError(f"{path}: [providers.{key}] must be a table")
+            raise ConfigError(f"{path}: [providers.{shown}] must be a table")
         providers[name] = dict(value)
     for name, entry in _env_overrides(env).items():
         providers.setdefault(name, {}).update(entry)
@@ -151,7 +171,7 @@ def load_settings(
         return Settings.model_validate({**data, "providers": providers})
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(_show_key(p) for p in first["loc"])
         raise ConfigError(f"{path}: {where}: {first['msg']}") from None
 
 
