@@ -42,6 +42,11 @@ STATUS_TABLE: dict[str | None, InstanceStatus] = {
 }
 
 
+# No marketplace host rents more GPUs than this in one offer. A count beyond it is a
+# broken row, and a big enough one cannot even be divided into a price per GPU.
+MAX_GPUS_PER_OFFER = 4096
+
+
 class RowError(ValueError):
     """One row cannot be used; the reason goes to the DEBUG log."""
 
@@ -219,7 +224,7 @@ def parse_offer(row: Any, fetched_at: datetime, allocated_storage_gb: float) -> 
     if gpu_name is None:
         raise RowError(f"offer {ask_id} has no gpu_name")
     gpu_count = _int(row.get("num_gpus"))
-    if gpu_count is None or gpu_count < 1:
+    if gpu_count is None or not 1 <= gpu_count <= MAX_GPUS_PER_OFFER:
         raise RowError(f"offer {ask_id} has no usable num_gpus")
     price = offer_price(row)
     if price is None:
