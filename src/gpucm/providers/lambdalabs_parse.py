@@ -40,6 +40,10 @@ STATUS_TABLE: dict[str, InstanceStatus] = {
     "preempted": "terminated",
 }
 
+# No Lambda instance type has more GPUs than this; a count beyond it is a broken entry,
+# and a big enough one cannot even be divided into a price per GPU.
+MAX_GPUS_PER_OFFER = 4096
+
 _MEMORY_RE = re.compile(r"\(\s*(\d+(?:\.\d+)?)\s*GB", re.IGNORECASE)
 _TYPE_COUNT_RE = re.compile(r"^gpu_(\d+)x_")
 
@@ -158,6 +162,8 @@ def _type_offers(type_name: str, entry: Any, fetched_at: datetime) -> list[Offer
         raise _Skip("no GPU description")
     if count is None:
         raise _Skip("no GPU count")
+    if count > MAX_GPUS_PER_OFFER:
+        raise _Skip(f"an implausible GPU count ({count:.3g})")
     cents = _num(itype.get("price_cents_per_hour"))
     if cents is None:
         raise _Skip("no price")
