@@ -121,6 +121,14 @@ def text(value: Any) -> str | None:
     return None
 
 
+def _scaled(value: float | None, factor: float, places: int) -> float | None:
+    """value x factor, rounded; None when unknown or too large to be a number."""
+    if value is None:
+        return None
+    result = value * factor
+    return round(result, places) if math.isfinite(result) else None
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -285,8 +293,8 @@ def type_offers(
             # The price itself was quoted for one GPU, so that much is on offer.
             max_count = 1
         for count in GPU_COUNTS:
-            if count > max_count:
-                break
+            if count > max_count or not math.isfinite(price * count):
+                break  # a price so large that more GPUs overflow is no real price
             scale = count / queried_count
             provider_id = f"{base}-{cloud.lower()}-{count}"
             offers.append(
@@ -298,10 +306,10 @@ def type_offers(
                     gpu_count=count,
                     gpu_memory_gb=memory,
                     price_per_hour=round(price * count, 6),
-                    spot_price_per_hour=round(spot * count, 6) if spot and spot > 0 else None,
+                    spot_price_per_hour=_scaled(spot, count, 6) if spot and spot > 0 else None,
                     storage_price_per_gb_month=STORAGE_PRICE_PER_GB_MONTH,
-                    vcpus=round(vcpu_total * scale, 3) if vcpu_total is not None else None,
-                    ram_gb=round(ram_total * scale, 3) if ram_total is not None else None,
+                    vcpus=_scaled(vcpu_total, scale, 3),
+                    ram_gb=_scaled(ram_total, scale, 3),
                     storage_gb=None,
                     region="",
                     country=country,
