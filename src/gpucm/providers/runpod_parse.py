@@ -529,6 +529,12 @@ def parse_pod(row: Any, now: datetime) -> Instance:
     disks = [num(row.get("containerDiskInGb")), num(row.get("volumeInGb"))]
     known_disks = [d for d in disks if d is not None]
     uptime = num(runtime.get("uptimeInSeconds")) if isinstance(runtime, dict) else None
+    started_at: datetime | None = None
+    if uptime is not None:
+        try:
+            started_at = now - timedelta(seconds=uptime)
+        except OverflowError:  # an uptime beyond any date: unknown
+            started_at = None
     return Instance(
         id=instance_id(pod_id),
         provider=RUNPOD,
@@ -548,7 +554,7 @@ def parse_pod(row: Any, now: datetime) -> Instance:
         ssh_port=port,
         ssh_user=SSH_USER if host else None,
         public_ip=public_ip,
-        started_at=now - timedelta(seconds=uptime) if uptime is not None else None,
+        started_at=started_at,
         updated_at=status_change_time(row.get("lastStatusChange")),
         provider_data={
             "machine_id": text(row.get("machineId")),
