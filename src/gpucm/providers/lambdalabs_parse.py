@@ -241,7 +241,7 @@ def parse_offers(body: Any, fetched_at: datetime) -> list[Offer]:
             log.debug("lambda: skipped instance type %r: %s", type_name, _short(exc))
             if first_problem is None:
                 reason = str(exc) if isinstance(exc, _Skip) else "invalid values"
-                first_problem = f"{(_text(type_name) or '')[:60]}: {reason}"
+                first_problem = f"{type_name[:60]!r}: {reason}"
     if not offers and first_problem is not None:
         raise BadResponse(
             LAMBDA_LABS,
