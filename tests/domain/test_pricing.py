@@ -46,3 +46,21 @@ def test_no_storage_rate_means_compute_only() -> None:
 def test_planned_disk_follows_the_search() -> None:
     assert planned_disk_gb(None) == DEFAULT_DISK_GB
     assert planned_disk_gb(200) == 200
+
+
+def test_offer_detail_shows_the_all_in_price_and_costs() -> None:
+    from rich.console import Console
+
+    from gpucm import formatting as fmt
+    from gpucm.tui.screens.offer_detail import offer_facts
+
+    offer = make_offer(
+        "runpod", "x", price_per_hour=1.4, gpu_count=2, storage_price_per_gb_month=0.1
+    )
+    console = Console(width=160, record=True)
+    console.print(offer_facts(offer, "fetched now", 100))
+    text = console.export_text()
+    cost = all_in(offer, 100)
+    assert f"{fmt.price(cost.per_hour)}/h with 100 GB of disk (storage estimated" in text
+    assert f"{fmt.price(cost.per_gpu_hour)} per GPU-hour" in text
+    assert f"1 day {fmt.price(cost.for_hours(24))}*" in text

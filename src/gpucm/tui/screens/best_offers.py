@@ -154,7 +154,7 @@ class BestOffersScreen(ModalScreen[None]):
         if offer_id and any(o.id == offer_id for o in self.offers):
             from gpucm.tui.screens.offer_detail import OfferDetailScreen
 
-            self.app.push_screen(OfferDetailScreen(self.services, offer_id))
+            self.app.push_screen(OfferDetailScreen(self.services, offer_id, self.disk_gb))
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

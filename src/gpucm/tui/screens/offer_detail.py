@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer
+from gpucm.domain.pricing import DEFAULT_DISK_GB, all_in, per_gb_vram_hour, planned_disk_gb
 from gpucm.providers.registry import PROVIDER_META
 from gpucm.tui.widgets.model_detail import ModelDetail
 
@@ -22,9 +23,25 @@ if TYPE_CHECKING:
     from gpucm.services import Services
 
 
-def offer_facts(offer: Offer, now_label: str) -> Table:
+def cost_line(offer: Offer, disk_gb: float) -> str:
+    cost = all_in(offer, disk_gb)
+    star = "*" if cost.estimated else ""
+    return "  ".join(
+        f"{label} {fmt.price(cost.for_hours(hours))}{star}"
+        for label, hours in (
+            ("1 h", 1),
+            ("8 h", 8),
+            ("1 day", 24),
+            ("1 week", 168),
+            ("1 month", 730),
+        )
+    )
+
+
+def offer_facts(offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB) -> Table:
     """A two-column table of an offer's facts; every value is plain Text."""
     meta = PROVIDER_META.get(offer.provider)
+    cost = all_in(offer, disk_gb)
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
@@ -53,7 +70,19 @@ def offer_facts(offer: Offer, now_label: str) -> Table:
             if offer.storage_price_per_gb_month
             else "included or not billed separately",
         ),
+        (
+            "All-in",
+            f"{fmt.price(cost.per_hour)}/h with {disk_gb:g} GB of disk"
+            + (
+                f" (storage estimated: {fmt.price(cost.storage_per_hour)}/h)"
+                if cost.estimated
+                else ""
+            )
+            + f", {fmt.price(cost.per_gpu_hour)} per GPU-hour",
+        ),
+        ("Cost", cost_line(offer, disk_gb)),
         ("Value", f"{fmt.value_per_point(offer.value)} m$/h per performance point"),
+        ("$/GB VRAM-h", fmt.price(per_gb_vram_hour(offer))),
         ("VRAM / GPU", fmt.gigabytes(offer.gpu_memory_gb)),
         ("vCPUs / RAM", f"{fmt.number(offer.vcpus)} / {fmt.gigabytes(offer.ram_gb)}"),
         ("Disk", fmt.gigabytes(offer.storage_gb) if offer.storage_gb else "chosen at launch"),
@@ -80,10 +109,11 @@ class OfferDetailScreen(ModalScreen[None]):
         Binding("escape,q,enter", "dismiss", "Close"),
     ]
 
-    def __init__(self, services: Services, offer_id: str) -> None:
+    def __init__(self, services: Services, offer_id: str, disk_gb: float | None = None) -> None:
         super().__init__()
         self.services = services
         self.offer_id = offer_id
+        self.disk_gb = planned_disk_gb(disk_gb)
         self.offer: Offer | None = None
 
     def compose(self) -> ComposeResult:
@@ -107,7 +137,7 @@ class OfferDetailScreen(ModalScreen[None]):
         title = Text(f"{offer.gpu_count} x {offer.gpu_model} at {offer.provider}")
         self.query_one("#offer-title", Static).update(title)
         age = fmt.age(offer.fetched_at, self.services.clock())
-        facts.update(offer_facts(offer, f"fetched {age} ago"))
+        facts.update(offer_facts(offer, f"fetched {age} ago", self.disk_gb))
         self.query_one(ModelDetail).show(offer.gpu_model)
 
     async def action_dismiss(self, result: None = None) -> None:
