@@ -248,6 +248,10 @@ class LaunchRecord(BaseModel):
     error: str | None = None
 
 
+# integers the store can bind: larger ones are a validation error, not an OverflowError
+SQLITE_MAX_INT = 2**63 - 1
+
+
 class SearchQuery(BaseModel):
     """Every filter of the original search API, plus gpucm's own.
 
@@ -259,7 +263,7 @@ class SearchQuery(BaseModel):
     available: bool = True
     gpu_models: tuple[str, ...] = ()
     gpu_category: Category | None = None
-    min_gpu_count: int | None = Field(default=None, ge=1)
+    min_gpu_count: int | None = Field(default=None, ge=1, le=SQLITE_MAX_INT)
     min_price: float | None = Field(default=None, ge=0)
     max_price: float | None = Field(default=None, ge=0)
     min_ram: float | None = Field(
@@ -276,8 +280,8 @@ class SearchQuery(BaseModel):
     min_cuda: float | None = Field(default=None, ge=0)
     sort_by: SortBy = "price"
     sort_order: SortOrder = "asc"
-    limit: int | None = Field(default=None, ge=1)
-    offset: int = Field(default=0, ge=0)
+    limit: int | None = Field(default=None, ge=1, le=SQLITE_MAX_INT)
+    offset: int = Field(default=0, ge=0, le=SQLITE_MAX_INT)
 
     @model_validator(mode="before")
     @classmethod
