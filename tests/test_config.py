@@ -152,3 +152,13 @@ async def test_no_keys_means_the_demo_market_in_its_own_database() -> None:
         assert all(s.is_demo for s in services.sources())
     finally:
         await services.aclose()
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    from gpucm.config_file import ConfigError, read_config
+
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'[providers.vast_ai]\napi_key = "\xff\xfe secret"\n')
+    with pytest.raises(ConfigError, match="not UTF-8") as info:
+        read_config(path)
+    assert "secret" not in str(info.value)

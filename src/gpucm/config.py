@@ -88,13 +88,7 @@ class Settings(BaseModel):
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        return read_config(path)
-    except UnicodeDecodeError as exc:  # a ValueError: read_config lets it through
-        raise ConfigError(
-            f"{path} is not UTF-8 text (byte {exc.start} cannot be read); "
-            "a TOML file must be saved as UTF-8"
-        ) from None
+    return read_config(path)
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")

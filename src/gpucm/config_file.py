@@ -24,6 +24,12 @@ def read_config(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        # the byte offset only: the bytes around it could be part of a key
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start} cannot be read); "
+            "a TOML file must be saved as UTF-8"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
