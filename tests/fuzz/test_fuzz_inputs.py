@@ -278,8 +278,7 @@ def option_values(action: argparse.Action) -> st.SearchStrategy[str]:
         choices = [str(c) for c in action.choices]
         return st.one_of(st.sampled_from(choices), st.sampled_from(choices).map(str.upper), junk)
     if action.type is int:
-        # Ints past SQLite's range are a known bug, pinned by the xfail test below.
-        ints = st.integers(min_value=-(2**64), max_value=SQLITE_MAX_INT).map(str)
+        ints = st.integers(min_value=-(2**64), max_value=2**64).map(str)
         return st.one_of(ints, st.sampled_from(SPECIAL_INTS), junk)
     if action.type is float:
         floats = st.floats().map(repr)
@@ -374,12 +373,6 @@ def test_offers_flags_exit_0_or_2_with_one_line(
     assert store_fingerprint(demo_store.path) == demo_store.fingerprint, argv
 
 
-@pytest.mark.xfail(
-    raises=OverflowError,
-    strict=True,
-    reason="known bug outside this suite's files (cli/commands.py or SearchQuery): "
-    "integers past SQLite's 64-bit range reach the store and raise OverflowError",
-)
 @pytest.mark.parametrize("flag", ["--limit", "--offset", "--min-gpu-count"])
 def test_offers_integer_flags_past_sqlite_range_are_a_usage_error(
     flag: str, demo_store: DemoStore, capsys: pytest.CaptureFixture[str]

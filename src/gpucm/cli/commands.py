@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from gpucm import formatting as fmt
 from gpucm.cli.errors import UsageError
-from gpucm.cli.parser import namespace_filters
+from gpucm.cli.parser import MAX_INT, namespace_filters
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Offer, ProviderInfo, SearchQuery
 from gpucm.domain.provider_names import PROVIDERS, canonical_provider
@@ -39,7 +39,7 @@ def demo_banner(services: Services) -> None:
         say("DEMO market: simulated offers (no provider API keys are configured).")
 
 
-def _providers(names: Iterable[str]) -> list[str]:
+def canonical_providers(names: Iterable[str]) -> list[str]:
     result = []
     for name in names:
         canonical = canonical_provider(name)
@@ -49,11 +49,12 @@ def _providers(names: Iterable[str]) -> list[str]:
     return result
 
 
-def build_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> SearchQuery:
+def filter_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> SearchQuery:
+    """The search the filter flags and --query describe (no paging)."""
     given = {k: v for k, v in namespace_filters(ns).items() if v not in (None, [])}
     if "providers" in given:
-        given["providers"] = _providers(given["providers"])
-    if ns.all:
+        given["providers"] = canonical_providers(given["providers"])
+    if getattr(ns, "all", False):
         given["available"] = False
     start = base or SearchQuery()
     try:
@@ -67,11 +68,16 @@ def build_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> Sear
             query = parse_query(ns.query, base=query)
         except QueryError as exc:
             raise UsageError(f"--query: {exc}") from None
+    return query
+
+
+def build_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> SearchQuery:
+    query = filter_query(ns, base)
     limit = ns.limit
-    if limit is not None and limit < 0:
-        raise UsageError("--limit must be 0 (no limit) or more")
-    if ns.offset < 0:
-        raise UsageError("--offset must be 0 or more")
+    if limit is not None and not 0 <= limit <= MAX_INT:
+        raise UsageError(f"--limit must be 0 (no limit) to {MAX_INT}")
+    if not 0 <= ns.offset <= MAX_INT:
+        raise UsageError(f"--offset must be 0 to {MAX_INT}")
     if limit is None and not (ns.json or ns.csv):
         limit = TABLE_LIMIT
     return query.model_copy(update={"limit": limit or None, "offset": ns.offset})
@@ -255,7 +261,7 @@ async def cmd_stats(ns: argparse.Namespace, services: Services) -> int:
 
 
 async def cmd_refresh(ns: argparse.Namespace, services: Services) -> int:
-    only = _providers(ns.provider) or None
+    only = canonical_providers(ns.provider) or None
     if not services.provider_names():
         raise UsageError("no provider is configured; set an API key or use --demo")
     outcomes = await services.refresh(only)
@@ -270,10 +276,17 @@ async def cmd_refresh(ns: argparse.Namespace, services: Services) -> int:
     return 0 if any(o.ok for o in outcomes) else 1
 
 
+async def cmd_instances(ns: argparse.Namespace, services: Services) -> int:
+    from gpucm.cli.instances import run  # the launch path loads only when it is used
+
+    return await run(ns, services)
+
+
 COMMANDS = {
     "offers": cmd_offers,
     "models": cmd_models,
     "providers": cmd_providers,
     "stats": cmd_stats,
     "refresh": cmd_refresh,
+    "instances": cmd_instances,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,15 @@ def _output(parser: argparse.ArgumentParser, *, csv: bool = True) -> None:
         fmt.add_argument("--csv", action="store_true", help="print CSV")
 
 
-def _filters(parser: argparse.ArgumentParser) -> None:
-    f = parser.add_argument_group("filters (as in the original search API)")
+def _filters(
+    parser: argparse.ArgumentParser,
+    *,
+    title: str = "filters (as in the original search API)",
+    listing: bool = True,
+) -> None:
+    """The offers command's filter flags; `listing` adds sorting, paging and --all,
+    which only a listing needs."""
+    f = parser.add_argument_group(title)
     f.add_argument(
         "--gpu-model",
         action="append",
@@ -64,15 +72,17 @@ def _filters(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="vast_ai, runpod, lambda_labs, paperspace; repeatable",
     )
-    f.add_argument("--sort-by", choices=list(SORT_KEYS))
-    f.add_argument("--sort-order", choices=["asc", "desc"])
-    f.add_argument("--all", action="store_true", help="include offers not available now")
     f.add_argument(
         "--query",
         "-q",
         metavar="TEXT",
         help="text query, e.g. 'gpu=\"RTX 4090\",A100 price<2 region=Europe'",
     )
+    if not listing:
+        return
+    f.add_argument("--sort-by", choices=list(SORT_KEYS))
+    f.add_argument("--sort-order", choices=["asc", "desc"])
+    f.add_argument("--all", action="store_true", help="include offers not available now")
     f.add_argument(
         "--limit",
         type=int,
@@ -80,6 +90,188 @@ def _filters(parser: argparse.ArgumentParser) -> None:
         help="at most N offers (default 30 in a table, all with --json/--csv)",
     )
     f.add_argument("--offset", type=int, default=0, metavar="N")
+
+
+MAX_INT = 2**63 - 1  # what the store (SQLite) can compare with
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number more than 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_INT}, got {text!r}")
+    return value
+
+
+PORT_PROTOCOLS = ("tcp", "udp", "http")
+
+
+def port_spec(text: str) -> tuple[int, str]:
+    """`8888`, `8888/tcp`, `53/udp` or `8080/http`, as (container port, protocol)."""
+    number, _, protocol = text.strip().partition("/")
+    protocol = (protocol or "tcp").lower()
+    if not number.isdigit() or not 1 <= int(number) <= 65535 or protocol not in PORT_PROTOCOLS:
+        raise argparse.ArgumentTypeError(
+            f"expected PORT or PORT/PROTOCOL (1-65535; {', '.join(PORT_PROTOCOLS)}), "
+            f"e.g. 8888/tcp; got {text!r}"
+        )
+    return int(number), protocol
+
+
+def _ref(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "ref", metavar="ID", help="the instance: gpucm id (runpod:abc), provider id, or name"
+    )
+
+
+def _instances(sub: argparse._SubParsersAction[Parser]) -> None:
+    instances = sub.add_parser(
+        "instances",
+        help="your machines: list, launch, stop, start, restart, terminate, ssh, logs",
+        description="Your machines at every configured provider (the demo market's "
+        "simulated machines without API keys).",
+    )
+    isub = instances.add_subparsers(
+        dest="instances_command", metavar="SUBCOMMAND", parser_class=Parser
+    )
+    isub.required = True
+
+    listing = isub.add_parser(
+        "list",
+        help="your instances, re-read from every provider, with what they cost",
+        description="Re-reads every provider's instances, settles interrupted launches, "
+        "and shows what runs and what it costs (the spend goes to stderr).",
+    )
+    listing.add_argument("--all", action="store_true", help="include terminated instances")
+    _output(listing, csv=False)
+    _common(listing)
+
+    launch = isub.add_parser(
+        "launch",
+        help="launch an offer: re-quoted, guarded, confirmed, never launched twice",
+        description="Launch one offer, chosen by --offer ID, by filters (the cheapest "
+        "available match) or by --from-json FILE (the original API's create body). The "
+        "offer is re-quoted and the all-in price shown before anything is launched; a "
+        "request id seen before never launches again. --min-ram and --min-storage are also "
+        "the launch's resource minimums.",
+    )
+    choose = launch.add_argument_group("which offer (one way)")
+    choose.add_argument(
+        "--offer",
+        metavar="ID",
+        help="gpucm's offer id (vast_ai:123), or the provider's own id with --provider",
+    )
+    choose.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="the original API's create body (provider, offer_id, image, label, environment, "
+        "ports, resources); - reads stdin",
+    )
+    _filters(
+        launch,
+        title="or by filters: the cheapest available match",
+        listing=False,
+    )
+    what = launch.add_argument_group("what to run")
+    what.add_argument("--image", metavar="IMAGE", help="container image, e.g. pytorch/pytorch")
+    what.add_argument("--label", metavar="NAME", help="instance name (gpucm adds a short tag)")
+    what.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment variable, repeatable; KEY=@FILE reads the value from a file and "
+        "KEY=- from stdin, so secrets stay off the command line (@@ starts a literal @)",
+    )
+    what.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        type=port_spec,
+        metavar="PORT[/PROTO]",
+        help="container port to expose, e.g. 8888/tcp; repeatable",
+    )
+    what.add_argument("--disk", type=positive_float, metavar="GB", help="disk to attach")
+    what.add_argument(
+        "--min-gpus", type=positive_int, metavar="N", help="refuse offers with fewer GPUs"
+    )
+    what.add_argument("--ssh-key", metavar="NAME", help="SSH key (where the provider takes one)")
+    money = launch.add_argument_group("cost and safety")
+    money.add_argument(
+        "--max-price-per-hour",
+        type=positive_float,
+        metavar="USD",
+        help="refuse to launch above this all-in $/h (default with filters: --max-price)",
+    )
+    money.add_argument(
+        "--hours", type=positive_float, metavar="N", help="hours for the cost estimate"
+    )
+    money.add_argument(
+        "--auto-terminate-hours",
+        type=positive_float,
+        metavar="N",
+        help="terminate after N hours (where the provider can)",
+    )
+    money.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="idempotency key: the same id never launches twice (generated if absent)",
+    )
+    money.add_argument(
+        "--failover",
+        action="store_true",
+        help="if the provider has no capacity, take the next-best equivalent without asking",
+    )
+    money.add_argument("--yes", "-y", action="store_true", help="launch without asking")
+    _output(launch, csv=False)
+    _common(launch)
+
+    for action, text in (
+        ("stop", "stop an instance (billing for storage may continue)"),
+        ("start", "start a stopped instance"),
+        ("restart", "restart an instance"),
+    ):
+        parser = isub.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        _ref(parser)
+        _output(parser, csv=False)
+        _common(parser)
+
+    terminate = isub.add_parser(
+        "terminate",
+        help="terminate an instance for good (asks you to type its name)",
+        description="Terminate an instance: it and its disk are gone. Asks you to type its "
+        "name unless --yes is given; without a terminal --yes is required.",
+    )
+    _ref(terminate)
+    terminate.add_argument("--yes", "-y", action="store_true", help="terminate without asking")
+    _output(terminate, csv=False)
+    _common(terminate)
+
+    ssh = isub.add_parser(
+        "ssh",
+        help="connect with the system ssh (or --print the command)",
+        description="Run the system ssh to a running instance; arguments after -- go to ssh.",
+    )
+    _ref(ssh)
+    ssh.add_argument("--print", action="store_true", help="print the ssh command, do not run it")
+    ssh.add_argument("ssh_args", nargs="*", metavar="SSH_ARG", help="passed to ssh (after --)")
+    _common(ssh)
+
+    logs = isub.add_parser("logs", help="an instance's logs, where the provider has them")
+    _ref(logs)
+    _common(logs)
 
 
 def build_parser() -> Parser:
@@ -114,6 +306,8 @@ def build_parser() -> Parser:
     refresh.add_argument("--provider", action="append", default=[], metavar="NAME")
     _output(refresh, csv=False)
     _common(refresh)
+
+    _instances(sub)
     return parser
 
 
@@ -137,6 +331,6 @@ def namespace_filters(ns: argparse.Namespace) -> dict[str, Any]:
         "min_performance": ns.min_performance,
         "min_reliability": ns.min_reliability,
         "providers": ns.provider,
-        "sort_by": ns.sort_by,
-        "sort_order": ns.sort_order,
+        "sort_by": getattr(ns, "sort_by", None),
+        "sort_order": getattr(ns, "sort_order", None),
     }
