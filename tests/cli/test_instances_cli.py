@@ -9,7 +9,6 @@ import asyncio
 import io
 import json
 import os
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,35 +18,14 @@ from gpucm import services as services_module
 from gpucm.cli.main import main
 from gpucm.engine.launcher import request_tag, tagged_label
 from gpucm.providers.demo_instances import PROVISION_SECONDS, fails_for_capacity
-from gpucm.services import Services
-from tests.conftest import FIXED_NOW
+from tests.cli.conftest import Clock
 
 Capsys = pytest.CaptureFixture[str]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = FIXED_NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture(autouse=True)
-def cli_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Every CLI run in a test opens its services on this clock (open_services is
-    looked up when each command runs)."""
-    clock = Clock()
-    real = services_module.open_services
-
-    async def opened(**kw: Any) -> Services:
-        return await real(**{**kw, "clock": clock})
-
-    monkeypatch.setattr(services_module, "open_services", opened)
-    return clock
+def _pinned(cli_clock: Clock) -> Clock:
+    return cli_clock
 
 
 class Terminal(io.StringIO):

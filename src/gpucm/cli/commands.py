@@ -110,8 +110,19 @@ def offers_table(offers: list[Offer]) -> str:
     return render_table(columns, rows)
 
 
+def preset_query(name: str | None) -> SearchQuery | None:
+    if name is None:
+        return None
+    from gpucm.presets import PresetError, load_book
+
+    try:
+        return load_book().filter_query(name)
+    except (PresetError, QueryError) as exc:
+        raise UsageError(f"--preset: {exc}") from None
+
+
 async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
-    query = build_query(ns)
+    query = build_query(ns, preset_query(ns.preset))
     await services.ensure_data()
     page = await services.store.search(query)
     demo_banner(services)
@@ -282,6 +293,12 @@ async def cmd_instances(ns: argparse.Namespace, services: Services) -> int:
     return await run(ns, services)
 
 
+async def cmd_insight(ns: argparse.Namespace, services: Services) -> int:
+    from gpucm.cli.insight import COMMANDS as INSIGHT
+
+    return await INSIGHT[ns.command](ns, services)
+
+
 COMMANDS = {
     "offers": cmd_offers,
     "models": cmd_models,
@@ -289,4 +306,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "refresh": cmd_refresh,
     "instances": cmd_instances,
+    "history": cmd_insight,
+    "filters": cmd_insight,
+    "watch": cmd_insight,
 }

@@ -9,6 +9,7 @@ from typing import Any
 
 from gpucm import __version__
 from gpucm.cli.errors import Parser
+from gpucm.cli.insight_args import add_parsers as add_insight_parsers
 from gpucm.domain.models import CATEGORIES, SORT_KEYS
 
 
@@ -286,6 +287,9 @@ def build_parser() -> Parser:
 
     offers = sub.add_parser("offers", help="search offers in the store")
     _filters(offers)
+    offers.add_argument(
+        "--preset", metavar="NAME", help="start from a saved filter (see gpucm filters)"
+    )
     _output(offers)
     _common(offers)
 
@@ -308,6 +312,7 @@ def build_parser() -> Parser:
     _common(refresh)
 
     _instances(sub)
+    add_insight_parsers(sub, _common)
     return parser
 
 

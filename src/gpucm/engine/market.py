@@ -7,11 +7,11 @@ since then" even when the user only refreshed a few times.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gpucm.domain.durations import parse_duration
 from gpucm.store.history import HistoryPoint, Resolution, resolution_for
 from gpucm.store.store import Store
 
@@ -21,17 +21,6 @@ WINDOWS: dict[str, timedelta] = {
     "30d": timedelta(days=30),
 }
 _BLOCKS = "▁▂▃▄▅▆▇█"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'90m', '24h', '7d', '2w' -> timedelta; ValueError with a usable message."""
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"invalid duration {text!r}: use a number and m, h, d or w (e.g. 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
-
 
 def trend_resolution(window: timedelta) -> Resolution:
     """Rollups only: the trend column covers every model at once."""

@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal, get_args
-
-import aiosqlite
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 from gpucm.domain.clock import from_epoch
 from gpucm.store.sql import REBUILD_DAILY_ROLLUP, REBUILD_HOURLY_ROLLUP
+
+if TYPE_CHECKING:
+    import aiosqlite
 
 Resolution = Literal["raw", "hourly", "daily"]
 RESOLUTIONS: tuple[Resolution, ...] = get_args(Resolution)

@@ -1,0 +1,37 @@
+"""A pinned clock for CLI runs: every command opens its services on it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from gpucm import services as services_module
+from gpucm.services import Services
+from tests.conftest import FIXED_NOW
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = FIXED_NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def cli_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Every CLI run in the test opens its services on this clock (open_services is
+    looked up when each command runs)."""
+    clock = Clock()
+    real = services_module.open_services
+
+    async def opened(**kw: Any) -> Services:
+        return await real(**{**kw, "clock": clock})
+
+    monkeypatch.setattr(services_module, "open_services", opened)
+    return clock
