@@ -1,0 +1,172 @@
+"""The server's settings, under the original API's environment names.
+
+PORT, ENVIRONMENT, LOG_LEVEL, ENABLE_METRICS, ENABLE_CORS, RATE_LIMIT_ENABLED,
+RATE_LIMIT_RPM and DATABASE_URL are the original's; the GPUCM_* ones are gpucm's own.
+Flags (--host, --port, --db) win over the environment. Light on purpose (pydantic and
+the standard library): the CLI's parser imports `database_location` for every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+MIN_TOKEN_LENGTH = 16
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# field -> environment variable
+ENV_NAMES: dict[str, str] = {
+    "port": "PORT",
+    "environment": "ENVIRONMENT",
+    "log_level": "LOG_LEVEL",
+    "enable_metrics": "ENABLE_METRICS",
+    "enable_cors": "ENABLE_CORS",
+    "cors_origins": "CORS_ORIGINS",
+    "rate_limit_enabled": "RATE_LIMIT_ENABLED",
+    "rate_limit_rpm": "RATE_LIMIT_RPM",
+    "api_token": "GPUCM_API_TOKEN",
+    "max_body_bytes": "GPUCM_MAX_BODY_BYTES",
+    "instance_sync_interval": "GPUCM_INSTANCE_SYNC_INTERVAL",
+}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class ApiSettingsError(Exception):
+    """A setting the server cannot start with, said in one line."""
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    environment: str = "development"
+    log_level: str = "INFO"
+    enable_metrics: bool = True
+    enable_cors: bool = False
+    cors_origins: tuple[str, ...] = ("*",)
+    rate_limit_enabled: bool = True
+    rate_limit_rpm: int = Field(default=100, ge=1, le=1_000_000)
+    api_token: SecretStr | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    instance_sync_interval: float = Field(default=30.0, ge=1, le=86_400)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("enable_metrics", "enable_cors", "rate_limit_enabled", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError("expected true or false (1/0, yes/no, on/off)")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(o.strip() for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            # never the value itself: this message is printed
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
+        return value
+
+    @property
+    def token(self) -> str | None:
+        return self.api_token.get_secret_value() if self.api_token else None
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    def secrets(self) -> list[str]:
+        return [self.token] if self.token else []
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], *, host: str | None = None, port: int | None = None
+    ) -> ApiSettings:
+        data: dict[str, Any] = {
+            field: env[name] for field, name in ENV_NAMES.items() if env.get(name, "").strip()
+        }
+        if host is not None:
+            data["host"] = host
+        if port is not None:
+            data["port"] = port
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]  # never err["input"]: it may be the token
+            field = str(err["loc"][0]) if err["loc"] else "settings"
+            name = ENV_NAMES.get(field, f"--{field}")
+            raise ApiSettingsError(f"{name}: {err['msg']}") from None
+
+    def exposure_problem(self) -> str | None:
+        """Why this server must not start: listening beyond this machine without a token."""
+        if self.loopback or self.token:
+            return None
+        return (
+            f"refusing to listen on {self.host}: it is reachable from other machines; set "
+            f"GPUCM_API_TOKEN (at least {MIN_TOKEN_LENGTH} characters) so every request must "
+            "carry it, or keep the default --host 127.0.0.1"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a hostname could resolve anywhere
+
+
+def database_location(text: str) -> Path:
+    """--db or DATABASE_URL: a file path, or `sqlite:///relative.db` /
+    `sqlite:////absolute.db` (the original's URL form). Other databases are not
+    supported yet; their URLs are never repeated (they may hold a password)."""
+    value = text.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        if not value:
+            raise argparse.ArgumentTypeError("--db/DATABASE_URL: empty")
+        return Path(value).expanduser()
+    if scheme.lower() != "sqlite":
+        raise argparse.ArgumentTypeError(
+            f"--db/DATABASE_URL: only sqlite:///PATH databases are supported for now "
+            f"(got a {scheme.lower()[:20]}:// URL)"
+        )
+    path = rest[1:] if rest.startswith("/") else rest
+    path = path.split("?", 1)[0]
+    if not path or path == ":memory:":
+        raise argparse.ArgumentTypeError(
+            "--db/DATABASE_URL: a database file is needed, e.g. sqlite:///gpucm.db or "
+            "sqlite:////var/lib/gpucm/gpucm.db"
+        )
+    return Path(path).expanduser()

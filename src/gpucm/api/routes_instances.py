@@ -1,0 +1,254 @@
+"""Your machines: create (the original create body), list, get, stop, start, restart,
+terminate — through the same launcher and instance manager as the CLI and TUI.
+
+Creating spends money, so the POST is the confirmation but not a blank cheque: the
+offer is re-quoted first, and a vanished offer, a price above `max_price_per_hour` or
+a budget it would pass refuses with 409 and nothing launched. One Idempotency-Key (or
+`request_id`) never creates two instances: the same key again answers 200 with the
+instance it created.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from pydantic import ConfigDict
+from starlette.responses import Response
+
+from gpucm.api.context import ApiContext, Ctx
+from gpucm.api.envelope import Envelope, ok, scrub
+from gpucm.api.errors import ApiError
+from gpucm.cli.instances import Refused, already_launched, find, fresh, refused_line, spend_line
+from gpucm.domain.models import Instance, LaunchRequest
+from gpucm.domain.provider_names import DISPLAY_NAMES, PROVIDERS, canonical_provider
+from gpucm.engine.instances import Action, InstanceError
+from gpucm.engine.launcher import (
+    LaunchError,
+    LaunchOptions,
+    LaunchOutcome,
+    Preflight,
+    new_request_id,
+)
+from gpucm.providers.errors import CapacityError
+
+router = APIRouter(prefix="/api/v1/instances", tags=["instances"])
+
+
+class CreateInstance(LaunchRequest):
+    """The original create body (provider, offer_id, image, label, environment, ports,
+    resources) and gpucm's safety fields. Environment values are secrets: they are
+    passed to the provider and never shown again."""
+
+    # built now: FastAPI validates bodies through a TypeAdapter that cannot finish
+    # building a deferred model quietly
+    model_config = ConfigDict(defer_build=False)
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+MAX_KEY_LENGTH = 200
+EQUIVALENTS_SHOWN = 3
+
+
+def _request_id(header: str | None, body: str | None) -> str:
+    given = [v.strip() for v in (header, body) if v is not None]
+    if len(given) == 2 and given[0] != given[1]:
+        raise ApiError(422, "invalid request: the Idempotency-Key header and request_id differ")
+    if not given:
+        return new_request_id()
+    key = given[0]
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ApiError(
+            422, f"invalid request: Idempotency-Key: 1 to {MAX_KEY_LENGTH} printable characters"
+        )
+    return key
+
+
+def _check_environment(req: CreateInstance) -> None:
+    for name in req.environment:
+        if not ENV_NAME.match(name):
+            raise ApiError(
+                422,
+                f"invalid request: environment: {name[:60]!r} is not a variable name "
+                "(letters, digits and _, not starting with a digit)",
+            )
+
+
+def _launched_message(outcome: LaunchOutcome, pre: Preflight) -> str:
+    i = outcome.instance
+    where = DISPLAY_NAMES.get(i.provider, i.provider)
+    notes = [
+        f"Launched {i.id} ({pre.offer.gpu_count} x {pre.offer.gpu_model} at {where}) "
+        f"at ${pre.cost.per_hour:.3f}/h all-in; it is {i.status}"
+    ]
+    notes += pre.changes()
+    notes += [f"ignored: {u}" for u in pre.unsupported]
+    notes += [f"warning: {w}" for w in pre.warnings]
+    return "; ".join(notes)
+
+
+async def _no_capacity(ctx: ApiContext, pre: Preflight, options: LaunchOptions, why: str) -> str:
+    candidates = await ctx.services.launcher.failover_candidates(
+        pre.offer, options, exclude=[pre.offer.id], limit=EQUIVALENTS_SHOWN
+    )
+    message = f"not launched: {why}"
+    if candidates:
+        listed = ", ".join(f"{c.offer.id} (${c.cost.per_hour:.3f}/h)" for c in candidates)
+        message += f"; equivalent offers available now: {listed}"
+    return message
+
+
+@router.post(
+    "",
+    response_model=Envelope[Instance],
+    status_code=201,
+    responses={200: {"model": Envelope[Instance], "description": "Already created (same key)"}},
+    summary="Create an instance from an offer (the original create body)",
+)
+async def create_instance(
+    ctx: Ctx,
+    body: CreateInstance,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    ctx.remember(body.environment.values())
+    _check_environment(body)
+    provider = canonical_provider(body.provider)
+    if provider is None:
+        raise ApiError(
+            422,
+            f"invalid request: unknown provider {body.provider!r} (known: {', '.join(PROVIDERS)})",
+        )
+    request_id = _request_id(idempotency_key, body.request_id)
+    req = LaunchRequest.model_validate(
+        {**body.model_dump(), "provider": provider, "request_id": request_id}
+    )
+    options = LaunchOptions.from_request(req)
+    services = ctx.services
+    launcher = services.launcher
+    async with ctx.launch_lock:
+        await launcher.reconcile()
+        try:
+            previous = await already_launched(services, request_id)
+        except Refused as exc:
+            raise ApiError(409, str(exc)) from None
+        if previous is not None:
+            return ok(
+                previous.instance,
+                f"Idempotency-Key {request_id} already created {previous.instance.id}: nothing "
+                f"new was created (it is {previous.instance.status})",
+                secrets=ctx.secrets(),
+                headers={
+                    "Idempotent-Replayed": "true",
+                    "Location": f"/api/v1/instances/{previous.instance.id}",
+                },
+            )
+        try:
+            offer = await launcher.resolve_offer(req.offer_id, provider)
+        except LaunchError:
+            raise ApiError(
+                404,
+                f"not launched: no offer {req.offer_id!r} at {provider}; it may have gone "
+                "(search again for a current one)",
+            ) from None
+        if offer.provider != provider:
+            raise ApiError(
+                422, f"invalid request: offer {offer.id} is at {offer.provider}, not {provider}"
+            )
+        pre = await launcher.preflight(offer, options)
+        if not pre.ok:
+            raise ApiError(409, refused_line(pre))
+        try:
+            outcome = await launcher.launch(pre, options)
+        except CapacityError as exc:
+            why = scrub(str(exc), ctx.secrets())
+            raise ApiError(409, await _no_capacity(ctx, pre, options, why)) from None
+    instance = outcome.instance
+    status = 200 if outcome.reused else 201
+    headers = {"Location": f"/api/v1/instances/{instance.id}"}
+    if outcome.reused:
+        headers["Idempotent-Replayed"] = "true"
+    return ok(
+        instance,
+        _launched_message(outcome, pre),
+        status=status,
+        secrets=ctx.secrets(),
+        headers=headers,
+    )
+
+
+@router.get(
+    "",
+    response_model=Envelope[list[Instance]],
+    summary="Your instances at every provider (kept in sync in the background)",
+)
+async def list_instances(
+    ctx: Ctx,
+    include_all: Annotated[
+        bool, Query(alias="all", description="include terminated instances")
+    ] = False,
+    refresh: Annotated[bool, Query(description="re-read every provider first")] = False,
+) -> Response:
+    manager = ctx.services.instances
+    if refresh:
+        await manager.sync()
+    instances = await manager.list(include_terminated=include_all)
+    running = [i for i in instances if i.status != "terminated"]
+    message = f"{len(instances)} instances. " + spend_line(running, ctx.services.clock())
+    return ok(instances, message, secrets=ctx.secrets())
+
+
+async def _instance(ctx: ApiContext, instance_id: str) -> Instance:
+    try:
+        return await find(ctx.services, instance_id)
+    except InstanceError as exc:
+        raise ApiError(404, str(exc)) from None
+
+
+@router.get(
+    "/{instance_id}",
+    response_model=Envelope[Instance],
+    summary="One instance, as its provider reports it now (by id, provider id or name)",
+)
+async def get_instance(ctx: Ctx, instance_id: str) -> Response:
+    instance = await fresh(ctx.services, await _instance(ctx, instance_id))
+    return ok(instance, f"{instance.id} is {instance.status}", secrets=ctx.secrets())
+
+
+@router.delete(
+    "/{instance_id}",
+    response_model=Envelope[Instance],
+    summary="Terminate an instance: it and its disk are gone",
+)
+async def terminate_instance(ctx: Ctx, instance_id: str) -> Response:
+    instance = await _instance(ctx, instance_id)
+    if instance.status == "terminated":
+        return ok(instance, f"{instance.id} was already terminated", secrets=ctx.secrets())
+    gone = await ctx.services.instances.act(instance, "terminate")
+    return ok(gone, f"Terminated {gone.id}", secrets=ctx.secrets())
+
+
+async def _act(ctx: ApiContext, instance_id: str, action: Action) -> Response:
+    instance = await _instance(ctx, instance_id)
+    updated = await ctx.services.instances.act(instance, action)
+    done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[action]
+    return ok(updated, f"{done} {updated.id}; it is {updated.status}", secrets=ctx.secrets())
+
+
+@router.post("/{instance_id}/stop", response_model=Envelope[Instance], summary="Stop an instance")
+async def stop_instance(ctx: Ctx, instance_id: str) -> Response:
+    return await _act(ctx, instance_id, "stop")
+
+
+@router.post(
+    "/{instance_id}/start", response_model=Envelope[Instance], summary="Start a stopped instance"
+)
+async def start_instance(ctx: Ctx, instance_id: str) -> Response:
+    return await _act(ctx, instance_id, "start")
+
+
+@router.post(
+    "/{instance_id}/restart", response_model=Envelope[Instance], summary="Restart an instance"
+)
+async def restart_instance(ctx: Ctx, instance_id: str) -> Response:
+    return await _act(ctx, instance_id, "restart")

@@ -1,0 +1,59 @@
+"""The server's background work: the refresh workers and the instance sync run beside
+the API, survive failures, and stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from gpucm.api.workers import background_workers, sync_once
+from gpucm.domain.models import SearchQuery
+from gpucm.engine.instances import InstanceManager
+from gpucm.providers.base import LaunchSpec
+from gpucm.providers.demo_instances import fails_for_capacity
+from gpucm.services import Services
+
+
+async def test_instances_launched_elsewhere_appear_and_the_market_refreshes(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gpucm.api.workers")
+    page = await services.store.search(SearchQuery(providers=("runpod",), limit=50))
+    offer = next(o for o in page.offers if not fails_for_capacity(o.id))
+    # launched by another gpucm (the CLI, the TUI): the store does not know it yet
+    launched = await services.control("runpod").launch(
+        LaunchSpec(offer=offer, label="elsewhere", request_id="r1")
+    )
+    assert await services.store.instances.get(launched.id) is None
+    before = asyncio.all_tasks()
+    async with background_workers(services, sync_interval=0.05):
+        for _ in range(100):
+            if await services.store.instances.get(launched.id) is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert await services.store.instances.get(launched.id) is not None
+    assert asyncio.all_tasks() == before  # nothing left running
+    assert any(r.getMessage().startswith("refresh ") for r in caplog.records)
+
+
+async def test_a_failing_sync_is_logged_and_tried_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+
+    async def broken(self: InstanceManager, providers: list[str] | None = None) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("provider exploded")
+
+    monkeypatch.setattr(InstanceManager, "sync", broken)
+    await sync_once(services)  # does not raise
+    assert "instance sync failed: provider exploded" in caplog.text
+    async with background_workers(services, sync_interval=0.01):
+        for _ in range(100):
+            if calls >= 3:
+                break
+            await asyncio.sleep(0.01)
+    assert calls >= 3
