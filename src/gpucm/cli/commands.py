@@ -15,11 +15,11 @@ from gpucm import formatting as fmt
 from gpucm.cli.errors import UsageError
 from gpucm.cli.parser import MAX_INT, namespace_filters
 from gpucm.cli.table import Column, render_table
-from gpucm.domain.models import Offer, ProviderInfo, SearchQuery
+from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.provider_names import PROVIDERS, canonical_provider
 from gpucm.domain.query import QueryError, parse_query
 from gpucm.export import write_offers
-from gpucm.providers.registry import PROVIDER_META
+from gpucm.provider_info import provider_infos
 from gpucm.services import Services
 
 TABLE_LIMIT = 30
@@ -177,28 +177,6 @@ async def cmd_models(ns: argparse.Namespace, services: Services) -> int:
     return 0
 
 
-async def provider_infos(services: Services) -> list[ProviderInfo]:
-    health = await services.store.health()
-    models = await services.store.provider_models()
-    settings = services.settings
-    infos = []
-    for name, meta in PROVIDER_META.items():
-        infos.append(
-            ProviderInfo(
-                name=name,
-                display_name=meta.display_name + (" (demo)" if services.demo else ""),
-                website=meta.website,
-                regions=list(meta.regions),
-                gpu_models=models.get(name, []),
-                features=meta.capabilities.features(),
-                is_configured=services.demo or settings.provider(name).configured,
-                is_demo=services.demo,
-                health=health.get(name),
-            )
-        )
-    return infos
-
-
 async def cmd_providers(ns: argparse.Namespace, services: Services) -> int:
     infos = await provider_infos(services)
     if ns.json:
@@ -293,6 +271,12 @@ async def cmd_instances(ns: argparse.Namespace, services: Services) -> int:
     return await run(ns, services)
 
 
+async def cmd_serve(ns: argparse.Namespace, services: Services) -> int:
+    from gpucm.cli.serve import cmd_serve as serve  # fastapi and uvicorn load only here
+
+    return await serve(ns, services)
+
+
 async def cmd_insight(ns: argparse.Namespace, services: Services) -> int:
     from gpucm.cli.insight import COMMANDS as INSIGHT
 
@@ -309,4 +293,5 @@ COMMANDS = {
     "history": cmd_insight,
     "filters": cmd_insight,
     "watch": cmd_insight,
+    "serve": cmd_serve,
 }

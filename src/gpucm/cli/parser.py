@@ -10,6 +10,7 @@ from typing import Any
 from gpucm import __version__
 from gpucm.cli.errors import Parser
 from gpucm.cli.insight_args import add_parsers as add_insight_parsers
+from gpucm.cli.serve import add_parser as add_serve_parser
 from gpucm.domain.models import CATEGORIES, SORT_KEYS
 
 
@@ -313,6 +314,7 @@ def build_parser() -> Parser:
 
     _instances(sub)
     add_insight_parsers(sub, _common)
+    add_serve_parser(sub)
     return parser
 
 

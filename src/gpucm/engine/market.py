@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gpucm.domain.durations import parse_duration
 from gpucm.store.history import HistoryPoint, Resolution, resolution_for
 from gpucm.store.store import Store
 
