@@ -20,7 +20,6 @@ from starlette.responses import Response
 from gpucm.api.context import ApiContext, Ctx
 from gpucm.api.envelope import Envelope, ok, scrub
 from gpucm.api.errors import ApiError
-from gpucm.cli.instances import Refused, already_launched, find, fresh, refused_line, spend_line
 from gpucm.domain.models import Instance, LaunchRequest
 from gpucm.domain.provider_names import DISPLAY_NAMES, PROVIDERS, canonical_provider
 from gpucm.engine.instances import Action, InstanceError
@@ -31,6 +30,7 @@ from gpucm.engine.launcher import (
     Preflight,
     new_request_id,
 )
+from gpucm.engine.spend import spend_line
 from gpucm.providers.errors import CapacityError
 
 router = APIRouter(prefix="/api/v1/instances", tags=["instances"])
@@ -129,8 +129,8 @@ async def create_instance(
     async with ctx.launch_lock:
         await launcher.reconcile()
         try:
-            previous = await already_launched(services, request_id)
-        except Refused as exc:
+            previous = await services.launcher.existing(request_id)
+        except LaunchError as exc:
             raise ApiError(409, str(exc)) from None
         if previous is not None:
             return ok(
@@ -157,7 +157,7 @@ async def create_instance(
             )
         pre = await launcher.preflight(offer, options)
         if not pre.ok:
-            raise ApiError(409, refused_line(pre))
+            raise ApiError(409, pre.refusal())
         try:
             outcome = await launcher.launch(pre, options)
         except CapacityError as exc:
@@ -200,7 +200,7 @@ async def list_instances(
 
 async def _instance(ctx: ApiContext, instance_id: str) -> Instance:
     try:
-        return await find(ctx.services, instance_id)
+        return await ctx.services.instances.find_or_sync(instance_id)
     except InstanceError as exc:
         raise ApiError(404, str(exc)) from None
 
@@ -211,7 +211,7 @@ async def _instance(ctx: ApiContext, instance_id: str) -> Instance:
     summary="One instance, as its provider reports it now (by id, provider id or name)",
 )
 async def get_instance(ctx: Ctx, instance_id: str) -> Response:
-    instance = await fresh(ctx.services, await _instance(ctx, instance_id))
+    instance = await ctx.services.instances.fresh(await _instance(ctx, instance_id))
     return ok(instance, f"{instance.id} is {instance.status}", secrets=ctx.secrets())
 
 

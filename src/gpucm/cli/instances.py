@@ -43,7 +43,7 @@ from gpucm.engine.launcher import (
     new_request_id,
     options_from_mapping,
 )
-from gpucm.engine.spend import accrued, spend
+from gpucm.engine.spend import accrued, spend_line
 from gpucm.providers.errors import CapacityError, ProviderError, redact
 from gpucm.services import ProviderNotConfigured, Services
 
@@ -168,17 +168,6 @@ def instances_table(instances: list[Instance], now: datetime) -> str:
         for i in instances
     ]
     return render_table(columns, rows)
-
-
-def spend_line(instances: list[Instance], now: datetime) -> str:
-    current = spend(instances, now)
-    if not current.instances:
-        return "Nothing is running or starting: $0/h."
-    noun = "instance" if current.instances == 1 else "instances"
-    return (
-        f"Spending {fmt.price(current.per_hour)}/h on {current.instances} running or "
-        f"starting {noun}; about {fmt.price(current.accrued)} accrued (estimated)."
-    )
 
 
 def print_instance(ns: argparse.Namespace, instance: Instance, now: datetime) -> None:
@@ -421,28 +410,6 @@ def plan(ns: argparse.Namespace, secrets: list[str]) -> Plan:
 # -- launch: the money path ------------------------------------------------------------
 
 
-async def already_launched(services: Services, request_id: str) -> LaunchOutcome | None:
-    """The instance a request id already launched, looked up *before* any re-quote: an
-    offer is usually gone once rented, and that must not fail a safe re-run."""
-    record = await services.store.journal.get(request_id)
-    if record is None or record.state == "failed":
-        return None  # never tried, or failed for sure: it may be tried
-    if record.state == "done" and record.instance_id:
-        instance = await services.store.instances.get(record.instance_id)
-        if instance is None:
-            raise Refused(
-                f"request {request_id} already launched {record.instance_id}, which is no "
-                "longer listed; use a new --request-id to launch again"
-            )
-        return LaunchOutcome(instance, record, reused=True)
-    # pending or unknown, and start-up reconciliation could not settle it yet
-    raise Refused(
-        f"request {request_id} was sent to {_provider(record.provider)} at "
-        f"{record.updated_at:%H:%M:%S} UTC and its outcome is not known yet; nothing was "
-        "launched again; try again in a couple of minutes"
-    )
-
-
 async def choose_offer(services: Services, p: Plan) -> Offer:
     launcher = services.launcher
     if p.query is not None:
@@ -493,15 +460,6 @@ def confirmation(pre: Preflight, options: LaunchOptions) -> list[str]:
     lines += [f"  ignored:   {u}" for u in pre.unsupported]
     lines += [f"  warning:   {w}" for w in pre.warnings]
     return lines
-
-
-def refused_line(pre: Preflight) -> str:
-    o = pre.offer
-    return (
-        f"not launched ({o.gpu_count} x {o.gpu_model}, {o.id}): "
-        + "; ".join(pre.problems)
-        + "; nothing was launched"
-    )
 
 
 def candidate_lines(candidates: list[Preflight]) -> list[str]:
@@ -592,7 +550,7 @@ async def cmd_launch(ns: argparse.Namespace, services: Services, secrets: list[s
     options = p.options
     launcher = services.launcher
     await launcher.reconcile()
-    previous = await already_launched(services, options.request_id)
+    previous = await services.launcher.existing(options.request_id)
     if previous is not None:
         demo_banner(services)
         print_launched(ns, services, previous, options.request_id)
@@ -601,7 +559,7 @@ async def cmd_launch(ns: argparse.Namespace, services: Services, secrets: list[s
     offer = await choose_offer(services, p)
     pre = await launcher.preflight(offer, options)
     if not pre.ok:
-        raise Refused(refused_line(pre))
+        raise Refused(pre.refusal())
     demo_banner(services)
     if p.generated_id:
         say(
@@ -625,28 +583,11 @@ async def cmd_launch(ns: argparse.Namespace, services: Services, secrets: list[s
 # -- one instance ------------------------------------------------------------------------
 
 
-async def find(services: Services, ref: str) -> Instance:
-    """By id, provider id or name; if the store does not know it, re-read the providers
-    (it may have been launched elsewhere) and look once more."""
-    manager = services.instances
-    try:
-        return await manager.find(ref)
-    except InstanceError:
-        await manager.sync()
-        return await manager.find(ref)
-
-
-async def fresh(services: Services, instance: Instance) -> Instance:
-    """The instance as its provider says now (the store may be a step behind)."""
-    await services.instances.sync([instance.provider])
-    return await services.store.instances.get(instance.id) or instance
-
-
 def action_handler(action: Action) -> Handler:
     done = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}[action]
 
     async def handler(ns: argparse.Namespace, services: Services, secrets: list[str]) -> int:
-        instance = await find(services, ns.ref)
+        instance = await services.instances.find_or_sync(ns.ref)
         updated = await services.instances.act(instance, action)
         print_instance(ns, updated, services.clock())
         say(f"{done} {updated.id}; it is {updated.status}.")
@@ -656,7 +597,7 @@ def action_handler(action: Action) -> Handler:
 
 
 async def cmd_terminate(ns: argparse.Namespace, services: Services, secrets: list[str]) -> int:
-    instance = await find(services, ns.ref)
+    instance = await services.instances.find_or_sync(ns.ref)
     if instance.status == "terminated":
         raise Refused(f"{instance.id} is already terminated")
     if not ns.yes:
@@ -690,7 +631,7 @@ def _no_endpoint(instance: Instance) -> str:
 
 
 async def cmd_ssh(ns: argparse.Namespace, services: Services, secrets: list[str]) -> int:
-    instance = await fresh(services, await find(services, ns.ref))
+    instance = await services.instances.fresh(await services.instances.find_or_sync(ns.ref))
     command = ssh_command(instance)
     if command is None:
         raise Refused(_no_endpoint(instance))
@@ -715,7 +656,7 @@ async def cmd_ssh(ns: argparse.Namespace, services: Services, secrets: list[str]
 
 
 async def cmd_logs(ns: argparse.Namespace, services: Services, secrets: list[str]) -> int:
-    instance = await find(services, ns.ref)
+    instance = await services.instances.find_or_sync(ns.ref)
     text = await services.instances.logs(instance)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return 0

@@ -69,6 +69,20 @@ class InstanceManager:
                 raise InstanceError(f"{ref!r} matches several instances ({ids}); use an id")
         raise InstanceError(f"no instance {ref!r}; see `gpucm instances list`")
 
+    async def find_or_sync(self, ref: str) -> Instance:
+        """By id, provider id or name; if the store does not know it, re-read the
+        providers (it may have been launched elsewhere) and look once more."""
+        try:
+            return await self.find(ref)
+        except InstanceError:
+            await self.sync()
+            return await self.find(ref)
+
+    async def fresh(self, instance: Instance) -> Instance:
+        """The instance as its provider says now (the store may be a step behind)."""
+        await self.sync([instance.provider])
+        return await self.services.store.instances.get(instance.id) or instance
+
     async def act(self, instance: Instance, action: Action) -> Instance:
         """Run an action at the provider, then re-read that provider's instances."""
         if instance.status == "terminated":

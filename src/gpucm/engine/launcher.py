@@ -151,6 +151,15 @@ class Preflight:
     def estimated_cost(self) -> float:
         return self.cost.for_hours(self.hours)
 
+    def refusal(self) -> str:
+        """One line: why this launch will not happen."""
+        o = self.offer
+        return (
+            f"not launched ({o.gpu_count} x {o.gpu_model}, {o.id}): "
+            + "; ".join(self.problems)
+            + "; nothing was launched"
+        )
+
     def changes(self) -> list[str]:
         """What a confirmation must point out."""
         out = []
@@ -401,6 +410,31 @@ class Launcher:
                 "this request again (see `gpucm instances list`)."
             ) from None
         return await self._done(options.request_id, instance, offer)
+
+    async def existing(self, request_id: str) -> LaunchOutcome | None:
+        """The instance a request id already launched, looked up *before* any re-quote
+        (an offer is usually gone once rented, and that must not fail a safe re-run);
+        None when the request may be tried (never seen, or failed for sure). Raises
+        LaunchError when it launched something no longer listed or is still in doubt."""
+        store = self.services.store
+        record = await store.journal.get(request_id)
+        if record is None or record.state == "failed":
+            return None
+        if record.state == "done" and record.instance_id:
+            instance = await store.instances.get(record.instance_id)
+            if instance is None:
+                raise LaunchError(
+                    f"request {request_id} already launched {record.instance_id}, which is"
+                    " no longer listed; use a new request id to launch again"
+                )
+            return LaunchOutcome(instance, record, reused=True)
+        # pending or unknown, and start-up reconciliation could not settle it yet
+        raise LaunchInDoubt(
+            f"request {request_id} was sent to"
+            f" {DISPLAY_NAMES.get(record.provider, record.provider)} at"
+            f" {record.updated_at:%H:%M:%S} UTC and its outcome is not known yet; nothing"
+            " was launched again; try again in a couple of minutes"
+        )
 
     async def _done(
         self, request_id: str, instance: Instance, offer: Offer | None

@@ -21,6 +21,7 @@ WINDOWS: dict[str, timedelta] = {
 }
 _BLOCKS = "▁▂▃▄▅▆▇█"
 
+
 def trend_resolution(window: timedelta) -> Resolution:
     """Rollups only: the trend column covers every model at once."""
     return "daily" if window > timedelta(days=7) else "hourly"

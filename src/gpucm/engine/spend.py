@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from gpucm import formatting as fmt
 from gpucm.config import BudgetSettings
 from gpucm.domain.models import Instance
 from gpucm.domain.pricing import HOURS_PER_MONTH
@@ -72,3 +73,15 @@ def check_budget(budget: BudgetSettings, current: Spend, extra_per_hour: float) 
                 f"spending would be ${value:,.2f}{unit}, {value / limit:.0%} of the {name} budget"
             )
     return BudgetCheck(problems, warnings)
+
+
+def spend_line(instances: Iterable[Instance], now: datetime) -> str:
+    """One sentence on what runs and what it has cost, for every front end."""
+    current = spend(instances, now)
+    if not current.instances:
+        return "Nothing is running or starting: $0/h."
+    noun = "instance" if current.instances == 1 else "instances"
+    return (
+        f"Spending {fmt.price(current.per_hour)}/h on {current.instances} running or "
+        f"starting {noun}; about {fmt.price(current.accrued)} accrued (estimated)."
+    )
