@@ -13,6 +13,7 @@ import pytest
 
 from gpucm import paths
 from gpucm.domain.models import Instance, Offer, SearchQuery
+from gpucm.engine import spend
 from gpucm.engine.instances import InstanceError, ssh_command
 from gpucm.engine.launcher import (
     SETTLE,
@@ -105,6 +106,27 @@ async def test_demo_lifecycle_end_to_end(services: Services, clock: Clock) -> No
     assert await manager.list() == []
     with pytest.raises(InstanceError, match="terminated"):
         await manager.act(inst, "stop")
+
+
+async def test_a_restarted_machine_is_billed_from_its_restart(
+    services: Services, clock: Clock
+) -> None:
+    offer = await launchable(services, provider="vast_ai")
+    inst = (
+        await services.launcher.launch(await services.launcher.preflight(offer, opts()), opts())
+    ).instance
+    manager = services.instances
+    clock.advance(3600)
+    await manager.sync()
+    inst = await manager.act(await manager.find(inst.id), "stop")
+    clock.advance(7200)  # stopped: not billed
+    inst = await manager.act(inst, "start")
+    clock.advance(5)
+    await manager.sync()
+    booting = await manager.find(inst.id)
+    assert booting.status == "provisioning"
+    # five seconds since the start, not three hours since the first launch
+    assert spend.hours_running(booting, clock.now) == pytest.approx(5 / 3600)
 
 
 async def test_lambda_cannot_stop_and_says_so(services: Services) -> None:

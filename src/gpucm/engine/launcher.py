@@ -283,9 +283,10 @@ class Launcher:
         problems.extend(budget.problems)
         warnings = list(budget.warnings)
         if cost.estimated:
+            name = DISPLAY_NAMES.get(offer.provider, offer.provider)
             warnings.append(
-                f"storage is billed separately at {offer.provider}: the all-in price "
-                f"includes ${cost.storage_per_hour:.3f}/h for {options.disk_gb:g} GB (estimated)"
+                f"storage is billed separately at {name}: the all-in price includes "
+                f"${cost.storage_per_hour:.3f}/h for {options.disk_gb:g} GB (estimated)"
             )
         return Preflight(
             listed=offer,

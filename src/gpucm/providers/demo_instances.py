@@ -61,7 +61,10 @@ class DemoInstances:
 
     def _instance(self, pid: str, rec: dict[str, Any], now: datetime) -> Instance:
         status, raw = self._status(rec, now)
-        started = datetime.fromisoformat(rec["started_at"]) if rec.get("started_at") else None
+        # billing runs from the boot (launch or start), so a provisioning machine's
+        # clock starts there, not at its first creation
+        key = "booted_at" if status == "provisioning" else "started_at"
+        started = datetime.fromisoformat(rec[key]) if rec.get(key) else None
         return Instance(
             id=f"{self._name}:{pid}",
             provider=self._name,
@@ -80,7 +83,7 @@ class DemoInstances:
             ssh_user="root",
             offer_id=rec.get("offer_id"),
             created_at=datetime.fromisoformat(rec["created_at"]),
-            started_at=started if status == "running" else None,
+            started_at=started if status in ("running", "provisioning") else None,
             provider_data={"demo": True},
         )
 
@@ -123,6 +126,7 @@ class DemoInstances:
             "name": spec.label,
             "state": "provisioning",
             "created_at": now.isoformat(),
+            "booted_at": now.isoformat(),
             "started_at": (now + timedelta(seconds=PROVISION_SECONDS)).isoformat(),
             "ready_at": (now + timedelta(seconds=PROVISION_SECONDS)).isoformat(),
             "gpu_model": offer.gpu_model,
@@ -166,5 +170,6 @@ class DemoInstances:
     def _boot(self, rec: dict[str, Any], seconds: float) -> None:
         now = self._clock()
         rec["state"] = "provisioning"
+        rec["booted_at"] = now.isoformat()
         rec["ready_at"] = (now + timedelta(seconds=seconds)).isoformat()
         rec["started_at"] = rec["ready_at"]

@@ -25,6 +25,8 @@ from gpucm.tui.messages import BootPainted, FirstPaint, RefreshLanded
 from gpucm.tui.theme_files import quick_theme
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from gpucm.domain.models import SearchQuery
     from gpucm.engine.refresher import RefreshOutcome
     from gpucm.engine.scheduler import RefreshScheduler
@@ -34,6 +36,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ServicesFactory = Callable[[], Awaitable["Services"]]
+
+
+def _new_request_id() -> str:
+    from gpucm.engine.launcher import new_request_id
+
+    return new_request_id()
 
 
 class GpucmApp(App[None]):
@@ -75,6 +83,10 @@ class GpucmApp(App[None]):
         self._workers_started = False
         self._starting = False
         self._scheduler: RefreshScheduler | None = None
+        self._instance_timer: Timer | None = None
+        self._instance_sync_running = False
+        # launch request ids; snapshot runs swap in a fixed sequence
+        self.request_ids: Callable[[], str] = _new_request_id
         # snapshot tests turn blinking off so a focused input looks the same every time
         self.cursor_blink = cursor_blink
 
@@ -137,6 +149,8 @@ class GpucmApp(App[None]):
         if self._refresh_enabled and not self._workers_started:
             self._workers_started = True
             self.run_refresh_workers()
+            # settle launches a crash left in doubt, and learn what runs, once
+            self.sync_instances(reconcile=True)
 
     async def on_unmount(self) -> None:
         if self._factory is not None and hasattr(self, "services"):
@@ -178,6 +192,42 @@ class GpucmApp(App[None]):
             if isinstance(screen, MainScreen):
                 return screen
         return None
+
+    # -- instances ------------------------------------------------------------------
+
+    def follow_instances(self, active: bool) -> None:
+        """The instance manager is open (or closed): sync now, then every 2 s on the
+        demo market (its machines boot in 20 s) or 10 s against real providers, whose
+        rate limits a faster poll would eat."""
+        if self._instance_timer is not None:
+            self._instance_timer.stop()
+            self._instance_timer = None
+        if active:
+            self.sync_instances()
+            interval = 2.0 if self.services.demo else 10.0
+            self._instance_timer = self.set_interval(interval, self.sync_instances)
+
+    @work(group="instance-sync", exit_on_error=False)
+    async def sync_instances(self, reconcile: bool = False) -> None:
+        from gpucm.tui.screens.instances import InstancesScreen, InstancesSynced
+
+        # one sync at a time; a slow provider must not stack them up (nor be cancelled
+        # by the next tick, which would never let a sync finish)
+        if self._instance_sync_running or not hasattr(self, "services"):
+            return
+        self._instance_sync_running = True
+        try:
+            if reconcile:
+                await self.services.launcher.reconcile()
+            outcomes = await self.services.instances.sync()
+        except Exception:  # the manager shows the last known state; the log says why
+            log.exception("instance sync failed")
+            return
+        finally:
+            self._instance_sync_running = False
+        for screen in self.screen_stack:
+            if isinstance(screen, InstancesScreen):
+                screen.post_message(InstancesSynced(outcomes))
 
     # -- CommandTarget (the command palette's view of the app) ----------------------
 

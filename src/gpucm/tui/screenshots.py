@@ -8,9 +8,11 @@ the same screens.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,12 @@ from gpucm.domain.clock import fixed_clock
 from gpucm.services import Services, open_services
 
 SCREENSHOT_TIME = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+# narrow the table to an offer the demo market launches (not one of its "no capacity"
+# ones) before pressing L
+RTX_4090 = ("slash", *'gpu="RTX 4090"', "enter")
+LAMBDA = ("slash", *"provider=lambda gpu=A10", "enter")
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,31 @@ SCENARIOS: tuple[Scenario, ...] = (
         caption="Marked offers side by side (c), best in each row highlighted",
     ),
     Scenario("compare-80x24", (80, 24), ("space", "j", "space", "G", "space", "c")),
+    Scenario(
+        "launch-form-120x40",
+        (120, 40),
+        (*RTX_4090, "L"),
+        caption="The launch form (L): image, environment (values masked), ports, guards",
+    ),
+    Scenario(
+        "launch-form-80x24",
+        (80, 24),
+        (*LAMBDA, "L"),
+        caption="Lambda Cloud runs VMs: what it cannot honour is disabled, with a note",
+    ),
+    Scenario(
+        "launch-confirm-120x40",
+        (120, 40),
+        (*RTX_4090, "L", "enter"),
+        caption="The confirmation: all-in $/h (storage estimated), cost, warnings",
+    ),
+    Scenario(
+        "instances-120x40",
+        (120, 40),
+        (*RTX_4090, "L", "enter", "enter"),
+        caption="Launched: the instance manager (i), spend on top",
+    ),
+    Scenario("instances-80x24", (80, 24), (*RTX_4090, "L", "enter", "enter")),
     Scenario("help-120x40", (120, 40), ("question_mark",), caption="Help (?)"),
     Scenario("help-80x24", (80, 24), ("question_mark",)),
     Scenario("theme-light", (120, 40), theme="gpucm-light", caption="gpucm-light"),
@@ -115,7 +148,15 @@ async def settle(pilot: Pilot[None]) -> None:
         await pilot.pause(0.15)
 
 
+def snapshot_request_ids() -> Callable[[], str]:
+    """Launch request ids in a fixed sequence: instance names and ids derive from them."""
+    count = itertools.count(1)
+    return lambda: f"snapshot-{next(count):04d}"
+
+
 async def play(pilot: Pilot[None], scenario: Scenario) -> None:
+    if hasattr(pilot.app, "request_ids"):
+        pilot.app.request_ids = snapshot_request_ids()
     await settle(pilot)
     if scenario.keys:
         await pilot.press(*scenario.keys)

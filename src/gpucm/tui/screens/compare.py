@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -20,6 +20,9 @@ from gpucm.providers.registry import PROVIDER_META
 
 if TYPE_CHECKING:
     from gpucm.services import Services
+
+
+HINT = "best in each row is highlighted   ←/→: choose an offer   L: launch it   escape: close"
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,13 @@ def best_columns(attr: Attribute, offers: list[Offer]) -> set[int]:
 
 
 class CompareScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,c", "dismiss", "Close")]
+    """The table's cursor is a column, an offer: left/right pick it, up/down scroll
+    the attributes, and `L` launches the offer under the cursor."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,c", "dismiss", "Close"),
+        Binding("L", "launch", "Launch", id="compare-launch"),
+    ]
 
     def __init__(self, services: Services, offer_ids: list[str]) -> None:
         super().__init__()
@@ -121,8 +130,10 @@ class CompareScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(f"Comparing {len(self.offer_ids)} offers", classes="dialog-title")
-            yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
-            yield Static("best in each row is highlighted   escape: close", classes="dialog-hint")
+            yield DataTable(
+                id="compare-table", cursor_type="column", zebra_stripes=True, fixed_columns=1
+            )
+            yield Static(HINT, classes="dialog-hint", id="compare-hint", markup=False)
 
     def on_mount(self) -> None:
         self._load()
@@ -146,6 +157,8 @@ class CompareScreen(ModalScreen[None]):
                     text.append(" ★")
                 cells.append(text)
             table.add_row(*cells, key=attr.label)
+        if self.offers:
+            table.move_cursor(column=1)
         missing = len(self.offer_ids) - len(self.offers)
         if missing:
             self.notify(f"{missing} marked offer(s) vanished in a refresh.", severity="warning")
@@ -154,3 +167,40 @@ class CompareScreen(ModalScreen[None]):
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
+
+    @property
+    def selected(self) -> Offer | None:
+        """The offer whose column holds the cursor (None on the attribute column)."""
+        column = self.query_one(DataTable).cursor_coordinate.column
+        return self.offers[column - 1] if 1 <= column <= len(self.offers) else None
+
+    @on(DataTable.ColumnHighlighted)
+    def _column(self, event: DataTable.ColumnHighlighted) -> None:
+        if event.cursor_column == 0 and self.offers:
+            # the attribute labels are not an offer: the cursor stays on the offers
+            event.data_table.move_cursor(column=1)
+            return
+        offer = self.selected
+        hint = HINT
+        if offer is not None:
+            index = self.offers.index(offer) + 1
+            hint = (
+                f"★ best in row   L: launch #{index} ({offer.gpu_count} x {offer.gpu_model} "
+                f"at {offer.provider})   ←/→: offer   escape: close"
+            )
+        self.query_one("#compare-hint", Static).update(Text(hint))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "launch":
+            return True if self.selected is not None else None
+        return True
+
+    def action_launch(self) -> None:
+        from gpucm.tui.screens.launch import LaunchScreen
+
+        offer = self.selected
+        if offer is None:
+            self.notify("Move to an offer's column (←/→) to launch it.", timeout=3)
+            return
+        self.app.push_screen(LaunchScreen(self.services, offer))

@@ -47,6 +47,8 @@ KEY_HELP: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("space", "mark / unmark offer"),
             ("c", "compare marked offers"),
+            ("L", "launch the highlighted offer"),
+            ("i", "instances: your machines"),
             ("r", "refresh now"),
         ],
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -40,6 +40,8 @@ class MainScreen(Screen[None]):
         Binding("S", "reverse_sort", "Reverse sort", id="reverse", show=False),
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("c", "compare", "Compare", id="compare"),
+        Binding("L", "launch", "Launch", id="launch"),
+        Binding("i", "instances", "Instances", id="instances"),
         Binding("d", "toggle_insight", "Charts", id="insight"),
         Binding("escape", "focus_table", "Table", show=False),
     ]
@@ -124,6 +126,11 @@ class MainScreen(Screen[None]):
             for field in self.query(Input):
                 field.cursor_blink = False
 
+    def on_resize(self, event: events.Resize) -> None:
+        # wide: the compact footer fits every key, Launch/Instances and Help included;
+        # narrow: nothing fits, and the roomier footer cuts off cleanly
+        self.query_one(Footer).compact = event.size.width >= 110
+
     def on_mount(self) -> None:
         self._apply_cursor_blink()
         self.title = "gpucm"
@@ -186,6 +193,7 @@ class MainScreen(Screen[None]):
 
     @on(OfferTable.Highlighted)
     def _highlighted(self, event: OfferTable.Highlighted) -> None:
+        self.refresh_bindings()  # Launch needs a highlighted offer
         if not self._panes_mounted:
             return
         model = event.row.gpu_model if event.row else None
@@ -328,6 +336,8 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "compare":
             return True if 2 <= len(self.marked) <= 6 else None
+        if action == "launch":
+            return True if self.table.highlighted is not None else None
         return True
 
     def action_compare(self) -> None:
@@ -337,3 +347,27 @@ class MainScreen(Screen[None]):
             self.notify("Mark 2 to 6 offers with space to compare them.", timeout=4)
             return
         self.app.push_screen(CompareScreen(self.services, sorted(self.marked)))
+
+    # -- launching and instances ----------------------------------------------------
+
+    def action_launch(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            self.notify("No offer highlighted to launch.", timeout=3)
+            return
+        self._open_launch(row.id)
+
+    @work(exclusive=True, group="open-launch", exit_on_error=False)
+    async def _open_launch(self, offer_id: str) -> None:
+        from gpucm.tui.screens.launch import LaunchScreen
+
+        offer = await self.services.store.get_offer(offer_id)
+        if offer is None:
+            self.notify("That offer vanished in a refresh; pick another.", severity="warning")
+            return
+        await self.app.push_screen(LaunchScreen(self.services, offer))
+
+    def action_instances(self) -> None:
+        from gpucm.tui.screens.instances import open_instances
+
+        open_instances(self.app, self.services)

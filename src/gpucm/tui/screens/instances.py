@@ -1,0 +1,634 @@
+"""`i`: the instance manager. Every machine the user runs, across providers, kept
+current by the app's sync worker; stop, start, restart, terminate, SSH and logs.
+
+Actions a provider lacks are greyed out in the footer (Lambda cannot stop, RunPod
+cannot restart) and the line under the table says why; terminating asks for the
+machine's name, typed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import subprocess
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast, runtime_checkable
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SuspendNotSupported
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Input, Log, Static
+from textual.widgets.data_table import RowDoesNotExist
+
+from gpucm import formatting as fmt
+from gpucm.domain.models import Instance
+from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.engine.instances import Action, SyncOutcome, is_demo, ssh_command
+from gpucm.engine.spend import accrued, spend
+from gpucm.providers.errors import redact
+from gpucm.tui.screens.launch import capabilities, one_line, provider_name
+
+if TYPE_CHECKING:
+    from gpucm.config import BudgetSettings
+    from gpucm.engine.spend import Spend
+    from gpucm.services import Services
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "InstanceDetailScreen",
+    "InstancesScreen",
+    "InstancesSynced",
+    "LogsScreen",
+    "TerminateScreen",
+    "open_instances",
+]
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Provider", "provider"),
+    ("Name", "name"),
+    ("GPU", "gpu"),
+    ("Status", "status"),
+    ("Uptime", "uptime"),
+    ("$/h", "price"),
+    ("Accrued", "accrued"),
+    ("SSH", "ssh"),
+)
+
+VERBS: dict[str, str] = {
+    "stop": "Stopping",
+    "start": "Starting",
+    "restart": "Restarting",
+    "terminate": "Terminating",
+}
+
+
+class InstancesSynced(Message):
+    """The app synced the providers' instance lists into the store."""
+
+    def __init__(self, outcomes: list[SyncOutcome]) -> None:
+        super().__init__()
+        self.outcomes = outcomes
+
+
+def open_instances(app: App[object], services: Services, focus: str | None = None) -> None:
+    """Show the instance manager, focused on an instance: the open one, or a new one."""
+    if isinstance(app.screen, InstancesScreen):
+        app.screen.focus_instance(focus)
+    else:
+        app.push_screen(InstancesScreen(services, focus=focus))
+
+
+@runtime_checkable
+class InstanceSync(Protocol):
+    """The app's side of the sync (GpucmApp in tui/app.py). The screen also runs under
+    a plain App (tests), then syncing once itself."""
+
+    def follow_instances(self, active: bool) -> None: ...
+
+    def sync_instances(self) -> object: ...
+
+
+def refusal(instance: Instance | None, action: str) -> str | None:
+    """Why an action cannot run on an instance now (None: it can)."""
+    if instance is None:
+        return "No instance selected."
+    caps = capabilities(instance.provider)
+    name = provider_name(instance.provider)
+    label = instance.name or instance.id
+    if instance.status == "terminated" and action != "detail":
+        return f"{label} is terminated."
+    if action in ("stop", "start") and not caps.stop_start:
+        return f"{name} cannot stop or start a machine: terminate it instead."
+    if action == "restart" and not caps.restart:
+        return f"{name} has no restart: stop, then start it."
+    if action == "stop" and instance.status not in ("running", "provisioning"):
+        return f"{label} is {instance.status}: nothing to stop."
+    if action == "start" and instance.status != "stopped":
+        return f"{label} is {instance.status}: only a stopped machine starts."
+    if action == "restart" and instance.status != "running":
+        return f"{label} is {instance.status}: only a running machine restarts."
+    if action == "logs" and not caps.logs:
+        return f"{name}'s API has no logs: connect over SSH (s)."
+    if action in ("ssh", "copy_ssh") and ssh_command(instance) is None:
+        return f"{label} has no SSH endpoint yet ({instance.status})."
+    return None
+
+
+def limits_sentence(provider: str) -> str:
+    """What a provider's API cannot do to its machines, said once under the table."""
+    caps = capabilities(provider)
+    name = provider_name(provider)
+    missing = []
+    if not caps.stop_start:
+        missing.append("stop or start (terminate instead)")
+    if not caps.restart:
+        missing.append("restart (stop, then start)")
+    if not caps.logs:
+        missing.append("show logs (use SSH)")
+    return f"{name} cannot " + "; ".join(missing) + "." if missing else ""
+
+
+def ssh_endpoint(instance: Instance) -> str:
+    if not instance.ssh_host or instance.status != "running":
+        return "-"
+    host = f"{instance.ssh_user}@{instance.ssh_host}" if instance.ssh_user else instance.ssh_host
+    port = instance.ssh_port
+    return f"{host}:{port}" if port and port != 22 else host
+
+
+def uptime(instance: Instance, now: datetime) -> str:
+    since = instance.started_at or instance.created_at
+    if since is None or instance.status not in ("running", "provisioning"):
+        return "-"
+    return fmt.duration(now - since)
+
+
+def budget_line(budget: BudgetSettings, current: Spend) -> tuple[str, float] | None:
+    """The budget as `$x/h of $y/h (z%)` and its fullest fraction, or None if none set."""
+    parts: list[str] = []
+    fullest = 0.0
+    if budget.max_hourly_usd is not None:
+        fraction = current.per_hour / budget.max_hourly_usd
+        fullest = max(fullest, fraction)
+        parts.append(
+            f"{fmt.price(current.per_hour)}/h of {fmt.price(budget.max_hourly_usd)}/h "
+            f"({fraction:.0%})"
+        )
+    if budget.monthly_usd is not None:
+        fraction = current.per_month / budget.monthly_usd
+        fullest = max(fullest, fraction)
+        parts.append(
+            f"{fmt.price(current.per_month)}/month of {fmt.price(budget.monthly_usd)}/month "
+            f"({fraction:.0%})"
+        )
+    if not parts:
+        return None
+    return "budget " + ", ".join(parts), fullest
+
+
+class InstancesScreen(Screen[None]):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "instances--running",
+        "instances--provisioning",
+        "instances--stopped",
+        "instances--error",
+        "instances--terminated",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "ssh", "SSH", id="instances-ssh"),
+        Binding("y", "copy_ssh", "Copy", id="instances-copy-ssh"),
+        Binding("x", "act('stop')", "Stop", id="instances-stop"),
+        Binding("u", "act('start')", "Start", id="instances-start"),
+        Binding("R", "act('restart')", "Restart", id="instances-restart"),
+        Binding("t", "terminate", "Terminate", id="instances-terminate"),
+        Binding("l", "logs", "Logs", id="instances-logs"),
+        Binding("escape,q", "back", "Back", id="instances-back"),
+        Binding("r", "sync", "Sync", id="instances-sync"),
+        Binding("enter", "detail", "Detail", id="instances-detail", show=False),
+        Binding("a", "toggle_all", "All/live", id="instances-all", show=False),
+    ]
+
+    def __init__(self, services: Services, *, focus: str | None = None) -> None:
+        super().__init__()
+        self.services = services
+        self.instances: dict[str, Instance] = {}
+        self.show_terminated = False
+        self._focus = focus
+        self._errors: dict[str, str | None] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="▦")
+        yield Static("", id="instances-spend")
+        table: DataTable[Text] = DataTable(
+            id="instances-table", cursor_type="row", zebra_stripes=True
+        )
+        for label, key in COLUMNS:
+            table.add_column(Text(label), key=key)
+        yield table
+        yield Static("", id="instances-detail")
+        yield Footer(compact=True)
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return cast("DataTable[Text]", self.query_one("#instances-table", DataTable))
+
+    @property
+    def current(self) -> Instance | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except RowDoesNotExist:
+            return None
+        return self.instances.get(str(key.value))
+
+    def on_mount(self) -> None:
+        self.title = "Instances"
+        self.sub_title = "DEMO market (simulated)" if self.services.demo else "live"
+        self.table.focus()
+        self.reload()
+        app = self._gpucm_app()
+        if app is not None:
+            app.follow_instances(True)
+        else:
+            self._sync_here()
+
+    def on_unmount(self) -> None:
+        app = self._gpucm_app()
+        if app is not None:
+            app.follow_instances(False)
+
+    def _gpucm_app(self) -> InstanceSync | None:
+        app = self.app
+        return app if isinstance(app, InstanceSync) else None
+
+    # -- data -----------------------------------------------------------------------
+
+    @work(group="instances-sync-here", exclusive=True, exit_on_error=False)
+    async def _sync_here(self) -> None:
+        """Without the app's sync worker (a test app): sync once here."""
+        self.post_message(InstancesSynced(await self.services.instances.sync()))
+
+    @on(InstancesSynced)
+    def _synced(self, event: InstancesSynced) -> None:
+        for outcome in event.outcomes:
+            previous = self._errors.get(outcome.provider)
+            current = None if outcome.ok else outcome.error
+            if current and current != previous:
+                self.notify(
+                    one_line(f"{provider_name(outcome.provider)}: {current}"),
+                    title="Instance sync failed",
+                    severity="warning",
+                    markup=False,
+                )
+            self._errors[outcome.provider] = current
+        self.reload()
+
+    @work(group="instances-load", exclusive=True, exit_on_error=False)
+    async def reload(self) -> None:
+        listed = await self.services.instances.list(include_terminated=self.show_terminated)
+        self._show(listed)
+
+    def _status_text(self, instance: Instance) -> Text:
+        style = self.get_component_rich_style(f"instances--{instance.status}", partial=True)
+        return Text(instance.status, style=style)
+
+    def _cells(self, instance: Instance) -> dict[str, Text]:
+        now = self.services.clock()
+        gpu = f"{instance.gpu_count}x {instance.gpu_model or instance.gpu_name or '?'}"
+        return {
+            "provider": Text(SHORT_NAMES.get(instance.provider, instance.provider)),
+            "name": Text(instance.name or instance.provider_id),
+            "gpu": Text(gpu),
+            "status": self._status_text(instance),
+            "uptime": Text(uptime(instance, now), justify="right"),
+            "price": Text(fmt.price(instance.price_per_hour), justify="right"),
+            "accrued": Text(fmt.price(accrued(instance, now)), justify="right"),
+            "ssh": Text(ssh_endpoint(instance)),
+        }
+
+    def _show(self, listed: list[Instance]) -> None:
+        table = self.table
+        fresh = {i.id: i for i in listed}
+        with self.app.batch_update():
+            for gone in [k for k in self.instances if k not in fresh]:
+                table.remove_row(gone)
+            for instance in listed:
+                cells = self._cells(instance)
+                if instance.id in self.instances:
+                    for column, value in cells.items():
+                        table.update_cell(instance.id, column, value, update_width=True)
+                else:
+                    table.add_row(*(cells[key] for _, key in COLUMNS), key=instance.id)
+        self.instances = fresh
+        if self._focus is not None and self._focus in fresh:
+            table.move_cursor(row=table.get_row_index(self._focus))
+            self._focus = None
+        self._show_spend(listed)
+        self._show_detail()
+        self.refresh_bindings()
+
+    def focus_instance(self, instance_id: str | None) -> None:
+        self._focus = instance_id
+        self.reload()
+
+    def _show_spend(self, listed: list[Instance]) -> None:
+        now = self.services.clock()
+        current = spend(listed, now)
+        line = Text()
+        line.append(f"{fmt.price(current.per_hour)}/h", style="bold")
+        line.append(f" for {current.instances} running or starting of {len(listed)}")
+        line.append(f"  ·  accrued {fmt.price(current.accrued)}")
+        budget = budget_line(self.services.settings.budget, current)
+        widget = self.query_one("#instances-spend", Static)
+        warn = over = False
+        if budget is not None:
+            text, fullest = budget
+            line.append(f"  ·  {text}")
+            warn = fullest >= self.services.settings.budget.warn_fraction
+            over = fullest > 1
+        failing = sorted(provider_name(p) for p, e in self._errors.items() if e)
+        if failing:
+            line.append(f"  ·  sync failing: {', '.join(failing)}")
+        widget.update(line)
+        widget.set_class(warn and not over, "-warn")
+        widget.set_class(over, "-over")
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#instances-detail", Static)
+        instance = self.current
+        if instance is None:
+            detail.update(
+                Text(
+                    "No instances. Launch one with L on an offer in the main table."
+                    if not self.instances
+                    else ""
+                )
+            )
+            return
+        line = Text()
+        line.append(instance.name or instance.provider_id, style="bold")
+        line.append(
+            f"  {instance.status} (provider says {instance.raw_status or '-'!r})"
+            f"  ·  {provider_name(instance.provider)}"
+        )
+        line.append(
+            f"\n{instance.id}  ·  {instance.region or '-'}  ·  {instance.image or 'default image'}"
+        )
+        limits = limits_sentence(instance.provider)
+        if limits:
+            line.append("\n" + limits)
+        detail.update(line)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_detail()
+
+    # -- actions --------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act":
+            return None if refusal(self.current, str(parameters[0])) else True
+        if action in ("terminate", "ssh", "copy_ssh", "logs", "detail"):
+            return None if refusal(self.current, action) else True
+        return True
+
+    def _refused(self, action: str) -> Instance | None:
+        """The highlighted instance if `action` can run on it; else say why, None."""
+        instance = self.current
+        reason = refusal(instance, action)
+        if reason:
+            self.notify(reason, severity="warning", timeout=4, markup=False)
+            return None
+        return instance
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_sync(self) -> None:
+        app = self._gpucm_app()
+        if app is not None:
+            app.sync_instances()
+        else:
+            self._sync_here()
+
+    def action_toggle_all(self) -> None:
+        self.show_terminated = not self.show_terminated
+        self.notify(
+            "Showing terminated machines too." if self.show_terminated else "Live machines.",
+            timeout=2,
+        )
+        self.reload()
+
+    def action_act(self, action: str) -> None:
+        instance = self._refused(action)
+        if instance is None or action not in VERBS:
+            return
+        self.perform(instance, cast("Action", action))
+
+    def perform(self, instance: Instance, action: Action) -> None:
+        self.notify(f"{VERBS[action]} {instance.name or instance.id}…", timeout=3, markup=False)
+        self.run_worker(self._act(instance, action), group="instance-action", exit_on_error=False)
+
+    async def _act(self, instance: Instance, action: Action) -> None:
+        try:
+            updated = await self.services.instances.act(instance, action)
+        except Exception as exc:  # InstanceError, a provider gone from the config...
+            self.notify(
+                self._clean(f"{action} failed: {exc}"),
+                title=provider_name(instance.provider),
+                severity="error",
+                markup=False,
+            )
+        else:
+            self.notify(f"{updated.name or updated.id}: {updated.status}", timeout=3, markup=False)
+        self.reload()
+
+    def action_terminate(self) -> None:
+        instance = self._refused("terminate")
+        if instance is None:
+            return
+
+        def confirmed(answer: bool | None) -> None:
+            if answer is None:
+                return
+            if not answer:
+                self.notify(
+                    "The name did not match: nothing was terminated.",
+                    severity="warning",
+                    markup=False,
+                )
+                return
+            self.perform(instance, "terminate")
+
+        self.app.push_screen(TerminateScreen(instance), confirmed)
+
+    def action_ssh(self) -> None:
+        instance = self._refused("ssh")
+        command = ssh_command(instance) if instance else None
+        if instance is None or command is None:
+            return
+        text = shlex.join(command)
+        if is_demo(instance):
+            self.notify(
+                f"A demo machine has no real host. The command would be: {text}",
+                title="SSH",
+                timeout=8,
+                markup=False,
+            )
+            return
+        try:
+            with self.app.suspend():
+                subprocess.run(command, check=False)
+        except SuspendNotSupported:
+            self.notify(
+                f"This terminal cannot be handed to ssh; run: {text}",
+                title="SSH",
+                severity="warning",
+                timeout=8,
+                markup=False,
+            )
+        except OSError as exc:
+            self.notify(one_line(f"Could not run ssh: {exc}"), severity="error", markup=False)
+        self.refresh()
+
+    def action_copy_ssh(self) -> None:
+        instance = self._refused("copy_ssh")
+        command = ssh_command(instance) if instance else None
+        if command is None:
+            return
+        text = shlex.join(command)
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied: {text}", timeout=4, markup=False)
+
+    def action_logs(self) -> None:
+        instance = self._refused("logs")
+        if instance is not None:
+            self._logs(instance)
+
+    @work(group="instance-logs", exclusive=True, exit_on_error=False)
+    async def _logs(self, instance: Instance) -> None:
+        try:
+            text = await self.services.instances.logs(instance)
+        except Exception as exc:
+            self.notify(self._clean(f"No logs: {exc}"), severity="error", markup=False)
+            return
+        self.app.push_screen(LogsScreen(instance.name or instance.id, text))
+
+    def action_detail(self) -> None:
+        instance = self.current
+        if instance is not None:
+            self.app.push_screen(InstanceDetailScreen(instance, self.services.clock()))
+
+    def _clean(self, text: str) -> str:
+        return redact(one_line(text), self.services.settings.secrets())
+
+
+# -- modals ------------------------------------------------------------------------------
+
+
+class TerminateScreen(ModalScreen[bool | None]):
+    """Type the machine's name to terminate it: True if it matches, False if not,
+    None if cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, instance: Instance) -> None:
+        super().__init__()
+        self.instance = instance
+        self.expected = instance.name or instance.provider_id
+
+    def compose(self) -> ComposeResult:
+        inst = self.instance
+        with Vertical(id="terminate-dialog"):
+            yield Static(
+                Text(f"Terminate {self.expected} at {provider_name(inst.provider)}?"),
+                classes="dialog-title",
+            )
+            yield Static(
+                Text(
+                    "This destroys the machine and its disk; it cannot be undone. "
+                    "Type its name to confirm:"
+                ),
+            )
+            yield Static(Text(self.expected), id="terminate-name")
+            yield Input(placeholder=self.expected, id="terminate-input")
+            yield Static("enter: terminate   esc: cancel", classes="dialog-hint", markup=False)
+
+    def on_mount(self) -> None:
+        field = self.query_one(Input)
+        if not getattr(self.app, "cursor_blink", True):
+            field.cursor_blink = False
+        field.focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() == self.expected)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class InstanceDetailScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "close", "Close")]
+
+    def __init__(self, instance: Instance, now: datetime) -> None:
+        super().__init__()
+        self.instance = instance
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        inst = self.instance
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        command = ssh_command(inst)
+        rows = [
+            ("Name", inst.name or "-"),
+            ("Id", inst.id),
+            ("Provider", f"{provider_name(inst.provider)}  (its id: {inst.provider_id})"),
+            ("Status", f"{inst.status}  (provider says {inst.raw_status or '-'!r})"),
+            (
+                "GPU",
+                f"{inst.gpu_count} x {inst.gpu_model or '?'}"
+                + (f"  (provider says {inst.gpu_name!r})" if inst.gpu_name else ""),
+            ),
+            ("Price", f"{fmt.price(inst.price_per_hour)}/h"),
+            ("Uptime", uptime(inst, self.now)),
+            ("Accrued", fmt.price(accrued(inst, self.now))),
+            ("Region", inst.region or "-"),
+            ("Image", inst.image or "the provider's default"),
+            ("SSH", shlex.join(command) if command else "-"),
+            ("Public IP", inst.public_ip or "-"),
+            ("Offer", inst.offer_id or "-"),
+            ("Request id", inst.request_id or "- (not launched by gpucm)"),
+            ("Created", f"{inst.created_at:%Y-%m-%d %H:%M UTC}" if inst.created_at else "-"),
+            ("Started", f"{inst.started_at:%Y-%m-%d %H:%M UTC}" if inst.started_at else "-"),
+        ]
+        for label, value in rows:
+            table.add_row(label, Text(value))
+        limits = limits_sentence(inst.provider)
+        with VerticalScroll(id="instance-dialog"):
+            yield Static(Text(f"Instance {inst.name or inst.id}"), classes="dialog-title")
+            yield Static(table, id="instance-facts")
+            if limits:
+                yield Static(Text(limits), classes="dialog-hint")
+            yield Static("escape: close", classes="dialog-hint", markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class LogsScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close")]
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__()
+        self.label = name
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="logs-dialog"):
+            yield Static(Text(f"Logs of {self.label}"), classes="dialog-title")
+            yield Log(id="logs-text", highlight=False)
+            yield Static("escape: close", classes="dialog-hint", markup=False)
+
+    def on_mount(self) -> None:
+        log_widget = self.query_one(Log)
+        log_widget.write(self.text or "(no output yet)")
+        log_widget.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,685 @@
+"""Pilot tests of the money path in the TUI on the demo market: the launch form, its
+confirmation and failover, and the instance manager's lifecycle actions."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Select, Static
+
+from gpucm import paths
+from gpucm.domain.models import Instance, Offer, SearchQuery
+from gpucm.engine.launcher import LaunchOptions
+from gpucm.providers.demo_instances import PROVISION_SECONDS, fails_for_capacity
+from gpucm.services import Services, open_services
+from gpucm.tui.app import GpucmApp
+from gpucm.tui.screens.compare import CompareScreen
+from gpucm.tui.screens.help import KEY_HELP
+from gpucm.tui.screens.instances import (
+    InstanceDetailScreen,
+    InstancesScreen,
+    TerminateScreen,
+    budget_line,
+    refusal,
+)
+from gpucm.tui.screens.launch import (
+    ConfirmLaunchScreen,
+    LaunchScreen,
+    field_notes,
+    parse_ports,
+)
+from gpucm.tui.screens.main import MainScreen
+from gpucm.tui.screenshots import workers_done
+from tests.conftest import FIXED_NOW
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = FIXED_NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def live_clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def timed(live_clock: Clock) -> AsyncIterator[Services]:
+    """The demo market on a clock the test moves: machines boot in 20 s of it."""
+    s = await open_services(demo=True, clock=live_clock)
+    await s.refresh()
+    yield s
+    await s.aclose()
+
+
+def top(app: GpucmApp) -> object:
+    """The active screen, read afresh (no narrowing carried over from an earlier check)."""
+    return app.screen
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    for _ in range(3):
+        await pilot.pause()
+        await workers_done(pilot.app)
+    await pilot.pause()
+
+
+def record_notes(app: GpucmApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    notes: list[str] = []
+    original = app.notify
+
+    def notify(message: str, *args: Any, **kwargs: Any) -> None:
+        notes.append(str(message))
+        original(message, *args, **kwargs)
+
+    monkeypatch.setattr(app, "notify", notify)
+    return notes
+
+
+async def launchable(services: Services, model: str = "RTX 4090", **q: Any) -> Offer:
+    page = await services.store.search(SearchQuery(gpu_models=(model,), limit=200, **q))
+    for offer in page.offers:
+        if not fails_for_capacity(offer.id):
+            return offer
+    raise AssertionError("no launchable offer")
+
+
+async def demo_machines(services: Services) -> int:
+    total = 0
+    for provider in services.provider_names():
+        records = await services.store.get_demo_state(f"instances:{provider}") or {}
+        total += len(records)
+    return total
+
+
+async def launch_directly(services: Services, offer: Offer, request_id: str) -> Instance:
+    options = LaunchOptions(request_id=request_id, label="train")
+    launcher = services.launcher
+    outcome = await launcher.launch(await launcher.preflight(offer, options), options)
+    return outcome.instance
+
+
+def text_of(screen: Any, selector: str) -> str:
+    """What a Static shows, as plain text (rich tables included)."""
+    content = screen.query_one(selector, Static).content
+    console = Console(width=200, file=io.StringIO(), record=True)
+    console.print(content)
+    return console.export_text()
+
+
+# -- pure helpers ------------------------------------------------------------------------
+
+
+def test_ports_parse_and_refuse_bad_ones() -> None:
+    assert parse_ports("8888/tcp, 6006/http 22") == ((8888, "tcp"), (6006, "http"), (22, "tcp"))
+    assert parse_ports("") == ()
+    with pytest.raises(ValueError, match="1 to 65535"):
+        parse_ports("99999/tcp")
+    with pytest.raises(ValueError, match="tcp, udp or http"):
+        parse_ports("80/sctp")
+
+
+def test_field_notes_follow_capabilities() -> None:
+    lam = field_notes("lambda_labs")
+    assert lam["image"].startswith("Lambda Cloud runs VMs: no image")
+    assert {"image", "env", "ports", "auto_terminate"} <= set(lam)
+    assert "ssh_key" not in lam  # Lambda takes one key per launch
+    vast = field_notes("vast_ai")
+    assert "image" not in vast and "env" not in vast and "ports" not in vast
+
+
+def test_help_lists_launch_and_instances() -> None:
+    act = dict(dict(KEY_HELP)["Act"])
+    assert "L" in act and "i" in act
+
+
+# -- launching -----------------------------------------------------------------------------
+
+
+async def highlight(pilot: Pilot[None], app: GpucmApp, offer: Offer) -> None:
+    """Narrow the main table to the offer's model and put the cursor on it."""
+    main = app.screen
+    assert isinstance(main, MainScreen)
+    main.apply_query(SearchQuery(gpu_models=(offer.gpu_model,), providers=(offer.provider,)), "t")
+    await settle(pilot)
+    for _ in range(200):
+        row = main.table.highlighted
+        assert row is not None
+        if row.id == offer.id:
+            return
+        await pilot.press("j")
+    raise AssertionError(f"{offer.id} not in the table")
+
+
+async def test_L_form_review_confirm_launches_one_instance(services: Services) -> None:
+    offer = await launchable(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await highlight(pilot, app, offer)
+        await pilot.press("L")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, LaunchScreen)
+        assert form.offer.id == offer.id
+        request_id = form.request_id
+        await pilot.press("enter")  # in the label field: review
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLaunchScreen)
+        assert confirm.pre.ok
+        assert confirm.options.request_id == request_id
+        facts = text_of(confirm, "#lc-facts")
+        assert "All-in" in facts and "estimated, 50 GB" in facts
+        assert await demo_machines(services) == 0  # nothing launched by reviewing
+        await pilot.press("enter")  # Launch has the focus
+        await settle(pilot)
+        manager = app.screen
+        assert isinstance(manager, InstancesScreen)
+        listed = await services.instances.list()
+        assert len(listed) == 1
+        assert listed[0].request_id == request_id
+        assert manager.current is not None and manager.current.id == listed[0].id
+        record = await services.store.journal.get(request_id)
+        assert record is not None and record.state == "done"
+
+
+async def test_confirm_pressed_twice_launches_once(services: Services) -> None:
+    offer = await launchable(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await app.push_screen(LaunchScreen(services, offer))
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLaunchScreen)
+        confirm.action_launch()
+        assert confirm.query_one("#lc-launch", Button).disabled
+        confirm.action_launch()  # a second press before the provider answers
+        await pilot.press("enter")
+        await settle(pilot)
+        assert await demo_machines(services) == 1
+        assert len(await services.instances.list()) == 1
+
+
+async def test_reviewing_twice_keeps_the_request_id(services: Services) -> None:
+    offer = await launchable(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        form = LaunchScreen(services, offer)
+        await app.push_screen(form)
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        first = app.screen
+        assert isinstance(first, ConfirmLaunchScreen)
+        await pilot.press("escape")  # back to the form, then review again
+        await settle(pilot)
+        assert top(app) is form
+        await pilot.press("enter")
+        await settle(pilot)
+        second = app.screen
+        assert isinstance(second, ConfirmLaunchScreen)
+        assert second.options.request_id == first.options.request_id == form.request_id
+
+
+async def failing_with_an_equivalent(services: Services) -> tuple[Offer, Offer]:
+    """An offer the demo refuses for capacity whose first failover would launch."""
+    page = await services.store.search(SearchQuery(limit=None))
+    launcher = services.launcher
+    for offer in page.offers:
+        if not fails_for_capacity(offer.id):
+            continue
+        options = LaunchOptions(request_id="probe", label="probe")
+        candidates = await launcher.failover_candidates(offer, options)
+        if candidates and not fails_for_capacity(candidates[0].offer.id):
+            return offer, candidates[0].offer
+    raise AssertionError("no failing offer with an equivalent")
+
+
+async def test_capacity_failure_offers_the_equivalent_and_launches_it(
+    services: Services,
+) -> None:
+    failing, equivalent = await failing_with_an_equivalent(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        form = LaunchScreen(services, failing)
+        await app.push_screen(form)
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLaunchScreen)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert top(app) is confirm  # the choice, not a launch
+        assert confirm.candidates
+        assert confirm.pre.offer.id == equivalent.id
+        headline = text_of(confirm, "#lc-headline")
+        assert "instead (same GPU and count)" in headline
+        assert failing.gpu_model in headline
+        launch = confirm.query_one("#lc-launch", Button)
+        assert str(launch.label) == "Launch instead" and not launch.disabled
+        assert await demo_machines(services) == 0
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, InstancesScreen)
+        listed = await services.instances.list()
+        assert len(listed) == 1
+        assert listed[0].offer_id == equivalent.id
+        record = await services.store.journal.get(form.request_id)
+        assert record is not None
+        assert record.state == "done" and record.offer_id == equivalent.id
+
+
+async def test_lambda_form_disables_what_lambda_cannot_do(services: Services) -> None:
+    offer = await launchable(services, "A10", providers=("lambda_labs",))
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await app.push_screen(LaunchScreen(services, offer))
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, LaunchScreen)
+        assert form.query_one("#lf-image", Input).disabled
+        assert form.query_one("#lf-image-preset", Select).disabled
+        assert form.query_one("#lf-ports", Input).disabled
+        assert form.query_one("#lf-auto-terminate", Input).disabled
+        assert all(i.disabled for i in form.query(".lf-env-key, .lf-env-value").results(Input))
+        assert not form.query_one("#lf-label", Input).disabled
+        assert not form.query_one("#lf-ssh-key", Input).disabled
+        assert "Lambda Cloud runs VMs: no image" in text_of(form, "#lf-note-image")
+        assert "port mapping" in text_of(form, "#lf-note-ports")
+        assert form.check_action("add_env", ()) is None
+
+
+async def test_bad_input_shows_a_hint_and_checks_nothing(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer = await launchable(services)
+    calls: list[object] = []
+
+    async def no_preflight(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        form = LaunchScreen(services, offer)
+        await app.push_screen(form)
+        await settle(pilot)
+        monkeypatch.setattr(type(services), "launcher", property(lambda s: no_preflight))
+        disk = form.query_one("#lf-disk", Input)
+        disk.value = "lots"
+        await pilot.pause()
+        form.action_review()
+        await settle(pilot)
+        assert "Disk GB: 'lots' is not a number" in text_of(form, "#lf-error")
+        assert disk.has_class("-bad") and disk.has_focus
+        disk.value = "80"
+        form.query_one("#lf-ports", Input).value = "8888/tcp, 70000"
+        await pilot.pause()
+        assert not disk.has_class("-bad")  # an edit clears the mark
+        form.action_review()
+        await settle(pilot)
+        assert "65535" in text_of(form, "#lf-error")
+        assert top(app) is form
+        assert calls == []
+
+
+async def test_env_values_never_reach_the_screen_or_the_database(services: Services) -> None:
+    secret = "hf_Sup3rSecretTokenValue"
+    offer = await launchable(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        form = LaunchScreen(services, offer)
+        await app.push_screen(form)
+        await settle(pilot)
+        form.query_one(".lf-env-key", Input).focus()
+        await pilot.press(*"HF_TOKEN", "tab", *secret)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        await pilot.press(*"WANDB_MODE", "tab", *"offline")
+        await settle(pilot)
+        assert secret not in app.export_screenshot()
+        options = form.read_options()
+        assert dict(options.environment) == {"HF_TOKEN": secret, "WANDB_MODE": "offline"}
+        form.action_review()
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLaunchScreen)
+        shot = app.export_screenshot()
+        assert "HF_TOKEN" in shot and secret not in shot
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, InstancesScreen)
+    await services.store.close()
+    db = Path(services.store.path)
+    for path in db.parent.glob(db.name + "*"):
+        assert secret.encode() not in path.read_bytes(), path
+
+
+# -- the instance manager ------------------------------------------------------------------
+
+
+def selected(compare: CompareScreen) -> Offer | None:
+    return compare.selected
+
+
+def status(manager: InstancesScreen) -> str | None:
+    return manager.current.status if manager.current else None
+
+
+def manager_of(app: GpucmApp) -> InstancesScreen:
+    screen = app.screen
+    assert isinstance(screen, InstancesScreen), screen
+    return screen
+
+
+async def test_manager_lifecycle_stop_start_terminate(
+    timed: Services, live_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer = await launchable(timed)
+    instance = await launch_directly(timed, offer, "life")
+    app = GpucmApp(timed, refresh=False)
+    notes = record_notes(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        manager = manager_of(app)
+        assert manager.current is not None and manager.current.id == instance.id
+        assert status(manager) == "provisioning"
+        row = manager.table.get_row(instance.id)
+        assert instance.name in [cell.plain for cell in row]
+        spend_line = text_of(manager, "#instances-spend")
+        assert f"${offer.price_per_hour:.3f}/h" in spend_line
+
+        live_clock.advance(PROVISION_SECONDS + 1)
+        await pilot.press("r")
+        await settle(pilot)
+        assert status(manager) == "running"
+        assert "running" in [cell.plain for cell in manager.table.get_row(instance.id)]
+
+        await pilot.press("x")
+        await settle(pilot)
+        assert status(manager) == "stopped"
+        assert manager.check_action("act", ("stop",)) is None  # nothing left to stop
+        await pilot.press("u")
+        await settle(pilot)
+        assert status(manager) == "provisioning"
+        live_clock.advance(15)
+        await pilot.press("r")
+        await settle(pilot)
+        assert status(manager) == "running"
+
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, TerminateScreen)
+        await pilot.press(*"not-the-name", "enter")
+        await settle(pilot)
+        assert top(app) is manager
+        assert any("did not match" in n for n in notes)
+        assert (await timed.instances.find(instance.id)).status == "running"
+
+        await pilot.press("t")
+        await settle(pilot)
+        await pilot.press(*instance.name, "enter")
+        await settle(pilot)
+        assert await timed.instances.list() == []
+        assert manager.table.row_count == 0
+        assert "No instances" in text_of(manager, "#instances-detail")
+
+
+async def test_lambda_stop_is_greyed_and_says_why(
+    timed: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer = await launchable(timed, "A10", providers=("lambda_labs",))
+    instance = await launch_directly(timed, offer, "lam")
+    app = GpucmApp(timed, refresh=False)
+    notes = record_notes(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        manager = manager_of(app)
+        assert manager.check_action("act", ("stop",)) is None
+        assert manager.check_action("terminate", ()) is True
+        await pilot.press("x")
+        await settle(pilot)
+        assert (await timed.instances.find(instance.id)).status == "provisioning"
+        sentence = "Lambda Cloud cannot stop or start a machine: terminate it instead."
+        assert refusal(manager.current, "stop") == sentence
+        assert "Lambda Cloud cannot stop or start" in text_of(manager, "#instances-detail")
+        manager.action_act("stop")  # reached another way: refused, with the sentence
+        assert sentence in notes
+
+
+async def test_ssh_on_a_demo_instance_notifies_and_y_copies(
+    timed: Services, live_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer = await launchable(timed)
+    instance = await launch_directly(timed, offer, "ssh")
+    live_clock.advance(PROVISION_SECONDS + 1)
+    await timed.instances.sync()
+
+    def no_ssh(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ssh must not run for a demo machine")
+
+    monkeypatch.setattr(subprocess, "run", no_ssh)
+    app = GpucmApp(timed, refresh=False)
+    notes = record_notes(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        command = f"ssh root@{instance.provider_id}.demo.invalid"
+        await pilot.press("s")
+        await settle(pilot)
+        assert any(command in n for n in notes)
+        await pilot.press("y")
+        await settle(pilot)
+        assert app.clipboard == command
+        assert f"Copied: {command}" in notes
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = app.screen
+        assert isinstance(detail, InstanceDetailScreen)
+        facts = text_of(detail, "#instance-facts")
+        assert "ssh" in facts and "provider says 'running'" in facts
+
+
+async def test_a_real_instance_hands_the_terminal_to_ssh(
+    timed: Services, live_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real machine: the app suspends and runs the system ssh; where it cannot
+    suspend (the test driver, Textual Web) the command is shown instead."""
+    offer = await launchable(timed)
+    instance = await launch_directly(timed, offer, "real")
+    live_clock.advance(PROVISION_SECONDS + 1)
+    await timed.instances.sync()
+    monkeypatch.setattr("gpucm.tui.screens.instances.is_demo", lambda _i: False)
+    ran: list[object] = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **k: ran.append(cmd))
+    app = GpucmApp(timed, refresh=False)
+    notes = record_notes(app, monkeypatch)
+    command = ["ssh", f"root@{instance.provider_id}.demo.invalid"]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press("s")  # the headless driver cannot suspend
+        await settle(pilot)
+        assert ran == []
+        assert any("cannot be handed to ssh" in n and " ".join(command) in n for n in notes)
+        monkeypatch.setattr(app, "suspend", contextlib.nullcontext)
+        await pilot.press("s")
+        await settle(pilot)
+        assert ran == [command]
+
+
+async def until(pilot: Pilot[None], check: Callable[[], Awaitable[bool]], seconds: float) -> None:
+    """Pause until `check` holds (the app's refresh workers never finish, so waiting for
+    every worker is not an option here)."""
+    for _ in range(int(seconds / 0.1)):
+        if await check():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("timed out")
+
+
+async def test_the_app_syncs_once_at_start_and_on_a_timer_while_the_manager_is_open(
+    timed: Services, live_clock: Clock
+) -> None:
+    offer = await launchable(timed)
+    instance = await launch_directly(timed, offer, "timer")
+    live_clock.advance(PROVISION_SECONDS + 1)  # the store still says provisioning
+
+    async def stored_status(wanted: str) -> bool:
+        current = await timed.store.instances.get(instance.id)
+        return current is not None and current.status == wanted
+
+    app = GpucmApp(timed, refresh=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: stored_status("running"), 10)
+        await timed.instances.act(instance, "restart")  # provisioning again, for 10 s
+        await pilot.press("i")
+        manager = manager_of(app)
+
+        async def shown(wanted: str) -> bool:
+            return status(manager) == wanted
+
+        await until(pilot, lambda: shown("provisioning"), 5)
+        live_clock.advance(11)
+        await until(pilot, lambda: shown("running"), 5)  # no key pressed: the 2 s timer
+
+
+def set_budget(services: Services, hourly: float) -> None:
+    cfg = paths.config_file()
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(f"[budget]\nmax_hourly_usd = {hourly:.6f}\n")
+    services.settings_source._checked -= 5  # re-read the file now, not in a second
+
+
+async def test_spend_line_warns_near_the_budget_and_flags_passing_it(
+    timed: Services,
+) -> None:
+    offer = await launchable(timed)
+    await launch_directly(timed, offer, "budget")
+    set_budget(timed, offer.price_per_hour / 0.85)
+    app = GpucmApp(timed, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        manager = manager_of(app)
+        line = manager.query_one("#instances-spend", Static)
+        assert "(85%)" in text_of(manager, "#instances-spend")
+        assert line.has_class("-warn") and not line.has_class("-over")
+        set_budget(timed, offer.price_per_hour / 2)
+        await pilot.press("r")
+        await settle(pilot)
+        assert "(200%)" in text_of(manager, "#instances-spend")
+        assert line.has_class("-over")
+
+
+async def test_problems_disable_confirm_and_say_why(services: Services) -> None:
+    offer = await launchable(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        form = LaunchScreen(services, offer)
+        await app.push_screen(form)
+        await settle(pilot)
+        form.query_one("#lf-max-price", Input).value = "0.01"
+        await pilot.pause()
+        form.action_review()
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLaunchScreen)
+        assert not confirm.pre.ok
+        assert confirm.query_one("#lc-launch", Button).disabled
+        status = text_of(confirm, "#lc-status")
+        assert status.startswith("Cannot launch:") and "over your maximum" in status
+        assert "Blocked" in text_of(confirm, "#lc-facts")
+        confirm.action_launch()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert await demo_machines(services) == 0
+
+
+def test_budget_line_warns_from_the_warn_fraction() -> None:
+    from gpucm.config import BudgetSettings
+    from gpucm.engine.spend import Spend
+
+    line = budget_line(BudgetSettings(max_hourly_usd=1.0), Spend(0.85, 2.0, 1))
+    assert line is not None
+    text, fullest = line
+    assert "$0.850/h of $1.00/h (85%)" in text and fullest == pytest.approx(0.85)
+    assert budget_line(BudgetSettings(), Spend(0.85, 2.0, 1)) is None
+
+
+# -- integration ----------------------------------------------------------------------------
+
+
+async def test_L_is_greyed_without_a_highlighted_offer(services: Services) -> None:
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        assert main.check_action("launch", ()) is True
+        main.apply_query(SearchQuery(max_price=0.0001), "t")
+        await settle(pilot)
+        assert main.table.highlighted is None
+        assert main.check_action("launch", ()) is None
+        await pilot.press("L")
+        await settle(pilot)
+        assert top(app) is main
+
+
+async def test_compare_launches_the_offer_under_the_cursor(services: Services) -> None:
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("space", "j", "space", "c")
+        await settle(pilot)
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        first, second = compare.offers
+        assert selected(compare) == first
+        await pilot.press("right")
+        assert selected(compare) == second
+        assert "launch #2" in text_of(compare, "#compare-hint")
+        await pilot.press("L")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, LaunchScreen)
+        assert form.offer.id == second.id
+        await pilot.press("escape")
+        await settle(pilot)
+        assert top(app) is compare
+        await pilot.press("left", "left", "left")  # never onto the attribute labels
+        await pilot.pause()
+        assert selected(compare) == first
+        assert compare.check_action("launch", ()) is True
