@@ -40,6 +40,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GPUCM_HOME", str(home))
     for var in _KEY_VARS:
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)  # CLI tables are 80 wide in a pipe
     return home
 
 

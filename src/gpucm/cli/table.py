@@ -1,7 +1,8 @@
-"""Plain-text tables that fit the terminal (80 columns when not a terminal)."""
+"""Plain-text tables that fit the terminal (80 columns, or COLUMNS, when not a terminal)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -19,7 +20,8 @@ class Column:
 
 
 def output_width() -> int:
-    if sys.stdout.isatty():
+    # a pipe has no width: 80 unless COLUMNS says otherwise (shutil honours it)
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
         return max(40, shutil.get_terminal_size((80, 24)).columns)
     return 80
 
