@@ -152,6 +152,24 @@ class TargetApp(App[None]):
     def export_view(self, fmt: ExportFormat) -> None:
         self.calls.append(("export", fmt))
 
+    def saved_filters(self) -> list[str]:
+        return ["cheap-4090", "big-h100"]
+
+    def recall_filter(self, name: str) -> None:
+        self.calls.append(("recall", name))
+
+    def save_filter(self) -> None:
+        self.calls.append(("save",))
+
+    def watch_filter(self) -> None:
+        self.calls.append(("watch",))
+
+    def open_market(self) -> None:
+        self.calls.append(("market",))
+
+    def open_instances(self) -> None:
+        self.calls.append(("instances",))
+
 
 async def _open_palette(app: App[None], pilot: Pilot[None]) -> CommandPalette:
     await pilot.press("ctrl+p")
@@ -188,6 +206,12 @@ def test_target_app_implements_the_protocol() -> None:
         ("Export CSV", ("export", "csv")),
         ("Export JSON", ("export", "json")),
         ("Clear filters", ("clear",)),
+        ("Filter: cheap", ("recall", "cheap-4090")),
+        ("Filter: big", ("recall", "big-h100")),
+        ("Save filter as", ("save",)),
+        ("Watch this filter", ("watch",)),
+        ("Market stats", ("market",)),
+        ("Instances", ("instances",)),
     ],
 )
 async def test_palette_runs_the_top_hit(typed: str, expected: tuple[object, ...]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from textual.pilot import Pilot
 
 from gpucm.tui.app import GpucmApp
-from gpucm.tui.screenshots import SCENARIOS, Scenario, demo_services, play
+from gpucm.tui.screenshots import SCENARIOS, Scenario, play
 
 SnapCompare = Callable[..., bool]
 
@@ -19,7 +19,7 @@ SnapCompare = Callable[..., bool]
 def test_screen(snap_compare: SnapCompare, scenario: Scenario) -> None:
     # snap_compare runs the app on an event loop of its own: the services are opened
     # inside that loop, by the factory
-    app = GpucmApp(demo_services, refresh=False, cursor_blink=False, theme=scenario.theme)
+    app = GpucmApp(scenario.services(), refresh=False, cursor_blink=False, theme=scenario.theme)
 
     async def before(pilot: Pilot[None]) -> None:
         await play(pilot, scenario)

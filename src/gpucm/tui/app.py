@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from gpucm.engine.scheduler import RefreshScheduler
     from gpucm.services import Services
     from gpucm.tui.screens.main import MainScreen
+    from gpucm.tui.watching import TuiWatches
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class GpucmApp(App[None]):
         self._workers_started = False
         self._starting = False
         self._scheduler: RefreshScheduler | None = None
+        self._watches: TuiWatches | None = None
         self._instance_timer: Timer | None = None
         self._instance_sync_running = False
         # launch request ids; snapshot runs swap in a fixed sequence
@@ -126,6 +128,9 @@ class GpucmApp(App[None]):
                 self.exit(return_code=1, message=f"gpucm-tui: {exc}")
                 return
         self._scheduler = self.services.scheduler(on_outcome=self._landed)
+        from gpucm.tui.watching import TuiWatches
+
+        self._watches = TuiWatches(self, self.services.store, paths.presets_file())
         themes, errors = load_themes(paths.user_themes_dir())
         register_themes(self, themes)
         requested = self._requested_theme or self.services.settings.theme
@@ -169,6 +174,15 @@ class GpucmApp(App[None]):
         main = self._main_screen()
         if main is not None:
             main.post_message(RefreshLanded(outcome))
+        if outcome.ok:
+            self.check_watches()
+
+    @work(group="watches", exit_on_error=False)
+    async def check_watches(self) -> None:
+        # after each provider lands: the checker says each offer and condition once,
+        # so the four landings of a round ring at most once per new match
+        if self._watches is not None:
+            await self._watches.check()
 
     def refresh_provider(self, name: str | None) -> None:
         main = self._main_screen()
@@ -271,6 +285,77 @@ class GpucmApp(App[None]):
             self.notify(f"Export failed: {exc}", severity="error", markup=False)
             return
         self.notify(f"Exported {n} offers to {path}", title="Export", markup=False)
+
+    # saved filters and watches (filters.toml, shared with `gpucm offers --preset`)
+
+    def saved_filters(self) -> list[str]:
+        if self._watches is None:
+            return []
+        return list(self._watches.book.current().filters)
+
+    def recall_filter(self, name: str) -> None:
+        from gpucm.domain.query import QueryError
+        from gpucm.presets import PresetError, load_book
+
+        main = self._main_screen()
+        if main is None:
+            return
+        try:
+            query = load_book(paths.presets_file()).filter_query(name)
+        except (PresetError, QueryError) as exc:
+            self.notify(f"Filter {name!r}: {exc}", severity="error", markup=False)
+            return
+        main.apply_query(query, "keys")
+        self.notify(f"Filter {name!r} recalled.", timeout=3, markup=False)
+
+    def _current_query_text(self) -> str | None:
+        from gpucm.domain.query import format_query
+
+        main = self._main_screen()
+        return None if main is None else format_query(main.search)
+
+    def save_filter(self) -> None:
+        from gpucm.tui.screens.presets import SaveFilterScreen
+
+        text = self._current_query_text()
+        if text is None:
+            return
+
+        def saved(name: str | None) -> None:
+            if name:
+                self.notify(f"Saved filter {name!r}: recall it from the palette.", markup=False)
+
+        self.push_screen(SaveFilterScreen(text, paths.presets_file()), saved)
+
+    def watch_filter(self) -> None:
+        from gpucm.presets import Watch
+        from gpucm.tui.screens.presets import WatchFormScreen
+
+        text = self._current_query_text()
+        if text is None:
+            return
+
+        def saved(watch: Watch | None) -> None:
+            if watch is not None:
+                self.notify(
+                    f"Watching {watch.name!r} ({' or '.join(watch.conditions())}); "
+                    "checked after each refresh.",
+                    markup=False,
+                )
+                self.check_watches()
+
+        self.push_screen(WatchFormScreen(text, paths.presets_file()), saved)
+
+    def open_market(self) -> None:
+        main = self._main_screen()
+        if main is not None:
+            main.action_market()
+
+    def open_instances(self) -> None:
+        if hasattr(self, "services"):
+            from gpucm.tui.screens.instances import open_instances
+
+            open_instances(self, self.services)
 
     # -- help -----------------------------------------------------------------------
 

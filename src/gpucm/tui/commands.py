@@ -48,6 +48,24 @@ class CommandTarget(Protocol):
         """Export the offers the user is looking at, in the given format."""
         ...
 
+    def saved_filters(self) -> list[str]:
+        """Names of the filters saved in filters.toml."""
+        ...
+
+    def recall_filter(self, name: str) -> None: ...
+
+    def save_filter(self) -> None:
+        """Ask for a name and save the current filter under it."""
+        ...
+
+    def watch_filter(self) -> None:
+        """Ask for a condition and watch the current filter."""
+        ...
+
+    def open_market(self) -> None: ...
+
+    def open_instances(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class PaletteCommand:
@@ -80,6 +98,36 @@ def commands_for(target: CommandTarget) -> list[PaletteCommand]:
             "Drop every filter and show all matching offers",
             target.clear_filters,
         ),
+        PaletteCommand(
+            "Market stats",
+            "Per-model prices, percentiles and trends across providers (m)",
+            target.open_market,
+        ),
+        PaletteCommand(
+            "Instances",
+            "Your machines at every provider, and what they cost (i)",
+            target.open_instances,
+        ),
+        PaletteCommand(
+            "Save filter as…",
+            "Name the current filter; recall it here or with gpucm offers --preset",
+            target.save_filter,
+        ),
+        PaletteCommand(
+            "Watch this filter…",
+            "Alert (notification and bell) when the filter crosses a price or count",
+            target.watch_filter,
+        ),
+    ]
+    for name in sorted(target.saved_filters()):
+        commands.append(
+            PaletteCommand(
+                f"Filter: {name}",
+                f"Recall the saved filter {name!r}",
+                partial(target.recall_filter, name),
+            )
+        )
+    commands += [
         PaletteCommand(
             "Export view as CSV",
             "Save the offers in the current view to a CSV file",
@@ -117,7 +165,8 @@ def _highlight(matcher: Matcher, text: str) -> Content:
 
 
 class GpucmCommands(Provider):
-    """Refresh, clear filters, export and theme commands, from the app's `CommandTarget`."""
+    """Refresh, market, instances, saved filters, watches, export and theme commands,
+    from the app's `CommandTarget`."""
 
     def _commands(self) -> Iterator[PaletteCommand]:
         target = self.app

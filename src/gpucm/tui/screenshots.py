@@ -12,9 +12,10 @@ import itertools
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from textual.app import App
@@ -40,6 +41,13 @@ class Scenario:
     keys: tuple[str, ...] = ()
     theme: str | None = None
     caption: str = ""
+    # days of 12-hourly refreshes before the clock's fixed time: the market screens'
+    # trends need a history to draw
+    history_days: int = 0
+
+    def services(self) -> Callable[[], Awaitable[Services]]:
+        """The app's services factory for this scenario (opened on the app's loop)."""
+        return partial(demo_services, history_days=self.history_days)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -107,6 +115,28 @@ SCENARIOS: tuple[Scenario, ...] = (
         caption="Launched: the instance manager (i), spend on top",
     ),
     Scenario("instances-80x24", (80, 24), (*RTX_4090, "L", "enter", "enter")),
+    Scenario(
+        "market-120x40",
+        (120, 40),
+        ("m",),
+        caption="Market stats (m): percentiles per model, 7-day trend from your refreshes",
+        history_days=7,
+    ),
+    Scenario("market-80x24", (80, 24), ("m",), history_days=7),
+    Scenario(
+        "market-distribution-120x40",
+        (120, 40),
+        ("m", "j", "j", "t", "t"),
+        caption="The price distribution of a model (t cycles the charts)",
+        history_days=7,
+    ),
+    Scenario(
+        "best-offers-120x40",
+        (120, 40),
+        ("m", "j", "j", "enter"),
+        caption="Cheapest equivalent at each provider, all-in, cost for a day",
+        history_days=7,
+    ),
     Scenario("help-120x40", (120, 40), ("question_mark",), caption="Help (?)"),
     Scenario("help-80x24", (80, 24), ("question_mark",)),
     Scenario("theme-light", (120, 40), theme="gpucm-light", caption="gpucm-light"),
@@ -122,10 +152,21 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
-async def demo_services(refreshes: int = 2) -> Services:
+async def demo_services(refreshes: int = 2, history_days: int = 0) -> Services:
     """The seeded demo market after `refreshes` rounds (two give price moves and new
-    offers to mark), on a fixed clock, in the current GPUCM_HOME."""
-    services = await open_services(demo=True, clock=fixed_clock(SCREENSHOT_TIME))
+    offers to mark), on a fixed clock, in the current GPUCM_HOME; with `history_days`,
+    after a refresh every 12 hours over those days first."""
+    history = [
+        SCREENSHOT_TIME - timedelta(hours=12 * step) for step in range(2 * history_days, 0, -1)
+    ]
+    if not history:
+        services = await open_services(demo=True, clock=fixed_clock(SCREENSHOT_TIME))
+    else:
+        at = [history[0]]  # the clock the refreshes below step forward
+        services = await open_services(demo=True, clock=lambda: at[0])
+        for at[0] in history:
+            await services.refresh()
+        at[0] = SCREENSHOT_TIME
     for _ in range(refreshes):
         await services.refresh()
     return services
@@ -166,7 +207,9 @@ async def play(pilot: Pilot[None], scenario: Scenario) -> None:
 async def _capture(scenario: Scenario, out_dir: Path) -> Path:
     from gpucm.tui.app import GpucmApp
 
-    app = GpucmApp(demo_services, refresh=False, cursor_blink=False, theme=scenario.theme)
+    app = GpucmApp(
+        scenario.services(), refresh=False, cursor_blink=False, theme=scenario.theme
+    )
     path = out_dir / f"{scenario.name}.svg"
     async with app.run_test(size=scenario.size) as pilot:
         await play(pilot, scenario)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from textual.app import App
 
@@ -19,7 +20,7 @@ NOTIFY_SECONDS = 15
 
 
 class TuiWatches:
-    def __init__(self, app: App[object], store: Store, path: Path) -> None:
+    def __init__(self, app: App[Any], store: Store, path: Path) -> None:
         self.app = app
         self.checker = WatchChecker(store, TUI_CHANNEL)
         self.book = BookFile(path, on_error=self._bad_file)

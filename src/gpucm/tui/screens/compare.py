@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer
+from gpucm.domain.pricing import DEFAULT_DISK_GB, AllIn, all_in, planned_disk_gb
 from gpucm.providers.registry import PROVIDER_META
 
 if TYPE_CHECKING:
@@ -39,6 +40,45 @@ def _caps(attr: str) -> Callable[[Offer], str]:
         return "yes" if meta and getattr(meta.capabilities, attr) else "no"
 
     return show
+
+
+COST_HOURS = 24.0  # "cost for a day": the job length most comparisons are made for
+
+
+def all_in_attributes(disk_gb: float) -> tuple[Attribute, ...]:
+    """The honest price rows: the offer plus the disk the user plans (storage>=N or the
+    default), starred where the storage is estimated from a list rate."""
+
+    def cost(o: Offer) -> AllIn:
+        return all_in(o, disk_gb)
+
+    def star(o: Offer) -> str:
+        return "*" if cost(o).estimated else ""
+
+    return (
+        Attribute(
+            f"All-in $/h ({disk_gb:g} GB)",
+            lambda o: cost(o).per_hour,
+            lambda o: fmt.price(cost(o).per_hour) + star(o),
+            "min",
+        ),
+        Attribute(
+            "All-in $/GPU-h",
+            lambda o: cost(o).per_gpu_hour,
+            lambda o: fmt.price(cost(o).per_gpu_hour) + star(o),
+            "min",
+        ),
+        Attribute(
+            f"Cost for {COST_HOURS:g} h",
+            lambda o: cost(o).for_hours(COST_HOURS),
+            lambda o: fmt.price(cost(o).for_hours(COST_HOURS)) + star(o),
+            "min",
+        ),
+    )
+
+
+def attributes(disk_gb: float = DEFAULT_DISK_GB) -> tuple[Attribute, ...]:
+    return (*ATTRIBUTES[:4], *all_in_attributes(disk_gb), *ATTRIBUTES[4:])
 
 
 ATTRIBUTES: tuple[Attribute, ...] = (
@@ -121,10 +161,13 @@ class CompareScreen(ModalScreen[None]):
         Binding("L", "launch", "Launch", id="compare-launch"),
     ]
 
-    def __init__(self, services: Services, offer_ids: list[str]) -> None:
+    def __init__(
+        self, services: Services, offer_ids: list[str], disk_gb: float | None = None
+    ) -> None:
         super().__init__()
         self.services = services
         self.offer_ids = offer_ids
+        self.disk_gb = planned_disk_gb(disk_gb)
         self.offers: list[Offer] = []
 
     def compose(self) -> ComposeResult:
@@ -134,6 +177,13 @@ class CompareScreen(ModalScreen[None]):
                 id="compare-table", cursor_type="column", zebra_stripes=True, fixed_columns=1
             )
             yield Static(HINT, classes="dialog-hint", id="compare-hint", markup=False)
+            yield Static(
+                f"* includes {self.disk_gb:g} GB of storage at the provider's list rate "
+                "(estimated)",
+                classes="dialog-hint",
+                id="compare-estimated",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         self._load()
@@ -147,7 +197,7 @@ class CompareScreen(ModalScreen[None]):
         for i, offer in enumerate(self.offers):
             table.add_column(Text(f"#{i + 1} {offer.provider_id}"[:24]), key=f"o{i}")
         best_style = self.get_component_rich_style("compare--best", default=None)
-        for attr in ATTRIBUTES:
+        for attr in attributes(self.disk_gb):
             winners = best_columns(attr, self.offers)
             cells = [Text(attr.label, style="bold")]
             for i, offer in enumerate(self.offers):
@@ -157,6 +207,8 @@ class CompareScreen(ModalScreen[None]):
                     text.append(" ★")
                 cells.append(text)
             table.add_row(*cells, key=attr.label)
+        estimated = any(all_in(o, self.disk_gb).estimated for o in self.offers)
+        self.query_one("#compare-estimated").display = estimated
         if self.offers:
             table.move_cursor(column=1)
         missing = len(self.offer_ids) - len(self.offers)

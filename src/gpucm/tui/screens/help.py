@@ -47,15 +47,16 @@ KEY_HELP: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("space", "mark / unmark offer"),
             ("c", "compare marked offers"),
-            ("L", "launch the highlighted offer"),
-            ("i", "instances: your machines"),
+            ("L", "launch the offer"),
+            ("i", "your instances"),
+            ("m", "market stats, trends"),
             ("r", "refresh now"),
         ],
     ),
     (
         "App",
         [
-            ("ctrl+p", "command palette"),
+            ("ctrl+p", "palette: filters, watch"),
             ("?", "this help"),
             ("q", "quit"),
         ],

@@ -12,7 +12,7 @@ import logging
 import shlex
 import subprocess
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast, runtime_checkable
 
 from rich.table import Table
 from rich.text import Text
@@ -76,7 +76,7 @@ class InstancesSynced(Message):
         self.outcomes = outcomes
 
 
-def open_instances(app: App[object], services: Services, focus: str | None = None) -> None:
+def open_instances(app: App[Any], services: Services, focus: str | None = None) -> None:
     """Show the instance manager, focused on an instance: the open one, or a new one."""
     if isinstance(app.screen, InstancesScreen):
         app.screen.focus_instance(focus)

@@ -42,7 +42,8 @@ class MainScreen(Screen[None]):
         Binding("c", "compare", "Compare", id="compare"),
         Binding("L", "launch", "Launch", id="launch"),
         Binding("i", "instances", "Instances", id="instances"),
-        Binding("d", "toggle_insight", "Charts", id="insight"),
+        Binding("d", "toggle_insight", "Charts", id="insight", show=False),
+        Binding("m", "market", "Market", id="market"),
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
@@ -219,7 +220,9 @@ class MainScreen(Screen[None]):
     def _selected(self, event: OfferTable.Selected) -> None:
         from gpucm.tui.screens.offer_detail import OfferDetailScreen
 
-        self.app.push_screen(OfferDetailScreen(self.services, event.row.id))
+        self.app.push_screen(
+            OfferDetailScreen(self.services, event.row.id, disk_gb=self.search.min_storage)
+        )
 
     @on(OfferTable.Loaded)
     async def _rows_loaded(self, event: OfferTable.Loaded) -> None:
@@ -346,7 +349,9 @@ class MainScreen(Screen[None]):
         if not 2 <= len(self.marked) <= 6:
             self.notify("Mark 2 to 6 offers with space to compare them.", timeout=4)
             return
-        self.app.push_screen(CompareScreen(self.services, sorted(self.marked)))
+        self.app.push_screen(
+            CompareScreen(self.services, sorted(self.marked), disk_gb=self.search.min_storage)
+        )
 
     # -- launching and instances ----------------------------------------------------
 
@@ -366,6 +371,11 @@ class MainScreen(Screen[None]):
             self.notify("That offer vanished in a refresh; pick another.", severity="warning")
             return
         await self.app.push_screen(LaunchScreen(self.services, offer))
+
+    def action_market(self) -> None:
+        from gpucm.tui.screens.stats import StatsScreen
+
+        self.app.push_screen(StatsScreen(self.services, self.search))
 
     def action_instances(self) -> None:
         from gpucm.tui.screens.instances import open_instances
