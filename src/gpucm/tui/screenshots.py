@@ -207,9 +207,7 @@ async def play(pilot: Pilot[None], scenario: Scenario) -> None:
 async def _capture(scenario: Scenario, out_dir: Path) -> Path:
     from gpucm.tui.app import GpucmApp
 
-    app = GpucmApp(
-        scenario.services(), refresh=False, cursor_blink=False, theme=scenario.theme
-    )
+    app = GpucmApp(scenario.services(), refresh=False, cursor_blink=False, theme=scenario.theme)
     path = out_dir / f"{scenario.name}.svg"
     async with app.run_test(size=scenario.size) as pilot:
         await play(pilot, scenario)
