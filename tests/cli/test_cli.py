@@ -225,3 +225,16 @@ def test_refresh_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "refresh", "--provider", "lambda")
     assert code == 0
     assert out.startswith("Lambda Cloud:")
+
+
+def test_limit_and_offset_in_the_query_hold_unless_a_flag_says_otherwise(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    every = [o["id"] for o in run_json(capsys, "offers", "-q", "gpu=H100")]
+    assert len(every) > 5
+    page = [o["id"] for o in run_json(capsys, "offers", "-q", "gpu=H100 limit=2 offset=3")]
+    assert page == every[3:5]
+    flagged = run_json(capsys, "offers", "-q", "gpu=H100 limit=2 offset=3", "--limit", "4")
+    assert [o["id"] for o in flagged] == every[3:7]
+    flagged = run_json(capsys, "offers", "-q", "gpu=H100 limit=2 offset=3", "--offset", "0")
+    assert [o["id"] for o in flagged] == every[:2]

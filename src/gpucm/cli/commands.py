@@ -72,15 +72,20 @@ def filter_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> Sea
 
 
 def build_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> SearchQuery:
+    """The filters, then the page: --limit/--offset win; else `limit=`/`offset=` in the
+    query text (or the preset) hold; else a table shows its first page, JSON and CSV all."""
     query = filter_query(ns, base)
-    limit = ns.limit
+    limit, offset = ns.limit, ns.offset
     if limit is not None and not 0 <= limit <= MAX_INT:
         raise UsageError(f"--limit must be 0 (no limit) to {MAX_INT}")
-    if not 0 <= ns.offset <= MAX_INT:
+    if offset is not None and not 0 <= offset <= MAX_INT:
         raise UsageError(f"--offset must be 0 to {MAX_INT}")
+    if limit is None:
+        limit = query.limit
     if limit is None and not (ns.json or ns.csv):
         limit = TABLE_LIMIT
-    return query.model_copy(update={"limit": limit or None, "offset": ns.offset})
+    offset = query.offset if offset is None else offset
+    return query.model_copy(update={"limit": limit or None, "offset": offset})
 
 
 def offers_table(offers: list[Offer]) -> str:

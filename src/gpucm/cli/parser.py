@@ -91,7 +91,7 @@ def _filters(
         metavar="N",
         help="at most N offers (default 30 in a table, all with --json/--csv)",
     )
-    f.add_argument("--offset", type=int, default=0, metavar="N")
+    f.add_argument("--offset", type=int, metavar="N", help="skip the first N (default 0)")
 
 
 MAX_INT = 2**63 - 1  # what the store (SQLite) can compare with
