@@ -10,12 +10,14 @@ for _var in ("NO_COLOR", "TEXTUAL_THEME", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR")
     os.environ.pop(_var, None)
 
 import socket  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
 from gpucm.domain.clock import Clock, fixed_clock  # noqa: E402
+from gpucm.services import Services, open_services  # noqa: E402
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "providers"
@@ -61,6 +63,33 @@ def no_network(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) 
 @pytest.fixture
 def clock() -> Clock:
     return fixed_clock(FIXED_NOW)
+
+
+class SteppedClock:
+    """A clock the test moves: demo machines boot, prices drift, history grows."""
+
+    def __init__(self) -> None:
+        self.now = FIXED_NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def stepped_clock() -> SteppedClock:
+    return SteppedClock()
+
+
+@pytest.fixture
+async def stepped_market(stepped_clock: SteppedClock) -> AsyncIterator[Services]:
+    """The demo market after one refresh, on `stepped_clock`."""
+    s = await open_services(demo=True, clock=stepped_clock)
+    await s.refresh()
+    yield s
+    await s.aclose()
 
 
 @pytest.fixture

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from gpucm import services as services_module
 from gpucm.services import Services
-from tests.conftest import FIXED_NOW
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = FIXED_NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.conftest import SteppedClock as Clock
 
 
 @pytest.fixture

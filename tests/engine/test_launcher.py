@@ -4,8 +4,6 @@ recovery, failover, guards, and the demo lifecycle end to end."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,32 +24,13 @@ from gpucm.engine.launcher import (
 from gpucm.providers.base import LaunchSpec
 from gpucm.providers.demo_instances import PROVISION_SECONDS, fails_for_capacity
 from gpucm.providers.errors import ProviderUnavailable
-from gpucm.services import Services, open_services
-from tests.conftest import FIXED_NOW
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = FIXED_NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from gpucm.services import Services
+from tests.conftest import SteppedClock as Clock
 
 
 @pytest.fixture
-def clock() -> Clock:  # type: ignore[override]
-    return Clock()
-
-
-@pytest.fixture
-async def services(clock: Clock) -> AsyncIterator[Services]:
-    s = await open_services(demo=True, clock=clock)
-    await s.refresh()
-    yield s
-    await s.aclose()
+def services(stepped_market: Services) -> Services:
+    return stepped_market
 
 
 async def launchable(services: Services, model: str = "RTX 4090", **q: Any) -> Offer:
@@ -71,7 +50,7 @@ async def demo_records(services: Services, provider: str) -> dict[str, Any]:
     return dict(await services.store.get_demo_state(f"instances:{provider}") or {})
 
 
-async def test_demo_lifecycle_end_to_end(services: Services, clock: Clock) -> None:
+async def test_demo_lifecycle_end_to_end(services: Services, stepped_clock: Clock) -> None:
     offer = await launchable(services)
     launcher = services.launcher
     pre = await launcher.preflight(offer, opts(hours=5))
@@ -86,7 +65,7 @@ async def test_demo_lifecycle_end_to_end(services: Services, clock: Clock) -> No
     assert (await services.store.journal.get("req-1")).state == "done"  # type: ignore[union-attr]
 
     manager = services.instances
-    clock.advance(PROVISION_SECONDS + 1)
+    stepped_clock.advance(PROVISION_SECONDS + 1)
     await manager.sync()
     inst = await manager.find(inst.id)
     assert inst.status == "running"
@@ -98,7 +77,7 @@ async def test_demo_lifecycle_end_to_end(services: Services, clock: Clock) -> No
         assert inst.status == "stopped"
         inst = await manager.act(inst, "start")
         assert inst.status == "provisioning"
-        clock.advance(15)
+        stepped_clock.advance(15)
         await manager.sync()
         assert (await manager.find(inst.id)).status == "running"
     inst = await manager.act(inst, "terminate")
@@ -109,24 +88,24 @@ async def test_demo_lifecycle_end_to_end(services: Services, clock: Clock) -> No
 
 
 async def test_a_restarted_machine_is_billed_from_its_restart(
-    services: Services, clock: Clock
+    services: Services, stepped_clock: Clock
 ) -> None:
     offer = await launchable(services, provider="vast_ai")
     inst = (
         await services.launcher.launch(await services.launcher.preflight(offer, opts()), opts())
     ).instance
     manager = services.instances
-    clock.advance(3600)
+    stepped_clock.advance(3600)
     await manager.sync()
     inst = await manager.act(await manager.find(inst.id), "stop")
-    clock.advance(7200)  # stopped: not billed
+    stepped_clock.advance(7200)  # stopped: not billed
     inst = await manager.act(inst, "start")
-    clock.advance(5)
+    stepped_clock.advance(5)
     await manager.sync()
     booting = await manager.find(inst.id)
     assert booting.status == "provisioning"
     # five seconds since the start, not three hours since the first launch
-    assert spend.hours_running(booting, clock.now) == pytest.approx(5 / 3600)
+    assert spend.hours_running(booting, stepped_clock.now) == pytest.approx(5 / 3600)
 
 
 async def test_lambda_cannot_stop_and_says_so(services: Services) -> None:
@@ -192,7 +171,7 @@ async def test_crash_after_the_provider_call_is_settled_not_repeated(
 
 
 async def test_timeout_after_sending_is_in_doubt_until_settled(
-    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    services: Services, stepped_clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     offer = await launchable(services)
     control = services.control(offer.provider)
@@ -208,7 +187,7 @@ async def test_timeout_after_sending_is_in_doubt_until_settled(
     with pytest.raises(LaunchInDoubt, match="not known yet"):
         await launcher.launch(await launcher.preflight(offer, opts("t")), opts("t"))
     monkeypatch.undo()
-    clock.advance(SETTLE.total_seconds() + 1)
+    stepped_clock.advance(SETTLE.total_seconds() + 1)
     outcome = await launcher.launch(await launcher.preflight(offer, opts("t")), opts("t"))
     assert not outcome.reused
     assert len(await demo_records(services, offer.provider)) == 1
@@ -271,7 +250,7 @@ async def test_guards_refuse_before_anything_is_recorded(services: Services) -> 
 
 
 async def test_budget_warns_at_80_percent_and_refuses_past_it(
-    services: Services, clock: Clock
+    services: Services, stepped_clock: Clock
 ) -> None:
     offer = await launchable(services)
     rate = offer.price_per_hour

@@ -3,10 +3,8 @@ filters, watches that ring after refreshes, and the all-in rows of the compare v
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import pytest
 from textual.widgets import DataTable
 
 from gpucm import formatting as fmt
@@ -15,38 +13,17 @@ from gpucm.domain.models import SearchQuery
 from gpucm.domain.pricing import all_in
 from gpucm.domain.query import format_query, parse_query
 from gpucm.presets import Watch, load_book, save_filter, save_watch
-from gpucm.services import Services, open_services
+from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
 from gpucm.tui.screens.compare import CompareScreen
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.stats import StatsScreen
-from tests.conftest import FIXED_NOW
+from tests.conftest import SteppedClock as Clock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = FIXED_NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def market(clock: Clock) -> AsyncIterator[Services]:
-    s = await open_services(demo=True, clock=clock)
-    await s.refresh()
-    yield s
-    await s.aclose()
-
-
-async def test_m_opens_the_market_stats_for_the_current_filter(market: Services) -> None:
+async def test_m_opens_the_market_stats_for_the_current_filter(stepped_market: Services) -> None:
     query = parse_query('gpu="RTX 4090" price<=2')
-    app = GpucmApp(market, refresh=False, query=query)
+    app = GpucmApp(stepped_market, refresh=False, query=query)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("m")
@@ -58,9 +35,9 @@ async def test_m_opens_the_market_stats_for_the_current_filter(market: Services)
         assert isinstance(app.screen, MainScreen)
 
 
-async def test_a_saved_filter_is_recalled_from_the_palette(market: Services) -> None:
+async def test_a_saved_filter_is_recalled_from_the_palette(stepped_market: Services) -> None:
     save_filter("big", "gpu=H100 count>=8", paths.presets_file())
-    app = GpucmApp(market, refresh=False)
+    app = GpucmApp(stepped_market, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert app.saved_filters() == ["big"]
@@ -80,9 +57,9 @@ async def test_a_saved_filter_is_recalled_from_the_palette(market: Services) -> 
         assert any("no saved filter named 'nope'" in n.message for n in app._notifications)
 
 
-async def test_save_filter_from_the_app_names_the_current_query(market: Services) -> None:
+async def test_save_filter_from_the_app_names_the_current_query(stepped_market: Services) -> None:
     query = parse_query('gpu="RTX 4090" ram>=32')
-    app = GpucmApp(market, refresh=False, query=query)
+    app = GpucmApp(stepped_market, refresh=False, query=query)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         app.save_filter()
@@ -101,12 +78,14 @@ async def refresh(app: GpucmApp) -> None:
 
 
 async def test_a_watch_rings_once_in_the_tui_when_the_demo_crosses_the_price(
-    market: Services, clock: Clock
+    stepped_market: Services, stepped_clock: Clock
 ) -> None:
-    cheapest = (await market.store.search(SearchQuery(gpu_models=("RTX 4090",), limit=1))).offers
+    cheapest = (
+        await stepped_market.store.search(SearchQuery(gpu_models=("RTX 4090",), limit=1))
+    ).offers
     bound = round(cheapest[0].price_per_hour * 0.97, 3)  # not yet: nothing rings at first
     save_watch(Watch("cheap", 'gpu="RTX 4090"', price_at_or_under=bound), paths.presets_file())
-    app = GpucmApp(market, refresh=False)
+    app = GpucmApp(stepped_market, refresh=False)
     bells: list[None] = []
     async with app.run_test(size=(120, 40)) as pilot:
         app.bell = lambda: bells.append(None)  # type: ignore[method-assign]
@@ -114,11 +93,11 @@ async def test_a_watch_rings_once_in_the_tui_when_the_demo_crosses_the_price(
         watches = app._watches
         assert watches is not None
         for _ in range(40):  # the demo's prices drift: some refresh crosses the bound
-            clock.now += timedelta(minutes=15)
+            stepped_clock.now += timedelta(minutes=15)
             await refresh(app)
             if watches.fired:
                 break
-        assert len(watches.fired) == 1, "the demo market crossed the bound within 10 hours"
+        assert len(watches.fired) == 1, "the demo stepped_market crossed the bound within 10 hours"
         alert = watches.fired[0]
         assert alert.watch == "cheap" and alert.kind == "price"
         assert all(o.price_per_hour <= bound for o in alert.offers)
@@ -130,17 +109,17 @@ async def test_a_watch_rings_once_in_the_tui_when_the_demo_crosses_the_price(
         assert not repeated & {o.id for o in alert.offers}
 
 
-async def test_compare_prices_the_planned_disk_all_in(market: Services) -> None:
+async def test_compare_prices_the_planned_disk_all_in(stepped_market: Services) -> None:
     query = SearchQuery(gpu_models=("RTX 4090",), min_storage=200)
-    best = await market.store.best_offers(query, disk_gb=200)  # one per provider
+    best = await stepped_market.store.best_offers(query, disk_gb=200)  # one per provider
     assert len(best) >= 2, "the demo sells RTX 4090s at two providers or more"
     ids = sorted(o.id for o in best)
-    app = GpucmApp(market, refresh=False, query=query)
+    app = GpucmApp(stepped_market, refresh=False, query=query)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         main = app.screen
         assert isinstance(main, MainScreen)
-        app.push_screen(CompareScreen(market, ids, disk_gb=main.search.min_storage))
+        app.push_screen(CompareScreen(stepped_market, ids, disk_gb=main.search.min_storage))
         await app.workers.wait_for_complete()
         await pilot.pause()
         screen = app.screen

@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from gpucm import paths
 from gpucm.domain.models import Instance, Offer, SearchQuery
 from gpucm.engine.launcher import LaunchOptions
 from gpucm.providers.demo_instances import PROVISION_SECONDS, fails_for_capacity
-from gpucm.services import Services, open_services
+from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
 from gpucm.tui.screens.compare import CompareScreen
 from gpucm.tui.screens.help import KEY_HELP
@@ -39,32 +38,7 @@ from gpucm.tui.screens.launch import (
 )
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screenshots import workers_done
-from tests.conftest import FIXED_NOW
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = FIXED_NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def live_clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def timed(live_clock: Clock) -> AsyncIterator[Services]:
-    """The demo market on a clock the test moves: machines boot in 20 s of it."""
-    s = await open_services(demo=True, clock=live_clock)
-    await s.refresh()
-    yield s
-    await s.aclose()
+from tests.conftest import SteppedClock as Clock
 
 
 def top(app: GpucmApp) -> object:
@@ -397,11 +371,11 @@ def manager_of(app: GpucmApp) -> InstancesScreen:
 
 
 async def test_manager_lifecycle_stop_start_terminate(
-    timed: Services, live_clock: Clock, monkeypatch: pytest.MonkeyPatch
+    stepped_market: Services, stepped_clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    offer = await launchable(timed)
-    instance = await launch_directly(timed, offer, "life")
-    app = GpucmApp(timed, refresh=False)
+    offer = await launchable(stepped_market)
+    instance = await launch_directly(stepped_market, offer, "life")
+    app = GpucmApp(stepped_market, refresh=False)
     notes = record_notes(app, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -415,7 +389,7 @@ async def test_manager_lifecycle_stop_start_terminate(
         spend_line = text_of(manager, "#instances-spend")
         assert f"${offer.price_per_hour:.3f}/h" in spend_line
 
-        live_clock.advance(PROVISION_SECONDS + 1)
+        stepped_clock.advance(PROVISION_SECONDS + 1)
         await pilot.press("r")
         await settle(pilot)
         assert status(manager) == "running"
@@ -428,7 +402,7 @@ async def test_manager_lifecycle_stop_start_terminate(
         await pilot.press("u")
         await settle(pilot)
         assert status(manager) == "provisioning"
-        live_clock.advance(15)
+        stepped_clock.advance(15)
         await pilot.press("r")
         await settle(pilot)
         assert status(manager) == "running"
@@ -440,23 +414,23 @@ async def test_manager_lifecycle_stop_start_terminate(
         await settle(pilot)
         assert top(app) is manager
         assert any("did not match" in n for n in notes)
-        assert (await timed.instances.find(instance.id)).status == "running"
+        assert (await stepped_market.instances.find(instance.id)).status == "running"
 
         await pilot.press("t")
         await settle(pilot)
         await pilot.press(*instance.name, "enter")
         await settle(pilot)
-        assert await timed.instances.list() == []
+        assert await stepped_market.instances.list() == []
         assert manager.table.row_count == 0
         assert "No instances" in text_of(manager, "#instances-detail")
 
 
 async def test_lambda_stop_is_greyed_and_says_why(
-    timed: Services, monkeypatch: pytest.MonkeyPatch
+    stepped_market: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    offer = await launchable(timed, "A10", providers=("lambda_labs",))
-    instance = await launch_directly(timed, offer, "lam")
-    app = GpucmApp(timed, refresh=False)
+    offer = await launchable(stepped_market, "A10", providers=("lambda_labs",))
+    instance = await launch_directly(stepped_market, offer, "lam")
+    app = GpucmApp(stepped_market, refresh=False)
     notes = record_notes(app, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -467,7 +441,7 @@ async def test_lambda_stop_is_greyed_and_says_why(
         assert manager.check_action("terminate", ()) is True
         await pilot.press("x")
         await settle(pilot)
-        assert (await timed.instances.find(instance.id)).status == "provisioning"
+        assert (await stepped_market.instances.find(instance.id)).status == "provisioning"
         sentence = "Lambda Cloud cannot stop or start a machine: terminate it instead."
         assert refusal(manager.current, "stop") == sentence
         assert "Lambda Cloud cannot stop or start" in text_of(manager, "#instances-detail")
@@ -476,18 +450,18 @@ async def test_lambda_stop_is_greyed_and_says_why(
 
 
 async def test_ssh_on_a_demo_instance_notifies_and_y_copies(
-    timed: Services, live_clock: Clock, monkeypatch: pytest.MonkeyPatch
+    stepped_market: Services, stepped_clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    offer = await launchable(timed)
-    instance = await launch_directly(timed, offer, "ssh")
-    live_clock.advance(PROVISION_SECONDS + 1)
-    await timed.instances.sync()
+    offer = await launchable(stepped_market)
+    instance = await launch_directly(stepped_market, offer, "ssh")
+    stepped_clock.advance(PROVISION_SECONDS + 1)
+    await stepped_market.instances.sync()
 
     def no_ssh(*args: object, **kwargs: object) -> None:
         raise AssertionError("ssh must not run for a demo machine")
 
     monkeypatch.setattr(subprocess, "run", no_ssh)
-    app = GpucmApp(timed, refresh=False)
+    app = GpucmApp(stepped_market, refresh=False)
     notes = record_notes(app, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -510,18 +484,18 @@ async def test_ssh_on_a_demo_instance_notifies_and_y_copies(
 
 
 async def test_a_real_instance_hands_the_terminal_to_ssh(
-    timed: Services, live_clock: Clock, monkeypatch: pytest.MonkeyPatch
+    stepped_market: Services, stepped_clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A real machine: the app suspends and runs the system ssh; where it cannot
     suspend (the test driver, Textual Web) the command is shown instead."""
-    offer = await launchable(timed)
-    instance = await launch_directly(timed, offer, "real")
-    live_clock.advance(PROVISION_SECONDS + 1)
-    await timed.instances.sync()
+    offer = await launchable(stepped_market)
+    instance = await launch_directly(stepped_market, offer, "real")
+    stepped_clock.advance(PROVISION_SECONDS + 1)
+    await stepped_market.instances.sync()
     monkeypatch.setattr("gpucm.tui.screens.instances.is_demo", lambda _i: False)
     ran: list[object] = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, **k: ran.append(cmd))
-    app = GpucmApp(timed, refresh=False)
+    app = GpucmApp(stepped_market, refresh=False)
     notes = record_notes(app, monkeypatch)
     command = ["ssh", f"root@{instance.provider_id}.demo.invalid"]
     async with app.run_test(size=(120, 40)) as pilot:
@@ -545,24 +519,24 @@ async def until(pilot: Pilot[None], check: Callable[[], Awaitable[bool]], second
         if await check():
             return
         await pilot.pause(0.1)
-    raise AssertionError("timed out")
+    raise AssertionError("stepped_market out")
 
 
 async def test_the_app_syncs_once_at_start_and_on_a_timer_while_the_manager_is_open(
-    timed: Services, live_clock: Clock
+    stepped_market: Services, stepped_clock: Clock
 ) -> None:
-    offer = await launchable(timed)
-    instance = await launch_directly(timed, offer, "timer")
-    live_clock.advance(PROVISION_SECONDS + 1)  # the store still says provisioning
+    offer = await launchable(stepped_market)
+    instance = await launch_directly(stepped_market, offer, "timer")
+    stepped_clock.advance(PROVISION_SECONDS + 1)  # the store still says provisioning
 
     async def stored_status(wanted: str) -> bool:
-        current = await timed.store.instances.get(instance.id)
+        current = await stepped_market.store.instances.get(instance.id)
         return current is not None and current.status == wanted
 
-    app = GpucmApp(timed, refresh=True)
+    app = GpucmApp(stepped_market, refresh=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: stored_status("running"), 10)
-        await timed.instances.act(instance, "restart")  # provisioning again, for 10 s
+        await stepped_market.instances.act(instance, "restart")  # provisioning again, for 10 s
         await pilot.press("i")
         manager = manager_of(app)
 
@@ -570,7 +544,7 @@ async def test_the_app_syncs_once_at_start_and_on_a_timer_while_the_manager_is_o
             return status(manager) == wanted
 
         await until(pilot, lambda: shown("provisioning"), 5)
-        live_clock.advance(11)
+        stepped_clock.advance(11)
         await until(pilot, lambda: shown("running"), 5)  # no key pressed: the 2 s timer
 
 
@@ -582,12 +556,12 @@ def set_budget(services: Services, hourly: float) -> None:
 
 
 async def test_spend_line_warns_near_the_budget_and_flags_passing_it(
-    timed: Services,
+    stepped_market: Services,
 ) -> None:
-    offer = await launchable(timed)
-    await launch_directly(timed, offer, "budget")
-    set_budget(timed, offer.price_per_hour / 0.85)
-    app = GpucmApp(timed, refresh=False)
+    offer = await launchable(stepped_market)
+    await launch_directly(stepped_market, offer, "budget")
+    set_budget(stepped_market, offer.price_per_hour / 0.85)
+    app = GpucmApp(stepped_market, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("i")
@@ -596,7 +570,7 @@ async def test_spend_line_warns_near_the_budget_and_flags_passing_it(
         line = manager.query_one("#instances-spend", Static)
         assert "(85%)" in text_of(manager, "#instances-spend")
         assert line.has_class("-warn") and not line.has_class("-over")
-        set_budget(timed, offer.price_per_hour / 2)
+        set_budget(stepped_market, offer.price_per_hour / 2)
         await pilot.press("r")
         await settle(pilot)
         assert "(200%)" in text_of(manager, "#instances-spend")
