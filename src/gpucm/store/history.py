@@ -217,14 +217,18 @@ async def cheapest_by_bucket(
         raise ValueError("cheapest_by_bucket reads rollups, not raw points")
     start = int(since.timestamp())
     start -= start % (DAY if resolution == "daily" else HOUR)
+    # grouped in the order of the (ts, gpu_model, min_gpu_price) index, so SQLite reads
+    # the index alone and sorts nothing; each model's buckets still come oldest first
     async with conn.execute(
         f"SELECT gpu_model, ts, min(min_gpu_price) FROM {_TABLES[resolution]}"
-        " WHERE ts >= ? AND min_gpu_price IS NOT NULL GROUP BY gpu_model, ts"
-        " ORDER BY gpu_model, ts",
+        " WHERE ts >= ? AND min_gpu_price IS NOT NULL GROUP BY ts, gpu_model",
         (start,),
     ) as cur:
         rows = await cur.fetchall()
     out: dict[str, list[tuple[int, float]]] = {}
     for model, ts, price in rows:
-        out.setdefault(model, []).append((ts, price))
+        bucket = out.get(model)
+        if bucket is None:
+            bucket = out[model] = []
+        bucket.append((ts, price))
     return out
