@@ -7,7 +7,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
 from textual.app import App
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from gpucm import formatting as fmt
@@ -15,7 +19,7 @@ from gpucm.domain.models import SearchQuery
 from gpucm.engine.market import WINDOWS, model_trends, series_by_provider
 from gpucm.services import Services, open_services
 from gpucm.store.history import resolution_for
-from gpucm.tui.screens.stats import StatsScreen
+from gpucm.tui.screens.stats import Cell, StatsScreen, StatsTable
 from gpucm.tui.screenshots import SCREENSHOT_TIME
 from gpucm.tui.widgets.market_charts import HistoryLines
 
@@ -139,3 +143,38 @@ async def test_a_single_refresh_shows_a_hint_not_a_chart(services: Services) -> 
         await settle(app)
         hint = app.stats_screen.pane.hint_text
         assert hint is not None and "builds up with every refresh" in hint
+
+
+async def test_table_cells_draw_as_the_texts_they_replace(history_services: Services) -> None:
+    """StatsTable draws its Cells itself, skipping Rich's layout: every cell, on the
+    cursor row or not, must come out as DataTable draws the equivalent Text."""
+    app = Host(history_services)
+    async with app.run_test(size=(120, 40)):
+        await settle(app)
+        table = app.stats_screen.query_one(StatsTable)
+        base = table.rich_style
+        checked = 0
+        for row in range(table.row_count):
+            row_key = table.coordinate_to_cell_key(Coordinate(row, 0)).row_key
+            for col, column in enumerate(table.ordered_columns):
+                cell = table._data[row_key][column.key]
+                assert isinstance(cell, Cell)
+                text = Text.assemble(*cell.parts, justify="right" if cell.right else None)
+                width = column.get_render_width(table)
+                for cursor in (False, True):
+                    table._cell_render_cache.clear()
+                    fast = table._render_cell(row, col, base, width, cursor=cursor)
+                    table._data[row_key][column.key] = text  # type: ignore[assignment]
+                    table._cell_render_cache.clear()
+                    table._row_renderable_cache.clear()
+                    rich = DataTable._render_cell(table, row, col, base, width, cursor=cursor)
+                    table._data[row_key][column.key] = cell
+                    table._row_renderable_cache.clear()
+                    assert drawn(fast) == drawn(rich), (row, column.key, cursor)
+                    checked += 1
+        assert checked >= 2 * 10 * 40
+
+
+def drawn(lines: list[list[Segment]]) -> list[list[tuple[str, Style | None]]]:
+    """Characters and their styles, however they are split into segments."""
+    return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
