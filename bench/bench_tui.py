@@ -69,7 +69,9 @@ async def _filter_changes(db: Path, rounds: int) -> list[float]:
             assert isinstance(screen, MainScreen)
             table = screen.query_one(OfferTable)
             queries = list(SEED_FILTERS.values())
-            for i in range(rounds * len(queries)):
+            # one pass over the filters first, not counted: it pays for the first
+            # render of each kind of row and for warming the page cache
+            for i in range((rounds + 1) * len(queries)):
                 query = queries[i % len(queries)]
                 if query == screen.search:
                     query = query.model_copy(update={"sort_order": "desc"})
@@ -78,7 +80,8 @@ async def _filter_changes(db: Path, rounds: int) -> list[float]:
                 screen.apply_query(query, "keys")
                 target["generation"] = table.generation
                 await asyncio.wait_for(painted.wait(), 10)
-                samples.append(time.perf_counter() - start)
+                if i >= len(queries):
+                    samples.append(time.perf_counter() - start)
                 # let the count and charts of this change finish before the next
                 await workers_done(app)
                 await pilot.pause()
