@@ -202,6 +202,10 @@ async def play(pilot: Pilot[None], scenario: Scenario) -> None:
     if scenario.keys:
         await pilot.press(*scenario.keys)
         await settle(pilot)
+    # a toast lives for a few seconds of wall time: whether it is still up at the
+    # capture depends on the machine's speed, so pictures are taken without any
+    pilot.app.clear_notifications()
+    await pilot.pause()
 
 
 async def _capture(scenario: Scenario, out_dir: Path) -> Path:
