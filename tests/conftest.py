@@ -13,10 +13,12 @@ import socket  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
 from gpucm.domain.clock import Clock, fixed_clock  # noqa: E402
+from gpucm.domain.models import Offer  # noqa: E402
 from gpucm.services import Services, open_services  # noqa: E402
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -81,6 +83,18 @@ class SteppedClock:
 @pytest.fixture
 def stepped_clock() -> SteppedClock:
     return SteppedClock()
+
+
+async def launchable(services: Services, model: str = "RTX 4090", **q: Any) -> Offer:
+    """The cheapest available offer of a model that the demo will not refuse."""
+    from gpucm.domain.models import SearchQuery
+    from gpucm.providers.demo_instances import fails_for_capacity
+
+    page = await services.store.search(SearchQuery(gpu_models=(model,), limit=200, **q))
+    for offer in page.offers:
+        if not fails_for_capacity(offer.id):
+            return offer
+    raise AssertionError("no launchable offer")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gpucm import paths
-from gpucm.domain.models import Instance, Offer, SearchQuery
+from gpucm.domain.models import Instance, SearchQuery
 from gpucm.engine import spend
 from gpucm.engine.instances import InstanceError, ssh_command
 from gpucm.engine.launcher import (
@@ -26,20 +26,12 @@ from gpucm.providers.demo_instances import PROVISION_SECONDS, fails_for_capacity
 from gpucm.providers.errors import ProviderUnavailable
 from gpucm.services import Services
 from tests.conftest import SteppedClock as Clock
+from tests.conftest import launchable
 
 
 @pytest.fixture
 def services(stepped_market: Services) -> Services:
     return stepped_market
-
-
-async def launchable(services: Services, model: str = "RTX 4090", **q: Any) -> Offer:
-    """The cheapest available offer of a model that the demo will not refuse."""
-    page = await services.store.search(SearchQuery(gpu_models=(model,), limit=200, **q))
-    for offer in page.offers:
-        if not fails_for_capacity(offer.id):
-            return offer
-    raise AssertionError("no launchable offer")
 
 
 def opts(request_id: str = "req-1", **kw: Any) -> LaunchOptions:

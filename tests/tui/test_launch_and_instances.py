@@ -39,6 +39,7 @@ from gpucm.tui.screens.launch import (
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screenshots import workers_done
 from tests.conftest import SteppedClock as Clock
+from tests.conftest import launchable
 
 
 def top(app: GpucmApp) -> object:
@@ -63,14 +64,6 @@ def record_notes(app: GpucmApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(app, "notify", notify)
     return notes
-
-
-async def launchable(services: Services, model: str = "RTX 4090", **q: Any) -> Offer:
-    page = await services.store.search(SearchQuery(gpu_models=(model,), limit=200, **q))
-    for offer in page.offers:
-        if not fails_for_capacity(offer.id):
-            return offer
-    raise AssertionError("no launchable offer")
 
 
 async def demo_machines(services: Services) -> int:
