@@ -295,13 +295,14 @@ class GpucmApp(App[None]):
 
     def recall_filter(self, name: str) -> None:
         from gpucm.domain.query import QueryError
-        from gpucm.presets import PresetError, load_book
+        from gpucm.presets import PresetError
 
         main = self._main_screen()
-        if main is None:
+        if main is None or self._watches is None:
             return
         try:
-            query = load_book(paths.presets_file()).filter_query(name)
+            # the same hot-reloaded book the palette listed the name from
+            query = self._watches.book.current().filter_query(name)
         except (PresetError, QueryError) as exc:
             self.notify(f"Filter {name!r}: {exc}", severity="error", markup=False)
             return
