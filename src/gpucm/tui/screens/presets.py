@@ -7,7 +7,7 @@ Both write filters.toml through gpucm.presets, so what the TUI saves is what
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on
@@ -18,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
 
 from gpucm.presets import PresetError, Watch, check_name, save_filter, save_watch
+
+ResultT = TypeVar("ResultT")
 
 _CSS = """
 SaveFilterScreen, WatchFormScreen {
@@ -43,8 +45,9 @@ SaveFilterScreen, WatchFormScreen {
 """
 
 
-class SaveFilterScreen(ModalScreen[str | None]):
-    """Name the current filter; dismisses with the name once saved."""
+class _PresetDialog(ModalScreen[ResultT]):
+    """A dialog about the current filter (its text shown under the title), writing
+    filters.toml at `path`; escape dismisses it with None."""
 
     DEFAULT_CSS = _CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
@@ -54,13 +57,23 @@ class SaveFilterScreen(ModalScreen[str | None]):
         self.query_text = query_text
         self.path = path
 
+    def header(self, title: str) -> ComposeResult:
+        yield Static(title, classes="preset-title")
+        yield Static(
+            Text(self.query_text or "(no filter: every available offer)"),
+            classes="preset-query",
+        )
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SaveFilterScreen(_PresetDialog[str | None]):
+    """Name the current filter; dismisses with the name once saved."""
+
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("Save the current filter", classes="preset-title")
-            yield Static(
-                Text(self.query_text or "(no filter: every available offer)"),
-                classes="preset-query",
-            )
+            yield from self.header("Save the current filter")
             with Horizontal():
                 yield Label("Name")
                 yield Input(placeholder="e.g. cheap-4090", id="preset-name")
@@ -81,28 +94,13 @@ class SaveFilterScreen(ModalScreen[str | None]):
             return
         self.dismiss(name)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class WatchFormScreen(ModalScreen[Watch | None]):
+class WatchFormScreen(_PresetDialog[Watch | None]):
     """A watch on the current filter: a name and at least one condition."""
-
-    DEFAULT_CSS = _CSS
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, query_text: str, path: Path | None = None) -> None:
-        super().__init__()
-        self.query_text = query_text
-        self.path = path
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("Watch the current filter", classes="preset-title")
-            yield Static(
-                Text(self.query_text or "(no filter: every available offer)"),
-                classes="preset-query",
-            )
+            yield from self.header("Watch the current filter")
             with Horizontal():
                 yield Label("Name")
                 yield Input(placeholder="e.g. 4090-under-35c", id="watch-name")
@@ -152,6 +150,3 @@ class WatchFormScreen(ModalScreen[Watch | None]):
             self.query_one("#watch-error", Static).update(Text(str(exc)))
             return
         self.dismiss(watch)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
