@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static
 
@@ -650,3 +651,29 @@ async def test_compare_launches_the_offer_under_the_cursor(services: Services) -
         await pilot.pause()
         assert selected(compare) == first
         assert compare.check_action("launch", ()) is True
+
+
+async def test_an_enter_typed_before_the_confirmation_showed_does_not_launch(
+    services: Services,
+) -> None:
+    """Enter pressed twice on the form: the second one was typed before the price was on
+    screen, so it must not press Launch; a deliberate Enter afterwards does."""
+    offer = await launchable(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await app.push_screen(LaunchScreen(services, offer))
+        await settle(pilot)
+        typed_ahead = events.Key("enter", "\r")  # stamped now, before the review
+        await pilot.press("enter")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLaunchScreen)
+        assert confirm.focused is confirm.query_one("#lc-launch", Button)
+        app.post_message(typed_ahead)
+        await settle(pilot)
+        assert top(app) is confirm and not confirm.launching
+        assert await demo_machines(services) == 0
+        await pilot.press("enter")
+        await settle(pilot)
+        assert await demo_machines(services) == 1

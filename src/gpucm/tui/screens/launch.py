@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
+from textual._time import get_time  # the clock a Key event's `time` is read from
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -513,6 +514,7 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         self.candidate = 0
         self.headline: Text | None = None
         self._tried: set[str] = set()
+        self.shown_at = 0.0  # when the price now on screen was first painted
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="confirm-dialog"):
@@ -533,6 +535,19 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
 
     def on_mount(self) -> None:
         self.show_preflight()
+
+    def on_key(self, event: events.Key) -> None:
+        # A key typed before this price was painted, such as a second Enter on the form
+        # while the offer was being re-quoted, must not press Launch: it was not an
+        # answer to this confirmation. Textual resolves bindings after the key has
+        # bubbled up to the app, so stopping it here stops the button's enter.
+        if event.time < self.shown_at:
+            log.info("ignored %r typed before the confirmation was shown", event.key)
+            event.stop()
+            event.prevent_default()
+
+    def _mark_shown(self) -> None:
+        self.shown_at = get_time()
 
     # -- rendering ------------------------------------------------------------------
 
@@ -627,6 +642,8 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         else:
             launch.focus()
         self.refresh_bindings()
+        self._mark_shown()
+        self.call_after_refresh(self._mark_shown)  # and again once it is painted
 
     def set_status(self, message: str, kind: str = "muted") -> None:
         status = self.query_one("#lc-status", Static)
