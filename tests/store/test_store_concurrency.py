@@ -17,8 +17,15 @@ async def test_cancelled_reads_leave_no_open_transaction(db_path: Path, clock: C
     try:
         await store.replace_offers("vast_ai", [make_offer(provider_id=str(i)) for i in range(200)])
         for delay in (0, 0, 0.0005, 0.001, 0.002):
+            # one statement, and several in one transaction (a page with its total, stats)
             tasks = [
-                asyncio.create_task(store.search(SearchQuery(available=False))) for _ in range(5)
+                asyncio.create_task(read)
+                for _ in range(2)
+                for read in (
+                    store.search(SearchQuery(available=False)),
+                    store.search(SearchQuery(limit=10)),
+                    store.stats(),
+                )
             ]
             await asyncio.sleep(delay)
             for task in tasks:

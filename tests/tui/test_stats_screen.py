@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import SearchQuery
-from gpucm.engine.market import WINDOWS, model_trends, series_by_provider
+from gpucm.engine.market import WINDOWS, model_trends, series_by_provider, trend_buckets
 from gpucm.services import Services, open_services
 from gpucm.store.history import resolution_for
 from gpucm.tui.screens.stats import Cell, StatsScreen, StatsTable
@@ -85,7 +85,8 @@ async def test_trend_column_and_window_follow_the_history(history_services: Serv
         screen = app.stats_screen
         stats = await history_services.store.stats()
         live = {m: s.min_price_per_gpu for m, s in stats.model_stats.items()}
-        expected = await model_trends(history_services.store, WINDOWS["7d"], SCREENSHOT_TIME, live)
+        buckets = await trend_buckets(history_services.store, WINDOWS["7d"], SCREENSHOT_TIME)
+        expected = model_trends(buckets, live)
         assert screen.trends == expected
         changed = [m for m, t in expected.items() if t.change]
         assert changed, "30 hours of demo refreshes move some prices"

@@ -37,8 +37,11 @@ class ModelTrend:
 
 
 def sparkline(values: Sequence[float], width: int) -> str:
-    """The last `width` values as block characters scaled between their min and max."""
-    shown = list(values)[-width:]
+    """The whole series in at most `width` block characters, scaled between their min
+    and max: a longer series is cut into `width` equal stretches of time, each drawn
+    at its mean, so a 7-day trend of hourly buckets shows the 7 days, not the last
+    few hours."""
+    shown = _stretches(values, width)
     if len(shown) < 2:
         return ""
     lo, hi = min(shown), max(shown)
@@ -48,12 +51,29 @@ def sparkline(values: Sequence[float], width: int) -> str:
     return "".join(_BLOCKS[round((v - lo) / (hi - lo) * top)] for v in shown)
 
 
-async def model_trends(
-    store: Store, window: timedelta, now: datetime, live: Mapping[str, float | None]
+def _stretches(values: Sequence[float], width: int) -> list[float]:
+    n = len(values)
+    if n <= width:
+        return list(values)
+    out = []
+    for i in range(width):
+        part = values[i * n // width : (i + 1) * n // width]
+        out.append(sum(part) / len(part))
+    return out
+
+
+async def trend_buckets(
+    store: Store, window: timedelta, now: datetime
+) -> dict[str, list[tuple[int, float]]]:
+    """Per model, the cheapest price per bucket since now - window, oldest first."""
+    return await store.cheapest_trend(now - window, trend_resolution(window))
+
+
+def model_trends(
+    buckets: Mapping[str, Sequence[tuple[int, float]]], live: Mapping[str, float | None]
 ) -> dict[str, ModelTrend]:
-    """Per model: the cheapest price per bucket since now - window, ending with the live
+    """Per model: the cheapest price per bucket (`trend_buckets`), ending with the live
     cheapest price (`live`, from the current offers) where there is one."""
-    buckets = await store.cheapest_trend(now - window, trend_resolution(window))
     out: dict[str, ModelTrend] = {}
     for model in set(buckets) | {m for m, p in live.items() if p is not None}:
         series = [price for _, price in buckets.get(model, [])]

@@ -34,13 +34,11 @@ class AlertTable:
         return fresh
 
     async def keys(self, watch: str, channel: str, prefix: str = "") -> set[str]:
-        async with self._store._read() as conn:
-            rows = await self._store._fetchall(
-                conn,
-                "SELECT alert_key FROM watch_alerts WHERE watch = ? AND channel = ?"
-                " AND substr(alert_key, 1, ?) = ?",
-                (watch, channel, len(prefix), prefix),
-            )
+        rows = await self._store._select(
+            "SELECT alert_key FROM watch_alerts WHERE watch = ? AND channel = ?"
+            " AND substr(alert_key, 1, ?) = ?",
+            (watch, channel, len(prefix), prefix),
+        )
         return {r[0] for r in rows}
 
     async def release(self, watch: str, channel: str, keys: Iterable[str]) -> None:

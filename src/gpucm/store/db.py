@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
 from gpucm.store.schema import MIGRATIONS, Migration
 
+T = TypeVar("T")
+
 
 class StoreError(Exception):
     """A store problem a person can act on (the message says what and where)."""
+
+
+async def run_on_connection(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `fn` with the connection's sqlite3 object on the connection's own thread, as
+    one queued call. aiosqlite has no public call for this; `_execute` and `_conn` are
+    the helpers its own methods use (aiosqlite is pinned in constraints.txt, and
+    tests/store/test_store.py goes through this on every multi-statement read)."""
+    queue_call: Callable[..., Awaitable[T]] = conn._execute
+    return await queue_call(fn, conn._conn)
 
 
 async def connect(path: Path | str, *, readonly: bool = False) -> aiosqlite.Connection:

@@ -13,6 +13,7 @@ providers is about 120,000 small rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -201,10 +202,9 @@ async def series(
         conds.append(f"provider IN ({','.join('?' * len(provs))})")
         params.extend(provs)
     where = " AND ".join(conds) or "1"
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         f"{_SELECTS[resolution]} WHERE {where} ORDER BY ts, provider, gpu_model", params
-    ) as cur:
-        rows = await cur.fetchall()
+    )
     return [HistoryPoint(from_epoch(r[0]), *r[1:]) for r in rows]  # type: ignore[arg-type]
 
 
@@ -217,18 +217,25 @@ async def cheapest_by_bucket(
         raise ValueError("cheapest_by_bucket reads rollups, not raw points")
     start = int(since.timestamp())
     start -= start % (DAY if resolution == "daily" else HOUR)
-    # grouped in the order of the (ts, gpu_model, min_gpu_price) index, so SQLite reads
-    # the index alone and sorts nothing; each model's buckets still come oldest first
-    async with conn.execute(
-        f"SELECT gpu_model, ts, min(min_gpu_price) FROM {_TABLES[resolution]}"
-        " WHERE ts >= ? AND min_gpu_price IS NOT NULL GROUP BY ts, gpu_model",
-        (start,),
-    ) as cur:
-        rows = await cur.fetchall()
+    # Grouped in the order of the (ts, gpu_model, min_gpu_price) index, so SQLite reads
+    # the index alone and sorts nothing. The ~12,000 buckets of a 7-day trend come back
+    # as one JSON row: fetched row by row, each row takes the GIL back from the UI
+    # thread, and while a screen is being drawn that stretched a 20 ms read to 65 ms
+    # and more (bench stats_screen_10m_history_points).
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT json_group_array(json_array(gpu_model, ts, price)) FROM ("
+            f" SELECT gpu_model, ts, min(min_gpu_price) AS price FROM {_TABLES[resolution]}"
+            " WHERE ts >= ? AND min_gpu_price IS NOT NULL GROUP BY ts, gpu_model)",
+            (start,),
+        )
+    )
     out: dict[str, list[tuple[int, float]]] = {}
-    for model, ts, price in rows:
+    for model, ts, price in json.loads(rows[0][0]) if rows and rows[0][0] else ():
         bucket = out.get(model)
         if bucket is None:
             bucket = out[model] = []
         bucket.append((ts, price))
+    for bucket in out.values():
+        bucket.sort()  # oldest first, whatever order the aggregate saw them in
     return out

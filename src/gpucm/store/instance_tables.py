@@ -99,24 +99,19 @@ class InstanceTable:
         if not include_terminated:
             conds.append("status <> 'terminated'")
         where = " AND ".join(conds) or "1"
-        async with self._store._read() as conn:
-            rows = await self._store._fetchall(
-                conn, f"SELECT data FROM instances WHERE {where} ORDER BY provider, id", params
-            )
+        rows = await self._store._select(
+            f"SELECT data FROM instances WHERE {where} ORDER BY provider, id", params
+        )
         return [Instance.model_validate_json(r[0]) for r in rows]
 
     async def get(self, instance_id: str) -> Instance | None:
-        async with self._store._read() as conn:
-            rows = await self._store._fetchall(
-                conn, "SELECT data FROM instances WHERE id = ?", (instance_id,)
-            )
+        rows = await self._store._select("SELECT data FROM instances WHERE id = ?", (instance_id,))
         return Instance.model_validate_json(rows[0][0]) if rows else None
 
     async def by_request(self, request_id: str) -> Instance | None:
-        async with self._store._read() as conn:
-            rows = await self._store._fetchall(
-                conn, "SELECT data FROM instances WHERE request_id = ?", (request_id,)
-            )
+        rows = await self._store._select(
+            "SELECT data FROM instances WHERE request_id = ?", (request_id,)
+        )
         return Instance.model_validate_json(rows[0][0]) if rows else None
 
 
@@ -184,31 +179,25 @@ class LaunchJournal:
             )
 
     async def get(self, request_id: str) -> LaunchRecord | None:
-        async with self._store._read() as conn:
-            rows = await self._store._fetchall(
-                conn,
-                f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal WHERE request_id = ?",
-                (request_id,),
-            )
+        rows = await self._store._select(
+            f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal WHERE request_id = ?",
+            (request_id,),
+        )
         return _record(rows[0]) if rows else None
 
     async def unsettled(self) -> list[LaunchRecord]:
         """Launches whose outcome is not known: pending (maybe interrupted) or unknown."""
-        async with self._store._read() as conn:
-            rows = await self._store._fetchall(
-                conn,
-                f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal"
-                " WHERE state IN ('pending', 'unknown') ORDER BY created_at",
-            )
+        rows = await self._store._select(
+            f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal"
+            " WHERE state IN ('pending', 'unknown') ORDER BY created_at",
+        )
         return [_record(r) for r in rows]
 
     async def recent(self, limit: int = 50) -> list[LaunchRecord]:
-        async with self._store._read() as conn:
-            rows = await self._store._fetchall(
-                conn,
-                f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal ORDER BY created_at DESC LIMIT ?",
-                (limit,),
-            )
+        rows = await self._store._select(
+            f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal ORDER BY created_at DESC LIMIT ?",
+            (limit,),
+        )
         return [_record(r) for r in rows]
 
 

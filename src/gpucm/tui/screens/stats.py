@@ -37,6 +37,7 @@ from gpucm.engine.market import (
     model_history,
     model_trends,
     series_by_provider,
+    trend_buckets,
 )
 from gpucm.tui.widgets.market_charts import (
     ChartPane,
@@ -407,17 +408,21 @@ class StatsScreen(Screen[None]):
         self._generation += 1
         store = self.services.store
         summary = self.query_one("#stats-summary", Static)
+        # queued on the reader right behind the stats, not after this screen's first
+        # paint has let the stats' answer through
+        buckets = asyncio.ensure_future(
+            trend_buckets(store, WINDOWS[self.window], self.services.clock())
+        )
         try:
             stats = await store.stats(self.query_filter)
+            trend = await buckets
         except Exception as exc:  # a broken store must not take the screen down
             summary.update(f"Could not read the market: {exc}")
             return
+        finally:
+            buckets.cancel()  # a no-op once it is done
         live = {m: s.min_price_per_gpu for m, s in stats.model_stats.items()}
-        try:
-            trends = await model_trends(store, WINDOWS[self.window], self.services.clock(), live)
-        except Exception as exc:
-            summary.update(f"Could not read the market: {exc}")
-            return
+        trends = model_trends(trend, live)
         self.stats, self.trends = stats, trends
         # Read the charts of the row the cursor will land on before filling the table,
         # so one frame paints table and chart: the chart's reads would otherwise wait
@@ -557,9 +562,11 @@ class StatsScreen(Screen[None]):
         store = self.services.store
         query = self.query_filter.model_copy(update={"gpu_models": (model,)})
         try:
-            points = await model_history(store, model, WINDOWS[window], self.services.clock())
-            prices = await store.gpu_prices(query)
-            counts = await store.provider_counts(query)
+            points, prices, counts = await asyncio.gather(
+                model_history(store, model, WINDOWS[window], self.services.clock()),
+                store.gpu_prices(query),
+                store.provider_counts(query),
+            )
         except Exception as exc:
             if model == self.model:
                 for chart in STATS_CHARTS:
