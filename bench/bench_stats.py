@@ -7,7 +7,9 @@ The points are written by SQL (a recursive series crossed with the catalog's mod
 the four providers: 30 days at one refresh every ~80 s) and rolled up once, as a month
 of refreshes would have left them. The baseline is the same screen over the same offers
 with one refresh of history. Both databases are opened in one app and take turns, a new
-screen each time; the first open of each is a warm-up (imports, CSS parsing).
+screen each time; the first open of each is a warm-up (imports, CSS parsing). The host
+app freezes its start-up heap once mounted, as gpucm-tui does after its first paint
+(gpucm/tui/heap.py).
 """
 
 from __future__ import annotations
@@ -114,10 +116,15 @@ async def _screen_times(dbs: list[Path], rounds: int) -> list[list[float]]:
     from textual.app import App
     from textual.screen import Screen
 
+    from gpucm.tui.heap import freeze_startup_heap
     from gpucm.tui.screens.stats import StatsScreen
 
     class Host(App[None]):
         probe: _Probe | None = None
+
+        def on_mount(self) -> None:
+            # as gpucm-tui does once its first screen is up
+            freeze_startup_heap()
 
         def _display(self, screen: Screen[object], renderable: object) -> None:
             super()._display(screen, renderable)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -14,7 +15,7 @@ from gpucm.domain.models import SearchQuery
 from gpucm.engine.refresher import RefreshOutcome
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
-from gpucm.tui.messages import RefreshLanded
+from gpucm.tui.messages import FirstPaint, RefreshLanded
 from gpucm.tui.screens.compare import CompareScreen
 from gpucm.tui.screens.help import HelpScreen
 from gpucm.tui.screens.main import MainScreen
@@ -356,3 +357,43 @@ async def test_theme_choice_persists(services: Services) -> None:
         app.set_theme("gpucm-high-contrast")
         await pilot.pause()
     assert load_settings({}, paths.config_file()).theme == "gpucm-high-contrast"
+
+
+async def test_gpucm_tui_freezes_its_start_up_heap_once_tests_do_not(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gpucm.tui.app as app_module
+
+    frozen: list[str] = []
+    monkeypatch.setattr(app_module, "freeze_startup_heap", lambda: frozen.append("x"))
+    for freeze_heap, expected in ((False, []), (True, ["x"])):
+        frozen.clear()
+        app = GpucmApp(services, refresh=False, freeze_heap=freeze_heap)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            app.post_message(FirstPaint())  # a second first paint (a screen switch)
+            await settle(pilot)
+        assert frozen == expected
+
+
+def test_freezing_the_heap_leaves_later_garbage_collectable() -> None:
+    import gc
+    import weakref
+
+    from gpucm.tui.heap import freeze_startup_heap
+
+    try:
+        freeze_startup_heap()
+        assert gc.get_freeze_count() > 0
+
+        class Node:
+            other: object = None
+
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle made after the freeze
+        probe = weakref.ref(a)
+        del a, b
+        gc.collect()
+        assert probe() is None
+    finally:
+        gc.unfreeze()

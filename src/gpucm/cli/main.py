@@ -136,6 +136,7 @@ def tui_main(argv: list[str] | None = None) -> int:
             theme=ns.theme,
             refresh=not ns.no_refresh,
             boot=boot_view(db=ns.db, demo=ns.demo),
+            freeze_heap=True,
         )
         app.run()
         return app.return_code or 0

@@ -21,6 +21,7 @@ from gpucm import paths
 from gpucm.domain.provider_names import DISPLAY_NAMES
 from gpucm.tui.boot import BootView
 from gpucm.tui.commands import GpucmCommands
+from gpucm.tui.heap import freeze_startup_heap
 from gpucm.tui.messages import BootPainted, FirstPaint, RefreshLanded
 from gpucm.tui.theme_files import quick_theme
 
@@ -66,6 +67,7 @@ class GpucmApp(App[None]):
         export_dir: Path | None = None,
         cursor_blink: bool = True,
         boot: BootView | None = None,
+        freeze_heap: bool = False,
     ) -> None:
         super().__init__()
         # A factory opens the services on the app's own event loop (aiosqlite and the
@@ -82,6 +84,9 @@ class GpucmApp(App[None]):
         self._export_dir = export_dir or Path.cwd()
         self._boot = boot if query is None else None
         self._workers_started = False
+        # set by gpucm-tui, the app's own process; not by tests, which run many apps in
+        # one process and would keep every earlier app's object cycles alive
+        self._heap_frozen = not freeze_heap
         self._starting = False
         self._scheduler: RefreshScheduler | None = None
         self._watches: TuiWatches | None = None
@@ -149,6 +154,9 @@ class GpucmApp(App[None]):
             await self.push_screen(main)
 
     def on_first_paint(self, _event: FirstPaint) -> None:
+        if not self._heap_frozen:
+            self._heap_frozen = True
+            freeze_startup_heap()
         # providers refresh once the table is up: a refresh competing for the CPU
         # would only delay the first screen
         if self._refresh_enabled and not self._workers_started:
