@@ -159,7 +159,7 @@ class Store:
     # and fetch go together, and statements that must see one snapshot go over as one
     # call (`_select_many`). With no read spanning hops, reads need no lock either:
     # several issued at once queue back to back on the reader's thread, without waiting
-    # for the UI in between. The stats screen went from 17 hops in a row to 3 rounds
+    # for the UI in between. The stats screen went from 31 hops in a row to 3 rounds
     # (bench stats_screen_10m_history_points).
 
     async def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
