@@ -677,3 +677,21 @@ async def test_an_enter_typed_before_the_confirmation_showed_does_not_launch(
         await pilot.press("enter")
         await settle(pilot)
         assert await demo_machines(services) == 1
+
+
+async def test_an_escape_typed_early_still_leaves_the_confirmation(services: Services) -> None:
+    offer = await launchable(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        form = LaunchScreen(services, offer)
+        await app.push_screen(form)
+        await settle(pilot)
+        early_escape = events.Key("escape", None)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmLaunchScreen)
+        app.post_message(early_escape)
+        await settle(pilot)
+        assert top(app) is form  # back: it spends nothing, so it is never held back
+        assert await demo_machines(services) == 0

@@ -537,11 +537,12 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         self.show_preflight()
 
     def on_key(self, event: events.Key) -> None:
-        # A key typed before this price was painted, such as a second Enter on the form
-        # while the offer was being re-quoted, must not press Launch: it was not an
+        # An Enter typed before this price was painted, such as a second Enter on the
+        # form while the offer was being re-quoted, must not press Launch: it was not an
         # answer to this confirmation. Textual resolves bindings after the key has
-        # bubbled up to the app, so stopping it here stops the button's enter.
-        if event.time < self.shown_at:
+        # bubbled up to the app, so stopping it here stops the button's press. Esc and
+        # the rest still count: they cannot spend anything.
+        if event.key == "enter" and event.time < self.shown_at:
             log.info("ignored %r typed before the confirmation was shown", event.key)
             event.stop()
             event.prevent_default()
