@@ -12,6 +12,7 @@ import pytest
 
 from gpucm import paths
 from gpucm.domain.models import Offer, SearchQuery
+from gpucm.engine.launcher import Launcher
 from gpucm.providers.demo import DemoProvider
 from gpucm.providers.demo_instances import fails_for_capacity
 from gpucm.providers.errors import AuthError, ProviderError, ProviderUnavailable, RateLimited
@@ -166,6 +167,35 @@ async def test_no_capacity_refuses_and_names_equivalents(
         headers={"Idempotency-Key": "after-capacity"},
     )
     assert retry.status_code == 201
+
+
+async def test_failover_launches_the_cheapest_equivalent_once(
+    api: httpx.AsyncClient, services: Services
+) -> None:
+    offer = await offer_at(services, "vast_ai", launchable=False)
+    body = create_body(offer, failover=True, max_price_per_hour=offer.price_per_hour * 3)
+    r = await api.post("/api/v1/instances", json=body, headers={"Idempotency-Key": "fo-1"})
+    assert r.status_code == 201, r.text
+    data, message = r.json()["data"], r.json()["message"]
+    assert data["offer_id"] != offer.id and data["request_id"] == "fo-1"
+    assert data["gpu_model"] == offer.gpu_model and data["gpu_count"] == offer.gpu_count
+    assert f"instead of {offer.gpu_count} x {offer.gpu_model}" in message
+    again = await api.post("/api/v1/instances", json=body, headers={"Idempotency-Key": "fo-1"})
+    assert again.status_code == 200 and again.json()["data"]["id"] == data["id"]
+
+
+async def test_failover_with_no_equivalent_launches_nothing(
+    api: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def none(*args: object, **kwargs: object) -> list[object]:
+        return []
+
+    monkeypatch.setattr(Launcher, "failover_candidates", none)
+    offer = await offer_at(services, "vast_ai", launchable=False)
+    r = await api.post("/api/v1/instances", json=create_body(offer, failover=True))
+    assert r.status_code == 409
+    assert "no equivalent offer" in r.json()["error"]
+    assert "nothing was launched" in r.json()["error"]
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,8 @@ from gpucm.engine.launcher import (
     LaunchError,
     LaunchInDoubt,
     LaunchOptions,
+    NoCapacity,
+    Preflight,
     request_tag,
     tagged_label,
 )
@@ -225,6 +227,51 @@ async def test_capacity_failure_fails_over_to_an_equivalent(services: Services) 
     outcome = await launcher.launch(best, options)  # the same request id, now on the stand-in
     assert outcome.instance.offer_id == best.offer.id
     assert (await services.store.journal.get("fo")).state == "done"  # type: ignore[union-attr]
+
+
+async def doomed_rtx4090(services: Services) -> Any:
+    page = await services.store.search(SearchQuery(gpu_models=("RTX 4090",), limit=300))
+    return next(o for o in page.offers if fails_for_capacity(o.id) and o.gpu_count == 1)
+
+
+async def test_launch_failing_over_asks_once_and_launches_the_choice(services: Services) -> None:
+    doomed = await doomed_rtx4090(services)
+    launcher = services.launcher
+    options = opts("lfo", max_price_per_hour=doomed.price_per_hour * 2)
+    asked: list[tuple[str, list[str]]] = []
+
+    async def choose(failure: str, candidates: list[Preflight]) -> Preflight:
+        asked.append((failure, [c.offer.id for c in candidates]))
+        return next(c for c in candidates if not fails_for_capacity(c.offer.id))
+
+    pre = await launcher.preflight(doomed, options)
+    outcome, placed = await launcher.launch_failing_over(pre, options, choose)
+    assert len(asked) == 1 and "no longer any instances" in asked[0][0]
+    assert doomed.id not in asked[0][1]
+    assert placed.replaces is not None and placed.replaces.id == doomed.id
+    assert outcome.instance.offer_id == placed.offer.id
+    assert len(await services.instances.list()) == 1
+
+
+async def test_launch_failing_over_without_an_equivalent_launches_nothing(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doomed = await doomed_rtx4090(services)
+    launcher = services.launcher
+    options = opts("none", max_price_per_hour=doomed.price_per_hour * 2)
+
+    async def no_equivalents(*args: object, **kwargs: object) -> list[Preflight]:
+        return []
+
+    async def never(failure: str, candidates: list[Preflight]) -> Preflight:
+        raise AssertionError("nothing to choose from")
+
+    monkeypatch.setattr(launcher, "failover_candidates", no_equivalents)
+    pre = await launcher.preflight(doomed, options)
+    with pytest.raises(NoCapacity, match=r"no equivalent offer .* nothing was launched"):
+        await launcher.launch_failing_over(pre, options, never)
+    assert await services.instances.list() == []
+    assert (await services.store.journal.get("none")).state == "failed"  # type: ignore[union-attr]
 
 
 async def test_guards_refuse_before_anything_is_recorded(services: Services) -> None:

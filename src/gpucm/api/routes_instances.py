@@ -3,9 +3,10 @@ terminate — through the same launcher and instance manager as the CLI and TUI.
 
 Creating spends money, so the POST is the confirmation but not a blank cheque: the
 offer is re-quoted first, and a vanished offer, a price above `max_price_per_hour` or
-a budget it would pass refuses with 409 and nothing launched. One Idempotency-Key (or
-`request_id`) never creates two instances: the same key again answers 200 with the
-instance it created.
+a budget it would pass refuses with 409 and nothing launched. When the provider has no
+capacity, 409 lists equivalent offers, or with `"failover": true` the cheapest of them
+is launched instead. One Idempotency-Key (or `request_id`) never creates two
+instances: the same key again answers 200 with the instance it created.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from gpucm.api.context import ApiContext, Ctx
@@ -27,6 +28,7 @@ from gpucm.engine.launcher import (
     LaunchError,
     LaunchOptions,
     LaunchOutcome,
+    NoCapacity,
     Preflight,
     new_request_id,
 )
@@ -44,6 +46,13 @@ class CreateInstance(LaunchRequest):
     # built now: FastAPI validates bodies through a TypeAdapter that cannot finish
     # building a deferred model quietly
     model_config = ConfigDict(defer_build=False)
+
+    failover: bool = Field(
+        default=False,
+        description="when the provider has no capacity, launch the cheapest equivalent "
+        "(same GPU model and count, within max_price_per_hour, or 20% above the offer "
+        "without one) under the same request id; the message says what was taken instead",
+    )
 
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -88,6 +97,10 @@ def _launched_message(outcome: LaunchOutcome, pre: Preflight) -> str:
     return "; ".join(notes)
 
 
+async def _take_cheapest(failure: str, candidates: list[Preflight]) -> Preflight:
+    return candidates[0]
+
+
 async def _no_capacity(ctx: ApiContext, pre: Preflight, options: LaunchOptions, why: str) -> str:
     candidates = await ctx.services.launcher.failover_candidates(
         pre.offer, options, exclude=[pre.offer.id], limit=EQUIVALENTS_SHOWN
@@ -121,7 +134,7 @@ async def create_instance(
         )
     request_id = _request_id(idempotency_key, body.request_id)
     req = LaunchRequest.model_validate(
-        {**body.model_dump(), "provider": provider, "request_id": request_id}
+        {**body.model_dump(exclude={"failover"}), "provider": provider, "request_id": request_id}
     )
     options = LaunchOptions.from_request(req)
     services = ctx.services
@@ -159,7 +172,12 @@ async def create_instance(
         if not pre.ok:
             raise ApiError(409, pre.refusal())
         try:
-            outcome = await launcher.launch(pre, options)
+            if body.failover:
+                outcome, pre = await launcher.launch_failing_over(pre, options, _take_cheapest)
+            else:
+                outcome = await launcher.launch(pre, options)
+        except NoCapacity as exc:
+            raise ApiError(409, scrub(str(exc), ctx.secrets())) from None
         except CapacityError as exc:
             why = scrub(str(exc), ctx.secrets())
             raise ApiError(409, await _no_capacity(ctx, pre, options, why)) from None

@@ -39,16 +39,15 @@ from gpucm.engine.launcher import (
     LaunchError,
     LaunchOptions,
     LaunchOutcome,
+    NoCapacity,
     Preflight,
     new_request_id,
     options_from_mapping,
 )
 from gpucm.engine.spend import accrued, spend_line
-from gpucm.providers.errors import CapacityError, ProviderError, redact
+from gpucm.providers.errors import ProviderError, redact
 from gpucm.services import ProviderNotConfigured, Services
 
-# capacity failures in a row before a failover gives up
-MAX_FAILOVERS = 3
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # filter flags that choose an offer (namespace attribute, flag) — --provider, --min-ram
 # and --min-storage also go with --offer (the provider of its id; resource minimums)
@@ -482,45 +481,34 @@ async def launch_until_placed(
 ) -> LaunchOutcome:
     """Launch `pre`; on a capacity failure fail over to an equivalent (with --failover,
     or as chosen at a terminal), always under the same request id."""
-    launcher = services.launcher
-    current = pre
-    tried: list[str] = []
-    while True:
-        try:
-            return await launcher.launch(current, options)
-        except CapacityError as exc:
-            failure = _clean(str(exc), secrets)
-        tried.append(current.offer.id)
-        say(f"gpucm: {failure}")
-        if len(tried) > MAX_FAILOVERS:
-            raise Refused(f"{len(tried)} offers in a row had no capacity; nothing was launched")
-        candidates = await launcher.failover_candidates(pre.offer, options, exclude=tried)
-        if not candidates:
-            raise Refused(
-                f"no capacity, and no equivalent offer ({pre.offer.gpu_count} x "
-                f"{pre.offer.gpu_model} within the price limit) is available; "
-                "nothing was launched"
-            )
+
+    async def choose(failure: str, candidates: list[Preflight]) -> Preflight:
+        say(f"gpucm: {_clean(failure, secrets)}")
         if ns.failover:
-            current = candidates[0]
             say("Failing over:")
-            for line in confirmation(current, options):
+            chosen = candidates[0]
+        else:
+            say("Equivalent offers, cheapest first:")
+            for line in candidate_lines(candidates):
                 say(line)
-            continue
-        say("Equivalent offers, cheapest first:")
-        for line in candidate_lines(candidates):
+            if ns.yes or not interactive():
+                raise Refused(
+                    "not launched: the offer has no capacity; pass --failover to take the "
+                    "first equivalent, or --offer ID to pick one"
+                )
+            answer = ask(f"Launch which instead? [1-{len(candidates)}, Enter to cancel] ")
+            if not answer.isdigit() or not 1 <= int(answer) <= len(candidates):
+                raise Refused("cancelled: nothing was launched")
+            chosen = candidates[int(answer) - 1]
+        for line in confirmation(chosen, options):
             say(line)
-        if ns.yes or not interactive():
-            raise Refused(
-                "not launched: the offer has no capacity; pass --failover to take the "
-                "first equivalent, or --offer ID to pick one"
-            )
-        answer = ask(f"Launch which instead? [1-{len(candidates)}, Enter to cancel] ")
-        if not answer.isdigit() or not 1 <= int(answer) <= len(candidates):
-            raise Refused("cancelled: nothing was launched")
-        current = candidates[int(answer) - 1]
-        for line in confirmation(current, options):
-            say(line)
+        return chosen
+
+    try:
+        outcome, _ = await services.launcher.launch_failing_over(pre, options, choose)
+    except NoCapacity as exc:
+        raise Refused(_clean(str(exc), secrets)) from None
+    return outcome
 
 
 def print_launched(

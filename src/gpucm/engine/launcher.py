@@ -17,7 +17,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -50,12 +50,18 @@ SETTLE = timedelta(minutes=2)
 DEFAULT_ESTIMATE_HOURS = 1.0
 # without a max-price guard, automatic failover accepts at most this much more
 AUTO_FAILOVER_HEADROOM = 1.2
+# capacity failures in a row before a failover gives up
+MAX_FAILOVERS = 3
 # Errors that prove no instance was created: the request may be tried again.
 DEFINITIVE = (CapacityError, InvalidRequest, AuthError, NotFound, Unsupported)
 
 
 class LaunchError(Exception):
     """A launch gpucm will not make, with the reason a person can act on."""
+
+
+class NoCapacity(LaunchError):
+    """Nothing was launched: the offer had no capacity and no equivalent was taken."""
 
 
 class LaunchInDoubt(LaunchError):
@@ -166,7 +172,8 @@ class Preflight:
         if self.replaces is not None:
             old = self.replaces
             out.append(
-                f"instead of {old.gpu_count} x {old.gpu_model} at {old.provider} "
+                f"instead of {old.gpu_count} x {old.gpu_model} at "
+                f"{DISPLAY_NAMES.get(old.provider, old.provider)} "
                 f"(${old.price_per_hour:.3f}/h), which has no capacity"
             )
         if self.price_changed:
@@ -411,6 +418,37 @@ class Launcher:
                 "this request again (see `gpucm instances list`)."
             ) from None
         return await self._done(options.request_id, instance, offer)
+
+    async def launch_failing_over(
+        self,
+        pre: Preflight,
+        options: LaunchOptions,
+        choose: Callable[[str, list[Preflight]], Awaitable[Preflight]],
+    ) -> tuple[LaunchOutcome, Preflight]:
+        """Launch `pre`; when the provider has no capacity, `choose` gets the failure and
+        the equivalents (cheapest first, each re-quoted) and returns the one to try next,
+        or raises to stop. One request id throughout, so at most one instance results.
+        Returns the outcome and the offer that was launched."""
+        current = pre
+        tried: list[str] = []
+        while True:
+            try:
+                return await self.launch(current, options), current
+            except CapacityError as exc:
+                failure = self._clean(str(exc))
+            tried.append(current.offer.id)
+            if len(tried) > MAX_FAILOVERS:
+                raise NoCapacity(
+                    f"{failure}; {len(tried)} offers in a row had no capacity; nothing was launched"
+                )
+            candidates = await self.failover_candidates(pre.offer, options, exclude=tried)
+            if not candidates:
+                raise NoCapacity(
+                    f"{failure}; no equivalent offer ({pre.offer.gpu_count} x "
+                    f"{pre.offer.gpu_model} within the price limit) is available; "
+                    "nothing was launched"
+                )
+            current = await choose(failure, candidates)
 
     async def existing(self, request_id: str) -> LaunchOutcome | None:
         """The instance a request id already launched, looked up *before* any re-quote
