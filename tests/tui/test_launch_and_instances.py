@@ -82,6 +82,15 @@ async def launch_directly(services: Services, offer: Offer, request_id: str) -> 
     return outcome.instance
 
 
+async def open_form(pilot: Pilot[None], services: Services, offer: Offer) -> LaunchScreen:
+    """The launch form for `offer`, over the settled main screen."""
+    await settle(pilot)
+    form = LaunchScreen(services, offer)
+    await pilot.app.push_screen(form)
+    await settle(pilot)
+    return form
+
+
 def text_of(screen: Any, selector: str) -> str:
     """What a Static shows, as plain text (rich tables included)."""
     content = screen.query_one(selector, Static).content
@@ -171,9 +180,7 @@ async def test_confirm_pressed_twice_launches_once(services: Services) -> None:
     offer = await launchable(services)
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await app.push_screen(LaunchScreen(services, offer))
-        await settle(pilot)
+        await open_form(pilot, services, offer)
         await pilot.press("enter")
         await settle(pilot)
         confirm = app.screen
@@ -191,10 +198,7 @@ async def test_reviewing_twice_keeps_the_request_id(services: Services) -> None:
     offer = await launchable(services)
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        form = LaunchScreen(services, offer)
-        await app.push_screen(form)
-        await settle(pilot)
+        form = await open_form(pilot, services, offer)
         await pilot.press("enter")
         await settle(pilot)
         first = app.screen
@@ -263,9 +267,7 @@ async def test_lambda_form_disables_what_lambda_cannot_do(services: Services) ->
     offer = await launchable(services, "A10", providers=("lambda_labs",))
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await app.push_screen(LaunchScreen(services, offer))
-        await settle(pilot)
+        await open_form(pilot, services, offer)
         form = app.screen
         assert isinstance(form, LaunchScreen)
         assert form.query_one("#lf-image", Input).disabled
@@ -291,10 +293,7 @@ async def test_bad_input_shows_a_hint_and_checks_nothing(
 
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        form = LaunchScreen(services, offer)
-        await app.push_screen(form)
-        await settle(pilot)
+        form = await open_form(pilot, services, offer)
         monkeypatch.setattr(type(services), "launcher", property(lambda s: no_preflight))
         disk = form.query_one("#lf-disk", Input)
         disk.value = "lots"
@@ -319,10 +318,7 @@ async def test_env_values_never_reach_the_screen_or_the_database(services: Servi
     offer = await launchable(services)
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        form = LaunchScreen(services, offer)
-        await app.push_screen(form)
-        await settle(pilot)
+        form = await open_form(pilot, services, offer)
         form.query_one(".lf-env-key", Input).focus()
         await pilot.press(*"HF_TOKEN", "tab", *secret)
         await pilot.press("ctrl+n")
@@ -575,10 +571,7 @@ async def test_problems_disable_confirm_and_say_why(services: Services) -> None:
     offer = await launchable(services)
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        form = LaunchScreen(services, offer)
-        await app.push_screen(form)
-        await settle(pilot)
+        form = await open_form(pilot, services, offer)
         form.query_one("#lf-max-price", Input).value = "0.01"
         await pilot.pause()
         form.action_review()
@@ -661,9 +654,7 @@ async def test_an_enter_typed_before_the_confirmation_showed_does_not_launch(
     offer = await launchable(services)
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await app.push_screen(LaunchScreen(services, offer))
-        await settle(pilot)
+        await open_form(pilot, services, offer)
         typed_ahead = events.Key("enter", "\r")  # stamped now, before the review
         await pilot.press("enter")
         await settle(pilot)
@@ -683,10 +674,7 @@ async def test_an_escape_typed_early_still_leaves_the_confirmation(services: Ser
     offer = await launchable(services)
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        form = LaunchScreen(services, offer)
-        await app.push_screen(form)
-        await settle(pilot)
+        form = await open_form(pilot, services, offer)
         early_escape = events.Key("escape", None)
         await pilot.press("enter")
         await settle(pilot)
