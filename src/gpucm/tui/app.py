@@ -86,7 +86,7 @@ class GpucmApp(App[None]):
         self._workers_started = False
         # set by gpucm-tui, the app's own process; not by tests, which run many apps in
         # one process and would keep every earlier app's object cycles alive
-        self._heap_frozen = not freeze_heap
+        self._freeze_heap = freeze_heap
         self._starting = False
         self._scheduler: RefreshScheduler | None = None
         self._watches: TuiWatches | None = None
@@ -154,8 +154,8 @@ class GpucmApp(App[None]):
             await self.push_screen(main)
 
     def on_first_paint(self, _event: FirstPaint) -> None:
-        if not self._heap_frozen:
-            self._heap_frozen = True
+        if self._freeze_heap:
+            self._freeze_heap = False  # once: a later first paint (a screen switch) skips
             freeze_startup_heap()
         # providers refresh once the table is up: a refresh competing for the CPU
         # would only delay the first screen
