@@ -64,6 +64,8 @@ async def _filter_changes(db: Path, rounds: int) -> list[float]:
         app = GpucmApp(services, refresh=False)
         async with app.run_test(size=(120, 40)) as pilot:
             await workers_done(app)
+            # a running app has built its offer index since the last refresh
+            assert await services.store.wait_for_index()
             await pilot.pause()
             screen = app.screen
             assert isinstance(screen, MainScreen)

@@ -195,13 +195,19 @@ async def open_services(
     config_path: Path | None = None,
     demo_latency: float = 0.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    offer_index: bool = True,
 ) -> Services:
+    """`offer_index`: searches from an in-memory index, for a front end that runs a
+    while and searches often (the TUI, the API); off for a one-shot CLI command."""
     settings_source = SettingsSource(env, config_path)
     settings = settings_source.current()
     use_demo = demo if demo is not None else not settings.configured_providers()
     catalog_source = CatalogSource(paths.user_catalog_file())
     store = await Store.open(
-        db or paths.default_db_path(demo=use_demo), catalog=catalog_source.current, clock=clock
+        db or paths.default_db_path(demo=use_demo),
+        catalog=catalog_source.current,
+        clock=clock,
+        offer_index=offer_index,
     )
     if use_demo:
         await store.set_meta("mode", "demo")

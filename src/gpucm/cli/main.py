@@ -55,7 +55,8 @@ async def _run(argv: list[str] | None) -> int:
     from gpucm.services import open_services
 
     ns = parse_args(argv)
-    services = await open_services(db=ns.db, demo=ns.demo)
+    # one command, a search or two: building the offer index would cost more than it saves
+    services = await open_services(db=ns.db, demo=ns.demo, offer_index=False)
     try:
         return await COMMANDS[ns.command](ns, services)
     finally:

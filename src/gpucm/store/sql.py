@@ -1,13 +1,29 @@
-"""SQL fragments shared by the store and the TUI's first screen (pure strings, so the
-first screen can read a page of offers before pydantic has imported)."""
+"""SQL fragments shared by the store, its offer index and the TUI's first screen (only
+the standard library, so the first screen can read a page of offers before pydantic has
+imported)."""
 
 from __future__ import annotations
+
+import sqlite3
 
 # Offers of a provider whose last refresh failed are shown, but marked stale.
 STALE_EXPR = (
     "EXISTS (SELECT 1 FROM provider_health h WHERE h.provider = offers.provider"
     " AND h.status NOT IN ('ok', 'never'))"
 )
+# Bumped by every write of offers, in its transaction: the offer index is of one
+# generation of the offers and answers only while that generation is the current one.
+BUMP_OFFERS_GENERATION = (
+    "INSERT INTO meta(key, value) VALUES ('offers_generation', '1')"
+    " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+)
+
+
+def offers_generation(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'offers_generation'").fetchone()
+    return int(row[0]) if row else 0
+
+
 # What `search_sql` builds for SearchQuery(): a test keeps the two in step.
 DEFAULT_WHERE = "available = 1"
 DEFAULT_ORDER = "price_per_hour ASC, rowid ASC"

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
 
@@ -41,13 +43,40 @@ from gpucm.store.rows import row_to_offer
 from gpucm.store.schema import OFFER_COLUMNS
 from gpucm.store.search_sql import build_filter, order_by
 from gpucm.store.snapshot import SnapshotBuilder, gc_paused
-from gpucm.store.sql import STALE_EXPR
+from gpucm.store.sql import BUMP_OFFERS_GENERATION, STALE_EXPR, offers_generation
 
+if TYPE_CHECKING:
+    from gpucm.store.offer_index import OfferIndex
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 CatalogGetter = Callable[[], Catalog]
 
 _SELECT_OFFER = ", ".join(OFFER_COLUMNS)
 _STALE_EXPR = STALE_EXPR
 _INSERT = f"INSERT INTO offers ({_SELECT_OFFER}) VALUES ({','.join('?' * len(OFFER_COLUMNS))})"
+# the name of the store's background task that builds the offer index
+INDEX_BUILD_TASK = "gpucm: offer index build"
+
+
+def _rows_by_rowid(raw: sqlite3.Connection, select: str, rowids: Sequence[int]) -> list[Any]:
+    """Rows for a page of rowids, in the page's order (one JSON parameter, any length)."""
+    if not rowids:
+        return []
+    sql = (
+        f"SELECT {select} FROM json_each(?) AS page CROSS JOIN offers"
+        " ON offers.rowid = page.value ORDER BY page.key"
+    )
+    return raw.execute(sql, ("[" + ",".join(map(str, rowids)) + "]",)).fetchall()
+
+
+def _in_offers(columns: Iterable[str]) -> str:
+    """A select list for `_rows_by_rowid`, whose list of rowids has a `value` and a
+    `key` that would clash with the offers' own columns."""
+    return ", ".join(_STALE_EXPR if c == "stale" else f"offers.{c}" for c in columns)
+
+
+_OFFER_AND_STALE = _in_offers((*OFFER_COLUMNS, "stale"))
 
 
 @dataclass(frozen=True)
@@ -84,6 +113,8 @@ class Store:
         reader: aiosqlite.Connection,
         catalog: CatalogGetter,
         clock: Clock,
+        *,
+        offer_index: bool = False,
     ) -> None:
         self.path = path
         self._writer = writer
@@ -92,6 +123,14 @@ class Store:
         self._clock = clock
         self._write_lock = asyncio.Lock()
         self._pruned_at = 0.0
+        # the offer index: on for the long-running front ends (TUI, API), which search
+        # on every keystroke; a one-shot CLI search would pay its build for one answer
+        self._index_wanted = offer_index and path != ":memory:"
+        self._index: OfferIndex | None = None
+        self._index_task: asyncio.Task[None] | None = None
+        self._index_target = 0  # the newest generation a read or write has seen
+        self._index_failed = -1  # a generation whose build failed: not retried
+        self._closing = threading.Event()
         self.instances = InstanceTable(self)
         self.journal = LaunchJournal(self)
         self.alerts = AlertTable(self)
@@ -103,7 +142,10 @@ class Store:
         *,
         catalog: CatalogGetter | Catalog | None = None,
         clock: Clock = utcnow,
+        offer_index: bool = False,
     ) -> Store:
+        """`offer_index`: answer paged searches and counts from an in-memory column
+        index (store/offer_index.py), built in the background after each change."""
         if catalog is None:
             catalog = Catalog.builtin()
         if isinstance(catalog, Catalog):
@@ -120,9 +162,14 @@ class Store:
         except BaseException:
             await writer.close()
             raise
-        return cls(str(path), writer, reader, getter, clock)
+        return cls(str(path), writer, reader, getter, clock, offer_index=offer_index)
 
     async def close(self) -> None:
+        self._closing.set()
+        if self._index_task is not None:
+            self._index_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._index_task
         for conn in (self._reader, self._writer):
             with contextlib.suppress(ValueError):  # already closed
                 await conn.close()
@@ -186,6 +233,96 @@ class Store:
     ) -> list[Any]:
         return list(await conn.execute_fetchall(sql, params))
 
+    # -- the offer index ----------------------------------------------------------
+
+    async def _indexed(
+        self,
+        by_index: Callable[[sqlite3.Connection, OfferIndex], T],
+        by_sql: Callable[[sqlite3.Connection], T],
+    ) -> T:
+        """One read, answered from the offer index when it is of the current generation
+        of the offers, else with SQL (and an index build is started). Either way one
+        hop, in one read transaction: the page's rows are read in the snapshot whose
+        generation was checked."""
+        index = self._index
+
+        def read(raw: sqlite3.Connection) -> tuple[T, int]:
+            raw.execute("BEGIN")
+            try:
+                generation = offers_generation(raw)
+                if index is not None and index.generation == generation:
+                    return by_index(raw, index), generation
+                return by_sql(raw), generation
+            finally:
+                raw.execute("COMMIT")
+
+        answer, generation = await run_on_connection(self._reader, read)
+        self._build_index(generation)
+        return answer
+
+    def _build_index(self, generation: int) -> None:
+        """Bring the offer index up to `generation`, which a read or a write has just
+        seen: start a build in the background, or have a running one go again once
+        done if what it read is older."""
+        built = self._index.generation if self._index is not None else -1
+        if (
+            not self._index_wanted
+            or self._closing.is_set()
+            or generation <= built
+            or generation == self._index_failed
+        ):
+            return
+        self._index_target = max(self._index_target, generation)
+        if self._index_task is None or self._index_task.done():
+            self._index_task = asyncio.get_running_loop().create_task(
+                self._index_builds(), name=INDEX_BUILD_TASK
+            )
+
+    async def _index_builds(self) -> None:
+        while True:
+            try:
+                generation, index, error = await asyncio.to_thread(
+                    _read_offer_index, self.path, self._index_failed, self._closing.is_set
+                )
+            except Exception:  # a bug, not the data: say so, and keep searching with SQL
+                log.exception("offer index build failed; searching with SQL")
+                self._index_wanted = False
+                return
+            if error:
+                # a value SQL holds but the index cannot: searches stay on SQL, right
+                # either way, until the offers change (or for good, when the file
+                # cannot even be opened for the build)
+                self._index_failed = generation
+                self._index_wanted = generation >= 0
+                log.warning("offer index not built, searching with SQL: %s", error)
+                return
+            if index is not None:
+                self._index = index
+            if self._closing.is_set() or self._index_target <= generation:
+                return
+
+    @property
+    def index_generation(self) -> int | None:
+        """The generation of the offers the index holds (None before the first build)."""
+        return self._index.generation if self._index is not None else None
+
+    async def wait_for_index(self) -> bool:
+        """Build the offer index if it is not of the current offers, and wait for it:
+        True once it is (benchmarks and tests measure the steady state with it),
+        False when the store has no index or it cannot be built."""
+        for _ in range(3):  # the offers may change while it builds; then it goes again
+            if not self._index_wanted or self._closing.is_set():
+                return False
+            current = await run_on_connection(self._reader, offers_generation)
+            if self.index_generation == current:
+                return True
+            if self._index_failed == current:
+                return False
+            self._build_index(current)
+            if self._index_task is not None:
+                await asyncio.shield(self._index_task)
+        return False
+
     # -- meta ---------------------------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
@@ -232,6 +369,9 @@ class Store:
                 self._pruned_at = when
             if await self._needs_analyze(conn):
                 await conn.execute("ANALYZE offers")
+            await conn.execute(BUMP_OFFERS_GENERATION)
+            generation = await run_on_connection(conn, offers_generation)
+        self._build_index(generation)
         if snap.count > 20_000:
             # give back the page cache a big refresh filled
             async with self._write_lock:
@@ -269,15 +409,30 @@ class Store:
         if query.limit is not None or query.offset:
             sql += " LIMIT ? OFFSET ?"
             params += (query.limit if query.limit is not None else -1, query.offset)
+        count_sql = f"SELECT count(*) FROM offers WHERE {flt.where}"
         if query.limit is None and not query.offset:
             rows = await self._select(sql, params)
             total = len(rows)
+        elif self._index_wanted and query.limit is not None:
+            limit = query.limit
+
+            def by_index(raw: sqlite3.Connection, index: OfferIndex) -> tuple[list[Any], int]:
+                rowids, matched = index.page(query, catalog, limit=limit, offset=query.offset)
+                return _rows_by_rowid(raw, _OFFER_AND_STALE, rowids), matched
+
+            def by_sql(raw: sqlite3.Connection) -> tuple[list[Any], int]:
+                page = raw.execute(sql, params).fetchall()
+                return page, raw.execute(count_sql, flt.params).fetchone()[0] if with_total else -1
+
+            rows, total = await self._indexed(by_index, by_sql)
+            if not with_total:
+                total = -1
         elif not with_total:
             rows = await self._select(sql, params)
             total = -1
         else:
             rows, counted = await self._select_many(  # the page and its count, one snapshot
-                [(sql, params), (f"SELECT count(*) FROM offers WHERE {flt.where}", flt.params)]
+                [(sql, params), (count_sql, flt.params)]
             )
             total = counted[0][0]
         n = len(OFFER_COLUMNS)
@@ -290,13 +445,25 @@ class Store:
         for col in columns:
             if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
                 raise StoreError(f"unknown offer column {col!r}")
-        flt = build_filter(query, self._catalog())
+        catalog = self._catalog()
+        flt = build_filter(query, catalog)
         select = ", ".join(_STALE_EXPR if c == "stale" else c for c in columns)
         sql = (
             f"SELECT {select} FROM offers WHERE {flt.where} ORDER BY {order_by(query)}"
             " LIMIT ? OFFSET ?"
         )
-        return [tuple(r) for r in await self._select(sql, (*flt.params, limit, offset))]
+        params = (*flt.params, limit, offset)
+        if not self._index_wanted:
+            return [tuple(r) for r in await self._select(sql, params)]
+
+        def by_index(raw: sqlite3.Connection, index: OfferIndex) -> list[Any]:
+            rowids, _ = index.page(query, catalog, limit=limit, offset=offset)
+            return _rows_by_rowid(raw, _in_offers(columns), rowids)
+
+        def by_sql(raw: sqlite3.Connection) -> list[Any]:
+            return raw.execute(sql, params).fetchall()
+
+        return [tuple(r) for r in await self._indexed(by_index, by_sql)]
 
     async def best_offers(self, query: SearchQuery, *, disk_gb: float = 0.0) -> list[Offer]:
         """The cheapest matching offer per (GPU model, provider), by all-in price per
@@ -319,9 +486,17 @@ class Store:
         return [row_to_offer(r[:n], catalog, stale=bool(r[n])) for r in rows]
 
     async def count(self, query: SearchQuery) -> int:
-        flt = build_filter(query, self._catalog())
-        rows = await self._select(f"SELECT count(*) FROM offers WHERE {flt.where}", flt.params)
-        return int(rows[0][0])
+        catalog = self._catalog()
+        flt = build_filter(query, catalog)
+        sql = f"SELECT count(*) FROM offers WHERE {flt.where}"
+        if not self._index_wanted:
+            return int((await self._select(sql, flt.params))[0][0])
+        return int(
+            await self._indexed(
+                lambda _, index: index.count(query, catalog),
+                lambda raw: raw.execute(sql, flt.params).fetchone()[0],
+            )
+        )
 
     async def get_offer(self, offer_id: str) -> Offer | None:
         rows = await self._select(
@@ -577,3 +752,12 @@ FROM ranked
 GROUP BY gpu_model
 ORDER BY gpu_model
 """
+
+
+def _read_offer_index(
+    path: str, failed: int, stop: Callable[[], bool]
+) -> tuple[int, OfferIndex | None, str]:
+    # imported here, on the build's thread: numpy's import is ~70 ms of a UI's time
+    from gpucm.store.offer_index import read_offer_index
+
+    return read_offer_index(path, failed, stop)

@@ -1,0 +1,222 @@
+"""The offer index answers paged searches and counts exactly as SQL does, only while it
+is of the current offers, and never at the cost of a wrong or lost answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gpucm.domain.catalog import Catalog
+from gpucm.domain.models import Offer, SearchQuery
+from gpucm.store.store import Store
+from tests.offer_factory import make_offer
+from tests.store.test_search import MODEL_NAMES, REGIONS, SORTS
+
+CATALOG = Catalog.builtin()
+COLUMNS = ["rowid", "id", "price_per_hour", "value", "stale"]
+
+# Fewer distinct values than the search property test, so ties (equal prices, equal
+# sort keys) are common and their order is checked; regions in two cases, for NOCASE.
+tied_offer = st.fixed_dictionaries(
+    {
+        "provider": st.sampled_from(["vast_ai", "runpod", "lambda_labs", "paperspace"]),
+        "gpu_name": st.sampled_from([*MODEL_NAMES, "odd 1", "ODD 1"]),
+        "gpu_count": st.sampled_from([1, 2, 8]),
+        "price_per_hour": st.sampled_from([0.3, 0.5, 1.25, 2.0, 0.1 + 0.2]),
+        "ram_gb": st.none() | st.sampled_from([16.0, 64.0]),
+        "storage_gb": st.none() | st.sampled_from([50.0, 1000.0]),
+        "reliability": st.none() | st.sampled_from([0.5, 0.95, 0.99]),
+        "region": st.sampled_from([*REGIONS, "texas, us", "NORWAY"]),
+        "gpu_memory_gb": st.none() | st.sampled_from([24.0, 80.0]),
+        "cuda_version": st.none() | st.sampled_from([11.8, 12.8]),
+        "available": st.booleans(),
+    }
+)
+
+
+def _sometimes(values: list[Any], one_in: int = 8) -> st.SearchStrategy[Any]:
+    # each filter in about one query in eight, so most pages hold several rows to order
+    return st.sampled_from([*([None] * (one_in - 1) * len(values)), *values])
+
+
+def _terms(values: list[str], one_in: int = 8) -> st.SearchStrategy[list[str]]:
+    return _sometimes([[v] for v in values], one_in).map(lambda v: v or [])
+
+
+paged_query = st.builds(
+    SearchQuery,
+    available=st.booleans(),
+    gpu_models=_terms(["H100", "RTX 4090", "A100", "odd 1", "Odd 1"]),
+    gpu_category=_sometimes(["consumer", "datacenter"]),
+    providers=_terms(["vast_ai", "runpod", "paperspace"]),
+    min_gpu_count=_sometimes([2, 8]),
+    min_price=_sometimes([0.3]),
+    max_price=_sometimes([1.25, 2.0]),
+    min_ram=_sometimes([16.0, 64.0]),
+    min_storage=_sometimes([100.0]),
+    min_reliability=_sometimes([0.95]),
+    min_performance=_sometimes([80.0]),
+    min_gpu_memory=_sometimes([30.0]),
+    min_cuda=_sometimes([12.0]),
+    # regions have the most rules (groups, "US", raw terms in any case): more often
+    regions=_terms(["US", "Europe", "texas, us", "Norway", "norway", "NO", "us-west-1"], 2),
+    sort_by=st.sampled_from(SORTS),
+    sort_order=st.sampled_from(["asc", "desc"]),
+    limit=st.integers(1, 12),
+    offset=st.sampled_from([0, 0, 0, 2, 7]),
+)
+
+
+def _offers(specs: list[dict[str, Any]]) -> list[Offer]:
+    return [  # provider and gpu_name come from the spec
+        make_offer(provider_id=str(i), catalog=CATALOG, **s) for i, s in enumerate(specs)
+    ]
+
+
+async def _fill(store: Store, offers: list[Offer]) -> None:
+    for provider in sorted({o.provider for o in offers}):
+        await store.replace_offers(provider, [o for o in offers if o.provider == provider])
+
+
+async def _answers(store: Store, q: SearchQuery) -> tuple[Any, ...]:
+    page = await store.search(q)
+    rows = await store.search_rows(q, COLUMNS, limit=q.limit or 10, offset=q.offset)
+    return [o.id for o in page.offers], page.total, rows, await store.count(q)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    specs=st.lists(tied_offer, min_size=1, max_size=60),
+    queries=st.lists(paged_query, min_size=1, max_size=6),
+)
+def test_index_answers_as_sql_does(specs: list[dict[str, Any]], queries: list[SearchQuery]) -> None:
+    offers = _offers(specs)
+
+    async def check() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "i.db"
+            sql = await Store.open(path, catalog=CATALOG)
+            indexed = await Store.open(path, catalog=CATALOG, offer_index=True)
+            try:
+                await _fill(sql, offers)
+                assert await indexed.wait_for_index()
+                for q in queries:
+                    assert await _answers(indexed, q) == await _answers(sql, q), q
+            finally:
+                await indexed.close()
+                await sql.close()
+
+    asyncio.run(check())
+
+
+@pytest.fixture
+async def pair(db_path: Path) -> Any:
+    sql = await Store.open(db_path, catalog=CATALOG)
+    indexed = await Store.open(db_path, catalog=CATALOG, offer_index=True)
+    yield sql, indexed
+    await indexed.close()
+    await sql.close()
+
+
+def _market(prices: list[float], provider: str = "vast_ai") -> list[Offer]:
+    return [
+        make_offer(provider, str(i), "RTX 4090", price_per_hour=p) for i, p in enumerate(prices)
+    ]
+
+
+CHEAPEST = SearchQuery(limit=2)
+
+
+async def test_the_index_is_built_in_the_background_and_then_used(pair: Any) -> None:
+    sql, indexed = pair
+    await _fill(sql, _market([3.0, 1.0, 2.0]))
+    assert indexed.index_generation is None
+    # the first search is answered with SQL and starts a build
+    first = await indexed.search(CHEAPEST)
+    assert [o.price_per_hour for o in first.offers] == [1.0, 2.0]
+    assert await indexed.wait_for_index()
+    assert indexed.index_generation is not None
+    again = await indexed.search(CHEAPEST)
+    assert [o.id for o in again.offers] == [o.id for o in first.offers]
+
+
+async def test_a_change_by_another_store_is_seen_at_once(pair: Any) -> None:
+    # another process (a CLI refresh) writes: the next read must not come from the old
+    # index, even before a new one is built
+    sql, indexed = pair
+    await _fill(sql, _market([3.0, 1.0, 2.0]))
+    assert await indexed.wait_for_index()
+    old = indexed.index_generation
+    await sql.replace_offers("vast_ai", _market([9.0, 0.2]))
+    page = await indexed.search(CHEAPEST)
+    assert [o.price_per_hour for o in page.offers] == [0.2, 9.0]
+    assert await indexed.count(SearchQuery()) == 2
+    assert await indexed.wait_for_index()
+    assert indexed.index_generation != old
+    assert [o.price_per_hour for o in (await indexed.search(CHEAPEST)).offers] == [0.2, 9.0]
+
+
+async def test_its_own_write_starts_the_next_build(pair: Any) -> None:
+    _, indexed = pair
+    await indexed.replace_offers("vast_ai", _market([2.0, 1.0]))
+    assert indexed._index_task is not None  # started by the write, not by a search
+    assert await indexed.wait_for_index()
+    assert await indexed.search_rows(SearchQuery(), ["price_per_hour"], limit=5) == [
+        (1.0,),
+        (2.0,),
+    ]
+
+
+async def test_a_value_it_cannot_hold_leaves_searches_on_sql(
+    pair: Any, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sql, indexed = pair
+    await _fill(sql, _market([3.0, 1.0]))
+    # a number stored as text (SQLite allows it): the index cannot hold it, SQL can
+    raw = sqlite3.connect(db_path)
+    with raw:
+        raw.execute("UPDATE offers SET ram_gb = 'lots' WHERE provider_id = '0'")
+        raw.execute("UPDATE meta SET value = value + 1 WHERE key = 'offers_generation'")
+    raw.close()
+    with caplog.at_level(logging.WARNING, logger="gpucm.store.store"):
+        assert not await indexed.wait_for_index()
+    assert "offer index not built, searching with SQL" in caplog.text
+    rows = await indexed.search_rows(SearchQuery(), ["price_per_hour", "ram_gb"], limit=5)
+    assert rows == [(1.0, None), (3.0, "lots")]
+    assert await indexed.count(SearchQuery()) == 2
+    # not retried for the same offers; a refresh gets a new try
+    assert not await indexed.wait_for_index()
+    await indexed.replace_offers("vast_ai", _market([5.0]))
+    assert await indexed.wait_for_index()
+
+
+async def test_closing_during_a_build_is_quick_and_quiet(db_path: Path) -> None:
+    offers = [
+        make_offer("vast_ai", str(i), "RTX 4090", price_per_hour=1 + i % 7) for i in range(3000)
+    ]
+    store = await Store.open(db_path, catalog=CATALOG, offer_index=True)
+    await store.replace_offers("vast_ai", offers)  # starts a build
+    task = store._index_task
+    assert task is not None and not task.done()
+    await store.close()
+    assert task.done()
+    assert store.index_generation in (None, 1)
+
+
+async def test_a_one_shot_store_never_builds_one(db_path: Path) -> None:
+    store = await Store.open(db_path, catalog=CATALOG)
+    try:
+        await store.replace_offers("vast_ai", _market([1.0]))
+        await store.search(CHEAPEST)
+        assert store._index_task is None
+        assert not await store.wait_for_index()
+    finally:
+        await store.close()
