@@ -217,3 +217,95 @@ async def test_rebuild_matches_what_refreshes_maintained(db_path: Path, clock: C
             assert await store.history(["RTX 4090", "H100"], resolution=resolution) == points
     finally:
         await store.close()
+
+
+def _cheapest_rows(db_path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """The cheapest rollups as kept, and as computed afresh from the per-provider ones."""
+    out: dict[str, list[tuple[object, ...]]] = {}
+    with sqlite3.connect(db_path) as raw:
+        for kept, source in (
+            ("cheapest_hourly", "price_history_hourly"),
+            ("cheapest_daily", "price_history_daily"),
+        ):
+            out[kept] = raw.execute(f"SELECT * FROM {kept} ORDER BY ts, gpu_model").fetchall()
+            out[source] = raw.execute(
+                f"SELECT ts, gpu_model, min(min_gpu_price) FROM {source}"
+                " WHERE min_gpu_price IS NOT NULL GROUP BY ts, gpu_model ORDER BY ts, gpu_model"
+            ).fetchall()
+    return out
+
+
+async def test_cheapest_rollups_follow_every_refresh(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        steps = [
+            ("vast_ai", 0, _market(1.0, 2.0)),
+            ("runpod", 5, [make_offer("runpod", "x", price_per_hour=0.7)]),
+            ("vast_ai", 20, _market(0.6, 2.0)),
+            # runpod's RTX 4090 is gone later in the day; the hour's cheapest stays 0.6
+            ("runpod", 70, [make_offer("runpod", "y", "H100 SXM", price_per_hour=2.5)]),
+            ("vast_ai", 75, _market(1.4, 2.0, dear_available=False)),
+            # an hour in which no RTX 4090 can be rented: no price, so no cheapest row
+            ("vast_ai", 130, [make_offer(provider_id="a", price_per_hour=1.0, available=False)]),
+            ("vast_ai", 1500, _market(0.9, 2.0)),
+        ]
+        for provider, minutes, offers in steps:
+            await store.replace_offers(
+                provider, offers, fetched_at=HOUR_START + timedelta(minutes=minutes)
+            )
+    finally:
+        await store.close()
+    rows = _cheapest_rows(db_path)
+    assert rows["cheapest_hourly"] == rows["price_history_hourly"]
+    assert rows["cheapest_daily"] == rows["price_history_daily"]
+    start = int(HOUR_START.timestamp())
+    assert (start, "RTX 4090", 0.6) in rows["cheapest_hourly"]
+    assert (start + 3600, "H100", 2.5) in rows["cheapest_hourly"]  # runpod's, not 3.0
+    assert not [r for r in rows["cheapest_hourly"] if r[0] == start + 7200]
+    assert len(rows["cheapest_daily"]) == 4  # two days, two models
+
+
+async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        for minutes, price in ((0, 1.0), (70, 0.8), (1500, 0.6)):
+            await store.replace_offers(
+                "vast_ai", _market(price, 2.0), fetched_at=HOUR_START + timedelta(minutes=minutes)
+            )
+    finally:
+        await store.close()
+    kept = _cheapest_rows(db_path)
+    # a database from before migration 4: no cheapest tables at all
+    with sqlite3.connect(db_path) as raw:
+        raw.executescript(
+            "DROP TABLE cheapest_hourly; DROP TABLE cheapest_daily; PRAGMA user_version = 3;"
+        )
+    store = await Store.open(db_path, clock=clock)
+    await store.close()
+    assert _cheapest_rows(db_path) == kept
+    # and rebuilt with the other rollups after a bulk load
+    with sqlite3.connect(db_path) as raw:
+        raw.execute("DELETE FROM cheapest_hourly")
+    store = await Store.open(db_path, clock=clock)
+    try:
+        async with store._write() as conn:
+            await history.rebuild_rollups(conn)
+    finally:
+        await store.close()
+    assert _cheapest_rows(db_path) == kept
+
+
+async def test_old_cheapest_hours_are_pruned_with_their_rollups(db_path: Path) -> None:
+    now = {"t": HOUR_START}
+    store = await Store.open(db_path, clock=lambda: now["t"])
+    try:
+        await store.replace_offers("vast_ai", _market(1.0, 2.0), fetched_at=HOUR_START)
+        later = HOUR_START + history.HOURLY_RETENTION + timedelta(days=1)
+        now["t"] = later
+        await store.replace_offers("vast_ai", _market(0.9, 2.0), fetched_at=later)
+    finally:
+        await store.close()
+    rows = _cheapest_rows(db_path)
+    assert {r[0] for r in rows["cheapest_hourly"]} == {int(later.timestamp())}
+    assert rows["cheapest_hourly"] == rows["price_history_hourly"]
+    assert len(rows["cheapest_daily"]) == 4  # days are kept for ever

@@ -20,7 +20,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 from gpucm.domain.clock import from_epoch
-from gpucm.store.sql import REBUILD_DAILY_ROLLUP, REBUILD_HOURLY_ROLLUP
+from gpucm.store.sql import (
+    REBUILD_CHEAPEST_ROLLUPS,
+    REBUILD_DAILY_ROLLUP,
+    REBUILD_HOURLY_ROLLUP,
+)
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -33,12 +37,6 @@ HOURLY_RETENTION = timedelta(days=90)
 PRUNE_EVERY = timedelta(hours=1)
 HOUR = 3600
 DAY = 86400
-
-_TABLES: dict[Resolution, str] = {
-    "raw": "price_history",
-    "hourly": "price_history_hourly",
-    "daily": "price_history_daily",
-}
 
 INSERT_RAW = (
     "INSERT OR REPLACE INTO price_history (ts, provider, gpu_model, offers, available,"
@@ -65,6 +63,19 @@ FROM price_history_hourly
 WHERE ts >= ?1 AND ts < ?1 + 86400 AND provider = ?2
 GROUP BY provider, gpu_model
 """
+
+# every provider's rollup for the bucket is up to date by now: take the cheapest of them
+_ROLL_CHEAPEST = """
+INSERT INTO {cheapest}
+SELECT ?1, gpu_model, min(min_gpu_price) FROM {rollup}
+WHERE ts = ?1 AND min_gpu_price IS NOT NULL
+GROUP BY gpu_model
+"""
+_CHEAPEST: dict[Resolution, str] = {"hourly": "cheapest_hourly", "daily": "cheapest_daily"}
+_ROLL_CHEAPEST_HOUR = _ROLL_CHEAPEST.format(
+    cheapest="cheapest_hourly", rollup="price_history_hourly"
+)
+_ROLL_CHEAPEST_DAY = _ROLL_CHEAPEST.format(cheapest="cheapest_daily", rollup="price_history_daily")
 
 _RAW_SELECT = (
     "SELECT ts, provider, gpu_model, offers, available, min_gpu_price, avg_gpu_price,"
@@ -150,25 +161,34 @@ async def record(
 ) -> None:
     """Append one refresh's points and bring the hour's and the day's rollups up to date."""
     await conn.executemany(INSERT_RAW, points)
-    await conn.execute(_ROLL_HOUR, (ts - ts % HOUR, provider))
-    await conn.execute(_ROLL_DAY, (ts - ts % DAY, provider))
+    hour, day = ts - ts % HOUR, ts - ts % DAY
+    await conn.execute(_ROLL_HOUR, (hour, provider))
+    await conn.execute(_ROLL_DAY, (day, provider))
+    # A model whose price went NULL in this bucket at every provider keeps its previous
+    # cheapest row: delete the bucket's rows first, so the rebuild is exact.
+    for table, roll, bucket in (
+        ("cheapest_hourly", _ROLL_CHEAPEST_HOUR, hour),
+        ("cheapest_daily", _ROLL_CHEAPEST_DAY, day),
+    ):
+        await conn.execute(f"DELETE FROM {table} WHERE ts = ?", (bucket,))
+        await conn.execute(roll, (bucket,))
 
 
 async def prune(conn: aiosqlite.Connection, now: float) -> None:
     await conn.execute(
         "DELETE FROM price_history WHERE ts < ?", (int(now - RAW_RETENTION.total_seconds()),)
     )
-    await conn.execute(
-        "DELETE FROM price_history_hourly WHERE ts < ?",
-        (int(now - HOURLY_RETENTION.total_seconds()),),
-    )
+    for table in ("price_history_hourly", "cheapest_hourly"):
+        await conn.execute(
+            f"DELETE FROM {table} WHERE ts < ?", (int(now - HOURLY_RETENTION.total_seconds()),)
+        )
 
 
 async def rebuild_rollups(conn: aiosqlite.Connection) -> None:
     """Recompute every rollup from the raw points (for points written in bulk, as the
     benchmark does; refreshes maintain the rollups as they go)."""
     # statement by statement: executescript would COMMIT the caller's transaction
-    for script in (REBUILD_HOURLY_ROLLUP, REBUILD_DAILY_ROLLUP):
+    for script in (REBUILD_HOURLY_ROLLUP, REBUILD_DAILY_ROLLUP, REBUILD_CHEAPEST_ROLLUPS):
         for statement in script.split(";"):
             if statement.strip():
                 await conn.execute(statement)
@@ -217,16 +237,14 @@ async def cheapest_by_bucket(
         raise ValueError("cheapest_by_bucket reads rollups, not raw points")
     start = int(since.timestamp())
     start -= start % (DAY if resolution == "daily" else HOUR)
-    # Grouped in the order of the (ts, gpu_model, min_gpu_price) index, so SQLite reads
-    # the index alone and sorts nothing. The ~12,000 buckets of a 7-day trend come back
-    # as one JSON row: fetched row by row, each row takes the GIL back from the UI
-    # thread, and while a screen is being drawn that stretched a 20 ms read to 65 ms
-    # and more (bench stats_screen_10m_history_points).
+    # The ~12,000 buckets of a 7-day trend come back as one JSON row: fetched row by
+    # row, each row takes the GIL back from the UI thread, and while a screen is being
+    # drawn that stretched a 20 ms read to 65 ms and more (bench
+    # stats_screen_10m_history_points).
     rows = list(
         await conn.execute_fetchall(
-            "SELECT json_group_array(json_array(gpu_model, ts, price)) FROM ("
-            f" SELECT gpu_model, ts, min(min_gpu_price) AS price FROM {_TABLES[resolution]}"
-            " WHERE ts >= ? AND min_gpu_price IS NOT NULL GROUP BY ts, gpu_model)",
+            "SELECT json_group_array(json_array(gpu_model, ts, min_gpu_price))"
+            f" FROM {_CHEAPEST[resolution]} WHERE ts >= ?",
             (start,),
         )
     )

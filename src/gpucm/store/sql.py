@@ -47,3 +47,15 @@ SELECT (ts / 86400) * 86400, provider, gpu_model, sum(samples), sum(offers_sum),
        max(max_gpu_price)
 FROM price_history_hourly GROUP BY 1, 2, 3;
 """
+# The cheapest price per model per bucket, over every provider: the stats screen's trend
+# column, read for every model at once.
+REBUILD_CHEAPEST_ROLLUPS = """
+DELETE FROM cheapest_hourly;
+INSERT INTO cheapest_hourly
+SELECT ts, gpu_model, min(min_gpu_price) FROM price_history_hourly
+WHERE min_gpu_price IS NOT NULL GROUP BY ts, gpu_model;
+DELETE FROM cheapest_daily;
+INSERT INTO cheapest_daily
+SELECT ts, gpu_model, min(min_gpu_price) FROM price_history_daily
+WHERE min_gpu_price IS NOT NULL GROUP BY ts, gpu_model;
+"""
