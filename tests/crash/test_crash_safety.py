@@ -94,9 +94,19 @@ def test_a_refresh_killed_mid_write_leaves_the_old_or_the_new_snapshot(
     assert set(seen) == {"a", "b"}, seen
 
 
-async def test_a_reader_never_sees_a_half_written_snapshot(tmp_path: Path) -> None:
+@pytest.mark.parametrize("offer_index", [False, True], ids=["sql", "offer-index"])
+async def test_a_reader_never_sees_a_half_written_snapshot(
+    tmp_path: Path, offer_index: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpucm.store.offer_index import OfferIndex
+
+    answered = []
+    page_of = OfferIndex.page
+    monkeypatch.setattr(
+        OfferIndex, "page", lambda self, *a, **k: answered.append(1) or page_of(self, *a, **k)
+    )
     db = tmp_path / "read.db"
-    store = await Store.open(db, clock=lambda: FIXED_NOW)
+    store = await Store.open(db, clock=lambda: FIXED_NOW, offer_index=offer_index)
     try:
         with worker("snapshots", db) as proc:
             await asyncio.to_thread(wait_for, proc, "end 0")
@@ -116,6 +126,8 @@ async def test_a_reader_never_sees_a_half_written_snapshot(tmp_path: Path) -> No
             ends = sum(1 for line in proc.stdout if line.startswith("end"))
             assert reads > 20
             assert ends >= 2, "the writer replaced snapshots while we read"
+            # with the index on, it answered some of the reads between writes
+            assert bool(answered) == offer_index
     finally:
         await store.close()
 

@@ -8,7 +8,8 @@ import pytest
 
 from gpucm.domain.clock import Clock
 from gpucm.domain.models import ProviderHealth, SearchQuery
-from gpucm.store.db import StoreError, connect, migrate, schema_version
+from gpucm.store import store as store_module
+from gpucm.store.db import StoreError, connect, migrate, run_on_connection, schema_version
 from gpucm.store.schema import LATEST_VERSION, MIGRATIONS, Migration
 from gpucm.store.store import Store
 from tests.conftest import FIXED_NOW
@@ -110,6 +111,48 @@ async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
         assert ids == ["vast_ai:a"]
     finally:
         await store.close()
+
+
+async def test_a_write_of_most_of_the_table_rebuilds_its_indexes_after(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "BULK_WRITE_ROWS", 5)
+    store = await Store.open(db_path)
+    statements: list[str] = []
+    await run_on_connection(store._writer, lambda raw: raw.set_trace_callback(statements.append))
+    try:
+        prices = [3.0, 1.0, 2.5, 0.5, 4.0, 1.5, 2.0, 3.5]
+        vast = [make_offer(provider_id=str(i), price_per_hour=p) for i, p in enumerate(prices)]
+        await store.replace_offers("vast_ai", vast)
+        assert 'DROP INDEX "offers_price"' in statements
+        # fewer than the other providers' rows: kept up to date, not rebuilt
+        statements.clear()
+        runpod = [make_offer("runpod", str(i), price_per_hour=0.25 * (i + 1)) for i in range(6)]
+        await store.replace_offers("runpod", runpod)
+        assert not [s for s in statements if "INDEX" in s]
+        # a failed bulk write leaves the index as it was, with its statistics
+        bad = make_offer(provider_id="x").model_copy(update={"gpu_name": None})
+        statements.clear()
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.replace_offers("vast_ai", [*vast, bad, *vast[:3]])
+        assert 'DROP INDEX "offers_price"' in statements
+        page = await store.search(SearchQuery(limit=3))
+        assert [o.price_per_hour for o in page.offers] == [0.25, 0.5, 0.5]
+    finally:
+        await store.close()
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'offers_price'"
+        ).fetchall() == [("CREATE INDEX offers_price ON offers(price_per_hour)",)]
+        assert raw.execute("SELECT idx FROM sqlite_stat1 WHERE tbl = 'offers'").fetchall() == [
+            ("offers_price",)
+        ]
+        plan = raw.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM offers WHERE available = 1"
+            " ORDER BY price_per_hour LIMIT 5"
+        ).fetchall()
+        assert "offers_price" in str(plan)
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 async def test_migrations_bring_an_old_schema_up_to_date(db_path: Path) -> None:
