@@ -93,8 +93,17 @@ async def test_stale_marks_follow_provider_health(db_path: Path, clock: Clock) -
 async def test_rejects_offer_of_another_provider(db_path: Path) -> None:
     store = await Store.open(db_path)
     try:
+        await store.replace_offers("vast_ai", [make_offer(provider_id="old")])
+        # found after other offers were written: the whole write rolls back
+        batch = [make_offer(provider_id="new"), make_offer("runpod"), make_offer(provider_id="x")]
         with pytest.raises(StoreError, match="belongs to runpod"):
-            await store.replace_offers("vast_ai", [make_offer("runpod")])
+            await store.replace_offers("vast_ai", batch)
+        unnormalised = make_offer(provider_id="y").model_copy(update={"gpu_model": ""})
+        with pytest.raises(StoreError, match="not normalised"):
+            await store.replace_offers("vast_ai", [make_offer(provider_id="new"), unnormalised])
+        ids = [o.id for o in (await store.search(SearchQuery(available=False))).offers]
+        assert ids == ["vast_ai:old"]
+        assert await store.get_meta("offers_generation") == "1"
     finally:
         await store.close()
 

@@ -347,11 +347,6 @@ class Store:
     ) -> SnapshotResult:
         """Replace one provider's offers atomically and append its history points."""
         when = (fetched_at or self._clock()).timestamp()
-        for offer in offers:
-            if offer.provider != provider:
-                raise StoreError(f"offer {offer.id} belongs to {offer.provider}, not {provider}")
-            if not offer.gpu_model:
-                raise StoreError(f"offer {offer.id} is not normalised (no gpu_model)")
         async with self._write() as conn:
             previous = {
                 r[0]: (r[1], r[2])
