@@ -65,6 +65,9 @@ def wait_for(proc: subprocess.Popen[str], prefix: str, timeout: float = 60) -> s
 def snapshot_state(db: Path) -> tuple[str, int, set[str]]:
     with sqlite3.connect(db) as conn:
         check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        # these writes drop and rebuild the price index inside their transaction
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'offers_price'").fetchone():
+            check = "the offers_price index is missing"
         rows = conn.execute(
             "SELECT substr(provider_id, 1, 1), count(*) FROM offers WHERE provider = 'vast_ai'"
             " GROUP BY 1"
