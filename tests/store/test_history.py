@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -103,14 +103,21 @@ async def test_days_roll_up_from_their_hours_per_provider(db_path: Path, clock: 
         await store.close()
 
 
-async def test_old_raw_points_are_pruned_but_rollups_keep_the_trend(db_path: Path) -> None:
+async def _refreshed_now_and_at(db_path: Path, later: datetime) -> Store:
+    """A store refreshed at HOUR_START and again at `later`, its clock moved on with it
+    (so the second refresh prunes what has aged out)."""
     now = {"t": HOUR_START}
     store = await Store.open(db_path, clock=lambda: now["t"])
+    await store.replace_offers("vast_ai", _market(1.0, 2.0), fetched_at=HOUR_START)
+    now["t"] = later
+    await store.replace_offers("vast_ai", _market(0.9, 2.0), fetched_at=later)
+    return store
+
+
+async def test_old_raw_points_are_pruned_but_rollups_keep_the_trend(db_path: Path) -> None:
+    later = HOUR_START + history.RAW_RETENTION + timedelta(hours=2)
+    store = await _refreshed_now_and_at(db_path, later)
     try:
-        await store.replace_offers("vast_ai", _market(1.0, 2.0), fetched_at=HOUR_START)
-        later = HOUR_START + history.RAW_RETENTION + timedelta(hours=2)
-        now["t"] = later
-        await store.replace_offers("vast_ai", _market(0.9, 2.0), fetched_at=later)
         raw = await store.history(["RTX 4090"], resolution="raw")
         assert [p.ts for p in raw] == [later]
         hourly = await store.history(["RTX 4090"], resolution="hourly")
@@ -296,15 +303,8 @@ async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock:
 
 
 async def test_old_cheapest_hours_are_pruned_with_their_rollups(db_path: Path) -> None:
-    now = {"t": HOUR_START}
-    store = await Store.open(db_path, clock=lambda: now["t"])
-    try:
-        await store.replace_offers("vast_ai", _market(1.0, 2.0), fetched_at=HOUR_START)
-        later = HOUR_START + history.HOURLY_RETENTION + timedelta(days=1)
-        now["t"] = later
-        await store.replace_offers("vast_ai", _market(0.9, 2.0), fetched_at=later)
-    finally:
-        await store.close()
+    later = HOUR_START + history.HOURLY_RETENTION + timedelta(days=1)
+    await (await _refreshed_now_and_at(db_path, later)).close()
     rows = _cheapest_rows(db_path)
     assert {r[0] for r in rows["cheapest_hourly"]} == {int(later.timestamp())}
     assert rows["cheapest_hourly"] == rows["price_history_hourly"]
