@@ -65,17 +65,21 @@ GROUP BY provider, gpu_model
 """
 
 # every provider's rollup for the bucket is up to date by now: take the cheapest of them
-_ROLL_CHEAPEST = """
+_ROLL_CHEAPEST_SQL = """
 INSERT INTO {cheapest}
 SELECT ?1, gpu_model, min(min_gpu_price) FROM {rollup}
 WHERE ts = ?1 AND min_gpu_price IS NOT NULL
 GROUP BY gpu_model
 """
-_CHEAPEST: dict[Resolution, str] = {"hourly": "cheapest_hourly", "daily": "cheapest_daily"}
-_ROLL_CHEAPEST_HOUR = _ROLL_CHEAPEST.format(
-    cheapest="cheapest_hourly", rollup="price_history_hourly"
+_CHEAPEST_OF: tuple[tuple[Resolution, str, str], ...] = (
+    ("hourly", "cheapest_hourly", "price_history_hourly"),
+    ("daily", "cheapest_daily", "price_history_daily"),
 )
-_ROLL_CHEAPEST_DAY = _ROLL_CHEAPEST.format(cheapest="cheapest_daily", rollup="price_history_daily")
+_CHEAPEST: dict[Resolution, str] = {res: cheapest for res, cheapest, _ in _CHEAPEST_OF}
+_ROLL_CHEAPEST: dict[Resolution, str] = {
+    res: _ROLL_CHEAPEST_SQL.format(cheapest=cheapest, rollup=rollup)
+    for res, cheapest, rollup in _CHEAPEST_OF
+}
 
 _RAW_SELECT = (
     "SELECT ts, provider, gpu_model, offers, available, min_gpu_price, avg_gpu_price,"
@@ -166,12 +170,10 @@ async def record(
     await conn.execute(_ROLL_DAY, (day, provider))
     # A model whose price went NULL in this bucket at every provider keeps its previous
     # cheapest row: delete the bucket's rows first, so the rebuild is exact.
-    for table, roll, bucket in (
-        ("cheapest_hourly", _ROLL_CHEAPEST_HOUR, hour),
-        ("cheapest_daily", _ROLL_CHEAPEST_DAY, day),
-    ):
-        await conn.execute(f"DELETE FROM {table} WHERE ts = ?", (bucket,))
-        await conn.execute(roll, (bucket,))
+    buckets: tuple[tuple[Resolution, int], ...] = (("hourly", hour), ("daily", day))
+    for resolution, bucket in buckets:
+        await conn.execute(f"DELETE FROM {_CHEAPEST[resolution]} WHERE ts = ?", (bucket,))
+        await conn.execute(_ROLL_CHEAPEST[resolution], (bucket,))
 
 
 async def prune(conn: aiosqlite.Connection, now: float) -> None:

@@ -279,12 +279,9 @@ class OfferIndex:
         return int(np.count_nonzero(self.match(query, catalog)))
 
 
-def read_offer_index(
-    path: str, failed: int, stop: Callable[[], bool]
-) -> tuple[int, OfferIndex | None, str]:
+def read_offer_index(path: str, stop: Callable[[], bool]) -> tuple[int, OfferIndex | None, str]:
     """(generation, the index or None, why not). Runs on a worker thread with its own
-    read-only connection, so a build never queues in front of the UI's reads; skips a
-    generation whose build failed before."""
+    read-only connection, so a build never queues in front of the UI's reads."""
     generation = -1
     try:
         conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
@@ -296,8 +293,6 @@ def read_offer_index(
         conn.execute("PRAGMA mmap_size=0")
         conn.execute("BEGIN")
         generation = offers_generation(conn)
-        if generation == failed:
-            return generation, None, ""
         return generation, OfferIndex.build(conn, generation, stop=stop), ""
     except BuildStopped:
         return generation, None, ""

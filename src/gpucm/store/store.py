@@ -267,11 +267,11 @@ class Store:
         """Bring the offer index up to `generation`, which a read or a write has just
         seen: start a build in the background, or have a running one go again once
         done if what it read is older."""
-        built = self._index.generation if self._index is not None else -1
+        built = self.index_generation
         if (
             not self._index_wanted
             or self._closing.is_set()
-            or generation <= built
+            or (built is not None and generation <= built)
             or generation == self._index_failed
         ):
             return
@@ -285,7 +285,7 @@ class Store:
         while True:
             try:
                 generation, index, error = await asyncio.to_thread(
-                    _read_offer_index, self.path, self._index_failed, self._closing.is_set
+                    _read_offer_index, self.path, self._closing.is_set
                 )
             except Exception:  # a bug, not the data: say so, and keep searching with SQL
                 log.exception("offer index build failed; searching with SQL")
@@ -779,10 +779,8 @@ ORDER BY gpu_model
 """
 
 
-def _read_offer_index(
-    path: str, failed: int, stop: Callable[[], bool]
-) -> tuple[int, OfferIndex | None, str]:
+def _read_offer_index(path: str, stop: Callable[[], bool]) -> tuple[int, OfferIndex | None, str]:
     # imported here, on the build's thread: numpy's import is ~70 ms of a UI's time
     from gpucm.store.offer_index import read_offer_index
 
-    return read_offer_index(path, failed, stop)
+    return read_offer_index(path, stop)
