@@ -644,6 +644,23 @@ async def test_secrets_are_read_afresh_on_every_refresh(
     assert (await refresher.refresh(source)).error == "rejected ***"
 
 
+async def test_a_refresh_cancelled_as_its_fetch_returns_stays_cancelled(
+    store: Store, fake_clock: FakeClock
+) -> None:
+    # the app quits just as the provider answers: the refresh must end there, not go on
+    # to write a snapshot and report success to a worker that was told to stop
+    class AnswersAsCancelled(FakeSource):
+        async def fetch_offers(self) -> list[Offer]:
+            refreshing.cancel()
+            return list(GOOD)
+
+    refresher = make_refresher(store, fake_clock)
+    refreshing = asyncio.create_task(refresher.refresh(AnswersAsCancelled("vast_ai", GOOD)))
+    await asyncio.wait({refreshing}, timeout=5)
+    assert refreshing.cancelled()
+    assert await offers_of(store, "vast_ai") == {}
+
+
 # --- serialisation -------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ failing provider.
 Most tests run in real time with tiny supervision periods and long intervals. The
 scheduler never sleeps less than 1 s between two refreshes of a provider, so the tests
 of *how long* a worker waits run the worker's wait through `warp`: the scheduler's
-`asyncio.wait_for` is recorded and scaled down (60 s become 6 ms), everything else is
+`asyncio.timeout` is recorded and scaled down (60 s become 6 ms), everything else is
 real asyncio.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import linecache
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -142,10 +143,10 @@ class Warp:
     def __getattr__(self, name: str) -> Any:
         return getattr(asyncio, name)
 
-    async def wait_for(self, aw: Awaitable[Any], delay: float) -> Any:
+    def timeout(self, delay: float) -> asyncio.Timeout:
         task = asyncio.current_task()
         self.waits.append((task.get_name() if task else "", delay))
-        return await asyncio.wait_for(aw, delay * self.factor)
+        return asyncio.timeout(delay * self.factor)
 
     def of(self, provider: str) -> list[float]:
         return [seconds for name, seconds in self.waits if name == f"refresh:{provider}"]
@@ -398,6 +399,30 @@ async def test_stop_honours_its_own_cancellation(store: Store, fake_clock: FakeC
         supervisor.cancel()
         await finishes(supervisor)
         await reap_workers()
+
+
+async def test_stop_as_a_worker_is_woken_ends_it(store: Store, fake_clock: FakeClock) -> None:
+    # the wake-up and the cancellation land in the same loop turn (a refresh asked for
+    # as the app quits): the worker must end, not refresh once more and sleep its interval
+    source = FakeSource("vast_ai", offers("vast_ai"))
+    scheduler = make_scheduler(store, fake_clock, lambda: [source], lambda _n: 600.0)
+    supervisor = asyncio.create_task(scheduler.run())
+    try:
+        await wait_until(lambda: source.calls == 1 and sleeping(live_worker("vast_ai")))
+        scheduler.refresh_now("vast_ai")
+        await finishes(scheduler.stop())
+        assert [t for t in worker_tasks() if not t.done()] == []
+        assert source.calls == 1
+    finally:
+        supervisor.cancel()
+        await finishes(supervisor)
+        await reap_workers()
+
+
+def sleeping(worker: asyncio.Task[Any]) -> bool:
+    """Between two refreshes: suspended on the line that waits for its wake-up."""
+    (frame,) = worker.get_stack(limit=1)
+    return "wake.wait()" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
 
 
 # --- refresh now ----------------------------------------------------------------------------

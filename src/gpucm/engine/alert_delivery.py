@@ -61,7 +61,8 @@ async def run_command(command: str, alert: Alert) -> DeliveryResult:
     except OSError as exc:
         return DeliveryResult("command", False, f"could not start: {exc.strerror}")
     try:
-        _, err = await asyncio.wait_for(proc.communicate(payload), COMMAND_TIMEOUT)
+        async with asyncio.timeout(COMMAND_TIMEOUT):
+            _, err = await proc.communicate(payload)
     except TimeoutError:
         proc.kill()
         await proc.wait()

@@ -39,7 +39,19 @@ class InstanceManager:
     async def sync(self, providers: list[str] | None = None) -> list[SyncOutcome]:
         """Fetch every provider's instance list (concurrently) into the store."""
         names = [p for p in self.services.provider_names() if providers is None or p in providers]
-        return list(await asyncio.gather(*(self._sync_one(n) for n in names)))
+        tasks = [asyncio.create_task(self._sync_one(n)) for n in names]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            # gather hands back the first error or cancellation while the other syncs may
+            # still be rolling back a store write; none may outlive this call. One already
+            # cancelled is not cancelled again: that would cut its rollback short.
+            pending = [t for t in tasks if not t.done()]
+            for task in pending:
+                if not task.cancelling():
+                    task.cancel()
+            if pending:
+                await asyncio.wait(pending)
 
     async def _sync_one(self, name: str) -> SyncOutcome:
         try:

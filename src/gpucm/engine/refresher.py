@@ -119,7 +119,8 @@ class Refresher:
             )
         started = time.perf_counter()
         try:
-            raw = await asyncio.wait_for(source.fetch_offers(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                raw = await source.fetch_offers()
             catalog = self._catalog()
             # Normalising thousands of offers is CPU work: off the event loop.
             offers = await asyncio.to_thread(normalize_offers, raw, catalog)

@@ -112,7 +112,8 @@ class RefreshScheduler:
             await self._notify(outcome)
             delay = await self._delay(name)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await wake.wait()
 
     async def _delay(self, name: str) -> float:
         health = (await self._store.health()).get(name)

@@ -216,10 +216,8 @@ class ProviderHttp:
                 if p is not None:
                     await p.wait()
             try:
-                return await asyncio.wait_for(
-                    self._once(method, path, params, json_body, allow_empty),
-                    self.limits.total_timeout,
-                )
+                async with asyncio.timeout(self.limits.total_timeout):
+                    return await self._once(method, path, params, json_body, allow_empty)
             except _Retryable as exc:
                 safe = kind != "launch" or exc.not_sent
                 if not safe or attempt >= self.retry.attempts:
