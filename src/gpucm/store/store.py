@@ -171,8 +171,9 @@ class Store:
         self._closing.set()
         if self._index_task is not None:
             self._index_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._index_task
+            # asyncio.wait, not awaiting the task: a cancellation of close() itself must
+            # not be swallowed with the build's own
+            await asyncio.wait([self._index_task])
         for conn in (self._reader, self._writer):
             with contextlib.suppress(ValueError):  # already closed
                 await conn.close()
