@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gpucm.domain.clock import Clock, fixed_clock
+from gpucm.domain.models import SearchQuery
 from gpucm.store import history
 from gpucm.store.db import connect, migrate
 from gpucm.store.history import resolution_for
@@ -168,6 +169,14 @@ async def test_cheapest_trend_is_the_min_across_providers_per_bucket(
         start = int(HOUR_START.timestamp())
         assert trend["RTX 4090"] == [(start, 0.7), (start + 3600, 0.5)]
         assert trend["H100"] == [(start, 3.0), (start + 3600, 3.0)]
+        # read in one hop beside the stats, for the same filter, they are the same
+        runpod_only = SearchQuery(providers=("runpod",))
+        stats, together = await store.stats_and_trend(
+            runpod_only, HOUR_START - timedelta(days=1), "hourly"
+        )
+        assert together == trend
+        assert stats == await store.stats(runpod_only)
+        assert stats.total_instances == 1
     finally:
         await store.close()
 

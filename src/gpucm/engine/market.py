@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gpucm.domain.models import MarketStats, SearchQuery
 from gpucm.store.history import HistoryPoint, Resolution, resolution_for
 from gpucm.store.store import Store
 
@@ -67,6 +68,13 @@ async def trend_buckets(
 ) -> dict[str, list[tuple[int, float]]]:
     """Per model, the cheapest price per bucket since now - window, oldest first."""
     return await store.cheapest_trend(now - window, trend_resolution(window))
+
+
+async def stats_and_trend_buckets(
+    store: Store, query: SearchQuery | None, window: timedelta, now: datetime
+) -> tuple[MarketStats, dict[str, list[tuple[int, float]]]]:
+    """The market's stats over `query` and `trend_buckets`, read together."""
+    return await store.stats_and_trend(query, now - window, trend_resolution(window))
 
 
 def model_trends(

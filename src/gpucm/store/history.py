@@ -235,6 +235,13 @@ async def cheapest_by_bucket(
 ) -> dict[str, list[tuple[int, float]]]:
     """Per GPU model, the cheapest $/GPU-h at any provider in each bucket since `since`:
     the stats screen's trend column for every model in one grouped read."""
+    sql, params = cheapest_by_bucket_sql(since=since, resolution=resolution)
+    return cheapest_by_bucket_rows(list(await conn.execute_fetchall(sql, params)))
+
+
+def cheapest_by_bucket_sql(*, since: datetime, resolution: Resolution) -> tuple[str, tuple[int]]:
+    """The statement of `cheapest_by_bucket`, for a caller reading it beside others in
+    one hop; its rows go to `cheapest_by_bucket_rows`."""
     if resolution == "raw":
         raise ValueError("cheapest_by_bucket reads rollups, not raw points")
     start = int(since.timestamp())
@@ -243,13 +250,14 @@ async def cheapest_by_bucket(
     # row, each row takes the GIL back from the UI thread, and while a screen is being
     # drawn that stretched a 20 ms read to 65 ms and more (bench
     # stats_screen_10m_history_points).
-    rows = list(
-        await conn.execute_fetchall(
-            "SELECT json_group_array(json_array(gpu_model, ts, min_gpu_price))"
-            f" FROM {_CHEAPEST[resolution]} WHERE ts >= ?",
-            (start,),
-        )
+    return (
+        "SELECT json_group_array(json_array(gpu_model, ts, min_gpu_price))"
+        f" FROM {_CHEAPEST[resolution]} WHERE ts >= ?",
+        (start,),
     )
+
+
+def cheapest_by_bucket_rows(rows: Sequence[Any]) -> dict[str, list[tuple[int, float]]]:
     out: dict[str, list[tuple[int, float]]] = {}
     for model, ts, price in json.loads(rows[0][0]) if rows and rows[0][0] else ():
         bucket = out.get(model)

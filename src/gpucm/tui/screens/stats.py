@@ -37,7 +37,7 @@ from gpucm.engine.market import (
     model_history,
     model_trends,
     series_by_provider,
-    trend_buckets,
+    stats_and_trend_buckets,
 )
 from gpucm.tui.widgets.market_charts import (
     ChartPane,
@@ -408,19 +408,13 @@ class StatsScreen(Screen[None]):
         self._generation += 1
         store = self.services.store
         summary = self.query_one("#stats-summary", Static)
-        # queued on the reader right behind the stats, not after this screen's first
-        # paint has let the stats' answer through
-        buckets = asyncio.ensure_future(
-            trend_buckets(store, WINDOWS[self.window], self.services.clock())
-        )
         try:
-            stats = await store.stats(self.query_filter)
-            trend = await buckets
+            stats, trend = await stats_and_trend_buckets(
+                store, self.query_filter, WINDOWS[self.window], self.services.clock()
+            )
         except Exception as exc:  # a broken store must not take the screen down
             summary.update(f"Could not read the market: {exc}")
             return
-        finally:
-            buckets.cancel()  # a no-op once it is done
         live = {m: s.min_price_per_gpu for m, s in stats.model_stats.items()}
         trends = model_trends(trend, live)
         self.stats, self.trends = stats, trends
