@@ -80,7 +80,7 @@ async def gpucm_ingest_seconds(offers: list[Offer], path: Path) -> float:
         await store.close()
 
 
-def bench_ingest(repeat: int = 7) -> None:
+def bench_ingest(repeat: int = 11) -> None:
     offers = synthetic_offers(N, provider="vast_ai")
     rows = [offer_to_row(o, fetched_at=NOW.timestamp()) for o in offers]
     with tempfile.TemporaryDirectory() as tmp:

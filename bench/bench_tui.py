@@ -201,7 +201,7 @@ def run_in_pty(code: str, *args: str) -> tuple[float, str]:
     return start, text
 
 
-def bench_cold_start(repeat: int = 7) -> None:
+def bench_cold_start(repeat: int = 15) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "cold.db"
         asyncio.run(_fill(db, N))
