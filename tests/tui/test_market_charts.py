@@ -14,6 +14,7 @@ from textual.widgets import Tabs
 from gpucm.domain.clock import Clock
 from gpucm.domain.models import SearchQuery
 from gpucm.store.store import Store
+from gpucm.tui.widgets import market_charts
 from gpucm.tui.widgets.market_charts import (
     HISTORY_HINT,
     NO_MATCH,
@@ -211,6 +212,9 @@ async def test_fetches_only_what_changed(store: Store, monkeypatch: pytest.Monke
 
 
 async def test_rapid_moves_fetch_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # moves a pilot pause apart are rapid; on a loaded machine a pause can outlast the
+    # real 0.1 s debounce, so the test's is long enough that only a bug fetches early
+    monkeypatch.setattr(market_charts, "DEBOUNCE_SECONDS", 1.0)
     history = count_calls(monkeypatch, store, "history")
     app = ChartsApp(store)
     async with app.run_test(size=(120, 40)) as pilot:

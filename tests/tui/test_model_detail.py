@@ -14,6 +14,7 @@ from gpucm import formatting as fmt
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.clock import Clock
 from gpucm.store.store import ProviderPrices, Store
+from gpucm.tui.widgets import model_detail
 from gpucm.tui.widgets.model_detail import HINT, DetailView, ModelDetail, detail_lines
 from tests.conftest import FIXED_NOW
 from tests.offer_factory import make_offer
@@ -203,6 +204,8 @@ async def test_same_model_twice_fetches_once(store: Store, monkeypatch: pytest.M
 async def test_rapid_moves_fetch_only_where_the_cursor_stops(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # as in test_market_charts: a debounce no pilot pause outlasts, however loaded
+    monkeypatch.setattr(model_detail, "DEBOUNCE_SECONDS", 1.0)
     calls = count_calls(monkeypatch, store, "model_offers")
     app = DetailApp(store)
     async with app.run_test(size=(60, 14)) as pilot:
