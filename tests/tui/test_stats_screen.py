@@ -16,7 +16,12 @@ from textual.widgets import DataTable
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import SearchQuery
-from gpucm.engine.market import WINDOWS, model_trends, series_by_provider, trend_buckets
+from gpucm.engine.market import (
+    WINDOWS,
+    model_trends,
+    series_by_provider,
+    stats_and_trend_buckets,
+)
 from gpucm.services import Services, open_services
 from gpucm.store.history import resolution_for
 from gpucm.tui.screens.stats import Cell, StatsScreen, StatsTable
@@ -83,9 +88,10 @@ async def test_trend_column_and_window_follow_the_history(history_services: Serv
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app)
         screen = app.stats_screen
-        stats = await history_services.store.stats()
+        stats, buckets = await stats_and_trend_buckets(
+            history_services.store, None, WINDOWS["7d"], SCREENSHOT_TIME
+        )
         live = {m: s.min_price_per_gpu for m, s in stats.model_stats.items()}
-        buckets = await trend_buckets(history_services.store, WINDOWS["7d"], SCREENSHOT_TIME)
         expected = model_trends(buckets, live)
         assert screen.trends == expected
         changed = [m for m, t in expected.items() if t.change]

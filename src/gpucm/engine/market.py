@@ -63,24 +63,18 @@ def _stretches(values: Sequence[float], width: int) -> list[float]:
     return out
 
 
-async def trend_buckets(
-    store: Store, window: timedelta, now: datetime
-) -> dict[str, list[tuple[int, float]]]:
-    """Per model, the cheapest price per bucket since now - window, oldest first."""
-    return await store.cheapest_trend(now - window, trend_resolution(window))
-
-
 async def stats_and_trend_buckets(
     store: Store, query: SearchQuery | None, window: timedelta, now: datetime
 ) -> tuple[MarketStats, dict[str, list[tuple[int, float]]]]:
-    """The market's stats over `query` and `trend_buckets`, read together."""
+    """The market's stats over `query`, and per model the cheapest price per bucket
+    since now - window, oldest first: read together, in one hop."""
     return await store.stats_and_trend(query, now - window, trend_resolution(window))
 
 
 def model_trends(
     buckets: Mapping[str, Sequence[tuple[int, float]]], live: Mapping[str, float | None]
 ) -> dict[str, ModelTrend]:
-    """Per model: the cheapest price per bucket (`trend_buckets`), ending with the live
+    """Per model: the cheapest price per bucket (`stats_and_trend_buckets`), ending with the live
     cheapest price (`live`, from the current offers) where there is one."""
     out: dict[str, ModelTrend] = {}
     for model in set(buckets) | {m for m, p in live.items() if p is not None}:

@@ -230,20 +230,11 @@ async def series(
     return [HistoryPoint(from_epoch(r[0]), *r[1:]) for r in rows]  # type: ignore[arg-type]
 
 
-async def cheapest_by_bucket(
-    conn: aiosqlite.Connection, *, since: datetime, resolution: Resolution
-) -> dict[str, list[tuple[int, float]]]:
-    """Per GPU model, the cheapest $/GPU-h at any provider in each bucket since `since`:
-    the stats screen's trend column for every model in one grouped read."""
-    sql, params = cheapest_by_bucket_sql(since=since, resolution=resolution)
-    return cheapest_by_bucket_rows(list(await conn.execute_fetchall(sql, params)))
-
-
 def cheapest_by_bucket_sql(*, since: datetime, resolution: Resolution) -> tuple[str, tuple[int]]:
-    """The statement of `cheapest_by_bucket`, for a caller reading it beside others in
-    one hop; its rows go to `cheapest_by_bucket_rows`."""
+    """Per GPU model, the cheapest $/GPU-h at any provider in each bucket since `since`,
+    for every model in one grouped read; its rows go to `cheapest_by_bucket_rows`."""
     if resolution == "raw":
-        raise ValueError("cheapest_by_bucket reads rollups, not raw points")
+        raise ValueError("the cheapest per bucket is read from rollups, not raw points")
     start = int(since.timestamp())
     start -= start % (DAY if resolution == "daily" else HOUR)
     # The ~12,000 buckets of a 7-day trend come back as one JSON row: fetched row by

@@ -593,10 +593,11 @@ class Store:
     async def stats_and_trend(
         self, query: SearchQuery | None, since: datetime, resolution: Resolution
     ) -> tuple[MarketStats, dict[str, list[tuple[int, float]]]]:
-        """`stats` and `cheapest_trend` in one read: one hop to the reader's thread
-        instead of two (the second queued only once the UI next idles: ~13 ms later
-        while a screen is being drawn, bench stats_screen_10m_history_points), and both
-        from one snapshot."""
+        """`stats`, and per GPU model the cheapest $/GPU-h at any provider in each
+        bucket since `since` (the stats screen's trend column), in one read: one hop to
+        the reader's thread instead of two (a second was queued only once the UI next
+        idled: ~13 ms later while a screen is being drawn, bench
+        stats_screen_10m_history_points), and both from one snapshot."""
         catalog = self._catalog()
         statements = self._stats_statements(query, catalog)
         statements.append(history.cheapest_by_bucket_sql(since=since, resolution=resolution))
@@ -690,11 +691,6 @@ class Store:
             providers=providers,
             resolution=resolution,
         )
-
-    async def cheapest_trend(
-        self, since: datetime, resolution: Resolution
-    ) -> dict[str, list[tuple[int, float]]]:
-        return await history.cheapest_by_bucket(self._reader, since=since, resolution=resolution)
 
     # -- provider health ----------------------------------------------------------
 
