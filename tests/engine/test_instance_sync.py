@@ -37,6 +37,13 @@ class Control:
         return []
 
 
+class Listing(Control):
+    """A provider that answers at once, with no instances."""
+
+    async def list_instances(self) -> list[Instance]:
+        return []
+
+
 class Instances:
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
@@ -70,10 +77,6 @@ async def test_a_cancelled_sync_waits_for_every_provider_to_let_go() -> None:
 
 
 async def test_one_provider_failing_is_reported_and_the_others_sync() -> None:
-    class Listing(Control):
-        async def list_instances(self) -> list[Instance]:
-            return []
-
     store = Instances()
     broken = Control(error=RuntimeError("401 for key sekrit-key"))
     outcomes = await manager({"vastai": broken, "runpod": Listing()}, store).sync()
@@ -83,10 +86,6 @@ async def test_one_provider_failing_is_reported_and_the_others_sync() -> None:
 
 
 async def test_a_store_failure_reaches_the_caller_as_itself_and_stops_the_other_syncs() -> None:
-    class Listing(Control):
-        async def list_instances(self) -> list[Instance]:
-            return []
-
     hanging = Control(unwind=3)
     store = Instances(error=OSError("disk full"))
     with pytest.raises(OSError, match="disk full"):

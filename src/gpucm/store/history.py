@@ -180,7 +180,7 @@ async def prune(conn: aiosqlite.Connection, now: float) -> None:
     await conn.execute(
         "DELETE FROM price_history WHERE ts < ?", (int(now - RAW_RETENTION.total_seconds()),)
     )
-    for table in ("price_history_hourly", "cheapest_hourly"):
+    for table in ("price_history_hourly", _CHEAPEST["hourly"]):
         await conn.execute(
             f"DELETE FROM {table} WHERE ts < ?", (int(now - HOURLY_RETENTION.total_seconds()),)
         )
