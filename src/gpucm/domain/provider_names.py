@@ -16,6 +16,13 @@ DISPLAY_NAMES: dict[str, str] = {
     PAPERSPACE: "Paperspace",
 }
 
+
+def display_name(provider: str) -> str:
+    """How a person reads a provider's name (`Vast.ai`), on every screen and in every
+    message; a name gpucm does not know is shown as it came."""
+    return DISPLAY_NAMES.get(provider, provider)
+
+
 SHORT_NAMES: dict[str, str] = {
     VAST_AI: "vast",
     RUNPOD: "runpod",
