@@ -289,10 +289,13 @@ async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock:
     finally:
         await store.close()
     kept = _cheapest_rows(db_path)
-    # a database from before migration 4: no cheapest tables at all
+    # a database from before migration 4: no cheapest tables at all (nor the offer
+    # columns of migration 5)
     with sqlite3.connect(db_path) as raw:
         raw.executescript(
-            "DROP TABLE cheapest_hourly; DROP TABLE cheapest_daily; PRAGMA user_version = 3;"
+            "DROP TABLE cheapest_hourly; DROP TABLE cheapest_daily;"
+            " ALTER TABLE offers DROP COLUMN availability;"
+            " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour; PRAGMA user_version = 3;"
         )
     store = await Store.open(db_path, clock=clock)
     await store.close()

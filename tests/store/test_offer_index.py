@@ -37,7 +37,8 @@ tied_offer = st.fixed_dictionaries(
         "region": st.sampled_from([*REGIONS, "texas, us", "NORWAY"]),
         "gpu_memory_gb": st.none() | st.sampled_from([24.0, 80.0]),
         "cuda_version": st.none() | st.sampled_from([11.8, 12.8]),
-        "available": st.booleans(),
+        "availability": st.sampled_from(["high", "medium", "low", "none", "unknown"]),
+        "spot_price_per_hour": st.none() | st.sampled_from([0.1, 0.2, 0.3]),
     }
 )
 
@@ -66,6 +67,7 @@ paged_query = st.builds(
     min_performance=_sometimes([80.0]),
     min_gpu_memory=_sometimes([30.0]),
     min_cuda=_sometimes([12.0]),
+    min_availability=_sometimes(["low", "medium", "high"]),
     # regions have the most rules (groups, "US", raw terms in any case): more often
     regions=_terms(["US", "Europe", "texas, us", "Norway", "norway", "NO", "us-west-1"], 2),
     sort_by=st.sampled_from(SORTS),

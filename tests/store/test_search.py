@@ -206,6 +206,9 @@ REGIONS = [
     "US",
 ]
 SORTS = list(SORT_COLUMNS)
+# stock levels from none to high; unknown is below every minimum (an oracle of its own,
+# not levels_at_least, which the store uses)
+LEVELS = ["unknown", "none", "low", "medium", "high"]
 
 
 def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[str]:
@@ -233,6 +236,8 @@ def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[s
             q.min_gpu_memory is None
             or (o.gpu_memory_gb is not None and o.gpu_memory_gb >= q.min_gpu_memory),
             q.min_cuda is None or o.cuda_version is None or o.cuda_version >= q.min_cuda,
+            q.min_availability is None
+            or LEVELS.index(o.availability) >= LEVELS.index(q.min_availability),
             not q.regions
             or (o.region_group in groups)
             or (set(US_GROUPS) <= set(groups) and o.country == "US")
@@ -241,7 +246,9 @@ def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[s
         ]
         return all(checks)
 
-    attr = {"price": "price_per_hour", "ram": "ram_gb"}.get(q.sort_by, q.sort_by)
+    attr = {"price": "price_per_hour", "ram": "ram_gb", "spot": "spot_price_per_hour"}.get(
+        q.sort_by, q.sort_by
+    )
     desc = q.sort_order == "desc"
 
     def key(o: Offer) -> tuple[Any, ...]:
@@ -269,7 +276,8 @@ offer_strategy = st.builds(
     region=st.sampled_from(REGIONS),
     memory=st.none() | st.sampled_from([24.0, 40.0, 80.0]),
     cuda=st.none() | st.sampled_from([11.8, 12.2, 12.8]),
-    available=st.booleans(),
+    availability=st.sampled_from(["high", "medium", "low", "none", "unknown"]),
+    spot=st.none() | st.floats(0.01, 20, allow_nan=False).map(lambda x: round(x, 3)),
 )
 
 query_strategy = st.builds(
@@ -292,6 +300,7 @@ query_strategy = st.builds(
     providers=st.lists(st.sampled_from(["vast_ai", "runpod", "lambda_labs"]), max_size=2),
     min_gpu_memory=st.none() | st.sampled_from([30.0]),
     min_cuda=st.none() | st.sampled_from([12.0, 12.5]),
+    min_availability=st.none() | st.sampled_from(["low", "medium", "high"]),
     sort_by=st.sampled_from(SORTS),
     sort_order=st.sampled_from(["asc", "desc"]),
 )
@@ -319,7 +328,8 @@ def test_sql_search_equals_naive_filter(
             region=s["region"],
             gpu_memory_gb=s["memory"],
             cuda_version=s["cuda"],
-            available=s["available"],
+            availability=s["availability"],
+            spot_price_per_hour=s["spot"],
         )
         for i, s in enumerate(specs)
     ]

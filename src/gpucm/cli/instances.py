@@ -62,6 +62,7 @@ CHOOSING_FILTERS = (
     ("region", "--region"),
     ("min_performance", "--min-performance"),
     ("min_reliability", "--min-reliability"),
+    ("min_availability", "--min-availability"),
     ("query", "--query"),
 )
 
