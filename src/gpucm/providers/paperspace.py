@@ -43,7 +43,7 @@ META = ProviderMeta(
     capabilities=Capabilities(
         stop_start=True,
         restart=True,
-        auto_terminate=True,
+        auto_shutdown=True,
         storage_billed_separately=True,
     ),
     regions=("US-East", "US-West", "Europe"),
