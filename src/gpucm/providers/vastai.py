@@ -248,10 +248,11 @@ class VastAiAdapter(HttpAdapter):
     def _billed(offer: Offer, body: dict[str, Any]) -> float:
         """$/h the instance bills: the offer's price, or for a bid the bid plus the
         storage the offer's price folds in (dph_total = compute + storage)."""
-        if "price" not in body:
+        bid = body.get("price")
+        if not isinstance(bid, float):
             return offer.price_per_hour
         storage = offer.provider_data.get("storage_total_cost")
-        return body["price"] + (storage if isinstance(storage, float) else 0.0)
+        return bid + (storage if isinstance(storage, float) else 0.0)
 
     def _check_cuda(self, offer: Offer, image: str) -> None:
         """Refuse an image that needs a newer CUDA than the host's driver runs: it
