@@ -63,6 +63,39 @@ class ProviderMeta:
     regions: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class Region:
+    """A provider's region as its API names it (Lambda's `us-east-1`)."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class FileSystem:
+    """A shared filesystem on the account, attachable at launch in its own region."""
+
+    name: str
+    region: str
+    id: str | None = None
+    mount_point: str | None = None
+    in_use: bool = False
+    bytes_used: int | None = None
+
+
+@dataclass(frozen=True)
+class MachineImage:
+    """An OS image a VM provider offers (Lambda's `/images`), per region."""
+
+    id: str
+    name: str
+    family: str | None = None
+    version: str | None = None
+    description: str | None = None
+    architecture: str | None = None
+    region: str | None = None
+
+
 @runtime_checkable
 class OfferSource(Protocol):
     """The part of an adapter the refresh engine needs."""
