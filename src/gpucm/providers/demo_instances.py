@@ -84,6 +84,7 @@ class DemoInstances:
             offer_id=rec.get("offer_id"),
             created_at=datetime.fromisoformat(rec["created_at"]),
             started_at=started if status in ("running", "provisioning") else None,
+            interruptible=bool(rec.get("interruptible")),
             provider_data={"demo": True},
         )
 
@@ -112,6 +113,12 @@ class DemoInstances:
 
     async def launch(self, spec: LaunchSpec) -> Instance:
         offer = spec.offer
+        price: float | None = None
+        if spec.interruptible:
+            self._capability("spot", f"{self._name} rents no interruptible machines (demo)")
+            price = round(spec.bid(self._name) * offer.gpu_count, 6)
+        if spec.file_systems:
+            self._capability("file_systems", f"{self._name} has no shared filesystems (demo)")
         current = await self.quote(offer)
         if current is None or fails_for_capacity(offer.id):
             raise CapacityError(
@@ -131,10 +138,11 @@ class DemoInstances:
             "ready_at": (now + timedelta(seconds=PROVISION_SECONDS)).isoformat(),
             "gpu_model": offer.gpu_model,
             "gpu_count": offer.gpu_count,
-            "price_per_hour": current.price_per_hour,
+            "price_per_hour": current.price_per_hour if price is None else price,
             "region": offer.region,
             "image": spec.image,
             "offer_id": offer.id,
+            "interruptible": spec.interruptible,
         }
         await self._save(records)
         return self._instance(pid, records[pid], now)

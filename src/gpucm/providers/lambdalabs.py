@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.provider_names import KEY_ENV, LAMBDA_LABS, URL_ENV
+from gpucm.domain.provider_names import KEY_ENV, LAMBDA_LABS, URL_ENV, display_name
 from gpucm.providers import lambdalabs_parse as parse
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import (
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 META = ProviderMeta(
     name=LAMBDA_LABS,
-    display_name="Lambda Cloud",
+    display_name=display_name(LAMBDA_LABS),
     website="https://lambda.ai",
     default_base_url="https://cloud.lambda.ai/api/v1",
     key_env=KEY_ENV[LAMBDA_LABS],

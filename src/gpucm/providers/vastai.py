@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from gpucm.domain.cuda import image_cuda, version_key
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.provider_names import KEY_ENV, URL_ENV, VAST_AI
+from gpucm.domain.provider_names import KEY_ENV, URL_ENV, VAST_AI, display_name
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
 from gpucm.providers.errors import (
@@ -35,7 +35,7 @@ from gpucm.providers.vastai_parse import (
 
 META = ProviderMeta(
     name=VAST_AI,
-    display_name="Vast.ai",
+    display_name=display_name(VAST_AI),
     website="https://vast.ai",
     default_base_url="https://console.vast.ai",
     key_env=KEY_ENV[VAST_AI],
