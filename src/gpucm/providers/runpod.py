@@ -274,6 +274,8 @@ class RunPodAdapter(HttpAdapter):
         answers: list[tuple[str, int, Any]] = []
         for cloud in CLOUD_TYPES:
             first = await self._catalog(cloud, 1)
+            # an answer with not one readable type: stop here, not after 7 more requests
+            parse_catalog([(cloud, 1, first)], self.clock())
             answers.append((cloud, 1, first))
             for count in counts_to_ask(catalog_rows(first), cloud):
                 answers.append((cloud, count, await self._catalog(cloud, count)))
