@@ -364,3 +364,48 @@ def test_naive_reference_is_not_trivial() -> None:
     kept = naive(offers, SearchQuery(max_price=1.0), {o.id: i for i, o in enumerate(offers)})
     assert 0 < len(kept) < len(offers)
     assert not math.isnan(offers[0].price_per_hour)
+
+
+async def test_a_minimum_stock_level_hides_unknown_and_lower_levels(db_path: Path) -> None:
+    levels = {"1": "high", "2": "medium", "3": "low", "4": "none", "5": "unknown"}
+    offers = [
+        make_offer("runpod", pid, "RTX 4090", price_per_hour=float(pid), availability=level)
+        for pid, level in levels.items()
+    ]
+    store = await Store.open(db_path, catalog=CATALOG)
+    try:
+        await store.replace_offers("runpod", offers)
+        assert await ids(store) == ["1", "2", "3", "5"]  # `none` is unavailable
+        assert await ids(store, min_availability="low") == ["1", "2", "3"]
+        assert await ids(store, min_availability="medium") == ["1", "2"]
+        assert await ids(store, min_availability="high") == ["1"]
+        assert await ids(store, available=False, min_availability="low") == ["1", "2", "3"]
+        page = await store.search(SearchQuery(available=False))
+        assert {o.provider_id: o.availability for o in page.offers} == levels
+        assert {o.provider_id: o.available for o in page.offers}["4"] is False
+    finally:
+        await store.close()
+
+
+async def test_sort_by_spot_puts_offers_without_a_spot_price_last(db_path: Path) -> None:
+    spots = {"1": 0.5, "2": None, "3": 0.2, "4": 0.9}
+    offers = [
+        make_offer(
+            "vast_ai",
+            pid,
+            "RTX 4090",
+            price_per_hour=1.0 + int(pid),
+            spot_price_per_hour=spot,
+            min_bid_per_gpu_hour=spot,
+        )
+        for pid, spot in spots.items()
+    ]
+    store = await Store.open(db_path, catalog=CATALOG)
+    try:
+        await store.replace_offers("vast_ai", offers)
+        assert await ids(store, sort_by="spot") == ["3", "1", "4", "2"]
+        assert await ids(store, sort_by="spot", sort_order="desc") == ["4", "1", "3", "2"]
+        (cheapest, *_) = (await store.search(SearchQuery(sort_by="spot"))).offers
+        assert (cheapest.spot_price_per_hour, cheapest.min_bid_per_gpu_hour) == (0.2, 0.2)
+    finally:
+        await store.close()

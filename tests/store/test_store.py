@@ -211,3 +211,34 @@ async def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError):
         await Store.open(path)
+
+
+async def test_migration_5_gives_old_offers_a_level_from_their_flag(db_path: Path) -> None:
+    """Offers written before migration 5 knew only `available`: unavailable ones become
+    `none`, the others `unknown` (no provider said how much), and no bid is invented."""
+    store = await Store.open(db_path)
+    try:
+        await store.replace_offers(
+            "vast_ai",
+            [
+                make_offer("vast_ai", "1", "RTX 4090", availability="high"),
+                make_offer("vast_ai", "2", "RTX 4090", available=False),
+            ],
+        )
+    finally:
+        await store.close()
+    with sqlite3.connect(db_path) as raw:  # back to a version-4 database
+        raw.executescript(
+            "ALTER TABLE offers DROP COLUMN availability;"
+            " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour; PRAGMA user_version = 4;"
+        )
+    store = await Store.open(db_path)
+    try:
+        page = await store.search(SearchQuery(available=False))
+        assert {o.provider_id: o.availability for o in page.offers} == {
+            "1": "unknown",
+            "2": "none",
+        }
+        assert all(o.min_bid_per_gpu_hour is None for o in page.offers)
+    finally:
+        await store.close()
