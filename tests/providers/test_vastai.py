@@ -303,10 +303,25 @@ async def test_a_failed_bid_search_keeps_the_market(
     assert "no interruptible prices this refresh" in caplog.text
 
 
-async def test_the_whole_market_is_paged_by_id(vast: FakeVast) -> None:
-    class Small(VastAiAdapter):
-        OFFER_PAGE_SIZE = 4
+async def offers_in_pages_of(size: int, vast: FakeVast) -> list[Offer]:
+    """fetch_offers of an adapter that asks `size` asks a page."""
 
+    class Small(VastAiAdapter):
+        OFFER_PAGE_SIZE = size
+
+    adapter = Small(
+        ProviderSettings(api_key=KEY),
+        transport=httpx.MockTransport(vast.handler),
+        monotonic=far_apart(),
+        clock=fixed_clock(FIXED_NOW),
+    )
+    try:
+        return await adapter.fetch_offers()
+    finally:
+        await adapter.aclose()
+
+
+async def test_the_whole_market_is_paged_by_id(vast: FakeVast) -> None:
     rows = load("search_offers.json")["offers"]  # ids ascending below
     rows = sorted(rows, key=lambda r: r["id"])
 
@@ -319,16 +334,7 @@ async def test_the_whole_market_is_paged_by_id(vast: FakeVast) -> None:
         return httpx.Response(200, json={"offers": chosen})
 
     vast.add("POST", "/api/v0/bundles/", page)
-    adapter = Small(
-        ProviderSettings(api_key=KEY),
-        transport=httpx.MockTransport(vast.handler),
-        monotonic=far_apart(),
-        clock=fixed_clock(FIXED_NOW),
-    )
-    try:
-        offers = await adapter.fetch_offers()
-    finally:
-        await adapter.aclose()
+    offers = await offers_in_pages_of(4, vast)
     assert sorted(int(o.provider_id) for o in offers) == [r["id"] for r in rows]
     on_demand = [json.loads(r.content) for r in vast.requests]
     on_demand = [b for b in on_demand if b["type"] == "on-demand"]
@@ -341,24 +347,12 @@ async def test_the_whole_market_is_paged_by_id(vast: FakeVast) -> None:
 
 
 async def test_paging_stops_when_a_server_ignores_the_id_filter(vast: FakeVast) -> None:
-    class Small(VastAiAdapter):
-        OFFER_PAGE_SIZE = 2
-
     rows = load("search_offers.json")["offers"][:2]
     vast.add("POST", "/api/v0/bundles/", reply(body={"offers": rows}))
-    adapter = Small(
-        ProviderSettings(api_key=KEY),
-        transport=httpx.MockTransport(vast.handler),
-        monotonic=far_apart(),
-        clock=fixed_clock(FIXED_NOW),
-    )
-    try:
-        offers = await adapter.fetch_offers()
-    finally:
-        await adapter.aclose()
+    offers = await offers_in_pages_of(2, vast)
     assert len(offers) == 2
     # one full page, the same page again (its ids do not move on): stop; then the bids
-    assert len(vast.requests) <= 2 * 2
+    assert len(vast.requests) == 2 + 2
 
 
 def test_price_fallbacks_and_unpriced_rows(caplog: pytest.LogCaptureFixture) -> None:
