@@ -2,8 +2,9 @@
 Offer or an Instance (issue 14, "provider text never executed").
 
 Every string value of every recorded answer (and the keys that are data: Lambda's
-instance-type names) gets an escape sequence and a bell spliced in; the answers are parsed as the adapters parse them, and no string of the
-resulting offers and instances (provider_data included) may hold a control character.
+instance-type names) gets an escape sequence and a bell spliced in; the answers are
+parsed as the adapters parse them, and no string of the resulting offers and instances
+(provider_data included) may hold a control character.
 """
 
 from __future__ import annotations

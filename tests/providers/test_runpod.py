@@ -400,6 +400,15 @@ async def test_quote_asks_the_one_type_for_the_offers_cloud_and_count(make: Make
     assert await adapter.quote(offers["h100-sxm-secure-1@US-TX-3"]) is None
 
 
+async def test_a_quote_in_a_fresh_process_knows_the_spot_price(make: Make) -> None:
+    adapter, fake = make()  # no refresh in this process: nothing cached
+    path = "/v2/catalog/gpus/NVIDIA H100 80GB HBM3"
+    fake.routes[("GET", path)] = (200, load("v2_catalog_gpu_h100_secure_1.json"))
+    fresh = await adapter.quote(all_offers()["h100-sxm-secure-1@EUR-IS-1"])
+    assert fresh is not None and fresh.min_bid_per_gpu_hour == pytest.approx(1.75)
+    assert [b["query"] for b in fake.graphql_bodies()] == [SPOT_PRICES_QUERY]
+
+
 async def test_quote_refuses_an_offer_without_launch_data(make: Make) -> None:
     adapter, fake = make()
     offer = all_offers()["a40-secure-1@CA-MTL-1"].model_copy(update={"provider_data": {}})

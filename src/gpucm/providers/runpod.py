@@ -309,7 +309,8 @@ class RunPodAdapter(HttpAdapter):
             f"{CATALOG_PATH}/{quote_path(gpu_type, safe='')}",
             params={"include": "AVAILABILITY", "product": "POD", "cloud": cloud, "count": count},
         )
-        return requote(body, offer, self.clock(), self._spot if self.spot_available else {})
+        # a launch's process may not have refreshed: its spot price comes from here too
+        return requote(body, offer, self.clock(), await self.spot_prices())
 
     # -- pods --------------------------------------------------------------------------
 
