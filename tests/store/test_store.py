@@ -8,7 +8,7 @@ import pytest
 
 from gpucm.domain.clock import Clock
 from gpucm.domain.models import ProviderHealth, SearchQuery
-from gpucm.store import store as store_module
+from gpucm.store import offers as offers_module
 from gpucm.store.db import StoreError, connect, migrate, run_on_connection, schema_version
 from gpucm.store.schema import LATEST_VERSION, MIGRATIONS, Migration
 from gpucm.store.store import Store
@@ -125,10 +125,10 @@ async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
 async def test_a_write_of_most_of_the_table_rebuilds_its_indexes_after(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "BULK_WRITE_ROWS", 5)
+    monkeypatch.setattr(offers_module, "BULK_WRITE_ROWS", 5)
     store = await Store.open(db_path)
     statements: list[str] = []
-    await run_on_connection(store._writer, lambda raw: raw.set_trace_callback(statements.append))
+    await run_on_connection(store.db.writer, lambda raw: raw.set_trace_callback(statements.append))
     try:
         prices = [3.0, 1.0, 2.5, 0.5, 4.0, 1.5, 2.0, 3.5]
         vast = [make_offer(provider_id=str(i), price_per_hour=p) for i, p in enumerate(prices)]

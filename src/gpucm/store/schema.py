@@ -250,6 +250,13 @@ CREATE TABLE cheapest_daily (
 ) WITHOUT ROWID;
 """
 
+# Each launch request keeps a hash of what it asked for (the same request id with another
+# request is refused) and the all-in $/h it holds against the budget while in flight.
+_JOURNAL_RESERVATIONS = """
+ALTER TABLE launch_journal ADD COLUMN fingerprint TEXT;
+ALTER TABLE launch_journal ADD COLUMN reserved_per_hour REAL NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(
@@ -261,6 +268,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         4, "cheapest price per model and bucket", _CHEAPEST_ROLLUPS + REBUILD_CHEAPEST_ROLLUPS
     ),
+    Migration(5, "launch journal: fingerprints, budget reservations", _JOURNAL_RESERVATIONS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
