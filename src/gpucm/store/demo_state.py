@@ -26,11 +26,11 @@ class DemoStateTable:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def get(self, key: str) -> Any:
+    async def load(self, key: str) -> Any:
         rows = await self._db.select("SELECT value FROM demo_state WHERE key = ?", (key,))
         return json.loads(rows[0][0]) if rows else None
 
-    async def set(self, key: str, value: Any) -> None:
+    async def save(self, key: str, value: Any) -> None:
         async with self._db.write() as conn:
             await conn.execute(_UPSERT, (key, json.dumps(value)))
 

@@ -185,7 +185,7 @@ class Store:
     # -- the demo market's state (store/demo_state.py) ---------------------------------
 
     async def get_demo_state(self, key: str) -> Any:
-        return await self.demo_state.get(key)
+        return await self.demo_state.load(key)
 
     async def set_demo_state(self, key: str, value: Any) -> None:
-        await self.demo_state.set(key, value)
+        await self.demo_state.save(key, value)
