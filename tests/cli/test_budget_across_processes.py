@@ -43,19 +43,8 @@ def test_eight_concurrent_launches_never_pass_the_budget(isolated_home: Path) ->
     # the budget must bind: all eight would pass it
     assert PROCESSES * rate > BUDGET
 
-    procs = [
-        gpucm(
-            "instances",
-            "launch",
-            "--offer",
-            offer["id"],
-            "--request-id",
-            f"bud-{n}",
-            "--yes",
-            "--json",
-        )  # fmt: skip
-        for n in range(PROCESSES)
-    ]
+    launch = ["instances", "launch", "--offer", offer["id"], "--yes", "--json"]
+    procs = [gpucm(*launch, "--request-id", f"bud-{n}") for n in range(PROCESSES)]
     results = [finish(p) for p in procs]
 
     launched = [json.loads(out) for code, out, _ in results if code == 0]

@@ -100,9 +100,12 @@ async def test_a_retried_request_does_not_count_its_own_earlier_reservation(
         await begin(store, "r", 0.6)
         # pended again (it never reached the provider): 0.6 + 0.6 would pass 1.0
         await store.journal.retry(
-            "r", provider="vast_ai", offer_id="vast_ai:2", reserve_per_hour=0.6,
+            "r",
+            provider="vast_ai",
+            offer_id="vast_ai:2",
+            reserve_per_hour=0.6,
             admit=limit(1.0, 0.6),
-        )  # fmt: skip
+        )
         assert (await store.journal.committed()).per_hour == pytest.approx(0.6)
     finally:
         await store.close()
