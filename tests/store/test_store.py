@@ -8,7 +8,7 @@ import pytest
 
 from gpucm.domain.clock import Clock
 from gpucm.domain.models import ProviderHealth, SearchQuery
-from gpucm.store import store as store_module
+from gpucm.store import offers as offers_module
 from gpucm.store.db import StoreError, connect, migrate, run_on_connection, schema_version
 from gpucm.store.schema import LATEST_VERSION, MIGRATIONS, Migration
 from gpucm.store.store import Store
@@ -125,10 +125,10 @@ async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
 async def test_a_write_of_most_of_the_table_rebuilds_its_indexes_after(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "BULK_WRITE_ROWS", 5)
+    monkeypatch.setattr(offers_module, "BULK_WRITE_ROWS", 5)
     store = await Store.open(db_path)
     statements: list[str] = []
-    await run_on_connection(store._writer, lambda raw: raw.set_trace_callback(statements.append))
+    await run_on_connection(store.db.writer, lambda raw: raw.set_trace_callback(statements.append))
     try:
         prices = [3.0, 1.0, 2.5, 0.5, 4.0, 1.5, 2.0, 3.5]
         vast = [make_offer(provider_id=str(i), price_per_hour=p) for i, p in enumerate(prices)]
@@ -213,8 +213,8 @@ async def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
         await Store.open(path)
 
 
-async def test_migration_5_gives_old_offers_a_level_from_their_flag(db_path: Path) -> None:
-    """Offers written before migration 5 knew only `available`: unavailable ones become
+async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Path) -> None:
+    """Offers written before migration 6 knew only `available`: unavailable ones become
     `none`, the others `unknown` (no provider said how much), and no bid is invented."""
     store = await Store.open(db_path)
     try:
@@ -227,10 +227,10 @@ async def test_migration_5_gives_old_offers_a_level_from_their_flag(db_path: Pat
         )
     finally:
         await store.close()
-    with sqlite3.connect(db_path) as raw:  # back to a version-4 database
+    with sqlite3.connect(db_path) as raw:  # back to a version-5 database
         raw.executescript(
             "ALTER TABLE offers DROP COLUMN availability;"
-            " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour; PRAGMA user_version = 4;"
+            " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour; PRAGMA user_version = 5;"
         )
     store = await Store.open(db_path)
     try:

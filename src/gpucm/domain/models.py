@@ -27,6 +27,8 @@ Vendor = Literal["nvidia", "amd", "intel", "unknown"]
 SortBy = Literal["price", "performance", "reliability", "value", "gpu_count", "ram", "spot"]
 SortOrder = Literal["asc", "desc"]
 InstanceStatus = Literal["provisioning", "running", "stopped", "error", "terminated"]
+# GPU time is billed from the start of provisioning
+BILLED: tuple[InstanceStatus, ...] = ("running", "provisioning")
 # How much of an offer a provider has in stock right now. `unknown`: the provider does
 # not say (Paperspace); `none`: sold out, listed so it stays visible and watchable.
 Availability = Literal["high", "medium", "low", "none", "unknown"]
@@ -253,7 +255,8 @@ class Instance(BaseModel):
     id: str
     provider: str
     provider_id: str
-    name: str = ""
+    name: str = ""  # as the provider has it: for a launch by gpucm, sanitised and tagged
+    label: str | None = None  # as the user typed it at launch
     status: InstanceStatus
     raw_status: str | None = None
     gpu_model: str | None = None
@@ -299,6 +302,10 @@ class LaunchRecord(BaseModel):
     request: dict[str, Any] = Field(default_factory=dict)
     instance_id: str | None = None
     error: str | None = None
+    # a hash of what was asked for: the same request id with another request is refused
+    fingerprint: str | None = None
+    # the all-in $/h held against the budget while the launch is on its way
+    reserved_per_hour: float = 0.0
 
 
 # integers the store can bind: larger ones are a validation error, not an OverflowError

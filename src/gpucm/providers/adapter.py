@@ -18,7 +18,7 @@ from gpucm.providers.http import Limits, Pacer, ProviderHttp, RetryPolicy, Sleep
 if TYPE_CHECKING:
     import httpx
 
-    # config imports the provider registry; a runtime import here would be circular
+    # the type only: settings are passed in, built by the composition root
     from gpucm.config import ProviderSettings
 
 

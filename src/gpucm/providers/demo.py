@@ -17,14 +17,16 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.models import Availability, NetworkInfo, Offer, offer_id
 from gpucm.domain.provider_names import LAMBDA_LABS, PAPERSPACE, PROVIDERS, RUNPOD, VAST_AI
-from gpucm.providers.demo_instances import DemoInstances
+from gpucm.providers.demo_instances import DemoInstances, DemoState
 from gpucm.providers.paperspace_parse import build_offers, load_catalogue
 from gpucm.providers.values import slug
+
+T = TypeVar("T")
 
 DEMO_SEED = 20261126
 
@@ -454,16 +456,9 @@ class DemoMarket:
         return result
 
 
-class DemoState(Protocol):
-    """Where the simulation keeps its state: the store, so every command sees one market."""
-
-    async def next_tick(self, provider: str) -> int: ...
-
-    async def tick(self, provider: str) -> int: ...
-
-    async def load(self, key: str) -> Any: ...
-
-    async def save(self, key: str, value: Any) -> None: ...
+def _next(value: Any) -> tuple[int, int]:
+    tick = int(value or 0) + 1
+    return tick, tick
 
 
 class DemoProvider(DemoInstances):
@@ -496,11 +491,11 @@ class DemoProvider(DemoInstances):
     async def fetch_offers(self) -> list[Offer]:
         if self._latency:
             await asyncio.sleep(self._latency)
-        tick = await self._state.next_tick(self._name)
+        tick = await self._state.update(f"tick:{self._name}", _next)
         return self._market.offers(self._name, tick, self._clock())
 
     async def quote(self, offer: Offer) -> Offer | None:
-        tick = await self._state.tick(self._name)
+        tick = int(await self._state.load(f"tick:{self._name}") or 0)
         for current in self._market.offers(self._name, tick, self._clock()):
             if current.id == offer.id:
                 return current if current.available else None

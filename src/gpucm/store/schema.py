@@ -252,6 +252,13 @@ CREATE TABLE cheapest_daily (
 ) WITHOUT ROWID;
 """
 
+# Each launch request keeps a hash of what it asked for (the same request id with another
+# request is refused) and the all-in $/h it holds against the budget while in flight.
+_JOURNAL_RESERVATIONS = """
+ALTER TABLE launch_journal ADD COLUMN fingerprint TEXT;
+ALTER TABLE launch_journal ADD COLUMN reserved_per_hour REAL NOT NULL DEFAULT 0;
+"""
+
 # The stock level (high, medium, low, none, unknown) beside the original API's
 # `available` flag, which stays: true unless the level is none. Offers written before
 # knew only the flag. And the lowest interruptible bid per GPU-hour a provider takes.
@@ -272,7 +279,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         4, "cheapest price per model and bucket", _CHEAPEST_ROLLUPS + REBUILD_CHEAPEST_ROLLUPS
     ),
-    Migration(5, "offer availability level and minimum bid", _AVAILABILITY_AND_BID),
+    Migration(5, "launch journal: fingerprints, budget reservations", _JOURNAL_RESERVATIONS),
+    Migration(6, "offer availability level and minimum bid", _AVAILABILITY_AND_BID),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
