@@ -1,7 +1,8 @@
 """What each watch has already said, per channel (reached as `store.alerts`).
 
-Claiming is one INSERT OR IGNORE per key inside a write transaction, so when the TUI
-and `gpucm watch` share a database each still fires an alert exactly once, and two
+Claiming is one INSERT ... ON CONFLICT DO NOTHING per key inside a write transaction,
+so when the TUI and `gpucm watch` share a database each still fires an alert exactly
+once, and two
 `gpucm watch` processes on one channel never both fire it.
 """
 
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from gpucm.store.database import Database
+from gpucm.store.database import SqlDatabase
 
 
 class AlertTable:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def claim(self, watch: str, channel: str, items: Sequence[tuple[str, str]]) -> list[str]:
@@ -22,12 +23,12 @@ class AlertTable:
         fresh: list[str] = []
         async with self._db.write() as conn:
             for key, detail in items:
-                cur = await conn.execute(
-                    "INSERT OR IGNORE INTO watch_alerts (watch, channel, alert_key, fired_at,"
-                    " detail) VALUES (?,?,?,?,?)",
+                added = await conn.execute(
+                    "INSERT INTO watch_alerts (watch, channel, alert_key, fired_at,"
+                    " detail) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
                     (watch, channel, key, now, detail),
                 )
-                if cur.rowcount:
+                if added:
                     fresh.append(key)
         return fresh
 
@@ -50,7 +51,5 @@ class AlertTable:
         """Clear what a watch (or every watch) has said, so it can fire again."""
         async with self._db.write() as conn:
             if watch is None:
-                cur = await conn.execute("DELETE FROM watch_alerts")
-            else:
-                cur = await conn.execute("DELETE FROM watch_alerts WHERE watch = ?", (watch,))
-            return cur.rowcount
+                return await conn.execute("DELETE FROM watch_alerts")
+            return await conn.execute("DELETE FROM watch_alerts WHERE watch = ?", (watch,))

@@ -119,7 +119,7 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
             region_params.extend((term, term))
         add("(" + " OR ".join(parts) + ")", *region_params, rank=_RANK_REGION)
     terms.sort(key=lambda term: term[0])  # stable: equal ranks keep their order
-    where = " AND ".join(cond for _, cond, _ in terms) or "1"
+    where = " AND ".join(cond for _, cond, _ in terms) or "TRUE"
     return SqlFilter(where, tuple(v for _, _, values in terms for v in values))
 
 
