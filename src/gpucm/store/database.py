@@ -70,6 +70,8 @@ class SqlDatabase(Protocol):
         self, statements: Sequence[tuple[str, Sequence[Any]]]
     ) -> list[list[Any]]: ...
 
+    async def close(self) -> None: ...
+
 
 class SqliteTx:
     """A write transaction on the SQLite writer (`conn` for SQLite-only work)."""

@@ -77,7 +77,7 @@ class OfferReads:
             f" SELECT {_SELECT_OFFER}, {STALE_EXPR} AS stale, {per_gpu} AS all_in,"
             f"  ROW_NUMBER() OVER (PARTITION BY gpu_model, provider"
             f"   ORDER BY {per_gpu}, rowid) AS rn"
-            f" FROM offers WHERE {flt.where})"
+            f" FROM offers WHERE {flt.where}) AS ranked"
             " WHERE rn = 1 ORDER BY gpu_model COLLATE NOCASE, all_in"
         )
         params = (disk_gb, HOURS_PER_MONTH, disk_gb, HOURS_PER_MONTH, *flt.params)
