@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpucm import __version__, paths
@@ -55,6 +54,10 @@ async def _run(argv: list[str] | None) -> int:
     from gpucm.services import open_services
 
     ns = parse_args(argv)
+    if ns.command == "db":  # setting up the store: no services on it yet
+        from gpucm.cli.db import run
+
+        return await run(ns)
     # one command, a search or two: building the offer index would cost more than it saves
     services = await open_services(db=ns.db, demo=ns.demo, offer_index=False)
     try:
@@ -97,7 +100,12 @@ def _tui_parser() -> Parser:
         default=None,
         help="use the demo market even when API keys are set",
     )
-    parser.add_argument("--db", type=Path, help="database file (env GPUCM_DB)")
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="database file, sqlite:///PATH, or a team's postgresql:// URL "
+        "(env DATABASE_URL or GPUCM_DB, or database_url in config.toml)",
+    )
     parser.add_argument("--theme", help="theme name (saved for next time)")
     parser.add_argument(
         "--query", "-q", metavar="TEXT", help="start with a text query, e.g. 'gpu=H100 price<3'"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import Any
 
 from gpucm import __version__
+from gpucm.cli.db import add_parser as add_db_parser
 from gpucm.cli.errors import Parser
 from gpucm.cli.insight_args import add_parsers as add_insight_parsers
 from gpucm.cli.serve import add_parser as add_serve_parser
@@ -17,7 +17,10 @@ from gpucm.domain.models import CATEGORIES, SORT_KEYS, STOCK_LEVELS
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("store")
     group.add_argument(
-        "--db", type=Path, help="database file (default: in the data dir; env GPUCM_DB)"
+        "--db",
+        metavar="PATH|URL",
+        help="database file, sqlite:///PATH, or a team's postgresql:// URL (default: env "
+        "DATABASE_URL or GPUCM_DB, database_url in config.toml, else in the data dir)",
     )
     group.add_argument(
         "--demo",
@@ -320,6 +323,7 @@ def build_parser() -> Parser:
     _instances(sub)
     add_insight_parsers(sub, _common)
     add_serve_parser(sub)
+    add_db_parser(sub)
     return parser
 
 

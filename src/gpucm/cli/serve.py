@@ -16,12 +16,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from gpucm.api.api_settings import (
-    DEFAULT_HOST,
-    ApiSettings,
-    ApiSettingsError,
-    database_location,
-)
+from gpucm.api.api_settings import DEFAULT_HOST, ApiSettings, ApiSettingsError
 from gpucm.cli.errors import Parser, UsageError
 
 if TYPE_CHECKING:
@@ -59,13 +54,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     store = parser.add_argument_group("store")
     store.add_argument(
         "--db",
-        type=database_location,
-        # a string default goes through `type` only when `serve` is parsed, so a bad
-        # DATABASE_URL cannot break the other commands
-        default=os.environ.get("DATABASE_URL") or None,
         metavar="PATH|URL",
-        help="database file or sqlite:///PATH (default: env DATABASE_URL, else GPUCM_DB, "
-        "else the data dir)",
+        help="database file, sqlite:///PATH or a team's postgresql:// URL (default: env "
+        "DATABASE_URL, else GPUCM_DB, else database_url in config.toml, else the data dir)",
     )
     store.add_argument(
         "--demo",

@@ -13,6 +13,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from gpucm.domain.clock import Clock
 from gpucm.engine.ports import RefreshStore
@@ -23,6 +24,21 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 OutcomeHandler = Callable[[RefreshOutcome], Awaitable[None] | None]
+
+
+class RefreshWorkers(Protocol):
+    """What a long-running front end runs: a process's own workers (RefreshScheduler),
+    or in a team, workers that run only while it is the team's refresher
+    (engine/team_refresh.py)."""
+
+    @property
+    def running(self) -> list[str]: ...
+
+    def refresh_now(self, name: str | None = None) -> None: ...
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class RefreshScheduler:

@@ -50,6 +50,7 @@ class HealthTable:
                     ts(health.next_attempt_at),
                 ),
             )
+            conn.changed("health", health.provider)
 
     async def all(self) -> dict[str, ProviderHealth]:
         rows = await self._db.select(

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from gpucm.domain.models import SearchQuery
     from gpucm.engine.refresher import RefreshOutcome
-    from gpucm.engine.scheduler import RefreshScheduler
+    from gpucm.engine.scheduler import RefreshWorkers
     from gpucm.services import Services
     from gpucm.tui.screens.main import MainScreen
     from gpucm.tui.watching import TuiWatches
@@ -88,7 +88,7 @@ class GpucmApp(App[None]):
         # one process and would keep every earlier app's object cycles alive
         self._freeze_heap = freeze_heap
         self._starting = False
-        self._scheduler: RefreshScheduler | None = None
+        self._scheduler: RefreshWorkers | None = None
         self._watches: TuiWatches | None = None
         self._instance_timer: Timer | None = None
         self._instance_sync_running = False

@@ -138,7 +138,8 @@ class PgDatabase:
         try:
             async with pool.acquire() as conn:
                 version = conn.get_server_version()
-                server = (version.major, version.minor)
+                # since 10 a release is major.minor, which asyncpg reads as major.0.micro
+                server = (version.major, version.micro if version.major >= 10 else version.minor)
                 if server < MIN_SERVER_VERSION:
                     raise StoreError(
                         f"{url.shown}: PostgreSQL {version.major}.{version.minor} is too old;"

@@ -24,17 +24,15 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
 from gpucm.domain.clock import from_epoch
 from gpucm.store.pg.database import LEADER_LOCK, PgDatabase
+from gpucm.store.results import REFRESH_REQUEST, RefresherInfo, TeamEvent
 
 log = logging.getLogger(__name__)
 
-REFRESH_REQUEST = "refresh-request"
 _REFRESHER_KEY = "refresher"
 
 
@@ -50,21 +48,6 @@ def whoami() -> str:
 def new_origin() -> str:
     """This process's store, in the notifications it sends (to skip its own)."""
     return f"{os.getpid()}-{secrets.token_hex(4)}"
-
-
-@dataclass(frozen=True)
-class TeamEvent:
-    topic: str  # offers, health, instances, launches, refresh-request
-    details: tuple[str, ...]  # providers, request ids
-    by: str  # user@host of the process that made the change
-    own: bool  # made by this process
-
-
-@dataclass(frozen=True)
-class RefresherInfo:
-    who: str
-    since: datetime | None
-    alive: bool  # holds the lock now
 
 
 Listener = Callable[[TeamEvent], None]

@@ -1,0 +1,104 @@
+"""Where the store lives, for every command: the TUI, every CLI command, `watch` and
+`serve`.
+
+In order: `--db`, then DATABASE_URL (the original GPU Cloud Manager's name), then
+GPUCM_DB, then `database_url` in config.toml, then the data dir's file (the demo
+market has a file of its own). Each is a file path, `sqlite:///relative.db` /
+`sqlite:////absolute.db`, or a team's `postgresql://` / `postgres://` URL. A URL is
+never repeated in a message unmasked: it may hold a password. Standard library only
+(the first screen decides with it before the app has imported).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gpucm import paths
+from gpucm.config_file import ConfigError
+from gpucm.database_url import DatabaseUrl, DatabaseUrlError, is_postgres_url
+
+SQLITE_EXAMPLES = "a file path, sqlite:///relative.db or sqlite:////absolute/path.db"
+Location = Path | DatabaseUrl
+
+
+class DatabaseLocationError(ConfigError):
+    """A database location gpucm cannot use; the message names where it came from."""
+
+
+def parse_location(text: str, *, source: str = "--db") -> Location:
+    """The store `text` names: a SQLite file or a PostgreSQL URL."""
+    value = text.strip()
+    if not value:
+        raise DatabaseLocationError(f"{source}: empty; give {SQLITE_EXAMPLES}, or postgresql://")
+    if is_postgres_url(value):
+        try:
+            return DatabaseUrl.parse(value, source=source)
+        except DatabaseUrlError as exc:
+            raise DatabaseLocationError(str(exc)) from None
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return Path(value).expanduser()
+    if scheme.lower() != "sqlite":
+        shown = scheme.lower()[:20] if scheme.isascii() and scheme.isalnum() else "this"
+        raise DatabaseLocationError(
+            f"{source}: {shown}:// is not a database gpucm knows; give {SQLITE_EXAMPLES}, "
+            "or a PostgreSQL URL (postgresql://USER:PASSWORD@HOST/DATABASE)"
+        )
+    name = (rest[1:] if rest.startswith("/") else rest).split("?", 1)[0]
+    if not name or name == ":memory:":
+        raise DatabaseLocationError(
+            f"{source}: a database file is needed, e.g. sqlite:///gpucm.db or "
+            "sqlite:////var/lib/gpucm/gpucm.db"
+        )
+    return Path(name).expanduser()
+
+
+def configured_location(
+    env: Mapping[str, str] | None = None, config: Mapping[str, Any] | None = None
+) -> Location | None:
+    """The store the environment or the config file names, if any."""
+    env = os.environ if env is None else env
+    for name in ("DATABASE_URL", "GPUCM_DB"):
+        value = env.get(name)
+        if value:
+            return parse_location(value, source=name)
+    value = (config or {}).get("database_url")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise DatabaseLocationError(f"{paths.config_file()}: database_url must be a string")
+    return parse_location(value, source=f"database_url in {paths.config_file()}")
+
+
+def store_location(
+    db: str | Path | DatabaseUrl | None,
+    *,
+    demo: bool,
+    env: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Location:
+    """The store a command opens: `--db` (`db`), else the environment or the config
+    file, else the data dir's file for the mode."""
+    if isinstance(db, DatabaseUrl | Path):
+        return db
+    if db:
+        return parse_location(db)
+    return configured_location(env, config) or paths.default_db_path(demo=demo)
+
+
+def database_passwords(*values: object) -> list[str]:
+    """The passwords in the PostgreSQL URLs among `values` (text or SecretStr), for
+    scrubbing messages and logs."""
+    out: list[str] = []
+    for value in values:
+        reveal = getattr(value, "get_secret_value", None)
+        text = reveal() if callable(reveal) else value
+        if isinstance(text, str) and is_postgres_url(text):
+            try:
+                out.extend(DatabaseUrl.parse(text).secrets())
+            except DatabaseUrlError:
+                continue
+    return out
