@@ -21,6 +21,13 @@ def client_for(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url=BASE)
 
 
+@pytest.fixture(autouse=True)
+def team_store_env(backend: str, store_location: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every API test runs on both store backends (tests/conftest.py `backend`)."""
+    if backend == "postgresql":
+        monkeypatch.setenv("DATABASE_URL", str(store_location))
+
+
 @pytest.fixture
 async def services() -> AsyncIterator[Services]:
     s = await demo_services()

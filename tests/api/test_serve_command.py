@@ -15,7 +15,9 @@ import pytest
 from gpucm.api.api_settings import ApiSettings, ApiSettingsError, database_location, is_loopback
 from gpucm.cli.errors import Parser, UsageError
 from gpucm.cli.serve import add_parser, cmd_serve, server_settings
+from gpucm.database_url import DatabaseUrl
 from gpucm.services import Services
+from gpucm.store_location import DatabaseLocationError, store_location
 
 TOKEN = "a-long-enough-token-123"
 
@@ -111,14 +113,17 @@ def test_database_url_refuses_other_databases_without_repeating_the_url() -> Non
 def test_the_flags_and_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
     ns = parse()
     assert (ns.host, ns.port, ns.db, ns.demo) == ("127.0.0.1", None, None, None)
-    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/gpucm.db")
     ns = parse("--host", "::1", "--port", "0", "--demo")
-    assert (ns.host, ns.port, ns.db, ns.demo) == ("::1", 0, Path("/srv/gpucm.db"), True)
-    assert parse("--db", "other.db").db == Path("other.db")
-    monkeypatch.setenv("DATABASE_URL", "mysql://u:pw@h/db")
-    with pytest.raises(UsageError, match="only sqlite:///PATH") as caught:
-        parse()
-    assert "pw@" not in str(caught.value)
+    assert (ns.host, ns.port, ns.db, ns.demo) == ("::1", 0, None, True)
+    # DATABASE_URL is read where every command reads it (gpucm/store_location.py)
+    env = {"DATABASE_URL": "sqlite:////srv/gpucm.db"}
+    assert store_location(None, demo=False, env=env) == Path("/srv/gpucm.db")
+    assert store_location(parse("--db", "other.db").db, demo=False, env=env) == Path("other.db")
+    with pytest.raises(DatabaseLocationError, match="not a database gpucm knows") as caught:
+        store_location(None, demo=False, env={"DATABASE_URL": "mysql://u:pw@h/db"})
+    assert "pw" not in str(caught.value)
+    team = store_location(None, demo=False, env={"DATABASE_URL": "postgres://u:pw@h/db"})
+    assert isinstance(team, DatabaseUrl) and str(team) == "postgres://u:***@h/db"
     with pytest.raises(UsageError, match="expected a port"):
         parse("--db", "x.db", "--port", "99999")
 
