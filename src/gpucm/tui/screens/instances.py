@@ -323,6 +323,8 @@ class InstancesScreen(Screen[None]):
         now = self.services.clock()
         current = spend(listed, now)
         line = Text()
+        if self.services.team is not None:
+            line.append("team: ")
         line.append(f"{fmt.price(current.per_hour)}/h", style="bold")
         line.append(f" for {current.instances} running or starting of {len(listed)}")
         line.append(f"  ·  accrued {fmt.price(current.accrued)}")
@@ -362,6 +364,8 @@ class InstancesScreen(Screen[None]):
         line.append(
             f"\n{instance.id}  ·  {instance.region or '-'}  ·  {instance.image or 'default image'}"
         )
+        if instance.launched_by:
+            line.append(f"  ·  launched by {instance.launched_by}")
         limits = limits_sentence(instance.provider)
         if limits:
             line.append("\n" + limits)

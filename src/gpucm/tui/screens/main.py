@@ -279,6 +279,8 @@ class MainScreen(Screen[None]):
     @work(exclusive=True, group="status", exit_on_error=False)
     async def update_status(self) -> None:
         health = await self.services.store.health()
+        team = self.services.team
+        info = await team.refresher() if team is not None else None
         never_refreshed = not any(h.last_success_at for h in health.values())
         self.table.empty_text = (
             "  Fetching offers from the providers…" if never_refreshed else NO_MATCH
@@ -290,6 +292,7 @@ class MainScreen(Screen[None]):
             matching=self._matching,
             refreshing=self._refreshing,
             demo=self.services.demo,
+            refresher=info.who if info is not None else None,
         )
 
     def action_refresh(self) -> None:

@@ -22,9 +22,11 @@ def status_text(
     matching: int | None,
     refreshing: set[str],
     demo: bool,
+    refresher: str | None = None,
 ) -> Text:
     """Plain text with styles by class name, built without markup so provider error
-    strings can never restyle or crash the bar."""
+    strings can never restyle or crash the bar. `refresher`: in a team, who refreshes
+    for everyone (user@host)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
         text.append(" DEMO ", "status--demo")
@@ -40,6 +42,12 @@ def status_text(
         text.append(short)
         age = fmt.age(h.last_success_at if h else None, now)
         text.append(f" {age}", "status--age" if status == "ok" else f"status--{status}")
+        text.append("  ")
+    if refresher is not None:
+        newest = max(
+            (h.last_success_at for h in health.values() if h.last_success_at), default=None
+        )
+        text.append(f"refreshed by {refresher} {fmt.age(newest, now)}", "status--age")
         text.append("  ")
     if matching is not None:
         text.append(f"{matching:,} match", "status--count")
@@ -63,9 +71,16 @@ class StatusBar(Static):
         matching: int | None,
         refreshing: set[str],
         demo: bool,
+        refresher: str | None = None,
     ) -> None:
         text = status_text(
-            providers, health, now, matching=matching, refreshing=refreshing, demo=demo
+            providers,
+            health,
+            now,
+            matching=matching,
+            refreshing=refreshing,
+            demo=demo,
+            refresher=refresher,
         )
         self.update(self._styled(text))
 
