@@ -1,7 +1,9 @@
 """The budget holds across processes: eight `gpucm instances launch` processes at once
 against a $1.00/h budget on the demo market start machines worth at most $1.00/h, and
 `gpucm instances list` shows every one that started (the demo's instance state loses
-none of them)."""
+none of them). Two processes launching with one request id at once start one machine.
+Both on SQLite and on a team's PostgreSQL store (DATABASE_URL), where the processes
+share nothing but the server."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from gpucm.domain.models import Offer
 from gpucm.domain.pricing import all_in
@@ -30,6 +34,14 @@ def gpucm(*args: str) -> subprocess.Popen[str]:
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=240)
     return proc.returncode, out, err
+
+
+@pytest.fixture(autouse=True)
+def team_store_env(
+    backend: str, store_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "postgresql":
+        monkeypatch.setenv("DATABASE_URL", str(store_location))
 
 
 def test_eight_concurrent_launches_never_pass_the_budget(isolated_home: Path) -> None:
@@ -63,3 +75,18 @@ def test_eight_concurrent_launches_never_pass_the_budget(isolated_home: Path) ->
     listed = {i["id"] for i in json.loads(out)}
     assert {i["id"] for i in launched} <= listed
     assert len(listed) == len(launched)
+
+
+def test_one_request_id_from_two_processes_at_once_starts_one_machine() -> None:
+    code, out, err = finish(gpucm("offers", "--gpu-model", "RTX 4090", "--json", "--limit", "50"))
+    assert code == 0, err
+    offer = next(o for o in json.loads(out) if not fails_for_capacity(o["id"]))
+    launch = ["instances", "launch", "--offer", offer["id"], "--yes", "--json"]
+    procs = [gpucm(*launch, "--request-id", "same-request") for _ in range(2)]
+    results = [finish(p) for p in procs]
+    assert all(code == 0 for code, _, _ in results), [err for _, _, err in results]
+    ids = {json.loads(out)["id"] for _, out, _ in results}
+    assert len(ids) == 1
+    code, out, err = finish(gpucm("instances", "list", "--json"))
+    assert code == 0, err
+    assert {i["id"] for i in json.loads(out)} == ids
