@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from bench.bench_memory import bench_memory
+from bench.bench_postgres import bench_pg_ingest, bench_pg_notify, bench_pg_search
 from bench.bench_refresh import bench_refresh
 from bench.bench_stats import bench_stats
 from bench.bench_store import bench_ingest, bench_search
@@ -31,6 +32,10 @@ GROUPS: dict[str, Callable[[], None]] = {
     "coldstart": bench_cold_start,
     "memory": bench_memory,
     "stats": bench_stats,
+    # team mode, on a throwaway PostgreSQL server (bench/bench_postgres.py)
+    "pg_ingest": bench_pg_ingest,
+    "pg_search": bench_pg_search,
+    "pg_notify": bench_pg_notify,
 }
 
 

@@ -48,8 +48,6 @@ T = TypeVar("T")
 _SELECT_OFFER = ", ".join(OFFER_COLUMNS)
 _GENERATION_SQL = "SELECT value FROM meta WHERE key = 'offers_generation'"
 _CHUNK = 2048  # rows fetched at a time while building the index
-# a refresh that changes the table's size this much refreshes the planner's statistics
-_ANALYZE_RATIO = 2.0
 
 
 def _in_offers(columns: Sequence[str]) -> str:
@@ -77,7 +75,6 @@ class PgOfferTable(OfferReads):
         super().__init__(db, catalog)
         self._db = db
         self._pruned_at = 0.0
-        self._analyzed_rows = -1
 
         async def generation() -> int:
             return await db.read(_generation)
@@ -115,23 +112,15 @@ class PgOfferTable(OfferReads):
                 await history.prune(tx, when)
                 self._pruned_at = when
             generation = int(await conn.fetchval(BUMP_OFFERS_GENERATION + " RETURNING value"))
-            total = int(await conn.fetchval("SELECT count(*) FROM offers"))
             tx.changed("offers", provider)
-        if self._needs_analyze(total):
-            # the planner's statistics after a big change (autovacuum would get there
-            # too, later): a CLI search's plan depends on them
-            await self._db.on_writer("ANALYZE offers")
+        # No ANALYZE here: over 100,000 offers it took 0.75-1 s (the case-insensitive
+        # columns' statistics compare with ICU), longer than the write itself. The
+        # server's autovacuum analyzes the table in the background after big changes,
+        # and the plans that depend on it (a CLI search: a scan either way) barely do.
         self.index.build(generation)
         return SnapshotResult(
             provider, snap.count, snap.new_offers, snap.removed, snap.price_changes
         )
-
-    def _needs_analyze(self, total: int) -> bool:
-        last = self._analyzed_rows
-        if last > 0 and last / _ANALYZE_RATIO <= total <= last * _ANALYZE_RATIO:
-            return False
-        self._analyzed_rows = total
-        return True
 
     # -- searching ------------------------------------------------------------------
 
