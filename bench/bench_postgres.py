@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_store import PAGE, SEED_FILTERS, N
+from bench.bench_tui import _fill
 from bench.common import NOW, Target, emit, log, median_ms, p95_ms, synthetic_offers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,16 +163,7 @@ async def _search(url: str, repeat: int) -> None:
     from gpucm.store.search_sql import build_filter, order_by
     from gpucm.store.store import Store
 
-    offers = synthetic_offers(N)
-    store = await Store.open(url, clock=lambda: NOW)
-    try:
-        for provider in sorted({o.provider for o in offers}):
-            await store.replace_offers(
-                provider, [o for o in offers if o.provider == provider], fetched_at=NOW
-            )
-    finally:
-        await store.close()
-    del offers
+    await _fill(url, N)  # type: ignore[arg-type]  # a URL: the PostgreSQL store
     log(f"pg_search: {N} offers in the store")
     catalog = Catalog.builtin()
     store = await Store.open(url, catalog=catalog, clock=lambda: NOW, offer_index=True)

@@ -12,6 +12,7 @@ from gpucm.api.api_settings import ApiSettings
 from gpucm.api.app import create_app
 from gpucm.services import Services
 from gpucm.tui.screenshots import demo_services
+from tests.backends import team_store_env as team_store_env  # every API test, both backends
 
 BASE = "http://testserver"
 
@@ -19,13 +20,6 @@ BASE = "http://testserver"
 def client_for(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(address, 50000))
     return httpx.AsyncClient(transport=transport, base_url=BASE)
-
-
-@pytest.fixture(autouse=True)
-def team_store_env(backend: str, store_location: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every API test runs on both store backends (tests/conftest.py `backend`)."""
-    if backend == "postgresql":
-        monkeypatch.setenv("DATABASE_URL", str(store_location))
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from gpucm.domain.models import Offer
 from gpucm.domain.pricing import all_in
 from gpucm.providers.demo_instances import fails_for_capacity
+from tests.backends import team_store_env as team_store_env  # both backends
 
 BUDGET = 1.0
 PROCESSES = 8
@@ -34,14 +33,6 @@ def gpucm(*args: str) -> subprocess.Popen[str]:
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=240)
     return proc.returncode, out, err
-
-
-@pytest.fixture(autouse=True)
-def team_store_env(
-    backend: str, store_location: Path | str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if backend == "postgresql":
-        monkeypatch.setenv("DATABASE_URL", str(store_location))
 
 
 def test_eight_concurrent_launches_never_pass_the_budget(isolated_home: Path) -> None:

@@ -1,22 +1,4 @@
-"""Every test here runs on both store backends (tests/conftest.py `backend`): `db_path`
-is the test's store, a SQLite file or a fresh PostgreSQL schema, and the services a
-test opens without naming a store (the demo market) open it through DATABASE_URL."""
+"""Every test here runs on both store backends (tests/backends.py)."""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-
-@pytest.fixture
-def db_path(store_location: Path | str) -> Path | str:
-    return store_location
-
-
-@pytest.fixture(autouse=True)
-def team_store_env(
-    backend: str, store_location: Path | str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if backend == "postgresql":
-        monkeypatch.setenv("DATABASE_URL", str(store_location))
+from tests.backends import db_path as db_path
+from tests.backends import team_store_env as team_store_env

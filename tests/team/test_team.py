@@ -20,41 +20,18 @@ import pytest
 
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.clock import utcnow
-from gpucm.domain.models import Offer, SearchQuery
+from gpucm.domain.models import SearchQuery
 from gpucm.engine.refresher import Refresher, RefreshOutcome
 from gpucm.engine.scheduler import RefreshScheduler
 from gpucm.engine.team_refresh import TeamRefresh
 from gpucm.store.db import StoreError
 from gpucm.store.results import TeamEvent
 from gpucm.store.store import Store
+from tests.engine.test_refresher import FakeSource  # records its calls
 from tests.offer_factory import make_offer
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = Catalog.builtin()
-
-
-class RecordingSource:
-    """A provider that records every call: only the team's refresher may make one."""
-
-    def __init__(self, name: str, offers: list[Offer]) -> None:
-        self._name = name
-        self._offers = offers
-        self.calls = 0
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def is_demo(self) -> bool:
-        return False
-
-    async def fetch_offers(self) -> list[Offer]:
-        self.calls += 1
-        return self._offers
-
-    async def aclose(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -68,9 +45,7 @@ async def two_stores(pg_url: str) -> AsyncIterator[tuple[Store, Store]]:
         await b.close()
 
 
-def _team_refresh(
-    store: Store, source: RecordingSource, landed: list[RefreshOutcome]
-) -> TeamRefresh:
+def _team_refresh(store: Store, source: FakeSource, landed: list[RefreshOutcome]) -> TeamRefresh:
     assert store.team is not None
     refresher = Refresher(store, lambda: CATALOG, utcnow, interval=lambda _: 3600)
 
@@ -113,7 +88,7 @@ async def test_only_the_refresher_calls_providers_and_both_see_its_offers(
 ) -> None:
     a, b = two_stores
     offers = [make_offer(provider_id=str(i), price_per_hour=0.5 + i / 10) for i in range(20)]
-    sources = [RecordingSource("vast_ai", offers), RecordingSource("vast_ai", offers)]
+    sources = [FakeSource("vast_ai", offers), FakeSource("vast_ai", offers)]
     landed: list[list[RefreshOutcome]] = [[], []]
     workers = [
         _team_refresh(s, src, out) for s, src, out in zip((a, b), sources, landed, strict=True)

@@ -139,11 +139,16 @@ class RefreshScheduler:
         return max(1.0, (next_at - self._clock()).total_seconds())
 
     async def _notify(self, outcome: RefreshOutcome) -> None:
-        if self._on_outcome is None:
-            return
-        try:
-            result = self._on_outcome(outcome)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # a listener's bug must not stop the refreshes
-            log.exception("refresh outcome handler failed")
+        await deliver(self._on_outcome, outcome)
+
+
+async def deliver(handler: OutcomeHandler | None, outcome: RefreshOutcome) -> None:
+    """Hand an outcome to its handler, awaiting what it returns."""
+    if handler is None:
+        return
+    try:
+        result = handler(outcome)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:  # a listener's bug must not stop the refreshes
+        log.exception("refresh outcome handler failed")

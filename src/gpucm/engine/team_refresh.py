@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from gpucm.engine.ports import RefreshStore, Team
 from gpucm.engine.refresher import RefreshOutcome
-from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler
+from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler, deliver
 from gpucm.store.results import REFRESH_REQUEST, TeamEvent
 
 log = logging.getLogger(__name__)
@@ -136,17 +136,7 @@ class TeamRefresh:
                 error_kind=None if h.status == "ok" else h.last_error_kind,
                 by=by,
             )
-            await self._notify(outcome)
-
-    async def _notify(self, outcome: RefreshOutcome) -> None:
-        if self._on_outcome is None:
-            return
-        try:
-            result = self._on_outcome(outcome)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # a listener's bug must not stop the team's refreshes
-            log.exception("refresh outcome handler failed")
+            await deliver(self._on_outcome, outcome)
 
     def _spawn(self, work: object) -> None:
         assert inspect.iscoroutine(work)

@@ -65,6 +65,21 @@ class OfferReads:
         self._shared_db = db
         self._catalog = catalog
 
+    def _window(
+        self, query: SearchQuery, columns: Sequence[str], limit: int, offset: int
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The SQL (and its parameters) for a window of chosen columns: `search_rows`."""
+        for col in columns:
+            if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
+                raise StoreError(f"unknown offer column {col!r}")
+        flt = build_filter(query, self._catalog())
+        select = ", ".join(STALE_EXPR if c == "stale" else c for c in columns)
+        sql = (
+            f"SELECT {select} FROM offers WHERE {flt.where} ORDER BY {order_by(query)}"
+            " LIMIT ? OFFSET ?"
+        )
+        return sql, (*flt.params, limit, offset)
+
     async def best(self, query: SearchQuery, *, disk_gb: float = 0.0) -> list[Offer]:
         """The cheapest matching offer per (GPU model, provider), by all-in price per
         GPU-hour with `disk_gb` of storage where it is billed separately: the
@@ -284,17 +299,8 @@ class OfferTable(OfferReads):
         self, query: SearchQuery, columns: Sequence[str], *, limit: int, offset: int = 0
     ) -> list[tuple[Any, ...]]:
         """Raw rows of chosen columns for a window: the TUI's fast path (no models)."""
-        for col in columns:
-            if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
-                raise StoreError(f"unknown offer column {col!r}")
+        sql, params = self._window(query, columns, limit, offset)
         catalog = self._catalog()
-        flt = build_filter(query, catalog)
-        select = ", ".join(STALE_EXPR if c == "stale" else c for c in columns)
-        sql = (
-            f"SELECT {select} FROM offers WHERE {flt.where} ORDER BY {order_by(query)}"
-            " LIMIT ? OFFSET ?"
-        )
-        params = (*flt.params, limit, offset)
         if not self._index.wanted:
             return [tuple(r) for r in await self._db.select(sql, params)]
 

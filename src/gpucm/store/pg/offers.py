@@ -161,17 +161,9 @@ class PgOfferTable(OfferReads):
         self, query: SearchQuery, columns: Sequence[str], *, limit: int, offset: int = 0
     ) -> list[tuple[Any, ...]]:
         """Raw rows of chosen columns for a window: the TUI's fast path (no models)."""
-        for col in columns:
-            if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
-                raise StoreError(f"unknown offer column {col!r}")
+        sql, params = self._window(query, columns, limit, offset)
+        sql = numbered(sql)
         catalog = self._catalog()
-        flt = build_filter(query, catalog)
-        select = ", ".join(STALE_EXPR if c == "stale" else c for c in columns)
-        sql = numbered(
-            f"SELECT {select} FROM offers WHERE {flt.where} ORDER BY {order_by(query)}"
-            " LIMIT ? OFFSET ?"
-        )
-        params = (*flt.params, limit, offset)
 
         async def read(conn: Conn) -> list[Any]:
             index = self.index.current(await _generation(conn)) if self.index.wanted else None
