@@ -3,23 +3,22 @@
 PORT, ENVIRONMENT, LOG_LEVEL, ENABLE_METRICS, ENABLE_CORS, RATE_LIMIT_ENABLED,
 RATE_LIMIT_RPM and DATABASE_URL are the original's; the GPUCM_* ones are gpucm's own.
 Flags (--host, --port, --db) win over the environment. Light on purpose (pydantic and
-the standard library): the CLI's parser imports `database_location` for every command.
+the standard library): the CLI's parser imports this module for every command.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from gpucm.config_file import parse_log_level
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 MIN_TOKEN_LENGTH = 16
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # field -> environment variable
 ENV_NAMES: dict[str, str] = {
@@ -62,10 +61,7 @@ class ApiSettings(BaseModel):
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        if level not in LOG_LEVELS:
-            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
-        return level
+        return parse_log_level(value)
 
     @field_validator("enable_metrics", "enable_cors", "rate_limit_enabled", mode="before")
     @classmethod
@@ -145,28 +141,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False  # a hostname could resolve anywhere
-
-
-def database_location(text: str) -> Path:
-    """--db or DATABASE_URL: a file path, or `sqlite:///relative.db` /
-    `sqlite:////absolute.db` (the original's URL form). Other databases are not
-    supported yet; their URLs are never repeated (they may hold a password)."""
-    value = text.strip()
-    scheme, sep, rest = value.partition("://")
-    if not sep:
-        if not value:
-            raise argparse.ArgumentTypeError("--db/DATABASE_URL: empty")
-        return Path(value).expanduser()
-    if scheme.lower() != "sqlite":
-        raise argparse.ArgumentTypeError(
-            f"--db/DATABASE_URL: only sqlite:///PATH databases are supported for now "
-            f"(got a {scheme.lower()[:20]}:// URL)"
-        )
-    path = rest[1:] if rest.startswith("/") else rest
-    path = path.split("?", 1)[0]
-    if not path or path == ":memory:":
-        raise argparse.ArgumentTypeError(
-            "--db/DATABASE_URL: a database file is needed, e.g. sqlite:///gpucm.db or "
-            "sqlite:////var/lib/gpucm/gpucm.db"
-        )
-    return Path(path).expanduser()

@@ -9,6 +9,7 @@ and no IO until a catalog is first asked for.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -25,6 +26,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from gpucm.domain.models import CATEGORIES, GpuModel
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_SCORE",
@@ -376,6 +379,8 @@ def _entries_from_toml(raw: bytes, source: str) -> list[dict[str, Any]]:
         raise CatalogError(f"{source}: not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{source}: invalid TOML: {exc}") from exc
+    except RecursionError:
+        raise CatalogError(f"{source}: invalid TOML: nested too deeply") from None
     unknown = sorted(set(data) - {"gpu"})
     if unknown:
         raise CatalogError(
@@ -488,6 +493,11 @@ class CatalogSource:
                 self.last_error = str(exc)
                 if self._catalog is None:
                     self._catalog = Catalog.builtin()
+                    kept = "using the built-in catalog"
+                else:
+                    kept = "keeping the catalog read before"
+                # said once per change of the file (its signature is remembered above)
+                log.warning("%s; %s until it is fixed", exc, kept)
             return self._catalog
 
     def _stat(self) -> _Signature | None:

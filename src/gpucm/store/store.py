@@ -36,7 +36,8 @@ from gpucm.domain.models import (
 from gpucm.domain.pricing import HOURS_PER_MONTH
 from gpucm.store import history
 from gpucm.store.alert_table import AlertTable
-from gpucm.store.db import StoreError, connect, migrate, run_on_connection
+from gpucm.store.damage import store_failure
+from gpucm.store.db import StoreError, can_write, connect, migrate, run_on_connection
 from gpucm.store.history import HistoryPoint, Resolution
 from gpucm.store.instance_tables import InstanceTable, LaunchJournal
 from gpucm.store.rows import row_to_offer
@@ -118,8 +119,12 @@ class Store:
         clock: Clock,
         *,
         offer_index: bool = False,
+        read_only: bool = False,
     ) -> None:
         self.path = path
+        # a file this process may not write (permissions, immutable, a read-only mount):
+        # reads work, every write is refused with one line before SQLite is asked
+        self.read_only = read_only
         self._writer = writer
         self._reader = reader
         self._catalog = catalog
@@ -158,14 +163,20 @@ class Store:
                 return fixed
         else:
             getter = catalog
-        writer = await connect(path)
+        read_only = not can_write(path)
+        writer = await connect(path, readonly=read_only)
         try:
             await migrate(writer)
-            reader = await connect(path)
-        except BaseException:
+            reader = await connect(path, readonly=read_only)
+        except BaseException as exc:
             await writer.close()
-            raise
-        return cls(str(path), writer, reader, getter, clock, offer_index=offer_index)
+            failure = store_failure(exc, path) if isinstance(exc, Exception) else None
+            if failure is None:
+                raise
+            raise failure from None
+        return cls(
+            str(path), writer, reader, getter, clock, offer_index=offer_index, read_only=read_only
+        )
 
     async def close(self) -> None:
         self._closing.set()
@@ -194,6 +205,11 @@ class Store:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        if self.read_only:
+            raise StoreError(
+                f"the database {self.path} is read-only: what was asked needs to write to "
+                "it (reading works); point --db at a writable file"
+            )
         async with self._write_lock:
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
