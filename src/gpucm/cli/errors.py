@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -37,6 +38,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def _first_problem(value: Any) -> str | None:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if isinstance(value, str):
         return text_problem(value)
     if isinstance(value, list | tuple):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
-import json
 import os
 import re
 import shlex
@@ -45,6 +44,7 @@ from gpucm.engine.launcher import (
     options_from_mapping,
 )
 from gpucm.engine.spend import accrued, spend_line
+from gpucm.input_checks import InputError, parse_json
 from gpucm.providers.errors import ProviderError, redact
 from gpucm.services import ProviderNotConfigured, Services
 
@@ -267,11 +267,9 @@ def read_body(source: str) -> dict[str, Any]:
     what = f"--from-json {source}"
     text = _read_stdin("--from-json") if source == "-" else _read_text(source, "--from-json")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{what}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from None
+        data = parse_json(text)
+    except InputError as exc:
+        raise UsageError(f"{what}: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(
             f"{what}: expected a JSON object, the create body "
