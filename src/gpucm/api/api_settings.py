@@ -33,7 +33,11 @@ ENV_NAMES: dict[str, str] = {
     "api_token": "GPUCM_API_TOKEN",
     "max_body_bytes": "GPUCM_MAX_BODY_BYTES",
     "instance_sync_interval": "GPUCM_INSTANCE_SYNC_INTERVAL",
+    "allowed_hosts": "GPUCM_ALLOWED_HOSTS",
 }
+# The names this machine answers to on loopback: always allowed as a Host. A page can
+# only send one of these if it is served from this machine itself.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -57,6 +61,11 @@ class ApiSettings(BaseModel):
     api_token: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     instance_sync_interval: float = Field(default=30.0, ge=1, le=86_400)
+    # Host header values served beside the loopback names ("*": any). None: none on a
+    # loopback address (a web page that made a hostname resolve to 127.0.0.1 -- DNS
+    # rebinding -- is refused), any on another address, where the token, which no
+    # browser sends on its own, is what keeps other sites out.
+    allowed_hosts: tuple[str, ...] | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -82,6 +91,19 @@ class ApiSettings(BaseModel):
             return tuple(o.strip() for o in value.split(",") if o.strip())
         return value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            hosts = tuple(host_name(str(h)) for h in value if str(h).strip())
+            for host in hosts:
+                if host != "*" and not all(c.isalnum() or c in ".-:_" for c in host):
+                    raise ValueError("expected host names separated by commas, or *")
+            return hosts
+        return value
+
     @field_validator("api_token")
     @classmethod
     def _strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -102,6 +124,18 @@ class ApiSettings(BaseModel):
 
     def secrets(self) -> list[str]:
         return [self.token] if self.token else []
+
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request's Host header names this server (see allowed_hosts)."""
+        if host is None:
+            return True  # HTTP/1.0 without one: not a browser
+        name = host_name(host)
+        if name in LOOPBACK_NAMES or is_loopback(name):
+            return True
+        allowed = self.allowed_hosts
+        if allowed is None:
+            return not self.loopback
+        return "*" in allowed or name in allowed
 
     @classmethod
     def from_env(
@@ -131,6 +165,17 @@ class ApiSettings(BaseModel):
             f"GPUCM_API_TOKEN (at least {MIN_TOKEN_LENGTH} characters) so every request must "
             "carry it, or keep the default --host 127.0.0.1"
         )
+
+
+def host_name(host: str) -> str:
+    """A Host header (or a name in GPUCM_ALLOWED_HOSTS) without its port: lower case,
+    IPv6 without brackets, no trailing dot."""
+    text = host.strip().lower()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    return text.rstrip(".")
 
 
 def is_loopback(host: str) -> bool:

@@ -246,6 +246,8 @@ class Catalog:
         self._families = {key: tuple(ms) for key, ms in families.items()}
         self._family_names = tuple(dict.fromkeys(m.family for m in self.models))
         self._resolve_cache: dict[tuple[str, float | None], GpuModel] = {}
+        # search terms -> model names (`expand`): a long list of them is worth remembering
+        self._expand_cache: dict[str, tuple[str, ...]] = {}
 
     def __repr__(self) -> str:
         return f"Catalog({len(self.models)} models)"
@@ -337,6 +339,16 @@ class Catalog:
         resolved like a provider name, and unknown text comes back unchanged so it still
         matches offers that carry that raw name.
         """
+        cached = self._expand_cache.get(term)
+        if cached is not None:
+            return cached
+        names = self._expand(term)
+        if len(self._expand_cache) >= _RESOLVE_CACHE_LIMIT:
+            self._expand_cache.clear()
+        self._expand_cache[term] = names
+        return names
+
+    def _expand(self, term: str) -> tuple[str, ...]:
         key = _simple_key(term)
         family = self._families.get(key)
         if family:
