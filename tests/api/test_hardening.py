@@ -223,7 +223,7 @@ async def test_past_the_bound_is_a_422_naming_it(api: httpx.AsyncClient) -> None
     body = {"regions": [f"region-{i}" for i in range(50_000)]}  # ~600 KB, under the body cap
     r = await api.post("/api/v1/offers/search/advanced", json=body)
     assert r.status_code == 422
-    assert f"body.regions: Tuple should have at most {MAX_TERMS} items" in r.json()["error"]
+    assert f"body.regions: at most {MAX_TERMS} values, not 50000" in r.json()["error"]
     r = await api.get(
         "/api/v1/offers/search", params=[("gpu_model", f"m{i}") for i in range(MAX_TERMS + 1)]
     )

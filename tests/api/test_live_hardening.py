@@ -95,4 +95,4 @@ def test_a_50000_region_request_beside_small_ones(tmp_path: Path) -> None:
         big.join(60)
         assert health == [200] * 5
         assert answer and answer[0].status_code == 422
-        assert "at most 2000 items" in answer[0].json()["error"]
+        assert "at most 2000 values, not 50000" in answer[0].json()["error"]

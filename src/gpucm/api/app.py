@@ -4,7 +4,7 @@ Middleware, outermost first: request metrics (so refusals are counted too), CORS
 browser sees refusals, and preflights need no token), the site guard (the Host, and
 cross-site requests that would change something), the rate limit (before the token,
 so guessing tokens is limited too), the token, the request body (its size, and JSON
-that is not text), then the routes.
+that is not text), the cache of search answers, then the routes.
 The background workers are not started here: `gpucm serve` runs them beside the server,
 so tests can drive the app on a fixed market.
 """
@@ -12,7 +12,7 @@ so tests can drive the app on a fixed market.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from fastapi import FastAPI
@@ -31,6 +31,7 @@ from gpucm.api.rate_limit import RateLimit, SlidingWindow
 from gpucm.api.routes_instances import router as instances_router
 from gpucm.api.routes_meta import router as meta_router
 from gpucm.api.routes_offers import router as offers_router
+from gpucm.api.search_cache import SearchCache
 from gpucm.api.site_guard import SiteGuard
 from gpucm.services import Services
 
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(instances_router)
 
     # add_middleware puts each one outside the ones before it: innermost first here
+    app.add_middleware(SearchCache, stamp=_answers_depend_on(context))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.token:
         app.add_middleware(TokenAuth, token=settings.token)
@@ -112,6 +114,22 @@ def create_app(
 
 def _nothing() -> None:
     return None
+
+
+def _answers_depend_on(context: ApiContext) -> Callable[[], Awaitable[Hashable]]:
+    """What a search answer depends on beyond its request: the store's contents, the
+    catalog (its object is replaced when the user's file changes) and the secrets
+    scrubbed from every answer."""
+
+    async def stamp() -> Hashable:
+        services = context.services
+        return (
+            await services.store.data_version(),
+            services.catalog,
+            hash(tuple(context.secrets())),
+        )
+
+    return stamp
 
 
 def _document_token(app: FastAPI) -> None:

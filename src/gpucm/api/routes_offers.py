@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import Field, StringConstraints, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
 from gpucm.api.context import Ctx
@@ -56,6 +57,19 @@ class AdvancedSearch(SearchQuery):
     min_gpu_count: int | None = Field(default=None, ge=1, le=MAX_GPUS)
     limit: int | None = Field(default=None, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+    @field_validator("gpu_models", "regions", "providers", mode="before")
+    @classmethod
+    def _not_too_many(cls, value: Any) -> Any:
+        # before the terms are cleaned and validated one by one: a list of 50,000 is
+        # refused at the cost of counting it
+        if isinstance(value, list | tuple) and len(value) > MAX_TERMS:
+            raise PydanticCustomError(
+                "too_long",
+                "at most {max} values, not {count}",
+                {"max": MAX_TERMS, "count": len(value)},
+            )
+        return value
 
     def query(self) -> SearchQuery:
         data = self.model_dump(exclude={"gpu_model", "provider", "region"}, exclude_defaults=True)

@@ -365,8 +365,9 @@ class Catalog:
         ]
         if pool:
             return tuple(m.name for m in pool)
-        model = self.resolve(term)
-        return (term,) if model.is_unknown else (model.name,)
+        # as `resolve` would, without building a model for a name it does not know
+        model = self._find(term, None)
+        return (term,) if model is None else (model.name,)
 
     def families(self) -> tuple[str, ...]:
         return self._family_names

@@ -345,6 +345,12 @@ class Store:
 
     # -- meta ---------------------------------------------------------------------
 
+    async def data_version(self) -> int:
+        """A number that changes whenever anything is committed to the database, by this
+        store's writer or another process: a cheap "has anything changed" for a cache
+        of answers (the API's search cache)."""
+        return int((await self._select("PRAGMA data_version"))[0][0])
+
     async def get_meta(self, key: str) -> str | None:
         rows = await self._select("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
