@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import shlex
+import subprocess
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-from tests.api.live import live_server
+from tests.api.live import live_server, server_env
 
 EVIL = "https://evil.example.com"
 
@@ -96,3 +98,55 @@ def test_a_50000_region_request_beside_small_ones(tmp_path: Path) -> None:
         assert health == [200] * 5
         assert answer and answer[0].status_code == 422
         assert "at most 2000 values, not 50000" in answer[0].json()["error"]
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_curl_commands() -> list[str]:
+    """The README's curl examples, one command per entry (continuation lines joined)."""
+    text = README.read_text()
+    block = next(
+        b.split("\n", 1)[1]
+        for b in text.split("```")[1::2]
+        if b.startswith("sh") and "curl -X POST http://127.0.0.1:8080/api/v1/instances" in b
+    )
+    commands: list[str] = []
+    pending = ""
+    for line in block.splitlines():
+        pending = f"{pending}\n{line}" if pending else line
+        try:
+            shlex.split(pending)
+        except ValueError:  # a quote still open: the command goes on
+            continue
+        if pending.endswith("\\"):
+            continue
+        if pending.startswith("curl"):
+            commands.append(pending)
+        pending = ""
+    return commands
+
+
+def test_the_readmes_curl_examples_run_as_written(tmp_path: Path) -> None:
+    """With curl itself: the content types the site guard wants are in the examples."""
+    commands = readme_curl_commands()
+    assert len(commands) == 7
+    with live_server(tmp_path) as server:
+        instance = ""
+        for command in commands:
+            command = command.replace("http://127.0.0.1:8080", server.url)
+            proc = subprocess.run(
+                ["bash", "-c", command + " -s -w '\\n%{http_code}'"],
+                capture_output=True,
+                text=True,
+                env={**server_env(tmp_path), "ID": instance},
+                timeout=60,
+            )
+            body, _, status = proc.stdout.rpartition("\n")
+            assert status.startswith("2"), (command, status, body)
+            data = json.loads(body)["data"]
+            if isinstance(data, dict) and "offer_id" in data:  # the create's answer
+                instance = instance or data["id"]
+            if command.endswith("/gpu-models"):
+                assert data["RTX 4090"]["performance_score"] == 100
+        assert instance
