@@ -259,9 +259,28 @@ def test_gpucm_db_pointing_at_a_directory(
 
 
 def test_the_tui_takes_the_same_db_forms(tmp_path: Path) -> None:
-    from gpucm.cli.main import tui_main
-
-    assert tui_main(["--db", "postgresql://x/y"]) == 2
+    """In a process of its own: before, it started the app on a folder "postgresql:"."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from gpucm.cli.main import tui_main; sys.exit(tui_main(sys.argv[1:]))",
+            "--db",
+            "postgresql://u:hunter2@db/gpucm",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "GPUCM_HOME": str(tmp_path / "home")},
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(
+        "gpucm-tui: --db: PostgreSQL support is not available yet"
+    )
+    assert "hunter2" not in proc.stderr
+    assert not (tmp_path / "postgresql:").exists()
 
 
 # -- a damaged or read-only database ---------------------------------------------------
