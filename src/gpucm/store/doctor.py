@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 import urllib.parse
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -76,35 +78,35 @@ def _problem(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _check_table(
+    diagnosis: Diagnosis,
+    name: str,
+    rows: Iterable[Sequence[Any]],
+    decode: Callable[[Sequence[Any]], object],
+) -> None:
+    """Every row (rowid first) decoded as the store decodes it; one check line."""
+    bad = total = 0
+    first = ""
+    for row in rows:
+        total += 1
+        try:
+            decode(row[1:])
+        except (ValidationError, ValueError, TypeError) as exc:
+            bad += 1
+            first = first or f"row {row[0]}: {_problem(exc)}"
+    detail = (
+        f"{total} rows, all readable" if not bad else f"{bad} of {total} rows unreadable ({first})"
+    )
+    diagnosis.add(name, bad == 0, detail)
+
+
 def _check_rows(conn: sqlite3.Connection, diagnosis: Diagnosis) -> None:
     catalog = Catalog.builtin()
-    bad = total = 0
-    first = ""
-    for row in conn.execute(f"SELECT rowid, {', '.join(OFFER_COLUMNS)} FROM offers"):
-        total += 1
-        try:
-            row_to_offer(row[1:], catalog)
-        except (ValidationError, ValueError, TypeError) as exc:
-            bad += 1
-            first = first or f"offer row {row[0]}: {_problem(exc)}"
-    diagnosis.add(
-        "offers",
-        bad == 0,
-        f"{total} rows, all readable" if not bad else f"{bad} of {total} rows unreadable ({first})",
-    )
-    bad = total = 0
-    first = ""
-    for rowid, data in conn.execute("SELECT rowid, data FROM instances"):
-        total += 1
-        try:
-            Instance.model_validate_json(data)
-        except (ValidationError, ValueError, TypeError) as exc:
-            bad += 1
-            first = first or f"instance row {rowid}: {_problem(exc)}"
-    diagnosis.add(
-        "instances",
-        bad == 0,
-        f"{total} rows, all readable" if not bad else f"{bad} of {total} rows unreadable ({first})",
+    offers = conn.execute(f"SELECT rowid, {', '.join(OFFER_COLUMNS)} FROM offers")
+    _check_table(diagnosis, "offers", offers, lambda row: row_to_offer(row, catalog))
+    instances = conn.execute("SELECT rowid, data FROM instances")
+    _check_table(
+        diagnosis, "instances", instances, lambda row: Instance.model_validate_json(row[0])
     )
 
 
