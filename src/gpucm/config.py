@@ -22,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from gpucm import paths
 from gpucm.config_file import ConfigError as ConfigError
 from gpucm.config_file import key_is_set, parse_log_level, read_config
-from gpucm.domain.provider_names import PROVIDERS, canonical_provider
-from gpucm.providers.registry import PROVIDER_META
+from gpucm.domain.provider_names import KEY_ENV, PROVIDERS, URL_ENV, canonical_provider
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +143,9 @@ def _show_key(key: object) -> str:
 # settings the environment can give, as (where in Settings, variable)
 _ENV_SETTINGS: tuple[tuple[tuple[str, ...], str], ...] = (
     *(
-        (("providers", name, field), getattr(meta, attr))
-        for name, meta in PROVIDER_META.items()
-        for field, attr in (("api_key", "key_env"), ("base_url", "url_env"))
+        (("providers", name, field), names[name])
+        for name in PROVIDERS
+        for field, names in (("api_key", KEY_ENV), ("base_url", URL_ENV))
     ),
     (("log_level",), "LOG_LEVEL"),
     (("http_timeout",), "GPUCM_HTTP_TIMEOUT"),

@@ -54,3 +54,7 @@ def _shown(action: argparse.Action) -> str:
     if action.option_strings:
         return max(action.option_strings, key=len)
     return str(action.metavar or action.dest).upper()
+
+
+class Refused(Exception):
+    """Not done, for a reason the user can act on: one line, exit status 1."""
