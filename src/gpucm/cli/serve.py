@@ -29,7 +29,8 @@ DESCRIPTION = (
     "workers running. Listens on 127.0.0.1 unless --host says otherwise, which needs "
     "GPUCM_API_TOKEN. Environment: PORT, ENVIRONMENT, LOG_LEVEL, ENABLE_METRICS, "
     "ENABLE_CORS, CORS_ORIGINS, RATE_LIMIT_ENABLED, RATE_LIMIT_RPM, DATABASE_URL, "
-    "GPUCM_API_TOKEN, GPUCM_MAX_BODY_BYTES, GPUCM_INSTANCE_SYNC_INTERVAL."
+    "GPUCM_API_TOKEN, GPUCM_MAX_BODY_BYTES, GPUCM_INSTANCE_SYNC_INTERVAL, "
+    "GPUCM_ALLOWED_HOSTS (Host names served beside loopback's; * any)."
 )
 
 
