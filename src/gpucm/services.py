@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from gpucm import paths
 from gpucm.config import Settings, SettingsSource
 from gpucm.database_url import DatabaseUrl
+from gpucm.db_location import store_location
 from gpucm.domain.catalog import Catalog, CatalogSource
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.provider_names import PROVIDERS
@@ -29,10 +30,10 @@ from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler, RefreshWork
 from gpucm.engine.team_refresh import TeamRefresh
 from gpucm.providers.base import InstanceControl, OfferSource
 from gpucm.providers.demo import DemoMarket, DemoProvider
+from gpucm.store.damage import store_failure
 from gpucm.store.db import StoreError
 from gpucm.store.results import TeamEvent
 from gpucm.store.store import Store
-from gpucm.store_location import store_location
 
 if TYPE_CHECKING:
     import httpx
@@ -279,7 +280,7 @@ async def open_services(
     transport: httpx.AsyncBaseTransport | None = None,
     offer_index: bool = True,
 ) -> Services:
-    """`db`: --db (gpucm/store_location.py says where the store is without it).
+    """`db`: --db (gpucm/db_location.py says where the store is without it).
     `offer_index`: searches from an in-memory index, for a front end that runs a
     while and searches often (the TUI, the API); off for a one-shot CLI command."""
     settings_source = SettingsSource(env, config_path)
@@ -298,9 +299,12 @@ async def open_services(
     )
     try:
         await _check_mode(store, demo=use_demo)
-    except BaseException:
-        await store.close()
-        raise
+    except BaseException as exc:
+        await store.close()  # its connections' threads would keep the process alive
+        failure = store_failure(exc, store.path) if isinstance(exc, Exception) else None
+        if failure is None:
+            raise
+        raise failure from None
 
     def interval(name: str) -> float:
         current = settings_source.current()
@@ -340,5 +344,6 @@ async def _check_mode(store: Store, *, demo: bool) -> None:
                 else "use --demo, or another database for real providers"
             )
         )
-    if mode != wanted and (demo or store.is_team):
+    # marked once; a read-only store is read as it is
+    if mode != wanted and (demo or store.is_team) and not store.read_only:
         await store.set_meta("mode", wanted)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from gpucm.api.api_settings import ApiSettings, ApiSettingsError, database_location, is_loopback
+from gpucm.api.api_settings import ApiSettings, ApiSettingsError, is_loopback
 from gpucm.cli.errors import Parser, UsageError
 from gpucm.cli.serve import add_parser, cmd_serve, server_settings
 from gpucm.database_url import DatabaseUrl
+from gpucm.db_location import DatabaseLocationError, database_location, store_location
 from gpucm.services import Services
-from gpucm.store_location import DatabaseLocationError, store_location
 
 TOKEN = "a-long-enough-token-123"
 
@@ -101,12 +101,18 @@ def test_database_url_takes_sqlite_paths(text: str, path: Path) -> None:
     assert database_location(text) == path
 
 
-def test_database_url_refuses_other_databases_without_repeating_the_url() -> None:
-    with pytest.raises(argparse.ArgumentTypeError) as caught:
-        database_location("postgresql://admin:hunter2@db.internal/gpucm")
-    assert "only sqlite:///PATH databases are supported" in str(caught.value)
-    assert "hunter2" not in str(caught.value) and "postgresql://" in str(caught.value)
-    with pytest.raises(argparse.ArgumentTypeError, match="a database file is needed"):
+def test_database_url_takes_postgresql_and_refuses_others_without_the_password() -> None:
+    team = database_location("postgresql://admin:hunter2@db.internal/gpucm")
+    assert isinstance(team, DatabaseUrl)
+    assert str(team) == repr(team).split("'")[1] == "postgresql://admin:***@db.internal/gpucm"
+    assert "hunter2" in team.dsn  # for the driver only
+    with pytest.raises(DatabaseLocationError) as caught:
+        database_location("postgresql://admin:hunter2@db.internal")
+    assert "names no database" in str(caught.value) and "hunter2" not in str(caught.value)
+    with pytest.raises(DatabaseLocationError) as caught:
+        database_location("mysql://admin:hunter2@db.internal/gpucm")
+    assert "not mysql:// URLs" in str(caught.value) and "hunter2" not in str(caught.value)
+    with pytest.raises(DatabaseLocationError, match="a database file is needed"):
         database_location("sqlite:///:memory:")
 
 
@@ -115,15 +121,18 @@ def test_the_flags_and_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (ns.host, ns.port, ns.db, ns.demo) == ("127.0.0.1", None, None, None)
     ns = parse("--host", "::1", "--port", "0", "--demo")
     assert (ns.host, ns.port, ns.db, ns.demo) == ("::1", 0, None, True)
-    # DATABASE_URL is read where every command reads it (gpucm/store_location.py)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/gpucm.db")
+    assert parse().db == Path("/srv/gpucm.db")
+    assert parse("--db", "other.db").db == Path("other.db")
+    # every other command reads it too, where they all decide (gpucm/db_location.py)
     env = {"DATABASE_URL": "sqlite:////srv/gpucm.db"}
     assert store_location(None, demo=False, env=env) == Path("/srv/gpucm.db")
-    assert store_location(parse("--db", "other.db").db, demo=False, env=env) == Path("other.db")
-    with pytest.raises(DatabaseLocationError, match="not a database gpucm knows") as caught:
-        store_location(None, demo=False, env={"DATABASE_URL": "mysql://u:pw@h/db"})
-    assert "pw" not in str(caught.value)
     team = store_location(None, demo=False, env={"DATABASE_URL": "postgres://u:pw@h/db"})
     assert isinstance(team, DatabaseUrl) and str(team) == "postgres://u:***@h/db"
+    monkeypatch.setenv("DATABASE_URL", "mysql://u:pw@h/db")
+    with pytest.raises(DatabaseLocationError, match="--db/DATABASE_URL: only SQLite") as caught:
+        parse()
+    assert "pw@" not in str(caught.value)
     with pytest.raises(UsageError, match="expected a port"):
         parse("--db", "x.db", "--port", "99999")
 

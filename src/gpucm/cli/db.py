@@ -18,7 +18,7 @@ from gpucm.cli.errors import Parser, UsageError
 from gpucm.cli.output import print_json
 from gpucm.config_file import read_config
 from gpucm.database_url import DatabaseUrl
-from gpucm.store_location import store_location
+from gpucm.db_location import store_location
 
 
 def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:

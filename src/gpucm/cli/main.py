@@ -13,20 +13,32 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from gpucm import __version__, paths
+from gpucm import __version__, db_location, paths
 from gpucm.cli.errors import Parser, UsageError
-from gpucm.config_file import ConfigError
+from gpucm.config_file import ConfigError, parse_log_level
 
 if TYPE_CHECKING:
+    from gpucm.db_location import Location
     from gpucm.services import Services
 
 log = logging.getLogger("gpucm")
 
 
+def _log_level() -> str:
+    """LOG_LEVEL, checked as `gpucm serve` checks it: a typo is refused, not ignored."""
+    text = os.environ.get("LOG_LEVEL", "").strip()
+    if not text:
+        return "WARNING"
+    try:
+        return parse_log_level(text)
+    except ValueError as exc:
+        raise UsageError(f"LOG_LEVEL: {exc}") from None
+
+
 def _setup_logging(*, to_file: bool = False) -> None:
     """CLI logs go to stderr (stdout carries data for scripts); the TUI owns the
     terminal, so its logs go to a file in the log dir. WARNING unless LOG_LEVEL says."""
-    level = getattr(logging, os.environ.get("LOG_LEVEL", "WARNING").upper(), logging.WARNING)
+    level = _log_level()
     handler: logging.Handler
     if to_file:
         log_dir = paths.log_dir()
@@ -52,8 +64,13 @@ async def _run(argv: list[str] | None) -> int:
     from gpucm.cli.commands import COMMANDS
     from gpucm.cli.parser import parse_args
     from gpucm.services import open_services
+    from gpucm.store.damage import store_failure
 
     ns = parse_args(argv)
+    if ns.command == "doctor":  # it opens the file itself: the store may not open
+        from gpucm.cli.doctor import cmd_doctor
+
+        return await cmd_doctor(ns)
     if ns.command == "db":  # setting up the store: no services on it yet
         from gpucm.cli.db import run
 
@@ -62,6 +79,11 @@ async def _run(argv: list[str] | None) -> int:
     services = await open_services(db=ns.db, demo=ns.demo, offer_index=False)
     try:
         return await COMMANDS[ns.command](ns, services)
+    except Exception as exc:
+        failure = store_failure(exc, services.store.path)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         await services.aclose()
 
@@ -70,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     from gpucm.domain.catalog import CatalogError
     from gpucm.store.db import StoreError
 
-    _setup_logging()
     try:
+        _setup_logging()
         return asyncio.run(_run(argv))
     except UsageError as exc:
         print(_one_line("gpucm", exc), file=sys.stderr)
@@ -102,6 +124,7 @@ def _tui_parser() -> Parser:
     )
     parser.add_argument(
         "--db",
+        type=db_location.argument("--db"),
         metavar="PATH|URL",
         help="database file, sqlite:///PATH, or a team's postgresql:// URL "
         "(env DATABASE_URL or GPUCM_DB, or database_url in config.toml)",
@@ -120,8 +143,10 @@ def _tui_parser() -> Parser:
 
 
 def tui_main(argv: list[str] | None = None) -> int:
-    _setup_logging(to_file=True)
+    from gpucm.store.db import StoreError
+
     try:
+        _setup_logging(to_file=True)
         ns = _tui_parser().parse_args(argv)
         query = None
         if ns.query:
@@ -133,6 +158,8 @@ def tui_main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"--query: {exc}") from None
         from gpucm.tui.app import GpucmApp
         from gpucm.tui.boot import boot_view
+
+        _reach_team_store(ns.db)
 
         async def services() -> Services:
             from gpucm.services import open_services
@@ -155,8 +182,26 @@ def tui_main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gpucm-tui: {exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:
+        print(f"gpucm-tui: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _reach_team_store(db: Location | None) -> None:
+    """A team's PostgreSQL store that cannot be reached is one line before the screen
+    is taken (connecting gives up after a few seconds), not an app that starts and
+    stops. A SQLite file needs no such check."""
+    from gpucm.config_file import read_config
+    from gpucm.database_url import DatabaseUrl
+    from gpucm.db_location import store_location
+
+    location = store_location(db, demo=False, config=read_config(paths.config_file()))
+    if isinstance(location, DatabaseUrl):
+        from gpucm.store.pg.database import reachable
+
+        asyncio.run(reachable(location))
 
 
 if __name__ == "__main__":

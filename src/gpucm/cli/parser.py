@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any
 
-from gpucm import __version__
+from gpucm import __version__, db_location
 from gpucm.cli.db import add_parser as add_db_parser
 from gpucm.cli.errors import Parser
 from gpucm.cli.insight_args import add_parsers as add_insight_parsers
@@ -18,6 +18,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("store")
     group.add_argument(
         "--db",
+        type=db_location.argument("--db"),
         metavar="PATH|URL",
         help="database file, sqlite:///PATH, or a team's postgresql:// URL (default: env "
         "DATABASE_URL or GPUCM_DB, database_url in config.toml, else in the data dir)",
@@ -322,6 +323,17 @@ def build_parser() -> Parser:
 
     _instances(sub)
     add_insight_parsers(sub, _common)
+    doctor = sub.add_parser(
+        "doctor",
+        help="check the database; set a broken one aside and start fresh",
+        description="Check the database file (SQLite's integrity check, the schema, every "
+        "offer and instance row). If it is damaged, offer to move it aside, kept under a "
+        "new name, so gpucm starts on a fresh one.",
+    )
+    doctor.add_argument(
+        "--yes", "-y", action="store_true", help="move a damaged database aside without asking"
+    )
+    _common(doctor)
     add_serve_parser(sub)
     add_db_parser(sub)
     return parser

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gpucm import paths
 from gpucm.config_file import ConfigError, configured_providers, read_config
-from gpucm.store_location import store_location
+from gpucm.db_location import store_location
 
 
 @dataclass(frozen=True)

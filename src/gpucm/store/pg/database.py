@@ -59,12 +59,22 @@ LEADER_LOCK = 0x67707564  # the team's refresher (store/pg/team.py)
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 _NUMBERED = re.compile(r"\?(\d*)")
+_BUMP_DATA_VERSION = (
+    "INSERT INTO meta(key, value) VALUES ('data_version', '1') ON CONFLICT(key)"
+    " DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)"
+)
+
+
+# SQLite's one-parameter list of values (store/search_sql.py `_in`, past 64 values)
+_SQLITE_LIST = "SELECT value FROM json_each(?)"
+_POSTGRES_LIST = "SELECT value FROM json_array_elements_text(CAST(? AS json)) AS value"
 
 
 @lru_cache(maxsize=512)
 def numbered(sql: str) -> str:
-    """SQLite's `?` and `?N` parameters as PostgreSQL's `$N`. The store's SQL has no
-    `?` inside a string literal."""
+    """SQLite's `?` and `?N` parameters as PostgreSQL's `$N` (the store's SQL has no `?`
+    inside a string literal), and its JSON list of values as PostgreSQL's."""
+    sql = sql.replace(_SQLITE_LIST, _POSTGRES_LIST)
     count = 0
 
     def repl(match: re.Match[str]) -> str:
@@ -106,6 +116,7 @@ class PgTx:
 
 class PgDatabase:
     dialect: Dialect = POSTGRES
+    read_only = False  # a server refuses writes per statement, and says why
 
     def __init__(
         self,
@@ -181,6 +192,8 @@ class PgDatabase:
             await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", WRITE_LOCK, self.key)
             tx = PgTx(conn)
             yield tx
+            # every write moves the store's version (what SQLite's data_version is)
+            await conn.execute(_BUMP_DATA_VERSION)
             for topic, details in tx.changes.items():
                 await conn.execute(
                     "SELECT pg_notify($1, $2)", self.channel, self.payload(topic, details)
@@ -195,6 +208,12 @@ class PgDatabase:
                 "origin": self.origin,
             }
         )
+
+    async def data_version(self) -> int:
+        """Changes whenever anything is committed to the store, by any process: a
+        counter every write transaction moves (the API's search cache keys on it)."""
+        rows = await self.select("SELECT value FROM meta WHERE key = 'data_version'")
+        return int(rows[0][0]) if rows else 0
 
     async def select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._pool.acquire() as conn:
@@ -233,6 +252,13 @@ async def _connect(url: DatabaseUrl) -> asyncpg.Connection:
         )
     except Exception as exc:
         raise StoreError(connect_error(url, exc)) from None
+
+
+async def reachable(url: DatabaseUrl) -> None:
+    """Connect once and leave: raises StoreError (one line) when the server cannot be
+    reached, refuses the login, or has no such database."""
+    conn = await _connect(url)
+    await conn.close()
 
 
 async def _connect_pool(url: DatabaseUrl) -> asyncpg.Pool:

@@ -1,18 +1,19 @@
-"""Where the store lives, for every command: the TUI, every CLI command, `watch` and
-`serve`.
+"""Where the store lives: one reading for every command (the TUI, every CLI command,
+`watch` and `serve`), and the one place that picks the store's backend.
 
 In order: `--db`, then DATABASE_URL (the original GPU Cloud Manager's name), then
 GPUCM_DB, then `database_url` in config.toml, then the data dir's file (the demo
-market has a file of its own). Each is a file path, `sqlite:///relative.db` /
-`sqlite:////absolute.db`, or a team's `postgresql://` / `postgres://` URL. A URL is
-never repeated in a message unmasked: it may hold a password. Standard library only
-(the first screen decides with it before the app has imported).
+market has a file of its own). Each is a file path, the original API's URL form
+`sqlite:///relative.db` / `sqlite:////absolute.db` (SQLite, one user), or a team's
+`postgresql://` / `postgres://` URL (PostgreSQL, store/pg/). A URL is never repeated
+in a message unmasked: it may hold a password. Standard library only (the parsers and
+the TUI's first screen import this).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from gpucm.config_file import ConfigError
 from gpucm.database_url import DatabaseUrl, DatabaseUrlError, is_postgres_url
 
 SQLITE_EXAMPLES = "a file path, sqlite:///relative.db or sqlite:////absolute/path.db"
+POSTGRES_EXAMPLE = "postgresql://USER:PASSWORD@HOST/DATABASE"
+
+# a SQLite file, or a team's PostgreSQL database
 Location = Path | DatabaseUrl
 
 
@@ -28,32 +32,50 @@ class DatabaseLocationError(ConfigError):
     """A database location gpucm cannot use; the message names where it came from."""
 
 
-def parse_location(text: str, *, source: str = "--db") -> Location:
-    """The store `text` names: a SQLite file or a PostgreSQL URL."""
+def database_location(text: str, *, source: str = "--db") -> Location:
+    """The store `text` names (`source` says where it came from, for messages)."""
     value = text.strip()
+    scheme, sep, rest = value.partition("://")
     if not value:
-        raise DatabaseLocationError(f"{source}: empty; give {SQLITE_EXAMPLES}, or postgresql://")
+        raise DatabaseLocationError(
+            f"{source}: empty; give {SQLITE_EXAMPLES}, or a team's {POSTGRES_EXAMPLE}"
+        )
     if is_postgres_url(value):
         try:
             return DatabaseUrl.parse(value, source=source)
         except DatabaseUrlError as exc:
             raise DatabaseLocationError(str(exc)) from None
-    scheme, sep, rest = value.partition("://")
     if not sep:
-        return Path(value).expanduser()
-    if scheme.lower() != "sqlite":
+        path = Path(value).expanduser()
+    elif scheme.lower() == "sqlite":
+        name = (rest[1:] if rest.startswith("/") else rest).split("?", 1)[0]
+        if not name or name == ":memory:":
+            raise DatabaseLocationError(
+                f"{source}: a database file is needed, e.g. sqlite:///gpucm.db or "
+                "sqlite:////var/lib/gpucm/gpucm.db"
+            )
+        path = Path(name).expanduser()
+    else:
         shown = scheme.lower()[:20] if scheme.isascii() and scheme.isalnum() else "this"
         raise DatabaseLocationError(
-            f"{source}: {shown}:// is not a database gpucm knows; give {SQLITE_EXAMPLES}, "
-            "or a PostgreSQL URL (postgresql://USER:PASSWORD@HOST/DATABASE)"
+            f"{source}: only SQLite and PostgreSQL databases are supported, not {shown}:// "
+            f"URLs ({SQLITE_EXAMPLES}, or a team's {POSTGRES_EXAMPLE})"
         )
-    name = (rest[1:] if rest.startswith("/") else rest).split("?", 1)[0]
-    if not name or name == ":memory:":
-        raise DatabaseLocationError(
-            f"{source}: a database file is needed, e.g. sqlite:///gpucm.db or "
-            "sqlite:////var/lib/gpucm/gpucm.db"
-        )
-    return Path(name).expanduser()
+    if path.is_dir():
+        raise DatabaseLocationError(f"{source}: {path} is a directory; give a database file")
+    return path
+
+
+def argument(source: str) -> Callable[[str], Location]:
+    """`database_location` as an argparse `type`. Its error is not argparse's kind, so it
+    passes through the parser and the front end prints it as it is (a ConfigError):
+    the line names `source` (DATABASE_URL too, for serve's default) without argparse's
+    "invalid value" wrapping."""
+
+    def database(text: str) -> Location:
+        return database_location(text, source=source)
+
+    return database
 
 
 def configured_location(
@@ -64,17 +86,17 @@ def configured_location(
     for name in ("DATABASE_URL", "GPUCM_DB"):
         value = env.get(name)
         if value:
-            return parse_location(value, source=name)
+            return database_location(value, source=name)
     value = (config or {}).get("database_url")
     if value is None:
         return None
     if not isinstance(value, str):
         raise DatabaseLocationError(f"{paths.config_file()}: database_url must be a string")
-    return parse_location(value, source=f"database_url in {paths.config_file()}")
+    return database_location(value, source=f"database_url in {paths.config_file()}")
 
 
 def store_location(
-    db: str | Path | DatabaseUrl | None,
+    db: str | Location | None,
     *,
     demo: bool,
     env: Mapping[str, str] | None = None,
@@ -85,8 +107,8 @@ def store_location(
     if isinstance(db, DatabaseUrl | Path):
         return db
     if db:
-        return parse_location(db)
-    return configured_location(env, config) or paths.default_db_path(demo=demo)
+        return database_location(db)
+    return configured_location(env, config) or paths.data_db_path(demo=demo)
 
 
 def database_passwords(*values: object) -> list[str]:
