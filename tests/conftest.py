@@ -34,6 +34,7 @@ _KEY_VARS = (
     "LAMBDA_API_URL",
     "PAPERSPACE_API_URL",
     "GPUCM_DB",
+    "DATABASE_URL",
     "LOG_LEVEL",
 )
 

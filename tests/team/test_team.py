@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -269,3 +270,54 @@ async def test_db_init_and_migrate_from_sqlite(pg_url: str, tmp_path: Path) -> N
         assert await team.offer_counts() == {}  # the offers are the team refresher's
     finally:
         await team.close()
+
+
+def test_the_password_never_shows_in_output_or_logs(pg_url: str, tmp_path: Path) -> None:
+    """The test server trusts loopback, so any password logs in: a recognisable one
+    rides along in the URL of every command here, with DEBUG logging on."""
+    secret = "Zq9-team-db-password"
+    url = pg_url.replace("postgresql://gpucm@", f"postgresql://gpucm:{secret}@")
+    env = {
+        **os.environ,
+        "GPUCM_HOME": str(tmp_path / "home"),
+        "DATABASE_URL": url,
+        "LOG_LEVEL": "DEBUG",
+    }
+    seen = []
+    for args in (
+        ["db", "init"],
+        ["refresh", "--demo"],
+        ["providers", "--demo"],
+        ["offers", "--demo", "--limit", "3"],
+        # a server that refuses the connection: the error line names the URL, masked
+        ["offers", "--demo", "--db", re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:9", url)],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "gpucm", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=120,
+        )
+        seen.append((args, proc.returncode, proc.stdout + proc.stderr))
+    for args, _, text in seen:
+        assert secret not in text, args
+    assert [code for _, code, _ in seen] == [0, 0, 0, 0, 1]
+    assert "gpucm:***@127.0.0.1" in seen[2][2]  # `gpucm providers` names the store, masked
+    logs = tmp_path / "home" / "logs"
+    for path in logs.rglob("*") if logs.exists() else ():
+        assert secret not in path.read_text(encoding="utf-8", errors="replace")
+
+
+async def test_two_users_watches_of_one_name_each_fire(two_stores: tuple[Store, Store]) -> None:
+    from gpucm.store.alert_table import AlertTable
+
+    a, _ = two_stores
+    alice, bob = AlertTable(a.db, owner="alice@jb-1"), AlertTable(a.db, owner="bob@jb-2")
+    assert await alice.claim("cheap", "watch", [("k1", "x")]) == ["k1"]
+    assert await bob.claim("cheap", "watch", [("k1", "x")]) == ["k1"]
+    assert await alice.claim("cheap", "watch", [("k1", "x")]) == []
+    assert await alice.forget("cheap") == 1  # alice's alone
+    assert await bob.keys("cheap", "watch") == {"k1"}
+    assert await alice.claim("cheap", "watch", [("k1", "x")]) == ["k1"]

@@ -71,7 +71,7 @@ class Store:
         self.provider_health = HealthTable(db)
         self.instances = InstanceTable(db)
         self.journal = LaunchJournal(db)
-        self.alerts = AlertTable(db)
+        self.alerts = AlertTable(db, owner=team.who if team is not None else None)
         self.demo_state = DemoStateTable(db)
 
     @classmethod
