@@ -124,7 +124,8 @@ class Services:
             settings=self.settings_source.current,
             catalog=self.catalog_source.current,
             clock=self.clock,
-            who=self.who,
+            # launches record who sent them where a team shares the store
+            who=self.who if self.team is not None else "",
         )
 
     @property

@@ -117,6 +117,7 @@ def test_database_url_takes_postgresql_and_refuses_others_without_the_password()
 
 
 def test_the_flags_and_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     ns = parse()
     assert (ns.host, ns.port, ns.db, ns.demo) == ("127.0.0.1", None, None, None)
     ns = parse("--host", "::1", "--port", "0", "--demo")

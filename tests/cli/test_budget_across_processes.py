@@ -68,7 +68,7 @@ def test_eight_concurrent_launches_never_pass_the_budget(isolated_home: Path) ->
     assert len(listed) == len(launched)
 
 
-def test_one_request_id_from_two_processes_at_once_starts_one_machine() -> None:
+def test_one_request_id_from_two_processes_at_once_starts_one_machine(backend: str) -> None:
     code, out, err = finish(gpucm("offers", "--gpu-model", "RTX 4090", "--json", "--limit", "50"))
     assert code == 0, err
     offer = next(o for o in json.loads(out) if not fails_for_capacity(o["id"]))
@@ -78,6 +78,13 @@ def test_one_request_id_from_two_processes_at_once_starts_one_machine() -> None:
     assert all(code == 0 for code, _, _ in results), [err for _, _, err in results]
     ids = {json.loads(out)["id"] for _, out, _ in results}
     assert len(ids) == 1
+    # in a team's store each machine says who launched it (user@host); alone, nobody asks
+    launched_by = {json.loads(out)["launched_by"] for _, out, _ in results}
+    if backend == "sqlite":
+        assert launched_by == {None}
+    else:
+        (who,) = launched_by
+        assert who and "@" in who
     code, out, err = finish(gpucm("instances", "list", "--json"))
     assert code == 0, err
     assert {i["id"] for i in json.loads(out)} == ids

@@ -321,3 +321,31 @@ async def test_two_users_watches_of_one_name_each_fire(two_stores: tuple[Store, 
     assert await alice.forget("cheap") == 1  # alice's alone
     assert await bob.keys("cheap", "watch") == {"k1"}
     assert await alice.claim("cheap", "watch", [("k1", "x")]) == ["k1"]
+
+
+async def test_a_dropped_session_is_reconnected_and_a_lost_server_is_one_line(
+    pg_url: str,
+) -> None:
+    import asyncpg
+
+    from gpucm.store.damage import store_failure
+
+    store = await Store.open(pg_url)
+    try:
+        pid = (await store.db.select("SELECT pg_backend_pid()"))[0][0]
+        admin = await asyncpg.connect(pg_url)
+        try:  # what a server restart (or an admin) does to the store's session
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.2)
+        assert (await store.search(SearchQuery(limit=1))).total == 0  # a new session
+    finally:
+        await store.close()
+    # and when the server stays away, what escapes a command is one line
+    for exc in (asyncpg.ConnectionDoesNotExistError("closed"), ConnectionResetError(104, "x")):
+        failure = store_failure(exc, "postgresql://u:***@db/gpucm")
+        assert failure is not None
+        assert str(failure).startswith(
+            "lost the connection to the PostgreSQL store postgresql://u:***@db/gpucm"
+        )

@@ -248,4 +248,4 @@ class EnginePorts:
     settings: Callable[[], SettingsView]  # read afresh: the config file may change
     catalog: Callable[[], Catalog]
     clock: Clock
-    who: str = ""  # user@host, recorded with each launch
+    who: str = ""  # user@host, recorded with each launch in a team's store
