@@ -249,7 +249,7 @@ class CompareScreen(ModalScreen[None]):
         return True
 
     def action_launch(self) -> None:
-        from gpucm.tui.screens.launch import LaunchScreen
+        from gpucm.tui.screens.launch_form import LaunchScreen
 
         offer = self.selected
         if offer is None:

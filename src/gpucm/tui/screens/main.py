@@ -364,7 +364,7 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="open-launch", exit_on_error=False)
     async def _open_launch(self, offer_id: str) -> None:
-        from gpucm.tui.screens.launch import LaunchScreen
+        from gpucm.tui.screens.launch_form import LaunchScreen
 
         offer = await self.services.store.get_offer(offer_id)
         if offer is None:

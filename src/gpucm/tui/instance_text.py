@@ -1,0 +1,117 @@
+"""What the instance manager says about a machine: why an action cannot run, what a
+provider's API cannot do, uptime, SSH endpoint and the budget line. Shared by the
+manager and its dialogs (pure functions over domain objects)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from gpucm import formatting as fmt
+from gpucm.domain.models import Instance
+from gpucm.domain.provider_names import display_name
+from gpucm.engine.instances import ssh_command
+from gpucm.tui.text import capabilities
+
+if TYPE_CHECKING:
+    from gpucm.config import BudgetSettings
+    from gpucm.engine.spend import Spend
+
+__all__ = [
+    "VERBS",
+    "budget_line",
+    "limits_sentence",
+    "refusal",
+    "ssh_endpoint",
+    "uptime",
+]
+
+VERBS: dict[str, str] = {
+    "stop": "Stopping",
+    "start": "Starting",
+    "restart": "Restarting",
+    "terminate": "Terminating",
+}
+
+
+def refusal(instance: Instance | None, action: str) -> str | None:
+    """Why an action cannot run on an instance now (None: it can)."""
+    if instance is None:
+        return "No instance selected."
+    caps = capabilities(instance.provider)
+    name = display_name(instance.provider)
+    label = instance.name or instance.id
+    if instance.status == "terminated" and action != "detail":
+        return f"{label} is terminated."
+    if action in ("stop", "start") and not caps.stop_start:
+        return f"{name} cannot stop or start a machine: terminate it instead."
+    if action == "restart" and not caps.restart:
+        return f"{name} has no restart: stop, then start it."
+    if action == "stop" and instance.status not in ("running", "provisioning"):
+        return f"{label} is {instance.status}: nothing to stop."
+    if action == "start" and instance.status != "stopped":
+        return f"{label} is {instance.status}: only a stopped machine starts."
+    if action == "restart" and instance.status != "running":
+        return f"{label} is {instance.status}: only a running machine restarts."
+    if action == "logs" and not caps.logs:
+        return f"{name}'s API has no logs: connect over SSH (s)."
+    if action in ("ssh", "copy_ssh") and ssh_command(instance) is None:
+        return f"{label} has no SSH endpoint yet ({instance.status})."
+    return None
+
+
+def limits_sentence(provider: str) -> str:
+    """What a provider's API cannot do to its machines, said once under the table:
+    "Lambda Cloud cannot stop or start a machine (terminate it instead) and cannot
+    show logs (use SSH)." """
+    caps = capabilities(provider)
+    missing = []
+    if not caps.stop_start:
+        missing.append("cannot stop or start a machine (terminate it instead)")
+    if not caps.restart:
+        machine = "one" if missing else "a machine"
+        missing.append(f"cannot restart {machine} (stop, then start it)")
+    if not caps.logs:
+        missing.append("cannot show logs (use SSH)")
+    if not missing:
+        return ""
+    said = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+    return f"{display_name(provider)} {said}."
+
+
+def ssh_endpoint(instance: Instance) -> str:
+    if not instance.ssh_host or instance.status != "running":
+        return "-"
+    host = f"{instance.ssh_user}@{instance.ssh_host}" if instance.ssh_user else instance.ssh_host
+    port = instance.ssh_port
+    return f"{host}:{port}" if port and port != 22 else host
+
+
+def uptime(instance: Instance, now: datetime) -> str:
+    since = instance.started_at or instance.created_at
+    if since is None or instance.status not in ("running", "provisioning"):
+        return "-"
+    return fmt.duration(now - since)
+
+
+def budget_line(budget: BudgetSettings, current: Spend) -> tuple[str, float] | None:
+    """The budget as `$x/h of $y/h (z%)` and its fullest fraction, or None if none set."""
+    parts: list[str] = []
+    fullest = 0.0
+    if budget.max_hourly_usd is not None:
+        fraction = current.per_hour / budget.max_hourly_usd
+        fullest = max(fullest, fraction)
+        parts.append(
+            f"{fmt.price(current.per_hour)}/h of {fmt.price(budget.max_hourly_usd)}/h "
+            f"({fraction:.0%})"
+        )
+    if budget.monthly_usd is not None:
+        fraction = current.per_month / budget.monthly_usd
+        fullest = max(fullest, fraction)
+        parts.append(
+            f"{fmt.price(current.per_month)}/month of {fmt.price(budget.monthly_usd)}/month "
+            f"({fraction:.0%})"
+        )
+    if not parts:
+        return None
+    return "budget " + ", ".join(parts), fullest
