@@ -21,7 +21,6 @@ unticked.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
@@ -49,6 +48,7 @@ from gpucm.domain.models import (
 )
 from gpucm.domain.provider_names import canonical_provider
 from gpucm.domain.regions import expand_region_terms
+from gpucm.tui.numbers import NumberError, number_text, parse_number, parse_share
 
 __all__ = ["FilterPane"]
 
@@ -65,72 +65,20 @@ _COUNT_CHOICES: tuple[int, ...] = (1, 2, 4, 8)
 _ANY = ""
 
 
-class _BadNumber(ValueError):
-    """One short line saying what is wrong with a typed number."""
-
-
-def _number_text(value: float | None) -> str:
-    # repr is the shortest text that parses back to the same float: an exact round trip.
-    if value is None:
-        return ""
-    number = float(value)
-    return str(int(number)) if number.is_integer() else repr(number)
-
-
-def _parse_number(
-    text: str, *, prefix: str = "", suffixes: tuple[str, ...] = (), maximum: float | None = None
-) -> float | None:
-    raw = text.strip().casefold()
-    if prefix and raw.startswith(prefix):
-        raw = raw[len(prefix) :].strip()
-    for suffix in suffixes:
-        if raw.endswith(suffix):
-            raw = raw[: -len(suffix)].strip()
-            break
-    if not raw:
-        if text.strip():
-            raise _BadNumber("not a number")
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _BadNumber("not a number") from None
-    if not math.isfinite(value):
-        raise _BadNumber("not a number")
-    if value < 0:
-        raise _BadNumber("must be 0 or more")
-    if maximum is not None and value > maximum:
-        raise _BadNumber(f"must be 0 to {_number_text(maximum)}")
-    return value
-
-
 def _parse_money(text: str) -> float | None:
-    return _parse_number(text, prefix="$", suffixes=("/h",))
+    return parse_number(text, prefix="$", suffixes=("/h",))
 
 
 def _parse_gigabytes(text: str) -> float | None:
-    return _parse_number(text, suffixes=("gib", "gb", "g"))
+    return parse_number(text, suffixes=("gib", "gb", "g"))
 
 
 def _parse_plain(text: str) -> float | None:
-    return _parse_number(text)
+    return parse_number(text)
 
 
 def _parse_performance(text: str) -> float | None:
-    return _parse_number(text, maximum=150)
-
-
-def _parse_reliability(text: str) -> float | None:
-    """0.95, 95 and 95% all mean 95 %: values above 1 are read as percentages."""
-    percent = text.strip().endswith("%")
-    value = _parse_number(text, suffixes=("%",))
-    if value is None:
-        return None
-    if percent or value > 1:
-        if value > 100:
-            raise _BadNumber("0-1 or 0-100 (%)")
-        return value / 100
-    return value
+    return parse_number(text, maximum=150)
 
 
 # (query field, row label, placeholder, parser) for the single-number rows.
@@ -140,7 +88,7 @@ _NUMBER_ROWS: tuple[tuple[str, str, str, Callable[[str], float | None]], ...] = 
     ("min_gpu_memory", "VRAM ≥", "GB per GPU", _parse_gigabytes),
     ("min_cuda", "CUDA ≥", "e.g. 12.1", _parse_plain),
     ("min_performance", "perf ≥", "0-150", _parse_performance),
-    ("min_reliability", "reliab ≥", "0.95 or 95", _parse_reliability),
+    ("min_reliability", "reliab ≥", "0.95 or 95", parse_share),
 )
 _NUMBER_FIELDS: tuple[str, ...] = ("min_price", "max_price", *(r[0] for r in _NUMBER_ROWS))
 
@@ -578,7 +526,7 @@ class FilterPane(VerticalScroll, can_focus=False):
 
     def _number_input(self, field: str, placeholder: str) -> Input:
         return Input(
-            _number_text(self._numbers[field]),
+            number_text(self._numbers[field]),
             placeholder=placeholder,
             id=_input_id(field),
             compact=True,
@@ -650,7 +598,7 @@ class FilterPane(VerticalScroll, can_focus=False):
         with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
             for field in _NUMBER_FIELDS:
                 box = self.query_one(f"#{_input_id(field)}", Input)
-                text = _number_text(self._numbers[field])
+                text = number_text(self._numbers[field])
                 if box.value != text:
                     box.value = text
                 box.remove_class("-invalid")
@@ -761,7 +709,7 @@ class FilterPane(VerticalScroll, can_focus=False):
             text = self.query_one(f"#{_input_id(field)}", Input).value
             try:
                 parsed[field] = parse(text)
-            except _BadNumber as exc:
+            except NumberError as exc:
                 errors[field] = str(exc)
 
         low = parsed.get("min_price", self._numbers["min_price"])
