@@ -204,7 +204,7 @@ async def test_switch_and_selects_emit_immediately() -> None:
         await pilot.pause()
         await pilot.press("enter", "down", "enter")
         await pilot.pause()
-        assert app.changes[-1].sort_by == "performance"
+        assert app.changes[-1].sort_by == "price_per_gpu"
         assert app.changes[-1].available is False
 
         app.query_one("#fp-category").focus()

@@ -24,12 +24,32 @@ from pydantic import (
 
 Category = Literal["consumer", "professional", "datacenter", "unknown"]
 Vendor = Literal["nvidia", "amd", "intel", "unknown"]
-SortBy = Literal["price", "performance", "reliability", "value", "gpu_count", "ram"]
+SortBy = Literal[
+    "price",
+    "price_per_gpu",
+    "performance",
+    "reliability",
+    "value",
+    "gpu_count",
+    "ram",
+    "vram",
+    "storage",
+]
 SortOrder = Literal["asc", "desc"]
 InstanceStatus = Literal["provisioning", "running", "stopped", "error", "terminated"]
 
 CATEGORIES: tuple[Category, ...] = ("consumer", "professional", "datacenter", "unknown")
-SORT_KEYS: tuple[SortBy, ...] = ("price", "performance", "reliability", "value", "gpu_count", "ram")
+SORT_KEYS: tuple[SortBy, ...] = (
+    "price",
+    "price_per_gpu",
+    "performance",
+    "reliability",
+    "value",
+    "gpu_count",
+    "ram",
+    "vram",
+    "storage",
+)
 INSTANCE_STATUSES: tuple[InstanceStatus, ...] = (
     "provisioning",
     "running",

@@ -19,8 +19,9 @@ Keys are case-insensitive; so are the values of category, provider, available an
     region (regions)           =  list     group names or raw region terms
     provider (providers)       =  list     any spelling `canonical_provider` knows
     available                  =  yes|no|true|false|1|0;  bare `all` = available=no
-    sort                       =  key or -key (descending): price, performance (perf),
-                                  reliability (rel), value, gpu_count (count), ram
+    sort                       =  key or -key (descending): price, price_per_gpu
+                                  (gpu_price), performance (perf), reliability (rel),
+                                  value, gpu_count (count), ram, vram, storage (disk)
     limit, offset              =  N
 
 Prices, sizes and scores are continuous, so `<` and `<=` (and `>`, `>=`) mean the same,
@@ -113,6 +114,10 @@ _SORT_ALIASES: Final[dict[str, str]] = {
     "perf": "performance",
     "rel": "reliability",
     "count": "gpu_count",
+    "gpu_price": "price_per_gpu",
+    "per_gpu": "price_per_gpu",
+    "gpu_mem": "vram",
+    "disk": "storage",
 }
 _BOOLS: Final[dict[str, bool]] = {
     "yes": True,

@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from textual import work
+from textual import events, work
+from textual.actions import ActionError, parse
 from textual.app import App
 from textual.binding import Binding, BindingType
 
 from gpucm import paths
-from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.domain.provider_names import display_name
 from gpucm.tui.boot import BootView
 from gpucm.tui.commands import GpucmCommands
 from gpucm.tui.heap import freeze_startup_heap
@@ -256,7 +257,7 @@ class GpucmApp(App[None]):
     def active_providers(self) -> list[tuple[str, str]]:
         if not hasattr(self, "services"):
             return []
-        return [(n, DISPLAY_NAMES.get(n, n)) for n in self.services.provider_names()]
+        return [(n, display_name(n)) for n in self.services.provider_names()]
 
     def theme_names(self) -> list[str]:
         return sorted(self.available_themes)
@@ -365,6 +366,27 @@ class GpucmApp(App[None]):
             from gpucm.tui.screens.instances import open_instances
 
             open_instances(self, self.services)
+
+    # -- keys that cannot act now ------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        """A key whose action cannot run now is greyed out in the key bar; pressed, it
+        says why instead of doing nothing. (A key that acted, or that a widget such as
+        an input took, never gets here disabled.)"""
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.enabled:
+            return
+        binding = active.binding
+        reason: str | None = None
+        explain = getattr(active.node, "disabled_reason", None)
+        if callable(explain):
+            try:
+                _namespace, action, parameters = parse(binding.action)
+            except ActionError:
+                action, parameters = binding.action, ()
+            reason = explain(action, parameters)
+        what = binding.description or self.get_key_display(binding)
+        self.notify(reason or f"{what}: not available here.", timeout=4, markup=False)
 
     # -- help -----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.pricing import all_in, per_gb_vram_hour, planned_disk_gb
-from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.domain.provider_names import display_name
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -125,7 +125,7 @@ class BestOffersScreen(ModalScreen[None]):
             best = cost.per_gpu_hour == cheapest
             style = "bold green" if best else ""
             table.add_row(
-                Text(DISPLAY_NAMES.get(offer.provider, offer.provider)),
+                Text(display_name(offer.provider)),
                 Text(str(offer.gpu_count), justify="right"),
                 Text(fmt.price(offer.price_per_hour), justify="right"),
                 Text(fmt.price(cost.per_hour) + star, justify="right"),

@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from gpucm import formatting as fmt
@@ -39,6 +39,7 @@ from gpucm.tui.screens.instance_detail import InstanceDetailScreen
 from gpucm.tui.screens.logs import LogsScreen
 from gpucm.tui.screens.terminate import TerminateScreen
 from gpucm.tui.text import clean, one_line
+from gpucm.tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -125,7 +126,7 @@ class InstancesScreen(Screen[None]):
             table.add_column(Text(label), key=key)
         yield table
         yield Static("", id="instances-detail")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable[Text]:

@@ -16,6 +16,7 @@ from textual.widgets import Static
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer
 from gpucm.domain.pricing import DEFAULT_DISK_GB, all_in, per_gb_vram_hour, planned_disk_gb
+from gpucm.domain.provider_names import display_name
 from gpucm.providers.registry import PROVIDER_META
 from gpucm.tui.widgets.model_detail import ModelDetail
 
@@ -50,7 +51,7 @@ def offer_facts(offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB) 
         move = f" (was {fmt.price(offer.previous_price_per_hour)})"
     net = offer.network_info
     rows: list[tuple[str, str]] = [
-        ("Provider", meta.display_name if meta else offer.provider),
+        ("Provider", display_name(offer.provider)),
         ("Offer id", offer.id),
         ("GPU", f"{offer.gpu_count} x {offer.gpu_model}  (provider says {offer.gpu_name!r})"),
         (
@@ -120,7 +121,9 @@ class OfferDetailScreen(ModalScreen[None]):
         with VerticalScroll(id="dialog"):
             yield Static("Offer", classes="dialog-title", id="offer-title")
             yield Static("Loading...", id="offer-facts")
-            yield ModelDetail(self.services.store, lambda: self.services.catalog, id="offer-model")
+            yield ModelDetail(
+                self.services.store.model_offers, lambda: self.services.catalog, id="offer-model"
+            )
             yield Static("escape: close", classes="dialog-hint")
 
     def on_mount(self) -> None:
@@ -134,7 +137,7 @@ class OfferDetailScreen(ModalScreen[None]):
             facts.update(Text("This offer is no longer listed (it vanished in a refresh)."))
             return
         self.offer = offer
-        title = Text(f"{offer.gpu_count} x {offer.gpu_model} at {offer.provider}")
+        title = Text(f"{offer.gpu_count} x {offer.gpu_model} at {display_name(offer.provider)}")
         self.query_one("#offer-title", Static).update(title)
         age = fmt.age(offer.fetched_at, self.services.clock())
         facts.update(offer_facts(offer, f"fetched {age} ago", self.disk_gb))

@@ -28,7 +28,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gpucm import formatting as fmt
-from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.domain.provider_names import display_name
 
 if TYPE_CHECKING:
     # types only: the table is on gpucm-tui's first screen, which must not wait for
@@ -115,19 +115,20 @@ def _net(row: OfferRow) -> str:
 
 
 # A sortable column is at least one cell wider than its label, for the sort arrow.
+# PROVIDER, GPU, N and $/H never drop; REGION, REL and network go first.
 COLUMNS: tuple[TableColumn, ...] = (
-    TableColumn("provider", "PROVIDER", 10, "<", 6),
+    TableColumn("provider", "PROVIDER", 12, "<", 0),
     TableColumn("gpu_model", "GPU", 16, "<", 0),
     TableColumn("gpu_count", "N", 2, ">", 0, "gpu_count"),
     TableColumn("price_per_hour", "$/H", 9, ">", 0, "price"),
-    TableColumn("price_per_gpu_hour", "$/GPU·H", 8, ">", 8),
-    TableColumn("performance", "PERF", 5, ">", 7, "performance"),
-    TableColumn("value", "VALUE", 6, ">", 9, "value"),
-    TableColumn("gpu_memory_gb", "VRAM", 5, ">", 5),
-    TableColumn("ram_gb", "RAM", 5, ">", 10, "ram"),
-    TableColumn("storage_gb", "DISK", 5, ">", 11),
-    TableColumn("region", "REGION", 16, "<", 4),
-    TableColumn("reliability", "REL", 6, ">", 3, "reliability"),
+    TableColumn("price_per_gpu_hour", "$/GPU·H", 8, ">", 6, "price_per_gpu"),
+    TableColumn("performance", "PERF", 5, ">", 4, "performance"),
+    TableColumn("value", "VALUE", 6, ">", 7, "value"),
+    TableColumn("gpu_memory_gb", "VRAM", 5, ">", 5, "vram"),
+    TableColumn("ram_gb", "RAM", 5, ">", 8, "ram"),
+    TableColumn("storage_gb", "DISK", 5, ">", 9, "storage"),
+    TableColumn("region", "REGION", 16, "<", 11),
+    TableColumn("reliability", "REL", 6, ">", 10, "reliability"),
     TableColumn("network", "NET ↓/↑", 11, ">", 12),
 )
 GUTTER = 2  # mark and new-offer flags before the first column
@@ -136,7 +137,7 @@ NO_MATCH = "  No offers match. Loosen a filter, or show unavailable ones too (al
 
 def cell_text(column: str, row: OfferRow) -> str:
     if column == "provider":
-        return SHORT_NAMES.get(row.provider, row.provider)
+        return display_name(row.provider)
     if column == "gpu_model":
         return row.gpu_model
     if column == "gpu_count":
@@ -171,16 +172,20 @@ def fit(text: str, width: int, align: str) -> str:
     return text.rjust(width) if align == ">" else text.ljust(width)
 
 
-def layout_columns(width: int) -> list[TableColumn]:
-    """The columns that fit `width`, dropping the least useful first; REGION and GPU
-    then share what is left."""
+def layout_columns(width: int, sort_key: str | None = None) -> list[TableColumn]:
+    """The columns that fit `width`, dropping the least useful first (the column the
+    table is sorted by stays, so the sort always shows); REGION and GPU then share
+    what is left."""
     chosen = list(COLUMNS)
 
     def need(cols: list[TableColumn]) -> int:
         return GUTTER + sum(c.width + 1 for c in cols)
 
-    while need(chosen) > width and any(c.drop_order for c in chosen):
-        worst = max((c for c in chosen if c.drop_order), key=lambda c: c.drop_order)
+    def droppable(c: TableColumn) -> bool:
+        return bool(c.drop_order) and c.sort_key != sort_key
+
+    while need(chosen) > width and any(droppable(c) for c in chosen):
+        worst = max((c for c in chosen if droppable(c)), key=lambda c: c.drop_order)
         chosen.remove(worst)
     spare = width - need(chosen)
     for key, most in (("region", 12), ("gpu_model", 6)):
@@ -189,6 +194,14 @@ def layout_columns(width: int) -> list[TableColumn]:
                 extra = min(most, spare)
                 chosen[i] = replace(col, width=col.width + extra)
                 spare -= extra
+    if spare < 0:
+        # narrower than the pinned columns: GPU and PROVIDER give up what is missing
+        for key, least in (("gpu_model", 8), ("provider", 6)):
+            for i, col in enumerate(chosen):
+                if col.key == key and spare < 0:
+                    cut = min(col.width - least, -spare)
+                    chosen[i] = replace(col, width=col.width - cut)
+                    spare += cut
     return chosen
 
 
@@ -283,8 +296,11 @@ class OfferTable(ScrollView, can_focus=True):
         self.cursor = 0
         self.total: int | None = None
         self._known_rows = 0
-        self.marked: set[str] = set()
+        # marked offers in the order they were marked, with the row as it was then: an
+        # offer that vanishes in a refresh stays marked, and compare still names it
+        self.marked: dict[str, OfferRow] = {}
         self._columns: list[TableColumn] = list(COLUMNS)
+        self._was_empty = True
         self._highlighted_id: str | None = None
         self._load_started = 0.0
 
@@ -293,6 +309,7 @@ class OfferTable(ScrollView, can_focus=True):
     def set_query(self, query: SearchQuery | None) -> None:
         """Show the offers matching `query`, from the top."""
         self.search_query = query
+        self._lay_out()
         self.cursor = 0
         self.scroll_to(y=0, animate=False)
         self._reload(keep_id=None)
@@ -338,6 +355,7 @@ class OfferTable(ScrollView, can_focus=True):
         self.refresh()
         self._announce_highlight()
         self._loaded_once = True
+        self._empty_changed()
         self.loaded_generation = generation
         self.post_message(self.Loaded(len(rows), (time.perf_counter() - self._load_started) * 1000))
 
@@ -353,7 +371,24 @@ class OfferTable(ScrollView, can_focus=True):
     def _set_total(self, total: int) -> None:
         self.total = total
         self._known_rows = total
+        self._empty_changed()
         self.post_message(self.Counted(total))
+
+    def _empty_changed(self) -> None:
+        empty = self.row_count == 0
+        if empty != self._was_empty:
+            self._was_empty = empty
+            self.refresh_bindings()  # mark and detail grey out on an empty table
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("toggle_mark", "select"):
+            return True if self.row_count else None
+        return True
+
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        if action in ("toggle_mark", "select") and not self.row_count:
+            return "No offer matches the search: loosen a filter, or add `all` to the query."
+        return None
 
     def _row_at(self, index: int) -> OfferRow | None:
         page, offset = divmod(index, self.page_size)
@@ -419,8 +454,12 @@ class OfferTable(ScrollView, can_focus=True):
         width = max(self.size.width, 1)
         self.virtual_size = Size(width, self.row_count + 1)
 
+    def _lay_out(self) -> None:
+        sort_key = self.search_query.sort_by if self.search_query else "price"
+        self._columns = layout_columns(max(self.size.width - 1, 0), sort_key)
+
     def on_resize(self, event: events.Resize) -> None:
-        self._columns = layout_columns(event.size.width - 1)
+        self._lay_out()
         self._update_virtual_size()
         self._scroll_cursor_into_view()
 
@@ -469,9 +508,9 @@ class OfferTable(ScrollView, can_focus=True):
         if row is None:
             return
         if row.id in self.marked:
-            self.marked.discard(row.id)
+            del self.marked[row.id]
         else:
-            self.marked.add(row.id)
+            self.marked[row.id] = row
         self.refresh()
         self.post_message(self.MarksChanged(frozenset(self.marked)))
 
