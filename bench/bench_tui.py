@@ -111,6 +111,93 @@ def bench_tui_filter(rounds: int = 4) -> None:
     )
 
 
+# -- cursor movement with the panes open -------------------------------------------------
+
+KEY_INTERVAL = 0.033  # a held key repeats about 30 times a second
+
+
+async def _cursor_moves(db: Path, keys: int, *, panes: bool) -> tuple[float, list[float]]:
+    """CPU seconds per `j` (the app's work, idle time taken off), and each key's time
+    from the key event to its new cursor row drawn, holding `j` from the top of the
+    table at a key repeat's pace; with the model detail and charts open, or hidden."""
+    from textual import events
+
+    from gpucm.tui.app import GpucmApp
+    from gpucm.tui.screenshots import workers_done
+    from gpucm.tui.widgets.offer_table import OfferTable
+
+    painted = asyncio.Event()
+    target = {"cursor": -1}
+    original = OfferTable.render_line
+
+    def render_line(self: OfferTable, y: int):  # type: ignore[no-untyped-def]
+        strip = original(self, y)
+        if self.cursor == target["cursor"] and int(self.scroll_offset.y) + y - 1 == self.cursor:
+            painted.set()
+        return strip
+
+    OfferTable.render_line = render_line  # type: ignore[method-assign]
+    services = await open_services(db=db, demo=False, env={}, clock=fixed_clock(NOW))
+    latencies: list[float] = []
+    try:
+        app = GpucmApp(services, refresh=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await workers_done(app)
+            assert await services.store.wait_for_index()
+            await pilot.pause(0.5)
+            if not panes:
+                await pilot.press("f", "escape", "d")  # hide the filters and the insight
+                await workers_done(app)
+                await pilot.pause(0.3)
+            table = app.screen.query_one(OfferTable)
+            start = time.process_time()
+            began = time.perf_counter()
+            for _ in range(keys):
+                painted.clear()
+                target["cursor"] = table.cursor + 1
+                sent = time.perf_counter()
+                app.post_message(events.Key("j", "j"))
+                await asyncio.wait_for(painted.wait(), 10)
+                latencies.append(time.perf_counter() - sent)
+                await asyncio.sleep(max(0.0, KEY_INTERVAL - (time.perf_counter() - sent)))
+            cpu = time.process_time() - start
+            wall = time.perf_counter() - began
+            # what the app spends with nothing to do, over the same wall time
+            idle_start = time.process_time()
+            await asyncio.sleep(1.0)
+            idle = (time.process_time() - idle_start) * wall
+            await workers_done(app)
+    finally:
+        OfferTable.render_line = original  # type: ignore[method-assign]
+        await services.aclose()
+    return max(0.0, cpu - idle) / keys, latencies
+
+
+def bench_tui_cursor(keys: int = 90) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "tui.db"
+        asyncio.run(_fill(db, N))
+        log(f"tui cursor: {N} offers in the store")
+        asyncio.run(_cursor_moves(db, 10, panes=True))  # warm-up: imports, first renders
+        hidden, _ = asyncio.run(_cursor_moves(db, keys, panes=False))
+        shown, latencies = asyncio.run(_cursor_moves(db, keys, panes=True))
+    ordered = sorted(latencies)
+    emit(
+        "tui_cursor_move_with_panes_100k",
+        shown * 1000,
+        "ms",
+        Target("value", "<=", 16, "ms"),
+        baseline=hidden * 1000,
+        ratio=shown / hidden if hidden else None,
+        key_to_paint_median_ms=round(statistics.median(latencies) * 1000, 3),
+        key_to_paint_p95_ms=round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
+        keys=keys,
+        note="headless 120x40, model detail and charts open; value = CPU per j held at 30/s "
+        "(the table scrolls past its first page); baseline = the same with the panes hidden; "
+        "key to paint includes the wait for the next frame (60 Hz)",
+    )
+
+
 # -- cold start -------------------------------------------------------------------
 
 # Both apps run in a real pseudo-terminal (120x40) and write the moment of their first

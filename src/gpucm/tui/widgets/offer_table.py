@@ -22,7 +22,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events, work
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -212,6 +212,7 @@ class OfferTable(ScrollView, can_focus=True):
         "offer-table--header",
         "offer-table--sorted",
         "offer-table--cursor",
+        "offer-table--cursor-blurred",
         "offer-table--marked",
         "offer-table--up",
         "offer-table--down",
@@ -301,6 +302,11 @@ class OfferTable(ScrollView, can_focus=True):
         self.marked: dict[str, OfferRow] = {}
         self._columns: list[TableColumn] = list(COLUMNS)
         self._was_empty = True
+        self._styles: dict[str, Style] = {}
+        # drawn rows, so a scroll redraws from here: (id, marked, cursor, width); a row
+        # is redrawn when its data (the OfferRow object) changes
+        self._strips: dict[tuple[str, bool, object, int], Strip] = {}
+        self._strip_rows: dict[str, OfferRow] = {}
         self._highlighted_id: str | None = None
         self._load_started = 0.0
 
@@ -479,10 +485,27 @@ class OfferTable(ScrollView, can_focus=True):
     def move_cursor(self, to: int) -> None:
         if not self.row_count:
             return
+        before, top = self.cursor, int(self.scroll_offset.y)
         self.cursor = max(0, min(to, self.row_count - 1))
         self._scroll_cursor_into_view()
-        self.refresh()
+        if int(self.scroll_offset.y) == top:
+            # only the two rows the cursor left and entered change: repainting the
+            # whole table (and dropping its line cache) on every j was most of a key
+            self._refresh_rows(before, self.cursor)
+        else:
+            self.refresh()
         self._announce_highlight()
+
+    def _refresh_rows(self, *indexes: int) -> None:
+        top = int(self.scroll_offset.y)
+        width = self.size.width
+        regions = [
+            Region(0, i - top + 1, width, 1)
+            for i in indexes
+            if 0 <= i - top < self._body_height()
+        ]
+        if regions:
+            self.refresh(*regions)
 
     def _announce_highlight(self) -> None:
         row = self.highlighted
@@ -511,7 +534,7 @@ class OfferTable(ScrollView, can_focus=True):
             del self.marked[row.id]
         else:
             self.marked[row.id] = row
-        self.refresh()
+        self._refresh_rows(self.cursor)
         self.post_message(self.MarksChanged(frozenset(self.marked)))
 
     def clear_marks(self) -> None:
@@ -531,11 +554,27 @@ class OfferTable(ScrollView, can_focus=True):
     # -- drawing --------------------------------------------------------------------
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"offer-table--{name}")
+        # resolved once per styling: a theme switch or a class change clears them
+        # (notify_style_update); resolving them per line was a third of a repaint
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(f"offer-table--{name}")
+        return style
+
+    def _base(self) -> Style:
+        base = self._styles.get("")
+        if base is None:
+            base = self._styles[""] = self.rich_style
+        return base
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips.clear()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        base = self._base()
         if y == 0:
             return self._header(width)
         index = int(self.scroll_offset.y) + y - 1
@@ -569,18 +608,30 @@ class OfferTable(ScrollView, can_focus=True):
         return Strip(segments).adjust_cell_length(width, header)
 
     def _row_strip(self, row: OfferRow, index: int, width: int) -> Strip:
-        base = self.rich_style
+        marked = row.id in self.marked
+        cursor = "focused" if index == self.cursor and self.has_focus else index == self.cursor
+        key = (row.id, marked, cursor, width)
+        strip = self._strips.get(key)
+        if strip is None or self._strip_rows.get(row.id) is not row:
+            if len(self._strips) > 4 * self.page_size:
+                self._strips.clear()
+            strip = self._strips[key] = self._draw_row(row, marked, cursor, width)
+            self._strip_rows[row.id] = row
+        return strip
+
+    def _draw_row(self, row: OfferRow, marked: bool, cursor: object, width: int) -> Strip:
+        base = self._base()
         if not row.available:
             base = base + self._style("unavailable")
         if row.stale:
             base = base + self._style("stale")
-        if row.id in self.marked:
+        if marked:
             base = base + self._style("marked")
-        if index == self.cursor and self.has_focus:
+        if cursor == "focused":
             base = base + self._style("cursor")
-        elif index == self.cursor:
-            base = base + self._style("cursor") + Style(dim=True)
-        mark = "✔" if row.id in self.marked else " "
+        elif cursor:
+            base = base + self._style("cursor-blurred")
+        mark = "✔" if marked else " "
         new = "+" if row.is_new else " "
         segments = [Segment(mark, base), Segment(new, base + self._style("new"))]
         move = row.price_move
@@ -593,4 +644,4 @@ class OfferTable(ScrollView, can_focus=True):
         return Strip(segments).adjust_cell_length(width, base)
 
     def watch_has_focus(self, _focus: bool) -> None:
-        self.refresh()
+        self._refresh_rows(self.cursor)
