@@ -311,3 +311,82 @@ def bench_cold_start(repeat: int = 15) -> None:
         note="process start to the first painted row, headless, store holding 100k "
         "offers; baseline = a bare Textual app's start to its first paint",
     )
+
+
+# -- quitting ---------------------------------------------------------------------
+
+_QUIT_APP = textwrap.dedent("""
+    import sys
+    from gpucm.cli.main import tui_main
+
+    # gpucm-tui as its console script runs it (argv from the command line)
+    sys.argv[1:] = ["--db", sys.argv[1], "--no-refresh"]
+    sys.exit(tui_main())
+""")
+
+
+def _quit_seconds(db: Path) -> float:
+    """Seconds from `q` typed into a running gpucm-tui (120x40 pseudo-terminal, the
+    main screen up) to the process's exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "NO_COLOR"))}
+    env["TERM"] = "xterm-256color"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _QUIT_APP, str(db)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=REPO,
+        close_fds=True,
+    )
+    os.close(slave)
+
+    def drain(seconds: float) -> bytes:
+        out = b""
+        deadline = time.time() + seconds
+        while time.time() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([master], [], [], 0.01)
+            if ready:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:
+                    break
+        return out
+
+    try:
+        seen = b""
+        deadline = time.time() + 60
+        while b"match" not in seen and time.time() < deadline:  # the status bar is up
+            seen += drain(0.2)
+        drain(1.5)  # the panes mount, the count lands
+        typed = time.time()
+        os.write(master, b"q")
+        while proc.poll() is None and time.time() - typed < 10:
+            drain(0.005)
+        return time.time() - typed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(master)
+
+
+def bench_quit(repeat: int = 9) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "quit.db"
+        asyncio.run(_fill(db, N))
+        os.environ["GPUCM_HOME"] = tmp
+        _quit_seconds(db)  # warm the OS file cache
+        samples = [_quit_seconds(db) for _ in range(repeat)]
+    emit(
+        "tui_quit_100k",
+        statistics.median(samples) * 1000,
+        "ms",
+        Target("value", "<=", 200, "ms"),
+        max_ms=round(max(samples) * 1000, 3),
+        samples=repeat,
+        note="q typed into gpucm-tui (pseudo-terminal 120x40, store holding 100k offers, "
+        "main screen up) to the process's exit",
+    )

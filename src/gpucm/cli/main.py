@@ -140,7 +140,12 @@ def tui_main(argv: list[str] | None = None) -> int:
             freeze_heap=True,
         )
         app.run()
-        return app.return_code or 0
+        code = app.return_code or 0
+        if argv is None:  # gpucm-tui itself, not a caller in the same process
+            from gpucm.tui.leave import leave
+
+            leave(code)
+        return code
     except UsageError as exc:
         print(_one_line("gpucm-tui", exc), file=sys.stderr)
         return 2

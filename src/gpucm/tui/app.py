@@ -27,6 +27,7 @@ from gpucm.tui.messages import BootPainted, FirstPaint, RefreshLanded
 from gpucm.tui.theme_files import quick_theme
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
     from textual.timer import Timer
 
     from gpucm.domain.models import SearchQuery
@@ -97,6 +98,14 @@ class GpucmApp(App[None]):
         self.request_ids: Callable[[], str] = _new_request_id
         # snapshot tests turn blinking off so a focused input looks the same every time
         self.cursor_blink = cursor_blink
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if driver.__module__ == "textual.drivers.linux_driver":
+            from gpucm.tui.driver import QuickExitDriver
+
+            return QuickExitDriver  # quits without Textual's 0.2 s input-thread wait
+        return driver
 
     async def on_mount(self) -> None:
         if self._boot is not None:
