@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-
 from gpucm import formatting as fmt
 from gpucm import paths
 from gpucm.domain.models import SearchQuery

@@ -22,15 +22,15 @@ from gpucm.engine.launcher import LaunchOptions, unsupported_fields
 from gpucm.providers.demo_instances import PROVISION_SECONDS, fails_for_capacity
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
+from gpucm.tui.instance_text import budget_line, limits_sentence, refusal
 from gpucm.tui.screens.compare import CompareScreen
 from gpucm.tui.screens.help import KEY_HELP
-from gpucm.tui.instance_text import budget_line, limits_sentence, refusal
 from gpucm.tui.screens.instance_detail import InstanceDetailScreen
 from gpucm.tui.screens.instances import InstancesScreen
 from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
 from gpucm.tui.screens.launch_form import LaunchScreen, field_notes, parse_ports
-from gpucm.tui.screens.terminate import TerminateScreen
 from gpucm.tui.screens.main import MainScreen
+from gpucm.tui.screens.terminate import TerminateScreen
 from gpucm.tui.screenshots import workers_done
 from tests.conftest import SteppedClock as Clock
 from tests.conftest import launchable

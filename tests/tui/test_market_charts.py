@@ -16,10 +16,10 @@ from gpucm.domain.models import SearchQuery
 from gpucm.store.store import Store
 from gpucm.tui.widgets import market_charts
 from gpucm.tui.widgets.market_charts import (
-    ChartReaders,
     HISTORY_HINT,
     NO_MATCH,
     NO_MODEL_HISTORY,
+    ChartReaders,
     HistoryLines,
     MarketCharts,
     PriceHistogram,

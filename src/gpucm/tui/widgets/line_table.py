@@ -307,7 +307,8 @@ class LineTable(ScrollView, can_focus=True):
                 segments.append(Segment(" " * pad, base))
             for text, style in fitted.parts:
                 if plain:
-                    style = style.without_color
+                    # no colour, no dim: the cursor's own colours must read
+                    style = Style(bold=style.bold, italic=style.italic)
                 segments.append(Segment(text, base + style if style else base))
             if pad > 0 and not fitted.right:
                 segments.append(Segment(" " * pad, base))

@@ -229,7 +229,16 @@ class ChartPlot(PlotextPlot):
         if self._drawn is None or self._drawn[0] != key:
             self.plt.clear_figure()
             self.spec.draw(self.plt, width, height)
-            figure = super().render()
+            # textual-plotext's "auto" theme reads the app theme's surface and
+            # foreground as RGB, which an ANSI theme does not have (black on black):
+            # there, plotext's "clear" theme leaves the terminal's own colours
+            ansi = self.app.current_theme.ansi
+            self.set_reactive(PlotextPlot.theme, "clear" if ansi else "auto")
+            try:
+                figure = super().render()
+            finally:
+                # "auto" again, so a theme change registers the new theme's colours
+                self.set_reactive(PlotextPlot.theme, "auto")
             assert isinstance(figure, Text)
             self._drawn = (key, figure)
         return self._drawn[1].copy()

@@ -637,7 +637,8 @@ class OfferTable(ScrollView, can_focus=True):
         move = row.price_move
         for col in self._columns:
             style = base
-            if col.key == "price_per_hour" and move is not None:
+            if col.key == "price_per_hour" and move is not None and not cursor:
+                # the arrow says it on the cursor row: a colour there fights the cursor's
                 style = base + self._style(move)
             segments.append(Segment(fit(cell_text(col.key, row), col.width, col.align), style))
             segments.append(Segment(" ", base))
