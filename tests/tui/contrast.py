@@ -82,6 +82,7 @@ def runs(svg: str) -> list[Run]:
     cell = 12.2
     for fill, x, y, _w, _h in _RECT.findall(svg):
         rects[(round(float(y), 1), round(float(x), 1))] = fill.lower()
+
     # Rich draws line n's backgrounds at y = 1.5 + n * 24.4 (20px text, 1.22 lines)
     def line_y(line: int) -> float:
         return round(1.5 + line * 24.4, 1)

@@ -384,7 +384,6 @@ async def test_manager_lifecycle_stop_start_terminate(
     offer = await launchable(stepped_market)
     instance = await launch_directly(stepped_market, offer, "life")
     app = GpucmApp(stepped_market, refresh=False)
-    notes = record_notes(app, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("i")

@@ -328,10 +328,10 @@ class GpucmApp(App[None]):
         self.notify(f"Filter {name!r} recalled.", timeout=3, markup=False)
 
     def _current_query_text(self) -> str | None:
-        from gpucm.domain.query import format_query
-
+        """The search as the user typed it (else as the builder or keys made it):
+        what a saved filter or a watch keeps, exactly."""
         main = self._main_screen()
-        return None if main is None else format_query(main.search)
+        return None if main is None else main.query_text
 
     def save_filter(self) -> None:
         from gpucm.tui.screens.presets import SaveFilterScreen

@@ -22,7 +22,7 @@ from textual._loop import loop_last  # private: see the module docstring
 from textual._xterm_parser import XTermParser  # private: see the module docstring
 from textual.drivers.linux_driver import LinuxDriver
 
-__all__ = ["QuickExitDriver", "TEXTUAL_VERSION"]
+__all__ = ["TEXTUAL_VERSION", "QuickExitDriver"]
 
 TEXTUAL_VERSION = "8.2.8"  # the LinuxDriver this was written against
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -16,8 +17,6 @@ def leave(code: int) -> NoReturn:
     screen was already gone."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)

@@ -17,6 +17,7 @@ from typing import ClassVar, Protocol
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, RenderResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.widget import Widget
@@ -311,8 +312,14 @@ class ModelDetail(VerticalScroll):
         height: 1fr;
         padding: 0 1;
         scrollbar-size-vertical: 1;
+        &:focus { background: $boost; }
     }
     """
+    # reached with tab: the table's keys scroll it, and the focus shows
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "scroll_down", "Scroll down", show=False),
+        Binding("k", "scroll_up", "Scroll up", show=False),
+    ]
 
     def __init__(
         self, prices: PriceReader, catalog: Callable[[], Catalog], *, id: str | None = None

@@ -182,7 +182,7 @@ def layout_columns(width: int, sort_key: str | None = None) -> list[TableColumn]
         return GUTTER + sum(c.width + 1 for c in cols)
 
     def droppable(c: TableColumn) -> bool:
-        return bool(c.drop_order) and c.sort_key != sort_key
+        return bool(c.drop_order) and (sort_key is None or c.sort_key != sort_key)
 
     while need(chosen) > width and any(droppable(c) for c in chosen):
         worst = max((c for c in chosen if droppable(c)), key=lambda c: c.drop_order)
@@ -196,7 +196,7 @@ def layout_columns(width: int, sort_key: str | None = None) -> list[TableColumn]
                 spare -= extra
     if spare < 0:
         # narrower than the pinned columns: GPU and PROVIDER give up what is missing
-        for key, least in (("gpu_model", 8), ("provider", 6)):
+        for key, least in (("gpu_model", 8), ("provider", 7)):
             for i, col in enumerate(chosen):
                 if col.key == key and spare < 0:
                     cut = min(col.width - least, -spare)
@@ -307,6 +307,7 @@ class OfferTable(ScrollView, can_focus=True):
         # is redrawn when its data (the OfferRow object) changes
         self._strips: dict[tuple[str, bool, object, int], Strip] = {}
         self._strip_rows: dict[str, OfferRow] = {}
+        self._laid_out: tuple[int, str] = (-1, "")
         self._highlighted_id: str | None = None
         self._load_started = 0.0
 
@@ -463,6 +464,8 @@ class OfferTable(ScrollView, can_focus=True):
     def _lay_out(self) -> None:
         sort_key = self.search_query.sort_by if self.search_query else "price"
         self._columns = layout_columns(max(self.size.width - 1, 0), sort_key)
+        self._laid_out = (self.size.width, sort_key)
+        self._strips.clear()  # drawn for the old columns
 
     def on_resize(self, event: events.Resize) -> None:
         self._lay_out()
@@ -500,9 +503,7 @@ class OfferTable(ScrollView, can_focus=True):
         top = int(self.scroll_offset.y)
         width = self.size.width
         regions = [
-            Region(0, i - top + 1, width, 1)
-            for i in indexes
-            if 0 <= i - top < self._body_height()
+            Region(0, i - top + 1, width, 1) for i in indexes if 0 <= i - top < self._body_height()
         ]
         if regions:
             self.refresh(*regions)
@@ -574,6 +575,10 @@ class OfferTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        sort_key = self.search_query.sort_by if self.search_query else "price"
+        if self._laid_out != (width, sort_key):
+            # a new size can be painted before its Resize event arrives
+            self._lay_out()
         base = self._base()
         if y == 0:
             return self._header(width)
