@@ -9,14 +9,20 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Button, Input, Static
 
+from gpucm import formatting as fmt
 from gpucm import paths
 from gpucm.domain.models import SearchQuery
 from gpucm.presets import load_book
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
+from gpucm.tui.instance_text import Confirmed, price_sentence, rate_move
+from gpucm.tui.screens.best_offers import BestOffersScreen
 from gpucm.tui.screens.compare import CompareScreen
+from gpucm.tui.screens.help import HelpScreen
+from gpucm.tui.screens.instances import InstancesScreen
+from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
 from gpucm.tui.screens.launch_form import LaunchScreen
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.offer_detail import OfferDetailScreen
@@ -387,3 +393,159 @@ async def test_filters_open_at_80_and_60_columns_keep_provider_gpu_and_price(
                 assert label in header, (size, header)
             row = table.render_line(1).text
             assert "$0." in row and "Vast.ai" in row, row
+
+
+# -- 8. help for the screen you are on -----------------------------------------------------
+
+
+def _help_keys(app: GpucmApp) -> dict[str, str]:
+    screen = app.screen
+    assert isinstance(screen, HelpScreen), screen
+    keys = [str(w.content) for w in screen.query(".help--key").results(Static)]
+    what = [str(w.content) for w in screen.query(".help--what").results(Static)]
+    return dict(zip(keys, what, strict=True))
+
+
+async def test_help_shows_the_keys_of_the_screen_in_front(services: Services) -> None:
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert "u" in _help_keys(app) and "/" in _help_keys(app)  # the main screen's
+        await pilot.press("escape", "i")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        keys = _help_keys(app)
+        assert keys["a"].startswith("terminated")  # listed at last
+        assert "t" in keys and "/" not in keys
+        await pilot.press("escape", "escape", "m")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        keys = _help_keys(app)
+        assert keys["w"].startswith("trend window") and "x / u" not in keys
+
+
+# -- 12. the price you confirmed is the price you see --------------------------------------
+
+
+async def test_the_manager_shows_the_confirmed_price_and_why_the_rate_differs(
+    services: Services,
+) -> None:
+    offer = await launchable(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await app.push_screen(LaunchScreen(services, offer))
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLaunchScreen)
+        confirmed = confirm.pre.cost
+        await pilot.press("enter")
+        await settle(pilot)
+        manager = app.screen
+        assert isinstance(manager, InstancesScreen)
+        instance = manager.current
+        assert instance is not None
+        price = str(manager.table.get_cell(instance.id, "price"))
+        assert price.startswith(fmt.price(confirmed.per_hour))
+        detail = str(manager.query_one("#instances-detail", Static).render())
+        assert f"confirmed {fmt.price(confirmed.per_hour)}/h all-in" in detail
+        rate = instance.price_per_hour
+        assert rate is not None
+        if abs(rate - confirmed.compute_per_hour) >= 0.0005:
+            assert price.endswith(("▲", "▼")) and "since the launch" in detail
+        # what the provider bills is beside it, whatever it is
+        assert fmt.price(rate) in detail
+
+
+def test_the_price_sentence_says_why_a_rate_differs() -> None:
+    from gpucm.domain.models import Instance
+
+    confirmed = Confirmed(0.303, 0.284, 0.019, True)
+    moved = Instance(
+        id="d:1", provider="vast_ai", provider_id="1", status="running", price_per_hour=0.331
+    )
+    line = price_sentence(moved, confirmed)
+    assert line.startswith("confirmed $0.303/h all-in ($0.284 compute + $0.019 storage")
+    assert "now bills $0.331/h" in line and "rose since the launch" in line
+    assert rate_move(moved, confirmed) == "▲"
+    same = moved.model_copy(update={"price_per_hour": 0.284})
+    assert rate_move(same, confirmed) == ""
+    assert "storage apart" in price_sentence(same, confirmed)
+
+
+# -- 14. small things ------------------------------------------------------------------------
+
+
+async def test_L_launches_from_the_offer_detail_and_the_best_offers(services: Services) -> None:
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = app.screen
+        assert isinstance(detail, OfferDetailScreen) and detail.offer is not None
+        await pilot.press("L")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, LaunchScreen) and form.offer.id == detail.offer.id
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        best = app.screen
+        assert isinstance(best, BestOffersScreen)
+        chosen = best.selected
+        assert chosen is not None
+        await pilot.press("L")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, LaunchScreen) and form.offer.id == chosen.id
+
+
+async def test_an_unknown_region_is_named_like_an_unknown_provider(services: Services) -> None:
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await type_query(pilot, "region=Mars")
+        table = main_of(app).table
+        assert "unknown region 'Mars'" in table.empty_text
+        await type_query(pilot, "gpu=H100 gpu=A100")
+        bar = main_of(app).query_one(QueryBar)
+        assert "gpu= given twice" in bar.error
+        assert main_of(app).search.gpu_models == ("H100", "A100")
+
+
+async def test_stop_after_is_bounded_and_review_says_quoting(services: Services) -> None:
+    # Paperspace stops a machine on a timer
+    page = await services.store.search(SearchQuery(providers=("paperspace",), limit=1))
+    offer = page.offers[0]
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        form = LaunchScreen(services, offer)
+        await app.push_screen(form)
+        await settle(pilot)
+        box = form.query_one("#lf-auto-terminate", Input)
+        for value in ("0.01", "100000"):
+            box.value = value
+            await pilot.pause()
+            form.action_review()
+            await settle(pilot)
+            assert "Stop after (hours): must be 0.1 to 720" in str(
+                form.query_one("#lf-error", Static).render()
+            )
+            assert app.screen is form
+        box.value = "2"
+        await pilot.pause()
+        form.action_review()
+        assert str(form.query_one("#lf-review", Button).label) == "Quoting…"
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmLaunchScreen)

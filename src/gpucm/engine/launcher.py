@@ -205,6 +205,18 @@ def tagged_label(label: str, request_id: str) -> str:
     return f"{base}-{request_tag(request_id)}"
 
 
+def confirmed_price(pre: Preflight) -> dict[str, Any]:
+    """The all-in price a confirmation showed, as the journal keeps it."""
+    cost = pre.cost
+    return {
+        "per_hour": cost.per_hour,
+        "compute_per_hour": cost.compute_per_hour,
+        "storage_per_hour": cost.storage_per_hour,
+        "storage_estimated": cost.estimated,
+        "offer_id": pre.offer.id,
+    }
+
+
 def unsupported_fields(provider: str, options: LaunchOptions) -> list[str]:
     """Fields the provider cannot honour: shown to the user, never silently dropped."""
     caps = PROVIDER_META[provider].capabilities
@@ -374,19 +386,26 @@ class Launcher:
             raise LaunchError("; ".join(pre.problems))
         offer = pre.offer
         journal = self.services.store.journal
+        # the price the user confirmed, kept with the request: the instance manager
+        # shows it beside what the provider bills later
+        request = {**options.masked(), "confirmed": confirmed_price(pre)}
         record, new = await journal.begin(
             request_id=options.request_id,
             provider=offer.provider,
             offer_id=offer.id,
             label=options.label,
-            request=options.masked(),
+            request=request,
         )
         if not new:
             settled = await self._settle(record)
             if settled is not None:
                 return settled
             await journal.update(
-                options.request_id, "pending", provider=offer.provider, offer_id=offer.id
+                options.request_id,
+                "pending",
+                provider=offer.provider,
+                offer_id=offer.id,
+                request=request,
             )
         control = self.services.control(offer.provider)
         spec = LaunchSpec(

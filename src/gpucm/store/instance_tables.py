@@ -167,15 +167,18 @@ class LaunchJournal:
         error: str | None = None,
         provider: str | None = None,
         offer_id: str | None = None,
+        request: dict[str, Any] | None = None,
     ) -> None:
         now = self._store.now().timestamp()
+        text = None if request is None else json.dumps(request, default=str)
         async with self._store._write() as conn:
             await conn.execute(
                 "UPDATE launch_journal SET state = ?, updated_at = ?,"
                 " instance_id = coalesce(?, instance_id), error = ?,"
-                " provider = coalesce(?, provider), offer_id = coalesce(?, offer_id)"
+                " provider = coalesce(?, provider), offer_id = coalesce(?, offer_id),"
+                " request = coalesce(?, request)"
                 " WHERE request_id = ?",
-                (state, now, instance_id, error, provider, offer_id, request_id),
+                (state, now, instance_id, error, provider, offer_id, text, request_id),
             )
 
     async def get(self, request_id: str) -> LaunchRecord | None:

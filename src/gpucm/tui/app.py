@@ -400,7 +400,12 @@ class GpucmApp(App[None]):
     # -- help -----------------------------------------------------------------------
 
     def action_help(self) -> None:
+        """The keys of the screen in front (its `KEYS_HELP`), or the main screen's."""
         from gpucm.tui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        keys = getattr(screen, "KEYS_HELP", None)
+        title = getattr(screen, "HELP_TITLE", "gpucm keys")
+        self.push_screen(HelpScreen(keys, title=title))

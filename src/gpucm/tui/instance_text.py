@@ -4,8 +4,10 @@ manager and its dialogs (pure functions over domain objects)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance
@@ -19,8 +21,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "VERBS",
+    "Confirmed",
     "budget_line",
     "limits_sentence",
+    "price_sentence",
+    "rate_move",
     "refusal",
     "ssh_endpoint",
     "uptime",
@@ -115,3 +120,69 @@ def budget_line(budget: BudgetSettings, current: Spend) -> tuple[str, float] | N
     if not parts:
         return None
     return "budget " + ", ".join(parts), fullest
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """The all-in price a launch confirmation showed (the launch journal keeps it)."""
+
+    per_hour: float
+    compute_per_hour: float
+    storage_per_hour: float
+    storage_estimated: bool
+
+    @classmethod
+    def from_request(cls, request: Mapping[str, Any]) -> Confirmed | None:
+        """From a journal record's request; None for a launch made before the journal
+        kept prices, or a machine gpucm did not launch."""
+        raw = request.get("confirmed")
+        if not isinstance(raw, Mapping):
+            return None
+        try:
+            return cls(
+                float(raw["per_hour"]),
+                float(raw["compute_per_hour"]),
+                float(raw.get("storage_per_hour") or 0.0),
+                bool(raw.get("storage_estimated")),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+_SAME = 0.0005  # prices are shown to a tenth of a cent
+
+
+def rate_move(instance: Instance, confirmed: Confirmed | None) -> str:
+    """ "▲" or "▼" when the provider now bills a different compute rate than the one
+    confirmed, else ""."""
+    rate = instance.price_per_hour
+    if confirmed is None or rate is None or abs(rate - confirmed.compute_per_hour) < _SAME:
+        return ""
+    return "▲" if rate > confirmed.compute_per_hour else "▼"
+
+
+def price_sentence(instance: Instance, confirmed: Confirmed | None) -> str:
+    """The price line of a machine: the price confirmed at launch, the provider's rate
+    beside it, and why they differ."""
+    rate = instance.price_per_hour
+    name = display_name(instance.provider)
+    if confirmed is None:
+        return f"{name} bills {fmt.price(rate)}/h"
+    line = f"confirmed {fmt.price(confirmed.per_hour)}/h all-in"
+    if confirmed.storage_per_hour:
+        estimated = ", estimated" if confirmed.storage_estimated else ""
+        line += (
+            f" ({fmt.price(confirmed.compute_per_hour)} compute"
+            f" + {fmt.price(confirmed.storage_per_hour)} storage{estimated})"
+        )
+    move = rate_move(instance, confirmed)
+    if rate is None:
+        return line + f"; {name} reports no rate"
+    if not move:
+        billed = "for compute, storage apart" if confirmed.storage_per_hour else "now"
+        return line + f"; {name} bills {fmt.price(rate)}/h {billed}"
+    why = "rose" if move == "▲" else "fell"
+    return (
+        line + f"; {name} now bills {fmt.price(rate)}/h for compute: its rate {why}"
+        " since the launch (market pricing)"
+    )

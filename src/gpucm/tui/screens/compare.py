@@ -28,6 +28,7 @@ from gpucm.domain.models import Offer
 from gpucm.domain.pricing import DEFAULT_DISK_GB, AllIn, all_in, planned_disk_gb
 from gpucm.domain.provider_names import display_name
 from gpucm.providers.registry import PROVIDER_META
+from gpucm.tui.screens.help import COMPARE_HELP
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -201,6 +202,8 @@ COLUMN_GAP = 2
 
 
 class CompareScreen(ModalScreen[None]):
+    HELP_TITLE = "compare keys"
+    KEYS_HELP = COMPARE_HELP
     """The selected offer is a column: ←/→ choose it, ↑/↓ scroll the attributes, and
     `L` launches the offer selected."""
 

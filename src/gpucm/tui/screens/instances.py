@@ -19,8 +19,7 @@ from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets import Header, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance
@@ -29,17 +28,22 @@ from gpucm.engine.instances import Action, SyncOutcome, is_demo, ssh_command
 from gpucm.engine.spend import accrued, spend
 from gpucm.tui.instance_text import (
     VERBS,
+    Confirmed,
     budget_line,
     limits_sentence,
+    price_sentence,
+    rate_move,
     refusal,
     ssh_endpoint,
     uptime,
 )
+from gpucm.tui.screens.help import INSTANCES_HELP
 from gpucm.tui.screens.instance_detail import InstanceDetailScreen
 from gpucm.tui.screens.logs import LogsScreen
 from gpucm.tui.screens.terminate import TerminateScreen
 from gpucm.tui.text import clean, one_line
 from gpucm.tui.widgets.key_bar import KeyBar
+from gpucm.tui.widgets.line_table import Cell, LineTable, TableColumn
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -48,15 +52,17 @@ log = logging.getLogger(__name__)
 
 __all__ = ["InstanceSync", "InstancesScreen", "InstancesSynced", "open_instances"]
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Provider", "provider"),
-    ("Name", "name"),
-    ("GPU", "gpu"),
-    ("Status", "status"),
-    ("Uptime", "uptime"),
-    ("$/h", "price"),
-    ("Accrued", "accrued"),
-    ("SSH", "ssh"),
+# most needed first: a narrow terminal pages to the rest with ←/→ (the detail line
+# under the table names the provider of the machine under the cursor)
+COLUMNS: tuple[TableColumn, ...] = (
+    TableColumn("name", "Name"),
+    TableColumn("status", "Status"),
+    TableColumn("price", "$/h", right=True),
+    TableColumn("accrued", "Accrued", right=True),
+    TableColumn("ssh", "SSH", fill=True, minimum=12),
+    TableColumn("provider", "Provider"),
+    TableColumn("gpu", "GPU"),
+    TableColumn("uptime", "Uptime", right=True),
 )
 
 
@@ -87,6 +93,8 @@ class InstanceSync(Protocol):
 
 
 class InstancesScreen(Screen[None]):
+    HELP_TITLE = "instance manager keys"
+    KEYS_HELP = INSTANCES_HELP
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "instances--running",
         "instances--provisioning",
@@ -105,8 +113,20 @@ class InstancesScreen(Screen[None]):
         Binding("escape,q", "back", "Back", id="instances-back"),
         Binding("r", "sync", "Sync", id="instances-sync"),
         Binding("enter", "detail", "Detail", id="instances-detail", show=False),
-        Binding("a", "toggle_all", "All/live", id="instances-all", show=False),
+        Binding("a", "toggle_all", "All/live", id="instances-all"),
     ]
+    KEY_ORDER: ClassVar[tuple[str, ...]] = (
+        "instances-ssh",
+        "instances-stop",
+        "instances-start",
+        "instances-terminate",
+        "instances-logs",
+        "instances-copy-ssh",
+        "instances-restart",
+        "instances-sync",
+        "instances-all",
+        "instances-back",
+    )
 
     def __init__(self, services: Services, *, focus: str | None = None) -> None:
         super().__init__()
@@ -115,33 +135,24 @@ class InstancesScreen(Screen[None]):
         self.show_terminated = False
         self._focus = focus
         self._errors: dict[str, str | None] = {}
+        # request id -> the price its confirmation showed (from the launch journal)
+        self.confirmed: dict[str, Confirmed | None] = {}
 
     def compose(self) -> ComposeResult:
         yield Header(icon="▦")
         yield Static("", id="instances-spend")
-        table: DataTable[Text] = DataTable(
-            id="instances-table", cursor_type="row", zebra_stripes=True
-        )
-        for label, key in COLUMNS:
-            table.add_column(Text(label), key=key)
-        yield table
+        yield LineTable(id="instances-table")
         yield Static("", id="instances-detail")
         yield KeyBar()
 
     @property
-    def table(self) -> DataTable[Text]:
-        return cast("DataTable[Text]", self.query_one("#instances-table", DataTable))
+    def table(self) -> LineTable:
+        return self.query_one("#instances-table", LineTable)
 
     @property
     def current(self) -> Instance | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except RowDoesNotExist:
-            return None
-        return self.instances.get(str(key.value))
+        key = self.table.cursor_key
+        return None if key is None else self.instances.get(key)
 
     def on_mount(self) -> None:
         self.title = "Instances"
@@ -188,42 +199,44 @@ class InstancesScreen(Screen[None]):
     @work(group="instances-load", exclusive=True, exit_on_error=False)
     async def reload(self) -> None:
         listed = await self.services.instances.list(include_terminated=self.show_terminated)
+        journal = self.services.store.journal
+        for instance in listed:
+            request = instance.request_id
+            if request and request not in self.confirmed:
+                record = await journal.get(request)
+                self.confirmed[request] = Confirmed.from_request(record.request) if record else None
         self._show(listed)
 
-    def _status_text(self, instance: Instance) -> Text:
-        style = self.get_component_rich_style(f"instances--{instance.status}", partial=True)
-        return Text(instance.status, style=style)
+    def confirmed_price(self, instance: Instance) -> Confirmed | None:
+        """The price confirmed when gpucm launched it (None if unknown)."""
+        return self.confirmed.get(instance.request_id or "")
 
-    def _cells(self, instance: Instance) -> dict[str, Text]:
+    def _cells(self, instance: Instance) -> dict[str, Cell]:
         now = self.services.clock()
         gpu = f"{instance.gpu_count}x {instance.gpu_model or instance.gpu_name or '?'}"
+        status = self.get_component_rich_style(f"instances--{instance.status}", partial=True)
+        confirmed = self.confirmed_price(instance)
+        shown = confirmed.per_hour if confirmed else instance.price_per_hour
+        # the price confirmed at launch; ▲/▼ when the provider bills another rate now
+        price = fmt.price(shown) + (rate_move(instance, confirmed) or " ")
         return {
-            "provider": Text(display_name(instance.provider)),
-            "name": Text(instance.name or instance.provider_id),
-            "gpu": Text(gpu),
-            "status": self._status_text(instance),
-            "uptime": Text(uptime(instance, now), justify="right"),
-            "price": Text(fmt.price(instance.price_per_hour), justify="right"),
-            "accrued": Text(fmt.price(accrued(instance, now)), justify="right"),
-            "ssh": Text(ssh_endpoint(instance)),
+            "provider": Cell(display_name(instance.provider)),
+            "name": Cell(instance.name or instance.provider_id),
+            "gpu": Cell(gpu),
+            "status": Cell((instance.status, status)),
+            "uptime": Cell(uptime(instance, now), right=True),
+            "price": Cell(price, right=True),
+            "accrued": Cell(fmt.price(accrued(instance, now)), right=True),
+            "ssh": Cell(ssh_endpoint(instance)),
         }
 
     def _show(self, listed: list[Instance]) -> None:
         table = self.table
-        fresh = {i.id: i for i in listed}
-        with self.app.batch_update():
-            for gone in [k for k in self.instances if k not in fresh]:
-                table.remove_row(gone)
-            for instance in listed:
-                cells = self._cells(instance)
-                if instance.id in self.instances:
-                    for column, value in cells.items():
-                        table.update_cell(instance.id, column, value, update_width=True)
-                else:
-                    table.add_row(*(cells[key] for _, key in COLUMNS), key=instance.id)
-        self.instances = fresh
-        if self._focus is not None and self._focus in fresh:
-            table.move_cursor(row=table.get_row_index(self._focus))
+        self.instances = {i.id: i for i in listed}
+        keep = self._focus if self._focus in self.instances else table.cursor_key
+        rows = [(i.id, self._cells(i)) for i in listed]
+        table.set_data(COLUMNS, rows, cursor=keep)
+        if self._focus is not None and self._focus in self.instances:
             self._focus = None
         self._show_spend(listed)
         self._show_detail()
@@ -273,6 +286,7 @@ class InstancesScreen(Screen[None]):
             f"  {instance.status} (provider says {instance.raw_status or '-'!r})"
             f"  ·  {display_name(instance.provider)}"
         )
+        line.append("\n" + price_sentence(instance, self.confirmed_price(instance)))
         line.append(
             f"\n{instance.id}  ·  {instance.region or '-'}  ·  {instance.image or 'default image'}"
         )
@@ -281,14 +295,10 @@ class InstancesScreen(Screen[None]):
             line.append("\n" + limits)
         detail.update(line)
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(LineTable.RowHighlighted)
+    def _highlighted(self, _event: LineTable.RowHighlighted) -> None:
         self._show_detail()
         self.refresh_bindings()
-
-    @on(DataTable.RowSelected)
-    def _selected(self, _event: DataTable.RowSelected) -> None:
-        self.action_detail()
 
     # -- actions --------------------------------------------------------------------
 
@@ -422,7 +432,8 @@ class InstancesScreen(Screen[None]):
     def action_detail(self) -> None:
         instance = self.current
         if instance is not None:
-            self.app.push_screen(InstanceDetailScreen(instance, self.services.clock()))
+            price = price_sentence(instance, self.confirmed_price(instance))
+            self.app.push_screen(InstanceDetailScreen(instance, self.services.clock(), price=price))
 
     def _clean(self, text: str) -> str:
         return clean(text, self.services.settings.secrets())

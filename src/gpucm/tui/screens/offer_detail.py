@@ -108,6 +108,7 @@ def offer_facts(offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB) 
 class OfferDetailScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,enter", "dismiss", "Close"),
+        Binding("L", "launch", "Launch", id="detail-launch"),
     ]
 
     def __init__(self, services: Services, offer_id: str, disk_gb: float | None = None) -> None:
@@ -124,7 +125,7 @@ class OfferDetailScreen(ModalScreen[None]):
             yield ModelDetail(
                 self.services.store.model_offers, lambda: self.services.catalog, id="offer-model"
             )
-            yield Static("escape: close", classes="dialog-hint")
+            yield Static("L: launch it   escape: close", classes="dialog-hint")
 
     def on_mount(self) -> None:
         self._load()
@@ -142,6 +143,24 @@ class OfferDetailScreen(ModalScreen[None]):
         age = fmt.age(offer.fetched_at, self.services.clock())
         facts.update(offer_facts(offer, f"fetched {age} ago", self.disk_gb))
         self.query_one(ModelDetail).show(offer.gpu_model)
+        self.refresh_bindings()
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "launch":
+            return True if self.offer is not None else None
+        return True
+
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        if action == "launch":
+            return "This offer is no longer listed: pick a current one."
+        return None
+
+    def action_launch(self) -> None:
+        """Launch the offer shown (the form opens over this screen)."""
+        from gpucm.tui.screens.launch_form import LaunchScreen
+
+        if self.offer is not None:
+            self.app.push_screen(LaunchScreen(self.services, self.offer))

@@ -34,6 +34,7 @@ from gpucm.engine.market import (
     series_by_provider,
     stats_and_trend_buckets,
 )
+from gpucm.tui.screens.help import MARKET_HELP
 from gpucm.tui.widgets.key_bar import KeyBar
 from gpucm.tui.widgets.line_table import Cell, LineTable, ListCell, TableColumn
 from gpucm.tui.widgets.market_charts import (
@@ -149,6 +150,8 @@ def trend_text(
 
 
 class StatsScreen(Screen[None]):
+    HELP_TITLE = "market keys"
+    KEYS_HELP = MARKET_HELP
     COMPONENT_CLASSES: ClassVar[set[str]] = {"stats--cheaper", "stats--dearer"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,m", "close", "Back", id="stats-back"),

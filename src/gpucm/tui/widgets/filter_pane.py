@@ -33,7 +33,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
-from textual.widgets import Button, Input, OptionList, Select, SelectionList, Static, Switch
+from textual.widgets import Button, Input, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
@@ -311,12 +311,6 @@ class FilterPane(VerticalScroll, can_focus=False):
         width: 1fr;
         height: 1;
     }
-    FilterPane Switch {
-        border: none;
-        height: 1;
-        padding: 0;
-        width: auto;
-    }
     FilterPane .fp-hint {
         height: 1;
         color: $text-error;
@@ -498,8 +492,15 @@ class FilterPane(VerticalScroll, can_focus=False):
         yield Static("Providers", classes="fp-title", markup=False)
         yield self._providers
         with Horizontal(classes="fp-row"):
-            yield self._label("available")
-            yield Switch(value=self._available, id="fp-available")
+            # the state in words: a switch drawn one line high showed neither on nor off
+            yield self._label("offers")
+            yield Select[str](
+                [("available now", "yes"), ("all, also unavailable", "no")],
+                value="yes" if self._available else "no",
+                allow_blank=False,
+                compact=True,
+                id="fp-available",
+            )
         with Horizontal(classes="fp-row"):
             yield self._label("sort")
             yield Select[str](
@@ -595,7 +596,7 @@ class FilterPane(VerticalScroll, can_focus=False):
         return bool(self.query("#fp-order"))
 
     def _show_state(self) -> None:
-        with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
+        with self.prevent(Input.Changed, Select.Changed):
             for field in _NUMBER_FIELDS:
                 box = self.query_one(f"#{_input_id(field)}", Input)
                 text = number_text(self._numbers[field])
@@ -609,7 +610,7 @@ class FilterPane(VerticalScroll, can_focus=False):
             count = self.query_one("#fp-count", Select)
             count.set_options(self._count_options(self._count))
             count.value = str(self._count) if self._count else _ANY
-            self.query_one("#fp-available", Switch).value = self._available
+            self.query_one("#fp-available", Select).value = "yes" if self._available else "no"
             self.query_one("#fp-sort", Select).value = self._sort_by
             self.query_one("#fp-order", Select).value = self._order
 
@@ -647,14 +648,10 @@ class FilterPane(VerticalScroll, can_focus=False):
             self._sort_by = _SORT_BY_NAME.get(text, "price")
         elif control == "fp-order":
             self._order = _ORDER_BY_NAME.get(text, "asc")
+        elif control == "fp-available":
+            self._available = text != "no"
         else:
             return
-        self._announce()
-
-    @on(Switch.Changed, "#fp-available")
-    def _available_changed(self, event: Switch.Changed) -> None:
-        event.stop()
-        self._available = event.switch.value
         self._announce()
 
     @on(Input.Changed, "#fp-model-search")

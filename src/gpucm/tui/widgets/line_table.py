@@ -194,6 +194,11 @@ class LineTable(ScrollView, can_focus=True):
     def get_cell(self, row_key: str, column_key: str) -> Cell:
         return self.rows[self._index[row_key]][1][column_key]
 
+    def get_row(self, row_key: str) -> list[Cell]:
+        """A row's cells in column order."""
+        row = self.rows[self._index[row_key]][1]
+        return [row.get(column.key, Cell("")) for column in self.columns]
+
     @property
     def shown_columns(self) -> list[str]:
         """The keys of the columns on screen now, in order."""
