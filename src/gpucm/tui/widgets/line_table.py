@@ -100,6 +100,7 @@ class LineTable(ScrollView, can_focus=True):
         overflow-x: hidden;
         overflow-y: auto;
         scrollbar-gutter: stable;
+        scrollbar-size-vertical: 1;
         & > .line-table--header { background: $panel; color: $text; text-style: bold; }
         & > .line-table--sorted { color: $text-accent; }
         & > .line-table--cursor {
@@ -207,7 +208,7 @@ class LineTable(ScrollView, can_focus=True):
     # -- layout ---------------------------------------------------------------------
 
     def _lay_out(self) -> None:
-        width = max(self.size.width - 1, 0)  # the scrollbar gutter
+        width = self.scrollable_content_region.width  # the scrollbar's gutter off
         widths: list[int] = []
         for column in self.columns:
             label = cell_len(column.label) + (1 if column.key == self.sorted_by else 0)

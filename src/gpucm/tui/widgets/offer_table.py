@@ -463,7 +463,8 @@ class OfferTable(ScrollView, can_focus=True):
 
     def _lay_out(self) -> None:
         sort_key = self.search_query.sort_by if self.search_query else "price"
-        self._columns = layout_columns(max(self.size.width - 1, 0), sort_key)
+        # what the scrollbar's gutter leaves
+        self._columns = layout_columns(self.scrollable_content_region.width, sort_key)
         self._laid_out = (self.size.width, sort_key)
         self._strips.clear()  # drawn for the old columns
 
