@@ -399,8 +399,8 @@ class CompareScreen(ModalScreen[None]):
         if column is not None and column.offer is not None:
             offer = column.offer
             hint = (
-                f"★ best in row   L: launch #{self.choice + 1} ({offer.gpu_count} x "
-                f"{offer.gpu_model} at {display_name(offer.provider)})   ←/→ offer   esc close"
+                f"★ best   L: launch #{self.choice + 1} ({offer.gpu_count} x "
+                f"{offer.gpu_model}, {display_name(offer.provider)})   ←/→ offer   esc close"
             )
         elif column is not None:
             hint = f"#{self.choice + 1} vanished in a refresh: it cannot be launched   esc close"

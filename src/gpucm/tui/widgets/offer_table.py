@@ -639,7 +639,8 @@ class OfferTable(ScrollView, can_focus=True):
             base = base + self._style("cursor-blurred")
         mark = "✔" if marked else " "
         new = "+" if row.is_new else " "
-        segments = [Segment(mark, base), Segment(new, base + self._style("new"))]
+        flag = base + self._style("new") if row.is_new else base
+        segments = [Segment(mark, base), Segment(new, flag)]
         move = row.price_move
         for col in self._columns:
             style = base

@@ -62,7 +62,10 @@ class QueryBar(Vertical):
     QueryBar { height: auto; }
     QueryBar > Horizontal { height: 1; }
     QueryBar #query-prompt { width: 2; }
-    QueryBar Input, QueryBar Input:focus {
+    QueryBar Input, QueryBar Input:focus, QueryBar Input.-invalid,
+    QueryBar Input.-invalid:focus {
+        /* Input's own -invalid border would grow the bar to three lines, the text
+           hidden inside: the error line below says it instead */
         border: none; height: 1; padding: 0; width: 1fr; background: $boost;
     }
     QueryBar > #query-error { display: none; height: auto; padding: 0 1 0 2; }
