@@ -549,3 +549,51 @@ async def test_stop_after_is_bounded_and_review_says_quoting(services: Services)
         assert str(form.query_one("#lf-review", Button).label) == "Quoting…"
         await settle(pilot)
         assert isinstance(app.screen, ConfirmLaunchScreen)
+
+
+async def test_manager_keys_that_cannot_act_say_why_and_80_columns_keep_the_money(
+    stepped_market: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpucm.engine.launcher import LaunchOptions
+
+    offer = await launchable(stepped_market)  # Vast.ai: no logs, no restart while booting
+    options = LaunchOptions(request_id="keys", label="keys")
+    launcher = stepped_market.launcher
+    await launcher.launch(await launcher.preflight(offer, options), options)
+    app = GpucmApp(stepped_market, refresh=False)
+    notes = notes_of(app, monkeypatch)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        manager = app.screen
+        assert isinstance(manager, InstancesScreen)
+        for key, said in (
+            ("l", "has no logs"),
+            ("R", "only a running machine"),
+            ("u", "only a stopped"),
+        ):
+            notes.clear()
+            await pilot.press(key)
+            await settle(pilot)
+            assert any(said in n for n in notes), (key, notes)
+        shown = manager.table.shown_columns
+        assert {"name", "status", "price", "accrued", "ssh"} <= set(shown)
+        instance = manager.current
+        assert instance is not None
+        price = str(manager.table.get_cell(instance.id, "price")).strip()
+        assert len(price.rstrip("▲▼")) >= 6  # $0.493, never cut to $0.49
+
+
+async def test_after_u_the_market_says_the_charts_stay_per_gpu_hour(services: Services) -> None:
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        tabs = app.screen.query_one("#stats-tabs", Static)
+        assert "stay in" not in str(tabs.render())
+        await pilot.press("u")
+        await settle(pilot)
+        assert "charts stay in $/GPU·h" in str(tabs.render())
+        assert app.screen.title == "gpucm · market" and "DEMO" in app.screen.sub_title

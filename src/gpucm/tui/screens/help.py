@@ -106,7 +106,7 @@ MARKET_HELP: KeyHelp = [
         [
             ("↑ ↓  j k", "move the cursor"),
             ("g  G", "first / last model"),
-            ("← →  h l", "more columns"),
+            ("← →", "more columns"),
             ("enter", "the best offer at each provider"),
             ("esc / m", "back to the offers"),
         ],

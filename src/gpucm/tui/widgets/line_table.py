@@ -119,8 +119,9 @@ class LineTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,g", "cursor(-1_000_000)", "Top", show=False),
         Binding("end,G", "cursor(1_000_000)", "Bottom", show=False),
-        Binding("left,h", "columns(-1)", "Columns left", show=False),
-        Binding("right,l", "columns(1)", "Columns right", show=False),
+        # arrows only: screens give h and l their own meanings (l: logs)
+        Binding("left", "columns(-1)", "Columns left", show=False),
+        Binding("right", "columns(1)", "Columns right", show=False),
     ]
 
     class RowHighlighted(Message):
