@@ -16,7 +16,10 @@ import tempfile
 import termios
 import textwrap
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench.bench_store import SEED_FILTERS
 from bench.common import NOW, Target, emit, log, synthetic_offers
@@ -40,55 +43,67 @@ async def _fill(path: Path, n: int) -> None:
         await store.close()
 
 
+@contextmanager
+def _painted_when(drawn: Callable[[Any, int], bool]) -> Iterator[asyncio.Event]:
+    """An event set when the offer table draws a line `drawn(table, y)` accepts."""
+    from gpucm.tui.widgets.offer_table import OfferTable
+
+    painted = asyncio.Event()
+    original = OfferTable.render_line
+
+    def render_line(self: OfferTable, y: int):  # type: ignore[no-untyped-def]
+        strip = original(self, y)
+        if drawn(self, y):
+            painted.set()
+        return strip
+
+    OfferTable.render_line = render_line  # type: ignore[method-assign]
+    try:
+        yield painted
+    finally:
+        OfferTable.render_line = original  # type: ignore[method-assign]
+
+
 async def _filter_changes(db: Path, rounds: int) -> list[float]:
     from gpucm.tui.app import GpucmApp
     from gpucm.tui.screens.main import MainScreen
     from gpucm.tui.screenshots import workers_done
     from gpucm.tui.widgets.offer_table import OfferTable
 
-    painted = asyncio.Event()
     target = {"generation": -1}
-    original = OfferTable.render_line
-
-    def render_line(self: OfferTable, y: int):  # type: ignore[no-untyped-def]
-        strip = original(self, y)
-        # the first data row of the new query's rows has been drawn
-        if y == 1 and self.loaded_generation == target["generation"]:
-            painted.set()
-        return strip
-
-    OfferTable.render_line = render_line  # type: ignore[method-assign]
+    # the first data row of the new query's rows has been drawn
+    probe = _painted_when(lambda t, y: y == 1 and t.loaded_generation == target["generation"])
     services = await open_services(db=db, demo=False, env={}, clock=fixed_clock(NOW))
     samples: list[float] = []
     try:
-        app = GpucmApp(services, refresh=False)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await workers_done(app)
-            # a running app has built its offer index since the last refresh
-            assert await services.store.wait_for_index()
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, MainScreen)
-            table = screen.query_one(OfferTable)
-            queries = list(SEED_FILTERS.values())
-            # one pass over the filters first, not counted: it pays for the first
-            # render of each kind of row and for warming the page cache
-            for i in range((rounds + 1) * len(queries)):
-                query = queries[i % len(queries)]
-                if query == screen.search:
-                    query = query.model_copy(update={"sort_order": "desc"})
-                painted.clear()
-                start = time.perf_counter()
-                screen.apply_query(query, "keys")
-                target["generation"] = table.generation
-                await asyncio.wait_for(painted.wait(), 10)
-                if i >= len(queries):
-                    samples.append(time.perf_counter() - start)
-                # let the count and charts of this change finish before the next
+        with probe as painted:
+            app = GpucmApp(services, refresh=False)
+            async with app.run_test(size=(120, 40)) as pilot:
                 await workers_done(app)
+                # a running app has built its offer index since the last refresh
+                assert await services.store.wait_for_index()
                 await pilot.pause()
+                screen = app.screen
+                assert isinstance(screen, MainScreen)
+                table = screen.query_one(OfferTable)
+                queries = list(SEED_FILTERS.values())
+                # one pass over the filters first, not counted: it pays for the first
+                # render of each kind of row and for warming the page cache
+                for i in range((rounds + 1) * len(queries)):
+                    query = queries[i % len(queries)]
+                    if query == screen.search:
+                        query = query.model_copy(update={"sort_order": "desc"})
+                    painted.clear()
+                    start = time.perf_counter()
+                    screen.apply_query(query, "keys")
+                    target["generation"] = table.generation
+                    await asyncio.wait_for(painted.wait(), 10)
+                    if i >= len(queries):
+                        samples.append(time.perf_counter() - start)
+                    # let the count and charts of this change finish before the next
+                    await workers_done(app)
+                    await pilot.pause()
     finally:
-        OfferTable.render_line = original  # type: ignore[method-assign]
         await services.aclose()
     return samples
 
@@ -126,49 +141,42 @@ async def _cursor_moves(db: Path, keys: int, *, panes: bool) -> tuple[float, lis
     from gpucm.tui.screenshots import workers_done
     from gpucm.tui.widgets.offer_table import OfferTable
 
-    painted = asyncio.Event()
     target = {"cursor": -1}
-    original = OfferTable.render_line
-
-    def render_line(self: OfferTable, y: int):  # type: ignore[no-untyped-def]
-        strip = original(self, y)
-        if self.cursor == target["cursor"] and int(self.scroll_offset.y) + y - 1 == self.cursor:
-            painted.set()
-        return strip
-
-    OfferTable.render_line = render_line  # type: ignore[method-assign]
+    probe = _painted_when(
+        lambda t, y: t.cursor == target["cursor"] and int(t.scroll_offset.y) + y - 1 == t.cursor
+    )
     services = await open_services(db=db, demo=False, env={}, clock=fixed_clock(NOW))
     latencies: list[float] = []
     try:
-        app = GpucmApp(services, refresh=False)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await workers_done(app)
-            assert await services.store.wait_for_index()
-            await pilot.pause(0.5)
-            if not panes:
-                await pilot.press("f", "escape", "d")  # hide the filters and the insight
+        with probe as painted:
+            app = GpucmApp(services, refresh=False)
+            async with app.run_test(size=(120, 40)) as pilot:
                 await workers_done(app)
-                await pilot.pause(0.3)
-            table = app.screen.query_one(OfferTable)
-            start = time.process_time()
-            began = time.perf_counter()
-            for _ in range(keys):
-                painted.clear()
-                target["cursor"] = table.cursor + 1
-                sent = time.perf_counter()
-                app.post_message(events.Key("j", "j"))
-                await asyncio.wait_for(painted.wait(), 10)
-                latencies.append(time.perf_counter() - sent)
-                await asyncio.sleep(max(0.0, KEY_INTERVAL - (time.perf_counter() - sent)))
-            cpu = time.process_time() - start
-            wall = time.perf_counter() - began
-            # what the app spends with nothing to do, over the same wall time
-            idle_start = time.process_time()
-            await asyncio.sleep(1.0)
-            idle = (time.process_time() - idle_start) * wall
-            await workers_done(app)
+                assert await services.store.wait_for_index()
+                await pilot.pause(0.5)
+                if not panes:
+                    await pilot.press("f", "escape", "d")  # hide the filters and the insight
+                    await workers_done(app)
+                    await pilot.pause(0.3)
+                table = app.screen.query_one(OfferTable)
+                start = time.process_time()
+                began = time.perf_counter()
+                for _ in range(keys):
+                    painted.clear()
+                    target["cursor"] = table.cursor + 1
+                    sent = time.perf_counter()
+                    app.post_message(events.Key("j", "j"))
+                    await asyncio.wait_for(painted.wait(), 10)
+                    latencies.append(time.perf_counter() - sent)
+                    await asyncio.sleep(max(0.0, KEY_INTERVAL - (time.perf_counter() - sent)))
+                cpu = time.process_time() - start
+                wall = time.perf_counter() - began
+                # what the app spends with nothing to do, over the same wall time
+                idle_start = time.process_time()
+                await asyncio.sleep(1.0)
+                idle = (time.process_time() - idle_start) * wall
+                await workers_done(app)
     finally:
-        OfferTable.render_line = original  # type: ignore[method-assign]
         await services.aclose()
     return max(0.0, cpu - idle) / keys, latencies
 

@@ -5,7 +5,6 @@ day (saved filters, marks, keys that say why, focus, the query bar, help per scr
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -27,38 +26,19 @@ from gpucm.tui.screens.launch_form import LaunchScreen
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.offer_detail import OfferDetailScreen
 from gpucm.tui.screens.presets import SaveFilterScreen, WatchFormScreen
-from gpucm.tui.screenshots import workers_done
 from gpucm.tui.widgets.key_bar import KeyBar, KeyEntry, fit_keys
 from gpucm.tui.widgets.model_detail import ModelDetail
 from gpucm.tui.widgets.offer_table import OfferTable, layout_columns
 from gpucm.tui.widgets.query_bar import QueryBar
 from gpucm.tui.widgets.status_bar import StatusBar
 from tests.conftest import launchable
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await workers_done(pilot.app)
-    await pilot.pause()
+from tests.tui.helpers import record_notes, settle
 
 
 def main_of(app: GpucmApp) -> MainScreen:
     screen = app.screen
     assert isinstance(screen, MainScreen), screen
     return screen
-
-
-def notes_of(app: GpucmApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    notes: list[str] = []
-    original = app.notify
-
-    def notify(message: str, *args: Any, **kwargs: Any) -> None:
-        notes.append(str(message))
-        original(message, *args, **kwargs)
-
-    monkeypatch.setattr(app, "notify", notify)
-    return notes
 
 
 async def type_query(pilot: Pilot[None], text: str) -> None:
@@ -187,7 +167,7 @@ async def test_seven_marks_say_why_c_does_nothing(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = GpucmApp(services, refresh=False)
-    notes = notes_of(app, monkeypatch)
+    notes = record_notes(app, monkeypatch)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await settle(pilot)
         for _ in range(7):
@@ -205,7 +185,7 @@ async def test_keys_that_cannot_act_say_why(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = GpucmApp(services, refresh=False)
-    notes = notes_of(app, monkeypatch)
+    notes = record_notes(app, monkeypatch)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await settle(pilot)
         await pilot.press("c")  # no marks
@@ -561,7 +541,7 @@ async def test_manager_keys_that_cannot_act_say_why_and_80_columns_keep_the_mone
     launcher = stepped_market.launcher
     await launcher.launch(await launcher.preflight(offer, options), options)
     app = GpucmApp(stepped_market, refresh=False)
-    notes = notes_of(app, monkeypatch)
+    notes = record_notes(app, monkeypatch)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
         await pilot.press("i")

@@ -31,33 +31,14 @@ from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
 from gpucm.tui.screens.launch_form import LaunchScreen, field_notes, parse_ports
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.terminate import TerminateScreen
-from gpucm.tui.screenshots import workers_done
 from tests.conftest import SteppedClock as Clock
 from tests.conftest import launchable
+from tests.tui.helpers import record_notes, settle
 
 
 def top(app: GpucmApp) -> object:
     """The active screen, read afresh (no narrowing carried over from an earlier check)."""
     return app.screen
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await workers_done(pilot.app)
-    await pilot.pause()
-
-
-def record_notes(app: GpucmApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    notes: list[str] = []
-    original = app.notify
-
-    def notify(message: str, *args: Any, **kwargs: Any) -> None:
-        notes.append(str(message))
-        original(message, *args, **kwargs)
-
-    monkeypatch.setattr(app, "notify", notify)
-    return notes
 
 
 async def demo_machines(services: Services) -> int:

@@ -124,7 +124,7 @@ class LineTable(ScrollView, can_focus=True):
         Binding("right", "columns(1)", "Columns right", show=False),
     ]
 
-    class RowHighlighted(Message):
+    class _Row(Message):
         def __init__(self, table: LineTable, key: str) -> None:
             super().__init__()
             self.table = table
@@ -134,15 +134,11 @@ class LineTable(ScrollView, can_focus=True):
         def control(self) -> LineTable:
             return self.table
 
-    class RowSelected(Message):
-        def __init__(self, table: LineTable, key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
+    class RowHighlighted(_Row):
+        """The cursor moved to the row keyed `key`."""
 
-        @property
-        def control(self) -> LineTable:
-            return self.table
+    class RowSelected(_Row):
+        """Enter (or a click on the cursor's row) chose the row keyed `key`."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
