@@ -80,7 +80,7 @@ async def _rebuild(db: Path) -> None:
 
     store = await Store.open(db, clock=fixed_clock(NOW))
     try:
-        async with store._write() as conn:
+        async with store.db.write() as conn:
             await history.rebuild_rollups(conn)
     finally:
         await store.close()

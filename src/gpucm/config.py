@@ -21,8 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from gpucm import paths
 from gpucm.config_file import ConfigError as ConfigError
 from gpucm.config_file import key_is_set, read_config
-from gpucm.domain.provider_names import PROVIDERS, canonical_provider
-from gpucm.providers.registry import PROVIDER_META
+from gpucm.domain.provider_names import KEY_ENV, PROVIDERS, URL_ENV, canonical_provider
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +110,12 @@ def _show_key(key: object) -> str:
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
-    for name, meta in PROVIDER_META.items():
+    for name in PROVIDERS:
         entry: dict[str, str] = {}
-        if env.get(meta.key_env):
-            entry["api_key"] = env[meta.key_env]
-        if env.get(meta.url_env):
-            entry["base_url"] = env[meta.url_env]
+        if env.get(KEY_ENV[name]):
+            entry["api_key"] = env[KEY_ENV[name]]
+        if env.get(URL_ENV[name]):
+            entry["base_url"] = env[URL_ENV[name]]
         if entry:
             result[name] = entry
     return result

@@ -1,7 +1,10 @@
-"""The one factory that builds gpucm's services for every front end (CLI, TUI, API).
+"""The composition root: the one factory that builds gpucm's services for every front
+end (CLI, TUI, API). Nothing below the front ends imports it.
 
 Front ends get a `Services` and never build stores or providers themselves; tests pass
-a fixed clock, a temporary GPUCM_HOME, or an httpx transport.
+a fixed clock, a temporary GPUCM_HOME, or an httpx transport. The engine gets what it
+needs as ports (engine/ports.py): `Services` is its provider control, and hands it the
+store, the settings, the catalog and the clock.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gpucm import paths
 from gpucm.config import Settings, SettingsSource
 from gpucm.domain.catalog import Catalog, CatalogSource
 from gpucm.domain.clock import Clock, utcnow
-from gpucm.domain.provider_names import DISPLAY_NAMES, PROVIDERS
+from gpucm.domain.provider_names import PROVIDERS
+from gpucm.engine.ports import EnginePorts, ProviderNotConfigured
 from gpucm.engine.refresher import Refresher, RefreshOutcome
 from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler
 from gpucm.providers.base import InstanceControl, OfferSource
@@ -27,40 +31,11 @@ if TYPE_CHECKING:
     import httpx
 
     from gpucm.engine.instances import InstanceManager
+    from gpucm.engine.launch_flow import LaunchFlow
     from gpucm.engine.launcher import Launcher
 
 
 log = logging.getLogger(__name__)
-
-
-class ProviderNotConfigured(Exception):
-    def __init__(self, provider: str) -> None:
-        super().__init__(
-            f"{DISPLAY_NAMES.get(provider, provider)} is not configured: set its API key "
-            "(see gpucm providers)"
-        )
-        self.provider = provider
-
-
-class StoreDemoState:
-    """The demo market's state in the store, so every command sees one market."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def next_tick(self, provider: str) -> int:
-        tick = await self.tick(provider) + 1
-        await self._store.set_demo_state(f"tick:{provider}", tick)
-        return tick
-
-    async def tick(self, provider: str) -> int:
-        return int(await self._store.get_demo_state(f"tick:{provider}") or 0)
-
-    async def load(self, key: str) -> Any:
-        return await self._store.get_demo_state(key)
-
-    async def save(self, key: str, value: Any) -> None:
-        await self._store.set_demo_state(key, value)
 
 
 @dataclass
@@ -114,7 +89,7 @@ class Services:
             return DemoProvider(
                 name,
                 self._market,
-                StoreDemoState(self.store),
+                self.store.demo_state,
                 clock=self.clock,
                 latency=self.demo_latency,
             )
@@ -130,16 +105,40 @@ class Services:
         )
 
     @property
+    def ports(self) -> EnginePorts:
+        """What the engine gets: this object is its provider control."""
+        return EnginePorts(
+            store=self.store,
+            providers=self,
+            settings=self.settings_source.current,
+            catalog=self.catalog_source.current,
+            clock=self.clock,
+        )
+
+    # the launch path and the instance manager load only when a command uses them
+
+    @property
+    def launch_flow(self) -> LaunchFlow:
+        """The one launch flow every front end calls (engine/launch_flow.py)."""
+        from gpucm.engine.launch_flow import LaunchFlow
+
+        return LaunchFlow(self.ports)
+
+    @property
     def launcher(self) -> Launcher:
+        """The launch flow's steps, for a front end that shows them one at a time."""
         from gpucm.engine.launcher import Launcher
 
-        return Launcher(self)
+        return Launcher(self.ports)
 
     @property
     def instances(self) -> InstanceManager:
         from gpucm.engine.instances import InstanceManager
 
-        return InstanceManager(self)
+        return InstanceManager(self.ports)
+
+    def is_active(self, name: str) -> bool:
+        return self.source(name) is not None
 
     def control(self, name: str) -> InstanceControl:
         """The provider's instance operations (launch, stop, ...), if it is active."""

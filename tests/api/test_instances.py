@@ -63,6 +63,36 @@ async def test_create_with_the_original_body(api: httpx.AsyncClient, services: S
     assert stored is not None and stored.request_id == "key-1"
 
 
+async def test_the_label_comes_back_as_typed(api: httpx.AsyncClient, services: Services) -> None:
+    offer = await offer_at(services, "vast_ai")
+    r = await api.post(
+        "/api/v1/instances", json=create_body(offer, label="ML Training Workstation")
+    )
+    assert r.status_code == 201, r.text
+    data = r.json()["data"]
+    assert data["label"] == "ML Training Workstation"
+    assert data["name"].startswith("ML-Training-Workstation-")
+    listed = await api.get("/api/v1/instances")
+    assert [i["label"] for i in listed.json()["data"]] == ["ML Training Workstation"]
+    one = await api.get(f"/api/v1/instances/{data['id']}")  # re-read from the provider
+    assert one.json()["data"]["label"] == "ML Training Workstation"
+
+
+async def test_a_key_reused_for_another_offer_is_refused(
+    api: httpx.AsyncClient, services: Services
+) -> None:
+    page = await services.store.search(SearchQuery(providers=("vast_ai",), limit=200))
+    first, other = [o for o in page.offers if not fails_for_capacity(o.id)][:2]
+    headers = {"Idempotency-Key": "reused-key"}
+    r = await api.post("/api/v1/instances", json=create_body(first), headers=headers)
+    assert r.status_code == 201, r.text
+    r = await api.post("/api/v1/instances", json=create_body(other), headers=headers)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert f"first used for offer {first.id}" in error and other.id in error
+    assert await instance_count(services) == 1
+
+
 async def test_the_offer_may_be_named_by_the_providers_own_id(
     api: httpx.AsyncClient, services: Services
 ) -> None:

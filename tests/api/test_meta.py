@@ -7,7 +7,7 @@ import httpx
 
 from gpucm.api.api_settings import ApiSettings
 from gpucm.api.app import create_app
-from gpucm.provider_info import provider_infos
+from gpucm.engine.provider_info import provider_infos
 from gpucm.services import Services
 from tests.api.conftest import client_for
 
@@ -46,7 +46,12 @@ async def test_providers_are_the_same_entries_as_the_cli(
     r = await api.get("/api/v1/providers")
     assert r.status_code == 200
     body = r.json()
-    expected = [i.model_dump(mode="json") for i in await provider_infos(services)]
+    expected = [
+        i.model_dump(mode="json")
+        for i in await provider_infos(
+            services.store, services.settings.configured_providers(), demo=services.demo
+        )
+    ]
     assert body["data"] == expected
     names = [p["name"] for p in body["data"]]
     assert names == ["vast_ai", "runpod", "lambda_labs", "paperspace"]

@@ -168,3 +168,28 @@ async def test_bad_query_parameters_and_bad_json_get_422(api: httpx.AsyncClient)
     )
     assert r.status_code == 422
     assert "not valid JSON" in r.json()["error"]
+
+
+async def test_min_availability_keeps_confirmed_stock_only(api: httpx.AsyncClient) -> None:
+    everything = (await api.get("/api/v1/offers/search", params={"limit": 1000})).json()["data"]
+    assert {o["availability"] for o in everything} >= {"high", "medium", "unknown"}
+    assert all(o["available"] == (o["availability"] != "none") for o in everything)
+    r = await api.get("/api/v1/offers/search", params={"min_availability": "medium", "limit": 1000})
+    assert r.status_code == 200, r.text
+    offers = r.json()["data"]
+    assert offers and {o["availability"] for o in offers} <= {"medium", "high"}
+    assert "paperspace" not in {o["provider"] for o in offers}  # unknown is no level
+    body = {"min_availability": "high", "gpu_models": ["RTX 4090"]}
+    r = await api.post("/api/v1/offers/search/advanced", json=body)
+    assert r.status_code == 200, r.text
+    assert {o["availability"] for o in r.json()["data"]} == {"high"}
+    bad = await api.get("/api/v1/offers/search", params={"min_availability": "unknown"})
+    assert bad.status_code == 422
+
+
+async def test_sort_by_spot_ranks_by_the_interruptible_price(api: httpx.AsyncClient) -> None:
+    r = await api.get("/api/v1/offers/search", params={"sort_by": "spot", "limit": 50})
+    assert r.status_code == 200, r.text
+    spots = [o["spot_price_per_hour"] for o in r.json()["data"]]
+    assert spots and None not in spots  # offers without one come last
+    assert spots == sorted(spots)

@@ -238,3 +238,18 @@ def test_limit_and_offset_in_the_query_hold_unless_a_flag_says_otherwise(
     assert [o["id"] for o in flagged] == every[3:7]
     flagged = run_json(capsys, "offers", "-q", "gpu=H100 limit=2 offset=3", "--offset", "0")
     assert [o["id"] for o in flagged] == every[:2]
+
+
+def test_min_availability_and_spot(capsys: pytest.CaptureFixture[str]) -> None:
+    confirmed = run_json(capsys, "offers", "--min-availability", "low", "--json")
+    assert confirmed and {o["availability"] for o in confirmed} <= {"low", "medium", "high"}
+    assert "paperspace" not in {o["provider"] for o in confirmed}
+    by_text = run_json(capsys, "offers", "--query", "avail>=high provider=runpod", "--json")
+    assert by_text and {o["availability"] for o in by_text} == {"high"}
+    ranked = run_json(capsys, "offers", "--query", "spot", "--limit", "20", "--json")
+    spots = [o["spot_price_per_hour"] for o in ranked]
+    assert None not in spots and spots == sorted(spots)
+    code, _, err = run(capsys, "offers", "--min-availability", "unknown")
+    assert code == 2 and "invalid choice" in err
+    code, _, err = run(capsys, "offers", "--query", "avail>=unknown")
+    assert code == 2 and "unknown is no level" in err

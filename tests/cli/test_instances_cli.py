@@ -143,6 +143,34 @@ def test_generated_request_id_is_printed_and_works_as_a_key(capsys: Capsys) -> N
     assert all_records() == 1
 
 
+def test_a_request_id_reused_for_another_offer_is_bad_input(capsys: Capsys) -> None:
+    offers = run_json(capsys, "offers", "--gpu-model", "RTX 3090")
+    first, other = [o for o in offers if not fails_for_capacity(o["id"])][:2]
+    launch(capsys, "--offer", first["id"], "--request-id", "K")
+    code, out, err = run(
+        capsys, "instances", "launch", "--offer", other["id"], "--request-id", "K", "--yes"
+    )
+    assert code == 2 and out == ""
+    line = one_line(err)
+    assert f"first used for offer {first['id']}" in line and other["id"] in line
+    assert all_records() == 1
+
+
+def test_the_label_comes_back_as_typed(capsys: Capsys, tmp_path: Path) -> None:
+    offer = launchable(capsys, "--provider", "vast_ai", "--gpu-model", "RTX 4090")
+    inst = launch(capsys, "--offer", offer["id"], "--label", "ML Training Workstation")
+    assert inst["label"] == "ML Training Workstation"
+    assert inst["name"].startswith("ML-Training-Workstation-")  # the provider's, tagged
+    body = {"provider": "vast_ai", "offer_id": offer["id"], "label": "Notebook for Ana"}
+    path = tmp_path / "create.json"
+    path.write_text(json.dumps(body))
+    code, out, err = run(capsys, "instances", "launch", "--from-json", str(path), "--yes", "--json")
+    assert code == 0, err
+    assert json.loads(out)["label"] == "Notebook for Ana"
+    labels = {i["label"] for i in run_json(capsys, "instances", "list")}
+    assert labels == {"ML Training Workstation", "Notebook for Ana"}
+
+
 # -- choosing the offer -------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpucm.domain.models import CATEGORIES, SORT_KEYS, SearchQuery
+from gpucm.domain.models import CATEGORIES, SORT_KEYS, STOCK_LEVELS, SearchQuery
 from gpucm.domain.provider_names import PROVIDERS
 from gpucm.domain.query import QueryError, format_query, parse_query
 
@@ -79,6 +79,13 @@ def test_format_default_is_empty() -> None:
         ("sort=count", SearchQuery(sort_by="gpu_count")),
         ("SORT=-RAM", SearchQuery(sort_by="ram", sort_order="desc")),
         ("limit=10 offset=20", SearchQuery(limit=10, offset=20)),
+        ("avail>=low", SearchQuery(min_availability="low")),
+        ("AVAIL>=High", SearchQuery(min_availability="high")),
+        ("avail>low", SearchQuery(min_availability="medium")),
+        ("availability>=medium", SearchQuery(min_availability="medium")),
+        ("spot", SearchQuery(sort_by="spot")),
+        ("sort=-spot", SearchQuery(sort_by="spot", sort_order="desc")),
+        ("all avail>=low", SearchQuery(available=False, min_availability="low")),
         ('gpu="RTX 4090"', SearchQuery(gpu_models=("RTX 4090",))),
         ('gpu="a,b"', SearchQuery(gpu_models=("a,b",))),
         (r'gpu="say \"hi\""', SearchQuery(gpu_models=('say "hi"',))),
@@ -146,6 +153,11 @@ def test_tokens_update_base() -> None:
         ("A100", "A100", "expected key=value"),
         ('"gpu"=A100', '"gpu"=A100', "expected key=value"),
         ("all=yes", "all=yes", "takes no value"),
+        ("spot=yes", "spot=yes", "takes no value"),
+        ("avail>=unknown", "avail>=unknown", "unknown is no level"),
+        ("avail=low", "avail=low", "avail takes > or >="),
+        ("avail>high", "avail>high", "nothing is above high"),
+        ("avail>=lots", "avail>=lots", "unknown stock level 'lots'"),
         ("price<1,2", "price<1,2", "one value"),
         ("count>=" + "9" * 5000, "count>=" + "9" * 5000, "too large"),
     ],
@@ -246,6 +258,7 @@ def search_queries(draw: st.DrawFn) -> SearchQuery:
         providers=tuple(draw(st.lists(st.sampled_from(PROVIDERS), max_size=4))),
         min_gpu_memory=draw(st.none() | _number),
         min_cuda=draw(st.none() | _number),
+        min_availability=draw(st.none() | st.sampled_from(STOCK_LEVELS)),
         sort_by=draw(st.sampled_from(SORT_KEYS)),
         sort_order=draw(st.sampled_from(("asc", "desc"))),
         limit=draw(st.none() | st.integers(min_value=1, max_value=10**12)),

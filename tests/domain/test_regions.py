@@ -29,6 +29,10 @@ FIXTURE_GROUPS: dict[str, str | None] = {
     "US-KS-2": "US-Central",
     "EU-RO-1": "Europe",
     "CA-MTL-1": "Canada",
+    "US-TX-3": "US-Central",
+    "US-CA-2": "US-West",
+    "EU-SE-1": "Europe",
+    "EUR-IS-1": "Europe",
     "RO": "Europe",
     "US": None,
     # Lambda region names and their descriptions

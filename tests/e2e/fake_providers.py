@@ -2,7 +2,9 @@
 
 Each provider lives under its own path prefix, so one server stands in for all four
 base URLs. A provider can be switched to a fault ("500", "garbage", "hang", "echo-key")
-between requests, to show the others keep refreshing.
+between requests, to show the others keep refreshing. RunPod is served on its REST API
+v2 paths only: GraphQL answers 404, as it will once RunPod retires it. Every request is
+recorded (method, path, query, body).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -19,37 +23,56 @@ from typing import ClassVar
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
 
 ROUTES: dict[tuple[str, str], tuple[str, str]] = {
-    # (method, path) -> (provider, fixture file)
+    # (method, path) -> (provider, fixture file); "{cloud}_{count}" from the query
     ("POST", "/vast/api/v0/bundles/"): ("vast_ai", "vastai/search_offers.json"),
-    ("POST", "/runpod/graphql"): ("runpod", "runpod/gpu_types.json"),
+    ("GET", "/runpod/v2/catalog/gpus"): ("runpod", "runpod/v2_catalog_gpus_{cloud}_{count}.json"),
+    ("GET", "/runpod/v2/pods"): ("runpod", "runpod/v2_pods.json"),
+    ("GET", "/vast/api/v1/instances/"): ("vast_ai", "vastai/instances.json"),
+    ("GET", "/lambda/api/v1/instances"): ("lambda_labs", "lambda/instances.json"),
+    ("GET", "/paperspace/v1/machines"): ("paperspace", "paperspace/machines.json"),
     ("GET", "/lambda/api/v1/instance-types"): ("lambda_labs", "lambda/instance_types.json"),
     ("GET", "/paperspace/v1/os-templates"): ("paperspace", "paperspace/os_templates.json"),
 }
 PREFIXES = {
     "vast_ai": "/vast",
+    # the old GraphQL URL, as users have it set: gpucm takes the base from it
     "runpod": "/runpod/graphql",
     "lambda_labs": "/lambda/api/v1",
     "paperspace": "/paperspace/v1",
 }
 
 
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: bytes
+
+
 class _Handler(BaseHTTPRequestHandler):
     faults: ClassVar[dict[str, str]] = {}
     seen_auth: ClassVar[list[str]] = []
+    seen: ClassVar[list[Seen]] = []
 
     def log_message(self, format: str, *args: object) -> None:  # keep test output clean
         return
 
     def _answer(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        path = self.path.split("?", 1)[0]
+        body = self.rfile.read(length) if length else b""
+        path, _, query = self.path.partition("?")
+        params = dict(urllib.parse.parse_qsl(query))
+        self.seen.append(Seen(method, path, params, body))
         route = ROUTES.get((method, path))
         if route is None:
             self._send(404, b'{"error": "no such route in the fake"}')
             return
         provider, fixture = route
+        if "{cloud}" in fixture:
+            fixture = fixture.format(
+                cloud=params.get("cloud", "").lower(), count=params.get("count", "")
+            )
         auth = self.headers.get("Authorization", "")
         self.seen_auth.append(auth)
         fault = self.faults.get(provider)
@@ -112,11 +135,16 @@ class FakeProviders:
     def seen_auth(self) -> list[str]:
         return _Handler.seen_auth
 
+    @property
+    def seen(self) -> list[Seen]:
+        return _Handler.seen
+
 
 @contextmanager
 def fake_providers() -> Iterator[FakeProviders]:
     _Handler.faults = {}
     _Handler.seen_auth = []
+    _Handler.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -73,9 +73,9 @@ def test_refresh_then_offers_from_all_four(fake: FakeProviders, tmp_path: Path) 
     assert first["price_per_hour"] == pytest.approx(0.40208333333333335)
 
     runpod = {o["provider_id"]: o for o in grouped["runpod"]}
-    community = runpod["rtx-4090-community-2"]
+    community = runpod["rtx-4090-community-2@US-CA-2"]
     assert community["gpu_model"] == "RTX 4090"
-    assert community["price_per_hour"] == pytest.approx(0.68)  # 2 x $0.34 per GPU
+    assert community["price_per_hour"] == pytest.approx(0.62)  # 2 x $0.31 per GPU
 
     lam = grouped["lambda_labs"]
     h100 = [o for o in lam if o["provider_id"].startswith("gpu_1x_h100_sxm5@")]
@@ -144,3 +144,58 @@ def test_keys_never_leak(fake: FakeProviders, tmp_path: Path) -> None:
         assert key not in shown
         assert key.encode() not in stored
     assert "rejected" in proc.stdout  # the error is still explained
+
+
+def test_runpod_on_a_server_with_only_the_v2_paths(fake: FakeProviders, tmp_path: Path) -> None:
+    """Issue 13's "done when": RUNPOD_API_URL at a server that serves only REST v2 (its
+    GraphQL answers 404): the refresh lists offers whose stock differs per cloud, the
+    instance list shows the pods with normalised statuses and SSH endpoints, and no
+    GraphQL request is sent for offers or pods (the one GraphQL request is the spot-price
+    query, answered 404: RunPod spot prices stop, nothing else does)."""
+    proc = gpucm(fake, tmp_path, "refresh")
+    assert proc.returncode == 0, proc.stderr
+    runpod_line = next(line for line in proc.stdout.splitlines() if line.startswith("RunPod"))
+    assert "FAILED" not in runpod_line, runpod_line
+
+    runpod = {o["provider_id"]: o for o in offers_by_provider(fake, tmp_path)["runpod"]}
+    secure, community = runpod["rtx-4090-secure-1@US-KS-2"], runpod["rtx-4090-community-1@US-CA-2"]
+    assert (secure["availability"], secure["price_per_hour"]) == ("high", 0.44)
+    assert (community["availability"], community["price_per_hour"]) == ("medium", 0.31)
+    assert runpod["rtx-4090-community-1@EU-SE-1"]["available"] is False
+    assert runpod["h100-sxm-community-1"]["availability"] == "none"  # that cloud sold out
+    assert runpod["h100-sxm-secure-1@EUR-IS-1"]["availability"] == "high"
+    assert all(o["spot_price_per_hour"] is None for o in runpod.values())  # GraphQL gone
+    # the confirmed-stock filter hides Paperspace's unknown availability, not RunPod's
+    confirmed = gpucm(fake, tmp_path, "offers", "--min-availability", "low", "--json")
+    assert confirmed.returncode == 0, confirmed.stderr
+    shown = {o["provider"] for o in json.loads(confirmed.stdout)}
+    assert "runpod" in shown and "paperspace" not in shown
+
+    proc = gpucm(fake, tmp_path, "instances", "list", "--all", "--json")
+    assert proc.returncode == 0, proc.stderr
+    pods = {i["provider_id"]: i for i in json.loads(proc.stdout) if i["provider"] == "runpod"}
+    assert {p: pods[p]["status"] for p in pods} == {
+        "7h9k2m4n6p": "running",
+        "3k8m1q7w2e": "provisioning",
+        "9c2v7b4n1m": "provisioning",
+        "5t6y7u8i9o": "stopped",
+        "1a2s3d4f5g": "error",
+        "0p9o8i7u6y": "terminated",
+    }
+    running = pods["7h9k2m4n6p"]
+    assert (running["ssh_host"], running["ssh_port"], running["ssh_user"]) == (
+        "195.26.233.3",
+        34446,
+        "root",
+    )
+    assert pods["3k8m1q7w2e"]["ssh_host"] == "ssh.runpod.io"  # the proxy until 22/tcp is up
+    assert pods["9c2v7b4n1m"]["interruptible"] is True
+
+    runpod_requests = [r for r in fake.seen if r.path.startswith("/runpod/")]
+    graphql = [r for r in runpod_requests if r.path == "/runpod/graphql"]
+    assert all(b"SpotPrices" in r.body and b"pods" not in r.body for r in graphql), graphql
+    assert len(graphql) == 1  # the refresh asked once; after its 404, nothing more
+    rest = {(r.method, r.path) for r in runpod_requests if r not in graphql}
+    assert rest == {("GET", "/runpod/v2/catalog/gpus"), ("GET", "/runpod/v2/pods")}
+    clouds = {r.query["cloud"] for r in runpod_requests if r.path.endswith("/catalog/gpus")}
+    assert clouds == {"SECURE", "COMMUNITY"}

@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from gpucm.domain.catalog import Catalog
+from gpucm.domain.clock import utcnow
 from gpucm.domain.models import Instance
 from gpucm.engine.instances import InstanceManager
+from gpucm.engine.ports import EnginePorts
 
 
 class Control:
@@ -56,13 +59,18 @@ class Instances:
 
 
 def manager(controls: dict[str, Control], instances: Instances | None = None) -> InstanceManager:
-    services: Any = SimpleNamespace(
-        provider_names=lambda: list(controls),
-        control=controls.__getitem__,
-        store=SimpleNamespace(instances=instances or Instances()),
-        settings=SimpleNamespace(secrets=lambda: ["sekrit-key"]),
+    ports: Any = EnginePorts(
+        store=SimpleNamespace(instances=instances or Instances()),  # type: ignore[arg-type]
+        providers=SimpleNamespace(  # type: ignore[arg-type]
+            provider_names=lambda: list(controls),
+            is_active=controls.__contains__,
+            control=controls.__getitem__,
+        ),
+        settings=lambda: SimpleNamespace(secrets=lambda: ["sekrit-key"]),  # type: ignore[arg-type,return-value]
+        catalog=Catalog.builtin,
+        clock=utcnow,
     )
-    return InstanceManager(services)
+    return InstanceManager(ports)
 
 
 async def test_a_cancelled_sync_waits_for_every_provider_to_let_go() -> None:

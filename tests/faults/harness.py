@@ -38,17 +38,22 @@ KEY_ENV: dict[str, str] = {name: ADAPTERS[name].meta.key_env for name in PROVIDE
 
 FIXTURE_FILES: dict[str, str] = {
     VAST_AI: "vastai/search_offers.json",
-    RUNPOD: "runpod/gpu_types.json",
+    RUNPOD: "runpod/v2_catalog_gpus_secure_1.json",
     LAMBDA_LABS: "lambda/instance_types.json",
     PAPERSPACE: "paperspace/os_templates.json",
 }
-# The one request each adapter's fetch_offers makes (a surprise fails the test)
-OFFER_REQUESTS: dict[str, tuple[str, str]] = {
-    VAST_AI: ("POST", "/api/v0/bundles/"),
-    RUNPOD: ("POST", "/graphql"),
-    LAMBDA_LABS: ("GET", "/api/v1/instance-types"),
-    PAPERSPACE: ("GET", "/v1/os-templates"),
+# The requests each adapter's fetch_offers makes (a surprise fails the test): Vast's
+# search and bid search; RunPod's v2 catalogue per cloud and count, and its GraphQL spot
+# prices (once in a while: they are cached).
+OFFER_REQUESTS: dict[str, frozenset[tuple[str, str]]] = {
+    VAST_AI: frozenset({("POST", "/api/v0/bundles/")}),
+    RUNPOD: frozenset({("GET", "/v2/catalog/gpus"), ("POST", "/graphql")}),
+    LAMBDA_LABS: frozenset({("GET", "/api/v1/instance-types")}),
+    PAPERSPACE: frozenset({("GET", "/v1/os-templates")}),
 }
+# Requests of a good refresh after the first (RunPod's spot prices are then cached):
+# 2 clouds x GPU counts 1, 2, 4, 8 of the recorded catalogue
+ROUND_REQUESTS: dict[str, int] = {VAST_AI: 2, RUNPOD: 8, LAMBDA_LABS: 1, PAPERSPACE: 1}
 HOSTS: dict[str, str] = {
     httpx.URL(ADAPTERS[name].meta.default_base_url).host: name for name in PROVIDERS
 }
@@ -69,6 +74,16 @@ def fixture_bytes(provider: str) -> bytes:
     return (FIXTURES / FIXTURE_FILES[provider]).read_bytes()
 
 
+def answer_bytes(provider: str, request: httpx.Request) -> bytes:
+    """The recorded answer to one of a provider's good requests."""
+    if provider == RUNPOD:
+        if request.url.path == "/graphql":
+            return (FIXTURES / "runpod/graphql_spot_prices.json").read_bytes()
+        cloud, count = request.url.params["cloud"], request.url.params["count"]
+        return (FIXTURES / f"runpod/v2_catalog_gpus_{cloud.lower()}_{count}.json").read_bytes()
+    return fixture_bytes(provider)
+
+
 def fixture(provider: str) -> Any:
     return json.loads(fixture_bytes(provider))
 
@@ -78,7 +93,7 @@ def offer_rows(provider: str, body: Any) -> list[Any]:
     if provider == VAST_AI:
         return list(body["offers"])
     if provider == RUNPOD:
-        return list(body["data"]["gpuTypes"])
+        return list(body["gpus"])
     if provider == LAMBDA_LABS:
         return list(body["data"].values())
     return list(body["items"])
@@ -106,7 +121,7 @@ def inner_wrong_shape(provider: str) -> Any:
     if provider == VAST_AI:
         body["offers"] = {str(i): row for i, row in enumerate(body["offers"])}
     elif provider == RUNPOD:
-        body["data"]["gpuTypes"] = {"items": body["data"]["gpuTypes"]}
+        body["gpus"] = {"items": body["gpus"]}
     elif provider == LAMBDA_LABS:
         body["data"] = list(body["data"].values())
     else:
@@ -373,8 +388,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         if provider is None:
             self.problems.append(f"request to an unknown host: {request.url}")
             return httpx.Response(404)
-        expected = OFFER_REQUESTS[provider]
-        if (request.method, request.url.path) != expected:
+        if (request.method, request.url.path) not in OFFER_REQUESTS[provider]:
             self.problems.append(f"{provider}: unexpected {request.method} {request.url.path}")
         auth = request.headers.get("authorization", "")
         if auth != f"Bearer {KEYS[provider]}":
@@ -383,7 +397,9 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         fault = self.faults.get(provider)
         if fault is None:
             return httpx.Response(
-                200, content=fixture_bytes(provider), headers={"Content-Type": "application/json"}
+                200,
+                content=answer_bytes(provider, request),
+                headers={"Content-Type": "application/json"},
             )
         STATS["faulty responses served"] += 1
 

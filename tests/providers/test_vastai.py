@@ -168,7 +168,10 @@ def test_search_offers_fixture_parses_to_offers() -> None:
     assert o.gpu_count == 1
     assert o.gpu_memory_gb == pytest.approx(23.99)
     assert o.price_per_hour == pytest.approx(0.40208333)
-    assert o.spot_price_per_hour == pytest.approx(0.2667)
+    # interruptible at the minimum bid, storage included as in price_per_hour
+    assert o.spot_price_per_hour == pytest.approx(0.2667 + 0.0020833333)
+    assert o.min_bid_per_gpu_hour == pytest.approx(0.2667)
+    assert o.availability == "high"
     assert o.storage_price_per_gb_month == pytest.approx(0.15)
     assert o.vcpus == 8.0
     assert o.ram_gb == pytest.approx(128700 * 8 / 32 / 1024, abs=0.01)
@@ -193,7 +196,8 @@ def test_search_offers_fixture_parses_to_offers() -> None:
     h100 = offers["25110420"]
     assert (h100.gpu_count, h100.region, h100.country) == (8, "Florida, US", "US")
     assert h100.price_per_hour == pytest.approx(14.403472222)
-    assert h100.spot_price_per_hour == pytest.approx(9.6)
+    assert h100.spot_price_per_hour == pytest.approx(9.6 + 0.0034722222)
+    assert h100.min_bid_per_gpu_hour == pytest.approx(9.6 / 8)  # min_bid is per offer
     assert h100.vcpus == 224.0
     assert h100.ram_gb == pytest.approx(2063730 / 1024, abs=0.01)
 
@@ -223,11 +227,16 @@ def test_every_offer_resolves_to_the_expected_catalog_model() -> None:
 
 
 async def test_fetch_offers_sends_the_cli_search(adapter: VastAiAdapter, vast: FakeVast) -> None:
-    vast.add("POST", "/api/v0/bundles/", reply(body=load("search_offers.json")))
+    vast.add(
+        "POST",
+        "/api/v0/bundles/",
+        reply(body=load("search_offers.json")),
+        reply(body=load("search_offers_bid.json")),
+    )
     offers = await adapter.fetch_offers()
     assert len(offers) == 10
 
-    (request,) = vast.requests
+    request, bid_request = vast.requests
     assert request.method == "POST"
     assert str(request.url) == "https://console.vast.ai/api/v0/bundles/"
     assert request.headers["Authorization"] == f"Bearer {KEY}"
@@ -240,12 +249,110 @@ async def test_fetch_offers_sends_the_cli_search(adapter: VastAiAdapter, vast: F
     for name, op in DEFAULT_FILTERS.items():
         assert sent[name] == op == recorded[name]
     assert sent["type"] == recorded["type"] == "on-demand"
-    assert sent["order"] == recorded["order"]
+    # the whole market, a page at a time in id order (the search has no offset)
+    assert sent["order"] == [["id", "asc"]]
     assert sent["num_gpus"] == recorded["num_gpus"]
     assert sent["allocated_storage"] == recorded["allocated_storage"] == 10.0
-    assert sent["limit"] == VastAiAdapter.OFFER_LIMIT == 1000
+    assert sent["limit"] == VastAiAdapter.OFFER_PAGE_SIZE == 5000
     # gpucm filters reliability itself (min_reliability), so every host comes back.
     assert set(sent) == set(recorded) - {"reliability2"}
+    # then the same search priced for bidding
+    bid_sent = json.loads(bid_request.content)
+    recorded_bid = load("search_offers_bid_request.json")
+    assert bid_sent["type"] == recorded_bid["type"] == "bid"
+    assert {k: v for k, v in bid_sent.items() if k != "type"} == {
+        k: v for k, v in sent.items() if k != "type"
+    }
+
+
+async def test_bid_search_prices_merge_onto_the_on_demand_offers(
+    adapter: VastAiAdapter, vast: FakeVast
+) -> None:
+    vast.add(
+        "POST",
+        "/api/v0/bundles/",
+        reply(body=load("search_offers.json")),
+        reply(body=load("search_offers_bid.json")),
+    )
+    offers = {o.provider_id: o for o in await adapter.fetch_offers()}
+    # The bid search's own price wins: this ask's minimum bid moved between the searches.
+    moved = offers["24871034"]
+    assert moved.spot_price_per_hour == pytest.approx(0.27 + 0.0020833333)
+    assert moved.min_bid_per_gpu_hour == pytest.approx(0.27)
+    assert moved.price_per_hour == pytest.approx(0.40208333)  # on-demand untouched
+    # an ask the bid search left out keeps the price its own row's min_bid gives
+    assert offers["22187310"].spot_price_per_hour == pytest.approx(0.12 + 0.0013888889)
+    # an ask only the bid search lists is no on-demand offer: not added
+    assert "25999001" not in offers
+    assert {o.availability for o in offers.values()} == {"high"}
+
+
+async def test_a_failed_bid_search_keeps_the_market(
+    adapter: VastAiAdapter, vast: FakeVast, caplog: pytest.LogCaptureFixture
+) -> None:
+    vast.add(
+        "POST",
+        "/api/v0/bundles/",
+        reply(body=load("search_offers.json")),
+        reply(400, body={"success": False, "error": "invalid_args", "msg": "bad type"}),
+    )
+    caplog.set_level(logging.INFO)
+    offers = {o.provider_id: o for o in await adapter.fetch_offers()}
+    assert len(offers) == 10
+    assert offers["24871034"].spot_price_per_hour == pytest.approx(0.2667 + 0.0020833333)
+    assert "no interruptible prices this refresh" in caplog.text
+
+
+async def offers_in_pages_of(size: int, vast: FakeVast) -> list[Offer]:
+    """fetch_offers of an adapter that asks `size` asks a page."""
+
+    class Small(VastAiAdapter):
+        OFFER_PAGE_SIZE = size
+
+    adapter = Small(
+        ProviderSettings(api_key=KEY),
+        transport=httpx.MockTransport(vast.handler),
+        monotonic=far_apart(),
+        clock=fixed_clock(FIXED_NOW),
+    )
+    try:
+        return await adapter.fetch_offers()
+    finally:
+        await adapter.aclose()
+
+
+async def test_the_whole_market_is_paged_by_id(vast: FakeVast) -> None:
+    rows = load("search_offers.json")["offers"]  # ids ascending below
+    rows = sorted(rows, key=lambda r: r["id"])
+
+    def page(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        after = sent.get("id", {}).get("gt", 0)
+        chosen = [r for r in rows if r["id"] > after][: sent["limit"]]
+        if sent["type"] == "bid":
+            chosen = []
+        return httpx.Response(200, json={"offers": chosen})
+
+    vast.add("POST", "/api/v0/bundles/", page)
+    offers = await offers_in_pages_of(4, vast)
+    assert sorted(int(o.provider_id) for o in offers) == [r["id"] for r in rows]
+    on_demand = [json.loads(r.content) for r in vast.requests]
+    on_demand = [b for b in on_demand if b["type"] == "on-demand"]
+    # 10 asks, 4 a page: 4, 4, 2 (a short page is the last)
+    assert [b.get("id") for b in on_demand] == [
+        None,
+        {"gt": rows[3]["id"]},
+        {"gt": rows[7]["id"]},
+    ]
+
+
+async def test_paging_stops_when_a_server_ignores_the_id_filter(vast: FakeVast) -> None:
+    rows = load("search_offers.json")["offers"][:2]
+    vast.add("POST", "/api/v0/bundles/", reply(body={"offers": rows}))
+    offers = await offers_in_pages_of(2, vast)
+    assert len(offers) == 2
+    # one full page, the same page again (its ids do not move on): stop; then the bids
+    assert len(vast.requests) == 2 + 2
 
 
 def test_price_fallbacks_and_unpriced_rows(caplog: pytest.LogCaptureFixture) -> None:
@@ -356,11 +463,11 @@ def test_malformed_rows_are_skipped_and_logged(caplog: pytest.LogCaptureFixture)
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ([], "a JSON list, not an object"),
+        ([], "a list, not a JSON object"),
         ({"success": True}, "no 'offers' list"),
-        ({"offers": {"id": 1}}, "'offers' is a object, not a list"),
-        ({"offers": None}, "'offers' is a null, not a list"),
-        ("offers", "a JSON string"),
+        ({"offers": {"id": 1}}, "'offers' is an object, not a list"),
+        ({"offers": None}, "'offers' is null, not a list"),
+        ("offers", "a string, not a JSON object"),
     ],
 )
 def test_wrong_shape_offer_bodies_raise_bad_response(body: Any, words: str) -> None:
@@ -380,10 +487,12 @@ async def test_non_json_and_empty_answers(adapter: VastAiAdapter, vast: FakeVast
 async def test_quote_asks_for_one_offer(adapter: VastAiAdapter, vast: FakeVast) -> None:
     row = load("search_offers.json")["offers"][0]
     moved = copy.deepcopy(row) | {"dph_total": 0.5}
+    bid_row = load("search_offers_bid.json")["offers"][0]
     vast.add(
         "POST",
         "/api/v0/bundles/",
         reply(body={"offers": [moved]}),
+        reply(body={"offers": [bid_row]}),
         reply(body={"offers": []}),
         reply(body={"offers": [load("search_offers.json")["offers"][1]]}),
     )
@@ -392,16 +501,18 @@ async def test_quote_asks_for_one_offer(adapter: VastAiAdapter, vast: FakeVast) 
     assert fresh is not None
     assert fresh.id == old.id
     assert fresh.price_per_hour == 0.5
+    assert fresh.spot_price_per_hour == pytest.approx(0.27 + 0.0020833333)  # bid search
     assert fresh.fetched_at == FIXED_NOW
-    sent = json.loads(vast.requests[0].content)
-    assert sent["id"] == {"eq": 24871034}
+    sent, bid_sent = (json.loads(r.content) for r in vast.requests)
+    assert sent["id"] == bid_sent["id"] == {"eq": 24871034}
     for name, op in DEFAULT_FILTERS.items():
         assert sent[name] == op
-    assert sent["type"] == "on-demand"
+    assert (sent["type"], bid_sent["type"]) == ("on-demand", "bid")
     assert sent["allocated_storage"] == 10.0
 
     assert await adapter.quote(old) is None  # gone
     assert await adapter.quote(old) is None  # a different ask is not this offer
+    assert len(vast.requests) == 4  # no bid search for an offer that is gone
 
 
 # -- launch ------------------------------------------------------------------------------
@@ -525,6 +636,71 @@ async def test_bad_launch_specs_are_refused_before_sending(
     assert vast.requests == []
 
 
+async def test_bid_launch_sends_the_bid_for_the_whole_offer(
+    adapter: VastAiAdapter, vast: FakeVast
+) -> None:
+    vast.add("PUT", "/api/v0/asks/24871034/", reply(body=load("create_instance.json")))
+    offer = offers_by_id()["24871034"]  # min bid $0.2667/GPU-h
+    instance = await adapter.launch(spec_for(offer, interruptible=True, bid_per_gpu=0.3))
+    (request,) = vast.requests
+    assert json.loads(request.content) == load("create_instance_bid_request.json")
+    assert instance.interruptible is True
+    # what it bills: the bid plus the storage the on-demand price folds in
+    assert instance.price_per_hour == pytest.approx(0.3 + 0.0020833333)
+    assert instance.provider_data["bid"] == 0.3
+
+
+async def test_bid_launch_defaults_to_the_minimum_bid_per_machine(
+    adapter: VastAiAdapter, vast: FakeVast
+) -> None:
+    vast.add("PUT", "/api/v0/asks/25110420/", reply(body=load("create_instance.json")))
+    h100 = offers_by_id()["25110420"]  # 8 GPUs, min_bid 9.6 for the whole offer
+    await adapter.launch(spec_for(h100, interruptible=True, image=None))
+    assert json.loads(vast.requests[0].content)["price"] == pytest.approx(9.6)
+
+
+@pytest.mark.parametrize(
+    ("bid", "words"),
+    [(0.1, "below the minimum"), (20.0, "outside what Vast.ai takes")],
+)
+async def test_bad_bids_are_refused_before_sending(
+    adapter: VastAiAdapter, vast: FakeVast, bid: float, words: str
+) -> None:
+    h100 = offers_by_id()["25110420"]  # 20 x 8 GPUs = $160/h, over Vast's $128 cap
+    with pytest.raises(InvalidRequest, match=words):
+        await adapter.launch(spec_for(h100, interruptible=True, bid_per_gpu=bid, image=None))
+    assert vast.requests == []
+
+
+async def test_an_image_needing_newer_cuda_than_the_host_is_refused(
+    adapter: VastAiAdapter, vast: FakeVast
+) -> None:
+    offer = offers_by_id()["24871034"]  # cuda_max_good 12.8
+    with pytest.raises(InvalidRequest, match=r"needs CUDA 13\.0.*12\.8"):
+        await adapter.launch(spec_for(offer, image="vllm/vllm-openai:v0.11.0-cu130"))
+    assert vast.requests == []
+
+
+async def test_file_systems_are_unsupported(adapter: VastAiAdapter, vast: FakeVast) -> None:
+    offer = offers_by_id()["24871034"]
+    with pytest.raises(Unsupported, match="no shared filesystems"):
+        await adapter.launch(spec_for(offer, file_systems=("data",)))
+
+
+def test_interruptible_instances_and_an_outbid_stop() -> None:
+    rows = load("instances_interruptible.json")["instances"]
+    outbid, running = (parse_instance(r) for r in rows)
+    assert outbid.interruptible and running.interruptible
+    assert (outbid.status, outbid.status_reason) == ("stopped", "outbid")
+    assert (running.status, running.status_reason) == ("running", None)
+    # an on-demand instance is never outbid, whatever it says
+    plain = parse_instance(load("instances.json")["instances"][0])
+    assert (plain.interruptible, plain.status_reason) == (False, None)
+    # a stop the renter asked for is no outbid
+    asked = parse_instance(rows[0] | {"intended_status": "stopped", "status_msg": ""})
+    assert (asked.status, asked.status_reason) == ("stopped", None)
+
+
 async def test_launch_refuses_foreign_offers(adapter: VastAiAdapter, vast: FakeVast) -> None:
     offer = offers_by_id()["24871034"].model_copy(
         update={"provider": "runpod", "id": "runpod:x", "provider_id": "x", "provider_data": {}}
@@ -609,9 +785,9 @@ async def test_list_instances_stops_on_a_repeated_token(
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ([], "a JSON list, not an object"),
+        ([], "a list, not a JSON object"),
         ({"success": True}, "no 'instances' list"),
-        ({"instances": {"id": 1}}, "'instances' is a object"),
+        ({"instances": {"id": 1}}, "'instances' is an object"),
         ({"instances": [], "next_token": {"a": 1}}, "'next_token' is not a string"),
     ],
 )
@@ -782,10 +958,11 @@ async def test_plain_text_429_is_retried_then_succeeds(
         reply(429, text="API requests too frequent: endpoint threshold=1.0"),
         reply(429, text="API requests too frequent: endpoint threshold=1.0"),
         reply(body=load("search_offers.json")),
+        reply(body=load("search_offers_bid.json")),
     )
     offers = await adapter.fetch_offers()
     assert len(offers) == 10
-    assert len(vast.requests) == 3
+    assert len(vast.requests) == 4  # two refused, the search, the bid search
     assert sleeps == [0.5, 1.0]  # backoff, no Retry-After from Vast
 
 
@@ -816,8 +993,7 @@ async def test_requests_are_paced(vast: FakeVast) -> None:
         monotonic=lambda: 50.0,
     )
     vast.add("POST", "/api/v0/bundles/", reply(body={"offers": []}))
-    await adapter.fetch_offers()
-    await adapter.fetch_offers()
+    await adapter.fetch_offers()  # the search and the bid search, one second apart
     assert sleeps == [VastAiAdapter.request_interval]
     await adapter.aclose()
 

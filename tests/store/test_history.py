@@ -225,7 +225,7 @@ async def test_rebuild_matches_what_refreshes_maintained(db_path: Path, clock: C
         raw.execute("DELETE FROM price_history_daily")
     store = await Store.open(db_path, clock=fixed_clock(FIXED_NOW))
     try:
-        async with store._write() as conn:
+        async with store.db.write() as conn:
             await history.rebuild_rollups(conn)
         for resolution, points in before.items():
             assert await store.history(["RTX 4090", "H100"], resolution=resolution) == points
@@ -289,10 +289,16 @@ async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock:
     finally:
         await store.close()
     kept = _cheapest_rows(db_path)
-    # a database from before migration 4: no cheapest tables at all
+    # a database from before migration 4: no cheapest tables at all (nor what the
+    # migrations after it add)
     with sqlite3.connect(db_path) as raw:
         raw.executescript(
-            "DROP TABLE cheapest_hourly; DROP TABLE cheapest_daily; PRAGMA user_version = 3;"
+            "DROP TABLE cheapest_hourly; DROP TABLE cheapest_daily;"
+            " ALTER TABLE launch_journal DROP COLUMN fingerprint;"
+            " ALTER TABLE launch_journal DROP COLUMN reserved_per_hour;"
+            " ALTER TABLE offers DROP COLUMN availability;"
+            " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour;"
+            " PRAGMA user_version = 3;"
         )
     store = await Store.open(db_path, clock=clock)
     await store.close()
@@ -302,7 +308,7 @@ async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock:
         raw.execute("DELETE FROM cheapest_hourly")
     store = await Store.open(db_path, clock=clock)
     try:
-        async with store._write() as conn:
+        async with store.db.write() as conn:
             await history.rebuild_rollups(conn)
     finally:
         await store.close()

@@ -37,7 +37,8 @@ tied_offer = st.fixed_dictionaries(
         "region": st.sampled_from([*REGIONS, "texas, us", "NORWAY"]),
         "gpu_memory_gb": st.none() | st.sampled_from([24.0, 80.0]),
         "cuda_version": st.none() | st.sampled_from([11.8, 12.8]),
-        "available": st.booleans(),
+        "availability": st.sampled_from(["high", "medium", "low", "none", "unknown"]),
+        "spot_price_per_hour": st.none() | st.sampled_from([0.1, 0.2, 0.3]),
     }
 )
 
@@ -66,6 +67,7 @@ paged_query = st.builds(
     min_performance=_sometimes([80.0]),
     min_gpu_memory=_sometimes([30.0]),
     min_cuda=_sometimes([12.0]),
+    min_availability=_sometimes(["low", "medium", "high"]),
     # regions have the most rules (groups, "US", raw terms in any case): more often
     regions=_terms(["US", "Europe", "texas, us", "Norway", "norway", "NO", "us-west-1"], 2),
     sort_by=st.sampled_from(SORTS),
@@ -167,7 +169,7 @@ async def test_a_change_by_another_store_is_seen_at_once(pair: Any) -> None:
 async def test_its_own_write_starts_the_next_build(pair: Any) -> None:
     _, indexed = pair
     await indexed.replace_offers("vast_ai", _market([2.0, 1.0]))
-    assert indexed._index_task is not None  # started by the write, not by a search
+    assert indexed.index.task is not None  # started by the write, not by a search
     assert await indexed.wait_for_index()
     assert await indexed.search_rows(SearchQuery(), ["price_per_hour"], limit=5) == [
         (1.0,),
@@ -204,7 +206,7 @@ async def test_closing_during_a_build_is_quick_and_quiet(db_path: Path) -> None:
     ]
     store = await Store.open(db_path, catalog=CATALOG, offer_index=True)
     await store.replace_offers("vast_ai", offers)  # starts a build
-    task = store._index_task
+    task = store.index.task
     assert task is not None and not task.done()
     await store.close()
     assert task.done()
@@ -216,7 +218,7 @@ async def test_a_one_shot_store_never_builds_one(db_path: Path) -> None:
     try:
         await store.replace_offers("vast_ai", _market([1.0]))
         await store.search(CHEAPEST)
-        assert store._index_task is None
+        assert store.index.task is None
         assert not await store.wait_for_index()
     finally:
         await store.close()

@@ -206,6 +206,9 @@ REGIONS = [
     "US",
 ]
 SORTS = list(SORT_COLUMNS)
+# stock levels from none to high; unknown is below every minimum (an oracle of its own,
+# not levels_at_least, which the store uses)
+LEVELS = ["unknown", "none", "low", "medium", "high"]
 
 
 def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[str]:
@@ -233,6 +236,8 @@ def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[s
             q.min_gpu_memory is None
             or (o.gpu_memory_gb is not None and o.gpu_memory_gb >= q.min_gpu_memory),
             q.min_cuda is None or o.cuda_version is None or o.cuda_version >= q.min_cuda,
+            q.min_availability is None
+            or LEVELS.index(o.availability) >= LEVELS.index(q.min_availability),
             not q.regions
             or (o.region_group in groups)
             or (set(US_GROUPS) <= set(groups) and o.country == "US")
@@ -269,7 +274,8 @@ offer_strategy = st.builds(
     region=st.sampled_from(REGIONS),
     memory=st.none() | st.sampled_from([24.0, 40.0, 80.0]),
     cuda=st.none() | st.sampled_from([11.8, 12.2, 12.8]),
-    available=st.booleans(),
+    availability=st.sampled_from(["high", "medium", "low", "none", "unknown"]),
+    spot=st.none() | st.floats(0.01, 20, allow_nan=False).map(lambda x: round(x, 3)),
 )
 
 query_strategy = st.builds(
@@ -292,6 +298,7 @@ query_strategy = st.builds(
     providers=st.lists(st.sampled_from(["vast_ai", "runpod", "lambda_labs"]), max_size=2),
     min_gpu_memory=st.none() | st.sampled_from([30.0]),
     min_cuda=st.none() | st.sampled_from([12.0, 12.5]),
+    min_availability=st.none() | st.sampled_from(["low", "medium", "high"]),
     sort_by=st.sampled_from(SORTS),
     sort_order=st.sampled_from(["asc", "desc"]),
 )
@@ -319,7 +326,8 @@ def test_sql_search_equals_naive_filter(
             region=s["region"],
             gpu_memory_gb=s["memory"],
             cuda_version=s["cuda"],
-            available=s["available"],
+            availability=s["availability"],
+            spot_price_per_hour=s["spot"],
         )
         for i, s in enumerate(specs)
     ]
@@ -354,3 +362,48 @@ def test_naive_reference_is_not_trivial() -> None:
     kept = naive(offers, SearchQuery(max_price=1.0), {o.id: i for i, o in enumerate(offers)})
     assert 0 < len(kept) < len(offers)
     assert not math.isnan(offers[0].price_per_hour)
+
+
+async def test_a_minimum_stock_level_hides_unknown_and_lower_levels(db_path: Path) -> None:
+    levels = {"1": "high", "2": "medium", "3": "low", "4": "none", "5": "unknown"}
+    offers = [
+        make_offer("runpod", pid, "RTX 4090", price_per_hour=float(pid), availability=level)
+        for pid, level in levels.items()
+    ]
+    store = await Store.open(db_path, catalog=CATALOG)
+    try:
+        await store.replace_offers("runpod", offers)
+        assert await ids(store) == ["1", "2", "3", "5"]  # `none` is unavailable
+        assert await ids(store, min_availability="low") == ["1", "2", "3"]
+        assert await ids(store, min_availability="medium") == ["1", "2"]
+        assert await ids(store, min_availability="high") == ["1"]
+        assert await ids(store, available=False, min_availability="low") == ["1", "2", "3"]
+        page = await store.search(SearchQuery(available=False))
+        assert {o.provider_id: o.availability for o in page.offers} == levels
+        assert {o.provider_id: o.available for o in page.offers}["4"] is False
+    finally:
+        await store.close()
+
+
+async def test_sort_by_spot_puts_offers_without_a_spot_price_last(db_path: Path) -> None:
+    spots = {"1": 0.5, "2": None, "3": 0.2, "4": 0.9}
+    offers = [
+        make_offer(
+            "vast_ai",
+            pid,
+            "RTX 4090",
+            price_per_hour=1.0 + int(pid),
+            spot_price_per_hour=spot,
+            min_bid_per_gpu_hour=spot,
+        )
+        for pid, spot in spots.items()
+    ]
+    store = await Store.open(db_path, catalog=CATALOG)
+    try:
+        await store.replace_offers("vast_ai", offers)
+        assert await ids(store, sort_by="spot") == ["3", "1", "4", "2"]
+        assert await ids(store, sort_by="spot", sort_order="desc") == ["4", "1", "3", "2"]
+        (cheapest, *_) = (await store.search(SearchQuery(sort_by="spot"))).offers
+        assert (cheapest.spot_price_per_hour, cheapest.min_bid_per_gpu_hour) == (0.2, 0.2)
+    finally:
+        await store.close()

@@ -8,7 +8,7 @@ import pytest
 
 from gpucm.domain.clock import Clock
 from gpucm.domain.models import ProviderHealth, SearchQuery
-from gpucm.store import store as store_module
+from gpucm.store import offers as offers_module
 from gpucm.store.db import StoreError, connect, migrate, run_on_connection, schema_version
 from gpucm.store.schema import LATEST_VERSION, MIGRATIONS, Migration
 from gpucm.store.store import Store
@@ -125,10 +125,10 @@ async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
 async def test_a_write_of_most_of_the_table_rebuilds_its_indexes_after(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "BULK_WRITE_ROWS", 5)
+    monkeypatch.setattr(offers_module, "BULK_WRITE_ROWS", 5)
     store = await Store.open(db_path)
     statements: list[str] = []
-    await run_on_connection(store._writer, lambda raw: raw.set_trace_callback(statements.append))
+    await run_on_connection(store.db.writer, lambda raw: raw.set_trace_callback(statements.append))
     try:
         prices = [3.0, 1.0, 2.5, 0.5, 4.0, 1.5, 2.0, 3.5]
         vast = [make_offer(provider_id=str(i), price_per_hour=p) for i, p in enumerate(prices)]
@@ -211,3 +211,34 @@ async def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError):
         await Store.open(path)
+
+
+async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Path) -> None:
+    """Offers written before migration 6 knew only `available`: unavailable ones become
+    `none`, the others `unknown` (no provider said how much), and no bid is invented."""
+    store = await Store.open(db_path)
+    try:
+        await store.replace_offers(
+            "vast_ai",
+            [
+                make_offer("vast_ai", "1", "RTX 4090", availability="high"),
+                make_offer("vast_ai", "2", "RTX 4090", available=False),
+            ],
+        )
+    finally:
+        await store.close()
+    with sqlite3.connect(db_path) as raw:  # back to a version-5 database
+        raw.executescript(
+            "ALTER TABLE offers DROP COLUMN availability;"
+            " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour; PRAGMA user_version = 5;"
+        )
+    store = await Store.open(db_path)
+    try:
+        page = await store.search(SearchQuery(available=False))
+        assert {o.provider_id: o.availability for o in page.offers} == {
+            "1": "unknown",
+            "2": "none",
+        }
+        assert all(o.min_bid_per_gpu_hour is None for o in page.offers)
+    finally:
+        await store.close()

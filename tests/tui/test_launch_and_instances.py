@@ -261,8 +261,7 @@ async def test_capacity_failure_offers_the_equivalent_and_launches_it(
         assert record is not None
         assert record.state == "done" and record.offer_id == equivalent.id
         # the price kept is the one confirmed for the offer that launched
-        assert record.request["confirmed"]["offer_id"] == equivalent.id
-        assert record.request["confirmed"]["per_hour"] == confirm.pre.cost.per_hour
+        assert record.reserved_per_hour == confirm.pre.cost.per_hour
 
 
 async def test_lambda_form_disables_what_lambda_cannot_do(services: Services) -> None:

@@ -17,6 +17,7 @@ from gpucm.api.context import ApiContext
 from gpucm.api.envelope import FieldError, failure
 from gpucm.engine.instances import InstanceError
 from gpucm.engine.launcher import LaunchError, LaunchInDoubt
+from gpucm.engine.ports import ProviderNotConfigured
 from gpucm.providers.errors import (
     CapacityError,
     InvalidRequest,
@@ -25,7 +26,6 @@ from gpucm.providers.errors import (
     RateLimited,
     Unsupported,
 )
-from gpucm.services import ProviderNotConfigured
 
 log = logging.getLogger(__name__)
 

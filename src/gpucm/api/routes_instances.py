@@ -1,12 +1,14 @@
 """Your machines: create (the original create body), list, get, stop, start, restart,
-terminate — through the same launcher and instance manager as the CLI and TUI.
+terminate — through the one launch flow (engine/launch_flow.py) and the instance
+manager, as the CLI and TUI.
 
 Creating spends money, so the POST is the confirmation but not a blank cheque: the
 offer is re-quoted first, and a vanished offer, a price above `max_price_per_hour` or
 a budget it would pass refuses with 409 and nothing launched. When the provider has no
 capacity, 409 lists equivalent offers, or with `"failover": true` the cheapest of them
 is launched instead. One Idempotency-Key (or `request_id`) never creates two
-instances: the same key again answers 200 with the instance it created.
+instances: the same key with the same request answers 200 with the instance it
+created; with a different request (another offer), 422 naming the first request's.
 """
 
 from __future__ import annotations
@@ -22,18 +24,13 @@ from gpucm.api.context import ApiContext, Ctx
 from gpucm.api.envelope import Envelope, ok, scrub
 from gpucm.api.errors import ApiError
 from gpucm.domain.models import Instance, LaunchRequest
-from gpucm.domain.provider_names import DISPLAY_NAMES, PROVIDERS, canonical_provider
+from gpucm.domain.provider_names import PROVIDERS, canonical_provider, display_name
 from gpucm.engine.instances import Action, InstanceError
-from gpucm.engine.launcher import (
-    LaunchError,
-    LaunchOptions,
-    LaunchOutcome,
-    NoCapacity,
-    Preflight,
-    new_request_id,
-)
+from gpucm.engine.launch_errors import EarlierInDoubt, NoCapacity, RequestMismatch
+from gpucm.engine.launch_flow import LaunchRefused, LaunchTarget, OfferNotFound, WrongProvider
+from gpucm.engine.launch_options import LaunchOptions, new_request_id
+from gpucm.engine.launcher import LaunchOutcome, Preflight
 from gpucm.engine.spend import spend_line
-from gpucm.providers.errors import CapacityError
 
 router = APIRouter(prefix="/api/v1/instances", tags=["instances"])
 
@@ -86,7 +83,7 @@ def _check_environment(req: CreateInstance) -> None:
 
 def _launched_message(outcome: LaunchOutcome, pre: Preflight) -> str:
     i = outcome.instance
-    where = DISPLAY_NAMES.get(i.provider, i.provider)
+    where = display_name(i.provider)
     notes = [
         f"Launched {i.id} ({pre.offer.gpu_count} x {pre.offer.gpu_model} at {where}) "
         f"at ${pre.cost.per_hour:.3f}/h all-in; it is {i.status}"
@@ -97,19 +94,19 @@ def _launched_message(outcome: LaunchOutcome, pre: Preflight) -> str:
     return "; ".join(notes)
 
 
+async def _confirmed(pre: Preflight) -> bool:
+    return True  # the POST is the confirmation; the preflight's refusals still hold
+
+
 async def _take_cheapest(failure: str, candidates: list[Preflight]) -> Preflight:
     return candidates[0]
 
 
-async def _no_capacity(ctx: ApiContext, pre: Preflight, options: LaunchOptions, why: str) -> str:
-    candidates = await ctx.services.launcher.failover_candidates(
-        pre.offer, options, exclude=[pre.offer.id], limit=EQUIVALENTS_SHOWN
+async def _no_failover(failure: str, candidates: list[Preflight]) -> Preflight:
+    listed = ", ".join(
+        f"{c.offer.id} (${c.cost.per_hour:.3f}/h)" for c in candidates[:EQUIVALENTS_SHOWN]
     )
-    message = f"not launched: {why}"
-    if candidates:
-        listed = ", ".join(f"{c.offer.id} (${c.cost.per_hour:.3f}/h)" for c in candidates)
-        message += f"; equivalent offers available now: {listed}"
-    return message
+    raise ApiError(409, f"not launched: {failure}; equivalent offers available now: {listed}")
 
 
 @router.post(
@@ -137,59 +134,46 @@ async def create_instance(
         {**body.model_dump(exclude={"failover"}), "provider": provider, "request_id": request_id}
     )
     options = LaunchOptions.from_request(req)
-    services = ctx.services
-    launcher = services.launcher
     async with ctx.launch_lock:
-        await launcher.reconcile()
         try:
-            previous = await services.launcher.existing(request_id)
-        except LaunchError as exc:
-            raise ApiError(409, str(exc)) from None
-        if previous is not None:
-            return ok(
-                previous.instance,
-                f"Idempotency-Key {request_id} already created {previous.instance.id}: nothing "
-                f"new was created (it is {previous.instance.status})",
-                secrets=ctx.secrets(),
-                headers={
-                    "Idempotent-Replayed": "true",
-                    "Location": f"/api/v1/instances/{previous.instance.id}",
-                },
+            outcome = await ctx.services.launch_flow.run(
+                LaunchTarget.by_id(req.offer_id, provider),
+                options,
+                confirm=_confirmed,
+                choose=_take_cheapest if body.failover else _no_failover,
             )
-        try:
-            offer = await launcher.resolve_offer(req.offer_id, provider)
-        except LaunchError:
+        except EarlierInDoubt as exc:
+            raise ApiError(409, str(exc)) from None
+        except RequestMismatch as exc:
+            raise ApiError(422, f"invalid request: Idempotency-Key: {exc}") from None
+        except OfferNotFound:
             raise ApiError(
                 404,
                 f"not launched: no offer {req.offer_id!r} at {provider}; it may have gone "
                 "(search again for a current one)",
             ) from None
-        if offer.provider != provider:
-            raise ApiError(
-                422, f"invalid request: offer {offer.id} is at {offer.provider}, not {provider}"
-            )
-        pre = await launcher.preflight(offer, options)
-        if not pre.ok:
-            raise ApiError(409, pre.refusal())
-        try:
-            if body.failover:
-                outcome, pre = await launcher.launch_failing_over(pre, options, _take_cheapest)
-            else:
-                outcome = await launcher.launch(pre, options)
+        except WrongProvider as exc:
+            raise ApiError(422, f"invalid request: {exc}") from None
+        except LaunchRefused as exc:
+            raise ApiError(409, exc.preflight.refusal()) from None
         except NoCapacity as exc:
             raise ApiError(409, scrub(str(exc), ctx.secrets())) from None
-        except CapacityError as exc:
-            why = scrub(str(exc), ctx.secrets())
-            raise ApiError(409, await _no_capacity(ctx, pre, options, why)) from None
     instance = outcome.instance
-    status = 200 if outcome.reused else 201
     headers = {"Location": f"/api/v1/instances/{instance.id}"}
-    if outcome.reused:
+    if outcome.reused or outcome.preflight is None:
         headers["Idempotent-Replayed"] = "true"
+        return ok(
+            instance,
+            f"Idempotency-Key {request_id} already created {instance.id}: nothing "
+            f"new was created (it is {instance.status})",
+            status=200,
+            secrets=ctx.secrets(),
+            headers=headers,
+        )
     return ok(
         instance,
-        _launched_message(outcome, pre),
-        status=status,
+        _launched_message(outcome, outcome.preflight),
+        status=201,
         secrets=ctx.secrets(),
         headers=headers,
     )

@@ -14,7 +14,7 @@ from gpucm.api.context import Ctx
 from gpucm.api.envelope import Envelope, failure, ok
 from gpucm.api.metrics import CONTENT_TYPE, Metrics, market_lines
 from gpucm.domain.models import Category, GpuModel, MarketStats, ProviderInfo, Vendor
-from gpucm.provider_info import provider_infos
+from gpucm.engine.provider_info import provider_infos
 from gpucm.store.db import StoreError
 
 router = APIRouter()
@@ -73,7 +73,10 @@ async def gpu_models(
     summary="Providers: configuration, features, regions, GPU models and refresh health",
 )
 async def providers(ctx: Ctx) -> Response:
-    infos = await provider_infos(ctx.services)
+    services = ctx.services
+    infos = await provider_infos(
+        services.store, services.settings.configured_providers(), demo=services.demo
+    )
     configured = sum(1 for i in infos if i.is_configured)
     message = f"{len(infos)} providers, {configured} configured"
     if ctx.services.demo:

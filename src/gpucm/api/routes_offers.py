@@ -13,7 +13,7 @@ from starlette.responses import Response
 from gpucm.api.context import Ctx
 from gpucm.api.envelope import Envelope, ok
 from gpucm.api.errors import ApiError
-from gpucm.domain.models import Category, Offer, SearchQuery, SortBy, SortOrder
+from gpucm.domain.models import Category, Offer, SearchQuery, SortBy, SortOrder, StockLevel
 from gpucm.domain.provider_names import PROVIDERS, canonical_provider
 
 router = APIRouter(prefix="/api/v1/offers", tags=["offers"])
@@ -95,6 +95,10 @@ async def search(
     provider: Annotated[list[str] | None, Query()] = None,
     min_reliability: Annotated[float | None, Query(description="0 to 1")] = None,
     min_performance: Annotated[float | None, Query()] = None,
+    min_availability: Annotated[
+        StockLevel | None,
+        Query(description="stock the provider confirms at least; hides unknown availability"),
+    ] = None,
     sort_by: Annotated[SortBy, Query()] = "price",
     sort_order: Annotated[SortOrder, Query()] = "asc",
     available: Annotated[bool, Query(description="false includes offers not rentable now")] = True,
@@ -115,6 +119,7 @@ async def search(
         "providers": provider or [],
         "min_reliability": min_reliability,
         "min_performance": min_performance,
+        "min_availability": min_availability,
         "sort_by": sort_by,
         "sort_order": sort_order,
         "available": available,

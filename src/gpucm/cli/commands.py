@@ -4,71 +4,21 @@ prints a table, JSON or CSV. Data goes to stdout, messages to stderr."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Iterable
-from typing import Any
-
-from pydantic import ValidationError
 
 from gpucm import formatting as fmt
 from gpucm.cli.errors import UsageError
-from gpucm.cli.parser import MAX_INT, namespace_filters
+from gpucm.cli.filters import canonical_providers, filter_query
+from gpucm.cli.output import demo_banner, print_json, say
+from gpucm.cli.parser import MAX_INT
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Offer, SearchQuery
-from gpucm.domain.provider_names import PROVIDERS, canonical_provider
-from gpucm.domain.query import QueryError, parse_query
+from gpucm.domain.query import QueryError
+from gpucm.engine.provider_info import provider_infos
 from gpucm.export import write_offers
-from gpucm.provider_info import provider_infos
 from gpucm.services import Services
 
 TABLE_LIMIT = 30
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
-
-
-def demo_banner(services: Services) -> None:
-    if services.demo:
-        say("DEMO market: simulated offers (no provider API keys are configured).")
-
-
-def canonical_providers(names: Iterable[str]) -> list[str]:
-    result = []
-    for name in names:
-        canonical = canonical_provider(name)
-        if canonical is None:
-            raise UsageError(f"unknown provider {name!r} (known: {', '.join(PROVIDERS)})")
-        result.append(canonical)
-    return result
-
-
-def filter_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> SearchQuery:
-    """The search the filter flags and --query describe (no paging)."""
-    given = {k: v for k, v in namespace_filters(ns).items() if v not in (None, [])}
-    if "providers" in given:
-        given["providers"] = canonical_providers(given["providers"])
-    if getattr(ns, "all", False):
-        given["available"] = False
-    start = base or SearchQuery()
-    try:
-        query = SearchQuery.model_validate({**start.model_dump(exclude_defaults=True), **given})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "filters"
-        raise UsageError(f"--{field.replace('_', '-')}: {err['msg']}") from None
-    if ns.query:
-        try:
-            query = parse_query(ns.query, base=query)
-        except QueryError as exc:
-            raise UsageError(f"--query: {exc}") from None
-    return query
 
 
 def build_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> SearchQuery:
@@ -130,7 +80,7 @@ async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
     query = build_query(ns, preset_query(ns.preset))
     await services.ensure_data()
     page = await services.store.search(query)
-    demo_banner(services)
+    demo_banner(services.demo)
     if ns.json:
         write_offers(page.offers, sys.stdout, "json")
     elif ns.csv:
@@ -183,11 +133,13 @@ async def cmd_models(ns: argparse.Namespace, services: Services) -> int:
 
 
 async def cmd_providers(ns: argparse.Namespace, services: Services) -> int:
-    infos = await provider_infos(services)
+    infos = await provider_infos(
+        services.store, services.settings.configured_providers(), demo=services.demo
+    )
     if ns.json:
         print_json([i.model_dump(mode="json") for i in infos])
         return 0
-    demo_banner(services)
+    demo_banner(services.demo)
     now = services.clock()
     columns = [
         Column("PROVIDER"),
@@ -220,7 +172,7 @@ async def cmd_stats(ns: argparse.Namespace, services: Services) -> int:
     if ns.json:
         print_json(stats.model_dump(mode="json"))
         return 0
-    demo_banner(services)
+    demo_banner(services.demo)
     print(
         f"{stats.available_instances} of {stats.total_instances} offers available; "
         f"average {fmt.price(stats.average_price)}/h, "
@@ -264,7 +216,7 @@ async def cmd_refresh(ns: argparse.Namespace, services: Services) -> int:
     if ns.json:
         print_json([o.__dict__ for o in outcomes])
     else:
-        demo_banner(services)
+        demo_banner(services.demo)
         for outcome in outcomes:
             print(outcome.summary())
     return 0 if any(o.ok for o in outcomes) else 1

@@ -14,3 +14,7 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse prints usage plus a message; gpucm prints one clear line.
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+class Refused(Exception):
+    """Not done, for a reason the user can act on: one line, exit status 1."""

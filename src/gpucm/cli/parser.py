@@ -11,7 +11,7 @@ from gpucm import __version__
 from gpucm.cli.errors import Parser
 from gpucm.cli.insight_args import add_parsers as add_insight_parsers
 from gpucm.cli.serve import add_parser as add_serve_parser
-from gpucm.domain.models import CATEGORIES, SORT_KEYS
+from gpucm.domain.models import CATEGORIES, SORT_KEYS, STOCK_LEVELS
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +67,11 @@ def _filters(
     )
     f.add_argument("--min-performance", type=float, metavar="SCORE")
     f.add_argument("--min-reliability", type=float, metavar="0..1")
+    f.add_argument(
+        "--min-availability",
+        choices=list(STOCK_LEVELS),
+        help="stock the provider confirms at least (hides unknown availability)",
+    )
     f.add_argument(
         "--provider",
         action="append",
@@ -337,6 +342,7 @@ def namespace_filters(ns: argparse.Namespace) -> dict[str, Any]:
         "regions": ns.region,
         "min_performance": ns.min_performance,
         "min_reliability": ns.min_reliability,
+        "min_availability": ns.min_availability,
         "providers": ns.provider,
         "sort_by": getattr(ns, "sort_by", None),
         "sort_order": getattr(ns, "sort_order", None),

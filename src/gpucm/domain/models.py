@@ -34,9 +34,21 @@ SortBy = Literal[
     "ram",
     "vram",
     "storage",
+    "spot",
 ]
 SortOrder = Literal["asc", "desc"]
 InstanceStatus = Literal["provisioning", "running", "stopped", "error", "terminated"]
+# GPU time is billed from the start of provisioning
+BILLED: tuple[InstanceStatus, ...] = ("running", "provisioning")
+# How much of an offer a provider has in stock right now. `unknown`: the provider does
+# not say (Paperspace); `none`: sold out, listed so it stays visible and watchable.
+Availability = Literal["high", "medium", "low", "none", "unknown"]
+# The levels a minimum can ask for, lowest first. `unknown` is no level: a minimum
+# (`avail>=low`) is a wish for confirmed stock, so it hides unknown availability.
+StockLevel = Literal["low", "medium", "high"]
+# Why an instance is in its status, where the provider says and the status alone does
+# not: `outbid` (an interruptible machine stopped by a higher bid), `preempted`.
+StatusReason = Literal["outbid", "preempted"]
 
 CATEGORIES: tuple[Category, ...] = ("consumer", "professional", "datacenter", "unknown")
 SORT_KEYS: tuple[SortBy, ...] = (
@@ -49,7 +61,10 @@ SORT_KEYS: tuple[SortBy, ...] = (
     "ram",
     "vram",
     "storage",
+    "spot",
 )
+AVAILABILITY_LEVELS: tuple[Availability, ...] = ("high", "medium", "low", "none", "unknown")
+STOCK_LEVELS: tuple[StockLevel, ...] = ("low", "medium", "high")
 INSTANCE_STATUSES: tuple[InstanceStatus, ...] = (
     "provisioning",
     "running",
@@ -57,6 +72,11 @@ INSTANCE_STATUSES: tuple[InstanceStatus, ...] = (
     "error",
     "terminated",
 )
+
+
+def levels_at_least(minimum: StockLevel) -> tuple[StockLevel, ...]:
+    """The stock levels that meet a minimum: `low` -> (low, medium, high)."""
+    return STOCK_LEVELS[STOCK_LEVELS.index(minimum) :]
 
 
 class GpuModel(BaseModel):
@@ -108,9 +128,17 @@ class NetworkInfo(BaseModel):
 class Offer(BaseModel):
     """A rentable configuration at one provider, as of `fetched_at`.
 
-    `price_per_hour` is what the provider bills for the whole offer (all GPUs).
-    Adapters fill the provider-side fields; `domain.normalize` fills the canonical
-    ones (gpu_model, gpu_family, gpu_category, performance, region_group, gpu_info).
+    `price_per_hour` is what the provider bills for the whole offer (all GPUs),
+    on demand. `spot_price_per_hour` is the same offer rented interruptible at the
+    lowest price the provider takes now (None: no interruptible rental), including what
+    `price_per_hour` includes; `min_bid_per_gpu_hour` is the lowest bid per GPU-hour a
+    launch may send. Adapters fill the provider-side fields; `domain.normalize` fills
+    the canonical ones (gpu_model, gpu_family, gpu_category, performance, region_group,
+    gpu_info).
+
+    `availability` is the stock level; `available` (the original API's field) is true
+    unless the level is `none`. Give either: the other follows (`available=False`
+    alone means `none`, `available=True` alone `unknown`).
     """
 
     model_config = ConfigDict(frozen=True, defer_build=True)
@@ -127,6 +155,7 @@ class Offer(BaseModel):
     gpu_memory_gb: float | None = None
     price_per_hour: float = Field(ge=0)
     spot_price_per_hour: float | None = None
+    min_bid_per_gpu_hour: float | None = None
     storage_price_per_gb_month: float | None = None
     vcpus: float | None = None
     ram_gb: float | None = None
@@ -140,11 +169,28 @@ class Offer(BaseModel):
     cuda_version: float | None = None
     verified: bool | None = None
     available: bool = True
+    availability: Availability = "unknown"
     fetched_at: datetime
     first_seen_at: datetime | None = None
     previous_price_per_hour: float | None = None
     stale: bool = False
     provider_data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _availability_and_available(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        level = data.get("availability")
+        flag = data.get("available")
+        if level is None:
+            if flag is not None:
+                data = {**data, "availability": "unknown" if flag else "none"}
+        elif flag is None:
+            data = {**data, "available": level != "none"}
+        elif bool(flag) != (level != "none"):
+            raise ValueError(f"available={flag!r} contradicts availability={level!r}")
+        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -223,7 +269,8 @@ class Instance(BaseModel):
     id: str
     provider: str
     provider_id: str
-    name: str = ""
+    name: str = ""  # as the provider has it: for a launch by gpucm, sanitised and tagged
+    label: str | None = None  # as the user typed it at launch
     status: InstanceStatus
     raw_status: str | None = None
     gpu_model: str | None = None
@@ -244,6 +291,9 @@ class Instance(BaseModel):
     created_at: datetime | None = None
     started_at: datetime | None = None
     updated_at: datetime | None = None
+    # rented interruptible (spot): a higher bid can stop it
+    interruptible: bool = False
+    status_reason: StatusReason | None = None
     provider_data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -266,6 +316,10 @@ class LaunchRecord(BaseModel):
     request: dict[str, Any] = Field(default_factory=dict)
     instance_id: str | None = None
     error: str | None = None
+    # a hash of what was asked for: the same request id with another request is refused
+    fingerprint: str | None = None
+    # the all-in $/h held against the budget while the launch is on its way
+    reserved_per_hour: float = 0.0
 
 
 # integers the store can bind: larger ones are a validation error, not an OverflowError
@@ -276,6 +330,8 @@ class SearchQuery(BaseModel):
     """Every filter of the original search API, plus gpucm's own.
 
     `available=True` keeps only offers that can be rented now; False includes the rest.
+    `min_availability` keeps only offers whose provider confirms at least that much
+    stock (so it hides `unknown` availability).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -298,6 +354,7 @@ class SearchQuery(BaseModel):
     providers: tuple[str, ...] = ()
     min_gpu_memory: float | None = Field(default=None, ge=0)
     min_cuda: float | None = Field(default=None, ge=0)
+    min_availability: StockLevel | None = None
     sort_by: SortBy = "price"
     sort_order: SortOrder = "asc"
     limit: int | None = Field(default=None, ge=1, le=SQLITE_MAX_INT)

@@ -19,13 +19,19 @@ Keys are case-insensitive; so are the values of category, provider, available an
     region (regions)           =  list     group names or raw region terms
     provider (providers)       =  list     any spelling `canonical_provider` knows
     available                  =  yes|no|true|false|1|0;  bare `all` = available=no
+    avail (availability)       >= > low|medium|high: stock the provider confirms
+                                  (hides offers whose availability is unknown)
     sort                       =  key or -key (descending): price, price_per_gpu
                                   (gpu_price), performance (perf), reliability (rel),
-                                  value, gpu_count (count), ram, vram, storage (disk)
+                                  value, gpu_count (count), ram, vram, storage (disk),
+                                  spot (the interruptible price); bare `spot` = sort=spot
     limit, offset              =  N
 
 Prices, sizes and scores are continuous, so `<` and `<=` (and `>`, `>=`) mean the same,
-inclusive bound; only GPU counts are whole numbers, where `>` is strict.
+inclusive bound; only GPU counts and stock levels are steps, where `>` is strict
+(`avail>low` is `avail>=medium`). There is no `avail=unknown`: unknown is no level
+but the absence of one (Paperspace says nothing about stock), and `provider=paperspace`
+already lists exactly those offers.
 
 The first use of a list key in a text replaces the base query's list, later uses in the
 same text append; a repeated scalar key overrides the earlier one.
@@ -41,7 +47,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from gpucm.domain.models import CATEGORIES, SORT_KEYS, SearchQuery
+from gpucm.domain.models import CATEGORIES, SORT_KEYS, STOCK_LEVELS, SearchQuery
 from gpucm.domain.provider_names import PROVIDERS, SHORT_NAMES, canonical_provider
 
 __all__ = ["QueryError", "format_query", "parse_query"]
@@ -83,6 +89,7 @@ _KEYS: Final[tuple[_Key, ...]] = (
     _Key("region", "list", "regions", ("=",)),
     _Key("provider", "provider", "providers", ("=",)),
     _Key("available", "bool", "available", ("=",)),
+    _Key("avail", "level", "min_availability", (">", ">=")),
     _Key("sort", "sort", "sort_by", ("=",)),
     _Key("limit", "int", "limit", ("=",)),
     _Key("offset", "int", "offset", ("=",)),
@@ -100,6 +107,7 @@ _ALIASES: Final[dict[str, str]] = {
     "reliability": "rel",
     "regions": "region",
     "providers": "provider",
+    "availability": "avail",
 }
 _FIELD_NAMES: Final[dict[str, str]] = {
     **{k.field: k.name for k in _KEYS if k.field},
@@ -107,7 +115,7 @@ _FIELD_NAMES: Final[dict[str, str]] = {
     "max_price": "price",
     "sort_order": "sort",
 }
-_FILTER_LIST: Final = ", ".join([*(k.name for k in _KEYS), "all"])
+_FILTER_LIST: Final = ", ".join([*(k.name for k in _KEYS), "all", "spot"])
 
 _SORT_ALIASES: Final[dict[str, str]] = {
     **{k: k for k in SORT_KEYS},
@@ -307,6 +315,10 @@ class _Parser:
             if key_text == "all":
                 self.set("available", False, raw)
                 return
+            if key_text == "spot":
+                self.set("sort_by", "spot", raw)
+                self.set("sort_order", "asc", raw)
+                return
             name = _ALIASES.get(key_text, key_text)
             if name in _BY_NAME:
                 example = {"=": "=…", ">": ">=…", "<": "<…"}[_BY_NAME[name].ops[0][0]]
@@ -314,12 +326,13 @@ class _Parser:
                     f"missing operator and value in {_show(raw)} (e.g. {name}{example})", raw
                 )
             raise QueryError(
-                f"expected key=value or 'all', got {_show(raw)} (filters: {_FILTER_LIST})", raw
+                f"expected key=value, 'all' or 'spot', got {_show(raw)} (filters: {_FILTER_LIST})",
+                raw,
             )
         if not key_text:
             raise QueryError(f"missing filter name in {_show(raw)}", raw)
-        if key_text == "all":
-            raise QueryError(f"'all' takes no value, in {_show(raw)}", raw)
+        if key_text in ("all", "spot"):
+            raise QueryError(f"'{key_text}' takes no value, in {_show(raw)}", raw)
         name = _ALIASES.get(key_text, key_text)
         key = _BY_NAME.get(name)
         if key is None:
@@ -407,6 +420,26 @@ def _set_bool(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
     p.set(key.field, flag, raw)
 
 
+def _set_level(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
+    level = value.lower()
+    if level not in STOCK_LEVELS:
+        hint = (
+            "; unknown is no level (provider=paperspace lists those offers)"
+            if level == "unknown"
+            else ""
+        )
+        raise QueryError(
+            f"unknown stock level {_show(value)} in {_show(raw)} ({', '.join(STOCK_LEVELS)}){hint}",
+            raw,
+        )
+    if op == ">":
+        higher = STOCK_LEVELS.index(level) + 1
+        if higher >= len(STOCK_LEVELS):
+            raise QueryError(f"nothing is above high, in {_show(raw)} (use avail>=high)", raw)
+        level = STOCK_LEVELS[higher]
+    p.set(key.field, level, raw)
+
+
 def _set_sort(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
     text = value.lower()
     order = "asc"
@@ -435,6 +468,7 @@ _SCALARS: Final[dict[str, Callable[[_Parser, _Key, str, str, str], None]]] = {
     "min": _set_min,
     "rel": _set_rel,
     "bool": _set_bool,
+    "level": _set_level,
     "sort": _set_sort,
     "int": _set_int,
 }
@@ -517,6 +551,8 @@ def format_query(query: SearchQuery) -> str:
         parts.append(f"provider={_fmt_list(names)}")
     if not query.available:
         parts.append("all")
+    if query.min_availability is not None:
+        parts.append(f"avail>={query.min_availability}")
     if (query.sort_by, query.sort_order) != ("price", "asc"):
         sign = "-" if query.sort_order == "desc" else ""
         parts.append(f"sort={sign}{query.sort_by}")

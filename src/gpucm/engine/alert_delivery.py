@@ -13,12 +13,14 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from gpucm.domain.provider_names import KEY_ENV
 from gpucm.engine.watches import Alert
+
+if TYPE_CHECKING:
+    import httpx
 
 COMMAND_TIMEOUT = 60.0
 WEBHOOK_TIMEOUT = 15.0
@@ -82,6 +84,10 @@ def _where(url: str) -> str:
 async def post_webhook(
     url: str, alert: Alert, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> DeliveryResult:
+    # httpx loads only when a webhook is sent (with click and rich for its own CLI,
+    # where they are installed): `gpucm history` and the like never need it
+    import httpx
+
     target = f"webhook {_where(url)}"
     try:
         async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT, transport=transport) as client:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from gpucm.domain.models import Instance
-from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.domain.provider_names import display_name
+from gpucm.engine.ports import EnginePorts
 from gpucm.providers.errors import ProviderError, redact
-
-if TYPE_CHECKING:
-    from gpucm.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +32,15 @@ class SyncOutcome:
 
 
 class InstanceManager:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, ports: EnginePorts) -> None:
+        self.ports = ports
+        self.store = ports.store
 
     async def sync(self, providers: list[str] | None = None) -> list[SyncOutcome]:
         """Fetch every provider's instance list (concurrently) into the store."""
-        names = [p for p in self.services.provider_names() if providers is None or p in providers]
+        names = [
+            p for p in self.ports.providers.provider_names() if providers is None or p in providers
+        ]
         tasks = [asyncio.create_task(self._sync_one(n)) for n in names]
         try:
             return list(await asyncio.gather(*tasks))
@@ -55,16 +57,16 @@ class InstanceManager:
 
     async def _sync_one(self, name: str) -> SyncOutcome:
         try:
-            instances = await self.services.control(name).list_instances()
+            instances = await self.ports.providers.control(name).list_instances()
         except Exception as exc:  # one provider's failure must not stop the others
-            message = redact(str(exc), self.services.settings.secrets())
+            message = redact(str(exc), self._secrets())
             log.warning("instance sync of %s failed: %s", name, message)
             return SyncOutcome(name, ok=False, error=message)
-        await self.services.store.instances.replace_provider(name, instances)
+        await self.store.instances.replace_provider(name, instances)
         return SyncOutcome(name, ok=True, instances=len(instances))
 
     async def list(self, *, include_terminated: bool = False) -> list[Instance]:
-        return await self.services.store.instances.list(include_terminated=include_terminated)
+        return await self.store.instances.list(include_terminated=include_terminated)
 
     async def find(self, ref: str) -> Instance:
         """An instance by gpucm id (`runpod:abc`), the provider's id, or its name."""
@@ -93,13 +95,13 @@ class InstanceManager:
     async def fresh(self, instance: Instance) -> Instance:
         """The instance as its provider says now (the store may be a step behind)."""
         await self.sync([instance.provider])
-        return await self.services.store.instances.get(instance.id) or instance
+        return await self.store.instances.get(instance.id) or instance
 
     async def act(self, instance: Instance, action: Action) -> Instance:
         """Run an action at the provider, then re-read that provider's instances."""
         if instance.status == "terminated":
             raise InstanceError(f"{instance.id} is terminated")
-        control = self.services.control(instance.provider)
+        control = self.ports.providers.control(instance.provider)
         operation = {
             "stop": control.stop,
             "start": control.start,
@@ -109,21 +111,24 @@ class InstanceManager:
         try:
             await operation(instance.provider_id)
         except ProviderError as exc:
-            raise InstanceError(redact(str(exc), self.services.settings.secrets())) from None
+            raise InstanceError(redact(str(exc), self._secrets())) from None
         await self._sync_one(instance.provider)
         if action == "terminate":
             gone = instance.model_copy(update={"status": "terminated", "raw_status": "terminated"})
-            current = await self.services.store.instances.get(instance.id)
+            current = await self.store.instances.get(instance.id)
             if current is None or current.status != "terminated":
-                await self.services.store.instances.upsert(gone)
+                await self.store.instances.upsert(gone)
             return gone
-        return await self.services.store.instances.get(instance.id) or instance
+        return await self.store.instances.get(instance.id) or instance
+
+    def _secrets(self) -> Sequence[str]:
+        return self.ports.settings().secrets()
 
     async def logs(self, instance: Instance) -> str:
         try:
-            return await self.services.control(instance.provider).logs(instance.provider_id)
+            return await self.ports.providers.control(instance.provider).logs(instance.provider_id)
         except ProviderError as exc:
-            raise InstanceError(redact(str(exc), self.services.settings.secrets())) from None
+            raise InstanceError(redact(str(exc), self._secrets())) from None
 
 
 def ssh_command(instance: Instance) -> list[str] | None:
@@ -144,4 +149,4 @@ def is_demo(instance: Instance) -> bool:
 
 
 def provider_label(instance: Instance) -> str:
-    return DISPLAY_NAMES.get(instance.provider, instance.provider)
+    return display_name(instance.provider)

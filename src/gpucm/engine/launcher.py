@@ -1,32 +1,47 @@
 """Launching: the path that spends the user's money. Deliberate, exact, never doubled.
 
+The steps of the one launch flow (engine/launch_flow.py strings them together; every
+front end calls that):
+
 1. `preflight` re-quotes the offer from its provider and says what the launch will cost
    (all-in, for the hours asked), what the provider cannot honour, and what blocks it
    (a vanished offer, the max-price guard, a budget, unmet resource minimums).
-2. `launch` writes the request to the journal *before* calling the provider. A request
-   id seen before never launches again: a done request returns its instance; one whose
-   outcome is unknown (a crash, a timeout after sending) is first looked for at the
-   provider by the tag gpucm puts in every instance name.
+2. `launch` writes the request to the journal *before* calling the provider, and in the
+   same transaction reserves its all-in rate against the budget (what runs plus every
+   launch on its way, from every process): a launch that would pass the budget is
+   refused there, whatever the preflight saw. A request id seen before never launches
+   again: a done request returns its instance; one whose outcome is unknown (a crash,
+   a timeout after sending) is first looked for at the provider by the tag gpucm puts
+   in every instance name; one used for a different request is refused.
 3. On a capacity failure, `failover_candidates` offers the next-best equivalent (same
    GPU model and count, within the price limit) from any provider.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gpucm.domain.models import Instance, LaunchRecord, LaunchRequest, Offer, SearchQuery
+from gpucm.domain.models import Instance, LaunchRecord, Offer, SearchQuery
 from gpucm.domain.normalize import normalize_offer
 from gpucm.domain.pricing import AllIn, all_in
-from gpucm.domain.provider_names import DISPLAY_NAMES, canonical_provider
-from gpucm.engine.spend import check_budget, spend
+from gpucm.domain.provider_names import canonical_provider, display_name
+from gpucm.engine.capabilities import unsupported_fields
+from gpucm.engine.launch_errors import EarlierInDoubt, NoCapacity, OverBudget, same_request
+
+# The TUI and api/errors.py import these from here; they live in launch_errors.py and
+# launch_options.py (the TUI moves to engine/launch_flow.py next).
+from gpucm.engine.launch_errors import LaunchError as LaunchError
+from gpucm.engine.launch_errors import LaunchInDoubt as LaunchInDoubt
+from gpucm.engine.launch_options import LaunchOptions as LaunchOptions
+from gpucm.engine.launch_options import new_request_id as new_request_id
+from gpucm.engine.launch_options import offer_target, request_fingerprint, request_tag
+from gpucm.engine.launch_options import tagged_label as tagged_label
+from gpucm.engine.ports import EnginePorts
+from gpucm.engine.spend import check_budget
 from gpucm.providers.base import LaunchSpec
 from gpucm.providers.errors import (
     AuthError,
@@ -37,98 +52,19 @@ from gpucm.providers.errors import (
     Unsupported,
     redact,
 )
-from gpucm.providers.registry import PROVIDER_META
-
-if TYPE_CHECKING:
-    from gpucm.services import Services
+from gpucm.store.results import CommittedSpend
 
 log = logging.getLogger(__name__)
 
 # A launch whose outcome is unknown is not retried until this long after it began:
 # providers can take a while to list a machine they have just created.
 SETTLE = timedelta(minutes=2)
-DEFAULT_ESTIMATE_HOURS = 1.0
 # without a max-price guard, automatic failover accepts at most this much more
 AUTO_FAILOVER_HEADROOM = 1.2
 # capacity failures in a row before a failover gives up
 MAX_FAILOVERS = 3
 # Errors that prove no instance was created: the request may be tried again.
 DEFINITIVE = (CapacityError, InvalidRequest, AuthError, NotFound, Unsupported)
-
-
-class LaunchError(Exception):
-    """A launch gpucm will not make, with the reason a person can act on."""
-
-
-class NoCapacity(LaunchError):
-    """Nothing was launched: the offer had no capacity and no equivalent was taken."""
-
-
-class LaunchInDoubt(LaunchError):
-    """The provider may have created the instance; nothing is retried until it is known."""
-
-
-@dataclass(frozen=True)
-class LaunchOptions:
-    """What to run, normalised from a LaunchRequest, the TUI form or CLI flags."""
-
-    request_id: str
-    label: str
-    image: str | None = None
-    environment: tuple[tuple[str, str], ...] = ()
-    ports: tuple[tuple[int, str], ...] = ()
-    disk_gb: float | None = None
-    ssh_key_name: str | None = None
-    onstart_script: str | None = None
-    max_price_per_hour: float | None = None
-    auto_terminate_hours: float | None = None
-    min_ram_gb: float | None = None
-    min_storage_gb: float | None = None
-    min_gpus: int | None = None
-    hours: float | None = None  # for the cost estimate
-
-    def __repr__(self) -> str:  # environment values are secrets
-        return (
-            f"LaunchOptions(request_id={self.request_id!r}, label={self.label!r}, "
-            f"image={self.image!r}, env_keys={[k for k, _ in self.environment]!r})"
-        )
-
-    @property
-    def estimate_hours(self) -> float:
-        return self.hours or self.auto_terminate_hours or DEFAULT_ESTIMATE_HOURS
-
-    def masked(self) -> dict[str, Any]:
-        """The request as the journal keeps it: environment values never in clear."""
-        return {
-            "label": self.label,
-            "image": self.image,
-            "environment": {k: "***" for k, _ in self.environment},
-            "ports": [f"{p}/{proto}" for p, proto in self.ports],
-            "disk_gb": self.disk_gb,
-            "ssh_key_name": self.ssh_key_name,
-            "max_price_per_hour": self.max_price_per_hour,
-            "auto_terminate_hours": self.auto_terminate_hours,
-        }
-
-    @classmethod
-    def from_request(cls, req: LaunchRequest, *, hours: float | None = None) -> LaunchOptions:
-        res = req.resources
-        return cls(
-            request_id=req.request_id or new_request_id(),
-            label=req.label or "gpucm",
-            image=req.image,
-            environment=tuple(req.environment.items()),
-            ports=tuple((p.container_port, p.protocol) for p in req.ports),
-            disk_gb=req.disk_gb or res.min_storage_gb,
-            ssh_key_name=req.ssh_key,
-            onstart_script=req.onstart_script,
-            max_price_per_hour=req.max_price_per_hour,
-            auto_terminate_hours=req.auto_terminate_hours,
-            min_ram_gb=res.min_ram_gb,
-            min_storage_gb=res.min_storage_gb,
-            min_gpus=res.min_gpus,
-            hours=hours,
-        )
 
 
 @dataclass(frozen=True)
@@ -173,7 +109,7 @@ class Preflight:
             old = self.replaces
             out.append(
                 f"instead of {old.gpu_count} x {old.gpu_model} at "
-                f"{DISPLAY_NAMES.get(old.provider, old.provider)} "
+                f"{display_name(old.provider)} "
                 f"(${old.price_per_hour:.3f}/h), which has no capacity"
             )
         if self.price_changed:
@@ -189,72 +125,36 @@ class LaunchOutcome:
     instance: Instance
     record: LaunchRecord | None
     reused: bool  # the request id had already launched this instance
+    preflight: Preflight | None = None  # what was launched, at what price (None: reused)
 
 
-def new_request_id() -> str:
-    return uuid.uuid4().hex
-
-
-def request_tag(request_id: str) -> str:
-    """The short, name-safe tag gpucm puts in every instance name it launches."""
-    return "g" + hashlib.sha256(request_id.encode()).hexdigest()[:8]
-
-
-def tagged_label(label: str, request_id: str) -> str:
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-")[:48] or "gpucm"
-    return f"{base}-{request_tag(request_id)}"
-
-
-def confirmed_price(pre: Preflight) -> dict[str, Any]:
-    """The all-in price a confirmation showed, as the journal keeps it."""
-    cost = pre.cost
+def _parts(cost: AllIn) -> dict[str, Any]:
     return {
-        "per_hour": cost.per_hour,
         "compute_per_hour": cost.compute_per_hour,
         "storage_per_hour": cost.storage_per_hour,
         "storage_estimated": cost.estimated,
-        "offer_id": pre.offer.id,
     }
 
 
-def unsupported_fields(provider: str, options: LaunchOptions) -> list[str]:
-    """Fields the provider cannot honour: shown to the user, never silently dropped."""
-    caps = PROVIDER_META[provider].capabilities
-    name = DISPLAY_NAMES.get(provider, provider)
-    vm = not caps.container_image
-    notes = []
-    if options.image and not caps.container_image:
-        notes.append(f"image: {name} runs VMs with its own OS image; the image is not used")
-    if options.environment and not caps.env_vars:
-        notes.append(
-            f"environment: {name} cannot set environment variables"
-            + ("; set them on the VM" if vm else "")
-        )
-    if options.ports and not caps.port_mapping:
-        notes.append(f"ports: {name} has no port mapping; open ports on the VM")
-    if options.auto_terminate_hours and not caps.auto_terminate:
-        notes.append(f"auto-terminate: {name} cannot stop a machine on a timer")
-    if options.ssh_key_name and not caps.ssh_key_per_launch:
-        notes.append(f"SSH key: {name} uses the keys saved in your account, not one per launch")
-    return notes
-
-
 class Launcher:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    """The launch steps, over the engine's ports. `ports.settings` and `ports.catalog`
+    are read afresh at each step (the config file may change under a running TUI)."""
+
+    def __init__(self, ports: EnginePorts) -> None:
+        self.ports = ports
+        self.store = ports.store
 
     # -- finding the offer ----------------------------------------------------------
 
     async def resolve_offer(self, offer_id: str, provider: str | None = None) -> Offer:
         """An offer by gpucm's id (`vast_ai:123`) or by the provider's own id, as the
         original API's clients send it (then `provider` is needed)."""
-        store = self.services.store
-        offer = await store.get_offer(offer_id)
+        offer = await self.store.get_offer(offer_id)
         if offer is None and provider:
             name = canonical_provider(provider)
             if name is None:
                 raise LaunchError(f"unknown provider {provider!r}")
-            offer = await store.get_offer(f"{name}:{offer_id}")
+            offer = await self.store.get_offer(f"{name}:{offer_id}")
         if offer is None:
             raise LaunchError(
                 f"no offer {offer_id!r} in the store; run `gpucm refresh` or pick a current one"
@@ -262,7 +162,7 @@ class Launcher:
         return offer
 
     async def cheapest(self, query: SearchQuery) -> Offer:
-        page = await self.services.store.search(
+        page = await self.store.search(
             query.model_copy(
                 update={"available": True, "sort_by": "price", "sort_order": "asc", "limit": 1}
             )
@@ -276,11 +176,11 @@ class Launcher:
     async def preflight(
         self, offer: Offer, options: LaunchOptions, *, replaces: Offer | None = None
     ) -> Preflight:
-        control = self.services.control(offer.provider)
+        control = self.ports.providers.control(offer.provider)
         current = await control.quote(offer)
         vanished = current is None
         # a provider's quote speaks its own GPU names: normalise it like a refresh does
-        quoted = normalize_offer(current, self.services.catalog) if current else offer
+        quoted = normalize_offer(current, self.ports.catalog()) if current else offer
         cost = all_in(quoted, options.disk_gb)
         problems: list[str] = []
         if vanished:
@@ -293,19 +193,16 @@ class Launcher:
                 f"${options.max_price_per_hour:.3f}/h"
             )
         problems.extend(self._resource_problems(quoted, options))
-        instances = await self.services.store.instances.list()
-        budget = check_budget(
-            self.services.settings.budget,
-            spend(instances, self.services.clock()),
-            cost.per_hour,
-        )
+        # what the budget holds now; the launch decides again when it reserves
+        committed = await self.store.journal.committed()
+        budget = check_budget(self.ports.settings().budget, committed.per_hour, cost.per_hour)
         problems.extend(budget.problems)
         warnings = list(budget.warnings)
         if cost.estimated:
-            name = DISPLAY_NAMES.get(offer.provider, offer.provider)
             warnings.append(
-                f"storage is billed separately at {name}: the all-in price includes "
-                f"${cost.storage_per_hour:.3f}/h for {options.disk_gb:g} GB (estimated)"
+                f"storage is billed separately at {display_name(offer.provider)}: the "
+                f"all-in price includes ${cost.storage_per_hour:.3f}/h for "
+                f"{options.disk_gb:g} GB (estimated)"
             )
         return Preflight(
             listed=offer,
@@ -348,8 +245,8 @@ class Launcher:
         """Equivalent offers (same GPU model and count) from any provider, cheapest
         first, within the user's max price (or, without one, modestly above the failed
         offer), each re-quoted and ready to confirm."""
-        ceiling = options.max_price_per_hour or failed.price_per_hour * AUTO_FAILOVER_HEADROOM
-        page = await self.services.store.search(
+        ceiling = failover_ceiling(failed, options)
+        page = await self.store.search(
             SearchQuery(
                 gpu_models=(failed.gpu_model,),
                 min_gpu_count=failed.gpu_count,
@@ -366,7 +263,7 @@ class Launcher:
                 candidate.id in skip
                 or candidate.gpu_model != failed.gpu_model
                 or candidate.gpu_count != failed.gpu_count
-                or self.services.source(candidate.provider) is None
+                or not self.ports.providers.is_active(candidate.provider)
             ):
                 continue
             try:
@@ -380,34 +277,52 @@ class Launcher:
 
     # -- launching ------------------------------------------------------------------
 
-    async def launch(self, pre: Preflight, options: LaunchOptions) -> LaunchOutcome:
-        """Launch what `pre` describes, at most once per request id."""
+    async def launch(
+        self,
+        pre: Preflight,
+        options: LaunchOptions,
+        *,
+        target: str | None = None,
+        fingerprint: str | None = None,
+    ) -> LaunchOutcome:
+        """Launch what `pre` describes, at most once per request id, holding its all-in
+        rate against the budget from the journal entry on. `target` is the offer (or
+        search) the request asked for and `fingerprint` its hash (`request_fingerprint`);
+        both default to the offer `pre` stands in for."""
         if not pre.ok:
             raise LaunchError("; ".join(pre.problems))
         offer = pre.offer
-        journal = self.services.store.journal
-        # the price the user confirmed, kept with the request: the instance manager
-        # shows it beside what the provider bills later
-        request = {**options.masked(), "confirmed": confirmed_price(pre)}
+        if target is None:
+            target = offer_target((pre.replaces or pre.listed).id)
+        if fingerprint is None:
+            fingerprint = request_fingerprint(target, options)
+        journal = self.store.journal
+        per_hour = pre.cost.per_hour
         record, new = await journal.begin(
             request_id=options.request_id,
             provider=offer.provider,
             offer_id=offer.id,
             label=options.label,
-            request=request,
+            # the all-in's parts, for the instance manager to say why a provider's
+            # rate differs from what was confirmed (the journal keeps the total)
+            request={**options.masked(), "target": target, "confirmed": _parts(pre.cost)},
+            fingerprint=fingerprint,
+            reserve_per_hour=per_hour,
+            admit=self._admit(per_hour),
         )
         if not new:
+            same_request(record, fingerprint, target)
             settled = await self._settle(record)
             if settled is not None:
                 return settled
-            await journal.update(
+            await journal.retry(
                 options.request_id,
-                "pending",
                 provider=offer.provider,
                 offer_id=offer.id,
-                request=request,
+                reserve_per_hour=per_hour,
+                admit=self._admit(per_hour),
             )
-        control = self.services.control(offer.provider)
+        control = self.ports.providers.control(offer.provider)
         spec = LaunchSpec(
             offer=offer,
             label=tagged_label(options.label, options.request_id),
@@ -423,43 +338,73 @@ class Launcher:
         try:
             instance = await control.launch(spec)
         except DEFINITIVE as exc:
+            # nothing was created: the reservation goes with the failed entry
             await journal.update(options.request_id, "failed", error=self._clean(str(exc)))
             raise
         except Exception as exc:
             # it may have been created: look before anyone retries
             found = await self._find(offer.provider, options.request_id)
             if found is not None:
-                return await self._done(options.request_id, found, offer)
+                return await self._done(options.request_id, found, offer, options.label)
+            # the reservation holds until the outcome is known
             await journal.update(options.request_id, "unknown", error=self._clean(str(exc)))
             raise LaunchInDoubt(
                 f"{self._clean(str(exc))}. The launch may still have happened: gpucm will "
-                f"check {DISPLAY_NAMES.get(offer.provider, offer.provider)} before trying "
+                f"check {display_name(offer.provider)} before trying "
                 "this request again (see `gpucm instances list`)."
             ) from None
-        return await self._done(options.request_id, instance, offer)
+        return await self._done(options.request_id, instance, offer, options.label)
+
+    def _admit(self, per_hour: float) -> Callable[[CommittedSpend], None]:
+        """The budget check a reservation makes inside the journal's write transaction,
+        on what every process has committed by then."""
+        budget = self.ports.settings().budget
+
+        def admit(committed: CommittedSpend) -> None:
+            check = check_budget(budget, committed.per_hour, per_hour)
+            if check.problems:
+                raise OverBudget(
+                    "not launched: "
+                    + "; ".join(check.problems)
+                    + f" ({committed_text(committed)}); nothing was launched"
+                )
+
+        return admit
 
     async def launch_failing_over(
         self,
         pre: Preflight,
         options: LaunchOptions,
         choose: Callable[[str, list[Preflight]], Awaitable[Preflight]],
+        *,
+        target: str | None = None,
+        fingerprint: str | None = None,
+        max_failovers: int = MAX_FAILOVERS,
+        searching: Callable[[Offer], None] | None = None,
     ) -> tuple[LaunchOutcome, Preflight]:
         """Launch `pre`; when the provider has no capacity, `choose` gets the failure and
         the equivalents (cheapest first, each re-quoted) and returns the one to try next,
-        or raises to stop. One request id throughout, so at most one instance results.
-        Returns the outcome and the offer that was launched."""
+        or raises to stop. One request id throughout, so at most one instance results;
+        at most `max_failovers` offers after the first. `searching` is told of each
+        offer that had no capacity before equivalents are looked for. Returns the
+        outcome and the offer that was launched."""
         current = pre
         tried: list[str] = []
         while True:
             try:
-                return await self.launch(current, options), current
+                outcome = await self.launch(
+                    current, options, target=target, fingerprint=fingerprint
+                )
+                return outcome, current
             except CapacityError as exc:
                 failure = self._clean(str(exc))
             tried.append(current.offer.id)
-            if len(tried) > MAX_FAILOVERS:
+            if len(tried) > max_failovers:
                 raise NoCapacity(
                     f"{failure}; {len(tried)} offers in a row had no capacity; nothing was launched"
                 )
+            if searching is not None:
+                searching(current.offer)
             candidates = await self.failover_candidates(pre.offer, options, exclude=tried)
             if not candidates:
                 raise NoCapacity(
@@ -469,17 +414,20 @@ class Launcher:
                 )
             current = await choose(failure, candidates)
 
-    async def existing(self, request_id: str) -> LaunchOutcome | None:
+    async def existing(
+        self, request_id: str, fingerprint: str | None = None, target: str | None = None
+    ) -> LaunchOutcome | None:
         """The instance a request id already launched, looked up *before* any re-quote
         (an offer is usually gone once rented, and that must not fail a safe re-run);
         None when the request may be tried (never seen, or failed for sure). Raises
+        RequestMismatch when the id was first used for another request (`fingerprint`),
         LaunchError when it launched something no longer listed or is still in doubt."""
-        store = self.services.store
-        record = await store.journal.get(request_id)
+        record = await self.store.journal.get(request_id)
         if record is None or record.state == "failed":
             return None
+        same_request(record, fingerprint, target)
         if record.state == "done" and record.instance_id:
-            instance = await store.instances.get(record.instance_id)
+            instance = await self.store.instances.get(record.instance_id)
             if instance is None:
                 raise LaunchError(
                     f"request {request_id} already launched {record.instance_id}, which is"
@@ -487,33 +435,33 @@ class Launcher:
                 )
             return LaunchOutcome(instance, record, reused=True)
         # pending or unknown, and start-up reconciliation could not settle it yet
-        raise LaunchInDoubt(
+        raise EarlierInDoubt(
             f"request {request_id} was sent to"
-            f" {DISPLAY_NAMES.get(record.provider, record.provider)} at"
+            f" {display_name(record.provider)} at"
             f" {record.updated_at:%H:%M:%S} UTC and its outcome is not known yet; nothing"
             " was launched again; try again in a couple of minutes"
         )
 
     async def _done(
-        self, request_id: str, instance: Instance, offer: Offer | None
+        self, request_id: str, instance: Instance, offer: Offer | None, label: str | None
     ) -> LaunchOutcome:
-        """Record a launched instance (with what the offer said where it says less)."""
+        """Record a launched instance (with what the offer said where it says less, and
+        the label as the user gave it) and settle its journal entry, in one write."""
         update: dict[str, Any] = {"request_id": request_id}
         if offer is not None:
             update["offer_id"] = instance.offer_id or offer.id
             update["price_per_hour"] = instance.price_per_hour or offer.price_per_hour
+        if label and not instance.label:
+            update["label"] = label
         instance = instance.model_copy(update=update)
-        await self.services.store.instances.upsert(instance)
-        await self.services.store.journal.update(request_id, "done", instance_id=instance.id)
-        record = await self.services.store.journal.get(request_id)
+        record = await self.store.journal.settle(request_id, instance)
         return LaunchOutcome(instance, record, reused=False)
 
     async def _settle(self, record: LaunchRecord) -> LaunchOutcome | None:
         """A request id seen before: its instance if it launched; None if it may be
         tried (it failed for sure, or never reached the provider); or LaunchInDoubt."""
-        store = self.services.store
         if record.state == "done" and record.instance_id:
-            instance = await store.instances.get(record.instance_id)
+            instance = await self.store.instances.get(record.instance_id)
             if instance is None:
                 instance = await self._find(record.provider, record.request_id)
             if instance is None:
@@ -526,12 +474,11 @@ class Launcher:
             return None
         found = await self._find(record.provider, record.request_id)
         if found is not None:
-            outcome = await self._done(
-                record.request_id, found, await store.get_offer(record.offer_id)
-            )
+            offer = await self.store.get_offer(record.offer_id)
+            outcome = await self._done(record.request_id, found, offer, record.label)
             return LaunchOutcome(outcome.instance, outcome.record, reused=True)
-        if self.services.clock() - record.updated_at < SETTLE:
-            raise LaunchInDoubt(
+        if self.ports.clock() - record.updated_at < SETTLE:
+            raise EarlierInDoubt(
                 f"request {record.request_id} was sent to {record.provider} at "
                 f"{record.updated_at:%H:%M:%S} UTC and its outcome is not known yet; "
                 "try again in a couple of minutes"
@@ -541,7 +488,7 @@ class Launcher:
     async def _find(self, provider: str, request_id: str) -> Instance | None:
         tag = request_tag(request_id)
         try:
-            instances = await self.services.control(provider).list_instances()
+            instances = await self.ports.providers.control(provider).list_instances()
         except Exception as exc:
             log.warning(
                 "could not list %s instances to settle a launch: %s",
@@ -555,37 +502,45 @@ class Launcher:
         return None
 
     def _clean(self, text: str) -> str:
-        return redact(text, self.services.settings.secrets())
+        return redact(text, self.ports.settings().secrets())
 
     async def reconcile(self) -> list[LaunchRecord]:
         """Settle launches left pending or unknown (a crash, a timeout): run at start."""
         settled = []
-        for record in await self.services.store.journal.unsettled():
-            if self.services.source(record.provider) is None:
+        journal = self.store.journal
+        for record in await journal.unsettled():
+            if not self.ports.providers.is_active(record.provider):
                 continue
             found = await self._find(record.provider, record.request_id)
             if found is not None:
-                offer = await self.services.store.get_offer(record.offer_id)
-                await self._done(record.request_id, found, offer)
-            elif self.services.clock() - record.updated_at >= SETTLE:
-                await self.services.store.journal.update(
+                offer = await self.store.get_offer(record.offer_id)
+                await self._done(record.request_id, found, offer, record.label)
+            elif self.ports.clock() - record.updated_at >= SETTLE:
+                await journal.update(
                     record.request_id,
                     "failed",
                     error="no instance appeared at the provider; the launch did not happen",
                 )
             else:
                 continue
-            updated = await self.services.store.journal.get(record.request_id)
+            updated = await journal.get(record.request_id)
             if updated is not None:
                 settled.append(updated)
         return settled
 
 
-def options_from_mapping(
-    data: Mapping[str, Any], *, request_id: str | None = None
-) -> LaunchOptions:
-    """LaunchOptions from the original API's create body (validated as LaunchRequest)."""
-    req = LaunchRequest.model_validate(dict(data))
-    if request_id:
-        req = req.model_copy(update={"request_id": request_id})
-    return LaunchOptions.from_request(req)
+def failover_ceiling(failed: Offer, options: LaunchOptions) -> float:
+    """The most an automatic failover pays: the user's maximum, or without one a
+    little more than the offer that had no capacity."""
+    return options.max_price_per_hour or failed.price_per_hour * AUTO_FAILOVER_HEADROOM
+
+
+def committed_text(committed: CommittedSpend) -> str:
+    """What the budget already holds, in words."""
+    parts = [f"${committed.running_per_hour:,.2f}/h running or starting"]
+    if committed.in_flight:
+        noun = "launch" if committed.in_flight == 1 else "launches"
+        parts.append(
+            f"${committed.in_flight_per_hour:,.2f}/h for {committed.in_flight} {noun} on the way"
+        )
+    return " and ".join(parts) + " already"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gpucm.domain.models import MarketStats, SearchQuery
-from gpucm.store.history import HistoryPoint, Resolution, resolution_for
-from gpucm.store.store import Store
+from gpucm.engine.ports import MarketStore
+from gpucm.store.results import HistoryPoint, Resolution, resolution_for
 
 WINDOWS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -64,7 +64,7 @@ def _stretches(values: Sequence[float], width: int) -> list[float]:
 
 
 async def stats_and_trend_buckets(
-    store: Store, query: SearchQuery | None, window: timedelta, now: datetime
+    store: MarketStore, query: SearchQuery | None, window: timedelta, now: datetime
 ) -> tuple[MarketStats, dict[str, list[tuple[int, float]]]]:
     """The market's stats over `query`, and per model the cheapest price per bucket
     since now - window, oldest first: read together, in one hop."""
@@ -103,7 +103,7 @@ def series_by_provider(
 
 
 async def model_history(
-    store: Store, model: str, window: timedelta, now: datetime
+    store: MarketStore, model: str, window: timedelta, now: datetime
 ) -> list[HistoryPoint]:
     """A model's points over the window, at the finest resolution kept for it."""
     return await store.history([model], since=now - window, resolution=resolution_for(window))

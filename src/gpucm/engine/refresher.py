@@ -18,10 +18,10 @@ from gpucm.domain.catalog import Catalog
 from gpucm.domain.clock import Clock
 from gpucm.domain.models import ProviderHealth
 from gpucm.domain.normalize import normalize_offers
-from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.domain.provider_names import display_name
+from gpucm.engine.ports import RefreshStore
 from gpucm.providers.base import OfferSource
 from gpucm.providers.errors import ProviderError, redact
-from gpucm.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class RefreshOutcome:
 
     @property
     def display_name(self) -> str:
-        return DISPLAY_NAMES.get(self.provider, self.provider)
+        return display_name(self.provider)
 
     def summary(self) -> str:
         name = self.display_name
@@ -76,7 +76,7 @@ class RefreshOutcome:
 class Refresher:
     def __init__(
         self,
-        store: Store,
+        store: RefreshStore,
         catalog: Callable[[], Catalog],
         clock: Clock,
         *,

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from gpucm.domain.clock import Clock
+from gpucm.engine.ports import RefreshStore
 from gpucm.engine.refresher import Refresher, RefreshOutcome
 from gpucm.providers.base import OfferSource
-from gpucm.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class RefreshScheduler:
     def __init__(
         self,
         refresher: Refresher,
-        store: Store,
+        store: RefreshStore,
         sources: Callable[[], Sequence[OfferSource]],
         clock: Clock,
         interval: Callable[[str], float],

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gpucm import formatting as fmt
-from gpucm.config import BudgetSettings
-from gpucm.domain.models import Instance
+from gpucm.domain.models import BILLED, Instance
 from gpucm.domain.pricing import HOURS_PER_MONTH
-
-BILLED = ("running", "provisioning")  # GPU time is billed from the start of provisioning
+from gpucm.engine.ports import BudgetLimits
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,15 @@ class BudgetCheck:
     warnings: list[str]  # at or above the warning fraction
 
 
-def check_budget(budget: BudgetSettings, current: Spend, extra_per_hour: float) -> BudgetCheck:
-    """Would adding `extra_per_hour` pass a budget? Hourly and monthly budgets are rates:
-    a monthly budget is compared with the new rate held for a month."""
+def check_budget(
+    budget: BudgetLimits, committed_per_hour: float, extra_per_hour: float
+) -> BudgetCheck:
+    """Would adding `extra_per_hour` to what is committed (machines that bill, launches
+    on their way) pass a budget? Hourly and monthly budgets are rates: a monthly budget
+    is compared with the new rate held for a month."""
     problems: list[str] = []
     warnings: list[str] = []
-    rate = current.per_hour + extra_per_hour
+    rate = committed_per_hour + extra_per_hour
     limits = []
     if budget.max_hourly_usd is not None:
         limits.append(("hourly", rate, budget.max_hourly_usd, "/h"))

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer
-from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.domain.provider_names import display_name
+from gpucm.engine.ports import WatchStore
 from gpucm.presets import PresetBook, Watch
-from gpucm.store.store import Store
 
 AlertKind = Literal["price", "offers", "provider"]
 MAX_OFFERS_PER_CHECK = 100
@@ -44,7 +44,7 @@ class Alert:
 
 
 def _offer_phrase(offer: Offer) -> str:
-    provider = DISPLAY_NAMES.get(offer.provider, offer.provider)
+    provider = display_name(offer.provider)
     return (
         f"{offer.gpu_count}x {offer.gpu_model} at {provider}"
         f" {fmt.price(offer.price_per_hour)}/h ({offer.region or 'region unknown'})"
@@ -52,7 +52,7 @@ def _offer_phrase(offer: Offer) -> str:
 
 
 class WatchChecker:
-    def __init__(self, store: Store, channel: str) -> None:
+    def __init__(self, store: WatchStore, channel: str) -> None:
         self.store = store
         self.channel = channel
 
@@ -134,7 +134,7 @@ class WatchChecker:
         if _BASELINE in fresh or not fresh:
             return None  # the first look only records who offers it already
         names = tuple(k.removeprefix("provider:") for k in fresh)
-        shown = ", ".join(DISPLAY_NAMES.get(n, n) for n in names)
+        shown = ", ".join(display_name(n) for n in names)
         return Alert(
             watch.name,
             "provider",

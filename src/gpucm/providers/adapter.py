@@ -18,7 +18,7 @@ from gpucm.providers.http import Limits, Pacer, ProviderHttp, RetryPolicy, Sleep
 if TYPE_CHECKING:
     import httpx
 
-    # config imports the provider registry; a runtime import here would be circular
+    # the type only: settings are passed in, built by the composition root
     from gpucm.config import ProviderSettings
 
 
@@ -46,6 +46,7 @@ class HttpAdapter(abc.ABC):
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.monotonic = monotonic
         key = settings.api_key.get_secret_value().strip() if settings.api_key else ""
 
         def all_secrets() -> list[str]:
@@ -53,7 +54,7 @@ class HttpAdapter(abc.ABC):
 
         self.http = ProviderHttp(
             self.meta.name,
-            settings.base_url or self.meta.default_base_url,
+            self.api_base(settings),
             headers=self.auth_headers(key),
             key_env=self.meta.key_env,
             secrets=all_secrets,
@@ -69,6 +70,7 @@ class HttpAdapter(abc.ABC):
             error_mapper=self.map_error,
             sleep=sleep,
             rand=rand,
+            monotonic=monotonic,
         )
 
     def __repr__(self) -> str:
@@ -77,6 +79,11 @@ class HttpAdapter(abc.ABC):
     @property
     def name(self) -> str:
         return self.meta.name
+
+    @classmethod
+    def api_base(cls, settings: ProviderSettings) -> str:
+        """The base URL requests are relative to: the configured one, else the default."""
+        return settings.base_url or cls.meta.default_base_url
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"} if key else {}

@@ -17,13 +17,16 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 from gpucm.domain.clock import Clock, utcnow
-from gpucm.domain.models import NetworkInfo, Offer, offer_id
+from gpucm.domain.models import Availability, NetworkInfo, Offer, offer_id
 from gpucm.domain.provider_names import LAMBDA_LABS, PAPERSPACE, PROVIDERS, RUNPOD, VAST_AI
-from gpucm.providers.demo_instances import DemoInstances
+from gpucm.providers.demo_instances import DemoInstances, DemoState
 from gpucm.providers.paperspace_parse import build_offers, load_catalogue
+from gpucm.providers.values import slug
+
+T = TypeVar("T")
 
 DEMO_SEED = 20261126
 
@@ -204,11 +207,6 @@ _LAMBDA_REGIONS = (
     "asia-northeast-1",
     "me-west-1",
 )
-
-
-def slug(text: str) -> str:
-    """Offer ids should be easy to copy and type: RunPod's type ids hold spaces."""
-    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
 
 
 def _unit(*parts: object) -> float:
@@ -402,24 +400,34 @@ class DemoMarket:
         return _unit(self.seed, slot.key, "listed", epoch) < 0.9
 
     def is_available(self, slot: _Slot, tick: int) -> bool:
-        # Lambda and Paperspace keep sold-out types listed as unavailable.
+        # Lambda and RunPod keep sold-out types listed as unavailable.
         if slot.provider in (LAMBDA_LABS, RUNPOD):
             return _unit(self.seed, slot.key, "stock", tick // 3) < 0.75
         return _unit(self.seed, slot.key, "rented", tick // 2) < 0.93
 
+    def availability(self, slot: _Slot, tick: int) -> Availability:
+        """The stock level each provider reports: a Vast host is there or rented (high
+        or none), a Lambda region has capacity or not (medium or none), and a RunPod
+        data centre's level moves with the market. Paperspace says nothing (unknown)."""
+        if not self.is_available(slot, tick):
+            return "none"
+        if slot.provider == VAST_AI:
+            return "high"
+        if slot.provider == LAMBDA_LABS:
+            return "medium"
+        level = _unit(self.seed, slot.key, "level", tick // 3)
+        return "high" if level < 0.45 else "medium" if level < 0.8 else "low"
+
     def offers(self, provider: str, tick: int, fetched_at: datetime) -> list[Offer]:
         if provider == PAPERSPACE:
-            stock = {
-                m.label: _unit(self.seed, m.label, "stock", tick // 3) < 0.75
-                for m in self._paperspace.machine_types
-            }
-            return build_offers(self._paperspace, stock, fetched_at)
+            return build_offers(self._paperspace, fetched_at)
         result = []
         for slot in self._slots[provider]:
             if not self.is_listed(slot, tick):
                 continue
             price = self.price_at(slot, tick)
             spot = round(price * 0.6, 3) if provider in (VAST_AI, RUNPOD) else None
+            min_bid = round(spot / slot.gpu_count, 4) if spot is not None else None
             result.append(
                 Offer(
                     id=offer_id(provider, slot.key),
@@ -429,6 +437,7 @@ class DemoMarket:
                     gpu_count=slot.gpu_count,
                     price_per_hour=price,
                     spot_price_per_hour=spot,
+                    min_bid_per_gpu_hour=min_bid,
                     storage_price_per_gb_month=slot.storage_price,
                     vcpus=slot.vcpus,
                     ram_gb=slot.ram_gb,
@@ -439,7 +448,7 @@ class DemoMarket:
                     network_info=NetworkInfo(download_mbps=slot.download, upload_mbps=slot.upload),
                     cuda_version=slot.cuda,
                     verified=slot.verified,
-                    available=self.is_available(slot, tick),
+                    availability=self.availability(slot, tick),
                     fetched_at=fetched_at,
                     provider_data=dict(slot.provider_data),
                 )
@@ -447,16 +456,9 @@ class DemoMarket:
         return result
 
 
-class DemoState(Protocol):
-    """Where the simulation keeps its state: the store, so every command sees one market."""
-
-    async def next_tick(self, provider: str) -> int: ...
-
-    async def tick(self, provider: str) -> int: ...
-
-    async def load(self, key: str) -> Any: ...
-
-    async def save(self, key: str, value: Any) -> None: ...
+def _next(value: Any) -> tuple[int, int]:
+    tick = int(value or 0) + 1
+    return tick, tick
 
 
 class DemoProvider(DemoInstances):
@@ -489,11 +491,11 @@ class DemoProvider(DemoInstances):
     async def fetch_offers(self) -> list[Offer]:
         if self._latency:
             await asyncio.sleep(self._latency)
-        tick = await self._state.next_tick(self._name)
+        tick = await self._state.update(f"tick:{self._name}", _next)
         return self._market.offers(self._name, tick, self._clock())
 
     async def quote(self, offer: Offer) -> Offer | None:
-        tick = await self._state.tick(self._name)
+        tick = int(await self._state.load(f"tick:{self._name}") or 0)
         for current in self._market.offers(self._name, tick, self._clock()):
             if current.id == offer.id:
                 return current if current.available else None

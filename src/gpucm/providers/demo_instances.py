@@ -2,16 +2,17 @@
 
 Status is a function of the clock: a launch provisions for PROVISION_SECONDS and then
 runs; start and restart provision again; stop and terminate take effect at once. The
-provider's real limits hold (Lambda cannot stop, RunPod cannot restart), and about one
-launch in seven fails for capacity, deterministically by offer, so failover can be
-seen. Nothing here costs money or reaches the network.
+provider's real limits hold (Lambda cannot stop, only Vast and RunPod rent interruptible
+machines), and about one launch in seven fails for capacity, deterministically by
+offer, so failover can be seen. Nothing here costs money or reaches the network.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gpucm.domain.models import Instance, InstanceStatus, Offer
 from gpucm.providers.base import LaunchSpec
@@ -19,7 +20,20 @@ from gpucm.providers.errors import CapacityError, NotFound, Unsupported
 
 if TYPE_CHECKING:
     from gpucm.domain.clock import Clock
-    from gpucm.providers.demo import DemoState
+
+T = TypeVar("T")
+Records = dict[str, dict[str, Any]]
+
+
+class DemoState(Protocol):
+    """Where the simulation keeps its state: the store, so every command sees one market.
+    JSON values by key; `update` changes one in a single transaction, so processes
+    sharing the store never lose each other's changes."""
+
+    async def load(self, key: str) -> Any: ...
+
+    async def update(self, key: str, change: Callable[[Any], tuple[Any, T]]) -> T: ...
+
 
 PROVISION_SECONDS = 20.0
 RESTART_SECONDS = 10.0
@@ -43,12 +57,19 @@ class DemoInstances:
 
     # -- persistence ----------------------------------------------------------------
 
-    async def _records(self) -> dict[str, dict[str, Any]]:
+    async def _records(self) -> Records:
         data = await self._state.load(_KEY.format(provider=self._name))
         return dict(data or {})
 
-    async def _save(self, records: dict[str, dict[str, Any]]) -> None:
-        await self._state.save(_KEY.format(provider=self._name), records)
+    async def _change(self, change: Callable[[Records], T]) -> T:
+        """Change the records in one store transaction: two processes launching or
+        stopping at once never lose each other's machines."""
+
+        def apply(value: Any) -> tuple[Records, T]:
+            records: Records = dict(value or {})
+            return records, change(records)
+
+        return await self._state.update(_KEY.format(provider=self._name), apply)
 
     def _status(self, rec: dict[str, Any], now: datetime) -> tuple[InstanceStatus, str]:
         state = rec["state"]
@@ -84,15 +105,15 @@ class DemoInstances:
             offer_id=rec.get("offer_id"),
             created_at=datetime.fromisoformat(rec["created_at"]),
             started_at=started if status in ("running", "provisioning") else None,
+            interruptible=bool(rec.get("interruptible")),
             provider_data={"demo": True},
         )
 
-    async def _get(self, provider_id: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-        records = await self._records()
+    def _live(self, records: Records, provider_id: str) -> dict[str, Any]:
         rec = records.get(provider_id)
         if rec is None or rec["state"] == "terminated":
             raise NotFound(self._name, f"no instance {provider_id} (demo)")
-        return records, rec
+        return rec
 
     def _capability(self, attr: str, sentence: str) -> None:
         from gpucm.providers.registry import PROVIDER_META
@@ -112,6 +133,12 @@ class DemoInstances:
 
     async def launch(self, spec: LaunchSpec) -> Instance:
         offer = spec.offer
+        price: float | None = None
+        if spec.interruptible:
+            self._capability("spot", f"{self._name} rents no interruptible machines (demo)")
+            price = round(spec.bid(self._name) * offer.gpu_count, 6)
+        if spec.file_systems:
+            self._capability("file_systems", f"{self._name} has no shared filesystems (demo)")
         current = await self.quote(offer)
         if current is None or fails_for_capacity(offer.id):
             raise CapacityError(
@@ -120,9 +147,8 @@ class DemoInstances:
                 "specifications (demo)",
             )
         now = self._clock()
-        records = await self._records()
         pid = "d" + hashlib.blake2b(spec.request_id.encode(), digest_size=5).hexdigest()
-        records[pid] = {
+        record = {
             "name": spec.label,
             "state": "provisioning",
             "created_at": now.isoformat(),
@@ -131,40 +157,48 @@ class DemoInstances:
             "ready_at": (now + timedelta(seconds=PROVISION_SECONDS)).isoformat(),
             "gpu_model": offer.gpu_model,
             "gpu_count": offer.gpu_count,
-            "price_per_hour": current.price_per_hour,
+            "price_per_hour": current.price_per_hour if price is None else price,
             "region": offer.region,
             "image": spec.image,
             "offer_id": offer.id,
+            "interruptible": spec.interruptible,
         }
-        await self._save(records)
-        return self._instance(pid, records[pid], now)
+
+        def add(records: Records) -> None:
+            records[pid] = record
+
+        await self._change(add)
+        return self._instance(pid, record, now)
 
     async def stop(self, provider_id: str) -> None:
         self._capability("stop_start", f"{self._name} cannot stop an instance; terminate it")
-        records, rec = await self._get(provider_id)
-        rec["state"] = "stopped"
-        await self._save(records)
+
+        def stop(records: Records) -> None:
+            self._live(records, provider_id)["state"] = "stopped"
+
+        await self._change(stop)
 
     async def start(self, provider_id: str) -> None:
         self._capability("stop_start", f"{self._name} cannot start a stopped instance")
-        records, rec = await self._get(provider_id)
-        self._boot(rec, RESTART_SECONDS)
-        await self._save(records)
+        await self._change(
+            lambda records: self._boot(self._live(records, provider_id), RESTART_SECONDS)
+        )
 
     async def restart(self, provider_id: str) -> None:
         self._capability("restart", f"{self._name} has no restart; stop then start instead")
-        records, rec = await self._get(provider_id)
-        self._boot(rec, RESTART_SECONDS)
-        await self._save(records)
+        await self._change(
+            lambda records: self._boot(self._live(records, provider_id), RESTART_SECONDS)
+        )
 
     async def terminate(self, provider_id: str) -> None:
-        records, rec = await self._get(provider_id)
-        rec["state"] = "terminated"
-        await self._save(records)
+        def terminate(records: Records) -> None:
+            self._live(records, provider_id)["state"] = "terminated"
+
+        await self._change(terminate)
 
     async def logs(self, provider_id: str) -> str:
         self._capability("logs", f"{self._name}'s API has no logs; connect over SSH")
-        _, rec = await self._get(provider_id)
+        rec = self._live(await self._records(), provider_id)
         return f"[demo] {rec['name']}: booted image {rec.get('image') or 'default'}\n"
 
     def _boot(self, rec: dict[str, Any], seconds: float) -> None:

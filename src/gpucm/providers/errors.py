@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
-from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.domain.provider_names import display_name
 
 
 class ProviderError(Exception):
@@ -32,7 +32,7 @@ class ProviderError(Exception):
 
     @property
     def display_name(self) -> str:
-        return DISPLAY_NAMES.get(self.provider, self.provider)
+        return display_name(self.provider)
 
     def __str__(self) -> str:
         return f"{self.display_name}: {self.message}"

@@ -1,8 +1,9 @@
 """The one HTTP layer every provider adapter uses (httpx.AsyncClient).
 
 It owns timeouts, bounded retries with exponential backoff and jitter (429, 502, 503,
-504 and connection errors; Retry-After honoured where sent), request pacing, body size
-and total-time limits, and the mapping of failures to the shared error types. Adapters
+504 and connection errors; Retry-After honoured where sent), request pacing (fixed
+intervals, and the quota a provider announces in `RateLimit` headers), body size and
+total-time limits, and the mapping of failures to the shared error types. Adapters
 only translate: they call `request()` and get parsed JSON or a ProviderError.
 """
 
@@ -109,6 +110,46 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _window_waits(value: str) -> list[float]:
+    """Seconds to wait for each window of a `RateLimit` header that has no requests
+    left. Two spellings are read: the structured list of the IETF draft's later
+    versions, one member per window (RunPod: `"minute";r=0;t=12, "hour";r=2800;t=1812`),
+    and the earlier single window (`limit=100, remaining=0, reset=12`)."""
+    waits: list[float] = []
+    single: dict[str, str] = {}
+    for member in value.split(","):
+        params: dict[str, str] = {}
+        for part in member.split(";"):
+            key, sep, val = part.strip().partition("=")
+            if sep:
+                params[key.strip().lower()] = val.strip().strip('"')
+        if "r" in params and "t" in params:
+            try:
+                left, reset = int(params["r"]), float(params["t"])
+            except ValueError:
+                continue
+            if left <= 0 and reset >= 0:
+                waits.append(reset)
+        single.update(params)
+    try:
+        if int(single.get("remaining", "1")) <= 0:
+            waits.append(max(0.0, float(single.get("reset", "nan"))))
+    except ValueError:
+        pass
+    return [w for w in waits if w == w]  # NaN: a reset that was not sent
+
+
+def quota_wait(headers: Mapping[str, str]) -> float | None:
+    """How long the provider says no request will be served (its quota used up until a
+    window resets), from `RateLimit` or `RateLimit-Remaining` + `RateLimit-Reset`;
+    None while requests are left."""
+    waits = _window_waits(headers.get("ratelimit", ""))
+    remaining = headers.get("ratelimit-remaining")
+    if remaining is not None:
+        waits += _window_waits(f"remaining={remaining}, reset={headers.get('ratelimit-reset', '')}")
+    return max(waits) if waits else None
+
+
 def _size(n: int) -> str:
     if n >= 2**20:
         return f"{n / 2**20:.1f} MB"
@@ -160,6 +201,7 @@ class ProviderHttp:
         error_mapper: ErrorMapper | None = None,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -172,6 +214,9 @@ class ProviderHttp:
         self._mapper = error_mapper
         self._sleep = sleep
         self._rand = rand
+        self._monotonic = monotonic
+        # until when (monotonic) the provider's announced quota is used up
+        self._quota_until = 0.0
         import httpx  # imported on first use: it costs ~35 ms of every start-up
 
         self._client = httpx.AsyncClient(
@@ -215,6 +260,7 @@ class ProviderHttp:
             for p in (pacer, self._pacer):
                 if p is not None:
                     await p.wait()
+            await self._wait_for_quota(method, path)
             try:
                 async with asyncio.timeout(self.limits.total_timeout):
                     return await self._once(method, path, params, json_body, allow_empty)
@@ -243,6 +289,81 @@ class ProviderHttp:
                     f"no complete answer within {self.limits.total_timeout:.0f} s "
                     f"({method} {path})",
                 ) from None
+
+    async def stream_text(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        idle: float = 1.5,
+        total: float = 10.0,
+        max_bytes: int = 256 * 1024,
+    ) -> str:
+        """GET a streamed text answer (Server-Sent Events) and return what arrived until
+        it went quiet for `idle` seconds, `total` seconds passed or `max_bytes` came: a
+        log stream backfills its last lines, then stays open for new ones, and gpucm
+        wants the backfill. Errors map as `request`'s do; nothing is retried."""
+        import httpx
+
+        if self._pacer is not None:
+            await self._pacer.wait()
+        await self._wait_for_quota("GET", path)
+        chunks: list[str] = []
+        size = 0
+        try:
+            async with self._client.stream(
+                "GET", path, params=params, headers={"Accept": "text/event-stream"}
+            ) as resp:
+                self._note_quota(resp.headers)
+                if not 200 <= resp.status_code < 300:
+                    text = self._clean((await self._read_limited(resp)).decode("utf-8", "replace"))
+                    try:
+                        body: Any = json.loads(text) if text.strip() else None
+                    except json.JSONDecodeError:
+                        body = text
+                    raise self._map_error(resp.status_code, body, text, resp.headers)
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + total
+                pieces = resp.aiter_text()
+                while size < max_bytes:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    try:
+                        async with asyncio.timeout(min(idle, left)):
+                            chunk = await anext(pieces)
+                    except (TimeoutError, StopAsyncIteration):
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(
+                self.provider,
+                self._clean(f"the stream of GET {path} failed ({type(exc).__name__})"),
+            ) from None
+        return self._clean("".join(chunks))
+
+    async def _wait_for_quota(self, method: str, path: str) -> None:
+        """Hold a request while the provider's announced quota is used up: a short wait
+        is slept (a request sent now would only be refused), a long one is a RateLimited
+        now, without sending (a refresh should not sit out an hourly window)."""
+        wait = self._quota_until - self._monotonic()
+        if wait <= 0:
+            return
+        if wait > self.retry.max_delay:
+            raise RateLimited(
+                self.provider,
+                f"the API's request quota is used up for {wait:.0f} s more; "
+                f"{method} {path} not sent",
+                retry_after=wait,
+            )
+        log.info("%s: request quota used up; waiting %.1f s", self.provider, wait)
+        await self._sleep(wait)
+
+    def _note_quota(self, headers: httpx.Headers) -> None:
+        wait = quota_wait(headers)
+        if wait is not None:
+            self._quota_until = max(self._quota_until, self._monotonic() + wait)
 
     async def _once(
         self,
@@ -290,6 +411,7 @@ class ProviderHttp:
             ) from None
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("%s %s %s -> %d in %.0f ms", self.provider, method, path, status, elapsed)
+        self._note_quota(headers)
 
         # Scrub before anything is cut or quoted: a key cut in half by an excerpt
         # would no longer match and half of it would leak.

@@ -6,17 +6,24 @@ import logging
 from typing import Any
 
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.provider_names import KEY_ENV, LAMBDA_LABS, URL_ENV
+from gpucm.domain.provider_names import KEY_ENV, LAMBDA_LABS, URL_ENV, display_name
 from gpucm.providers import lambdalabs_parse as parse
 from gpucm.providers.adapter import HttpAdapter
-from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
+from gpucm.providers.base import (
+    Capabilities,
+    FileSystem,
+    LaunchSpec,
+    MachineImage,
+    ProviderMeta,
+    Region,
+)
 from gpucm.providers.errors import CapacityError, InvalidRequest, ProviderError
 
 log = logging.getLogger(__name__)
 
 META = ProviderMeta(
     name=LAMBDA_LABS,
-    display_name="Lambda Cloud",
+    display_name=display_name(LAMBDA_LABS),
     website="https://lambda.ai",
     default_base_url="https://cloud.lambda.ai/api/v1",
     key_env=KEY_ENV[LAMBDA_LABS],
@@ -25,6 +32,7 @@ META = ProviderMeta(
         stop_start=False,
         restart=True,
         ssh_key_per_launch=True,
+        file_systems=True,
     ),
     regions=("US-East", "US-Central", "US-West", "Europe", "Asia", "Middle East", "Oceania"),
 )
@@ -58,6 +66,17 @@ class LambdaLabsAdapter(HttpAdapter):
                 return fresh if fresh.available else None
         return None
 
+    # -- the account's regions, images and filesystems (for launch forms) ------------
+
+    async def regions(self) -> list[Region]:
+        return parse.parse_regions(await self.http.request("GET", "/regions"))
+
+    async def images(self) -> list[MachineImage]:
+        return parse.parse_images(await self.http.request("GET", "/images"))
+
+    async def file_systems(self) -> list[FileSystem]:
+        return parse.parse_file_systems(await self.http.request("GET", "/file-systems"))
+
     # -- instances ------------------------------------------------------------------------
 
     async def list_instances(self) -> list[Instance]:
@@ -71,11 +90,17 @@ class LambdaLabsAdapter(HttpAdapter):
                 f"{type_name} has no capacity in any region right now; "
                 "pick another offer or try again later",
             )
+        if spec.interruptible:
+            raise self.unsupported(
+                "Lambda Cloud rents no interruptible (spot) instances; launch on demand"
+            )
         body: dict[str, Any] = {
             "region_name": region,
             "instance_type_name": type_name,
             "ssh_key_names": [await self._ssh_key_name(spec)],
         }
+        if spec.file_systems:
+            body["file_system_names"] = await self._file_system_names(spec, region)
         name = " ".join(spec.label.split())[:MAX_NAME]
         if name:
             body["name"] = name
@@ -95,6 +120,30 @@ class LambdaLabsAdapter(HttpAdapter):
             log.info("lambda: launched %s, but could not read it back: %s", pid, exc.message)
             return _provisioning(pid, name, spec, type_name, region).model_copy(update=extra)
         return instance.model_copy(update=extra)
+
+    async def _file_system_names(self, spec: LaunchSpec, region: str) -> list[str]:
+        """The filesystems to attach, checked against the account's before the launch
+        (launches are the scarce quota: 1 per 12 s): each must exist and be in the
+        instance's region."""
+        have = {fs.name: fs for fs in await self.file_systems()}
+        names = list(dict.fromkeys(n.strip() for n in spec.file_systems if n.strip()))
+        for name in names:
+            fs = have.get(name)
+            if fs is None:
+                known = ", ".join(sorted(have)[:5]) or "none"
+                raise InvalidRequest(
+                    self.name,
+                    f"the account has no filesystem named {name!r} (it has: {known}); "
+                    "create it at https://cloud.lambda.ai/file-systems",
+                )
+            if fs.region != region:
+                raise InvalidRequest(
+                    self.name,
+                    f"filesystem {name!r} is in {fs.region}, and this offer is in {region}: "
+                    "a filesystem attaches only in its own region; pick an offer in "
+                    f"{fs.region} or leave the filesystem out",
+                )
+        return names
 
     async def _ssh_key_name(self, spec: LaunchSpec) -> str:
         chosen = (spec.ssh_key_name or self.settings.ssh_key_name or "").strip()

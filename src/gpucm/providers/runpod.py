@@ -1,41 +1,75 @@
-"""RunPod, over its GraphQL API (API_NOTES.md section 2). REST v1 retired 2026-11-15."""
+"""RunPod, over its REST API v2 (API_NOTES.md section 2; runpod/docs
+`api-reference-v2/openapi.json`).
+
+Offers come from the GPU catalogue, asked per cloud (SECURE, COMMUNITY) and per GPU
+count, so each offer carries its own cloud's price and its own data centre's stock.
+Pods are listed, created, started, stopped, restarted and terminated over v2; logs are
+its Server-Sent Events stream, read until it goes quiet.
+
+GraphQL (deprecated, retired early 2027) is used only for what v2 lacks: the spot
+prices of the offers and interruptible pods (`podRentInterruptable` with `bidPerGpu`).
+Once GraphQL answers 404 or 410, the adapter stops asking: offers carry no spot price
+and an interruptible launch says "RunPod has retired the API for spot launches";
+everything else keeps working. No GraphQL request is made for offers themselves or for
+on-demand pods.
+
+`RUNPOD_API_URL` is the API's base (default https://api.runpod.io): REST under `/v2`,
+GraphQL under `/graphql`. An old value ending in `/graphql` still works.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote as quote_path
 
+from gpucm.domain.cuda import image_cuda, version_key
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.provider_names import KEY_ENV, RUNPOD, URL_ENV
+from gpucm.domain.provider_names import KEY_ENV, RUNPOD, URL_ENV, display_name
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
-from gpucm.providers.errors import InvalidRequest, ProviderError, redact
+from gpucm.providers.errors import InvalidRequest, ProviderError, Unsupported, redact
 from gpucm.providers.http import RequestKind
 from gpucm.providers.runpod_parse import (
     CLOUD_TYPES,
+    INTERRUPTIBLE_ENV,
+    SpotPrice,
+    catalog_rows,
+    counts_to_ask,
     graphql_error,
-    mutation_result,
-    parse_deployed,
-    parse_offers,
+    offer_target,
+    parse_catalog,
+    parse_created,
+    parse_logs,
     parse_pods,
+    parse_rented,
+    parse_spot_prices,
+    problem_error,
     requote,
 )
 
+if TYPE_CHECKING:
+    # config imports the provider registry; a runtime import here would be circular
+    from gpucm.config import ProviderSettings
+
+log = logging.getLogger(__name__)
+
 META = ProviderMeta(
     name=RUNPOD,
-    display_name="RunPod",
+    display_name=display_name(RUNPOD),
     website="https://runpod.io",
-    default_base_url="https://api.runpod.io/graphql",
+    default_base_url="https://api.runpod.io",
     key_env=KEY_ENV[RUNPOD],
     url_env=URL_ENV[RUNPOD],
     capabilities=Capabilities(
         stop_start=True,
-        restart=False,
+        restart=True,
         spot=True,
         container_image=True,
         env_vars=True,
         port_mapping=True,
-        logs=False,
+        logs=True,
         storage_billed_separately=True,
     ),
     regions=("US-East", "US-Central", "US-West", "Canada", "Europe", "Asia", "Oceania"),
@@ -46,134 +80,40 @@ DEFAULT_IMAGE = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
 # With no volume disk the container disk holds everything, image layers included.
 DEFAULT_CONTAINER_DISK_GB = 40
 SSH_PORT = "22/tcp"
+GRAPHQL_RETIRED = (
+    "RunPod has retired the API for spot launches (GraphQL); launch this offer on demand instead"
+)
 
-# Every query is constant text; values travel only in `variables`, so a label or image
-# holding quotes or braces can neither break nor extend the query.
-GPU_TYPES_QUERY = """\
-query GpuTypes($lowestPriceInput: GpuLowestPriceInput, $gpuTypesInput: GpuTypeFilter) {
-  gpuTypes(input: $gpuTypesInput) {
+CATALOG_PATH = "/v2/catalog/gpus"
+PODS_PATH = "/v2/pods"
+GRAPHQL_PATH = "/graphql"
+
+# Constant text; values travel only in `variables`, so a label or image holding quotes
+# or braces can neither break nor extend the query.
+SPOT_PRICES_QUERY = """\
+query SpotPrices {
+  gpuTypes {
     id
-    displayName
-    manufacturer
-    memoryInGb
-    cudaCores
-    secureCloud
-    communityCloud
-    securePrice
-    communityPrice
     secureSpotPrice
     communitySpotPrice
-    oneWeekPrice
-    oneMonthPrice
-    threeMonthPrice
-    sixMonthPrice
-    maxGpuCount
-    maxGpuCountSecureCloud
-    maxGpuCountCommunityCloud
-    lowestPrice(input: $lowestPriceInput) {
-      gpuTypeId
-      minimumBidPrice
-      uninterruptablePrice
-      minVcpu
-      minMemory
-      stockStatus
-      compliance
-      countryCode
-      maxUnreservedGpuCount
-      availableGpuCounts
-    }
   }
 }"""
 
-# `env` is left out on purpose: it holds the user's secrets (passwords, tokens).
-PODS_QUERY = """\
-query Pods {
-  myself {
-    pods {
-      id
-      name
-      desiredStatus
-      costPerHr
-      gpuCount
-      imageName
-      machineId
-      memoryInGb
-      vcpuCount
-      containerDiskInGb
-      volumeInGb
-      ports
-      podType
-      lastStatusChange
-      uptimeSeconds
-      runtime {
-        uptimeInSeconds
-        ports {
-          ip
-          isIpPublic
-          privatePort
-          publicPort
-          type
-        }
-      }
-      machine {
-        gpuDisplayName
-      }
-    }
-  }
-}"""
-
-DEPLOY_MUTATION = """\
-mutation DeployPod($input: PodFindAndDeployOnDemandInput!) {
-  podFindAndDeployOnDemand(input: $input) {
+# `env` is not selected: it holds the user's secrets.
+RENT_INTERRUPTABLE_MUTATION = """\
+mutation RentInterruptable($input: PodRentInterruptableInput!) {
+  podRentInterruptable(input: $input) {
     id
-    name
     desiredStatus
     imageName
-    costPerHr
-    gpuCount
     machineId
-    machine {
-      podHostId
-      gpuDisplayName
-    }
   }
 }"""
 
-STOP_MUTATION = """\
-mutation StopPod($input: PodStopInput!) {
-  podStop(input: $input) {
-    id
-    desiredStatus
-  }
-}"""
 
-RESUME_MUTATION = """\
-mutation ResumePod($input: PodResumeInput!) {
-  podResume(input: $input) {
-    id
-    desiredStatus
-  }
-}"""
-
-# podTerminate returns a scalar (null), so it takes no selection set.
-TERMINATE_MUTATION = """\
-mutation TerminatePod($input: PodTerminateInput!) {
-  podTerminate(input: $input)
-}"""
-
-
-def lowest_price_input(gpu_count: int, secure_cloud: bool | None = None) -> dict[str, Any]:
-    return {
-        "gpuCount": gpu_count,
-        "secureCloud": secure_cloud,
-        "minDisk": None,
-        "minMemoryInGb": None,
-        "minVcpuCount": None,
-    }
-
-
-def ports_field(ports: tuple[tuple[int, str], ...]) -> str:
-    """RunPod's "8888/http,22/tcp" port list, SSH always included."""
+def ports_list(ports: tuple[tuple[int, str], ...]) -> list[str]:
+    """RunPod's ["8888/http", "22/tcp"] port list, SSH always included (the pod's
+    `ssh.direct` needs 22/tcp published)."""
     entries: list[str] = []
     for port, protocol in ports:
         proto = protocol.lower()
@@ -183,152 +123,269 @@ def ports_field(ports: tuple[tuple[int, str], ...]) -> str:
                 f"RunPod pods expose only HTTP and TCP ports, not {port}/{protocol}; "
                 "use tcp or http",
             )
+        if not 1 <= port <= 65535:
+            raise InvalidRequest(RUNPOD, f"port {port} is not between 1 and 65535")
         entry = f"{port}/{proto}"
         if entry not in entries:
             entries.append(entry)
     if SSH_PORT not in entries:
         entries.append(SSH_PORT)
-    return ",".join(entries)
+    return entries
 
 
-def deploy_input(spec: LaunchSpec) -> dict[str, Any]:
-    """The podFindAndDeployOnDemand input for a launch spec (values only, never query text)."""
-    data = spec.offer.provider_data
-    cloud = data.get("cloud_type")
-    type_id = data.get("gpu_type_id")
-    count = data.get("gpu_count", spec.offer.gpu_count)
-    if (
-        cloud not in CLOUD_TYPES
-        or not isinstance(type_id, str)
-        or not type_id
-        or not isinstance(count, int)
-        or isinstance(count, bool)
-        or count < 1
-    ):
+def cuda_need(spec: LaunchSpec, image: str) -> str | None:
+    """The CUDA version the image needs, checked against the versions the offer's
+    machines run: InvalidRequest when none is new enough (the pod would never place)."""
+    needed = image_cuda(image)
+    offered = spec.offer.provider_data.get("cuda_versions")
+    if needed is None or not isinstance(offered, list) or not offered:
+        return needed
+    if not any(version_key(str(v)) >= version_key(needed) for v in offered):
+        newest = max((str(v) for v in offered), key=version_key)
         raise InvalidRequest(
             RUNPOD,
-            f"offer {spec.offer.id} lacks RunPod's GPU type, cloud or count; "
-            "refresh the offers and pick it again",
+            f"the image needs CUDA {needed}, and this GPU type's machines run CUDA {newest} "
+            "at most; pick an older image or another offer",
         )
+    return needed
+
+
+def _disk(spec: LaunchSpec) -> int:
+    disk = DEFAULT_CONTAINER_DISK_GB if spec.disk_gb is None else math.ceil(spec.disk_gb)
+    if disk < 1:
+        raise InvalidRequest(RUNPOD, "the disk size must be at least 1 GB")
+    return disk
+
+
+def _refuse_unsupported(spec: LaunchSpec) -> None:
     if spec.onstart_script:
         raise InvalidRequest(
             RUNPOD,
             "RunPod launches cannot run an on-start script through this API; bake it "
             "into the image or run it over SSH after the pod starts",
         )
-    disk = DEFAULT_CONTAINER_DISK_GB if spec.disk_gb is None else math.ceil(spec.disk_gb)
-    return {
+    if spec.file_systems:
+        raise Unsupported(RUNPOD, "gpucm cannot attach RunPod network volumes at launch")
+
+
+def create_body(spec: LaunchSpec) -> dict[str, Any]:
+    """The `POST /v2/pods` body for an on-demand launch (values only)."""
+    gpu_type, cloud, count, dc = offer_target(spec.offer)
+    _refuse_unsupported(spec)
+    image = spec.image or DEFAULT_IMAGE
+    gpu: dict[str, Any] = {"id": gpu_type, "count": count}
+    needed = cuda_need(spec, image)
+    if needed:
+        # a floor, not an exact set: a newer driver runs an older CUDA image
+        gpu["minCudaVersion"] = needed
+    body: dict[str, Any] = {
+        "name": spec.label,
+        "image": image,
+        "cloud": cloud,
+        "gpu": gpu,
+        "disk": _disk(spec),
+        "ports": ports_list(spec.ports),
+        "startSsh": True,
+    }
+    if spec.environment:
+        body["env"] = dict(spec.environment)
+    if dc:
+        body["dataCenterIds"] = [dc]
+    return body
+
+
+def rent_input(spec: LaunchSpec, bid: float) -> dict[str, Any]:
+    """The GraphQL `podRentInterruptable` input for an interruptible launch."""
+    gpu_type, cloud, count, dc = offer_target(spec.offer)
+    _refuse_unsupported(spec)
+    image = spec.image or DEFAULT_IMAGE
+    needed = cuda_need(spec, image)
+    env = [{"key": k, "value": v} for k, v in spec.environment if k != INTERRUPTIBLE_ENV]
+    env.append({"key": INTERRUPTIBLE_ENV, "value": "1"})
+    data: dict[str, Any] = {
+        "bidPerGpu": bid,
         "cloudType": cloud,
-        "gpuTypeId": type_id,
+        "gpuTypeId": gpu_type,
         "gpuCount": count,
         "name": spec.label,
-        "imageName": spec.image or DEFAULT_IMAGE,
-        "containerDiskInGb": disk,
+        "imageName": image,
+        "containerDiskInGb": _disk(spec),
         "volumeInGb": 0,
-        "ports": ports_field(spec.ports),
-        "env": [{"key": key, "value": value} for key, value in spec.environment],
+        "ports": ",".join(ports_list(spec.ports)),
+        "env": env,
         "startSsh": True,
         "supportPublicIp": True,
     }
+    if dc:
+        data["dataCenterId"] = dc
+    offered = spec.offer.provider_data.get("cuda_versions")
+    if needed and isinstance(offered, list):
+        data["allowedCudaVersions"] = [
+            str(v) for v in offered if version_key(str(v)) >= version_key(needed)
+        ]
+    return data
 
 
 class RunPodAdapter(HttpAdapter):
     meta = META
+    # spot prices are list prices: asked again at most this often (seconds)
+    SPOT_PRICES_TTL: ClassVar[float] = 1800.0
+
+    def __init__(self, settings: ProviderSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.graphql_retired = False
+        self._spot: dict[tuple[str, str], SpotPrice] = {}
+        self._spot_at: float | None = None
+
+    @classmethod
+    def api_base(cls, settings: ProviderSettings) -> str:
+        base = (settings.base_url or cls.meta.default_base_url).strip().rstrip("/")
+        for suffix in (GRAPHQL_PATH, "/v2"):  # an old GraphQL URL, or one with /v2
+            if base.endswith(suffix):
+                base = base[: -len(suffix)]
+        return base.rstrip("/") or cls.meta.default_base_url
+
+    @property
+    def spot_available(self) -> bool:
+        """Whether interruptible pods can still be launched (GraphQL not retired)."""
+        return not self.graphql_retired
+
+    def _key(self) -> str:
+        return self.settings.api_key.get_secret_value().strip() if self.settings.api_key else ""
 
     def map_error(self, status: int, body: Any, text: str) -> ProviderError | None:
-        # 401/403 may come without a JSON body; the shared mapping handles those and 429.
-        if status in (401, 403, 429):
-            return None
-        key = self.settings.api_key.get_secret_value().strip() if self.settings.api_key else ""
-        error = graphql_error(
-            body, status, f"; check {self.meta.key_env}", clean=lambda s: redact(s, [key])
-        )
-        if error is None or (status >= 500 and error.kind == "invalid_request"):
-            return None
-        return error
+        clean = lambda s: redact(s, [self._key()])  # noqa: E731
+        if 200 <= status < 300:
+            # a GraphQL answer reports its failures as `errors` inside a 200
+            return graphql_error(body, status, f"; check {self.meta.key_env}", clean=clean)
+        return problem_error(status, body, key_env=self.meta.key_env, clean=clean)
 
-    async def _graphql(
-        self, query: str, variables: dict[str, Any], kind: RequestKind = "read"
-    ) -> Any:
-        # The base URL itself, not "" relative to it: httpx would append a slash
-        # ("/graphql/"), and redirects are not followed.
+    # -- offers ------------------------------------------------------------------------
+
+    async def _catalog(self, cloud: str, count: int) -> Any:
         return await self.http.request(
-            "POST",
-            self.http.base_url,
-            json_body={"query": query, "variables": variables},
-            kind=kind,
+            "GET",
+            CATALOG_PATH,
+            params={"include": "AVAILABILITY", "product": "POD", "cloud": cloud, "count": count},
         )
 
     async def fetch_offers(self) -> list[Offer]:
-        body = await self._graphql(
-            GPU_TYPES_QUERY,
-            {"gpuTypesInput": None, "lowestPriceInput": lowest_price_input(1)},
-        )
-        return parse_offers(body, self.clock())
+        # Stock is per cloud and per count: one answer for each, never one copied to both.
+        answers: list[tuple[str, int, Any]] = []
+        for cloud in CLOUD_TYPES:
+            first = await self._catalog(cloud, 1)
+            # an answer with not one readable type: stop here, not after 7 more requests
+            parse_catalog([(cloud, 1, first)], self.clock())
+            answers.append((cloud, 1, first))
+            for count in counts_to_ask(catalog_rows(first), cloud):
+                answers.append((cloud, count, await self._catalog(cloud, count)))
+        return parse_catalog(answers, self.clock(), await self.spot_prices())
+
+    async def spot_prices(self) -> dict[tuple[str, str], SpotPrice]:
+        """Interruptible prices per (GPU type, cloud), from GraphQL while it lives.
+
+        Never fails the refresh: spot prices are beside the offers, not the offers. A
+        404 or 410 means GraphQL is gone; gpucm stops asking for the rest of the run."""
+        if self.graphql_retired:
+            return {}
+        now = self.monotonic()
+        if self._spot_at is not None and now - self._spot_at < self.SPOT_PRICES_TTL:
+            return self._spot
+        try:
+            body = await self._graphql(SPOT_PRICES_QUERY, {})
+            self._spot = parse_spot_prices(body)
+        except Unsupported:  # retired just now
+            return {}
+        except ProviderError as exc:
+            log.info("runpod: no spot prices this refresh: %s", exc.message)
+            return self._spot  # the last ones, if any: list prices move rarely
+        self._spot_at = now
+        return self._spot
 
     async def quote(self, offer: Offer) -> Offer | None:
-        type_id = offer.provider_data.get("gpu_type_id")
-        cloud = offer.provider_data.get("cloud_type")
-        if not isinstance(type_id, str) or cloud not in CLOUD_TYPES:
-            raise InvalidRequest(
-                RUNPOD,
-                f"offer {offer.id} lacks RunPod's GPU type or cloud; refresh the offers",
-            )
-        # Asking for this cloud and count makes the stock answer about this offer only.
-        body = await self._graphql(
-            GPU_TYPES_QUERY,
-            {
-                "gpuTypesInput": {"id": type_id},
-                "lowestPriceInput": lowest_price_input(offer.gpu_count, cloud == "SECURE"),
-            },
+        gpu_type, cloud, count, _ = offer_target(offer)
+        body = await self.http.request(
+            "GET",
+            f"{CATALOG_PATH}/{quote_path(gpu_type, safe='')}",
+            params={"include": "AVAILABILITY", "product": "POD", "cloud": cloud, "count": count},
         )
-        return requote(body, offer, self.clock())
+        # a launch's process may not have refreshed: its spot price comes from here too
+        return requote(body, offer, self.clock(), await self.spot_prices())
+
+    # -- pods --------------------------------------------------------------------------
 
     async def list_instances(self) -> list[Instance]:
-        return parse_pods(await self._graphql(PODS_QUERY, {}), self.clock())
+        return parse_pods(await self.http.request("GET", PODS_PATH), self.clock())
 
     async def launch(self, spec: LaunchSpec) -> Instance:
-        variables = {"input": deploy_input(spec)}
-        body = await self._graphql(DEPLOY_MUTATION, variables, kind="launch")
-        return parse_deployed(
+        if spec.interruptible:
+            return await self._launch_interruptible(spec)
+        body = create_body(spec)
+        answer = await self.http.request("POST", PODS_PATH, json_body=body, kind="launch")
+        return parse_created(
+            answer, spec.offer, name=spec.label, now=self.clock(), request_id=spec.request_id
+        )
+
+    async def _launch_interruptible(self, spec: LaunchSpec) -> Instance:
+        if self.graphql_retired:
+            raise self.unsupported(GRAPHQL_RETIRED)
+        bid = spec.bid(RUNPOD)
+        data = rent_input(spec, bid)
+        body = await self._graphql(RENT_INTERRUPTABLE_MUTATION, {"input": data}, kind="launch")
+        return parse_rented(
             body,
             spec.offer,
             name=spec.label,
-            image=variables["input"]["imageName"],
+            image=data["imageName"],
+            bid=bid,
             now=self.clock(),
             request_id=spec.request_id,
         )
 
+    async def _graphql(
+        self, query: str, variables: dict[str, Any], kind: RequestKind = "read"
+    ) -> Any:
+        """A GraphQL request; Unsupported (and no more of them) once it is retired."""
+        try:
+            return await self.http.request(
+                "POST",
+                GRAPHQL_PATH,
+                json_body={"query": query, "variables": variables},
+                kind=kind,
+            )
+        except ProviderError as exc:
+            if exc.status in (404, 410):
+                self.graphql_retired = True
+                self._spot = {}
+                log.info("runpod: GraphQL answered HTTP %s: retired", exc.status)
+                raise self.unsupported(GRAPHQL_RETIRED) from None
+            raise
+
+    async def _action(self, provider_id: str, action: str) -> None:
+        pod = quote_path(provider_id.strip(), safe="")
+        if not pod:
+            raise InvalidRequest(RUNPOD, "no pod id given")
+        await self.http.request(
+            "POST",
+            f"{PODS_PATH}/{pod}/action",
+            json_body={"action": action},
+            kind="write",
+            allow_empty=True,  # terminate answers 204 without a body
+        )
+
     async def stop(self, provider_id: str) -> None:
-        body = await self._graphql(STOP_MUTATION, {"input": {"podId": provider_id}}, kind="write")
-        mutation_result(body, "podStop")
+        await self._action(provider_id, "stop")
 
     async def start(self, provider_id: str) -> None:
-        # podResume needs the pod's GPU count; only the pod list knows it.
-        gpu_count = 1
-        for pod in await self.list_instances():
-            if pod.provider_id == provider_id and pod.gpu_count > 0:
-                gpu_count = pod.gpu_count
-                break
-        body = await self._graphql(
-            RESUME_MUTATION,
-            {"input": {"podId": provider_id, "gpuCount": gpu_count}},
-            kind="write",
-        )
-        mutation_result(body, "podResume")
+        await self._action(provider_id, "start")
 
     async def restart(self, provider_id: str) -> None:
-        raise self.unsupported(
-            "RunPod's GraphQL API has no restart we can rely on; stop the pod, then start it"
-        )
+        await self._action(provider_id, "restart")
 
     async def terminate(self, provider_id: str) -> None:
-        body = await self._graphql(
-            TERMINATE_MUTATION, {"input": {"podId": provider_id}}, kind="write"
-        )
-        mutation_result(body, "podTerminate")
+        await self._action(provider_id, "terminate")
 
     async def logs(self, provider_id: str) -> str:
-        raise self.unsupported(
-            "RunPod's API has no logs endpoint; read the pod's logs in the RunPod console"
-        )
+        pod = quote_path(provider_id.strip(), safe="")
+        stream = await self.http.stream_text(f"{PODS_PATH}/{pod}/logs", params={"tail": 500})
+        return parse_logs(stream)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from gpucm.domain.cuda import image_cuda, version_key
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.provider_names import KEY_ENV, URL_ENV, VAST_AI
+from gpucm.domain.provider_names import KEY_ENV, URL_ENV, VAST_AI, display_name
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
 from gpucm.providers.errors import (
@@ -23,6 +25,7 @@ from gpucm.providers.errors import (
 from gpucm.providers.vastai_parse import (
     RowError,
     instances_page,
+    merge_bids,
     offer_rows,
     parse_instances,
     parse_new_contract,
@@ -32,7 +35,7 @@ from gpucm.providers.vastai_parse import (
 
 META = ProviderMeta(
     name=VAST_AI,
-    display_name="Vast.ai",
+    display_name=display_name(VAST_AI),
     website="https://vast.ai",
     default_base_url="https://console.vast.ai",
     key_env=KEY_ENV[VAST_AI],
@@ -66,6 +69,11 @@ _NUMERIC_ID = re.compile(r"[1-9][0-9]{0,18}\Z")
 _AUTH_CODES = frozenset({"auth_error", "invalid_key", "invalid_user_key", "unauthorized"})
 _GONE_CODES = frozenset({"no_such_ask", "ask_unavailable", "offer_unavailable"})
 _MAX_ONSTART_BYTES = 4096  # Vast cuts longer onstart scripts
+# the create's `price` (a bid for the whole offer, $/h): vast-ai/docs create_instance.yaml
+MIN_BID_PRICE = 0.001
+MAX_BID_PRICE = 128.0
+
+log = logging.getLogger(__name__)
 
 
 class VastAiAdapter(HttpAdapter):
@@ -74,11 +82,19 @@ class VastAiAdapter(HttpAdapter):
     # Retry-After: pacing avoids most 429s instead of retrying into them.
     request_interval: ClassVar[float] = 1.0
 
-    OFFER_LIMIT: ClassVar[int] = 1000
+    # The whole market, a page of asks at a time in id order (`id > last`): the search
+    # has no offset, and no documented cap on `limit`. gpucm used to ask for the top
+    # 1000 by score; gpuhunt asks 3000, SkyPilot's catalogue fetcher 10000. No public
+    # source says how many asks the default search returns; 5000 rows (~13 MB) a page
+    # keeps each answer well under the body limit, and 20 pages is far past any market
+    # seen. The search endpoint allows ~10 calls a minute per IP (vast-ai/docs
+    # search_offers.yaml), so pages and the bid search share that.
+    OFFER_PAGE_SIZE: ClassVar[int] = 5000
+    MAX_OFFER_PAGES: ClassVar[int] = 20
     # Storage folded into every quoted `dph_total` (GB). Always sent: the server's own
     # default has changed over time, and it changes every price.
     ALLOCATED_STORAGE_GB: ClassVar[float] = 10.0
-    OFFER_ORDER: ClassVar[tuple[tuple[str, str], ...]] = (("score", "desc"),)
+    OFFER_ORDER: ClassVar[tuple[tuple[str, str], ...]] = (("id", "asc"),)
     DEFAULT_DISK_GB: ClassVar[float] = 20.0
     # Vast's documented default image; the tag resolves to one matching the host's CUDA.
     DEFAULT_IMAGE: ClassVar[str] = "vastai/base-image:@vastai-automatic-tag"
@@ -87,36 +103,81 @@ class VastAiAdapter(HttpAdapter):
 
     # -- offers ----------------------------------------------------------------------
 
-    def search_query(self, **filters: dict[str, Any]) -> dict[str, Any]:
-        """The bundles search body: the CLI's defaults, then `filters`."""
+    def search_query(self, *, kind: str = "on-demand", **filters: Any) -> dict[str, Any]:
+        """The bundles search body: the CLI's defaults, then `filters`. `kind` is
+        `on-demand` or `bid` (interruptible pricing for the same asks)."""
         query: dict[str, Any] = {name: dict(op) for name, op in DEFAULT_FILTERS.items()}
         query["num_gpus"] = {"gte": 1}
         query.update(filters)
         query["order"] = [list(pair) for pair in self.OFFER_ORDER]
-        query["type"] = "on-demand"
+        query["type"] = kind
         query["allocated_storage"] = self.ALLOCATED_STORAGE_GB
-        query["limit"] = self.OFFER_LIMIT
+        query["limit"] = self.OFFER_PAGE_SIZE
         return query
 
+    async def _search_all(self, kind: str) -> dict[str, list[Any]]:
+        """Every ask of one search, page by page (`id > the last id seen`)."""
+        rows: list[Any] = []
+        after = 0
+        for _ in range(self.MAX_OFFER_PAGES):
+            filters = {"id": {"gt": after}} if after else {}
+            body = await self.http.request(
+                "POST", "/api/v0/bundles/", json_body=self.search_query(kind=kind, **filters)
+            )
+            page = offer_rows(body)
+            rows.extend(page)
+            ids = [
+                i
+                for i in (row.get("id") if isinstance(row, Mapping) else None for row in page)
+                if isinstance(i, int) and not isinstance(i, bool)
+            ]
+            # A short page is the last; so is one whose ids do not move on (a server
+            # that ignores the filter must not make gpucm ask for ever).
+            if len(page) < self.OFFER_PAGE_SIZE or not ids or max(ids) <= after:
+                break
+            after = max(ids)
+        else:
+            log.info(
+                "vast_ai: the %s search still had asks after %d pages; kept the first %d",
+                kind,
+                self.MAX_OFFER_PAGES,
+                len(rows),
+            )
+        return {"offers": rows}
+
     async def fetch_offers(self) -> list[Offer]:
-        body = await self.http.request("POST", "/api/v0/bundles/", json_body=self.search_query())
-        return parse_offers(body, self.clock(), self.ALLOCATED_STORAGE_GB)
+        body = await self._search_all("on-demand")
+        offers = parse_offers(body, self.clock(), self.ALLOCATED_STORAGE_GB)
+        try:
+            bids = await self._search_all("bid")
+        except ProviderError as exc:
+            # The on-demand market is whole; its rows' own `min_bid` still prices spot.
+            log.info("vast_ai: no interruptible prices this refresh: %s", exc.message)
+            return offers
+        return merge_bids(offers, bids, self.clock())
 
     async def quote(self, offer: Offer) -> Offer | None:
         ask_id = self._ask_id(offer)
-        query = self.search_query(id={"eq": ask_id})
-        query["limit"] = 5
-        body = await self.http.request("POST", "/api/v0/bundles/", json_body=query)
         fetched_at = self.clock()
-        for row in offer_rows(body):
-            try:
-                fresh = parse_offer(row, fetched_at, self.ALLOCATED_STORAGE_GB)
-            except RowError:
-                continue
-            # Match on the id: a server that ignored the filter must not swap offers.
-            if fresh.provider_id == str(ask_id):
-                return fresh
-        return None
+        quoted: Offer | None = None
+        for kind in ("on-demand", "bid"):
+            query = self.search_query(kind=kind, id={"eq": ask_id})
+            query["limit"] = 5
+            body = await self.http.request("POST", "/api/v0/bundles/", json_body=query)
+            if kind == "bid":
+                return merge_bids([quoted], body, fetched_at)[0] if quoted else None
+            for row in offer_rows(body):
+                try:
+                    fresh = parse_offer(row, fetched_at, self.ALLOCATED_STORAGE_GB)
+                except RowError:
+                    continue
+                # Match on the id: a server that ignored the filter must not swap offers.
+                if fresh.provider_id == str(ask_id):
+                    quoted = fresh
+                    break
+            if quoted is None:
+                return None
+        return quoted
 
     # -- launch ----------------------------------------------------------------------
 
@@ -147,16 +208,21 @@ class VastAiAdapter(HttpAdapter):
                 raise InvalidRequest(VAST_AI, f"port {port} is not between 1 and 65535")
             suffix = "/udp" if protocol == "udp" else ""
             env[f"-p {port}:{port}{suffix}"] = "1"
+        image = spec.image or self.DEFAULT_IMAGE
+        self._check_cuda(spec.offer, image)
         body: dict[str, Any] = {
             "client_id": "me",
-            "image": spec.image or self.DEFAULT_IMAGE,
+            "image": image,
             "disk": int(disk) if float(disk).is_integer() else disk,
             "label": spec.label,
             "env": env,
             "runtype": "ssh_direct",
-            # Fail now rather than leave a stopped instance that bills storage.
+            # Fail now rather than leave a stopped instance that bills storage (for a
+            # bid too: Vast's own default would leave it waiting, stopped, for a host).
             "cancel_unavail": True,
         }
+        if spec.interruptible:
+            body["price"] = self._bid_price(spec)
         if spec.onstart_script:
             if len(spec.onstart_script.encode()) > _MAX_ONSTART_BYTES:
                 raise InvalidRequest(
@@ -167,8 +233,45 @@ class VastAiAdapter(HttpAdapter):
             body["onstart"] = spec.onstart_script
         return body
 
+    def _bid_price(self, spec: LaunchSpec) -> float:
+        """The create's `price`: the bid for the whole offer, $/h ("per machine")."""
+        price = round(spec.bid(VAST_AI) * spec.offer.gpu_count, 6)
+        if not MIN_BID_PRICE <= price <= MAX_BID_PRICE:
+            raise InvalidRequest(
+                VAST_AI,
+                f"a bid of ${price:g}/h for the whole offer is outside what Vast.ai takes "
+                f"(${MIN_BID_PRICE:g} to ${MAX_BID_PRICE:g}/h)",
+            )
+        return price
+
+    @staticmethod
+    def _billed(offer: Offer, body: dict[str, Any]) -> float:
+        """$/h the instance bills: the offer's price, or for a bid the bid plus the
+        storage the offer's price folds in (dph_total = compute + storage)."""
+        bid = body.get("price")
+        if not isinstance(bid, float):
+            return offer.price_per_hour
+        storage = offer.provider_data.get("storage_total_cost")
+        return bid + (storage if isinstance(storage, float) else 0.0)
+
+    def _check_cuda(self, offer: Offer, image: str) -> None:
+        """Refuse an image that needs a newer CUDA than the host's driver runs: it
+        would fail at start, after the instance began to bill."""
+        needed = image_cuda(image)
+        host = offer.cuda_version
+        if needed is None or host is None:
+            return
+        if version_key(needed) > version_key(f"{host:g}"):
+            raise InvalidRequest(
+                VAST_AI,
+                f"the image needs CUDA {needed}, and this host's driver runs CUDA {host:g} "
+                "at most; pick an offer with cuda>=" + needed + " or an older image",
+            )
+
     async def launch(self, spec: LaunchSpec) -> Instance:
         ask_id = self._ask_id(spec.offer)
+        if spec.file_systems:
+            raise self.unsupported("Vast.ai has no shared filesystems to attach")
         body = self.create_body(spec)
         try:
             answer = await self.http.request(
@@ -195,14 +298,15 @@ class VastAiAdapter(HttpAdapter):
             cpu_count=offer.vcpus,
             ram_gb=offer.ram_gb,
             storage_gb=float(body["disk"]),
-            price_per_hour=offer.price_per_hour,
+            price_per_hour=self._billed(offer, body),
             region=offer.region or None,
             image=body["image"],
             ssh_user="root",
             offer_id=offer.id,
             request_id=spec.request_id,
             created_at=self.clock(),
-            provider_data={"ask_id": ask_id},
+            interruptible=spec.interruptible,
+            provider_data={"ask_id": ask_id, **({"bid": body["price"]} if "price" in body else {})},
         )
 
     # -- manage ----------------------------------------------------------------------

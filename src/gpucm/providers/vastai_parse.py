@@ -7,7 +7,6 @@ No IO here, so tests feed the recorded fixtures straight in. A malformed row is 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,10 +14,19 @@ from typing import Any
 from pydantic import ValidationError
 
 from gpucm.domain.clock import from_epoch
-from gpucm.domain.models import Instance, InstanceStatus, NetworkInfo, Offer, offer_id
+from gpucm.domain.models import (
+    Availability,
+    Instance,
+    InstanceStatus,
+    NetworkInfo,
+    Offer,
+    StatusReason,
+    offer_id,
+)
 from gpucm.domain.pricing import INCLUDED_STORAGE_KEY
 from gpucm.domain.provider_names import VAST_AI
 from gpucm.providers.errors import BadResponse
+from gpucm.providers.values import kind, nonneg, number, text, whole
 
 log = logging.getLogger(__name__)
 
@@ -65,56 +73,38 @@ def normalise_status(raw: str | None) -> InstanceStatus:
     return STATUS_TABLE.get(key, "error")
 
 
+def status_reason(row: Mapping[str, Any]) -> StatusReason | None:
+    """`outbid` for an interruptible instance a higher bid stopped: Vast stops it
+    (`actual_status` stopped) while the renter still wants it running."""
+    if row.get("is_bid") is not True:
+        return None
+    said = (text(row.get("status_msg")) or "").lower()
+    if "outbid" in said or "out bid" in said:
+        return "outbid"
+    actual = (text(row.get("actual_status")) or "").lower()
+    intended = (text(row.get("intended_status")) or "").lower()
+    if actual in ("stopped", "exited", "inactive") and intended == "running":
+        return "outbid"
+    return None
+
+
 def instance_status(row: Mapping[str, Any]) -> InstanceStatus:
     """The status of one instance row, reading the intent where the state is ambiguous.
 
     A container the user stopped reports `exited` (or no status at all) with
     `intended_status: "stopped"`: that is a stopped instance, not a failure.
     """
-    raw = _text(row.get("actual_status"))
+    raw = text(row.get("actual_status"))
     status = normalise_status(raw)
-    intended = (_text(row.get("intended_status")) or "").lower()
+    intended = (text(row.get("intended_status")) or "").lower()
     if intended == "stopped" and (raw is None or raw.lower() == "exited"):
         return "stopped"
+    if status_reason(row) == "outbid":
+        return "stopped"  # stopped by the market, not broken: a higher bid resumes it
     return status
 
 
 # -- field helpers ---------------------------------------------------------------------
-
-
-def _num(value: Any) -> float | None:
-    """A finite number, or None for null, booleans, junk, NaN and infinities."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _int(value: Any) -> int | None:
-    number = _num(value)
-    if number is None or number != int(number):
-        return None
-    return int(number)
-
-
-def _text(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    return text or None
-
-
-def _nonneg(value: Any) -> float | None:
-    number = _num(value)
-    return number if number is not None and number >= 0 else None
 
 
 def _round(value: float | None, places: int = 2) -> float | None:
@@ -123,7 +113,7 @@ def _round(value: float | None, places: int = 2) -> float | None:
 
 def _row_id(row: Mapping[str, Any], *keys: str) -> int:
     for key in keys:
-        number = _int(row.get(key))
+        number = whole(row.get(key))
         if number is not None and number > 0:
             return number
     raise RowError(f"no usable {keys[0]!r}")
@@ -136,18 +126,46 @@ def offer_price(row: Mapping[str, Any]) -> float | None:
     newer rows, and `dph_base + storage_total_cost` rebuilds it on rows that have
     neither.
     """
-    price = _nonneg(row.get("dph_total"))
+    price = nonneg(row.get("dph_total"))
     if price is not None:
         return price
     search = row.get("search")
     if isinstance(search, Mapping):
-        price = _nonneg(search.get("totalHour"))
+        price = nonneg(search.get("totalHour"))
         if price is not None:
             return price
-    base = _nonneg(row.get("dph_base"))
+    base = nonneg(row.get("dph_base"))
     if base is None:
         return None
-    return base + (_nonneg(row.get("storage_total_cost")) or 0.0)
+    return base + (nonneg(row.get("storage_total_cost")) or 0.0)
+
+
+def offer_availability(row: Mapping[str, Any]) -> Availability:
+    """Each Vast offer is one host's free GPUs: there to rent (`high`: it is all there
+    is, and nobody else holds it) unless the row says it is rented or not rentable.
+    Absent flags mean the search's own rentable/rented filters held."""
+    if row.get("rentable") is False or row.get("rented") is True:
+        return "none"
+    return "high"
+
+
+def spot_price(row: Mapping[str, Any]) -> float | None:
+    """$/h for the offer rented interruptible at the lowest bid, storage included as in
+    `offer_price`. A `type: bid` search prices `dph_total` that way (bid_rows); an
+    on-demand row has only `min_bid` (compute) to add the storage cost to."""
+    if row.get("is_bid") is True:
+        return offer_price(row)
+    bid = nonneg(row.get("min_bid"))
+    if not bid:
+        return None
+    return bid + (nonneg(row.get("storage_total_cost")) or 0.0)
+
+
+def min_bid_per_gpu(row: Mapping[str, Any], gpu_count: int) -> float | None:
+    """The lowest bid Vast takes now, per GPU-hour. `min_bid` is for the whole offer,
+    as the create's `price` is ("per machine")."""
+    bid = nonneg(row.get("min_bid"))
+    return round(bid / gpu_count, 6) if bid else None
 
 
 def rented_ram_gb(row: Mapping[str, Any]) -> float | None:
@@ -157,22 +175,22 @@ def rented_ram_gb(row: Mapping[str, Any]) -> float | None:
     the CPU cores (`cpu_cores_effective / cpu_cores`), or `gpu_frac` when the host's
     core count is missing.
     """
-    host_mb = _nonneg(row.get("cpu_ram"))
+    host_mb = nonneg(row.get("cpu_ram"))
     if host_mb is None:
         return None
-    cores = _nonneg(row.get("cpu_cores"))
-    effective = _nonneg(row.get("cpu_cores_effective"))
+    cores = nonneg(row.get("cpu_cores"))
+    effective = nonneg(row.get("cpu_cores_effective"))
     if cores and effective is not None:
         share = min(effective / cores, 1.0)
     else:
-        frac = _nonneg(row.get("gpu_frac"))
+        frac = nonneg(row.get("gpu_frac"))
         share = min(frac, 1.0) if frac is not None else 1.0
     return _round(host_mb * share / 1024)
 
 
 def _reliability(row: Mapping[str, Any]) -> float | None:
     for key in ("reliability2", "reliability"):
-        value = _num(row.get(key))
+        value = number(row.get(key))
         if value is not None:
             return value if 0 <= value <= 1 else None
     return None
@@ -182,7 +200,7 @@ def _verified(row: Mapping[str, Any]) -> bool | None:
     flag = row.get("verified")
     if isinstance(flag, bool):
         return flag
-    state = _text(row.get("verification"))
+    state = text(row.get("verification"))
     if state is None:
         return None
     return state.lower() == "verified"
@@ -193,7 +211,7 @@ def country_of_geolocation(geo: str | None) -> str | None:
     the domain layer can read a bare country name ("Norway") itself."""
     if not geo or "," not in geo:
         return None
-    return _text(geo.rsplit(",", 1)[1])
+    return text(geo.rsplit(",", 1)[1])
 
 
 # -- offers ----------------------------------------------------------------------------
@@ -203,14 +221,14 @@ def offer_rows(body: Any) -> list[Any]:
     """The `offers` array of a bundles answer, or BadResponse naming what is wrong."""
     if not isinstance(body, Mapping):
         raise BadResponse(
-            VAST_AI, f"the offer search answered with a JSON {_kind(body)}, not an object"
+            VAST_AI, f"the offer search answered with {kind(body)}, not a JSON object"
         )
     if "offers" not in body:
         raise BadResponse(VAST_AI, "the offer search answer has no 'offers' list")
     rows = body["offers"]
     if not isinstance(rows, list):
         raise BadResponse(
-            VAST_AI, f"the offer search answer's 'offers' is a {_kind(rows)}, not a list"
+            VAST_AI, f"the offer search answer's 'offers' is {kind(rows)}, not a list"
         )
     return rows
 
@@ -218,21 +236,19 @@ def offer_rows(body: Any) -> list[Any]:
 def parse_offer(row: Any, fetched_at: datetime, allocated_storage_gb: float) -> Offer:
     """One bundles row as an Offer; RowError if it cannot be one."""
     if not isinstance(row, Mapping):
-        raise RowError(f"row is a {_kind(row)}, not an object")
+        raise RowError(f"row is {kind(row)}, not an object")
     ask_id = _row_id(row, "id", "ask_contract_id")
-    gpu_name = _text(row.get("gpu_name"))
+    gpu_name = text(row.get("gpu_name"))
     if gpu_name is None:
         raise RowError(f"offer {ask_id} has no gpu_name")
-    gpu_count = _int(row.get("num_gpus"))
+    gpu_count = whole(row.get("num_gpus"))
     if gpu_count is None or not 1 <= gpu_count <= MAX_GPUS_PER_OFFER:
         raise RowError(f"offer {ask_id} has no usable num_gpus")
     price = offer_price(row)
     if price is None:
         raise RowError(f"offer {ask_id} has no price")
-    gpu_ram_mb = _nonneg(row.get("gpu_ram"))
-    region = _text(row.get("geolocation")) or ""
-    rentable = row.get("rentable")
-    rented = row.get("rented")
+    gpu_ram_mb = nonneg(row.get("gpu_ram"))
+    region = text(row.get("geolocation")) or ""
     provider_id = str(ask_id)
     data: dict[str, Any] = {
         "ask_id": ask_id,
@@ -241,13 +257,13 @@ def parse_offer(row: Any, fetched_at: datetime, allocated_storage_gb: float) -> 
         INCLUDED_STORAGE_KEY: allocated_storage_gb,
     }
     for key in ("machine_id", "host_id", "hosting_type", "direct_port_count"):
-        value = _int(row.get(key))
+        value = whole(row.get(key))
         if value is not None:
             data[key] = value
     for key in ("dph_base", "storage_total_cost", "dlperf", "gpu_frac", "compute_cap"):
-        number = _num(row.get(key))
-        if number is not None:
-            data[key] = number
+        amount = number(row.get(key))
+        if amount is not None:
+            data[key] = amount
     try:
         return Offer(
             id=offer_id(VAST_AI, provider_id),
@@ -257,22 +273,22 @@ def parse_offer(row: Any, fetched_at: datetime, allocated_storage_gb: float) -> 
             gpu_count=gpu_count,
             gpu_memory_gb=_round(gpu_ram_mb / 1024) if gpu_ram_mb else None,
             price_per_hour=price,
-            spot_price_per_hour=_nonneg(row.get("min_bid")),
-            storage_price_per_gb_month=_nonneg(row.get("storage_cost")),
-            vcpus=_nonneg(row.get("cpu_cores_effective")),
+            spot_price_per_hour=spot_price(row),
+            min_bid_per_gpu_hour=min_bid_per_gpu(row, gpu_count),
+            storage_price_per_gb_month=nonneg(row.get("storage_cost")),
+            vcpus=nonneg(row.get("cpu_cores_effective")),
             ram_gb=rented_ram_gb(row),
-            storage_gb=_nonneg(row.get("disk_space")),
+            storage_gb=nonneg(row.get("disk_space")),
             region=region,
             country=country_of_geolocation(region),
             reliability=_reliability(row),
             network_info=NetworkInfo(
-                download_mbps=_nonneg(row.get("inet_down")),
-                upload_mbps=_nonneg(row.get("inet_up")),
+                download_mbps=nonneg(row.get("inet_down")),
+                upload_mbps=nonneg(row.get("inet_up")),
             ),
-            cuda_version=_nonneg(row.get("cuda_max_good")),
+            cuda_version=nonneg(row.get("cuda_max_good")),
             verified=_verified(row),
-            # Absent flags mean the search's own rentable/rented filters held.
-            available=rentable is not False and rented is not True,
+            availability=offer_availability(row),
             fetched_at=fetched_at,
             provider_data=data,
         )
@@ -314,6 +330,39 @@ def parse_offers(
     return offers
 
 
+def merge_bids(offers: list[Offer], bid_body: Any, fetched_at: datetime) -> list[Offer]:
+    """The on-demand offers with the interruptible prices of a `type: bid` search.
+
+    A bid search lists the same asks (same ids) priced for bidding: `dph_total` is the
+    lowest bid plus storage, `min_bid` that bid. Those prices replace the ones read off
+    the on-demand rows. Asks only the bid search lists are left out: gpucm's offers are
+    what can be rented on demand now, each with its interruptible price beside it.
+    """
+    by_id = {o.provider_id: o for o in offers}
+    merged: dict[str, dict[str, float | None]] = {}
+    for row in offer_rows(bid_body):
+        if not isinstance(row, Mapping):
+            continue
+        ask = whole(row.get("id"))
+        offer = by_id.get(str(ask)) if ask is not None else None
+        if offer is None:
+            continue
+        bid_row = {**row, "is_bid": True}
+        spot = spot_price(bid_row)
+        if spot is None:
+            continue
+        merged[offer.provider_id] = {
+            "spot_price_per_hour": spot,
+            "min_bid_per_gpu_hour": min_bid_per_gpu(row, offer.gpu_count)
+            or offer.min_bid_per_gpu_hour,
+        }
+    log.debug("vast_ai: interruptible prices for %d of %d offers", len(merged), len(offers))
+    # model_copy: the values are numbers read and checked above, like the offer's own
+    return [
+        o.model_copy(update=merged[o.provider_id]) if o.provider_id in merged else o for o in offers
+    ]
+
+
 # -- instances -------------------------------------------------------------------------
 
 
@@ -321,7 +370,7 @@ def instances_page(body: Any) -> tuple[list[Any], str | None]:
     """Rows and `next_token` of one `/api/v1/instances/` page."""
     if not isinstance(body, Mapping):
         raise BadResponse(
-            VAST_AI, f"the instance list answered with a JSON {_kind(body)}, not an object"
+            VAST_AI, f"the instance list answered with {kind(body)}, not a JSON object"
         )
     rows = body.get("instances")
     if rows is None and "instances" not in body:
@@ -330,7 +379,7 @@ def instances_page(body: Any) -> tuple[list[Any], str | None]:
         rows = []
     if not isinstance(rows, list):
         raise BadResponse(
-            VAST_AI, f"the instance list answer's 'instances' is a {_kind(rows)}, not a list"
+            VAST_AI, f"the instance list answer's 'instances' is {kind(rows)}, not a list"
         )
     token = body.get("next_token")
     if token is not None and not isinstance(token, str | int):
@@ -348,7 +397,7 @@ def _direct_ssh_port(row: Mapping[str, Any]) -> int | None:
         return None
     for binding in bindings:
         if isinstance(binding, Mapping):
-            port = _int(binding.get("HostPort"))
+            port = whole(binding.get("HostPort"))
             if port is not None and 0 < port < 65536:
                 return port
     return None
@@ -361,47 +410,49 @@ def parse_instance(row: Any) -> Instance:
     `jupyter_token` and `instance_api_key` (credentials).
     """
     if not isinstance(row, Mapping):
-        raise RowError(f"row is a {_kind(row)}, not an object")
+        raise RowError(f"row is {kind(row)}, not an object")
     instance_id = _row_id(row, "id")
     provider_id = str(instance_id)
-    raw_status = _text(row.get("actual_status"))
-    ssh_port = _int(row.get("ssh_port"))
-    public_ip = _text(row.get("public_ipaddr"))
+    raw_status = text(row.get("actual_status"))
+    ssh_port = whole(row.get("ssh_port"))
+    public_ip = text(row.get("public_ipaddr"))
     data: dict[str, Any] = {}
     for key in ("intended_status", "cur_state", "next_state", "status_msg"):
-        text = _text(row.get(key))
-        if text is not None:
-            data[key] = text[:300]
+        said = text(row.get(key), 300)
+        if said is not None:
+            data[key] = said
     for key in ("machine_id", "host_id"):
-        value = _int(row.get(key))
+        value = whole(row.get(key))
         if value is not None:
             data[key] = value
     direct_port = _direct_ssh_port(row)
     if public_ip and direct_port:
         data["direct_ssh_host"] = public_ip
         data["direct_ssh_port"] = direct_port
-    gpu_count = _int(row.get("num_gpus"))
+    gpu_count = whole(row.get("num_gpus"))
     try:
         return Instance(
             id=f"{VAST_AI}:{provider_id}",
             provider=VAST_AI,
             provider_id=provider_id,
-            name=_text(row.get("label")) or "",
+            name=text(row.get("label")) or "",
             status=instance_status(row),
             raw_status=raw_status,
-            gpu_name=_text(row.get("gpu_name")),
+            gpu_name=text(row.get("gpu_name")),
             gpu_count=gpu_count if gpu_count is not None and gpu_count >= 0 else 0,
-            cpu_count=_nonneg(row.get("cpu_cores_effective")),
+            cpu_count=nonneg(row.get("cpu_cores_effective")),
             ram_gb=rented_ram_gb(row),
-            storage_gb=_nonneg(row.get("disk_space")),
-            price_per_hour=_nonneg(row.get("dph_total")),
-            region=_text(row.get("geolocation")),
-            image=_text(row.get("image_uuid")),
-            ssh_host=_text(row.get("ssh_host")),
+            storage_gb=nonneg(row.get("disk_space")),
+            price_per_hour=nonneg(row.get("dph_total")),
+            region=text(row.get("geolocation")),
+            image=text(row.get("image_uuid")),
+            ssh_host=text(row.get("ssh_host")),
             ssh_port=ssh_port if ssh_port is not None and 0 < ssh_port < 65536 else None,
             ssh_user="root",
             public_ip=public_ip,
             created_at=_epoch(row.get("start_date")),
+            interruptible=row.get("is_bid") is True,
+            status_reason=status_reason(row),
             provider_data=data,
         )
     except ValidationError as exc:
@@ -422,8 +473,8 @@ def parse_instances(rows: list[Any]) -> list[Instance]:
 def parse_new_contract(body: Any) -> int:
     """The instance id from a create answer (`new_contract`)."""
     if not isinstance(body, Mapping):
-        raise BadResponse(VAST_AI, f"the create answer is a JSON {_kind(body)}, not an object")
-    contract = _int(body.get("new_contract"))
+        raise BadResponse(VAST_AI, f"the create answer is {kind(body)}, not a JSON object")
+    contract = whole(body.get("new_contract"))
     if contract is None or contract <= 0:
         raise BadResponse(
             VAST_AI,
@@ -434,26 +485,10 @@ def parse_new_contract(body: Any) -> int:
 
 
 def _epoch(value: Any) -> datetime | None:
-    seconds = _num(value)
+    seconds = number(value)
     if seconds is None or seconds <= 0:
         return None
     try:
         return from_epoch(seconds)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__

@@ -8,21 +8,19 @@ and `gpucm watch` share a database each still fires an alert exactly once, and t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from gpucm.store.store import Store
+from gpucm.store.database import Database
 
 
 class AlertTable:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def claim(self, watch: str, channel: str, items: Sequence[tuple[str, str]]) -> list[str]:
         """Record (key, detail) pairs; return the keys that were not recorded before."""
-        now = self._store.now().timestamp()
+        now = self._db.now().timestamp()
         fresh: list[str] = []
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             for key, detail in items:
                 cur = await conn.execute(
                     "INSERT OR IGNORE INTO watch_alerts (watch, channel, alert_key, fired_at,"
@@ -34,7 +32,7 @@ class AlertTable:
         return fresh
 
     async def keys(self, watch: str, channel: str, prefix: str = "") -> set[str]:
-        rows = await self._store._select(
+        rows = await self._db.select(
             "SELECT alert_key FROM watch_alerts WHERE watch = ? AND channel = ?"
             " AND substr(alert_key, 1, ?) = ?",
             (watch, channel, len(prefix), prefix),
@@ -42,7 +40,7 @@ class AlertTable:
         return {r[0] for r in rows}
 
     async def release(self, watch: str, channel: str, keys: Iterable[str]) -> None:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             await conn.executemany(
                 "DELETE FROM watch_alerts WHERE watch = ? AND channel = ? AND alert_key = ?",
                 [(watch, channel, k) for k in keys],
@@ -50,7 +48,7 @@ class AlertTable:
 
     async def forget(self, watch: str | None = None) -> int:
         """Clear what a watch (or every watch) has said, so it can fire again."""
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             if watch is None:
                 cur = await conn.execute("DELETE FROM watch_alerts")
             else:

@@ -20,9 +20,10 @@ class StoreError(Exception):
 
 async def run_on_connection(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run `fn` with the connection's sqlite3 object on the connection's own thread, as
-    one queued call. aiosqlite has no public call for this; `_execute` and `_conn` are
-    the helpers its own methods use (aiosqlite is pinned in constraints.txt, and
-    tests/store/test_store.py goes through this on every multi-statement read)."""
+    one queued call. aiosqlite has no public call for this (0.22.1: `create_function`,
+    `set_progress_handler` and the like run only inside a statement); `_execute` and
+    `_conn` are the helpers its own methods use. So aiosqlite is pinned exactly in
+    pyproject.toml, and tests/store/test_aiosqlite_pin.py fails on another version."""
     queue_call: Callable[..., Awaitable[T]] = conn._execute
     return await queue_call(fn, conn._conn)
 

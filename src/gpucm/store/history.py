@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 from gpucm.domain.clock import from_epoch
+from gpucm.store.results import HOURLY_RETENTION as HOURLY_RETENTION
+from gpucm.store.results import RAW_RETENTION as RAW_RETENTION
+from gpucm.store.results import RESOLUTIONS as RESOLUTIONS
+from gpucm.store.results import HistoryPoint as HistoryPoint
+from gpucm.store.results import Resolution as Resolution
+from gpucm.store.results import resolution_for as resolution_for
 from gpucm.store.sql import (
     REBUILD_CHEAPEST_ROLLUPS,
     REBUILD_DAILY_ROLLUP,
@@ -29,11 +34,8 @@ from gpucm.store.sql import (
 if TYPE_CHECKING:
     import aiosqlite
 
-Resolution = Literal["raw", "hourly", "daily"]
-RESOLUTIONS: tuple[Resolution, ...] = get_args(Resolution)
+    from gpucm.store.database import Database
 
-RAW_RETENTION = timedelta(days=3)
-HOURLY_RETENTION = timedelta(days=90)
 PRUNE_EVERY = timedelta(hours=1)
 HOUR = 3600
 DAY = 86400
@@ -103,63 +105,6 @@ _SELECTS: dict[Resolution, str] = {
 }
 
 
-@dataclass(frozen=True)
-class HistoryPoint:
-    """One provider's market for one GPU model at a moment (raw) or over a bucket (the
-    bucket's start; offers and available are then means per refresh)."""
-
-    ts: datetime
-    provider: str
-    gpu_model: str
-    offers: float
-    available: float
-    min_gpu_price: float | None
-    avg_gpu_price: float | None
-    max_gpu_price: float | None
-    samples: int = 1
-
-    JSON_FIELDS: ClassVar[tuple[str, ...]] = (
-        "ts",
-        "provider",
-        "gpu_model",
-        "offers",
-        "available",
-        "min_price_per_gpu_hour",
-        "avg_price_per_gpu_hour",
-        "max_price_per_gpu_hour",
-        "samples",
-    )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "ts": self.ts.isoformat(),
-            "provider": self.provider,
-            "gpu_model": self.gpu_model,
-            "offers": _round(self.offers),
-            "available": _round(self.available),
-            "min_price_per_gpu_hour": self.min_gpu_price,
-            "avg_price_per_gpu_hour": None
-            if self.avg_gpu_price is None
-            else round(self.avg_gpu_price, 6),
-            "max_price_per_gpu_hour": self.max_gpu_price,
-            "samples": self.samples,
-        }
-
-
-def _round(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else round(value, 3)
-
-
-def resolution_for(span: timedelta | None) -> Resolution:
-    """The finest resolution that still holds the whole span: raw points are pruned
-    after RAW_RETENTION, hourly ones after HOURLY_RETENTION."""
-    if span is None or span <= RAW_RETENTION - timedelta(hours=1):
-        return "raw"
-    if span <= HOURLY_RETENTION - timedelta(days=1):
-        return "hourly"
-    return "daily"
-
-
 async def record(
     conn: aiosqlite.Connection, provider: str, ts: int, points: Sequence[tuple[Any, ...]]
 ) -> None:
@@ -197,7 +142,7 @@ async def rebuild_rollups(conn: aiosqlite.Connection) -> None:
 
 
 async def series(
-    conn: aiosqlite.Connection,
+    db: Database,
     models: Sequence[str],
     *,
     since: datetime | None,
@@ -224,7 +169,7 @@ async def series(
         conds.append(f"provider IN ({','.join('?' * len(provs))})")
         params.extend(provs)
     where = " AND ".join(conds) or "1"
-    rows = await conn.execute_fetchall(
+    rows = await db.select(
         f"{_SELECTS[resolution]} WHERE {where} ORDER BY ts, provider, gpu_model", params
     )
     return [HistoryPoint(from_epoch(r[0]), *r[1:]) for r in rows]  # type: ignore[arg-type]

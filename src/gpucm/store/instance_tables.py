@@ -3,52 +3,95 @@
 The journal is the money path's memory: a launch is recorded *before* the provider is
 called, so a retry, a double key press or a crash can always find out whether an
 instance already exists for a request instead of creating a second one.
+
+It is also the budget's ledger. A launch holds its all-in $/h against the budget from
+the moment it is journaled: `begin` (and `retry`) read what is committed — the machines
+that bill now and every launch still on its way, from every process — and write the
+reservation in one write transaction that holds the database's write lock from its
+start, so two processes can never both take the last of a budget. A launch that fails
+releases its reservation (a failed entry counts for nothing); one that succeeds is
+settled with its instance in one transaction, so between the two it is counted once,
+never zero times.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import aiosqlite
 
 from gpucm.domain.clock import from_epoch
-from gpucm.domain.models import Instance, LaunchRecord, LaunchState
+from gpucm.domain.models import BILLED, Instance, LaunchRecord, LaunchState
+from gpucm.store.database import Database, fetchall
+from gpucm.store.results import CommittedSpend
 
-if TYPE_CHECKING:
-    from gpucm.store.store import Store
+# Raises to refuse a launch, given what the budget already holds.
+Admit = Callable[[CommittedSpend], None]
 
 _JOURNAL_COLUMNS = (
     "request_id, created_at, updated_at, state, provider, offer_id, label, request,"
-    " instance_id, error"
+    " instance_id, error, fingerprint, reserved_per_hour"
+)
+_UPSERT_INSTANCE = (
+    "INSERT OR REPLACE INTO instances (id, provider, status, request_id,"
+    " updated_at, data) VALUES (?,?,?,?,?,?)"
+)
+_BILLED_IN = "(" + ",".join(f"'{s}'" for s in BILLED) + ")"
+IN_FLIGHT: tuple[LaunchState, ...] = ("pending", "unknown")
+_IN_FLIGHT_IN = "(" + ",".join(f"'{s}'" for s in IN_FLIGHT) + ")"
+# Machines that bill now, each at the greater of its listed $/h and the all-in rate its
+# launch reserved (the listed price leaves out storage billed apart).
+_RUNNING_SQL = (
+    "SELECT coalesce(sum(max(coalesce(json_extract(i.data, '$.price_per_hour'), 0),"
+    " coalesce(j.reserved_per_hour, 0))), 0), count(*)"
+    " FROM instances i LEFT JOIN launch_journal j"
+    " ON j.request_id = i.request_id AND j.state = 'done'"
+    f" WHERE i.status IN {_BILLED_IN}"
+)
+# Launches on their way (one may already have created its machine).
+_IN_FLIGHT_SQL = (
+    "SELECT coalesce(sum(reserved_per_hour), 0), count(*) FROM launch_journal"
+    f" WHERE state IN {_IN_FLIGHT_IN} AND request_id <> ?"
 )
 
 
+def _instance_row(instance: Instance, now: float) -> tuple[Any, ...]:
+    return (
+        instance.id,
+        instance.provider,
+        instance.status,
+        instance.request_id,
+        now,
+        instance.model_dump_json(),
+    )
+
+
+def _committed(running: Sequence[Any], in_flight: Sequence[Any]) -> CommittedSpend:
+    return CommittedSpend(
+        running_per_hour=float(running[0][0]),
+        running=int(running[0][1]),
+        in_flight_per_hour=float(in_flight[0][0]),
+        in_flight=int(in_flight[0][1]),
+    )
+
+
 class InstanceTable:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def upsert(self, instance: Instance) -> None:
-        now = self._store.now().timestamp()
-        async with self._store._write() as conn:
-            await conn.execute(
-                "INSERT OR REPLACE INTO instances (id, provider, status, request_id,"
-                " updated_at, data) VALUES (?,?,?,?,?,?)",
-                (
-                    instance.id,
-                    instance.provider,
-                    instance.status,
-                    instance.request_id,
-                    now,
-                    instance.model_dump_json(),
-                ),
-            )
+        now = self._db.now().timestamp()
+        async with self._db.write() as conn:
+            await conn.execute(_UPSERT_INSTANCE, _instance_row(instance, now))
 
     async def replace_provider(self, provider: str, instances: Sequence[Instance]) -> None:
         """The provider's current list wins. Instances it no longer lists are kept as
         terminated (for spend history) rather than deleted; launch bookkeeping the
-        provider does not return (request id, offer) is carried over."""
-        now = self._store.now()
+        provider does not return (request id, offer, the user's label) is carried over."""
+        now = self._db.now()
         known = {i.id: i for i in await self.list(providers=[provider], include_terminated=True)}
         rows = []
         seen = set()
@@ -60,6 +103,7 @@ class InstanceTable:
                         "request_id": inst.request_id or old.request_id,
                         "offer_id": inst.offer_id or old.offer_id,
                         "created_at": inst.created_at or old.created_at,
+                        "label": inst.label or old.label,
                     }
                 )
             seen.add(inst.id)
@@ -71,14 +115,9 @@ class InstanceTable:
                         update={"status": "terminated", "raw_status": "gone", "updated_at": now}
                     )
                 )
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             await conn.executemany(
-                "INSERT OR REPLACE INTO instances (id, provider, status, request_id,"
-                " updated_at, data) VALUES (?,?,?,?,?,?)",
-                [
-                    (i.id, i.provider, i.status, i.request_id, now.timestamp(), i.model_dump_json())
-                    for i in rows
-                ],
+                _UPSERT_INSTANCE, [_instance_row(i, now.timestamp()) for i in rows]
             )
             # terminated machines older than a week are history nobody looks at
             await conn.execute(
@@ -99,25 +138,25 @@ class InstanceTable:
         if not include_terminated:
             conds.append("status <> 'terminated'")
         where = " AND ".join(conds) or "1"
-        rows = await self._store._select(
+        rows = await self._db.select(
             f"SELECT data FROM instances WHERE {where} ORDER BY provider, id", params
         )
         return [Instance.model_validate_json(r[0]) for r in rows]
 
     async def get(self, instance_id: str) -> Instance | None:
-        rows = await self._store._select("SELECT data FROM instances WHERE id = ?", (instance_id,))
+        rows = await self._db.select("SELECT data FROM instances WHERE id = ?", (instance_id,))
         return Instance.model_validate_json(rows[0][0]) if rows else None
 
     async def by_request(self, request_id: str) -> Instance | None:
-        rows = await self._store._select(
+        rows = await self._db.select(
             "SELECT data FROM instances WHERE request_id = ?", (request_id,)
         )
         return Instance.model_validate_json(rows[0][0]) if rows else None
 
 
 class LaunchJournal:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def begin(
         self,
@@ -127,20 +166,27 @@ class LaunchJournal:
         offer_id: str,
         label: str,
         request: dict[str, Any],
+        fingerprint: str | None = None,
+        reserve_per_hour: float = 0.0,
+        admit: Admit | None = None,
     ) -> tuple[LaunchRecord, bool]:
-        """Record a launch as pending unless the request id is known; returns the
-        record and whether it is new. Done before any provider call."""
-        now = self._store.now().timestamp()
-        async with self._store._write() as conn:
-            rows = await self._store._fetchall(
+        """Record a launch as pending, holding `reserve_per_hour` against the budget,
+        unless the request id is known; returns the record and whether it is new. Done
+        before any provider call. `admit` sees what is committed, in the transaction
+        that writes the reservation, and raises to refuse: then nothing is written."""
+        now = self._db.now().timestamp()
+        async with self._db.write() as conn:
+            rows = await fetchall(
                 conn,
                 f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal WHERE request_id = ?",
                 (request_id,),
             )
             if rows:
                 return _record(rows[0]), False
+            if admit is not None:
+                admit(await self._committed_in(conn, request_id))
             await conn.execute(
-                f"INSERT INTO launch_journal ({_JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO launch_journal ({_JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     request_id,
                     now,
@@ -152,11 +198,34 @@ class LaunchJournal:
                     json.dumps(request, default=str),
                     None,
                     None,
+                    fingerprint,
+                    reserve_per_hour,
                 ),
             )
         record = await self.get(request_id)
         assert record is not None
         return record, True
+
+    async def retry(
+        self,
+        request_id: str,
+        *,
+        provider: str,
+        offer_id: str,
+        reserve_per_hour: float = 0.0,
+        admit: Admit | None = None,
+    ) -> None:
+        """Pend a known request again (it failed for sure, or never reached the
+        provider), holding the budget as `begin` does."""
+        now = self._db.now().timestamp()
+        async with self._db.write() as conn:
+            if admit is not None:
+                admit(await self._committed_in(conn, request_id))
+            await conn.execute(
+                "UPDATE launch_journal SET state = 'pending', updated_at = ?, error = NULL,"
+                " provider = ?, offer_id = ?, reserved_per_hour = ? WHERE request_id = ?",
+                (now, provider, offer_id, reserve_per_hour, request_id),
+            )
 
     async def update(
         self,
@@ -167,22 +236,51 @@ class LaunchJournal:
         error: str | None = None,
         provider: str | None = None,
         offer_id: str | None = None,
-        request: dict[str, Any] | None = None,
     ) -> None:
-        now = self._store.now().timestamp()
-        text = None if request is None else json.dumps(request, default=str)
-        async with self._store._write() as conn:
+        """A new state; `failed` releases the request's reservation (only launches in
+        flight and machines that bill count against the budget)."""
+        now = self._db.now().timestamp()
+        async with self._db.write() as conn:
             await conn.execute(
                 "UPDATE launch_journal SET state = ?, updated_at = ?,"
                 " instance_id = coalesce(?, instance_id), error = ?,"
-                " provider = coalesce(?, provider), offer_id = coalesce(?, offer_id),"
-                " request = coalesce(?, request)"
+                " provider = coalesce(?, provider), offer_id = coalesce(?, offer_id)"
                 " WHERE request_id = ?",
-                (state, now, instance_id, error, provider, offer_id, text, request_id),
+                (state, now, instance_id, error, provider, offer_id, request_id),
             )
 
+    async def settle(self, request_id: str, instance: Instance) -> LaunchRecord:
+        """The request launched `instance`: record both in one transaction, so the
+        budget sees the reservation or the machine at every moment, never neither."""
+        now = self._db.now().timestamp()
+        async with self._db.write() as conn:
+            await conn.execute(_UPSERT_INSTANCE, _instance_row(instance, now))
+            await conn.execute(
+                "UPDATE launch_journal SET state = 'done', updated_at = ?, instance_id = ?,"
+                " error = NULL WHERE request_id = ?",
+                (now, instance.id, request_id),
+            )
+        record = await self.get(request_id)
+        assert record is not None
+        return record
+
+    async def committed(self) -> CommittedSpend:
+        """What the budget holds now (for a confirmation; `begin` decides on its own
+        reading, inside its transaction)."""
+        running, in_flight = await self._db.select_many(
+            [(_RUNNING_SQL, ()), (_IN_FLIGHT_SQL, ("",))]
+        )
+        return _committed(running, in_flight)
+
+    async def _committed_in(self, conn: aiosqlite.Connection, request_id: str) -> CommittedSpend:
+        """What the budget holds, read inside a write transaction; a request being
+        pended again does not count its own earlier reservation."""
+        running = await fetchall(conn, _RUNNING_SQL)
+        in_flight = await fetchall(conn, _IN_FLIGHT_SQL, (request_id,))
+        return _committed(running, in_flight)
+
     async def get(self, request_id: str) -> LaunchRecord | None:
-        rows = await self._store._select(
+        rows = await self._db.select(
             f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal WHERE request_id = ?",
             (request_id,),
         )
@@ -190,14 +288,14 @@ class LaunchJournal:
 
     async def unsettled(self) -> list[LaunchRecord]:
         """Launches whose outcome is not known: pending (maybe interrupted) or unknown."""
-        rows = await self._store._select(
+        rows = await self._db.select(
             f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal"
-            " WHERE state IN ('pending', 'unknown') ORDER BY created_at",
+            f" WHERE state IN {_IN_FLIGHT_IN} ORDER BY created_at",
         )
         return [_record(r) for r in rows]
 
     async def recent(self, limit: int = 50) -> list[LaunchRecord]:
-        rows = await self._store._select(
+        rows = await self._db.select(
             f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal ORDER BY created_at DESC LIMIT ?",
             (limit,),
         )
@@ -219,6 +317,8 @@ def _record(row: Sequence[Any]) -> LaunchRecord:
         request=json.loads(row[7] or "{}"),
         instance_id=row[8],
         error=row[9],
+        fingerprint=row[10],
+        reserved_per_hour=float(row[11] or 0.0),
     )
 
 

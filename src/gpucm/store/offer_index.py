@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gpucm.domain.catalog import Catalog
-from gpucm.domain.models import SearchQuery, SortBy
+from gpucm.domain.models import SearchQuery, SortBy, levels_at_least
 from gpucm.domain.regions import US_GROUPS, expand_region_terms
 from gpucm.store.search_sql import SORT_COLUMNS, model_names
 from gpucm.store.sql import offers_generation
@@ -51,8 +51,17 @@ _NUMBERS = (
     "gpu_memory_gb",
     "cuda_version",
     "value",
+    "spot_price_per_hour",
 )
-_TEXTS = ("gpu_model", "gpu_category", "provider", "region_group", "region", "country")
+_TEXTS = (
+    "gpu_model",
+    "gpu_category",
+    "provider",
+    "region_group",
+    "region",
+    "country",
+    "availability",
+)
 _CHUNK = 1024  # rows fetched at a time while building: keeps the build's garbage small
 
 # SQLite's NOCASE folds ASCII letters only
@@ -228,6 +237,8 @@ class OfferIndex:
         for name, bound in (("storage_gb", query.min_storage), ("cuda_version", query.min_cuda)):
             if bound is not None:
                 mask &= num[name].missing() | num[name].at_least(bound)
+        if query.min_availability is not None:
+            mask &= text["availability"].equal(levels_at_least(query.min_availability))
         if query.regions:
             mask &= self._regions(query.regions)
         return mask

@@ -23,9 +23,9 @@ class Migration:
     sql: str
 
 
-# Offer columns in table order; the single source for INSERTs and row decoding.
-# Offer columns in table order; the single source for INSERTs and row decoding. The
-# first DIRECT_COLUMNS are Offer attributes of the same name, read in one C call.
+# Offer columns; the single source for INSERTs (which name their columns) and row
+# decoding. The first DIRECT_COLUMNS are Offer attributes of the same name, read in one
+# C call. Columns a later migration added sit at the table's end, not where listed here.
 DIRECT_COLUMNS: tuple[str, ...] = (
     "id",
     "provider",
@@ -49,6 +49,8 @@ DIRECT_COLUMNS: tuple[str, ...] = (
     "spot_price_per_hour",
     "storage_price_per_gb_month",
     "vcpus",
+    "availability",
+    "min_bid_per_gpu_hour",
 )
 OFFER_COLUMNS: tuple[str, ...] = (
     *DIRECT_COLUMNS,
@@ -250,6 +252,22 @@ CREATE TABLE cheapest_daily (
 ) WITHOUT ROWID;
 """
 
+# Each launch request keeps a hash of what it asked for (the same request id with another
+# request is refused) and the all-in $/h it holds against the budget while in flight.
+_JOURNAL_RESERVATIONS = """
+ALTER TABLE launch_journal ADD COLUMN fingerprint TEXT;
+ALTER TABLE launch_journal ADD COLUMN reserved_per_hour REAL NOT NULL DEFAULT 0;
+"""
+
+# The stock level (high, medium, low, none, unknown) beside the original API's
+# `available` flag, which stays: true unless the level is none. Offers written before
+# knew only the flag. And the lowest interruptible bid per GPU-hour a provider takes.
+_AVAILABILITY_AND_BID = """
+ALTER TABLE offers ADD COLUMN availability TEXT NOT NULL DEFAULT 'unknown';
+UPDATE offers SET availability = 'none' WHERE available = 0;
+ALTER TABLE offers ADD COLUMN min_bid_per_gpu_hour REAL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(
@@ -261,6 +279,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         4, "cheapest price per model and bucket", _CHEAPEST_ROLLUPS + REBUILD_CHEAPEST_ROLLUPS
     ),
+    Migration(5, "launch journal: fingerprints, budget reservations", _JOURNAL_RESERVATIONS),
+    Migration(6, "offer availability level and minimum bid", _AVAILABILITY_AND_BID),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

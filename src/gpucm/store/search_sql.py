@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpucm.domain.catalog import Catalog
-from gpucm.domain.models import SearchQuery, SortBy
+from gpucm.domain.models import SearchQuery, SortBy, levels_at_least
 from gpucm.domain.regions import US_GROUPS, expand_region_terms
 
 SORT_COLUMNS: dict[SortBy, str] = {
@@ -24,6 +24,8 @@ SORT_COLUMNS: dict[SortBy, str] = {
     "ram": "ram_gb",
     "vram": "gpu_memory_gb",
     "storage": "storage_gb",
+    # interruptible price: offers without one (no spot rental) sort last, as NULLs do
+    "spot": "spot_price_per_hour",
 }
 
 
@@ -101,6 +103,9 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
         add("gpu_memory_gb >= ?", query.min_gpu_memory)
     if query.min_cuda is not None:
         add("(cuda_version IS NULL OR cuda_version >= ?)", query.min_cuda)
+    if query.min_availability is not None:
+        levels = levels_at_least(query.min_availability)
+        add(f"availability IN ({_placeholders(len(levels))})", *levels)
     if query.regions:
         groups, raw = expand_region_terms(query.regions)
         parts: list[str] = []

@@ -43,7 +43,7 @@ ServicesFactory = Callable[[], Awaitable["Services"]]
 
 
 def _new_request_id() -> str:
-    from gpucm.engine.launcher import new_request_id
+    from gpucm.engine.launch_options import new_request_id
 
     return new_request_id()
 

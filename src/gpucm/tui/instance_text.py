@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gpucm import formatting as fmt
-from gpucm.domain.models import Instance
+from gpucm.domain.models import Instance, LaunchRecord
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.capabilities import capabilities
 from gpucm.engine.instances import ssh_command
-from gpucm.tui.text import capabilities
 
 if TYPE_CHECKING:
     from gpucm.config import BudgetSettings
@@ -122,6 +122,9 @@ def budget_line(budget: BudgetSettings, current: Spend) -> tuple[str, float] | N
     return "budget " + ", ".join(parts), fullest
 
 
+_SAME = 0.0005  # prices are shown to a tenth of a cent
+
+
 @dataclass(frozen=True)
 class Confirmed:
     """The all-in price a launch confirmation showed (the launch journal keeps it)."""
@@ -132,24 +135,26 @@ class Confirmed:
     storage_estimated: bool
 
     @classmethod
-    def from_request(cls, request: Mapping[str, Any]) -> Confirmed | None:
-        """From a journal record's request; None for a launch made before the journal
-        kept prices, or a machine gpucm did not launch."""
-        raw = request.get("confirmed")
-        if not isinstance(raw, Mapping):
+    def from_record(cls, record: LaunchRecord) -> Confirmed | None:
+        """From the launch journal: the all-in rate the launch held against the budget
+        (what its confirmation showed), split into compute and storage where the
+        request kept the parts of that same price (a failover re-priced the total but
+        not the parts: then they are left out). None for a machine gpucm did not
+        launch, or a launch journaled before it kept a rate."""
+        total = record.reserved_per_hour
+        if not total:
             return None
-        try:
-            return cls(
-                float(raw["per_hour"]),
-                float(raw["compute_per_hour"]),
-                float(raw.get("storage_per_hour") or 0.0),
-                bool(raw.get("storage_estimated")),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
-
-
-_SAME = 0.0005  # prices are shown to a tenth of a cent
+        parts = record.request.get("confirmed")
+        if isinstance(parts, Mapping):
+            try:
+                compute = float(parts["compute_per_hour"])
+                storage = float(parts.get("storage_per_hour") or 0.0)
+            except (KeyError, TypeError, ValueError):
+                pass
+            else:
+                if abs(compute + storage - total) < _SAME:
+                    return cls(total, compute, storage, bool(parts.get("storage_estimated")))
+        return cls(total, total, 0.0, False)
 
 
 def rate_move(instance: Instance, confirmed: Confirmed | None) -> str:

@@ -1,5 +1,5 @@
-"""Text helpers every TUI screen shares: one-line messages, secrets kept off the
-screen, and what a provider's API can do.
+"""Text helpers every TUI screen shares: one-line messages and secrets kept off the
+screen.
 
 Provider names on screen always come from `gpucm.domain.provider_names.display_name`
 (one spelling everywhere), never from a table of the TUI's own.
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gpucm.providers.base import Capabilities
 from gpucm.providers.errors import redact
-from gpucm.providers.registry import PROVIDER_META
 
-__all__ = ["capabilities", "clean", "one_line", "plural"]
+__all__ = ["clean", "one_line", "plural"]
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -27,12 +25,6 @@ def clean(text: str, secrets: Iterable[str | None]) -> str:
     """A message fit for the screen: one line, with every configured secret masked
     (a provider's error may echo the API key it was sent)."""
     return redact(one_line(text), secrets)
-
-
-def capabilities(provider: str) -> Capabilities:
-    """What the provider's API can do (nothing, for a provider gpucm does not know)."""
-    meta = PROVIDER_META.get(provider)
-    return meta.capabilities if meta else Capabilities()
 
 
 def plural(count: int, noun: str) -> str:

@@ -204,7 +204,7 @@ class InstancesScreen(Screen[None]):
             request = instance.request_id
             if request and request not in self.confirmed:
                 record = await journal.get(request)
-                self.confirmed[request] = Confirmed.from_request(record.request) if record else None
+                self.confirmed[request] = Confirmed.from_record(record) if record else None
         self._show(listed)
 
     def confirmed_price(self, instance: Instance) -> Confirmed | None:

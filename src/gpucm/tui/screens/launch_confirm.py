@@ -24,7 +24,9 @@ from textual.widgets import Button, Static
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import display_name
-from gpucm.engine.launcher import LaunchInDoubt, LaunchOptions, Preflight, tagged_label
+from gpucm.engine.launch_errors import LaunchInDoubt
+from gpucm.engine.launch_options import LaunchOptions, tagged_label
+from gpucm.engine.launcher import Preflight
 from gpucm.providers.errors import CapacityError
 from gpucm.tui.text import clean, one_line
 

@@ -27,9 +27,10 @@ from textual.widgets import Button, Input, Select, Static
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import display_name
-from gpucm.engine.launcher import LaunchOptions, new_request_id, unsupported_fields
+from gpucm.engine.capabilities import capabilities, capability_notes
+from gpucm.engine.launch_options import LaunchOptions, new_request_id
 from gpucm.tui.numbers import NumberError, parse_number
-from gpucm.tui.text import capabilities, clean, one_line
+from gpucm.tui.text import clean, one_line
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -65,27 +66,6 @@ AUTO_TERMINATE_HOURS = (0.1, 720.0)
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PROTOCOLS = ("tcp", "udp", "http")
 
-# The engine names the form field each of its "cannot honour" sentences is about
-# (`unsupported_fields`: "image: ...", "ports: ..."); the form shows each sentence
-# under its field and disables the field.
-_NOTE_FIELDS: dict[str, str] = {
-    "image": "image",
-    "environment": "env",
-    "ports": "ports",
-    "auto-terminate": "auto_terminate",
-    "ssh key": "ssh_key",
-}
-# Every field set, so the engine names every field the provider cannot honour.
-_EVERY_FIELD = LaunchOptions(
-    request_id="form",
-    label="form",
-    image="image",
-    environment=(("KEY", "value"),),
-    ports=((8888, "tcp"),),
-    ssh_key_name="key",
-    auto_terminate_hours=1.0,
-)
-
 
 class FormError(ValueError):
     """Bad input in one field: shown under the form, the field focused."""
@@ -98,20 +78,10 @@ class FormError(ValueError):
 
 def field_notes(provider: str) -> dict[str, str]:
     """The form fields a provider cannot honour, each with the engine's sentence that
-    says why (a sentence about a field the form does not know goes under "other")."""
-    try:
-        sentences = unsupported_fields(provider, _EVERY_FIELD)
-    except KeyError:  # a provider gpucm does not know: it cannot say
-        return {}
-    notes: dict[str, str] = {}
-    for sentence in sentences:
-        head, _, rest = sentence.partition(": ")
-        key = _NOTE_FIELDS.get(head.strip().casefold())
-        if key is None or not rest:
-            notes["other"] = (notes.get("other", "") + " " + sentence).strip()
-            continue
-        notes[key] = rest[:1].upper() + rest[1:]
-    return notes
+    says why (the same table the confirmation's "Not honoured" lines come from)."""
+    return {
+        field: note[:1].upper() + note[1:] for field, note in capability_notes(provider).items()
+    }
 
 
 def parse_ports(text: str) -> tuple[tuple[int, str], ...]:
@@ -227,7 +197,6 @@ class LaunchScreen(ModalScreen[None]):
         with VerticalScroll(id="launch-dialog", can_focus=False):
             yield Static(title, classes="dialog-title", id="lf-title")
             yield Static(offer_summary(offer), id="lf-offer")
-            yield from self._note("other")
             with Horizontal(classes="lf-row"):
                 yield Static("Label", classes="lf-label", markup=False)
                 yield Input(

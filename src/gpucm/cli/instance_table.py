@@ -1,0 +1,69 @@
+"""The instance table of `gpucm instances`: at 80 columns the wide columns give way,
+never the id."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+from gpucm import formatting as fmt
+from gpucm.cli.output import print_json
+from gpucm.cli.table import Column, render_table
+from gpucm.domain.models import Instance
+from gpucm.engine.spend import accrued
+
+
+def gpu_text(instance: Instance) -> str:
+    model = instance.gpu_model or instance.gpu_name
+    if not model:
+        return "-"
+    return f"{instance.gpu_count or 1}x {model}"
+
+
+def ssh_text(instance: Instance) -> str:
+    if not instance.ssh_host or instance.status != "running":
+        return "-"
+    user = f"{instance.ssh_user}@" if instance.ssh_user else ""
+    return f"{user}{instance.ssh_host}:{instance.ssh_port or 22}"
+
+
+def uptime(instance: Instance, now: datetime) -> str:
+    if instance.status != "running" or instance.started_at is None:
+        return "-"
+    return fmt.duration(max(0.0, (now - instance.started_at).total_seconds()))
+
+
+def instances_table(instances: list[Instance], now: datetime) -> str:
+    # At 80 columns NAME, then GPU, then SSH give way (--json and `ssh --print` have
+    # them whole); the ID never does: it is what the other commands take.
+    columns = [
+        Column("ID", max_width=60),
+        Column("NAME", min_width=4, max_width=30, flex=True, keep=0),
+        Column("GPU", min_width=5, max_width=20, flex=True, keep=1),
+        Column("STATUS", max_width=12),
+        Column("UPTIME", ">"),
+        Column("$/H", ">"),
+        Column("ACCRUED", ">"),
+        Column("SSH", min_width=7, max_width=45, flex=True, keep=2),
+    ]
+    rows = [
+        [
+            i.id,
+            i.name or "-",
+            gpu_text(i),
+            i.status,
+            uptime(i, now),
+            fmt.price(i.price_per_hour),
+            fmt.price(accrued(i, now)) if i.status != "terminated" else "-",
+            ssh_text(i),
+        ]
+        for i in instances
+    ]
+    return render_table(columns, rows)
+
+
+def print_instance(ns: argparse.Namespace, instance: Instance, now: datetime) -> None:
+    if getattr(ns, "json", False):
+        print_json(instance.model_dump(mode="json"))
+    else:
+        print(instances_table([instance], now))

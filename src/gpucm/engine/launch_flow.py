@@ -1,0 +1,193 @@
+"""The one launch flow: every front end (CLI, API, TUI) launches through `LaunchFlow.run`
+and keeps only its input and output.
+
+    reconcile -> existing request -> the offer -> preflight (re-quote) -> confirm
+      -> budget reservation + journal (one write transaction) -> launch
+      -> on no capacity: failover to an equivalent, at most MAX_FAILOVERS in a row
+
+`run(target, options, confirm=..., choose=..., progress=...)`:
+
+- `target` (`LaunchTarget`): the offer as the request names it — `LaunchTarget.of(offer)`
+  (the TUI's highlighted offer), `LaunchTarget.by_id(id, provider)` (CLI `--offer`, the
+  API body), `LaunchTarget.cheapest(query)` (CLI filters).
+- `options` (`LaunchOptions`): what to run, with the request id. The request's
+  fingerprint is a hash of `target` and `options`: the same request id with another
+  request is refused (`RequestMismatch`) while its first request stands.
+- `confirm(preflight) -> bool`, awaited once, with a launchable preflight (the offer as
+  re-quoted, the all-in price, what is ignored, warnings): the CLI prints it and asks
+  (or takes `--yes`), the API's POST is its own confirmation (returns True), the TUI
+  shows its confirmation screen and returns when Launch (True) or Back (False) is
+  pressed; it may mark itself "launching" just before returning True, since the
+  reservation and the provider call follow at once. False raises `Declined`.
+  A preflight that cannot launch (gone, over the maximum or the budget, too small)
+  never reaches `confirm`: `LaunchRefused` carries it, for a screen that shows why.
+- `choose(failure, candidates) -> Preflight | None`, awaited when the provider has no
+  capacity: the failure (one line) and equivalent offers, cheapest first, each
+  re-quoted. Return the one to launch instead (one request id throughout: never two
+  machines), or None to stop (`NoCapacity`). Without `choose`, the first capacity
+  failure stops the flow.
+- `progress(line)`: optional, told what the flow is doing ("Re-quoting...",
+  "Launching at RunPod...", "No capacity at Vast.ai: looking for ...").
+
+It returns a `LaunchOutcome` (the instance; `reused` when the request id had launched
+it before; `preflight`, what was launched at what price, None when reused). Every
+refusal is a `LaunchError` whose message is one line a person can act on.
+
+The budget holds across processes: the reservation is taken in the journal's write
+transaction (see store/instance_tables.py), so a preflight that passed can still end
+in `OverBudget` when other launches took the budget meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from gpucm.domain.models import Offer, SearchQuery
+from gpucm.domain.provider_names import display_name
+from gpucm.engine.launch_errors import LaunchError, NoCapacity
+from gpucm.engine.launch_options import LaunchOptions, offer_target, request_fingerprint
+from gpucm.engine.launcher import MAX_FAILOVERS, Launcher, LaunchOutcome, Preflight
+from gpucm.engine.ports import EnginePorts
+
+Confirm = Callable[[Preflight], Awaitable[bool]]
+Choose = Callable[[str, list[Preflight]], Awaitable[Preflight | None]]
+Progress = Callable[[str], None]
+
+
+class OfferNotFound(LaunchError):
+    """The offer the request names is not in the store (gone, or never listed)."""
+
+
+class NoMatch(LaunchError):
+    """No available offer matches the request's search."""
+
+
+class WrongProvider(LaunchError):
+    """The request names an offer at one provider and a different provider."""
+
+
+class LaunchRefused(LaunchError):
+    """The re-quoted offer cannot be launched as asked; `preflight` says why."""
+
+    def __init__(self, preflight: Preflight) -> None:
+        super().__init__(preflight.refusal())
+        self.preflight = preflight
+
+
+class Declined(LaunchError):
+    """The confirmation said no: nothing was launched."""
+
+
+@dataclass(frozen=True)
+class LaunchTarget:
+    """The offer a request is for, as the request names it."""
+
+    offer: Offer | None = None
+    offer_id: str | None = None
+    provider: str | None = None
+    query: SearchQuery | None = None
+
+    @classmethod
+    def of(cls, offer: Offer) -> LaunchTarget:
+        return cls(offer=offer)
+
+    @classmethod
+    def by_id(cls, offer_id: str, provider: str | None = None) -> LaunchTarget:
+        """gpucm's id (`vast_ai:123`), or the provider's own id with the provider."""
+        return cls(offer_id=offer_id, provider=provider)
+
+    @classmethod
+    def cheapest(cls, query: SearchQuery) -> LaunchTarget:
+        """The cheapest available offer the search matches at launch time."""
+        return cls(query=query)
+
+    def describe(self) -> str:
+        """The target in one way of writing it, for the request's fingerprint and for
+        messages: an offer id, or the search."""
+        if self.offer is not None:
+            return offer_target(self.offer.id)
+        if self.offer_id is not None:
+            return offer_target(self.offer_id, self.provider)
+        query = self.query or SearchQuery()
+        return "the cheapest offer matching " + query.model_dump_json(exclude_defaults=True)
+
+
+class LaunchFlow:
+    def __init__(self, ports: EnginePorts, *, max_failovers: int = MAX_FAILOVERS) -> None:
+        self.launcher = Launcher(ports)
+        self.max_failovers = max_failovers
+
+    async def run(
+        self,
+        target: LaunchTarget,
+        options: LaunchOptions,
+        *,
+        confirm: Confirm,
+        choose: Choose | None = None,
+        progress: Progress | None = None,
+    ) -> LaunchOutcome:
+        """Launch `target` with `options`, at most once per request id (module doc)."""
+        say = progress or _silent
+        launcher = self.launcher
+        await launcher.reconcile()
+        described = target.describe()
+        fingerprint = request_fingerprint(described, options)
+        previous = await launcher.existing(options.request_id, fingerprint, described)
+        if previous is not None:
+            return previous
+        offer = await self.offer(target)
+        say(f"Re-quoting the offer at {display_name(offer.provider)}…")
+        pre = await launcher.preflight(offer, options)
+        if not pre.ok:
+            raise LaunchRefused(pre)
+        if not await confirm(pre):
+            raise Declined("cancelled: nothing was launched")
+
+        async def instead(failure: str, candidates: list[Preflight]) -> Preflight:
+            if choose is None:
+                raise NoCapacity(f"{failure}; nothing was launched")
+            chosen = await choose(failure, candidates)
+            if chosen is None:
+                raise NoCapacity(f"{failure}; cancelled: nothing was launched")
+            say(f"Launching at {display_name(chosen.offer.provider)} instead…")
+            return chosen
+
+        say(f"Launching at {display_name(pre.offer.provider)}…")
+        outcome, launched = await launcher.launch_failing_over(
+            pre,
+            options,
+            instead,
+            target=described,
+            fingerprint=fingerprint,
+            max_failovers=self.max_failovers,
+            searching=lambda failed: say(
+                f"No capacity at {display_name(failed.provider)}: looking for "
+                f"{failed.gpu_count} x {failed.gpu_model} elsewhere…"
+            ),
+        )
+        return LaunchOutcome(outcome.instance, outcome.record, outcome.reused, launched)
+
+    async def offer(self, target: LaunchTarget) -> Offer:
+        """The offer the target names, as the store has it now."""
+        if target.offer is not None:
+            return target.offer
+        if target.query is not None:
+            try:
+                return await self.launcher.cheapest(target.query)
+            except LaunchError:
+                raise NoMatch(
+                    "no available offer matches; loosen a filter (see `gpucm offers`)"
+                ) from None
+        assert target.offer_id is not None
+        try:
+            offer = await self.launcher.resolve_offer(target.offer_id, target.provider)
+        except LaunchError as exc:
+            raise OfferNotFound(str(exc)) from None
+        if target.provider and offer.provider != target.provider:
+            raise WrongProvider(f"offer {offer.id} is at {offer.provider}, not {target.provider}")
+        return offer
+
+
+def _silent(line: str) -> None:
+    pass

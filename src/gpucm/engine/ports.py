@@ -1,0 +1,221 @@
+"""The engine's ports: the small Protocols it needs from the rest of gpucm — the store,
+provider control, settings, the catalog and the clock.
+
+The engine imports no store backend, no settings file and no composition root: the
+composition root (services.py) passes in what fits these, and tests pass fakes. The
+store's SQLite backend (store/store.py) fits the store ports; a PostgreSQL backend
+fits them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from gpucm.domain.catalog import Catalog
+from gpucm.domain.clock import Clock
+from gpucm.domain.models import (
+    Instance,
+    LaunchRecord,
+    LaunchState,
+    MarketStats,
+    Offer,
+    ProviderHealth,
+    SearchQuery,
+)
+from gpucm.domain.provider_names import display_name
+from gpucm.providers.base import InstanceControl
+from gpucm.store.results import (
+    CommittedSpend,
+    HistoryPoint,
+    Resolution,
+    SearchPage,
+    SnapshotResult,
+)
+
+# -- the store ----------------------------------------------------------------------
+
+
+class OfferReader(Protocol):
+    async def get_offer(self, offer_id: str) -> Offer | None: ...
+
+    async def search(self, query: SearchQuery, *, with_total: bool = True) -> SearchPage: ...
+
+
+class InstanceStore(Protocol):
+    async def upsert(self, instance: Instance) -> None: ...
+
+    async def replace_provider(self, provider: str, instances: Sequence[Instance]) -> None: ...
+
+    async def list(
+        self, *, providers: Iterable[str] = (), include_terminated: bool = False
+    ) -> list[Instance]: ...
+
+    async def get(self, instance_id: str) -> Instance | None: ...
+
+
+class Journal(Protocol):
+    """The launch journal, the budget's ledger. `begin` and `retry` decide on a
+    reservation inside one transaction that no other writer can interleave with
+    (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock)."""
+
+    async def begin(
+        self,
+        *,
+        request_id: str,
+        provider: str,
+        offer_id: str,
+        label: str,
+        request: dict[str, Any],
+        fingerprint: str | None = None,
+        reserve_per_hour: float = 0.0,
+        admit: Callable[[CommittedSpend], None] | None = None,
+    ) -> tuple[LaunchRecord, bool]: ...
+
+    async def retry(
+        self,
+        request_id: str,
+        *,
+        provider: str,
+        offer_id: str,
+        reserve_per_hour: float = 0.0,
+        admit: Callable[[CommittedSpend], None] | None = None,
+    ) -> None: ...
+
+    async def update(
+        self,
+        request_id: str,
+        state: LaunchState,
+        *,
+        instance_id: str | None = None,
+        error: str | None = None,
+        provider: str | None = None,
+        offer_id: str | None = None,
+    ) -> None: ...
+
+    async def settle(self, request_id: str, instance: Instance) -> LaunchRecord: ...
+
+    async def committed(self) -> CommittedSpend: ...
+
+    async def get(self, request_id: str) -> LaunchRecord | None: ...
+
+    async def unsettled(self) -> list[LaunchRecord]: ...
+
+
+class LaunchStore(OfferReader, Protocol):
+    """What launching and managing instances read and write."""
+
+    @property
+    def instances(self) -> InstanceStore: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+
+class RefreshStore(Protocol):
+    """What the refresh workers write."""
+
+    async def replace_offers(
+        self, provider: str, offers: Sequence[Offer], *, fetched_at: datetime | None = None
+    ) -> SnapshotResult: ...
+
+    async def save_health(self, health: ProviderHealth) -> None: ...
+
+    async def health(self) -> dict[str, ProviderHealth]: ...
+
+
+class MarketStore(Protocol):
+    """What market trends read."""
+
+    async def stats_and_trend(
+        self, query: SearchQuery | None, since: datetime, resolution: Resolution
+    ) -> tuple[MarketStats, dict[str, list[tuple[int, float]]]]: ...
+
+    async def history(
+        self,
+        gpu_models: Iterable[str],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        providers: Iterable[str] = (),
+        resolution: Resolution | None = None,
+    ) -> list[HistoryPoint]: ...
+
+
+class Alerts(Protocol):
+    async def claim(
+        self, watch: str, channel: str, items: Sequence[tuple[str, str]]
+    ) -> list[str]: ...
+
+    async def release(self, watch: str, channel: str, keys: Iterable[str]) -> None: ...
+
+
+class WatchStore(OfferReader, Protocol):
+    """What watches read, and where they remember what they said."""
+
+    async def count(self, query: SearchQuery) -> int: ...
+
+    async def provider_counts(self, query: SearchQuery) -> dict[str, int]: ...
+
+    @property
+    def alerts(self) -> Alerts: ...
+
+
+# -- providers ------------------------------------------------------------------------
+
+
+class ProviderNotConfigured(Exception):
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            f"{display_name(provider)} is not configured: set its API key (see gpucm providers)"
+        )
+        self.provider = provider
+
+
+class ProviderControls(Protocol):
+    """The providers that are active now (configured, or the demo market's four)."""
+
+    def provider_names(self) -> list[str]: ...
+
+    def is_active(self, name: str) -> bool: ...
+
+    def control(self, name: str) -> InstanceControl:
+        """The provider's instance operations; raises ProviderNotConfigured."""
+        ...
+
+
+# -- settings ---------------------------------------------------------------------------
+
+
+class BudgetLimits(Protocol):
+    @property
+    def max_hourly_usd(self) -> float | None: ...
+
+    @property
+    def monthly_usd(self) -> float | None: ...
+
+    @property
+    def warn_fraction(self) -> float: ...
+
+
+class SettingsView(Protocol):
+    @property
+    def budget(self) -> BudgetLimits: ...
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for scrubbing text before it is shown or stored."""
+        ...
+
+
+# -- everything the launch flow and the instance manager need --------------------------
+
+
+@dataclass(frozen=True)
+class EnginePorts:
+    store: LaunchStore
+    providers: ProviderControls
+    settings: Callable[[], SettingsView]  # read afresh: the config file may change
+    catalog: Callable[[], Catalog]
+    clock: Clock

@@ -1,0 +1,309 @@
+"""The offers table: each provider's snapshot, replaced atomically by a refresh, and the
+searches every front end makes over it (through the offer index when it is current)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from gpucm.domain.catalog import Catalog
+from gpucm.domain.models import Offer, SearchQuery
+from gpucm.domain.pricing import HOURS_PER_MONTH
+from gpucm.store import history
+from gpucm.store.database import Database, fetchall, run
+from gpucm.store.db import StoreError
+from gpucm.store.live_index import LiveIndex
+from gpucm.store.results import ProviderPrices, SearchPage, SnapshotResult
+from gpucm.store.rows import row_to_offer
+from gpucm.store.schema import OFFER_COLUMNS
+from gpucm.store.search_sql import build_filter, order_by
+from gpucm.store.snapshot import SnapshotBuilder, gc_paused
+from gpucm.store.sql import BUMP_OFFERS_GENERATION, STALE_EXPR, offers_generation
+
+if TYPE_CHECKING:
+    from gpucm.store.offer_index import OfferIndex
+
+CatalogGetter = Callable[[], Catalog]
+
+_SELECT_OFFER = ", ".join(OFFER_COLUMNS)
+_INSERT = f"INSERT INTO offers ({_SELECT_OFFER}) VALUES ({','.join('?' * len(OFFER_COLUMNS))})"
+# a refresh writing at least this many offers, and more than the other providers hold,
+# rebuilds the offers' indexes after its insert rather than keeping them up to date
+BULK_WRITE_ROWS = 10_000
+# a refresh writing more offers than this gives back the page cache it filled
+SHRINK_AFTER_ROWS = 20_000
+
+
+def _rows_by_rowid(raw: sqlite3.Connection, select: str, rowids: Sequence[int]) -> list[Any]:
+    """Rows for a page of rowids, in the page's order (one JSON parameter, any length)."""
+    if not rowids:
+        return []
+    sql = (
+        f"SELECT {select} FROM json_each(?) AS page CROSS JOIN offers"
+        " ON offers.rowid = page.value ORDER BY page.key"
+    )
+    return raw.execute(sql, ("[" + ",".join(map(str, rowids)) + "]",)).fetchall()
+
+
+def _in_offers(columns: Iterable[str]) -> str:
+    """A select list for `_rows_by_rowid`, whose list of rowids has a `value` and a
+    `key` that would clash with the offers' own columns."""
+    return ", ".join(STALE_EXPR if c == "stale" else f"offers.{c}" for c in columns)
+
+
+_OFFER_AND_STALE = _in_offers((*OFFER_COLUMNS, "stale"))
+
+
+class OfferTable:
+    def __init__(self, db: Database, catalog: CatalogGetter, index: LiveIndex) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._index = index
+        self._pruned_at = 0.0
+
+    # -- writing a snapshot ---------------------------------------------------------
+
+    async def replace(
+        self, provider: str, offers: Sequence[Offer], *, fetched_at: datetime | None = None
+    ) -> SnapshotResult:
+        """Replace one provider's offers atomically and append its history points."""
+        when = (fetched_at or self._db.now()).timestamp()
+        async with self._db.write() as conn:
+            previous = {
+                r[0]: (r[1], r[2])
+                for r in await fetchall(
+                    conn,
+                    "SELECT id, price_per_hour, first_seen_at FROM offers WHERE provider = ?",
+                    (provider,),
+                )
+            }
+            snap = SnapshotBuilder(offers, previous, provider=provider, when=when)
+            rebuilt = await self._indexes_to_rebuild(conn, len(offers), len(previous))
+            for name, _ in rebuilt:
+                await conn.execute(f'DROP INDEX "{name}"')
+            if previous:
+                await conn.execute("DELETE FROM offers WHERE provider = ?", (provider,))
+            with gc_paused():
+                await conn.executemany(_INSERT, snap.rows())
+            for _, sql in rebuilt:
+                await conn.execute(sql)
+            await history.record(conn, provider, int(when), snap.history())
+            if when - self._pruned_at >= history.PRUNE_EVERY.total_seconds():
+                await history.prune(conn, when)
+                self._pruned_at = when
+            # a rebuilt index has lost its planner statistics with the old one
+            if await self._needs_analyze(conn) or rebuilt:
+                await conn.execute("ANALYZE offers")
+            await conn.execute(BUMP_OFFERS_GENERATION)
+            generation = await run(conn, offers_generation)
+        self._index.build(generation)
+        if snap.count > SHRINK_AFTER_ROWS:
+            # give back the page cache a big refresh filled
+            await self._db.on_writer("PRAGMA shrink_memory")
+        return SnapshotResult(
+            provider, snap.count, snap.new_offers, snap.removed, snap.price_changes
+        )
+
+    async def _indexes_to_rebuild(
+        self, conn: aiosqlite.Connection, incoming: int, replaced: int
+    ) -> list[tuple[str, str]]:
+        """(name, CREATE statement) of the offers' indexes, when a write replaces most of
+        the table: building an index once over the new rows sorts them in one go, where
+        keeping it up to date inserts 100k entries one by one at random places. 100k
+        offers: 1,503 -> 1,294 ms with the index built after (bench ingest_100k_offers).
+        For a small provider's refresh the other providers' rows would be re-indexed
+        for nothing, so then the index is kept up to date as usual."""
+        if incoming < BULK_WRITE_ROWS:
+            return []
+        total = (await fetchall(conn, "SELECT count(*) FROM offers"))[0][0]
+        if incoming < total - replaced:  # the other providers' rows outnumber these
+            return []
+        rows = await fetchall(
+            conn,
+            "SELECT name, sql FROM sqlite_master"
+            " WHERE type = 'index' AND tbl_name = 'offers' AND sql IS NOT NULL",
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def _needs_analyze(self, conn: aiosqlite.Connection) -> bool:
+        """Planner statistics matter (without them SQLite walks the price index for an
+        unselective `price <= 10`, ten times slower than a scan), but ANALYZE costs a
+        scan: run it (bounded by analysis_limit) when the table has changed size a lot."""
+        rows = await fetchall(conn, "SELECT value FROM meta WHERE key = 'analyzed_rows'")
+        total = (await fetchall(conn, "SELECT count(*) FROM offers"))[0][0]
+        last = int(rows[0][0]) if rows else 0
+        if last and 0.5 * last <= total <= 2 * last:
+            return False
+        await conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('analyzed_rows', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (str(total),),
+        )
+        return True
+
+    # -- searching ------------------------------------------------------------------
+
+    async def search(self, query: SearchQuery, *, with_total: bool = True) -> SearchPage:
+        """Matching offers (query.limit/offset applied) and how many match in all
+        (-1 when with_total is False: the count scans every match, the page need not)."""
+        catalog = self._catalog()
+        flt = build_filter(query, catalog)
+        sql = (
+            f"SELECT {_SELECT_OFFER}, {STALE_EXPR} FROM offers WHERE {flt.where}"
+            f" ORDER BY {order_by(query)}"
+        )
+        params: tuple[Any, ...] = flt.params
+        if query.limit is not None or query.offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += (query.limit if query.limit is not None else -1, query.offset)
+        count_sql = f"SELECT count(*) FROM offers WHERE {flt.where}"
+        if query.limit is None and not query.offset:
+            rows = await self._db.select(sql, params)
+            total = len(rows)
+        elif self._index.wanted and query.limit is not None:
+            limit = query.limit
+
+            def by_index(raw: sqlite3.Connection, index: OfferIndex) -> tuple[list[Any], int]:
+                rowids, matched = index.page(query, catalog, limit=limit, offset=query.offset)
+                return _rows_by_rowid(raw, _OFFER_AND_STALE, rowids), matched
+
+            def by_sql(raw: sqlite3.Connection) -> tuple[list[Any], int]:
+                page = raw.execute(sql, params).fetchall()
+                return page, raw.execute(count_sql, flt.params).fetchone()[0] if with_total else -1
+
+            rows, total = await self._index.read(by_index, by_sql)
+            if not with_total:
+                total = -1
+        elif not with_total:
+            rows = await self._db.select(sql, params)
+            total = -1
+        else:
+            rows, counted = await self._db.select_many(  # the page and its count, one snapshot
+                [(sql, params), (count_sql, flt.params)]
+            )
+            total = counted[0][0]
+        n = len(OFFER_COLUMNS)
+        return SearchPage([row_to_offer(r[:n], catalog, stale=bool(r[n])) for r in rows], total)
+
+    async def search_rows(
+        self, query: SearchQuery, columns: Sequence[str], *, limit: int, offset: int = 0
+    ) -> list[tuple[Any, ...]]:
+        """Raw rows of chosen columns for a window: the TUI's fast path (no models)."""
+        for col in columns:
+            if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
+                raise StoreError(f"unknown offer column {col!r}")
+        catalog = self._catalog()
+        flt = build_filter(query, catalog)
+        select = ", ".join(STALE_EXPR if c == "stale" else c for c in columns)
+        sql = (
+            f"SELECT {select} FROM offers WHERE {flt.where} ORDER BY {order_by(query)}"
+            " LIMIT ? OFFSET ?"
+        )
+        params = (*flt.params, limit, offset)
+        if not self._index.wanted:
+            return [tuple(r) for r in await self._db.select(sql, params)]
+
+        def by_index(raw: sqlite3.Connection, index: OfferIndex) -> list[Any]:
+            rowids, _ = index.page(query, catalog, limit=limit, offset=offset)
+            return _rows_by_rowid(raw, _in_offers(columns), rowids)
+
+        def by_sql(raw: sqlite3.Connection) -> list[Any]:
+            return raw.execute(sql, params).fetchall()
+
+        return [tuple(r) for r in await self._index.read(by_index, by_sql)]
+
+    async def best(self, query: SearchQuery, *, disk_gb: float = 0.0) -> list[Offer]:
+        """The cheapest matching offer per (GPU model, provider), by all-in price per
+        GPU-hour with `disk_gb` of storage where it is billed separately: the
+        cheapest-equivalent view. Ordered by model, then that price."""
+        catalog = self._catalog()
+        flt = build_filter(query, catalog)
+        per_gpu = "(price_per_hour + coalesce(storage_price_per_gb_month, 0) * ? / ?) / gpu_count"
+        sql = (
+            f"SELECT {_SELECT_OFFER}, stale FROM ("
+            f" SELECT {_SELECT_OFFER}, {STALE_EXPR} AS stale, {per_gpu} AS all_in,"
+            f"  ROW_NUMBER() OVER (PARTITION BY gpu_model, provider"
+            f"   ORDER BY {per_gpu}, rowid) AS rn"
+            f" FROM offers WHERE {flt.where})"
+            " WHERE rn = 1 ORDER BY gpu_model COLLATE NOCASE, all_in"
+        )
+        params = (disk_gb, HOURS_PER_MONTH, disk_gb, HOURS_PER_MONTH, *flt.params)
+        rows = await self._db.select(sql, params)
+        n = len(OFFER_COLUMNS)
+        return [row_to_offer(r[:n], catalog, stale=bool(r[n])) for r in rows]
+
+    async def count(self, query: SearchQuery) -> int:
+        catalog = self._catalog()
+        flt = build_filter(query, catalog)
+        sql = f"SELECT count(*) FROM offers WHERE {flt.where}"
+        if not self._index.wanted:
+            return int((await self._db.select(sql, flt.params))[0][0])
+        return int(
+            await self._index.read(
+                lambda _, index: index.count(query, catalog),
+                lambda raw: raw.execute(sql, flt.params).fetchone()[0],
+            )
+        )
+
+    async def get(self, offer_id: str) -> Offer | None:
+        rows = await self._db.select(
+            f"SELECT {_SELECT_OFFER}, {STALE_EXPR} FROM offers WHERE id = ?", (offer_id,)
+        )
+        if not rows:
+            return None
+        n = len(OFFER_COLUMNS)
+        return row_to_offer(rows[0][:n], self._catalog(), stale=bool(rows[0][n]))
+
+    # -- what the market holds ------------------------------------------------------
+
+    async def counts(self) -> dict[str, tuple[int, int]]:
+        """Per provider: (offers, available)."""
+        rows = await self._db.select(
+            "SELECT provider, count(*), sum(available) FROM offers GROUP BY provider"
+        )
+        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
+
+    async def provider_models(self) -> dict[str, list[str]]:
+        rows = await self._db.select(
+            "SELECT DISTINCT provider, gpu_model FROM offers ORDER BY provider, gpu_model",
+        )
+        result: dict[str, list[str]] = {}
+        for provider, model in rows:
+            result.setdefault(provider, []).append(model)
+        return result
+
+    async def model_offers(self, gpu_model: str) -> list[ProviderPrices]:
+        """Who offers this model now, at what price: per provider, over available
+        offers (whole-offer and per-GPU prices)."""
+        rows = await self._db.select(
+            "SELECT provider, count(*), min(price_per_hour), max(price_per_hour),"
+            " min(price_per_gpu_hour), avg(price_per_gpu_hour), max(price_per_gpu_hour)"
+            " FROM offers WHERE gpu_model = ? AND available = 1"
+            " GROUP BY provider ORDER BY min(price_per_gpu_hour)",
+            (gpu_model,),
+        )
+        return [ProviderPrices(*r) for r in rows]
+
+    async def gpu_prices(self, query: SearchQuery, *, limit: int = 20_000) -> list[float]:
+        """Prices per GPU-hour of the offers a query matches (for a distribution chart);
+        capped, cheapest first."""
+        flt = build_filter(query, self._catalog())
+        rows = await self._db.select(
+            f"SELECT price_per_gpu_hour FROM offers WHERE {flt.where}"
+            " ORDER BY price_per_gpu_hour LIMIT ?",
+            (*flt.params, limit),
+        )
+        return [r[0] for r in rows]
+
+    async def provider_counts(self, query: SearchQuery) -> dict[str, int]:
+        """How many offers each provider has among those a query matches."""
+        flt = build_filter(query, self._catalog())
+        rows = await self._db.select(
+            f"SELECT provider, count(*) FROM offers WHERE {flt.where} GROUP BY provider",
+            flt.params,
+        )
+        return {r[0]: int(r[1]) for r in rows}

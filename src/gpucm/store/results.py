@@ -1,0 +1,117 @@
+"""What the store's interface answers, whatever the backend: plain values with no SQL
+and no connection, so the engine can read them without importing a backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal, get_args
+
+from gpucm.domain.models import Offer
+
+Resolution = Literal["raw", "hourly", "daily"]
+RESOLUTIONS: tuple[Resolution, ...] = get_args(Resolution)
+
+# How long each resolution of the price history is kept (the daily rollup for ever).
+RAW_RETENTION = timedelta(days=3)
+HOURLY_RETENTION = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    provider: str
+    offers: int
+    added: int
+    removed: int
+    price_changes: int
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    offers: list[Offer]
+    total: int
+
+
+@dataclass(frozen=True)
+class ProviderPrices:
+    provider: str
+    offers: int
+    min_price: float
+    max_price: float
+    min_gpu_price: float
+    avg_gpu_price: float
+    max_gpu_price: float
+
+
+@dataclass(frozen=True)
+class CommittedSpend:
+    """What is already spoken for when a launch asks for budget: the machines that bill
+    now and the launches on their way. Each machine gpucm launched counts at the
+    all-in rate it was reserved at when that is more than its provider lists (storage
+    billed apart), so a settled launch never frees budget it still uses."""
+
+    running_per_hour: float
+    running: int
+    in_flight_per_hour: float
+    in_flight: int
+
+    @property
+    def per_hour(self) -> float:
+        return self.running_per_hour + self.in_flight_per_hour
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """One provider's market for one GPU model at a moment (raw) or over a bucket (the
+    bucket's start; offers and available are then means per refresh)."""
+
+    ts: datetime
+    provider: str
+    gpu_model: str
+    offers: float
+    available: float
+    min_gpu_price: float | None
+    avg_gpu_price: float | None
+    max_gpu_price: float | None
+    samples: int = 1
+
+    JSON_FIELDS: ClassVar[tuple[str, ...]] = (
+        "ts",
+        "provider",
+        "gpu_model",
+        "offers",
+        "available",
+        "min_price_per_gpu_hour",
+        "avg_price_per_gpu_hour",
+        "max_price_per_gpu_hour",
+        "samples",
+    )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ts": self.ts.isoformat(),
+            "provider": self.provider,
+            "gpu_model": self.gpu_model,
+            "offers": _round(self.offers),
+            "available": _round(self.available),
+            "min_price_per_gpu_hour": self.min_gpu_price,
+            "avg_price_per_gpu_hour": None
+            if self.avg_gpu_price is None
+            else round(self.avg_gpu_price, 6),
+            "max_price_per_gpu_hour": self.max_gpu_price,
+            "samples": self.samples,
+        }
+
+
+def _round(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 3)
+
+
+def resolution_for(span: timedelta | None) -> Resolution:
+    """The finest resolution that still holds the whole span: raw points are pruned
+    after RAW_RETENTION, hourly ones after HOURLY_RETENTION."""
+    if span is None or span <= RAW_RETENTION - timedelta(hours=1):
+        return "raw"
+    if span <= HOURLY_RETENTION - timedelta(days=1):
+        return "hourly"
+    return "daily"

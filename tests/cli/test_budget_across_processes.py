@@ -1,0 +1,65 @@
+"""The budget holds across processes: eight `gpucm instances launch` processes at once
+against a $1.00/h budget on the demo market start machines worth at most $1.00/h, and
+`gpucm instances list` shows every one that started (the demo's instance state loses
+none of them)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from gpucm.domain.models import Offer
+from gpucm.domain.pricing import all_in
+from gpucm.providers.demo_instances import fails_for_capacity
+
+BUDGET = 1.0
+PROCESSES = 8
+
+
+def gpucm(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gpucm", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=240)
+    return proc.returncode, out, err
+
+
+def test_eight_concurrent_launches_never_pass_the_budget(isolated_home: Path) -> None:
+    config = isolated_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"[budget]\nmax_hourly_usd = {BUDGET}\n", encoding="utf-8")
+    code, out, err = finish(gpucm("offers", "--gpu-model", "RTX 3090", "--json", "--limit", "50"))
+    assert code == 0, err
+    offer = next(o for o in json.loads(out) if not fails_for_capacity(o["id"]))
+    rate = all_in(Offer.model_validate(offer), None).per_hour  # what each launch reserves
+    # the budget must bind: all eight would pass it
+    assert PROCESSES * rate > BUDGET
+
+    launch = ["instances", "launch", "--offer", offer["id"], "--yes", "--json"]
+    procs = [gpucm(*launch, "--request-id", f"bud-{n}") for n in range(PROCESSES)]
+    results = [finish(p) for p in procs]
+
+    launched = [json.loads(out) for code, out, _ in results if code == 0]
+    refused = [err for code, _, err in results if code != 0]
+    assert launched, [err for _, _, err in results]
+    assert all(code in (0, 1) for code, _, _ in results), [err for _, _, err in results]
+    for err in refused:
+        assert "budget of $1.00/h" in err and "nothing was launched" in err, err
+    assert len(launched) * rate <= BUDGET + 1e-9
+    assert sum(i["price_per_hour"] for i in launched) <= BUDGET + 1e-9
+    # as many as fit: one more would have passed it
+    assert (len(launched) + 1) * rate > BUDGET
+
+    code, out, err = finish(gpucm("instances", "list", "--json"))
+    assert code == 0, err
+    listed = {i["id"] for i in json.loads(out)}
+    assert {i["id"] for i in launched} <= listed
+    assert len(listed) == len(launched)
