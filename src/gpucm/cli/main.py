@@ -123,7 +123,7 @@ def tui_main(argv: list[str] | None = None) -> int:
                 query = parse_query(ns.query)
             except QueryError as exc:
                 raise UsageError(f"--query: {exc}") from None
-        from gpucm.tui.app import GpucmApp
+        from gpucm.tui.app import GpucmApp, leave
         from gpucm.tui.boot import boot_view
 
         async def services() -> Services:
@@ -142,8 +142,6 @@ def tui_main(argv: list[str] | None = None) -> int:
         app.run()
         code = app.return_code or 0
         if argv is None:  # gpucm-tui itself, not a caller in the same process
-            from gpucm.tui.leave import leave
-
             leave(code)
         return code
     except UsageError as exc:

@@ -23,6 +23,7 @@ from gpucm.domain.provider_names import display_name
 from gpucm.tui.boot import BootView
 from gpucm.tui.commands import GpucmCommands
 from gpucm.tui.heap import freeze_startup_heap
+from gpucm.tui.leave import leave as leave  # gpucm-tui's exit, for cli/main.py
 from gpucm.tui.messages import BootPainted, FirstPaint, RefreshLanded
 from gpucm.tui.theme_files import quick_theme
 
