@@ -18,7 +18,8 @@ from textual.widgets import Button, Input, Select, Static
 
 from gpucm import paths
 from gpucm.domain.models import Instance, Offer, SearchQuery
-from gpucm.engine.launcher import LaunchOptions, unsupported_fields
+from gpucm.engine.capabilities import unsupported_fields
+from gpucm.engine.launch_options import LaunchOptions
 from gpucm.providers.demo_instances import PROVISION_SECONDS, fails_for_capacity
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
@@ -106,7 +107,14 @@ def test_field_notes_are_the_engines_sentences() -> None:
     assert lam["image"].startswith("Lambda Cloud runs VMs")
     vast = field_notes("vast_ai")
     assert "image" not in vast and "env" not in vast and "ports" not in vast
-    assert field_notes("no-such-provider") == {}
+    # a provider gpucm does not know honours nothing it cannot vouch for
+    assert set(field_notes("no-such-provider")) == {
+        "image",
+        "env",
+        "ports",
+        "auto_terminate",
+        "ssh_key",
+    }
 
 
 def test_limits_sentence_says_cannot_for_each_missing_action() -> None:
@@ -114,9 +122,8 @@ def test_limits_sentence_says_cannot_for_each_missing_action() -> None:
         "Lambda Cloud cannot stop or start a machine (terminate it instead) "
         "and cannot show logs (use SSH)."
     )
-    assert limits_sentence("runpod") == (
-        "RunPod cannot restart a machine (stop, then start it) and cannot show logs (use SSH)."
-    )
+    assert limits_sentence("vast_ai") == "Vast.ai cannot show logs (use SSH)."
+    assert limits_sentence("runpod") == ""  # REST v2: stop, start, restart and logs
 
 
 def test_help_lists_launch_and_instances() -> None:
