@@ -57,7 +57,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "sorted-marked-120x40",
         (120, 40),
         ("s", "j", "space", "j", "j", "space"),
-        caption="Sorted by performance (s), two offers marked (space)",
+        caption="Sorted by $/GPU·h (s), two offers marked (space)",
     ),
     Scenario(
         "query-120x40",
