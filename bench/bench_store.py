@@ -161,23 +161,24 @@ async def _search_bench(path: Path, repeat: int) -> None:
         await store.close()
 
 
+async def fill_store(path: Path, n: int = N) -> int:
+    """A store of n synthetic offers over the four providers; how many were written."""
+    # the synthetic offers live only while they are written: an app searching does not
+    # hold 100,000 Offer objects for the collector to walk
+    offers = synthetic_offers(n)
+    store = await Store.open(path, clock=lambda: NOW)
+    try:
+        for provider in {o.provider for o in offers}:
+            await store.replace_offers(
+                provider, [o for o in offers if o.provider == provider], fetched_at=NOW
+            )
+    finally:
+        await store.close()
+    return len(offers)
+
+
 def bench_search(repeat: int = 30) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "search.db"
-
-        async def fill() -> int:
-            # the synthetic offers live only while they are written: an app searching
-            # does not hold 100,000 Offer objects for the collector to walk
-            offers = synthetic_offers(N)
-            store = await Store.open(path, clock=lambda: NOW)
-            try:
-                for provider in {o.provider for o in offers}:
-                    await store.replace_offers(
-                        provider, [o for o in offers if o.provider == provider], fetched_at=NOW
-                    )
-            finally:
-                await store.close()
-            return len(offers)
-
-        log(f"search: {asyncio.run(fill())} offers in the store")
+        log(f"search: {asyncio.run(fill_store(path))} offers in the store")
         asyncio.run(_search_bench(path, repeat))

@@ -5,7 +5,8 @@
     python examples/original_client.py [BASE_URL]
 
 It searches (advanced search, `gpu_model` singular as the original client sends it),
-prints market insights from /marketplace/stats, and creates an instance on the
+reads a model from /gpu-models (keyed by name, as the spec shows), prints market
+insights from /marketplace/stats, and creates an instance on the
 cheapest match with an Idempotency-Key: a retry with the same key never creates a
 second instance. Standard library only.
 
@@ -74,6 +75,11 @@ class GPUCloudClient:
         offers: list[dict[str, Any]] = envelope["data"]
         return offers
 
+    def get_gpu_models(self) -> dict[str, dict[str, Any]]:
+        """The catalog as the spec answers it: an object keyed by model name."""
+        models: dict[str, dict[str, Any]] = self._request("GET", "/api/v1/gpu-models")["data"]
+        return models
+
     def get_marketplace_stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = self._request("GET", "/api/v1/marketplace/stats")["data"]
         return stats
@@ -124,6 +130,13 @@ def main(argv: list[str]) -> int:
             f"  {offer['id']:<26} {offer['gpu_count']} x {offer['gpu_model']:<10} "
             f"${offer['price_per_hour']:.3f}/h  {offer['region'] or '-'}"
         )
+
+    models = client.get_gpu_models()
+    rtx = models["RTX 4090"]
+    print(
+        f"RTX 4090: {rtx['memory_gb']:g} GB, performance score {rtx['performance_score']} "
+        f"({len(models)} GPU models in the catalog)"
+    )
 
     print_insights(client.get_marketplace_stats())
 

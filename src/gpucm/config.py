@@ -11,16 +11,17 @@ import os
 import re
 import stat
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from gpucm import paths
 from gpucm.config_file import ConfigError as ConfigError
-from gpucm.config_file import key_is_set, read_config
+from gpucm.config_file import key_is_set, parse_log_level, read_config
 from gpucm.domain.provider_names import KEY_ENV, PROVIDERS, URL_ENV, canonical_provider
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,22 @@ DEFAULT_DEMO_INTERVAL = 15.0
 MAX_INTERVAL = 7 * 24 * 3600.0
 
 
+def url_problem(text: str) -> str | None:
+    """Why a provider base URL cannot be used, or None. Checked when the config is read:
+    a bad one failed only at the next refresh, as a traceback. Never repeats the URL (it
+    may carry a user and password)."""
+    if any(not ch.isprintable() or ch.isspace() for ch in text):
+        return "a URL cannot hold spaces or control characters"
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 - parses the port, raising ValueError on a bad one
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "expected http:// or https:// and a host, e.g. https://proxy.example:8443/vast"
+    return None
+
+
 class ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,6 +57,16 @@ class ProviderSettings(BaseModel):
     refresh_interval: float | None = Field(default=None, ge=5, le=MAX_INTERVAL)
     enabled: bool = True
     ssh_key_name: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _usable_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = url_problem(value.strip())
+        if problem:
+            raise ValueError(problem)
+        return value.strip()
 
     @property
     def configured(self) -> bool:
@@ -67,6 +94,11 @@ class Settings(BaseModel):
     watch_command: str | None = None
     # seconds to wait for a provider's answer (GPUCM_HTTP_TIMEOUT); slow proxies need more
     http_timeout: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        return parse_log_level(value)
 
     def provider(self, name: str) -> ProviderSettings:
         return self.providers.get(name, ProviderSettings())
@@ -108,17 +140,26 @@ def _show_key(key: object) -> str:
     return f'"{shown}"'
 
 
-def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    result: dict[str, dict[str, str]] = {}
-    for name in PROVIDERS:
-        entry: dict[str, str] = {}
-        if env.get(KEY_ENV[name]):
-            entry["api_key"] = env[KEY_ENV[name]]
-        if env.get(URL_ENV[name]):
-            entry["base_url"] = env[URL_ENV[name]]
-        if entry:
-            result[name] = entry
-    return result
+# settings the environment can give, as (where in Settings, variable)
+_ENV_SETTINGS: tuple[tuple[tuple[str, ...], str], ...] = (
+    *(
+        (("providers", name, field), names[name])
+        for name in PROVIDERS
+        for field, names in (("api_key", KEY_ENV), ("base_url", URL_ENV))
+    ),
+    (("log_level",), "LOG_LEVEL"),
+    (("http_timeout",), "GPUCM_HTTP_TIMEOUT"),
+)
+
+
+def _env_values(env: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """The settings the environment sets, by where they go: they win over the file, and
+    a bad one is blamed on its variable, not on the file."""
+    return {where: env[var] for where, var in _ENV_SETTINGS if env.get(var)}
+
+
+def _variable(where: tuple[str, ...]) -> str | None:
+    return next((var for loc, var in _ENV_SETTINGS if loc == where), None)
 
 
 def warn_if_exposed(path: Path, data: Mapping[str, Any]) -> str | None:
@@ -160,18 +201,27 @@ def load_settings(
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: [providers.{shown}] must be a table")
         providers[name] = dict(value)
-    for name, entry in _env_overrides(env).items():
-        providers.setdefault(name, {}).update(entry)
-    if env.get("LOG_LEVEL"):
-        data["log_level"] = env["LOG_LEVEL"]
-    if env.get("GPUCM_HTTP_TIMEOUT"):
-        data["http_timeout"] = env["GPUCM_HTTP_TIMEOUT"]
+    from_env = _env_values(env)
+    for where, value in from_env.items():
+        if where[0] == "providers":
+            providers.setdefault(where[1], {})[where[2]] = value
+        else:
+            data[where[0]] = value
     try:
         return Settings.model_validate({**data, "providers": providers})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(_show_key(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        first = exc.errors()[0]  # never first["input"]: it may be a key
+        loc = tuple(str(p) for p in first["loc"])
+        message = _message(first["msg"])
+        if loc in from_env:
+            raise ConfigError(f"{_variable(loc)}: {message}") from None
+        shown = ".".join(_show_key(p) for p in loc)
+        raise ConfigError(f"{path}: {shown}: {message}") from None
+
+
+def _message(text: str) -> str:
+    # pydantic puts "Value error, " before what a validator raised
+    return text.removeprefix("Value error, ")
 
 
 def save_settings_value(path: Path, key: tuple[str, ...], value: Any) -> None:

@@ -11,29 +11,51 @@ from typing import Any
 
 from gpucm.domain.provider_names import KEY_ENV, PROVIDERS, canonical_provider
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 class ConfigError(Exception):
     """A config problem; the message names the file and the setting."""
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    """The raw TOML of the config file; {} when there is none."""
+def parse_log_level(value: str) -> str:
+    """LOG_LEVEL (or log_level in the file) as logging names it; ValueError if unknown.
+    One rule for the CLI, the TUI and the server."""
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def read_toml(path: Path, error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """A TOML file of gpucm's (config, saved filters, catalog, theme); {} when there is
+    none. Any problem is `error` with one line naming the file: unreadable, not UTF-8,
+    not TOML, or nested too deeply for the parser."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except IsADirectoryError:
+        raise error(f"cannot read {path}: it is a directory") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        raise error(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         # the byte offset only: the bytes around it could be part of a key
-        raise ConfigError(
+        raise error(
             f"{path} is not UTF-8 text (byte {exc.start} cannot be read); "
             "a TOML file must be saved as UTF-8"
         ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        raise error(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise error(f"{path} is not valid TOML: nested too deeply") from None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The raw TOML of the config file; {} when there is none."""
+    return read_toml(path)
 
 
 def key_is_set(api_key: str | None, enabled: bool = True) -> bool:

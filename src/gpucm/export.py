@@ -1,10 +1,16 @@
-"""Exporting offers as CSV or JSON: one definition for the CLI and the TUI."""
+"""Exporting offers as CSV or JSON: one definition for the CLI and the TUI.
+
+Provider text is data, never code: a CSV cell that a spreadsheet would read as a
+formula (a GPU named `=HYPERLINK(...)`, a region `@cmd`) is written with a `'` in front,
+as OWASP advises for CSV injection, so it shows as the text it is. Every CSV gpucm
+writes goes through `write_csv`.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any, Literal
 
 from gpucm.domain.models import Offer
@@ -29,16 +35,34 @@ def offer_record(offer: Offer) -> dict[str, Any]:
     return data
 
 
+# what starts a formula in Excel, LibreOffice or Google Sheets (tab and CR too: some
+# strip them and read on)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: text that would start a formula gets a leading `'`.
+    Numbers stay numbers (-0.5 is a price, not a formula)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(records: Iterable[Mapping[str, Any]], fields: Sequence[str], out: IO[str]) -> int:
+    """Records as CSV with a header, every cell through `csv_cell`; how many rows."""
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    n = 0
+    for record in records:
+        writer.writerow({k: csv_cell(v) for k, v in record.items()})
+        n += 1
+    return n
+
+
 def write_offers(offers: Iterable[Offer], out: IO[str], fmt: ExportFormat) -> int:
     """Write offers to a text stream; returns how many were written."""
-    n = 0
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=OFFER_CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for offer in offers:
-            writer.writerow(offer_record(offer))
-            n += 1
-        return n
+        return write_csv((offer_record(o) for o in offers), OFFER_CSV_FIELDS, out)
     items = [offer.model_dump(mode="json") for offer in offers]
     json.dump(items, out, indent=2, default=str)
     out.write("\n")

@@ -57,5 +57,7 @@ def default_db_path(*, demo: bool) -> Path:
     with a real provider's data once a key is configured."""
     override = os.environ.get("GPUCM_DB")
     if override:
-        return Path(override).expanduser()
+        from gpucm.db_location import database_location  # paths stays importable first
+
+        return database_location(override, source="GPUCM_DB")
     return data_dir() / ("demo.db" if demo else "gpucm.db")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import tomli_w
 
 from gpucm import paths
+from gpucm.config_file import read_toml
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.query import QueryError, parse_query
 
@@ -171,15 +171,7 @@ def parse_book(data: dict[str, Any], source: str) -> PresetBook:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise PresetError(f"{path}: cannot read: {exc.strerror}") from None
+    return read_toml(path, PresetError)
 
 
 def load_book(path: Path | None = None) -> PresetBook:
@@ -191,10 +183,14 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     parse_book(data, str(path))  # never write a file the next read would refuse
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(b"# gpucm saved filters and watches (see `gpucm watch --help`)\n")
-        tomli_w.dump(data, fh)
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(b"# gpucm saved filters and watches (see `gpucm watch --help`)\n")
+            tomli_w.dump(data, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed save leaves the file as it was, and no stray
+        raise
 
 
 def save_filter(name: str, query_text: str, path: Path | None = None) -> None:

@@ -25,6 +25,7 @@ from gpucm.engine.refresher import Refresher, RefreshOutcome
 from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler
 from gpucm.providers.base import InstanceControl, OfferSource
 from gpucm.providers.demo import DemoMarket, DemoProvider
+from gpucm.store.damage import store_failure
 from gpucm.store.store import Store
 
 if TYPE_CHECKING:
@@ -208,8 +209,16 @@ async def open_services(
         clock=clock,
         offer_index=offer_index,
     )
-    if use_demo:
-        await store.set_meta("mode", "demo")
+    try:
+        # marked once; a read-only store is read as it is
+        if use_demo and not store.read_only and await store.get_meta("mode") != "demo":
+            await store.set_meta("mode", "demo")
+    except BaseException as exc:
+        await store.close()  # its connections' threads would keep the process alive
+        failure = store_failure(exc, store.path) if isinstance(exc, Exception) else None
+        if failure is None:
+            raise
+        raise failure from None
 
     def interval(name: str) -> float:
         current = settings_source.current()

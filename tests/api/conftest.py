@@ -13,12 +13,15 @@ from gpucm.api.app import create_app
 from gpucm.services import Services
 from gpucm.tui.screenshots import demo_services
 
-BASE = "http://testserver"
+# a loopback name, as a client of a server on 127.0.0.1 sends it in the Host header
+BASE = "http://127.0.0.1:8080"
+# what a well-behaved client sends with every POST and DELETE (the site guard wants it)
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def client_for(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(address, 50000))
-    return httpx.AsyncClient(transport=transport, base_url=BASE)
+    return httpx.AsyncClient(transport=transport, base_url=BASE, headers=JSON_HEADERS)
 
 
 @pytest.fixture

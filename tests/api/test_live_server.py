@@ -33,6 +33,7 @@ def test_the_original_client_example_runs_unchanged(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr + proc.stdout
         out = proc.stdout
         assert re.search(r"Found 5 RTX 4090 offers under \$1\.00/h", out), out
+        assert re.search(r"RTX 4090: 24 GB, performance score 100 \(\d+ GPU models", out), out
         assert "Market insights:" in out
         assert re.search(r"\d+ of \d+ offers available", out)
         assert "most available GPU models:" in out
@@ -82,6 +83,8 @@ def test_the_original_curl_requests(tmp_path: Path) -> None:
         for path in ("/api/v1/gpu-models", "/api/v1/providers", "/api/v1/marketplace/stats"):
             r = http.get(path)
             assert r.status_code == 200 and set(r.json()) == {"success", "message", "data"}
+        # the spec's gpu-models: an object keyed by model name
+        assert http.get("/api/v1/gpu-models").json()["data"]["RTX 4090"]["performance_score"] == 100
         assert http.get("/healthz").json()["data"]["status"] == "ok"
         assert http.get("/openapi.json").json()["info"]["title"].startswith("gpucm")
         assert "gpucm_offers" in http.get("/metrics").text

@@ -27,17 +27,29 @@ ENDPOINTS = [
 ]
 
 
-async def test_gpu_models_is_the_catalog(api: httpx.AsyncClient, services: Services) -> None:
+async def test_gpu_models_is_the_catalog_keyed_by_name_as_the_spec_shows(
+    api: httpx.AsyncClient, services: Services
+) -> None:
     r = await api.get("/api/v1/gpu-models")
     assert r.status_code == 200
-    models = r.json()["data"]
-    assert [m["name"] for m in models] == [m.name for m in services.catalog.models]
-    h100 = next(m for m in models if m["name"] == "H100")
-    assert h100["category"] == "datacenter" and h100["memory_gb"] == 80
+    data = r.json()["data"]
+    # the original spec's client: data["RTX 4090"]["performance_score"]
+    assert data["RTX 4090"]["performance_score"] == 100
+    assert list(data) == [m.name for m in services.catalog.models]
+    assert all(name == model["name"] for name, model in data.items())
+    assert data["H100"]["category"] == "datacenter" and data["H100"]["memory_gb"] == 80
     only = await api.get("/api/v1/gpu-models", params={"category": "consumer"})
-    assert {m["category"] for m in only.json()["data"]} == {"consumer"}
+    assert {m["category"] for m in only.json()["data"].values()} == {"consumer"}
     bad = await api.get("/api/v1/gpu-models", params={"category": "gaming"})
     assert bad.status_code == 422 and "query.category" in bad.json()["error"]
+
+
+async def test_gpu_models_as_a_list_when_asked(api: httpx.AsyncClient, services: Services) -> None:
+    listed = (await api.get("/api/v1/gpu-models", params={"format": "list"})).json()["data"]
+    keyed = (await api.get("/api/v1/gpu-models")).json()["data"]
+    assert listed == list(keyed.values())
+    bad = await api.get("/api/v1/gpu-models", params={"format": "table"})
+    assert bad.status_code == 422 and "query.format" in bad.json()["error"]
 
 
 async def test_providers_are_the_same_entries_as_the_cli(

@@ -283,7 +283,7 @@ async def test_a_server_fault_is_a_500_envelope_without_a_traceback(
 
     app.add_api_route("/api/v1/broken", broken)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         r = await client.get("/api/v1/broken")
     assert r.status_code == 500
     assert r.json() == {

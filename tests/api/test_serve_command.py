@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gpucm.api.api_settings import ApiSettings, ApiSettingsError, database_location, is_loopback
+from gpucm.api.api_settings import ApiSettings, ApiSettingsError, is_loopback
 from gpucm.cli.errors import Parser, UsageError
 from gpucm.cli.serve import add_parser, cmd_serve, server_settings
+from gpucm.db_location import DatabaseLocationError, database_location
 from gpucm.services import Services
 
 TOKEN = "a-long-enough-token-123"
@@ -100,11 +101,14 @@ def test_database_url_takes_sqlite_paths(text: str, path: Path) -> None:
 
 
 def test_database_url_refuses_other_databases_without_repeating_the_url() -> None:
-    with pytest.raises(argparse.ArgumentTypeError) as caught:
+    with pytest.raises(DatabaseLocationError) as caught:
         database_location("postgresql://admin:hunter2@db.internal/gpucm")
-    assert "only sqlite:///PATH databases are supported" in str(caught.value)
-    assert "hunter2" not in str(caught.value) and "postgresql://" in str(caught.value)
-    with pytest.raises(argparse.ArgumentTypeError, match="a database file is needed"):
+    assert "PostgreSQL support is not available yet" in str(caught.value)
+    assert "hunter2" not in str(caught.value) and "db.internal" not in str(caught.value)
+    with pytest.raises(DatabaseLocationError) as caught:
+        database_location("mysql://admin:hunter2@db.internal/gpucm")
+    assert "not mysql:// URLs" in str(caught.value) and "hunter2" not in str(caught.value)
+    with pytest.raises(DatabaseLocationError, match="a database file is needed"):
         database_location("sqlite:///:memory:")
 
 
@@ -116,7 +120,7 @@ def test_the_flags_and_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (ns.host, ns.port, ns.db, ns.demo) == ("::1", 0, Path("/srv/gpucm.db"), True)
     assert parse("--db", "other.db").db == Path("other.db")
     monkeypatch.setenv("DATABASE_URL", "mysql://u:pw@h/db")
-    with pytest.raises(UsageError, match="only sqlite:///PATH") as caught:
+    with pytest.raises(DatabaseLocationError, match="--db/DATABASE_URL: only SQLite") as caught:
         parse()
     assert "pw@" not in str(caught.value)
     with pytest.raises(UsageError, match="expected a port"):

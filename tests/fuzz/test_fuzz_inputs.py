@@ -499,7 +499,9 @@ def check_load(path: Path, env: dict[str, str]) -> str:
     except ConfigError as err:
         message = str(err)
         assert_one_clean_line(message)
-        assert message.startswith(str(path)) or str(path) in message, message
+        # a bad value from the environment is blamed on its variable, else on the file
+        blamed = message.split(": ", 1)[0]
+        assert str(path) in message or (env.get(blamed)), message
         for secret in ALL_SECRETS:
             assert secret not in message, message
         return "ConfigError"

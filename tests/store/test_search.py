@@ -407,3 +407,35 @@ async def test_sort_by_spot_puts_offers_without_a_spot_price_last(db_path: Path)
         assert (cheapest.spot_price_per_hour, cheapest.min_bid_per_gpu_hour) == (0.2, 0.2)
     finally:
         await store.close()
+
+
+# -- long value lists ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [600, 1200, 40_000])
+async def test_long_value_lists_answer_as_short_ones_do(store: Store, n: int) -> None:
+    """SQLite nests each OR a level deeper (1,000 at most) and binds 32,766 parameters
+    at most: 600 regions or 1,200 models failed with "Expression tree is too large"."""
+    filler = [f"nowhere-{i}" for i in range(n)]
+    regions = [*filler, "de", "EU-RO-1"]  # a country code and a provider's region
+    assert await ids(store, regions=regions) == ["2", "4"]
+    assert await store.count(SearchQuery(regions=[*filler, "Europe"])) == 3
+    models = [*(f"Mystery {i}" for i in range(n)), "h100 pcie", "A10"]
+    assert await ids(store, gpu_models=models) == ["7", "4"]
+    stats = await store.stats(SearchQuery(gpu_models=models, regions=regions))
+    assert stats.total_instances == 1
+
+
+async def test_unknown_models_in_a_long_list_match_without_regard_to_case(db_path: Path) -> None:
+    store = await Store.open(db_path, catalog=CATALOG)
+    try:
+        await store.replace_offers("vast_ai", [make_offer("vast_ai", "1", "Odd Card 7")])
+        short = await store.search(SearchQuery(gpu_models=["odd card 7"]))
+        long = await store.search(
+            SearchQuery(gpu_models=[f"x{i}" for i in range(1200)] + ["ODD CARD 7"])
+        )
+        assert (
+            [o.provider_id for o in short.offers] == [o.provider_id for o in long.offers] == ["1"]
+        )
+    finally:
+        await store.close()

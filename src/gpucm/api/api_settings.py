@@ -3,23 +3,22 @@
 PORT, ENVIRONMENT, LOG_LEVEL, ENABLE_METRICS, ENABLE_CORS, RATE_LIMIT_ENABLED,
 RATE_LIMIT_RPM and DATABASE_URL are the original's; the GPUCM_* ones are gpucm's own.
 Flags (--host, --port, --db) win over the environment. Light on purpose (pydantic and
-the standard library): the CLI's parser imports `database_location` for every command.
+the standard library): the CLI's parser imports this module for every command.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from gpucm.config_file import parse_log_level
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 MIN_TOKEN_LENGTH = 16
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # field -> environment variable
 ENV_NAMES: dict[str, str] = {
@@ -34,7 +33,11 @@ ENV_NAMES: dict[str, str] = {
     "api_token": "GPUCM_API_TOKEN",
     "max_body_bytes": "GPUCM_MAX_BODY_BYTES",
     "instance_sync_interval": "GPUCM_INSTANCE_SYNC_INTERVAL",
+    "allowed_hosts": "GPUCM_ALLOWED_HOSTS",
 }
+# The names this machine answers to on loopback: always allowed as a Host. A page can
+# only send one of these if it is served from this machine itself.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -58,14 +61,16 @@ class ApiSettings(BaseModel):
     api_token: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     instance_sync_interval: float = Field(default=30.0, ge=1, le=86_400)
+    # Host header values served beside the loopback names ("*": any). None: none on a
+    # loopback address (a web page that made a hostname resolve to 127.0.0.1 -- DNS
+    # rebinding -- is refused), any on another address, where the token, which no
+    # browser sends on its own, is what keeps other sites out.
+    allowed_hosts: tuple[str, ...] | None = None
 
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        if level not in LOG_LEVELS:
-            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
-        return level
+        return parse_log_level(value)
 
     @field_validator("enable_metrics", "enable_cors", "rate_limit_enabled", mode="before")
     @classmethod
@@ -84,6 +89,19 @@ class ApiSettings(BaseModel):
     def _origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(o.strip() for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            hosts = tuple(host_name(str(h)) for h in value if str(h).strip())
+            for host in hosts:
+                if host != "*" and not all(c.isalnum() or c in ".-:_" for c in host):
+                    raise ValueError("expected host names separated by commas, or *")
+            return hosts
         return value
 
     @field_validator("api_token")
@@ -106,6 +124,18 @@ class ApiSettings(BaseModel):
 
     def secrets(self) -> list[str]:
         return [self.token] if self.token else []
+
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request's Host header names this server (see allowed_hosts)."""
+        if host is None:
+            return True  # HTTP/1.0 without one: not a browser
+        name = host_name(host)
+        if name in LOOPBACK_NAMES or is_loopback(name):
+            return True
+        allowed = self.allowed_hosts
+        if allowed is None:
+            return not self.loopback
+        return "*" in allowed or name in allowed
 
     @classmethod
     def from_env(
@@ -137,6 +167,17 @@ class ApiSettings(BaseModel):
         )
 
 
+def host_name(host: str) -> str:
+    """A Host header (or a name in GPUCM_ALLOWED_HOSTS) without its port: lower case,
+    IPv6 without brackets, no trailing dot."""
+    text = host.strip().lower()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    return text.rstrip(".")
+
+
 def is_loopback(host: str) -> bool:
     name = host.strip().strip("[]").lower()
     if name == "localhost":
@@ -145,28 +186,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False  # a hostname could resolve anywhere
-
-
-def database_location(text: str) -> Path:
-    """--db or DATABASE_URL: a file path, or `sqlite:///relative.db` /
-    `sqlite:////absolute.db` (the original's URL form). Other databases are not
-    supported yet; their URLs are never repeated (they may hold a password)."""
-    value = text.strip()
-    scheme, sep, rest = value.partition("://")
-    if not sep:
-        if not value:
-            raise argparse.ArgumentTypeError("--db/DATABASE_URL: empty")
-        return Path(value).expanduser()
-    if scheme.lower() != "sqlite":
-        raise argparse.ArgumentTypeError(
-            f"--db/DATABASE_URL: only sqlite:///PATH databases are supported for now "
-            f"(got a {scheme.lower()[:20]}:// URL)"
-        )
-    path = rest[1:] if rest.startswith("/") else rest
-    path = path.split("?", 1)[0]
-    if not path or path == ":memory:":
-        raise argparse.ArgumentTypeError(
-            "--db/DATABASE_URL: a database file is needed, e.g. sqlite:///gpucm.db or "
-            "sqlite:////var/lib/gpucm/gpucm.db"
-        )
-    return Path(path).expanduser()

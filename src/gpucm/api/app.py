@@ -1,8 +1,10 @@
 """`create_app(services, settings)`: the REST API on a given set of services.
 
 Middleware, outermost first: request metrics (so refusals are counted too), CORS (so a
-browser sees refusals, and preflights need no token), the rate limit (before the token,
-so guessing tokens is limited too), the token, the body size limit, then the routes.
+browser sees refusals, and preflights need no token), the site guard (the Host, and
+cross-site requests that would change something), the rate limit (before the token,
+so guessing tokens is limited too), the token, the request body (its size, and JSON
+that is not text), the cache of search answers, then the routes.
 The background workers are not started here: `gpucm serve` runs them beside the server,
 so tests can drive the app on a fixed market.
 """
@@ -10,7 +12,7 @@ so tests can drive the app on a fixed market.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,6 +31,8 @@ from gpucm.api.rate_limit import RateLimit, SlidingWindow
 from gpucm.api.routes_instances import router as instances_router
 from gpucm.api.routes_meta import router as meta_router
 from gpucm.api.routes_offers import router as offers_router
+from gpucm.api.search_cache import SearchCache
+from gpucm.api.site_guard import SiteGuard
 from gpucm.services import Services
 
 DESCRIPTION = (
@@ -40,13 +44,17 @@ DESCRIPTION = (
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorEnvelope, "description": text}
     for status, text in (
+        (400, "A Host this server does not answer to (see GPUCM_ALLOWED_HOSTS)"),
         (401, "Missing or wrong API token (when GPUCM_API_TOKEN is set)"),
+        (403, "A cross-site request that would change something"),
         (404, "No such offer, instance or endpoint"),
         (409, "Refused: the offer is gone or dearer than allowed, a budget, no capacity"),
         (413, "Request body too large"),
+        (415, "POST, PUT, PATCH and DELETE need Content-Type: application/json"),
         (422, "Invalid request: what is wrong, field by field"),
         (429, "Rate limit exceeded: see Retry-After"),
         (502, "A provider failed"),
+        (503, "The store cannot be read (damaged or busy), or a provider is rate limited"),
     )
 }
 
@@ -75,6 +83,7 @@ def create_app(
     app.include_router(instances_router)
 
     # add_middleware puts each one outside the ones before it: innermost first here
+    app.add_middleware(SearchCache, stamp=_answers_depend_on(context))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.token:
         app.add_middleware(TokenAuth, token=settings.token)
@@ -84,6 +93,7 @@ def create_app(
         app.add_middleware(
             RateLimit, window=window, on_limited=metrics.limited if metrics else _nothing
         )
+    app.add_middleware(SiteGuard, settings=settings)
     if settings.enable_cors:
         app.add_middleware(
             CORSMiddleware,
@@ -104,6 +114,22 @@ def create_app(
 
 def _nothing() -> None:
     return None
+
+
+def _answers_depend_on(context: ApiContext) -> Callable[[], Awaitable[Hashable]]:
+    """What a search answer depends on beyond its request: the store's contents, the
+    catalog (its object is replaced when the user's file changes) and the secrets
+    scrubbed from every answer."""
+
+    async def stamp() -> Hashable:
+        services = context.services
+        return (
+            await services.store.data_version(),
+            services.catalog,
+            hash(tuple(context.secrets())),
+        )
+
+    return stamp
 
 
 def _document_token(app: FastAPI) -> None:

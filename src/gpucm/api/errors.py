@@ -26,6 +26,7 @@ from gpucm.providers.errors import (
     RateLimited,
     Unsupported,
 )
+from gpucm.store.damage import store_failure
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,17 @@ def _secrets(request: Request) -> list[str]:
     return context.secrets() if context else []
 
 
+def _store_failure(request: Request, exc: Exception) -> Response | None:
+    """503 with the store's one line (a damaged or busy database), logged once per
+    request; None when `exc` is not the store's."""
+    context = _context(request)
+    failure_ = store_failure(exc, context.services.store.path if context else "the store")
+    if failure_ is None:
+        return None
+    log.error("%s %s: %s", request.method, request.url.path, failure_)
+    return failure(str(failure_), status=503, secrets=_secrets(request))
+
+
 def install(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -98,6 +110,9 @@ def install(app: FastAPI) -> None:
 
     async def model_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ValidationError)
+        damaged = _store_failure(request, exc)
+        if damaged is not None:  # a stored row, not the request, did not validate
+            return damaged
         return validation_failure(field_errors(exc.errors()), _secrets(request))
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -130,6 +145,9 @@ def install(app: FastAPI) -> None:
         return failure(str(exc), status=status, secrets=_secrets(request))
 
     async def server_fault(request: Request, exc: Exception) -> Response:
+        damaged = _store_failure(request, exc)
+        if damaged is not None:
+            return damaged
         log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
         return failure(
             "internal error: the request could not be completed (see the server's log)",

@@ -1,11 +1,21 @@
-"""Request body size: a body over GPUCM_MAX_BODY_BYTES gets 413 before any route reads
-it, whether it declares its length or streams in chunks."""
+"""Request bodies: one over GPUCM_MAX_BODY_BYTES gets 413 before any route reads it,
+whether it declares its length or streams in chunks; JSON holding a lone surrogate
+(`"\\ud800"`), which no text can be, gets 422 (it failed deep inside a route, as a 500
+that closed the connection)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gpucm.api.envelope import failure
+from gpucm.api.envelope import FieldError, failure
+from gpucm.input_checks import json_text_problem
+
+# a \uD800-\uDFFF escape: only then is the body decoded here to look closer (a pair of
+# them is one character, and fine)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class BodyLimit:
@@ -45,6 +55,16 @@ class BodyLimit:
             chunks.append(chunk)
             more = bool(message.get("more_body"))
         body = b"".join(chunks)
+        problem = _text_problem(body)
+        if problem is not None:
+            # 422 like any other invalid field; the connection stays open
+            field, _, why = problem.partition(": ")
+            await failure(
+                f"invalid request: {problem}",
+                status=422,
+                details=[FieldError(field=field, message=why)],
+            )(scope, receive, send)
+            return
         replay = _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
         await self.app(scope, replay, send)
 
@@ -61,6 +81,17 @@ class BodyLimit:
         self, scope: Scope, receive: Receive, send: Send, status: int, message: str
     ) -> None:
         await failure(message, status=status, headers={"Connection": "close"})(scope, receive, send)
+
+
+def _text_problem(body: bytes) -> str | None:
+    if not _SURROGATE_ESCAPE.search(body):
+        return None
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the route's own validation says so, as for any body
+    problem = json_text_problem(value)
+    return None if problem is None else f"body.{problem}"
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

@@ -49,21 +49,30 @@ async def healthz(ctx: Ctx) -> Response:
 
 @router.get(
     "/api/v1/gpu-models",
-    response_model=Envelope[list[GpuModel]],
+    response_model=Envelope[dict[str, GpuModel] | list[GpuModel]],
     tags=["market"],
     summary="The GPU catalog: every model gpucm knows, with its specs",
+    description="As the original API answers it: an object keyed by model name "
+    '(`data["RTX 4090"]["performance_score"]`), in catalog order. `format=list` gives '
+    "a list of the same models instead.",
 )
 async def gpu_models(
     ctx: Ctx,
     category: Annotated[Category | None, Query()] = None,
     vendor: Annotated[Vendor | None, Query()] = None,
+    format: Annotated[
+        Literal["object", "list"], Query(description="object (by name, the default) or list")
+    ] = "object",
 ) -> Response:
     models = [
         m
         for m in ctx.services.catalog.models
         if (category is None or m.category == category) and (vendor is None or m.vendor == vendor)
     ]
-    return ok(models, f"{len(models)} GPU models", secrets=ctx.secrets())
+    data: dict[str, GpuModel] | list[GpuModel] = (
+        models if format == "list" else {m.name: m for m in models}
+    )
+    return ok(data, f"{len(models)} GPU models", secrets=ctx.secrets())
 
 
 @router.get(

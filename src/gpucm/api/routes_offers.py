@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field, ValidationError
+from pydantic import Field, StringConstraints, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
 from gpucm.api.context import Ctx
@@ -22,6 +24,15 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 MAX_GPUS = 1024
 MAX_OFFSET = 1_000_000
+# Values per list (gpu_models, regions, providers) and characters per value: far more
+# than any search needs, and small enough that no request keeps the server busy for
+# long (a body of 50,000 regions took 25 s and held up every other request).
+MAX_TERMS = 2000
+MAX_TERM_LENGTH = 200
+# a list longer than this has its GPU model terms expanded on a worker thread first
+THREAD_TERMS = 64
+
+Term = Annotated[str, StringConstraints(max_length=MAX_TERM_LENGTH)]
 
 
 class AdvancedSearch(SearchQuery):
@@ -29,12 +40,36 @@ class AdvancedSearch(SearchQuery):
     as the original Python client sends them) join the lists. Without `limit` the first
     100 matches are returned; the message says how many there are."""
 
-    gpu_model: str | None = Field(default=None, description="one GPU model or family")
-    provider: str | None = Field(default=None, description="one provider")
-    region: str | None = Field(default=None, description="one region or region group")
+    gpu_model: Term | None = Field(default=None, description="one GPU model or family")
+    provider: Term | None = Field(default=None, description="one provider")
+    region: Term | None = Field(default=None, description="one region or region group")
+    gpu_models: tuple[Term, ...] = Field(
+        default=(),
+        max_length=MAX_TERMS,
+        description=f"GPU models or families (at most {MAX_TERMS})",
+    )
+    regions: tuple[Term, ...] = Field(
+        default=(),
+        max_length=MAX_TERMS,
+        description=f"region groups or provider regions (at most {MAX_TERMS})",
+    )
+    providers: tuple[Term, ...] = Field(default=(), max_length=MAX_TERMS, description="providers")
     min_gpu_count: int | None = Field(default=None, ge=1, le=MAX_GPUS)
     limit: int | None = Field(default=None, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+    @field_validator("gpu_models", "regions", "providers", mode="before")
+    @classmethod
+    def _not_too_many(cls, value: Any) -> Any:
+        # before the terms are cleaned and validated one by one: a list of 50,000 is
+        # refused at the cost of counting it
+        if isinstance(value, list | tuple) and len(value) > MAX_TERMS:
+            raise PydanticCustomError(
+                "too_long",
+                "at most {max} values, not {count}",
+                {"max": MAX_TERMS, "count": len(value)},
+            )
+        return value
 
     def query(self) -> SearchQuery:
         data = self.model_dump(exclude={"gpu_model", "provider", "region"}, exclude_defaults=True)
@@ -54,6 +89,12 @@ class AdvancedSearch(SearchQuery):
 
 async def _search(ctx: Ctx, search: AdvancedSearch) -> Response:
     query = search.query()
+    if len(query.gpu_models) > THREAD_TERMS:
+        # Resolving a GPU term against the catalog is ~30 us of Python: 2,000 of them
+        # would hold the event loop, and every other request, for 60 ms. On a thread the
+        # loop keeps serving; the catalog remembers each expansion for the search itself.
+        catalog = ctx.services.catalog
+        await asyncio.to_thread(lambda: [catalog.expand(t) for t in query.gpu_models])
     page = await ctx.services.store.search(query)
     shown = len(page.offers)
     message = f"Found {page.total} offers"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+import os
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from gpucm.input_checks import text_problem
 
 
 class UsageError(Exception):
@@ -14,6 +18,42 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse prints usage plus a message; gpucm prints one clear line.
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        ns, extra = super().parse_known_args(args, namespace)
+        # Every parser checks its own arguments (a subcommand's parser runs this too,
+        # so the line names the subcommand): text that is not UTF-8 stops here, before
+        # anything is read, written or sent.
+        for action in self._actions:
+            problem = _first_problem(getattr(ns, action.dest, None))
+            if problem:
+                raise UsageError(f"{self.prog}: {_shown(action)}: {problem}")
+        for value in extra:
+            problem = text_problem(value)
+            if problem:
+                raise UsageError(f"{self.prog}: an argument is {problem}")
+        return ns, extra
+
+
+def _first_problem(value: Any) -> str | None:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = _first_problem(item)
+            if problem:
+                return problem
+    return None
+
+
+def _shown(action: argparse.Action) -> str:
+    if action.option_strings:
+        return max(action.option_strings, key=len)
+    return str(action.metavar or action.dest).upper()
 
 
 class Refused(Exception):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from gpucm.domain.provider_names import PROVIDERS, SHORT_NAMES, canonical_provid
 from gpucm.domain.query import QueryError, format_query, parse_query
 from gpucm.engine.alert_delivery import deliver
 from gpucm.engine.watches import Alert, WatchChecker
+from gpucm.export import write_csv
 from gpucm.presets import (
     BookFile,
     PresetBook,
@@ -94,11 +94,7 @@ async def cmd_history(ns: argparse.Namespace, services: Services) -> int:
         )
         return 0
     if ns.csv:
-        records = _history_rows(points)
-        fields = list(HistoryPoint.JSON_FIELDS)
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(records)
+        write_csv(_history_rows(points), HistoryPoint.JSON_FIELDS, sys.stdout)
         return 0
     if not points:
         return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
-import json
 import re
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from gpucm.domain.models import LaunchRequest, SearchQuery
 from gpucm.domain.provider_names import canonical_provider
 from gpucm.engine.launch_flow import LaunchTarget
 from gpucm.engine.launch_options import LaunchOptions, new_request_id, options_from_mapping
+from gpucm.input_checks import InputError, parse_json
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # filter flags that choose an offer (namespace attribute, flag) — --provider, --min-ram
@@ -96,11 +96,9 @@ def read_body(source: str) -> dict[str, Any]:
     what = f"--from-json {source}"
     text = _read_stdin("--from-json") if source == "-" else _read_text(source, "--from-json")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{what}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from None
+        data = parse_json(text)
+    except InputError as exc:  # not JSON, nested thousands deep, or a lone surrogate
+        raise UsageError(f"{what}: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(
             f"{what}: expected a JSON object, the create body "

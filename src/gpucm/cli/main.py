@@ -11,12 +11,11 @@ import asyncio
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpucm import __version__, paths
+from gpucm import __version__, db_location, paths
 from gpucm.cli.errors import Parser, UsageError
-from gpucm.config_file import ConfigError
+from gpucm.config_file import ConfigError, parse_log_level
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -24,10 +23,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("gpucm")
 
 
+def _log_level() -> str:
+    """LOG_LEVEL, checked as `gpucm serve` checks it: a typo is refused, not ignored."""
+    text = os.environ.get("LOG_LEVEL", "").strip()
+    if not text:
+        return "WARNING"
+    try:
+        return parse_log_level(text)
+    except ValueError as exc:
+        raise UsageError(f"LOG_LEVEL: {exc}") from None
+
+
 def _setup_logging(*, to_file: bool = False) -> None:
     """CLI logs go to stderr (stdout carries data for scripts); the TUI owns the
     terminal, so its logs go to a file in the log dir. WARNING unless LOG_LEVEL says."""
-    level = getattr(logging, os.environ.get("LOG_LEVEL", "WARNING").upper(), logging.WARNING)
+    level = _log_level()
     handler: logging.Handler
     if to_file:
         log_dir = paths.log_dir()
@@ -53,12 +63,22 @@ async def _run(argv: list[str] | None) -> int:
     from gpucm.cli.commands import COMMANDS
     from gpucm.cli.parser import parse_args
     from gpucm.services import open_services
+    from gpucm.store.damage import store_failure
 
     ns = parse_args(argv)
+    if ns.command == "doctor":  # it opens the file itself: the store may not open
+        from gpucm.cli.doctor import cmd_doctor
+
+        return await cmd_doctor(ns)
     # one command, a search or two: building the offer index would cost more than it saves
     services = await open_services(db=ns.db, demo=ns.demo, offer_index=False)
     try:
         return await COMMANDS[ns.command](ns, services)
+    except Exception as exc:
+        failure = store_failure(exc, services.store.path)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         await services.aclose()
 
@@ -67,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     from gpucm.domain.catalog import CatalogError
     from gpucm.store.db import StoreError
 
-    _setup_logging()
     try:
+        _setup_logging()
         return asyncio.run(_run(argv))
     except UsageError as exc:
         print(_one_line("gpucm", exc), file=sys.stderr)
@@ -97,7 +117,12 @@ def _tui_parser() -> Parser:
         default=None,
         help="use the demo market even when API keys are set",
     )
-    parser.add_argument("--db", type=Path, help="database file (env GPUCM_DB)")
+    parser.add_argument(
+        "--db",
+        type=db_location.argument("--db"),
+        metavar="PATH|URL",
+        help="database file or sqlite:///PATH (env GPUCM_DB)",
+    )
     parser.add_argument("--theme", help="theme name (saved for next time)")
     parser.add_argument(
         "--query", "-q", metavar="TEXT", help="start with a text query, e.g. 'gpu=H100 price<3'"
@@ -112,8 +137,8 @@ def _tui_parser() -> Parser:
 
 
 def tui_main(argv: list[str] | None = None) -> int:
-    _setup_logging(to_file=True)
     try:
+        _setup_logging(to_file=True)
         ns = _tui_parser().parse_args(argv)
         query = None
         if ns.query:

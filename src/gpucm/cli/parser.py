@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import Any
 
-from gpucm import __version__
+from gpucm import __version__, db_location
 from gpucm.cli.errors import Parser
 from gpucm.cli.insight_args import add_parsers as add_insight_parsers
 from gpucm.cli.serve import add_parser as add_serve_parser
@@ -17,7 +16,10 @@ from gpucm.domain.models import CATEGORIES, SORT_KEYS, STOCK_LEVELS
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("store")
     group.add_argument(
-        "--db", type=Path, help="database file (default: in the data dir; env GPUCM_DB)"
+        "--db",
+        type=db_location.argument("--db"),
+        metavar="PATH|URL",
+        help="database file or sqlite:///PATH (default: in the data dir; env GPUCM_DB)",
     )
     group.add_argument(
         "--demo",
@@ -319,6 +321,17 @@ def build_parser() -> Parser:
 
     _instances(sub)
     add_insight_parsers(sub, _common)
+    doctor = sub.add_parser(
+        "doctor",
+        help="check the database; set a broken one aside and start fresh",
+        description="Check the database file (SQLite's integrity check, the schema, every "
+        "offer and instance row). If it is damaged, offer to move it aside, kept under a "
+        "new name, so gpucm starts on a fresh one.",
+    )
+    doctor.add_argument(
+        "--yes", "-y", action="store_true", help="move a damaged database aside without asking"
+    )
+    _common(doctor)
     add_serve_parser(sub)
     return parser
 

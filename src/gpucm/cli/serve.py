@@ -16,12 +16,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from gpucm.api.api_settings import (
-    DEFAULT_HOST,
-    ApiSettings,
-    ApiSettingsError,
-    database_location,
-)
+from gpucm import db_location
+from gpucm.api.api_settings import DEFAULT_HOST, ApiSettings, ApiSettingsError
 from gpucm.cli.errors import Parser, UsageError
 
 if TYPE_CHECKING:
@@ -33,7 +29,8 @@ DESCRIPTION = (
     "workers running. Listens on 127.0.0.1 unless --host says otherwise, which needs "
     "GPUCM_API_TOKEN. Environment: PORT, ENVIRONMENT, LOG_LEVEL, ENABLE_METRICS, "
     "ENABLE_CORS, CORS_ORIGINS, RATE_LIMIT_ENABLED, RATE_LIMIT_RPM, DATABASE_URL, "
-    "GPUCM_API_TOKEN, GPUCM_MAX_BODY_BYTES, GPUCM_INSTANCE_SYNC_INTERVAL."
+    "GPUCM_API_TOKEN, GPUCM_MAX_BODY_BYTES, GPUCM_INSTANCE_SYNC_INTERVAL, "
+    "GPUCM_ALLOWED_HOSTS (Host names served beside loopback's; * any)."
 )
 
 
@@ -59,7 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     store = parser.add_argument_group("store")
     store.add_argument(
         "--db",
-        type=database_location,
+        type=db_location.argument("--db/DATABASE_URL"),
         # a string default goes through `type` only when `serve` is parsed, so a bad
         # DATABASE_URL cannot break the other commands
         default=os.environ.get("DATABASE_URL") or None,
@@ -96,7 +93,16 @@ def server_settings(ns: argparse.Namespace) -> ApiSettings:
 
 
 async def cmd_serve(ns: argparse.Namespace, services: Services) -> int:
+    from gpucm.store.db import StoreError
+
     settings = server_settings(ns)
+    if services.store.read_only:
+        # the workers refresh offers and the API records launches: a server on a file
+        # it cannot write would fail at every one of them
+        raise StoreError(
+            f"the database {services.store.path} is read-only; the server writes to it "
+            "(refreshes, launches), so give it a writable file with --db"
+        )
     try:
         from gpucm.api.server import run_server
     except ImportError as exc:
@@ -108,10 +114,16 @@ async def cmd_serve(ns: argparse.Namespace, services: Services) -> int:
 
 async def _run(ns: argparse.Namespace) -> int:
     from gpucm.services import open_services
+    from gpucm.store.damage import store_failure
 
     services = await open_services(db=ns.db, demo=ns.demo)
     try:
         return await cmd_serve(ns, services)
+    except Exception as exc:
+        failure = store_failure(exc, services.store.path)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         await services.aclose()
 

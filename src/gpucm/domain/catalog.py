@@ -9,6 +9,7 @@ and no IO until a catalog is first asked for.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -25,6 +26,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from gpucm.domain.models import CATEGORIES, GpuModel
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_SCORE",
@@ -243,6 +246,8 @@ class Catalog:
         self._families = {key: tuple(ms) for key, ms in families.items()}
         self._family_names = tuple(dict.fromkeys(m.family for m in self.models))
         self._resolve_cache: dict[tuple[str, float | None], GpuModel] = {}
+        # search terms -> model names (`expand`): a long list of them is worth remembering
+        self._expand_cache: dict[str, tuple[str, ...]] = {}
 
     def __repr__(self) -> str:
         return f"Catalog({len(self.models)} models)"
@@ -334,6 +339,16 @@ class Catalog:
         resolved like a provider name, and unknown text comes back unchanged so it still
         matches offers that carry that raw name.
         """
+        cached = self._expand_cache.get(term)
+        if cached is not None:
+            return cached
+        names = self._expand(term)
+        if len(self._expand_cache) >= _RESOLVE_CACHE_LIMIT:
+            self._expand_cache.clear()
+        self._expand_cache[term] = names
+        return names
+
+    def _expand(self, term: str) -> tuple[str, ...]:
         key = _simple_key(term)
         family = self._families.get(key)
         if family:
@@ -350,8 +365,9 @@ class Catalog:
         ]
         if pool:
             return tuple(m.name for m in pool)
-        model = self.resolve(term)
-        return (term,) if model.is_unknown else (model.name,)
+        # as `resolve` would, without building a model for a name it does not know
+        model = self._find(term, None)
+        return (term,) if model is None else (model.name,)
 
     def families(self) -> tuple[str, ...]:
         return self._family_names
@@ -376,6 +392,8 @@ def _entries_from_toml(raw: bytes, source: str) -> list[dict[str, Any]]:
         raise CatalogError(f"{source}: not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{source}: invalid TOML: {exc}") from exc
+    except RecursionError:
+        raise CatalogError(f"{source}: invalid TOML: nested too deeply") from None
     unknown = sorted(set(data) - {"gpu"})
     if unknown:
         raise CatalogError(
@@ -488,6 +506,11 @@ class CatalogSource:
                 self.last_error = str(exc)
                 if self._catalog is None:
                     self._catalog = Catalog.builtin()
+                    kept = "using the built-in catalog"
+                else:
+                    kept = "keeping the catalog read before"
+                # said once per change of the file (its signature is remembered above)
+                log.warning("%s; %s until it is fixed", exc, kept)
             return self._catalog
 
     def _stat(self) -> _Signature | None:

@@ -386,11 +386,9 @@ class SearchQuery(BaseModel):
         if isinstance(value, str):
             value = [value]
         if isinstance(value, list | tuple):
-            seen: list[str] = []
-            for item in value:
-                term = " ".join(str(item).split())
-                if term and term not in seen:
-                    seen.append(term)
+            # a dict keeps the first-seen order and dedupes in O(1) per term
+            seen = dict.fromkeys(" ".join(str(item).split()) for item in value)
+            seen.pop("", None)
             return tuple(seen)
         return value
 

@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from gpucm.domain.clock import Clock
-from gpucm.store.db import connect, migrate, run_on_connection
+from gpucm.store.damage import store_failure
+from gpucm.store.db import StoreError, can_write, connect, migrate, run_on_connection
 
 T = TypeVar("T")
 
@@ -38,8 +39,13 @@ class Database:
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
         clock: Clock,
+        *,
+        read_only: bool = False,
     ) -> None:
         self.path = path
+        # a file this process may not write (permissions, immutable, a read-only mount):
+        # reads work, every write is refused with one line before SQLite is asked
+        self.read_only = read_only
         self._writer = writer
         self._reader = reader
         self._clock = clock
@@ -47,15 +53,20 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path | str, clock: Clock) -> Database:
-        """Open the file (made if missing) and bring it to the current schema."""
-        writer = await connect(path)
+        """Open the file (made if missing) and bring it to the current schema; a file
+        this process cannot write is opened read-only."""
+        read_only = not can_write(path)
+        writer = await connect(path, readonly=read_only)
         try:
             await migrate(writer)
-            reader = await connect(path)
-        except BaseException:
+            reader = await connect(path, readonly=read_only)
+        except BaseException as exc:
             await writer.close()
-            raise
-        return cls(str(path), writer, reader, clock)
+            failure = store_failure(exc, path) if isinstance(exc, Exception) else None
+            if failure is None:
+                raise
+            raise failure from None
+        return cls(str(path), writer, reader, clock, read_only=read_only)
 
     async def close(self) -> None:
         for conn in (self._reader, self._writer):
@@ -81,6 +92,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction holding the database's write lock from its start."""
+        if self.read_only:
+            raise StoreError(
+                f"the database {self.path} is read-only: what was asked needs to write to "
+                "it (reading works); point --db at a writable file"
+            )
         async with self._write_lock:
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -28,13 +31,36 @@ async def run_on_connection(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Co
     return await queue_call(fn, conn._conn)
 
 
+def can_write(path: Path | str) -> bool:
+    """Whether this process may write the database file: opened for writing as SQLite
+    would open it, so an immutable file or a read-only mount counts (root's permission
+    bits do not). A file not there yet is created on open: writable. Anything else
+    wrong with the path (a directory, no such folder) is a StoreError naming it."""
+    target = str(path)
+    if target == ":memory:":
+        return True
+    try:
+        fd = os.open(target, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    except IsADirectoryError:
+        raise StoreError(f"cannot open the database {target}: it is a directory") from None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return False
+        raise StoreError(f"cannot open the database {target}: {exc.strerror}") from None
+    os.close(fd)
+    return True
+
+
 async def connect(path: Path | str, *, readonly: bool = False) -> aiosqlite.Connection:
     target = str(path)
     try:
         if target != ":memory:" and not readonly:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         if readonly:
-            conn = await aiosqlite.connect(f"file:{target}?mode=ro", uri=True, isolation_level=None)
+            uri = f"file:{urllib.parse.quote(target)}?mode=ro"
+            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
         else:
             conn = await aiosqlite.connect(target, isolation_level=None)
     except (sqlite3.Error, OSError) as exc:

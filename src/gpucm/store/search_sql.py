@@ -7,6 +7,8 @@ Paperspace), every other minimum excludes it (an unknown reliability is not >= 0
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,16 +41,28 @@ class SqlFilter:
     params: tuple[Any, ...]
 
 
+# A list of values longer than this is bound as one JSON array (`json_each`) rather
+# than a parameter per value: SQLite takes at most 32,766 parameters, and a long list
+# of terms joined by OR nested past its expression depth limit (1,000), so a query of
+# 600 regions failed. Short lists keep plain parameters, which the planner sees.
+LONG_LIST = 64
+
+
 def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
+def _in(expr: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """`expr IN (values)`, for a list of any length (one condition, never an OR chain)."""
+    if len(values) <= LONG_LIST:
+        return f"{expr} IN ({_placeholders(len(values))})", tuple(values)
+    return f"{expr} IN (SELECT value FROM json_each(?))", (json.dumps(list(values)),)
+
+
 def model_names(query: SearchQuery, catalog: Catalog) -> tuple[str, ...]:
-    names: list[str] = []
+    names: dict[str, None] = {}  # a dict keeps the first-seen order, and looks up in O(1)
     for term in query.gpu_models:
-        for name in catalog.expand(term):
-            if name not in names:
-                names.append(name)
+        names.update(dict.fromkeys(catalog.expand(term)))
     return tuple(names)
 
 
@@ -63,6 +77,14 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
     def add(cond: str, *values: Any, rank: int = _RANK_MINIMUM) -> None:
         terms.append((rank, cond, values))
 
+    def add_any(parts: Sequence[tuple[str, tuple[Any, ...]]], rank: int) -> None:
+        """One term true when any part is (a few IN lists, never one OR per value)."""
+        add(
+            "(" + " OR ".join(cond for cond, _ in parts) + ")",
+            *(v for _, values in parts for v in values),
+            rank=rank,
+        )
+
     if query.available:
         add("available = 1", rank=_RANK_AVAILABLE)
     models = model_names(query, catalog)
@@ -71,17 +93,14 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
         # are matched without regard to case
         known = [m for m in models if catalog.get(m) is not None]
         unknown = [m for m in models if catalog.get(m) is None]
-        model_parts = [f"gpu_model IN ({_placeholders(len(known))})"] if known else []
-        model_parts += ["gpu_model = ? COLLATE NOCASE"] * len(unknown)
-        add("(" + " OR ".join(model_parts) + ")", *known, *unknown, rank=_RANK_MODEL)
+        model_parts = [_in("gpu_model", known)] if known else []
+        if unknown:
+            model_parts.append(_in("gpu_model COLLATE NOCASE", unknown))
+        add_any(model_parts, _RANK_MODEL)
     if query.gpu_category:
         add("gpu_category = ?", query.gpu_category, rank=_RANK_CATEGORY)
     if query.providers:
-        add(
-            f"provider IN ({_placeholders(len(query.providers))})",
-            *query.providers,
-            rank=_RANK_CATEGORY,
-        )
+        add_any([_in("provider", query.providers)], _RANK_CATEGORY)
     if query.min_gpu_count is not None:
         add("gpu_count >= ?", query.min_gpu_count)
     # The unary + keeps the planner from looking prices up through offers_price: a
@@ -108,19 +127,17 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
         add(f"availability IN ({_placeholders(len(levels))})", *levels)
     if query.regions:
         groups, raw = expand_region_terms(query.regions)
-        parts: list[str] = []
-        region_params: list[Any] = []
+        parts: list[tuple[str, tuple[Any, ...]]] = []
         if groups:
-            parts.append(f"region_group IN ({_placeholders(len(groups))})")
-            region_params.extend(groups)
+            parts.append(_in("region_group", groups))
             if set(US_GROUPS) <= set(groups):
                 # "somewhere in the US" with no state (", US", RunPod community) has no
                 # US-* group but is still in the US
-                parts.append("country = 'US'")
-        for term in raw:
-            parts.append("region = ? OR country = ?")
-            region_params.extend((term, term))
-        add("(" + " OR ".join(parts) + ")", *region_params, rank=_RANK_REGION)
+                parts.append(("country = 'US'", ()))
+        if raw:
+            # a provider's own region, or a country code (both columns are NOCASE)
+            parts += [_in("region", raw), _in("country", raw)]
+        add_any(parts, _RANK_REGION)
     terms.sort(key=lambda term: term[0])  # stable: equal ranks keep their order
     where = " AND ".join(cond for _, cond, _ in terms) or "1"
     return SqlFilter(where, tuple(v for _, _, values in terms for v in values))

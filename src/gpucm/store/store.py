@@ -90,7 +90,18 @@ class Store:
     def now(self) -> datetime:
         return self.db.now()
 
+    @property
+    def read_only(self) -> bool:
+        """The file cannot be written by this process: reads work, writes are refused."""
+        return self.db.read_only
+
     # -- meta -----------------------------------------------------------------------
+
+    async def data_version(self) -> int:
+        """A number that changes whenever anything is committed to the database, by this
+        store's writer or another process: a cheap "has anything changed" for a cache
+        of answers (the API's search cache)."""
+        return int((await self.db.select("PRAGMA data_version"))[0][0])
 
     async def get_meta(self, key: str) -> str | None:
         rows = await self.db.select("SELECT value FROM meta WHERE key = ?", (key,))

@@ -158,6 +158,14 @@ class GpucmApp(App[None]):
             self.notify(f"Unknown theme {requested!r}; using {self.theme}.", markup=False)
         if self.services.settings_source.last_error:
             self.notify(self.services.settings_source.last_error, severity="error", markup=False)
+        self.services.catalog_source.current()  # reads the user's catalog file, once
+        if self.services.catalog_source.last_error:  # the built-in catalog serves meanwhile
+            self.notify(
+                self.services.catalog_source.last_error,
+                title="gpu_catalog.toml not used",
+                severity="warning",
+                markup=False,
+            )
         main = MainScreen(self.services, self._initial_query)
         if self._boot is not None:
             await self.switch_screen(main)
