@@ -398,14 +398,14 @@ async def test_help_shows_the_keys_of_the_screen_in_front(services: Services) ->
         await pilot.press("question_mark")
         await settle(pilot)
         keys = _help_keys(app)
-        assert keys["a"].startswith("terminated")  # listed at last
+        assert "terminated" in keys["a"]  # listed at last
         assert "t" in keys and "/" not in keys
         await pilot.press("escape", "escape", "m")
         await settle(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
         keys = _help_keys(app)
-        assert keys["w"].startswith("trend window") and "x / u" not in keys
+        assert keys["w"].startswith("trend") and "x / u" not in keys
 
 
 # -- 12. the price you confirmed is the price you see --------------------------------------
