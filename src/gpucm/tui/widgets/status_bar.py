@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import ProviderHealth
-from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.domain.provider_names import display_name
 
 _MARKS = {"ok": "●", "failing": "▲", "circuit_open": "✖", "stale": "▲", "never": "○"}
 
@@ -22,19 +22,27 @@ def status_text(
     matching: int | None,
     refreshing: set[str],
     demo: bool,
+    marked: int = 0,
     refresher: str | None = None,
 ) -> Text:
     """Plain text with styles by class name, built without markup so provider error
-    strings can never restyle or crash the bar. `refresher`: in a team, who refreshes
-    for everyone (user@host)."""
+    strings can never restyle or crash the bar. What matters most comes first (a
+    narrow terminal cuts the end): DEMO, the match count, the marks, the providers.
+    `refresher`: in a team, who refreshes for everyone (user@host)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
         text.append(" DEMO ", "status--demo")
         text.append(" ")
+    if matching is not None:
+        text.append(f"{matching:,} match", "status--count")
+        text.append("  ")
+    if marked:
+        text.append(f"{marked} marked", "status--marked")
+        text.append(" (c compare, u unmark)  " if 2 <= marked <= 6 else " (u unmark)  ")
     for name in providers:
         h = health.get(name)
         status = h.status if h else "never"
-        short = SHORT_NAMES.get(name, name)
+        short = display_name(name)
         if name in refreshing:
             text.append("↻ ", "status--busy")
         else:
@@ -49,8 +57,7 @@ def status_text(
         )
         text.append(f"refreshed by {refresher} {fmt.age(newest, now)}", "status--age")
         text.append("  ")
-    if matching is not None:
-        text.append(f"{matching:,} match", "status--count")
+    text.rstrip()
     return text
 
 
@@ -71,6 +78,7 @@ class StatusBar(Static):
         matching: int | None,
         refreshing: set[str],
         demo: bool,
+        marked: int = 0,
         refresher: str | None = None,
     ) -> None:
         text = status_text(
@@ -80,6 +88,7 @@ class StatusBar(Static):
             matching=matching,
             refreshing=refreshing,
             demo=demo,
+            marked=marked,
             refresher=refresher,
         )
         self.update(self._styled(text))
@@ -105,4 +114,5 @@ class StatusBar(Static):
         "status--never",
         "status--age",
         "status--count",
+        "status--marked",
     }
