@@ -11,7 +11,8 @@ from gpucm.domain.clock import Clock
 from gpucm.domain.models import ProviderHealth, SearchQuery
 from gpucm.store import offers as offers_module
 from gpucm.store.db import StoreError, connect, migrate, run_on_connection, schema_version
-from gpucm.store.schema import LATEST_VERSION, MIGRATIONS, Migration
+from gpucm.store.rows import offer_to_row
+from gpucm.store.schema import LATEST_VERSION, MIGRATIONS, OFFER_COLUMNS, Migration
 from gpucm.store.store import Store
 from tests.conftest import FIXED_NOW
 from tests.offer_factory import make_offer
@@ -121,6 +122,73 @@ async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
         assert ids == ["vast_ai:a"]
     finally:
         await store.close()
+
+
+def _typed(rows: list[tuple[object, ...]]) -> list[list[tuple[object, type]]]:
+    return [[(v, type(v)) for v in row] for row in rows]
+
+
+@pytest.mark.sqlite_only
+async def test_sqlite_writes_the_rows_offer_to_row_makes(db_path: Path) -> None:
+    """SQLite's INSERT computes the derived columns and takes a shared tail for new
+    offers (rows.insert_sql): every column, with its storage type, is what the row
+    `offer_to_row` makes would store."""
+    later = FIXED_NOW + timedelta(minutes=1)
+    first = [
+        make_offer(provider_id="a", price_per_hour=2.5, gpu_count=2, verified=True),
+        make_offer(provider_id="b", gpu_name="Mystery GPU", verified=False),  # no performance
+        # a price that is an int (model_copy skips validation), over 2 GPUs: 3 / 2 = 1.5
+        make_offer(provider_id="c", gpu_count=2).model_copy(update={"price_per_hour": 3}),
+        make_offer(provider_id="d", provider_data={"k": [1, "x"]}, download=900.5, upload=None),
+        make_offer(provider_id="e").model_copy(update={"performance": 0}),
+        make_offer(provider_id="a", price_per_hour=9.0),  # listed twice: the first stays
+    ]
+    second = [
+        make_offer(provider_id="a", price_per_hour=2.0, gpu_count=2, fetched_at=later),
+        make_offer(provider_id="b", gpu_name="Mystery GPU", fetched_at=later),
+        make_offer(provider_id="f", fetched_at=later, available=False),
+    ]
+    store = await Store.open(db_path)
+    try:
+        await store.replace_offers("vast_ai", first, fetched_at=FIXED_NOW)
+        stored_first = _stored_rows(db_path)
+        result = await store.replace_offers("vast_ai", second, fetched_at=later)
+        stored_second = _stored_rows(db_path)
+    finally:
+        await store.close()
+    assert (result.added, result.removed, result.price_changes) == (1, 3, 1)
+    t0, t1 = FIXED_NOW.timestamp(), later.timestamp()
+    expected_first = [offer_to_row(o, fetched_at=t0) for o in first[:5]]
+    expected_second = [
+        offer_to_row(second[0], fetched_at=t1, first_seen_at=t0, previous_price=2.5),
+        offer_to_row(second[1], fetched_at=t1, first_seen_at=t0, previous_price=1.0),
+        offer_to_row(second[2], fetched_at=t1, is_new=1),
+    ]
+    assert _typed(stored_first) == _typed(_as_stored(db_path, expected_first))
+    assert _typed(stored_second) == _typed(_as_stored(db_path, expected_second))
+
+
+def _stored_rows(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            f"SELECT {', '.join(OFFER_COLUMNS)} FROM offers ORDER BY rowid"
+        ).fetchall()
+
+
+def _as_stored(path: Path, rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    """`rows` as a plain INSERT into a table of the store's schema stores them."""
+    with sqlite3.connect(path) as conn:
+        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'offers'").fetchone()[0]
+    memory = sqlite3.connect(":memory:")
+    try:
+        memory.execute(ddl)
+        columns, marks = ", ".join(OFFER_COLUMNS), ", ".join("?" * len(OFFER_COLUMNS))
+        memory.executemany(f"INSERT INTO offers ({columns}) VALUES ({marks})", rows)
+        return memory.execute(
+            f"SELECT {', '.join(OFFER_COLUMNS)} FROM offers ORDER BY rowid"
+        ).fetchall()
+    finally:
+        memory.close()
 
 
 @pytest.mark.sqlite_only

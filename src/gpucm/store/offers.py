@@ -18,7 +18,7 @@ from gpucm.store.database import Database, SqlDatabase, fetchall, run
 from gpucm.store.db import StoreError
 from gpucm.store.live_index import LiveIndex
 from gpucm.store.results import ProviderPrices, SearchPage, SnapshotResult
-from gpucm.store.rows import row_to_offer
+from gpucm.store.rows import insert_sql, row_to_offer
 from gpucm.store.schema import OFFER_COLUMNS
 from gpucm.store.search_sql import build_filter, order_by
 from gpucm.store.snapshot import SnapshotBuilder, gc_paused
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 CatalogGetter = Callable[[], Catalog]
 
 _SELECT_OFFER = ", ".join(OFFER_COLUMNS)
-_INSERT = f"INSERT INTO offers ({_SELECT_OFFER}) VALUES ({','.join('?' * len(OFFER_COLUMNS))})"
+_INSERT = insert_sql()
 # a refresh writing at least this many offers, and more than the other providers hold,
 # rebuilds the offers' indexes after its insert rather than keeping them up to date
 BULK_WRITE_ROWS = 10_000
@@ -194,7 +194,7 @@ class OfferTable(OfferReads):
             if previous:
                 await conn.execute("DELETE FROM offers WHERE provider = ?", (provider,))
             with gc_paused():
-                await conn.executemany(_INSERT, snap.rows())
+                await conn.executemany(_INSERT, snap.values())
             for _, sql in rebuilt:
                 await conn.execute(sql)
             await history.record(tx, provider, int(when), snap.history())
