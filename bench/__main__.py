@@ -21,13 +21,14 @@ from bench.bench_memory import bench_memory
 from bench.bench_postgres import bench_pg_ingest, bench_pg_notify, bench_pg_search
 from bench.bench_refresh import bench_refresh
 from bench.bench_stats import bench_stats
-from bench.bench_store import bench_ingest, bench_search
+from bench.bench_store import bench_ingest, bench_search, bench_search_1m
 from bench.bench_tui import bench_cold_start, bench_quit, bench_tui_cursor, bench_tui_filter
 from bench.common import log
 
 GROUPS: dict[str, Callable[[], None]] = {
     "ingest": bench_ingest,
     "search": bench_search,
+    "search1m": bench_search_1m,
     "refresh": bench_refresh,
     "tui": bench_tui_filter,
     "cursor": bench_tui_cursor,

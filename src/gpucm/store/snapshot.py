@@ -123,16 +123,9 @@ class SnapshotBuilder:
                 tail = (old[0], old[1], when, 0)
             net = d["network_info"].__dict__
             record(_of_offer(d))
+            net_and_data = (net["download_mbps"], net["upload_mbps"], encode(d["provider_data"]))
             # concatenation, not unpacking: no list built and copied per offer
-            yield (
-                _leading(d)
-                + (  # noqa: RUF005
-                    net["download_mbps"],
-                    net["upload_mbps"],
-                    encode(d["provider_data"]),
-                )
-                + tail
-            )
+            yield _leading(d) + net_and_data + tail
         self.added, self.price_changes = added, price_changes
 
     def _check(self, offer: Offer) -> str:
