@@ -274,7 +274,9 @@ class OfferTable(OfferReads):
             limit = query.limit
 
             def by_index(raw: sqlite3.Connection, index: OfferIndex) -> tuple[list[Any], int]:
-                rowids, matched = index.page(query, catalog, limit=limit, offset=query.offset)
+                rowids, matched = index.page(
+                    query, catalog, limit=limit, offset=query.offset, count=with_total
+                )
                 return _rows_by_rowid(raw, _OFFER_AND_STALE, rowids), matched
 
             def by_sql(raw: sqlite3.Connection) -> tuple[list[Any], int]:
@@ -305,7 +307,7 @@ class OfferTable(OfferReads):
             return [tuple(r) for r in await self._db.select(sql, params)]
 
         def by_index(raw: sqlite3.Connection, index: OfferIndex) -> list[Any]:
-            rowids, _ = index.page(query, catalog, limit=limit, offset=offset)
+            rowids, _ = index.page(query, catalog, limit=limit, offset=offset, count=False)
             return _rows_by_rowid(raw, _in_offers(columns), rowids)
 
         def by_sql(raw: sqlite3.Connection) -> list[Any]:
