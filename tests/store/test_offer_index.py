@@ -106,9 +106,12 @@ async def _answers(store: Store, q: SearchQuery) -> tuple[Any, ...]:
     # a page walks its order a stretch at a time: short ones make these small
     # markets take several, as a large market's sparse filters do
     stretch=st.sampled_from([1, 3, 4096]),
+    # and puts a sparse filter's matches in order by rank: every filter sparse (1),
+    # as at 1M offers (16), or none (a billion)
+    sparse=st.sampled_from([1, 16, 10**9]),
 )
 def test_index_answers_as_sql_does(
-    specs: list[dict[str, Any]], queries: list[SearchQuery], stretch: int
+    specs: list[dict[str, Any]], queries: list[SearchQuery], stretch: int, sparse: int
 ) -> None:
     offers = _offers(specs)
 
@@ -126,7 +129,10 @@ def test_index_answers_as_sql_does(
                 await indexed.close()
                 await sql.close()
 
-    with patch.object(offer_index, "_FIRST_STRETCH", stretch):
+    with (
+        patch.object(offer_index, "_FIRST_STRETCH", stretch),
+        patch.object(offer_index, "_SPARSE", sparse),
+    ):
         asyncio.run(check())
 
 
