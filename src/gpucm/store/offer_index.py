@@ -65,9 +65,12 @@ _TEXTS = (
 _CHUNK = 1024  # rows fetched at a time while building: keeps the build's garbage small
 # how much of a sort order a page tests first (then four times as much, and so on)
 _FIRST_STRETCH = 4096
-# fewer than one row in this many matching: the rest of a filter tests those rows only,
-# and a page puts them in order by rank rather than walking the order
-_SPARSE = 16
+# up to this many wanted values, a text term compares codes rather than look them up
+_FEW_CODES = 8
+# fewer than one row in this many left: the rest of a filter tests those rows only
+# (gathered in ascending positions), and a page puts them in order by rank rather
+# than walking the order
+_SPARSE = 4
 # the rows an index is built from
 COLUMNS_SQL = f"SELECT rowid, available = 1, {', '.join((*_NUMBERS, *_TEXTS))} FROM offers"
 
@@ -99,9 +102,16 @@ class _Texts:
     codes: Codes
 
     def where(self, wanted: Iterable[int]) -> Mask:
-        table = np.zeros(len(self.values), dtype=bool)
-        table[list(wanted)] = True
-        return table[self.codes]
+        codes = list(wanted)
+        if len(codes) > _FEW_CODES:
+            table = np.zeros(len(self.values), dtype=bool)
+            table[codes] = True
+            return table[self.codes]
+        # a comparison or a few: ~8x faster than looking every row's code up
+        mask = np.zeros(len(self.codes), dtype=bool)
+        for code in codes:
+            mask |= self.codes == code
+        return mask
 
     def equal(self, terms: Iterable[str]) -> Mask:
         wanted = set(terms)
@@ -307,6 +317,9 @@ class OfferIndex:
         order = self.order(query.sort_by, descending=descending)
         need = offset + limit
         if not count:
+            # a filter many rows pass fills its page from the first rows of its order
+            # (testing further down, in the order's random positions, cost more than
+            # the whole filter in the columns' own order)
             at = order[:_FIRST_STRETCH]
             hit = at[self.match(query, catalog, at)]
             if len(hit) >= need or len(at) == len(order):
@@ -314,10 +327,10 @@ class OfferIndex:
         found = self.matching(query, catalog)
         total = len(found) if count else -1
         if len(found) * _SPARSE >= self.size:
-            # many match: walk the order a stretch at a time until the page is full
+            # most rows match: the page lies near the start of the order
             mask = np.zeros(self.size, dtype=bool)
             mask[found] = True
-            pages: list[Positions] = []
+            pages = []
             have, start, step = 0, 0, _FIRST_STRETCH
             while have < need and start < len(order):
                 at = order[start : start + step]
@@ -326,6 +339,7 @@ class OfferIndex:
                 start, step = start + step, step * 4
             matched = np.concatenate(pages) if pages else order[:0]
             return self._rowids(matched[offset:need]), total
+        # fewer: their places in the order, the first `need` of them sorted
         ranks = self.rank(query.sort_by, descending=descending)[found]
         if len(ranks) > need:
             ranks = np.partition(ranks, need - 1)[:need] if need else ranks[:0]
@@ -376,22 +390,26 @@ Term = Callable[[_Columns], Mask]
 def _terms(query: SearchQuery, catalog: Catalog) -> list[Term]:
     """`search_sql.build_filter(query)`'s terms, each a mask over some columns, in
     the order they are tested (the likeliest to leave few rows first)."""
+    # equality terms first (a model or family leaves few rows), ranges next, the
+    # available flag (most rows pass it) last
     terms: list[Term] = []
-    if query.available:
-        terms.append(lambda c: c.available)
     models = model_names(query, catalog)
     if models:
         known = [m for m in models if catalog.get(m) is not None]
         unknown = [m for m in models if catalog.get(m) is None]
-        terms.append(
-            lambda c: c.text("gpu_model").equal(known) | c.text("gpu_model").equal_nocase(unknown)
-        )
+        terms.append(lambda c: _any_model(c.text("gpu_model"), known, unknown))
     if query.gpu_category:
         category = query.gpu_category
         terms.append(lambda c: c.text("gpu_category").equal([category]))
     if query.providers:
         providers = query.providers
         terms.append(lambda c: c.text("provider").equal(providers))
+    if query.min_availability is not None:
+        levels = levels_at_least(query.min_availability)
+        terms.append(lambda c: c.text("availability").equal(levels))
+    if query.regions:
+        regions = query.regions
+        terms.append(lambda c: _regions(c, regions))
     minimums: Sequence[tuple[str, float | None]] = (
         ("gpu_count", query.min_gpu_count),
         ("price_per_hour", query.min_price),
@@ -410,13 +428,16 @@ def _terms(query: SearchQuery, catalog: Catalog) -> list[Term]:
     for name, bound in (("storage_gb", query.min_storage), ("cuda_version", query.min_cuda)):
         if bound is not None:
             terms.append(_at_least(name, bound, or_missing=True))
-    if query.min_availability is not None:
-        levels = levels_at_least(query.min_availability)
-        terms.append(lambda c: c.text("availability").equal(levels))
-    if query.regions:
-        regions = query.regions
-        terms.append(lambda c: _regions(c, regions))
+    if query.available:
+        terms.append(lambda c: c.available)
     return terms
+
+
+def _any_model(column: _Texts, known: list[str], unknown: list[str]) -> Mask:
+    """Catalog models by exact name, others as SQLite's NOCASE compares them."""
+    if not unknown:
+        return column.equal(known)
+    return column.equal(known) | column.equal_nocase(unknown)
 
 
 def _at_least(name: str, bound: float, *, or_missing: bool = False) -> Term:
