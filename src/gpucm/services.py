@@ -20,11 +20,6 @@ from gpucm.config import Settings, SettingsSource
 from gpucm.domain.catalog import Catalog, CatalogSource
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.provider_names import PROVIDERS
-from gpucm.engine.ports import EnginePorts, ProviderNotConfigured
-from gpucm.engine.refresher import Refresher, RefreshOutcome
-from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler
-from gpucm.providers.base import InstanceControl, OfferSource
-from gpucm.providers.demo import DemoMarket, DemoProvider
 from gpucm.store.damage import store_failure
 from gpucm.store.store import Store
 
@@ -34,6 +29,14 @@ if TYPE_CHECKING:
     from gpucm.engine.instances import InstanceManager
     from gpucm.engine.launch_flow import LaunchFlow
     from gpucm.engine.launcher import Launcher
+    from gpucm.engine.ports import EnginePorts
+    from gpucm.engine.refresher import Refresher, RefreshOutcome
+    from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler
+    from gpucm.providers.base import InstanceControl, OfferSource
+    from gpucm.providers.demo import DemoMarket
+
+# A command that only reads the store (`gpucm offers` on a refreshed store) never loads
+# the refresh machinery or a provider: it is imported where it is first used.
 
 
 log = logging.getLogger(__name__)
@@ -46,11 +49,32 @@ class Services:
     store: Store
     clock: Clock
     demo: bool
-    refresher: Refresher
     demo_latency: float = 0.0
     transport: httpx.AsyncBaseTransport | None = None
     _sources: dict[str, tuple[object, OfferSource]] = field(default_factory=dict)
     _market: DemoMarket | None = None
+    _refresher: Refresher | None = None
+
+    @property
+    def refresher(self) -> Refresher:
+        if self._refresher is None:
+            from gpucm.engine.refresher import Refresher
+
+            source = self.settings_source
+            demo = self.demo
+
+            def interval(name: str) -> float:
+                current = source.current()
+                return current.demo_refresh_interval if demo else current.interval_for(name)
+
+            self._refresher = Refresher(
+                self.store,
+                self.catalog_source.current,
+                self.clock,
+                secrets=lambda: source.current().secrets(),
+                interval=interval,
+            )
+        return self._refresher
 
     @property
     def settings(self) -> Settings:
@@ -85,6 +109,8 @@ class Services:
 
     def _build(self, name: str, settings: Settings) -> OfferSource:
         if self.demo:
+            from gpucm.providers.demo import DemoMarket, DemoProvider
+
             if self._market is None:
                 self._market = DemoMarket()
             return DemoProvider(
@@ -108,6 +134,8 @@ class Services:
     @property
     def ports(self) -> EnginePorts:
         """What the engine gets: this object is its provider control."""
+        from gpucm.engine.ports import EnginePorts
+
         return EnginePorts(
             store=self.store,
             providers=self,
@@ -143,6 +171,9 @@ class Services:
 
     def control(self, name: str) -> InstanceControl:
         """The provider's instance operations (launch, stop, ...), if it is active."""
+        from gpucm.engine.ports import ProviderNotConfigured
+        from gpucm.providers.base import InstanceControl
+
         source = self.source(name)
         if source is None:
             raise ProviderNotConfigured(name)
@@ -157,6 +188,8 @@ class Services:
 
     def scheduler(self, on_outcome: OutcomeHandler | None = None) -> RefreshScheduler:
         """The refresh workers, one per provider, for long-running front ends."""
+        from gpucm.engine.scheduler import RefreshScheduler
+
         return RefreshScheduler(
             self.refresher,
             self.store,
@@ -220,24 +253,12 @@ async def open_services(
             raise
         raise failure from None
 
-    def interval(name: str) -> float:
-        current = settings_source.current()
-        return current.demo_refresh_interval if use_demo else current.interval_for(name)
-
-    refresher = Refresher(
-        store,
-        catalog_source.current,
-        clock,
-        secrets=lambda: settings_source.current().secrets(),
-        interval=interval,
-    )
     return Services(
         settings_source=settings_source,
         catalog_source=catalog_source,
         store=store,
         clock=clock,
         demo=use_demo,
-        refresher=refresher,
         demo_latency=demo_latency,
         transport=transport,
     )
