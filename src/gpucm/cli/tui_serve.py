@@ -50,11 +50,13 @@ COOKIE = "gpucm_session"
 LOGIN_PATH = "/login"
 WEBSOCKET_PATH = "/ws"
 # On every answer: no other site may frame the page (a framed app could be fed clicks
-# and keys), and no address (which may carry ?token=) is sent on as a Referer.
+# and keys), and no address (which may carry ?token=) is sent to another site as a
+# Referer. (`no-referrer` would also make the browser send `Origin: null` with the
+# token form, which the same-site check must refuse.)
 SAFETY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
 
