@@ -20,7 +20,9 @@ def wrap(text: str, width: int = 88) -> str:
 def _rows(rows: list[tuple[str, str]]) -> str:
     lines = []
     for name, text in rows:
-        body = textwrap.wrap(text, 88 - _INDENT) or [""]
+        body = textwrap.wrap(
+            text, 88 - _INDENT, break_long_words=False, break_on_hyphens=False
+        ) or [""]
         if len(name) > _INDENT - 3:
             lines.append(f"  {name}")
             lines.extend(" " * _INDENT + line for line in body)
