@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from bench.bench_api import bench_api
+from bench.bench_cli import bench_cli
 from bench.bench_memory import bench_memory
 from bench.bench_refresh import bench_refresh
 from bench.bench_stats import bench_stats
@@ -33,6 +34,7 @@ GROUPS: dict[str, Callable[[], None]] = {
     "memory": bench_memory,
     "stats": bench_stats,
     "api": bench_api,
+    "cli": bench_cli,
 }
 
 
