@@ -74,35 +74,35 @@ def bench_cli(repeat: int = 25) -> None:
         db = Path(home) / "data" / "demo.db"
         log(f"cli: demo store {db.stat().st_size // 1024} KiB")
 
-        ours, base = _pair(
-            [gpucm, "--help"], [sys.executable, "-c", "import argparse, asyncio"], env, repeat
-        )
-        emit(
-            "cli_help_start",
-            ours,
-            "ms",
-            Target("ratio", "<=", 1.5),
-            baseline=base,
-            ratio=ours / base,
-            old_target="none (a new line; issue 17 measured ~146 ms)",
-            note="gpucm --help, process start to exit; baseline = python -c "
-            "'import argparse, asyncio'",
-        )
-
-        ours, base = _pair(
-            [gpucm, "offers", "--limit", "5", "--json"],
-            [sys.executable, "-c", BARE_READ, str(db)],
-            env,
-            repeat,
-        )
-        emit(
-            "cli_offers_json_5",
-            ours,
-            "ms",
-            Target("ratio", "<=", 3),
-            baseline=base,
-            ratio=ours / base,
-            old_target="none (a new line; issue 17 measured ~160 ms)",
-            note="gpucm offers --limit 5 --json on the refreshed demo store; baseline = "
-            "a bare Python script reading the same page with sqlite3 and printing JSON",
-        )
+        lines = [
+            (
+                "cli_help_start",
+                [gpucm, "--help"],
+                [sys.executable, "-c", "import argparse, asyncio"],
+                1.5,
+                "~146 ms",
+                "gpucm --help, process start to exit; baseline = python -c "
+                "'import argparse, asyncio'",
+            ),
+            (
+                "cli_offers_json_5",
+                [gpucm, "offers", "--limit", "5", "--json"],
+                [sys.executable, "-c", BARE_READ, str(db)],
+                3,
+                "~160 ms",
+                "gpucm offers --limit 5 --json on the refreshed demo store; baseline = a "
+                "bare Python script reading the same page with sqlite3 and printing JSON",
+            ),
+        ]
+        for metric, ours_cmd, base_cmd, bound, before, note in lines:
+            ours, base = _pair(ours_cmd, base_cmd, env, repeat)
+            emit(
+                metric,
+                ours,
+                "ms",
+                Target("ratio", "<=", bound),
+                baseline=base,
+                ratio=ours / base,
+                old_target=f"none (a new line; issue 17 measured {before})",
+                note=note,
+            )
