@@ -325,3 +325,21 @@ def test_zsh_and_fish_scripts_are_valid(shell: str) -> None:
         pytest.skip(f"{shell} is not installed: the script's syntax is not checked")
     check = subprocess.run([shell, "-n"], input=script, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_gpucm_serve_follows_the_same_level_rule(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpucm.cli.parser import build_parser
+    from gpucm.cli.serve import server_settings
+
+    def level(*argv: str) -> str:
+        return server_settings(build_parser().parse_args([*argv])).log_level
+
+    assert level("serve") == "INFO"  # the server's own default
+    write_config(isolated_home, 'log_level = "WARNING"\n')
+    assert level("serve") == "WARNING"
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    assert level("serve") == "ERROR"
+    assert level("--debug", "serve") == "DEBUG"
+    assert level("serve", "--debug") == "DEBUG"
