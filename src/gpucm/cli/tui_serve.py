@@ -121,16 +121,14 @@ class Guard:
         self._session = session_value(self.token) if self.token else None
 
     def authorized(self, request: web.Request) -> bool:
-        from gpucm.api.api_settings import token_matches
-
-        if self.token is None:
+        """The session cookie, or the token itself in a header (a script)."""
+        if self._session is None:
             return True
         cookie = request.cookies.get(COOKIE, "")
-        assert self._session is not None
         if cookie and hmac.compare_digest(cookie.encode(), self._session.encode()):
             return True
         given = _presented(request)
-        return given is not None and token_matches(given, self.token)
+        return given is not None and self._matches(given)
 
     def same_site(self, request: web.Request) -> bool:
         from gpucm.api.api_settings import origin_key
@@ -184,7 +182,6 @@ class Guard:
         return self.token is not None and token_matches(given, self.token)
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
-
         if request.method != "POST":
             return _login_page(wrong=False)
         form = await request.post()
@@ -197,7 +194,7 @@ class Guard:
         from aiohttp import web
 
         assert self._session is not None
-        response = web.HTTPSeeOther("/")
+        response = web.Response(status=303, headers={"Location": "/"})
         response.set_cookie(COOKIE, self._session, httponly=True, samesite="Strict", path="/")
         return response
 
