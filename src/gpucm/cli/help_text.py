@@ -23,7 +23,7 @@ def _rows(rows: list[tuple[str, str]]) -> str:
         body = textwrap.wrap(
             text, 88 - _INDENT, break_long_words=False, break_on_hyphens=False
         ) or [""]
-        if len(name) > _INDENT - 3:
+        if len(name) > _INDENT - 4:  # at least two spaces before the text
             lines.append(f"  {name}")
             lines.extend(" " * _INDENT + line for line in body)
             continue

@@ -159,7 +159,7 @@ def _tui_parser() -> Parser:
         help="show what the store holds without refreshing providers",
     )
     parser.add_argument("--version", action="version", version=f"gpucm {__version__}")
-    add_logging_flags(parser)
+    add_logging_flags(parser, default_log="gpucm-tui.log in the log dir; stderr with --serve")
     serve = parser.add_argument_group("in a web browser")
     serve.add_argument(
         "--serve",

@@ -21,7 +21,9 @@ from gpucm.domain.vocabulary import CATEGORIES, SORT_KEYS, STOCK_LEVELS
 SHELLS = ("bash", "zsh", "fish")
 
 
-def add_logging_flags(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+def add_logging_flags(
+    parser: argparse.ArgumentParser, *, sub: bool = False, default_log: str = "stderr"
+) -> None:
     """--debug and --log-file, on the top parser and on every command's (a command's
     are SUPPRESSed unless given, so they never undo the same flag given before it)."""
     default: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
@@ -36,7 +38,7 @@ def add_logging_flags(parser: argparse.ArgumentParser, *, sub: bool = False) -> 
         "--log-file",
         type=Path,
         metavar="PATH",
-        help=f"append log lines to PATH, {help_text.rotation()} (default: stderr)",
+        help=f"append log lines to PATH, {help_text.rotation()} (default: {default_log})",
         **default,
     )
 
