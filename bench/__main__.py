@@ -22,7 +22,7 @@ from bench.bench_memory import bench_memory
 from bench.bench_refresh import bench_refresh
 from bench.bench_stats import bench_stats
 from bench.bench_store import bench_ingest, bench_search
-from bench.bench_tui import bench_cold_start, bench_tui_filter
+from bench.bench_tui import bench_cold_start, bench_quit, bench_tui_cursor, bench_tui_filter
 from bench.common import log
 
 GROUPS: dict[str, Callable[[], None]] = {
@@ -30,6 +30,8 @@ GROUPS: dict[str, Callable[[], None]] = {
     "search": bench_search,
     "refresh": bench_refresh,
     "tui": bench_tui_filter,
+    "cursor": bench_tui_cursor,
+    "quit": bench_quit,
     "coldstart": bench_cold_start,
     "memory": bench_memory,
     "stats": bench_stats,

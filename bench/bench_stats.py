@@ -97,14 +97,15 @@ class _Probe:
         self.done = asyncio.Event()
 
     def complete(self) -> bool:
-        from textual.widgets import DataTable
         from textual.worker import WorkerState
+
+        from gpucm.tui.widgets.line_table import LineTable
 
         screen = self.screen
         if not screen.loaded.is_set() or screen.active_chart not in screen.content:
             return False
-        table = screen.query_one(DataTable)
-        if not table.row_count or table._require_update_dimensions or table._updated_cells:
+        # the line table lays its columns out as its rows are set: rows mean widths
+        if not screen.query_one(LineTable).row_count:
             return False
         running = (WorkerState.PENDING, WorkerState.RUNNING)
         return not any(w.node is screen and w.state in running for w in screen.app.workers)

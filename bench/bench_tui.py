@@ -16,7 +16,10 @@ import tempfile
 import termios
 import textwrap
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench.bench_store import SEED_FILTERS
 from bench.common import NOW, Target, emit, log, synthetic_offers
@@ -40,55 +43,67 @@ async def _fill(path: Path, n: int) -> None:
         await store.close()
 
 
+@contextmanager
+def _painted_when(drawn: Callable[[Any, int], bool]) -> Iterator[asyncio.Event]:
+    """An event set when the offer table draws a line `drawn(table, y)` accepts."""
+    from gpucm.tui.widgets.offer_table import OfferTable
+
+    painted = asyncio.Event()
+    original = OfferTable.render_line
+
+    def render_line(self: OfferTable, y: int):  # type: ignore[no-untyped-def]
+        strip = original(self, y)
+        if drawn(self, y):
+            painted.set()
+        return strip
+
+    OfferTable.render_line = render_line  # type: ignore[method-assign]
+    try:
+        yield painted
+    finally:
+        OfferTable.render_line = original  # type: ignore[method-assign]
+
+
 async def _filter_changes(db: Path, rounds: int) -> list[float]:
     from gpucm.tui.app import GpucmApp
     from gpucm.tui.screens.main import MainScreen
     from gpucm.tui.screenshots import workers_done
     from gpucm.tui.widgets.offer_table import OfferTable
 
-    painted = asyncio.Event()
     target = {"generation": -1}
-    original = OfferTable.render_line
-
-    def render_line(self: OfferTable, y: int):  # type: ignore[no-untyped-def]
-        strip = original(self, y)
-        # the first data row of the new query's rows has been drawn
-        if y == 1 and self.loaded_generation == target["generation"]:
-            painted.set()
-        return strip
-
-    OfferTable.render_line = render_line  # type: ignore[method-assign]
+    # the first data row of the new query's rows has been drawn
+    probe = _painted_when(lambda t, y: y == 1 and t.loaded_generation == target["generation"])
     services = await open_services(db=db, demo=False, env={}, clock=fixed_clock(NOW))
     samples: list[float] = []
     try:
-        app = GpucmApp(services, refresh=False)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await workers_done(app)
-            # a running app has built its offer index since the last refresh
-            assert await services.store.wait_for_index()
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, MainScreen)
-            table = screen.query_one(OfferTable)
-            queries = list(SEED_FILTERS.values())
-            # one pass over the filters first, not counted: it pays for the first
-            # render of each kind of row and for warming the page cache
-            for i in range((rounds + 1) * len(queries)):
-                query = queries[i % len(queries)]
-                if query == screen.search:
-                    query = query.model_copy(update={"sort_order": "desc"})
-                painted.clear()
-                start = time.perf_counter()
-                screen.apply_query(query, "keys")
-                target["generation"] = table.generation
-                await asyncio.wait_for(painted.wait(), 10)
-                if i >= len(queries):
-                    samples.append(time.perf_counter() - start)
-                # let the count and charts of this change finish before the next
+        with probe as painted:
+            app = GpucmApp(services, refresh=False)
+            async with app.run_test(size=(120, 40)) as pilot:
                 await workers_done(app)
+                # a running app has built its offer index since the last refresh
+                assert await services.store.wait_for_index()
                 await pilot.pause()
+                screen = app.screen
+                assert isinstance(screen, MainScreen)
+                table = screen.query_one(OfferTable)
+                queries = list(SEED_FILTERS.values())
+                # one pass over the filters first, not counted: it pays for the first
+                # render of each kind of row and for warming the page cache
+                for i in range((rounds + 1) * len(queries)):
+                    query = queries[i % len(queries)]
+                    if query == screen.search:
+                        query = query.model_copy(update={"sort_order": "desc"})
+                    painted.clear()
+                    start = time.perf_counter()
+                    screen.apply_query(query, "keys")
+                    target["generation"] = table.generation
+                    await asyncio.wait_for(painted.wait(), 10)
+                    if i >= len(queries):
+                        samples.append(time.perf_counter() - start)
+                    # let the count and charts of this change finish before the next
+                    await workers_done(app)
+                    await pilot.pause()
     finally:
-        OfferTable.render_line = original  # type: ignore[method-assign]
         await services.aclose()
     return samples
 
@@ -108,6 +123,86 @@ def bench_tui_filter(rounds: int = 4) -> None:
         p95_ms=round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
         samples=len(samples),
         note="headless 120x40; from a new query to its first row drawn, over the seed filters",
+    )
+
+
+# -- cursor movement with the panes open -------------------------------------------------
+
+KEY_INTERVAL = 0.033  # a held key repeats about 30 times a second
+
+
+async def _cursor_moves(db: Path, keys: int, *, panes: bool) -> tuple[float, list[float]]:
+    """CPU seconds per `j` (the app's work, idle time taken off), and each key's time
+    from the key event to its new cursor row drawn, holding `j` from the top of the
+    table at a key repeat's pace; with the model detail and charts open, or hidden."""
+    from textual import events
+
+    from gpucm.tui.app import GpucmApp
+    from gpucm.tui.screenshots import workers_done
+    from gpucm.tui.widgets.offer_table import OfferTable
+
+    target = {"cursor": -1}
+    probe = _painted_when(
+        lambda t, y: t.cursor == target["cursor"] and int(t.scroll_offset.y) + y - 1 == t.cursor
+    )
+    services = await open_services(db=db, demo=False, env={}, clock=fixed_clock(NOW))
+    latencies: list[float] = []
+    try:
+        with probe as painted:
+            app = GpucmApp(services, refresh=False)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await workers_done(app)
+                assert await services.store.wait_for_index()
+                await pilot.pause(0.5)
+                if not panes:
+                    await pilot.press("f", "escape", "d")  # hide the filters and the insight
+                    await workers_done(app)
+                    await pilot.pause(0.3)
+                table = app.screen.query_one(OfferTable)
+                start = time.process_time()
+                began = time.perf_counter()
+                for _ in range(keys):
+                    painted.clear()
+                    target["cursor"] = table.cursor + 1
+                    sent = time.perf_counter()
+                    app.post_message(events.Key("j", "j"))
+                    await asyncio.wait_for(painted.wait(), 10)
+                    latencies.append(time.perf_counter() - sent)
+                    await asyncio.sleep(max(0.0, KEY_INTERVAL - (time.perf_counter() - sent)))
+                cpu = time.process_time() - start
+                wall = time.perf_counter() - began
+                # what the app spends with nothing to do, over the same wall time
+                idle_start = time.process_time()
+                await asyncio.sleep(1.0)
+                idle = (time.process_time() - idle_start) * wall
+                await workers_done(app)
+    finally:
+        await services.aclose()
+    return max(0.0, cpu - idle) / keys, latencies
+
+
+def bench_tui_cursor(keys: int = 90) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "tui.db"
+        asyncio.run(_fill(db, N))
+        log(f"tui cursor: {N} offers in the store")
+        asyncio.run(_cursor_moves(db, 10, panes=True))  # warm-up: imports, first renders
+        hidden, _ = asyncio.run(_cursor_moves(db, keys, panes=False))
+        shown, latencies = asyncio.run(_cursor_moves(db, keys, panes=True))
+    ordered = sorted(latencies)
+    emit(
+        "tui_cursor_move_with_panes_100k",
+        shown * 1000,
+        "ms",
+        Target("value", "<=", 16, "ms"),
+        baseline=hidden * 1000,
+        ratio=shown / hidden if hidden else None,
+        key_to_paint_median_ms=round(statistics.median(latencies) * 1000, 3),
+        key_to_paint_p95_ms=round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
+        keys=keys,
+        note="headless 120x40, model detail and charts open; value = CPU per j held at 30/s "
+        "(the table scrolls past its first page); baseline = the same with the panes hidden; "
+        "key to paint includes the wait for the next frame (60 Hz)",
     )
 
 
@@ -223,4 +318,83 @@ def bench_cold_start(repeat: int = 15) -> None:
         ratio=v / b,
         note="process start to the first painted row, headless, store holding 100k "
         "offers; baseline = a bare Textual app's start to its first paint",
+    )
+
+
+# -- quitting ---------------------------------------------------------------------
+
+_QUIT_APP = textwrap.dedent("""
+    import sys
+    from gpucm.cli.main import tui_main
+
+    # gpucm-tui as its console script runs it (argv from the command line)
+    sys.argv[1:] = ["--db", sys.argv[1], "--no-refresh"]
+    sys.exit(tui_main())
+""")
+
+
+def _quit_seconds(db: Path) -> float:
+    """Seconds from `q` typed into a running gpucm-tui (120x40 pseudo-terminal, the
+    main screen up) to the process's exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "NO_COLOR"))}
+    env["TERM"] = "xterm-256color"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _QUIT_APP, str(db)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=REPO,
+        close_fds=True,
+    )
+    os.close(slave)
+
+    def drain(seconds: float) -> bytes:
+        out = b""
+        deadline = time.time() + seconds
+        while time.time() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([master], [], [], 0.01)
+            if ready:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:
+                    break
+        return out
+
+    try:
+        seen = b""
+        deadline = time.time() + 60
+        while b"match" not in seen and time.time() < deadline:  # the status bar is up
+            seen += drain(0.2)
+        drain(1.5)  # the panes mount, the count lands
+        typed = time.time()
+        os.write(master, b"q")
+        while proc.poll() is None and time.time() - typed < 10:
+            drain(0.005)
+        return time.time() - typed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(master)
+
+
+def bench_quit(repeat: int = 9) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "quit.db"
+        asyncio.run(_fill(db, N))
+        os.environ["GPUCM_HOME"] = tmp
+        _quit_seconds(db)  # warm the OS file cache
+        samples = [_quit_seconds(db) for _ in range(repeat)]
+    emit(
+        "tui_quit_100k",
+        statistics.median(samples) * 1000,
+        "ms",
+        Target("value", "<=", 200, "ms"),
+        max_ms=round(max(samples) * 1000, 3),
+        samples=repeat,
+        note="q typed into gpucm-tui (pseudo-terminal 120x40, store holding 100k offers, "
+        "main screen up) to the process's exit",
     )

@@ -17,6 +17,7 @@ import pytest
 
 from gpucm import logs
 from gpucm.cli.main import main, setup_logging, tui_main
+from gpucm.domain.vocabulary import SORT_KEYS
 from tests.e2e.fake_providers import fake_providers
 from tests.test_secrets_scan import KEYS, clean_env
 
@@ -298,9 +299,9 @@ def test_bash_completes_commands_flags_and_choices() -> None:
     assert _bash_completes("gpucm p") == ["paths", "providers"]
     assert _bash_completes("gpucm instances l") == ["launch", "list", "logs"]
     assert _bash_completes("gpucm offers --sort-") == ["--sort-by", "--sort-order"]
-    assert _bash_completes("gpucm offers --sort-by ") == [
-        "gpu_count", "performance", "price", "ram", "reliability", "spot", "value",
-    ]  # fmt: skip
+    # every sort key the parser accepts, and nothing else
+    assert _bash_completes("gpucm offers --sort-by ") == sorted(SORT_KEYS)
+    assert _bash_completes("gpucm offers --sort-by v") == ["value", "vram"]
     assert _bash_completes("gpucm completion ") == ["bash", "fish", "zsh"]
 
 
@@ -319,7 +320,7 @@ def test_zsh_and_fish_scripts_are_valid(shell: str) -> None:
         assert script.startswith("#compdef gpucm") and "_shtab_gpucm_offers" in script
     else:
         assert "complete -c gpucm -n __fish_use_subcommand -a offers" in script
-        assert "-l sort-by -x -a 'price performance reliability value gpu_count ram spot'" in script
+        assert f"-l sort-by -x -a '{' '.join(SORT_KEYS)}'" in script
         assert "-l db -d" in script and "-r -F" in script
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed: the script's syntax is not checked")

@@ -61,6 +61,8 @@ def test_format_default_is_empty() -> None:
         ("performance>=50", SearchQuery(min_performance=50)),
         ("rel>=0.95", SearchQuery(min_reliability=0.95)),
         ("rel>=95%", SearchQuery(min_reliability=0.95)),
+        # a bare number above 1 is a percentage, as in the filter builder
+        ("rel>=95", SearchQuery(min_reliability=0.95)),
         ("reliability>0.9", SearchQuery(min_reliability=0.9)),
         ("region=US-East,Europe", SearchQuery(regions=("US-East", "Europe"))),
         ("regions=us-east-1", SearchQuery(regions=("us-east-1",))),
@@ -139,7 +141,7 @@ def test_tokens_update_base() -> None:
         ("price>5 price<2", "price<2", "price range is empty"),
         ("provider=aws", "provider=aws", "unknown provider 'aws'"),
         ("available=maybe", "available=maybe", "yes or no"),
-        ("rel>=1.5", "rel>=1.5", "reliability"),
+        ("rel>=150", "rel>=150", "reliability"),
         ("rel>=150%", "rel>=150%", "reliability"),
         ("count>=0", "count>=0", "count must be at least 1"),
         ("limit=0", "limit=0", "limit must be at least 1"),

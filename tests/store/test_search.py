@@ -246,9 +246,7 @@ def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[s
         ]
         return all(checks)
 
-    attr = {"price": "price_per_hour", "ram": "ram_gb", "spot": "spot_price_per_hour"}.get(
-        q.sort_by, q.sort_by
-    )
+    attr = SORT_COLUMNS[q.sort_by]  # each column is the Offer attribute of that name
     desc = q.sort_order == "desc"
 
     def key(o: Offer) -> tuple[Any, ...]:

@@ -61,7 +61,7 @@ async def test_opens_on_the_cheapest_available_offers(services: Services) -> Non
         status = str(main_screen(app).query_one(StatusBar).render())
         assert "DEMO" in status
         assert f"{t.row_count:,} match" in status
-        assert "vast" in status and "paperspace" in status
+        assert "Vast.ai" in status and "Paperspace" in status  # one display name everywhere
 
 
 async def test_text_query_narrows_and_syncs_the_builder(services: Services) -> None:
@@ -121,6 +121,11 @@ async def test_sort_keys_cycle_and_reverse(services: Services) -> None:
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert main_screen(app).search.sort_by == "price_per_gpu"
+        per_gpu = [r.price_per_gpu_hour for r in table(app).visible_rows()]
+        assert per_gpu == sorted(per_gpu)
         await pilot.press("s")
         await settle(pilot)
         assert main_screen(app).search.sort_by == "performance"

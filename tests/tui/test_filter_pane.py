@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, SelectionList, Static, Switch
+from textual.widgets import Input, Select, SelectionList, Static
 
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import GpuModel, SearchQuery
@@ -91,7 +91,7 @@ async def test_set_query_round_trips_and_emits_nothing() -> None:
         assert app.query_one("#fp-count", Select).value == "2"
         assert app.query_one("#fp-sort", Select).value == "value"
         assert app.query_one("#fp-order", Select).value == "desc"
-        assert app.query_one("#fp-available", Switch).value is False
+        assert app.query_one("#fp-available", Select).value == "no"
         models = terms(app, "fp-models")
         assert set(models.selected) == {"H100", "RTX 4090", "H100 SXM", "my homebrew gpu"}
         assert "my homebrew gpu" in option_values(app, "fp-models")
@@ -196,15 +196,19 @@ async def test_switch_and_selects_emit_immediately() -> None:
     async with app.run_test(size=(40, 60)) as pilot:
         app.query_one("#fp-available").focus()
         await pilot.pause()
-        await pilot.press("space")
+        await pilot.press("enter", "down", "enter")
         await pilot.pause()
         assert app.changes[-1].available is False
+        # the state reads as words, not as a one-line switch that showed neither
+        assert "also unavailable" in str(
+            app.query_one("#fp-available", Select).query_one("#label").render()
+        )
 
         app.query_one("#fp-sort").focus()
         await pilot.pause()
         await pilot.press("enter", "down", "enter")
         await pilot.pause()
-        assert app.changes[-1].sort_by == "performance"
+        assert app.changes[-1].sort_by == "price_per_gpu"
         assert app.changes[-1].available is False
 
         app.query_one("#fp-category").focus()

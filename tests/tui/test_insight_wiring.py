@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from textual.widgets import DataTable
-
 from gpucm import formatting as fmt
 from gpucm import paths
 from gpucm.domain.models import SearchQuery
@@ -124,11 +122,10 @@ async def test_compare_prices_the_planned_disk_all_in(stepped_market: Services) 
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        table = screen.query_one(DataTable)
-        row = table.get_row("All-in $/h (200 GB)")
+        label = "All-in $/h (200 GB)"
         prices = [all_in(o, 200).per_hour for o in screen.offers]
-        for cell, offer in zip(row[1:], screen.offers, strict=True):
-            assert str(cell).startswith(fmt.price(all_in(offer, 200).per_hour))
-        cheapest = min(range(len(prices)), key=prices.__getitem__)
-        assert str(row[1 + cheapest]).endswith("★")
+        assert prices == sorted(prices)  # cheapest all-in first
+        for i, offer in enumerate(screen.offers):
+            assert screen.cell(label, i).startswith(fmt.price(all_in(offer, 200).per_hour))
+        assert screen.cell(label, 0).endswith("★")
         assert format_query(main.search).count("storage>=200") == 1

@@ -18,53 +18,28 @@ from textual.widgets import Button, Input, Select, Static
 
 from gpucm import paths
 from gpucm.domain.models import Instance, Offer, SearchQuery
-from gpucm.engine.launcher import LaunchOptions
+from gpucm.engine.capabilities import unsupported_fields
+from gpucm.engine.launch_options import LaunchOptions
 from gpucm.providers.demo_instances import PROVISION_SECONDS, fails_for_capacity
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
+from gpucm.tui.instance_text import budget_line, limits_sentence, refusal
 from gpucm.tui.screens.compare import CompareScreen
 from gpucm.tui.screens.help import KEY_HELP
-from gpucm.tui.screens.instances import (
-    InstanceDetailScreen,
-    InstancesScreen,
-    TerminateScreen,
-    budget_line,
-    refusal,
-)
-from gpucm.tui.screens.launch import (
-    ConfirmLaunchScreen,
-    LaunchScreen,
-    field_notes,
-    parse_ports,
-)
+from gpucm.tui.screens.instance_detail import InstanceDetailScreen
+from gpucm.tui.screens.instances import InstancesScreen
+from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
+from gpucm.tui.screens.launch_form import LaunchScreen, field_notes, parse_ports
 from gpucm.tui.screens.main import MainScreen
-from gpucm.tui.screenshots import workers_done
+from gpucm.tui.screens.terminate import TerminateScreen
 from tests.conftest import SteppedClock as Clock
 from tests.conftest import launchable
+from tests.tui.helpers import record_notes, settle
 
 
 def top(app: GpucmApp) -> object:
     """The active screen, read afresh (no narrowing carried over from an earlier check)."""
     return app.screen
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await workers_done(pilot.app)
-    await pilot.pause()
-
-
-def record_notes(app: GpucmApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    notes: list[str] = []
-    original = app.notify
-
-    def notify(message: str, *args: Any, **kwargs: Any) -> None:
-        notes.append(str(message))
-        original(message, *args, **kwargs)
-
-    monkeypatch.setattr(app, "notify", notify)
-    return notes
 
 
 async def demo_machines(services: Services) -> int:
@@ -111,13 +86,44 @@ def test_ports_parse_and_refuse_bad_ones() -> None:
         parse_ports("80/sctp")
 
 
-def test_field_notes_follow_capabilities() -> None:
+def test_field_notes_are_the_engines_sentences() -> None:
     lam = field_notes("lambda_labs")
-    assert lam["image"].startswith("Lambda Cloud runs VMs: no image")
-    assert {"image", "env", "ports", "auto_terminate"} <= set(lam)
+    assert set(lam) == {"image", "env", "ports", "auto_terminate"}
     assert "ssh_key" not in lam  # Lambda takes one key per launch
+    everything = LaunchOptions(
+        request_id="x",
+        label="x",
+        image="i",
+        environment=(("K", "v"),),
+        ports=((1, "tcp"),),
+        auto_terminate_hours=1.0,
+        ssh_key_name="k",
+    )
+    # one copy of the rules: each note is the engine's sentence, under its field
+    sentences = unsupported_fields("lambda_labs", everything)
+    assert len(sentences) == len(lam)
+    for note in lam.values():
+        assert any(s.lower().endswith(note.lower()) for s in sentences)
+    assert lam["image"].startswith("Lambda Cloud runs VMs")
     vast = field_notes("vast_ai")
     assert "image" not in vast and "env" not in vast and "ports" not in vast
+    # a provider gpucm does not know honours nothing it cannot vouch for
+    assert set(field_notes("no-such-provider")) == {
+        "image",
+        "env",
+        "ports",
+        "auto_terminate",
+        "ssh_key",
+    }
+
+
+def test_limits_sentence_says_cannot_for_each_missing_action() -> None:
+    assert limits_sentence("lambda_labs") == (
+        "Lambda Cloud cannot stop or start a machine (terminate it instead) "
+        "and cannot show logs (use SSH)."
+    )
+    assert limits_sentence("vast_ai") == "Vast.ai cannot show logs (use SSH)."
+    assert limits_sentence("runpod") == ""  # REST v2: stop, start, restart and logs
 
 
 def test_help_lists_launch_and_instances() -> None:
@@ -261,6 +267,8 @@ async def test_capacity_failure_offers_the_equivalent_and_launches_it(
         record = await services.store.journal.get(form.request_id)
         assert record is not None
         assert record.state == "done" and record.offer_id == equivalent.id
+        # the price kept is the one confirmed for the offer that launched
+        assert record.reserved_per_hour == confirm.pre.cost.per_hour
 
 
 async def test_lambda_form_disables_what_lambda_cannot_do(services: Services) -> None:
@@ -277,7 +285,7 @@ async def test_lambda_form_disables_what_lambda_cannot_do(services: Services) ->
         assert all(i.disabled for i in form.query(".lf-env-key, .lf-env-value").results(Input))
         assert not form.query_one("#lf-label", Input).disabled
         assert not form.query_one("#lf-ssh-key", Input).disabled
-        assert "Lambda Cloud runs VMs: no image" in text_of(form, "#lf-note-image")
+        assert "Lambda Cloud runs VMs with its own OS image" in text_of(form, "#lf-note-image")
         assert "port mapping" in text_of(form, "#lf-note-ports")
         assert form.check_action("add_env", ()) is None
 
@@ -366,7 +374,6 @@ async def test_manager_lifecycle_stop_start_terminate(
     offer = await launchable(stepped_market)
     instance = await launch_directly(stepped_market, offer, "life")
     app = GpucmApp(stepped_market, refresh=False)
-    notes = record_notes(app, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("i")
@@ -400,14 +407,15 @@ async def test_manager_lifecycle_stop_start_terminate(
         await pilot.press("t")
         await settle(pilot)
         assert isinstance(app.screen, TerminateScreen)
+        dialog = app.screen
         await pilot.press(*"not-the-name", "enter")
         await settle(pilot)
-        assert top(app) is manager
-        assert any("did not match" in n for n in notes)
+        # a typo keeps the dialog up, says so, and lets the name be typed again
+        assert top(app) is dialog
+        assert "nothing was terminated" in text_of(dialog, "#terminate-error")
+        assert dialog.query_one(Input).value == ""
         assert (await stepped_market.instances.find(instance.id)).status == "running"
 
-        await pilot.press("t")
-        await settle(pilot)
         await pilot.press(*instance.name, "enter")
         await settle(pilot)
         assert await stepped_market.instances.list() == []

@@ -19,6 +19,7 @@ from gpucm.tui.widgets.market_charts import (
     HISTORY_HINT,
     NO_MATCH,
     NO_MODEL_HISTORY,
+    ChartReaders,
     HistoryLines,
     MarketCharts,
     PriceHistogram,
@@ -88,7 +89,10 @@ class ChartsApp(App[None]):
         self.store = store
 
     def compose(self) -> ComposeResult:
-        yield MarketCharts(self.store, id="charts-pane")
+        yield MarketCharts(
+            ChartReaders(self.store.gpu_prices, self.store.provider_counts, self.store.history),
+            id="charts-pane",
+        )
 
 
 def count_calls(monkeypatch: pytest.MonkeyPatch, store: Store, name: str) -> list[tuple[Any, ...]]:

@@ -79,13 +79,14 @@ class DetailApp(App[None]):
         self.store = store
 
     def compose(self) -> ComposeResult:
-        yield ModelDetail(self.store, Catalog.builtin, id="detail")
+        yield ModelDetail(self.store.model_offers, Catalog.builtin, id="detail")
 
 
-def provider_line(text: str, short: str) -> str:
-    lines = [line for line in text.splitlines() if line.split()[:1] == [short]]
+def provider_line(text: str, name: str) -> str:
+    """The price line of a provider (by its display name), starting with the name."""
+    lines = [line for line in text.splitlines() if line.startswith(name + " ")]
     assert len(lines) == 1, text
-    return lines[0]
+    return name + " " + " ".join(lines[0].removeprefix(name).split())
 
 
 def count_calls(monkeypatch: pytest.MonkeyPatch, store: Store, name: str) -> list[tuple[Any, ...]]:
@@ -125,16 +126,16 @@ async def test_shows_catalog_facts_and_store_prices(store: Store) -> None:
             assert fact in text, fact
         expected = await store.model_offers("RTX 4090")
         assert [p.provider for p in expected] == ["vast_ai", "runpod"]
-        vast = provider_line(text, "vast")
+        vast = provider_line(text, "Vast.ai")
         # the unavailable $0.10 offer is not "offered now"
         assert vast.split()[1:] == ["3", "$0.350", "$0.617", "$0.900", "$0.350–$1.20"]
         for p in expected:
-            short = {"vast_ai": "vast", "runpod": "runpod"}[p.provider]
+            short = {"vast_ai": "Vast.ai", "runpod": "RunPod"}[p.provider]
             line = provider_line(text, short)
             for value in (p.min_gpu_price, p.avg_gpu_price, p.max_gpu_price):
                 assert fmt.price(value) in line
         # cheapest provider first, as the store orders them
-        assert text.index("vast ") < text.index("runpod ")
+        assert text.index("Vast.ai ") < text.index("RunPod ")
 
 
 async def test_other_model_and_export_svg(store: Store) -> None:
@@ -148,8 +149,8 @@ async def test_other_model_and_export_svg(store: Store) -> None:
         assert "Hopper" in text
         assert "80 GB" in text
         assert "datacenter" in text
-        assert "lambda" in text
-        assert provider_line(text, "runpod").split()[1:5] == ["1", "$2.40", "$2.40", "$2.40"]
+        assert "Lambda Cloud" in text
+        assert provider_line(text, "RunPod").split()[1:5] == ["1", "$2.40", "$2.40", "$2.40"]
         svg = app.export_screenshot().replace("&#160;", " ")
         assert "H100 PCIe" in svg
         assert "Hopper" in svg
@@ -166,7 +167,7 @@ async def test_unknown_model_with_markup_characters(store: Store) -> None:
         assert text.splitlines()[0] == WEIRD
         assert "Not in the GPU catalog" in text
         assert "Arch" not in text  # no made-up specs
-        assert provider_line(text, "vast").split()[1:3] == ["1", "$0.500"]
+        assert provider_line(text, "Vast.ai").split()[1:3] == ["1", "$0.500"]
         svg = app.export_screenshot().replace("&#160;", " ")
         assert WEIRD in svg
 
@@ -227,14 +228,14 @@ async def test_refresh_data_picks_up_new_prices(store: Store) -> None:
         detail.show("RTX 4090")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "$0.750" in provider_line(detail.plain_text, "runpod")
+        assert "$0.750" in provider_line(detail.plain_text, "RunPod")
         await store.replace_offers(
             "runpod", [make_offer("runpod", "r", price_per_hour=0.55)], fetched_at=FIXED_NOW
         )
         detail.refresh_data()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "$0.550" in provider_line(detail.plain_text, "runpod")
+        assert "$0.550" in provider_line(detail.plain_text, "RunPod")
         assert "$0.750" not in detail.plain_text
 
 

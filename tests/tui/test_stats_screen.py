@@ -7,12 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from rich.segment import Segment
-from rich.style import Style
-from rich.text import Text
 from textual.app import App
-from textual.coordinate import Coordinate
-from textual.widgets import DataTable
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import SearchQuery
@@ -24,8 +19,9 @@ from gpucm.engine.market import (
 )
 from gpucm.services import Services, open_services
 from gpucm.store.history import resolution_for
-from gpucm.tui.screens.stats import Cell, StatsScreen, StatsTable
+from gpucm.tui.screens.stats import StatsScreen
 from gpucm.tui.screenshots import SCREENSHOT_TIME
+from gpucm.tui.widgets.line_table import LineTable
 from gpucm.tui.widgets.market_charts import HistoryLines
 
 
@@ -58,7 +54,7 @@ async def settle(app: Host) -> None:
         await app.workers.wait_for_complete()
 
 
-def cell(table: DataTable[object], model: str, column: str) -> str:
+def cell(table: LineTable, model: str, column: str) -> str:
     return str(table.get_cell(model, column))
 
 
@@ -67,14 +63,14 @@ async def test_rows_are_the_store_percentiles_in_either_unit(history_services: S
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app)
         stats = await history_services.store.stats()
-        table = app.stats_screen.query_one(DataTable)
+        table = app.stats_screen.query_one(LineTable)
         assert table.row_count == len(stats.model_stats)
         for model, s in stats.model_stats.items():
             assert cell(table, model, "available") == f"{s.available_count}/{s.offer_count:,}"
             assert cell(table, model, "median") == fmt.price(s.median_price_per_gpu)
             assert cell(table, model, "p90") == fmt.price(s.p90_price_per_gpu)
         # most available first
-        counts = [stats.model_stats[str(k.value)].available_count for k in table.rows]
+        counts = [stats.model_stats[k].available_count for k in table.row_keys]
         assert counts == sorted(counts, reverse=True)
         await pilot.press("u")
         for model, s in stats.model_stats.items():
@@ -96,7 +92,7 @@ async def test_trend_column_and_window_follow_the_history(history_services: Serv
         assert screen.trends == expected
         changed = [m for m, t in expected.items() if t.change]
         assert changed, "30 hours of demo refreshes move some prices"
-        table = screen.query_one(DataTable)
+        table = screen.query_one(LineTable)
         model = changed[0]
         assert f"{expected[model].change * 100:+.1f}%" in cell(table, model, "trend")
         screen.loaded.clear()
@@ -140,7 +136,7 @@ async def test_a_filter_with_no_offers_says_so(services: Services) -> None:
     async with app.run_test(size=(80, 24)):
         await settle(app)
         screen = app.stats_screen
-        assert screen.query_one(DataTable).row_count == 0
+        assert screen.query_one(LineTable).row_count == 0
         assert screen.pane.hint_text == "No offers match the filter."
 
 
@@ -152,36 +148,51 @@ async def test_a_single_refresh_shows_a_hint_not_a_chart(services: Services) -> 
         assert hint is not None and "builds up with every refresh" in hint
 
 
-async def test_table_cells_draw_as_the_texts_they_replace(history_services: Services) -> None:
-    """StatsTable draws its Cells itself, skipping Rich's layout: every cell, on the
-    cursor row or not, must come out as DataTable draws the equivalent Text."""
+async def test_the_sorted_column_shows_an_arrow_and_a_new_sort_starts_at_the_top(
+    history_services: Services,
+) -> None:
+    app = Host(history_services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app)
+        screen = app.stats_screen
+        table = screen.query_one(LineTable)
+        assert "Avail▼" in table.render_line(0).text
+        await pilot.press("j", "j", "j", "j", "j")
+        await pilot.pause()
+        assert table.cursor_row == 5
+        await pilot.press("s")  # by median, cheapest first
+        await settle(app)
+        header = table.render_line(0).text
+        assert "Median▲" in header and "Avail▼" not in header
+        assert table.cursor_row == 0 and table.scroll_offset.y == 0
+        assert screen.model == table.row_keys[0]
+
+
+async def test_every_provider_shows_or_is_counted(history_services: Services) -> None:
+    """A narrow Providers column never drops a name silently: what does not fit is
+    counted ("+2")."""
     app = Host(history_services)
     async with app.run_test(size=(120, 40)):
         await settle(app)
-        table = app.stats_screen.query_one(StatsTable)
-        base = table.rich_style
-        checked = 0
-        for row in range(table.row_count):
-            row_key = table.coordinate_to_cell_key(Coordinate(row, 0)).row_key
-            for col, column in enumerate(table.ordered_columns):
-                cell = table._data[row_key][column.key]
-                assert isinstance(cell, Cell)
-                text = Text.assemble(*cell.parts, justify="right" if cell.right else None)
-                width = column.get_render_width(table)
-                for cursor in (False, True):
-                    table._cell_render_cache.clear()
-                    fast = table._render_cell(row, col, base, width, cursor=cursor)
-                    table._data[row_key][column.key] = text  # type: ignore[assignment]
-                    table._cell_render_cache.clear()
-                    table._row_renderable_cache.clear()
-                    rich = DataTable._render_cell(table, row, col, base, width, cursor=cursor)
-                    table._data[row_key][column.key] = cell
-                    table._row_renderable_cache.clear()
-                    assert drawn(fast) == drawn(rich), (row, column.key, cursor)
-                    checked += 1
-        assert checked >= 2 * 10 * 40
+        screen = app.stats_screen
+        table = screen.query_one(LineTable)
+        stats = screen.stats
+        assert stats is not None
+        row = next(
+            i for i, k in enumerate(table.row_keys) if len(stats.model_stats[k].providers) == 4
+        )
+        line = table.render_line(1 + row - int(table.scroll_offset.y)).text
+        assert "providers" in table.shown_columns
+        names = ["Vast.ai", "RunPod", "Lambda Cloud", "Paperspace"]
+        shown = [n for n in names if n in line]
+        missing = len(names) - len(shown)
+        assert missing == 0 or f"+{missing}" in line, line
 
 
-def drawn(lines: list[list[Segment]]) -> list[list[tuple[str, Style | None]]]:
-    """Characters and their styles, however they are split into segments."""
-    return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
+async def test_a_trend_needs_two_refreshes_of_history(services: Services) -> None:
+    app = Host(services)  # one refresh: live prices and one bucket, no trend yet
+    async with app.run_test(size=(120, 40)):
+        await settle(app)
+        table = app.stats_screen.query_one(LineTable)
+        assert table.row_keys
+        assert {cell(table, k, "trend") for k in table.row_keys} == {"-"}

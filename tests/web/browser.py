@@ -173,9 +173,11 @@ def wait_for(
     raise AssertionError(f"the browser never showed {what}; the screen was:\n{shown}")
 
 
-# an offer table row: provider, GPU model, count, $/h (a detail pane's per-provider
-# line has a count right after the provider)
-OFFER_ROW = re.compile(r"\b(vast|runpod|lambda|paperspace) +[A-Za-z][^$]*? \d+ +\$\d+\.\d+")
+# an offer table row: provider (as the screen names it), GPU model, count, $/h (a
+# detail pane's per-provider line has a count right after the provider)
+OFFER_ROW = re.compile(
+    r"\b(Vast\.ai|RunPod|Lambda Cloud|Paperspace) +[A-Za-z][^$]*? \d+ +\$\d+\.\d+"
+)
 
 
 def offer_rows(lines: list[str]) -> list[str]:

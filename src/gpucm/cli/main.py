@@ -207,7 +207,7 @@ def tui_main(argv: list[str] | None = None) -> int:
                 query = parse_query(ns.query)
             except QueryError as exc:
                 raise UsageError(f"--query: {exc}") from None
-        from gpucm.tui.app import GpucmApp
+        from gpucm.tui.app import GpucmApp, leave
         from gpucm.tui.boot import boot_view
 
         async def services() -> Services:
@@ -224,7 +224,10 @@ def tui_main(argv: list[str] | None = None) -> int:
             freeze_heap=True,
         )
         app.run()
-        return app.return_code or 0
+        code = app.return_code or 0
+        if argv is None:  # gpucm-tui itself, not a caller in the same process
+            leave(code)
+        return code
     except UsageError as exc:
         print(_one_line("gpucm-tui", exc), file=sys.stderr)
         return 2

@@ -15,14 +15,15 @@ Keys are case-insensitive; so are the values of category, provider, available an
     ram, storage (disk),       > >=        minimums (GB, GB, GB per GPU, version,
       vram (gpu_mem), cuda,                score); "32gb" is accepted for sizes
       perf (performance)
-    rel (reliability)          > >=        0.95 or 95%
+    rel (reliability)          > >=        0.95, 95% or 95 (above 1: a percentage)
     region (regions)           =  list     group names or raw region terms
     provider (providers)       =  list     any spelling `canonical_provider` knows
     available                  =  yes|no|true|false|1|0;  bare `all` = available=no
     avail (availability)       >= > low|medium|high: stock the provider confirms
                                   (hides offers whose availability is unknown)
-    sort                       =  key or -key (descending): price, performance (perf),
-                                  reliability (rel), value, gpu_count (count), ram,
+    sort                       =  key or -key (descending): price, price_per_gpu
+                                  (gpu_price), performance (perf), reliability (rel),
+                                  value, gpu_count (count), ram, vram, storage (disk),
                                   spot (the interruptible price); bare `spot` = sort=spot
     limit, offset              =  N
 
@@ -121,6 +122,10 @@ _SORT_ALIASES: Final[dict[str, str]] = {
     "perf": "performance",
     "rel": "reliability",
     "count": "gpu_count",
+    "gpu_price": "price_per_gpu",
+    "per_gpu": "price_per_gpu",
+    "gpu_mem": "vram",
+    "disk": "storage",
 }
 _BOOLS: Final[dict[str, bool]] = {
     "yes": True,
@@ -262,13 +267,15 @@ def _size(raw: str, value: str) -> float:
 
 
 def _reliability(raw: str, value: str) -> float:
+    """0.95, 95% and 95 all mean 95 %: a bare number above 1 is a percentage, as the
+    TUI's filter builder reads it."""
     text = value.strip()
-    if text.endswith("%"):
-        number = _number(raw, text[:-1], "a reliability like 0.95 or 95%") / 100
-    else:
-        number = _number(raw, text, "a reliability like 0.95 or 95%")
+    percent = text.endswith("%")
+    number = _number(raw, text[:-1] if percent else text, "a reliability like 0.95 or 95%")
+    if percent or number > 1:
+        number /= 100
     if not 0 <= number <= 1:
-        raise QueryError(f"reliability must be 0..1 or 0%..100% in {_show(raw)}", raw)
+        raise QueryError(f"reliability must be 0..1 or 0..100 (%) in {_show(raw)}", raw)
     return number
 
 

@@ -8,7 +8,18 @@ from typing import Literal, get_args
 
 Category = Literal["consumer", "professional", "datacenter", "unknown"]
 Vendor = Literal["nvidia", "amd", "intel", "unknown"]
-SortBy = Literal["price", "performance", "reliability", "value", "gpu_count", "ram", "spot"]
+SortBy = Literal[
+    "price",
+    "price_per_gpu",
+    "performance",
+    "reliability",
+    "value",
+    "gpu_count",
+    "ram",
+    "vram",
+    "storage",
+    "spot",
+]
 SortOrder = Literal["asc", "desc"]
 InstanceStatus = Literal["provisioning", "running", "stopped", "error", "terminated"]
 # GPU time is billed from the start of provisioning
@@ -26,11 +37,14 @@ StatusReason = Literal["outbid", "preempted"]
 CATEGORIES: tuple[Category, ...] = ("consumer", "professional", "datacenter", "unknown")
 SORT_KEYS: tuple[SortBy, ...] = (
     "price",
+    "price_per_gpu",
     "performance",
     "reliability",
     "value",
     "gpu_count",
     "ram",
+    "vram",
+    "storage",
     "spot",
 )
 AVAILABILITY_LEVELS: tuple[Availability, ...] = ("high", "medium", "low", "none", "unknown")

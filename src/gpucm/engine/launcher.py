@@ -128,6 +128,14 @@ class LaunchOutcome:
     preflight: Preflight | None = None  # what was launched, at what price (None: reused)
 
 
+def _parts(cost: AllIn) -> dict[str, Any]:
+    return {
+        "compute_per_hour": cost.compute_per_hour,
+        "storage_per_hour": cost.storage_per_hour,
+        "storage_estimated": cost.estimated,
+    }
+
+
 class Launcher:
     """The launch steps, over the engine's ports. `ports.settings` and `ports.catalog`
     are read afresh at each step (the config file may change under a running TUI)."""
@@ -295,7 +303,9 @@ class Launcher:
             provider=offer.provider,
             offer_id=offer.id,
             label=options.label,
-            request={**options.masked(), "target": target},
+            # the all-in's parts, for the instance manager to say why a provider's
+            # rate differs from what was confirmed (the journal keeps the total)
+            request={**options.masked(), "target": target, "confirmed": _parts(pre.cost)},
             fingerprint=fingerprint,
             reserve_per_hour=per_hour,
             admit=self._admit(per_hour),

@@ -43,6 +43,7 @@ Positions = npt.NDArray[np.int32]
 _NUMBERS = (
     "gpu_count",
     "price_per_hour",
+    "price_per_gpu_hour",  # a sort key only
     "ram_gb",
     "storage_gb",
     "reliability",

@@ -18,11 +18,14 @@ from gpucm.domain.regions import US_GROUPS, expand_region_terms
 
 SORT_COLUMNS: dict[SortBy, str] = {
     "price": "price_per_hour",
+    "price_per_gpu": "price_per_gpu_hour",
     "performance": "performance",
     "reliability": "reliability",
     "value": "value",
     "gpu_count": "gpu_count",
     "ram": "ram_gb",
+    "vram": "gpu_memory_gb",
+    "storage": "storage_gb",
     # interruptible price: offers without one (no spot rental) sort last, as NULLs do
     "spot": "spot_price_per_hour",
 }

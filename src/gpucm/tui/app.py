@@ -13,19 +13,22 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from textual import work
+from textual import events, work
+from textual.actions import ActionError, parse
 from textual.app import App
 from textual.binding import Binding, BindingType
 
 from gpucm import paths
-from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.domain.provider_names import display_name
 from gpucm.tui.boot import BootView
 from gpucm.tui.commands import GpucmCommands
 from gpucm.tui.heap import freeze_startup_heap
+from gpucm.tui.leave import leave as leave  # gpucm-tui's exit, for cli/main.py
 from gpucm.tui.messages import BootPainted, FirstPaint, RefreshLanded
 from gpucm.tui.theme_files import quick_theme
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
     from textual.timer import Timer
 
     from gpucm.domain.models import SearchQuery
@@ -41,7 +44,7 @@ ServicesFactory = Callable[[], Awaitable["Services"]]
 
 
 def _new_request_id() -> str:
-    from gpucm.engine.launcher import new_request_id
+    from gpucm.engine.launch_options import new_request_id
 
     return new_request_id()
 
@@ -96,6 +99,14 @@ class GpucmApp(App[None]):
         self.request_ids: Callable[[], str] = _new_request_id
         # snapshot tests turn blinking off so a focused input looks the same every time
         self.cursor_blink = cursor_blink
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if driver.__module__ == "textual.drivers.linux_driver":
+            from gpucm.tui.driver import QuickExitDriver
+
+            return QuickExitDriver  # quits without Textual's 0.2 s input-thread wait
+        return driver
 
     async def on_mount(self) -> None:
         if self._boot is not None:
@@ -264,7 +275,7 @@ class GpucmApp(App[None]):
     def active_providers(self) -> list[tuple[str, str]]:
         if not hasattr(self, "services"):
             return []
-        return [(n, DISPLAY_NAMES.get(n, n)) for n in self.services.provider_names()]
+        return [(n, display_name(n)) for n in self.services.provider_names()]
 
     def theme_names(self) -> list[str]:
         return sorted(self.available_themes)
@@ -326,10 +337,10 @@ class GpucmApp(App[None]):
         self.notify(f"Filter {name!r} recalled.", timeout=3, markup=False)
 
     def _current_query_text(self) -> str | None:
-        from gpucm.domain.query import format_query
-
+        """The search as the user typed it (else as the builder or keys made it):
+        what a saved filter or a watch keeps, exactly."""
         main = self._main_screen()
-        return None if main is None else format_query(main.search)
+        return None if main is None else main.query_text
 
     def save_filter(self) -> None:
         from gpucm.tui.screens.presets import SaveFilterScreen
@@ -374,10 +385,36 @@ class GpucmApp(App[None]):
 
             open_instances(self, self.services)
 
+    # -- keys that cannot act now ------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        """A key whose action cannot run now is greyed out in the key bar; pressed, it
+        says why instead of doing nothing. (A key that acted, or that a widget such as
+        an input took, never gets here disabled.)"""
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.enabled:
+            return
+        binding = active.binding
+        reason: str | None = None
+        explain = getattr(active.node, "disabled_reason", None)
+        if callable(explain):
+            try:
+                _namespace, action, parameters = parse(binding.action)
+            except ActionError:
+                action, parameters = binding.action, ()
+            reason = explain(action, parameters)
+        what = binding.description or self.get_key_display(binding)
+        self.notify(reason or f"{what}: not available here.", timeout=4, markup=False)
+
     # -- help -----------------------------------------------------------------------
 
     def action_help(self) -> None:
+        """The keys of the screen in front (its `KEYS_HELP`), or the main screen's."""
         from gpucm.tui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        keys = getattr(screen, "KEYS_HELP", None)
+        title = getattr(screen, "HELP_TITLE", "gpucm keys")
+        self.push_screen(HelpScreen(keys, title=title))

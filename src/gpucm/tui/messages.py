@@ -13,12 +13,13 @@ if TYPE_CHECKING:  # types only: messages are imported by the first screen
 
 class QueryChanged(Message):
     """A new search, from the filter builder (origin "builder"), the text query
-    ("text"), or a key such as sort ("keys")."""
+    ("text", with `text` as typed), or a key such as sort ("keys")."""
 
-    def __init__(self, query: SearchQuery, origin: str) -> None:
+    def __init__(self, query: SearchQuery, origin: str, text: str | None = None) -> None:
         super().__init__()
         self.query = query
         self.origin = origin
+        self.text = text
 
 
 class RefreshLanded(Message):

@@ -57,7 +57,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "sorted-marked-120x40",
         (120, 40),
         ("s", "j", "space", "j", "j", "space"),
-        caption="Sorted by performance (s), two offers marked (space)",
+        caption="Sorted by $/GPU·h (s), two offers marked (space)",
     ),
     Scenario(
         "query-120x40",
@@ -137,6 +137,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         caption="Cheapest equivalent at each provider, all-in, cost for a day",
         history_days=7,
     ),
+    Scenario(
+        "watch-80x24",
+        (80, 24),
+        (*RTX_4090, "ctrl+p", *"Watch this", "wait", "enter"),
+        caption="ctrl+p, Watch this filter: alerts on a price, a count or a new provider",
+    ),
     Scenario("help-120x40", (120, 40), ("question_mark",), caption="Help (?)"),
     Scenario("help-80x24", (80, 24), ("question_mark",)),
     Scenario("theme-light", (120, 40), theme="gpucm-light", caption="gpucm-light"),
@@ -199,8 +205,12 @@ async def play(pilot: Pilot[None], scenario: Scenario) -> None:
     if hasattr(pilot.app, "request_ids"):
         pilot.app.request_ids = snapshot_request_ids()
     await settle(pilot)
-    if scenario.keys:
-        await pilot.press(*scenario.keys)
+    keys = list(scenario.keys)
+    while keys:
+        # "wait": let the command palette search before the next key
+        chunk = keys[: keys.index("wait")] if "wait" in keys else keys
+        keys = keys[len(chunk) + 1 :] if "wait" in keys else []
+        await pilot.press(*chunk)
         await settle(pilot)
     # a toast lives for a few seconds of wall time: whether it is still up at the
     # capture depends on the machine's speed, so pictures are taken without any

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.pricing import all_in, per_gb_vram_hour, planned_disk_gb
-from gpucm.domain.provider_names import DISPLAY_NAMES
+from gpucm.domain.provider_names import display_name
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -33,6 +33,7 @@ class BestOffersScreen(ModalScreen[None]):
         Binding("escape,q", "dismiss", "Close"),
         Binding("plus,equals_sign", "hours(1)", "More hours"),
         Binding("minus", "hours(-1)", "Fewer hours"),
+        Binding("L", "launch", "Launch", id="best-launch"),
         Binding("j", "move(1)", "Down", show=False),
         Binding("k", "move(-1)", "Up", show=False),
     ]
@@ -75,7 +76,7 @@ class BestOffersScreen(ModalScreen[None]):
             yield Static("", classes="best-note", id="best-note")
             yield DataTable(id="best-table", cursor_type="row", zebra_stripes=True)
             yield Static(
-                "+/-: hours   enter: offer detail   escape: close"
+                "+/-: hours   enter: offer detail   L: launch it   escape: close"
                 "   * storage estimated from the provider's list rate",
                 classes="best-note",
             )
@@ -93,6 +94,7 @@ class BestOffersScreen(ModalScreen[None]):
             self.query_one("#best-note", Static).update(Text(f"Could not read offers: {exc}"))
             return
         self._fill()
+        self.refresh_bindings()
 
     def _fill(self) -> None:
         note = (
@@ -125,7 +127,7 @@ class BestOffersScreen(ModalScreen[None]):
             best = cost.per_gpu_hour == cheapest
             style = "bold green" if best else ""
             table.add_row(
-                Text(DISPLAY_NAMES.get(offer.provider, offer.provider)),
+                Text(display_name(offer.provider)),
                 Text(str(offer.gpu_count), justify="right"),
                 Text(fmt.price(offer.price_per_hour), justify="right"),
                 Text(fmt.price(cost.per_hour) + star, justify="right"),
@@ -158,3 +160,30 @@ class BestOffersScreen(ModalScreen[None]):
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
+
+    @property
+    def selected(self) -> Offer | None:
+        """The offer on the cursor's row."""
+        table = self.query_one(DataTable)
+        if not table.row_count or not self.offers:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((o for o in self.offers if o.id == key), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "launch":
+            return True if self.selected is not None else None
+        return True
+
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        if action == "launch":
+            return "No available offer of this model matches the filter."
+        return None
+
+    def action_launch(self) -> None:
+        """Launch the offer on the cursor's row."""
+        from gpucm.tui.screens.launch_form import LaunchScreen
+
+        offer = self.selected
+        if offer is not None:
+            self.app.push_screen(LaunchScreen(self.services, offer))

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from gpucm.store.first_page import read_first_page
 from gpucm.tui.boot import BootView
 from gpucm.tui.messages import BootPainted
+from gpucm.tui.widgets.key_bar import KeyBar
 from gpucm.tui.widgets.offer_table import ROW_COLUMNS, OfferRow, OfferTable
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class BootScreen(Screen[None]):
             self._fetch, self._count, page_size=FIRST_PAGE, empty_text="  Loading…", id="offers"
         )
         yield Static(" loading…", id="boot-status", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.title = "gpucm"

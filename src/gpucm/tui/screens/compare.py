@@ -1,29 +1,41 @@
-"""`c` with 2 to 6 marked offers: side by side, the best value in each row highlighted."""
+"""`c` with 2 to 6 marked offers: side by side, the best value in each row highlighted.
+
+Columns are the marked offers, cheapest all-in first; an offer that vanished since it
+was marked keeps its column, greyed out, with what the table last showed of it. The
+columns that fit are drawn whole (a narrow terminal pages through them with ←/→,
+never cutting a value), and the keys stay on screen under the rows at any size.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from rich.cells import cell_len
+from rich.style import Style
+from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer
 from gpucm.domain.pricing import DEFAULT_DISK_GB, AllIn, all_in, planned_disk_gb
+from gpucm.domain.provider_names import display_name
 from gpucm.providers.registry import PROVIDER_META
+from gpucm.tui.screens.help import COMPARE_HELP
 
 if TYPE_CHECKING:
     from gpucm.services import Services
+    from gpucm.tui.widgets.offer_table import OfferRow
 
 
-HINT = "best in each row is highlighted   ←/→: choose an offer   L: launch it   escape: close"
+HINT = "★ best in row   ←/→: choose an offer   ↑/↓: scroll   L: launch it   esc: close"
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,7 @@ def attributes(disk_gb: float = DEFAULT_DISK_GB) -> tuple[Attribute, ...]:
 
 
 ATTRIBUTES: tuple[Attribute, ...] = (
-    Attribute("Provider", lambda o: o.provider, lambda o: o.provider),
+    Attribute("Provider", lambda o: o.provider, lambda o: display_name(o.provider)),
     Attribute("GPU", lambda o: o.gpu_model, lambda o: f"{o.gpu_count} x {o.gpu_model}"),
     Attribute("$/h", lambda o: o.price_per_hour, lambda o: fmt.price(o.price_per_hour), "min"),
     Attribute(
@@ -152,107 +164,288 @@ def best_columns(attr: Attribute, offers: list[Offer]) -> set[int]:
     return {i for i, v in numbers if v == target}
 
 
-class CompareScreen(ModalScreen[None]):
-    """The table's cursor is a column, an offer: left/right pick it, up/down scroll
-    the attributes, and `L` launches the offer under the cursor."""
+@dataclass(frozen=True)
+class Column:
+    """One marked offer: as the store has it now, or None if it vanished (then what
+    the table last showed of it, if anything)."""
 
+    offer_id: str
+    offer: Offer | None
+    known: OfferRow | None = None
+
+    @property
+    def gone(self) -> bool:
+        return self.offer is None
+
+    def header(self, index: int) -> str:
+        return f"#{index + 1} gone" if self.gone else f"#{index + 1}"
+
+
+def _known_text(attr: Attribute, row: OfferRow | None) -> str:
+    """What a vanished offer's column can still say: the facts the table showed."""
+    if row is None:
+        return "-"
+    if attr.label == "Provider":
+        return display_name(row.provider)
+    if attr.label == "GPU":
+        return f"{row.gpu_count} x {row.gpu_model}"
+    if attr.label == "$/h":
+        return fmt.price(row.price_per_hour)
+    if attr.label == "$/GPU-h":
+        return fmt.price(row.price_per_gpu_hour)
+    if attr.label == "Available":
+        return "gone"
+    return "-"
+
+
+COLUMN_GAP = 2
+
+
+class CompareScreen(ModalScreen[None]):
+    HELP_TITLE = "compare keys"
+    KEYS_HELP = COMPARE_HELP
+    """The selected offer is a column: ←/→ choose it, ↑/↓ scroll the attributes, and
+    `L` launches the offer selected."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "compare--label",
+        "compare--header",
+        "compare--selected",
+        "compare--selected-header",
+        "compare--best",
+        "compare--selected-best",
+        "compare--gone",
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,c", "dismiss", "Close"),
+        Binding("left,h", "choose(-1)", "Previous offer", show=False),
+        Binding("right,l", "choose(1)", "Next offer", show=False),
+        Binding("down,j", "scroll(1)", "Scroll down", show=False),
+        Binding("up,k", "scroll(-1)", "Scroll up", show=False),
         Binding("L", "launch", "Launch", id="compare-launch"),
     ]
 
     def __init__(
-        self, services: Services, offer_ids: list[str], disk_gb: float | None = None
+        self,
+        services: Services,
+        offer_ids: list[str],
+        disk_gb: float | None = None,
+        known: Mapping[str, OfferRow] | None = None,
     ) -> None:
         super().__init__()
         self.services = services
         self.offer_ids = offer_ids
         self.disk_gb = planned_disk_gb(disk_gb)
-        self.offers: list[Offer] = []
+        self.known = dict(known or {})
+        self.columns: list[Column] = []
+        self.choice = 0  # index into columns
+        self.first = 0  # the first column on screen
+        self.loaded = False
+
+    @property
+    def offers(self) -> list[Offer]:
+        """The marked offers still listed, in column order."""
+        return [c.offer for c in self.columns if c.offer is not None]
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(f"Comparing {len(self.offer_ids)} offers", classes="dialog-title")
-            yield DataTable(
-                id="compare-table", cursor_type="column", zebra_stripes=True, fixed_columns=1
-            )
-            yield Static(HINT, classes="dialog-hint", id="compare-hint", markup=False)
+        # the frame scrolls the rows; the keys, docked, stay on screen at any size
+        with VerticalScroll(id="dialog", can_focus=False):
             yield Static(
-                f"* includes {self.disk_gb:g} GB of storage at the provider's list rate "
-                "(estimated)",
-                classes="dialog-hint",
-                id="compare-estimated",
-                markup=False,
+                Text(f"Comparing {len(self.offer_ids)} offers, cheapest all-in first"),
+                classes="dialog-title",
+                id="compare-title",
             )
+            yield Static("Loading…", id="compare-grid")
+            with Vertical(classes="dialog-bottom"):
+                yield Static(Text(HINT), classes="dialog-hint", id="compare-hint")
+                yield Static(
+                    f"* includes {self.disk_gb:g} GB of storage at the provider's list rate "
+                    "(estimated)",
+                    classes="dialog-hint",
+                    id="compare-estimated",
+                    markup=False,
+                )
 
     def on_mount(self) -> None:
         self._load()
 
     @work(exclusive=True, exit_on_error=False)
     async def _load(self) -> None:
-        found = [await self.services.store.get_offer(i) for i in self.offer_ids]
-        self.offers = [o for o in found if o is not None]
-        table = self.query_one(DataTable)
-        table.add_column(Text(""), key="attribute")
-        for i, offer in enumerate(self.offers):
-            table.add_column(Text(f"#{i + 1} {offer.provider_id}"[:24]), key=f"o{i}")
-        best_style = self.get_component_rich_style("compare--best", default=None)
-        for attr in attributes(self.disk_gb):
-            winners = best_columns(attr, self.offers)
-            cells = [Text(attr.label, style="bold")]
-            for i, offer in enumerate(self.offers):
-                text = Text(attr.show(offer))
-                if i in winners:
-                    text.stylize(best_style or "bold reverse")
-                    text.append(" ★")
-                cells.append(text)
-            table.add_row(*cells, key=attr.label)
+        found = {i: await self.services.store.get_offer(i) for i in self.offer_ids}
+        live = [o for o in found.values() if o is not None]
+        live.sort(key=lambda o: all_in(o, self.disk_gb).per_hour)
+        gone = [i for i in self.offer_ids if found[i] is None]
+        self.columns = [Column(o.id, o) for o in live] + [
+            Column(i, None, self.known.get(i)) for i in gone
+        ]
         estimated = any(all_in(o, self.disk_gb).estimated for o in self.offers)
         self.query_one("#compare-estimated").display = estimated
-        if self.offers:
-            table.move_cursor(column=1)
-        missing = len(self.offer_ids) - len(self.offers)
-        if missing:
-            self.notify(f"{missing} marked offer(s) vanished in a refresh.", severity="warning")
+        if gone:
+            self.query_one("#compare-title", Static).update(
+                Text(
+                    f"Comparing {len(self.offer_ids)} offers, cheapest all-in first;"
+                    f" {len(gone)} vanished in a refresh (greyed out)"
+                )
+            )
+        self.loaded = True
+        self._draw()
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"compare--best"}
+    # -- drawing --------------------------------------------------------------------
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"compare--{name}", partial=True)
+
+    def cell_texts(self) -> list[tuple[Attribute, list[str]]]:
+        """Every row's label and each column's text (a ★ marks the best)."""
+        attrs = attributes(self.disk_gb)
+        live = self.offers
+        rows: list[tuple[Attribute, list[str]]] = []
+        for attr in attrs:
+            winners = {live[i].id for i in best_columns(attr, live)}
+            texts = []
+            for column in self.columns:
+                if column.offer is None:
+                    texts.append(_known_text(attr, column.known))
+                else:
+                    star = " ★" if column.offer_id in winners else ""
+                    texts.append(attr.show(column.offer) + star)
+            rows.append((attr, texts))
+        return rows
+
+    def cell(self, label: str, column: int) -> str:
+        """The text in a row (by its label) and column (0 = the first offer)."""
+        for attr, texts in self.cell_texts():
+            if attr.label == label:
+                return texts[column]
+        raise KeyError(label)
+
+    def _widths(self, rows: list[tuple[Attribute, list[str]]]) -> tuple[int, list[int]]:
+        label = max(cell_len(a.label) for a, _ in rows)
+        widths = [
+            max(cell_len(c.header(i)), *(cell_len(texts[i]) for _, texts in rows))
+            for i, c in enumerate(self.columns)
+        ]
+        return label, widths
+
+    def _window(self, room: int, label: int, widths: list[int]) -> tuple[int, int]:
+        """The columns [first, end) to draw: whole columns only, the chosen one in."""
+        first = min(self.first, self.choice)
+
+        def end_from(start: int) -> int:
+            used = label
+            end = start
+            while end < len(widths) and used + COLUMN_GAP + widths[end] <= room:
+                used += COLUMN_GAP + widths[end]
+                end += 1
+            return max(end, start + 1)
+
+        while end_from(first) <= self.choice:
+            first += 1
+        return first, end_from(first)
+
+    def _draw(self) -> None:
+        grid = self.query_one("#compare-grid", Static)
+        if not self.columns:
+            grid.update(Text("None of the marked offers is listed any more."))
+            return
+        rows = self.cell_texts()
+        label_width, widths = self._widths(rows)
+        room = grid.size.width or self.query_one("#dialog").size.width or 76
+        self.first, end = self._window(room - 1, label_width, widths)
+        table = Table.grid(padding=(0, COLUMN_GAP, 0, 0))
+        table.add_column(no_wrap=True, width=label_width)
+        shown = range(self.first, end)
+        for i in shown:
+            table.add_column(no_wrap=True, width=widths[i], justify="right")
+        header: list[Text] = [Text("")]
+        for i in shown:
+            style = self._style("selected-header" if i == self.choice else "header")
+            if self.columns[i].gone:
+                style += self._style("gone")
+            header.append(Text(self.columns[i].header(i), style=style))
+        table.add_row(*header)
+        label_style = self._style("label")
+        for attr, texts in rows:
+            cells: list[Text] = [Text(attr.label, style=label_style)]
+            for i in shown:
+                column = self.columns[i]
+                best = texts[i].endswith("★") and not column.gone
+                if column.gone:
+                    style = self._style("gone")
+                elif i == self.choice:
+                    style = self._style("selected-best" if best else "selected")
+                else:
+                    style = self._style("best") if best else Style()
+                cells.append(Text(texts[i], style=style))
+            table.add_row(*cells)
+        more_left, more_right = self.first, len(self.columns) - end
+        if more_left or more_right:
+            note = Text(
+                ("◀ " + str(more_left) + " more   " if more_left else "")
+                + (f"{more_right} more ▶" if more_right else ""),
+                style=label_style,
+            )
+            outer = Table.grid()
+            outer.add_row(table)
+            outer.add_row(note)
+            grid.update(outer)
+        else:
+            grid.update(table)
+        self._hint()
+
+    def _hint(self) -> None:
+        hint = HINT
+        column = self.columns[self.choice] if self.columns else None
+        if column is not None and column.offer is not None:
+            offer = column.offer
+            hint = (
+                f"★ best   L: launch #{self.choice + 1} ({offer.gpu_count} x "
+                f"{offer.gpu_model}, {display_name(offer.provider)})   ←/→ offer   esc close"
+            )
+        elif column is not None:
+            hint = f"#{self.choice + 1} vanished in a refresh: it cannot be launched   esc close"
+        self.query_one("#compare-hint", Static).update(Text(hint))
+        self.refresh_bindings()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.loaded:
+            self.call_after_refresh(self._draw)
+
+    # -- keys -----------------------------------------------------------------------
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
 
+    def action_choose(self, step: int) -> None:
+        if self.columns:
+            self.choice = max(0, min(len(self.columns) - 1, self.choice + step))
+            self._draw()
+
+    def action_scroll(self, step: int) -> None:
+        self.query_one("#dialog", VerticalScroll).scroll_relative(y=step, animate=False)
+
     @property
     def selected(self) -> Offer | None:
-        """The offer whose column holds the cursor (None on the attribute column)."""
-        column = self.query_one(DataTable).cursor_coordinate.column
-        return self.offers[column - 1] if 1 <= column <= len(self.offers) else None
-
-    @on(DataTable.ColumnHighlighted)
-    def _column(self, event: DataTable.ColumnHighlighted) -> None:
-        if event.cursor_column == 0 and self.offers:
-            # the attribute labels are not an offer: the cursor stays on the offers
-            event.data_table.move_cursor(column=1)
-            return
-        offer = self.selected
-        hint = HINT
-        if offer is not None:
-            index = self.offers.index(offer) + 1
-            hint = (
-                f"★ best in row   L: launch #{index} ({offer.gpu_count} x {offer.gpu_model} "
-                f"at {offer.provider})   ←/→: offer   escape: close"
-            )
-        self.query_one("#compare-hint", Static).update(Text(hint))
-        self.refresh_bindings()
+        """The offer whose column is chosen (None when it vanished)."""
+        if not self.columns:
+            return None
+        return self.columns[self.choice].offer
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "launch":
             return True if self.selected is not None else None
         return True
 
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        if action == "launch":
+            return "This offer vanished in a refresh: choose another with ←/→."
+        return None
+
     def action_launch(self) -> None:
-        from gpucm.tui.screens.launch import LaunchScreen
+        from gpucm.tui.screens.launch_form import LaunchScreen
 
         offer = self.selected
         if offer is None:
-            self.notify("Move to an offer's column (←/→) to launch it.", timeout=3)
+            self.notify(self.disabled_reason("launch", ()) or "", timeout=3)
             return
         self.app.push_screen(LaunchScreen(self.services, offer))

@@ -1,7 +1,9 @@
-"""The `?` overlay: every key of the app, grouped, and a short guide to the text query.
+"""The `?` overlay: the keys of the screen it was opened on, grouped, and on the main
+screen a short guide to the text query.
 
-The content is data (`KEY_HELP`, `QUERY_HELP`) so new keys are one line each; the
-screen lays the groups out two to a row, which keeps the whole overlay inside 80x24
+The content is data (`KEY_HELP` for the main screen, `INSTANCES_HELP`, `MARKET_HELP`,
+`COMPARE_HELP`; a screen names its own in a `HELP` class attribute) so new keys are one
+line each; the overlay lays the groups out two to a row, which keeps it inside 80x24
 and scrolls when it grows past that.
 """
 
@@ -16,10 +18,27 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-__all__ = ["KEY_HELP", "QUERY_HELP", "HelpScreen"]
+__all__ = [
+    "COMPARE_HELP",
+    "INSTANCES_HELP",
+    "KEY_HELP",
+    "MARKET_HELP",
+    "QUERY_HELP",
+    "HelpScreen",
+    "KeyHelp",
+]
 
 # (group title, [(keys as shown, what they do)])
-KEY_HELP: list[tuple[str, list[tuple[str, str]]]] = [
+KeyHelp = list[tuple[str, list[tuple[str, str]]]]
+
+_APP_KEYS: list[tuple[str, str]] = [
+    ("ctrl+p", "palette: filters, watch"),
+    ("?", "this help"),
+    ("q", "quit"),
+]
+
+# the main screen's
+KEY_HELP: KeyHelp = [
     (
         "Navigate",
         [
@@ -37,8 +56,7 @@ KEY_HELP: list[tuple[str, list[tuple[str, str]]]] = [
             ("/", "text query (below)"),
             ("f", "filter pane"),
             ("d", "model detail, charts (cycles)"),
-            ("s", "cycle the sort column"),
-            ("S", "reverse the sort"),
+            ("s / S", "cycle the sort / reverse it"),
             ("enter", "offer details"),
         ],
     ),
@@ -46,6 +64,7 @@ KEY_HELP: list[tuple[str, list[tuple[str, str]]]] = [
         "Act",
         [
             ("space", "mark / unmark offer"),
+            ("u", "unmark all"),
             ("c", "compare marked offers"),
             ("L", "launch the offer"),
             ("i", "your instances"),
@@ -53,14 +72,68 @@ KEY_HELP: list[tuple[str, list[tuple[str, str]]]] = [
             ("r", "refresh now"),
         ],
     ),
+    ("App", _APP_KEYS),
+]
+
+INSTANCES_HELP: KeyHelp = [
     (
-        "App",
+        "Navigate",
         [
-            ("ctrl+p", "palette: filters, watch"),
-            ("?", "this help"),
-            ("q", "quit"),
+            ("↑ ↓  j k", "move the cursor"),
+            ("enter", "all about the machine"),
+            ("a", "show terminated too"),
+            ("r", "sync now"),
+            ("esc", "back to the offers"),
         ],
     ),
+    (
+        "Act",
+        [
+            ("s", "ssh into it"),
+            ("y", "copy the ssh command"),
+            ("x / u", "stop / start"),
+            ("R", "restart"),
+            ("t", "terminate (type name)"),
+            ("l", "logs, where there are"),
+        ],
+    ),
+    ("App", _APP_KEYS),
+]
+
+MARKET_HELP: KeyHelp = [
+    (
+        "Navigate",
+        [
+            ("↑ ↓  j k", "move the cursor"),
+            ("g  G", "first / last model"),
+            ("← →", "more columns"),
+            ("enter", "best offer per provider"),
+            ("esc / m", "back to the offers"),
+        ],
+    ),
+    (
+        "View",
+        [
+            ("s", "sort: avail, median…"),
+            ("u", "$/GPU-h or $/h"),
+            ("w", "trend: 24h, 7d, 30d"),
+            ("t", "next chart"),
+        ],
+    ),
+    ("App", _APP_KEYS),
+]
+
+COMPARE_HELP: KeyHelp = [
+    (
+        "Compare",
+        [
+            ("← →  h l", "choose an offer"),
+            ("↑ ↓  j k", "scroll the rows"),
+            ("L", "launch the offer chosen"),
+            ("esc / c", "close"),
+        ],
+    ),
+    ("App", _APP_KEYS),
 ]
 
 # Lines of plain text, summarising the grammar in gpucm.domain.query.
@@ -68,8 +141,9 @@ QUERY_HELP: Final[list[str]] = [
     'gpu="RTX 4090",H100 price<2 vram>=24 region=Europe sort=-perf',
     "Each word is key=value (or < <= > >= for numbers); commas list values,",
     "quotes keep spaces. Keys: gpu category count price ram storage vram",
-    "cuda perf rel region provider available sort limit offset.",
-    "sort=-key sorts descending; the bare word `all` adds unavailable offers.",
+    "cuda perf rel region provider available sort. rel takes 0.95 or 95.",
+    "sort=-key sorts descending (price, price_per_gpu, perf, value, ram, vram,",
+    "storage...); the bare word `all` adds unavailable offers.",
 ]
 
 
@@ -141,17 +215,22 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(
         self,
-        key_help: list[tuple[str, list[tuple[str, str]]]] | None = None,
+        key_help: KeyHelp | None = None,
         *,
+        title: str = "gpucm keys",
+        query_help: bool | None = None,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id)
         self._key_help = KEY_HELP if key_help is None else key_help
+        self._title = title
+        # the query guide belongs with the main screen's keys
+        self._query_help = key_help is None if query_help is None else query_help
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog") as dialog:
-            dialog.border_title = "gpucm keys"
+            dialog.border_title = self._title
             dialog.border_subtitle = "esc / q / ? close"
             with VerticalScroll(id="help-body"):
                 with Grid(id="help-keys"):
@@ -162,9 +241,10 @@ class HelpScreen(ModalScreen[None]):
                                 with Horizontal(classes="help--row"):
                                     yield Static(Content(key), classes="help--key")
                                     yield Static(Content(what), classes="help--what")
-                yield Static(Content("Text query (/)"), classes="help--title")
-                yield Static(Content(QUERY_HELP[0]), classes="help--example")
-                yield Static(Content("\n".join(QUERY_HELP[1:])), classes="help--query")
+                if self._query_help:
+                    yield Static(Content("Text query (/)"), classes="help--title")
+                    yield Static(Content(QUERY_HELP[0]), classes="help--example")
+                    yield Static(Content("\n".join(QUERY_HELP[1:])), classes="help--query")
 
     def on_mount(self) -> None:
         # focus the scroller so arrows and pgup/pgdn scroll when the help overflows

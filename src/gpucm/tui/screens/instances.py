@@ -11,61 +11,59 @@ from __future__ import annotations
 import logging
 import shlex
 import subprocess
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast, runtime_checkable
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Log, Static
-from textual.widgets.data_table import RowDoesNotExist
+from textual.screen import Screen
+from textual.widgets import Header, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance
-from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.domain.provider_names import display_name
 from gpucm.engine.instances import Action, SyncOutcome, is_demo, ssh_command
 from gpucm.engine.spend import accrued, spend
-from gpucm.providers.errors import redact
-from gpucm.tui.screens.launch import capabilities, one_line, provider_name
+from gpucm.tui.instance_text import (
+    VERBS,
+    Confirmed,
+    budget_line,
+    limits_sentence,
+    price_sentence,
+    rate_move,
+    refusal,
+    ssh_endpoint,
+    uptime,
+)
+from gpucm.tui.screens.help import INSTANCES_HELP
+from gpucm.tui.screens.instance_detail import InstanceDetailScreen
+from gpucm.tui.screens.logs import LogsScreen
+from gpucm.tui.screens.terminate import TerminateScreen
+from gpucm.tui.text import clean, one_line
+from gpucm.tui.widgets.key_bar import KeyBar
+from gpucm.tui.widgets.line_table import Cell, LineTable, TableColumn
 
 if TYPE_CHECKING:
-    from gpucm.config import BudgetSettings
-    from gpucm.engine.spend import Spend
     from gpucm.services import Services
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "InstanceDetailScreen",
-    "InstancesScreen",
-    "InstancesSynced",
-    "LogsScreen",
-    "TerminateScreen",
-    "open_instances",
-]
+__all__ = ["InstanceSync", "InstancesScreen", "InstancesSynced", "open_instances"]
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Provider", "provider"),
-    ("Name", "name"),
-    ("GPU", "gpu"),
-    ("Status", "status"),
-    ("Uptime", "uptime"),
-    ("$/h", "price"),
-    ("Accrued", "accrued"),
-    ("SSH", "ssh"),
+# most needed first: a narrow terminal pages to the rest with ←/→ (the detail line
+# under the table names the provider of the machine under the cursor)
+COLUMNS: tuple[TableColumn, ...] = (
+    TableColumn("name", "Name"),
+    TableColumn("status", "Status"),
+    TableColumn("price", "$/h", right=True),
+    TableColumn("accrued", "Accrued", right=True),
+    TableColumn("ssh", "SSH", fill=True, minimum=12),
+    TableColumn("provider", "Provider"),
+    TableColumn("gpu", "GPU"),
+    TableColumn("uptime", "Uptime", right=True),
 )
-
-VERBS: dict[str, str] = {
-    "stop": "Stopping",
-    "start": "Starting",
-    "restart": "Restarting",
-    "terminate": "Terminating",
-}
 
 
 class InstancesSynced(Message):
@@ -94,85 +92,9 @@ class InstanceSync(Protocol):
     def sync_instances(self) -> object: ...
 
 
-def refusal(instance: Instance | None, action: str) -> str | None:
-    """Why an action cannot run on an instance now (None: it can)."""
-    if instance is None:
-        return "No instance selected."
-    caps = capabilities(instance.provider)
-    name = provider_name(instance.provider)
-    label = instance.name or instance.id
-    if instance.status == "terminated" and action != "detail":
-        return f"{label} is terminated."
-    if action in ("stop", "start") and not caps.stop_start:
-        return f"{name} cannot stop or start a machine: terminate it instead."
-    if action == "restart" and not caps.restart:
-        return f"{name} has no restart: stop, then start it."
-    if action == "stop" and instance.status not in ("running", "provisioning"):
-        return f"{label} is {instance.status}: nothing to stop."
-    if action == "start" and instance.status != "stopped":
-        return f"{label} is {instance.status}: only a stopped machine starts."
-    if action == "restart" and instance.status != "running":
-        return f"{label} is {instance.status}: only a running machine restarts."
-    if action == "logs" and not caps.logs:
-        return f"{name}'s API has no logs: connect over SSH (s)."
-    if action in ("ssh", "copy_ssh") and ssh_command(instance) is None:
-        return f"{label} has no SSH endpoint yet ({instance.status})."
-    return None
-
-
-def limits_sentence(provider: str) -> str:
-    """What a provider's API cannot do to its machines, said once under the table."""
-    caps = capabilities(provider)
-    name = provider_name(provider)
-    missing = []
-    if not caps.stop_start:
-        missing.append("stop or start (terminate instead)")
-    if not caps.restart:
-        missing.append("restart (stop, then start)")
-    if not caps.logs:
-        missing.append("show logs (use SSH)")
-    return f"{name} cannot " + "; ".join(missing) + "." if missing else ""
-
-
-def ssh_endpoint(instance: Instance) -> str:
-    if not instance.ssh_host or instance.status != "running":
-        return "-"
-    host = f"{instance.ssh_user}@{instance.ssh_host}" if instance.ssh_user else instance.ssh_host
-    port = instance.ssh_port
-    return f"{host}:{port}" if port and port != 22 else host
-
-
-def uptime(instance: Instance, now: datetime) -> str:
-    since = instance.started_at or instance.created_at
-    if since is None or instance.status not in ("running", "provisioning"):
-        return "-"
-    return fmt.duration(now - since)
-
-
-def budget_line(budget: BudgetSettings, current: Spend) -> tuple[str, float] | None:
-    """The budget as `$x/h of $y/h (z%)` and its fullest fraction, or None if none set."""
-    parts: list[str] = []
-    fullest = 0.0
-    if budget.max_hourly_usd is not None:
-        fraction = current.per_hour / budget.max_hourly_usd
-        fullest = max(fullest, fraction)
-        parts.append(
-            f"{fmt.price(current.per_hour)}/h of {fmt.price(budget.max_hourly_usd)}/h "
-            f"({fraction:.0%})"
-        )
-    if budget.monthly_usd is not None:
-        fraction = current.per_month / budget.monthly_usd
-        fullest = max(fullest, fraction)
-        parts.append(
-            f"{fmt.price(current.per_month)}/month of {fmt.price(budget.monthly_usd)}/month "
-            f"({fraction:.0%})"
-        )
-    if not parts:
-        return None
-    return "budget " + ", ".join(parts), fullest
-
-
 class InstancesScreen(Screen[None]):
+    HELP_TITLE = "instance manager keys"
+    KEYS_HELP = INSTANCES_HELP
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "instances--running",
         "instances--provisioning",
@@ -191,8 +113,20 @@ class InstancesScreen(Screen[None]):
         Binding("escape,q", "back", "Back", id="instances-back"),
         Binding("r", "sync", "Sync", id="instances-sync"),
         Binding("enter", "detail", "Detail", id="instances-detail", show=False),
-        Binding("a", "toggle_all", "All/live", id="instances-all", show=False),
+        Binding("a", "toggle_all", "All/live", id="instances-all"),
     ]
+    KEY_ORDER: ClassVar[tuple[str, ...]] = (
+        "instances-ssh",
+        "instances-stop",
+        "instances-start",
+        "instances-terminate",
+        "instances-logs",
+        "instances-copy-ssh",
+        "instances-restart",
+        "instances-sync",
+        "instances-all",
+        "instances-back",
+    )
 
     def __init__(self, services: Services, *, focus: str | None = None) -> None:
         super().__init__()
@@ -201,33 +135,24 @@ class InstancesScreen(Screen[None]):
         self.show_terminated = False
         self._focus = focus
         self._errors: dict[str, str | None] = {}
+        # request id -> the price its confirmation showed (from the launch journal)
+        self.confirmed: dict[str, Confirmed | None] = {}
 
     def compose(self) -> ComposeResult:
         yield Header(icon="▦")
         yield Static("", id="instances-spend")
-        table: DataTable[Text] = DataTable(
-            id="instances-table", cursor_type="row", zebra_stripes=True
-        )
-        for label, key in COLUMNS:
-            table.add_column(Text(label), key=key)
-        yield table
+        yield LineTable(id="instances-table")
         yield Static("", id="instances-detail")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     @property
-    def table(self) -> DataTable[Text]:
-        return cast("DataTable[Text]", self.query_one("#instances-table", DataTable))
+    def table(self) -> LineTable:
+        return self.query_one("#instances-table", LineTable)
 
     @property
     def current(self) -> Instance | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except RowDoesNotExist:
-            return None
-        return self.instances.get(str(key.value))
+        key = self.table.cursor_key
+        return None if key is None else self.instances.get(key)
 
     def on_mount(self) -> None:
         self.title = "Instances"
@@ -263,7 +188,7 @@ class InstancesScreen(Screen[None]):
             current = None if outcome.ok else outcome.error
             if current and current != previous:
                 self.notify(
-                    one_line(f"{provider_name(outcome.provider)}: {current}"),
+                    one_line(f"{display_name(outcome.provider)}: {current}"),
                     title="Instance sync failed",
                     severity="warning",
                     markup=False,
@@ -274,42 +199,44 @@ class InstancesScreen(Screen[None]):
     @work(group="instances-load", exclusive=True, exit_on_error=False)
     async def reload(self) -> None:
         listed = await self.services.instances.list(include_terminated=self.show_terminated)
+        journal = self.services.store.journal
+        for instance in listed:
+            request = instance.request_id
+            if request and request not in self.confirmed:
+                record = await journal.get(request)
+                self.confirmed[request] = Confirmed.from_record(record) if record else None
         self._show(listed)
 
-    def _status_text(self, instance: Instance) -> Text:
-        style = self.get_component_rich_style(f"instances--{instance.status}", partial=True)
-        return Text(instance.status, style=style)
+    def confirmed_price(self, instance: Instance) -> Confirmed | None:
+        """The price confirmed when gpucm launched it (None if unknown)."""
+        return self.confirmed.get(instance.request_id or "")
 
-    def _cells(self, instance: Instance) -> dict[str, Text]:
+    def _cells(self, instance: Instance) -> dict[str, Cell]:
         now = self.services.clock()
         gpu = f"{instance.gpu_count}x {instance.gpu_model or instance.gpu_name or '?'}"
+        status = self.get_component_rich_style(f"instances--{instance.status}", partial=True)
+        confirmed = self.confirmed_price(instance)
+        shown = confirmed.per_hour if confirmed else instance.price_per_hour
+        # the price confirmed at launch; ▲/▼ when the provider bills another rate now
+        price = fmt.price(shown) + (rate_move(instance, confirmed) or " ")
         return {
-            "provider": Text(SHORT_NAMES.get(instance.provider, instance.provider)),
-            "name": Text(instance.name or instance.provider_id),
-            "gpu": Text(gpu),
-            "status": self._status_text(instance),
-            "uptime": Text(uptime(instance, now), justify="right"),
-            "price": Text(fmt.price(instance.price_per_hour), justify="right"),
-            "accrued": Text(fmt.price(accrued(instance, now)), justify="right"),
-            "ssh": Text(ssh_endpoint(instance)),
+            "provider": Cell(display_name(instance.provider)),
+            "name": Cell(instance.name or instance.provider_id),
+            "gpu": Cell(gpu),
+            "status": Cell((instance.status, status)),
+            "uptime": Cell(uptime(instance, now), right=True),
+            "price": Cell(price, right=True),
+            "accrued": Cell(fmt.price(accrued(instance, now)), right=True),
+            "ssh": Cell(ssh_endpoint(instance)),
         }
 
     def _show(self, listed: list[Instance]) -> None:
         table = self.table
-        fresh = {i.id: i for i in listed}
-        with self.app.batch_update():
-            for gone in [k for k in self.instances if k not in fresh]:
-                table.remove_row(gone)
-            for instance in listed:
-                cells = self._cells(instance)
-                if instance.id in self.instances:
-                    for column, value in cells.items():
-                        table.update_cell(instance.id, column, value, update_width=True)
-                else:
-                    table.add_row(*(cells[key] for _, key in COLUMNS), key=instance.id)
-        self.instances = fresh
-        if self._focus is not None and self._focus in fresh:
-            table.move_cursor(row=table.get_row_index(self._focus))
+        self.instances = {i.id: i for i in listed}
+        keep = self._focus if self._focus in self.instances else table.cursor_key
+        rows = [(i.id, self._cells(i)) for i in listed]
+        table.set_data(COLUMNS, rows, cursor=keep)
+        if self._focus is not None and self._focus in self.instances:
             self._focus = None
         self._show_spend(listed)
         self._show_detail()
@@ -334,7 +261,7 @@ class InstancesScreen(Screen[None]):
             line.append(f"  ·  {text}")
             warn = fullest >= self.services.settings.budget.warn_fraction
             over = fullest > 1
-        failing = sorted(provider_name(p) for p, e in self._errors.items() if e)
+        failing = sorted(display_name(p) for p, e in self._errors.items() if e)
         if failing:
             line.append(f"  ·  sync failing: {', '.join(failing)}")
         widget.update(line)
@@ -357,8 +284,9 @@ class InstancesScreen(Screen[None]):
         line.append(instance.name or instance.provider_id, style="bold")
         line.append(
             f"  {instance.status} (provider says {instance.raw_status or '-'!r})"
-            f"  ·  {provider_name(instance.provider)}"
+            f"  ·  {display_name(instance.provider)}"
         )
+        line.append("\n" + price_sentence(instance, self.confirmed_price(instance)))
         line.append(
             f"\n{instance.id}  ·  {instance.region or '-'}  ·  {instance.image or 'default image'}"
         )
@@ -367,14 +295,10 @@ class InstancesScreen(Screen[None]):
             line.append("\n" + limits)
         detail.update(line)
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(LineTable.RowHighlighted)
+    def _highlighted(self, _event: LineTable.RowHighlighted) -> None:
         self._show_detail()
         self.refresh_bindings()
-
-    @on(DataTable.RowSelected)
-    def _selected(self, _event: DataTable.RowSelected) -> None:
-        self.action_detail()
 
     # -- actions --------------------------------------------------------------------
 
@@ -384,6 +308,12 @@ class InstancesScreen(Screen[None]):
         if action in ("terminate", "ssh", "copy_ssh", "logs", "detail"):
             return None if refusal(self.current, action) else True
         return True
+
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        """Why a greyed-out key does nothing (the app says it when the key is pressed)."""
+        if action == "act":
+            return refusal(self.current, str(parameters[0]))
+        return refusal(self.current, action)
 
     def _refused(self, action: str) -> Instance | None:
         """The highlighted instance if `action` can run on it; else say why, None."""
@@ -428,7 +358,7 @@ class InstancesScreen(Screen[None]):
         except Exception as exc:  # InstanceError, a provider gone from the config...
             self.notify(
                 self._clean(f"{action} failed: {exc}"),
-                title=provider_name(instance.provider),
+                title=display_name(instance.provider),
                 severity="error",
                 markup=False,
             )
@@ -442,16 +372,8 @@ class InstancesScreen(Screen[None]):
             return
 
         def confirmed(answer: bool | None) -> None:
-            if answer is None:
-                return
-            if not answer:
-                self.notify(
-                    "The name did not match: nothing was terminated.",
-                    severity="warning",
-                    markup=False,
-                )
-                return
-            self.perform(instance, "terminate")
+            if answer:
+                self.perform(instance, "terminate")
 
         self.app.push_screen(TerminateScreen(instance), confirmed)
 
@@ -510,125 +432,8 @@ class InstancesScreen(Screen[None]):
     def action_detail(self) -> None:
         instance = self.current
         if instance is not None:
-            self.app.push_screen(InstanceDetailScreen(instance, self.services.clock()))
+            price = price_sentence(instance, self.confirmed_price(instance))
+            self.app.push_screen(InstanceDetailScreen(instance, self.services.clock(), price=price))
 
     def _clean(self, text: str) -> str:
-        return redact(one_line(text), self.services.settings.secrets())
-
-
-# -- modals ------------------------------------------------------------------------------
-
-
-class TerminateScreen(ModalScreen[bool | None]):
-    """Type the machine's name to terminate it: True if it matches, False if not,
-    None if cancelled."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, instance: Instance) -> None:
-        super().__init__()
-        self.instance = instance
-        self.expected = instance.name or instance.provider_id
-
-    def compose(self) -> ComposeResult:
-        inst = self.instance
-        with Vertical(id="terminate-dialog"):
-            yield Static(
-                Text(f"Terminate {self.expected} at {provider_name(inst.provider)}?"),
-                classes="dialog-title",
-            )
-            yield Static(
-                Text(
-                    "This destroys the machine and its disk; it cannot be undone. "
-                    "Type its name to confirm:"
-                ),
-            )
-            yield Static(Text(self.expected), id="terminate-name")
-            yield Input(placeholder=self.expected, id="terminate-input")
-            yield Static("enter: terminate   esc: cancel", classes="dialog-hint", markup=False)
-
-    def on_mount(self) -> None:
-        field = self.query_one(Input)
-        if not getattr(self.app, "cursor_blink", True):
-            field.cursor_blink = False
-        field.focus()
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() == self.expected)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class InstanceDetailScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "close", "Close")]
-
-    def __init__(self, instance: Instance, now: datetime) -> None:
-        super().__init__()
-        self.instance = instance
-        self.now = now
-
-    def compose(self) -> ComposeResult:
-        inst = self.instance
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column()
-        command = ssh_command(inst)
-        rows = [
-            ("Name", inst.name or "-"),
-            ("Id", inst.id),
-            ("Provider", f"{provider_name(inst.provider)}  (its id: {inst.provider_id})"),
-            ("Status", f"{inst.status}  (provider says {inst.raw_status or '-'!r})"),
-            (
-                "GPU",
-                f"{inst.gpu_count} x {inst.gpu_model or '?'}"
-                + (f"  (provider says {inst.gpu_name!r})" if inst.gpu_name else ""),
-            ),
-            ("Price", f"{fmt.price(inst.price_per_hour)}/h"),
-            ("Uptime", uptime(inst, self.now)),
-            ("Accrued", fmt.price(accrued(inst, self.now))),
-            ("Region", inst.region or "-"),
-            ("Image", inst.image or "the provider's default"),
-            ("SSH", shlex.join(command) if command else "-"),
-            ("Public IP", inst.public_ip or "-"),
-            ("Offer", inst.offer_id or "-"),
-            ("Request id", inst.request_id or "- (not launched by gpucm)"),
-            ("Created", f"{inst.created_at:%Y-%m-%d %H:%M UTC}" if inst.created_at else "-"),
-            ("Started", f"{inst.started_at:%Y-%m-%d %H:%M UTC}" if inst.started_at else "-"),
-        ]
-        for label, value in rows:
-            table.add_row(label, Text(value))
-        limits = limits_sentence(inst.provider)
-        with VerticalScroll(id="instance-dialog"):
-            yield Static(Text(f"Instance {inst.name or inst.id}"), classes="dialog-title")
-            yield Static(table, id="instance-facts")
-            if limits:
-                yield Static(Text(limits), classes="dialog-hint")
-            yield Static("escape: close", classes="dialog-hint", markup=False)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
-class LogsScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close")]
-
-    def __init__(self, name: str, text: str) -> None:
-        super().__init__()
-        self.label = name
-        self.text = text
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="logs-dialog"):
-            yield Static(Text(f"Logs of {self.label}"), classes="dialog-title")
-            yield Log(id="logs-text", highlight=False)
-            yield Static("escape: close", classes="dialog-hint", markup=False)
-
-    def on_mount(self) -> None:
-        log_widget = self.query_one(Log)
-        log_widget.write(self.text or "(no output yet)")
-        log_widget.focus()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
+        return clean(text, self.services.settings.secrets())

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widget import MountError
-from textual.widgets import Footer, Header, Input
+from textual.widget import MountError, Widget
+from textual.widgets import Header, Input
 
-from gpucm.domain.models import SORT_KEYS, SearchQuery
-from gpucm.domain.provider_names import DISPLAY_NAMES
-from gpucm.domain.regions import REGION_GROUPS
+from gpucm.domain.models import SORT_KEYS, SearchQuery, SortBy
+from gpucm.domain.provider_names import PROVIDERS, display_name
+from gpucm.domain.query import format_query
+from gpucm.domain.regions import REGION_GROUPS, expand_region_terms
 from gpucm.tui.messages import FirstPaint, QueryChanged, RefreshLanded
 from gpucm.tui.widgets.filter_pane import FilterPane
+from gpucm.tui.widgets.key_bar import KeyBar
 from gpucm.tui.widgets.model_detail import ModelDetail
 from gpucm.tui.widgets.offer_table import NO_MATCH, ROW_COLUMNS, OfferRow, OfferTable
 from gpucm.tui.widgets.query_bar import QueryBar
@@ -25,6 +27,19 @@ from gpucm.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from gpucm.services import Services
+
+
+# a sort's natural order: cheapest first for prices and value, biggest first otherwise
+_ASCENDING_SORTS: frozenset[SortBy] = frozenset({"price", "price_per_gpu", "value"})
+
+
+def tui_query(query: SearchQuery) -> SearchQuery:
+    """The search as the TUI runs it: the table pages through every match itself, so
+    a query's `limit` and `offset` have no effect here and are never kept (nor saved
+    with a filter)."""
+    if query.limit is None and not query.offset:
+        return query
+    return query.model_copy(update={"limit": None, "offset": 0})
 
 
 class MainScreen(Screen[None]):
@@ -40,23 +55,43 @@ class MainScreen(Screen[None]):
         Binding("S", "reverse_sort", "Reverse sort", id="reverse", show=False),
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("c", "compare", "Compare", id="compare"),
+        Binding("u", "unmark_all", "Unmark all", id="unmark-all", show=False),
         Binding("L", "launch", "Launch", id="launch"),
         Binding("i", "instances", "Instances", id="instances"),
         Binding("d", "toggle_insight", "Charts", id="insight", show=False),
         Binding("m", "market", "Market", id="market"),
         Binding("escape", "focus_table", "Table", show=False),
     ]
+    # the key bar's order: what a narrow terminal shows first
+    KEY_ORDER: ClassVar[tuple[str, ...]] = (
+        "launch",
+        "mark",
+        "compare",
+        "query",
+        "filters",
+        "sort",
+        "instances",
+        "market",
+        "detail",
+        "refresh",
+        "quit",
+    )
 
     def __init__(self, services: Services, query: SearchQuery | None = None) -> None:
         super().__init__()
         self.services = services
-        self.search = query or SearchQuery()
+        self.search = tui_query(query or SearchQuery())
+        # the search as text: as it was typed in the query bar, else its canonical form;
+        # saved filters and watches keep exactly this
+        self.query_text = format_query(self.search)
         self._refreshing: set[str] = set()
         self._matching: int | None = None
         self._last_errors: dict[str, str | None] = {}
         self._panes_mounted = False
         self._mounting = False
         self._follow: tuple[SearchQuery, str] | None = None
+        self._can_launch = False
+        self._opening_launch = False
 
     # -- layout ---------------------------------------------------------------------
 
@@ -69,7 +104,7 @@ class MainScreen(Screen[None]):
             yield OfferTable(self._fetch_rows, self._count_rows, id="offers")
         yield QueryBar(id="query-bar")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     async def _mount_panes(self) -> None:
         try:
@@ -80,7 +115,7 @@ class MainScreen(Screen[None]):
                 raise
 
     async def _mount_panes_now(self) -> None:
-        from gpucm.tui.widgets.market_charts import MarketCharts  # plotext: ~35 ms
+        from gpucm.tui.widgets.market_charts import ChartReaders, MarketCharts  # plotext: ~35 ms
 
         body = self.query_one("#body")
         if not body.is_attached:  # the app is closing
@@ -89,15 +124,18 @@ class MainScreen(Screen[None]):
         pane = FilterPane(
             self.services.catalog,
             REGION_GROUPS,
-            [(name, DISPLAY_NAMES[name]) for name in DISPLAY_NAMES],
+            [(name, display_name(name)) for name in PROVIDERS],
             id="filters",
         )
         pane.set_query(self.search)
         await body.mount(pane, before="#center")
-        detail = ModelDetail(store, lambda: self.services.catalog, id="detail")
+        detail = ModelDetail(store.model_offers, lambda: self.services.catalog, id="detail")
+        charts = MarketCharts(
+            ChartReaders(store.gpu_prices, store.provider_counts, store.history), id="charts"
+        )
         insight = Horizontal(id="insight")
         await self.query_one("#center").mount(insight)
-        await insight.mount_all([detail, MarketCharts(store, id="charts")])
+        await insight.mount_all([detail, charts])
         self._apply_cursor_blink()
         self._panes_mounted = True
         row = self.table.highlighted
@@ -127,16 +165,11 @@ class MainScreen(Screen[None]):
             for field in self.query(Input):
                 field.cursor_blink = False
 
-    def on_resize(self, event: events.Resize) -> None:
-        # wide: the compact footer fits every key, Launch/Instances and Help included;
-        # narrow: nothing fits, and the roomier footer cuts off cleanly
-        self.query_one(Footer).compact = event.size.width >= 110
-
     def on_mount(self) -> None:
         self._apply_cursor_blink()
         self.title = "gpucm"
         self.sub_title = "DEMO market (simulated)" if self.services.demo else "live markets"
-        self.query_one(QueryBar).show_query(self.search)
+        self.query_one(QueryBar).show_query(self.search, self.query_text)
         self.table.set_query(self.search)
         self.table.focus()
         self.update_status()
@@ -144,10 +177,16 @@ class MainScreen(Screen[None]):
 
     # -- the search -----------------------------------------------------------------
 
-    def apply_query(self, query: SearchQuery, origin: str) -> None:
+    def apply_query(self, query: SearchQuery, origin: str, text: str | None = None) -> None:
+        """Show `query`, which came from `origin` ("text", "builder", "keys"); `text` is
+        what was typed for it, if it was typed."""
+        query = tui_query(query)
         if query == self.search:
+            if text is not None:
+                self.query_text = text
             return
         self.search = query
+        self.query_text = text if text is not None else format_query(query)
         self._matching = None
         self.table.set_query(query)
         # The other views follow once the table has repainted: re-setting ~90 filter
@@ -161,7 +200,7 @@ class MainScreen(Screen[None]):
         if origin != "builder" and pane is not None:
             pane.set_query(query)
         if origin != "text":
-            self.query_one(QueryBar).show_query(query)
+            self.query_one(QueryBar).show_query(query, self.query_text)
         self._update_charts()
         self.update_status()
 
@@ -171,17 +210,16 @@ class MainScreen(Screen[None]):
 
     @on(QueryChanged)
     def _query_changed(self, event: QueryChanged) -> None:
-        self.apply_query(event.query, event.origin)
+        self.apply_query(event.query, event.origin, event.text)
 
     def action_cycle_sort(self) -> None:
         keys = list(SORT_KEYS)
         nxt = keys[(keys.index(self.search.sort_by) + 1) % len(keys)]
-        # performance, reliability and value read best high-first or low-first
-        order = "asc" if nxt in ("price", "value") else "desc"
+        order = "asc" if nxt in _ASCENDING_SORTS else "desc"
         self.apply_query(
             self.search.model_copy(update={"sort_by": nxt, "sort_order": order}), "keys"
         )
-        self.notify(f"Sorted by {nxt} ({order})", timeout=2)
+        self.notify(f"Sorted by {nxt.replace('_', ' ')} ({order})", timeout=2)
 
     def action_reverse_sort(self) -> None:
         order = "desc" if self.search.sort_order == "asc" else "asc"
@@ -194,7 +232,12 @@ class MainScreen(Screen[None]):
 
     @on(OfferTable.Highlighted)
     def _highlighted(self, event: OfferTable.Highlighted) -> None:
-        self.refresh_bindings()  # Launch needs a highlighted offer
+        can_launch = event.row is not None
+        if can_launch != self._can_launch:
+            # only when it changes: a bindings refresh on every cursor move repaints
+            # the key bar for nothing
+            self._can_launch = can_launch
+            self.refresh_bindings()
         if not self._panes_mounted:
             return
         model = event.row.gpu_model if event.row else None
@@ -205,6 +248,35 @@ class MainScreen(Screen[None]):
     def _counted(self, event: OfferTable.Counted) -> None:
         self._matching = event.total
         self.update_status()
+        if event.total == 0:
+            self._explain_empty(self.search)
+
+    @work(exclusive=True, group="explain-empty", exit_on_error=False)
+    async def _explain_empty(self, query: SearchQuery) -> None:
+        """No offer matches: say which term names nothing any provider lists (a
+        region such as "Mars", a GPU no one offers), as an unknown provider does."""
+        store = self.services.store
+        unknown: list[str] = []
+        _groups, raw = expand_region_terms(query.regions)
+        for term in raw:
+            if not await store.count(SearchQuery(regions=(term,), available=False)):
+                unknown.append(f"region {term!r}")
+        for term in query.gpu_models:
+            if not await store.count(SearchQuery(gpu_models=(term,), available=False)):
+                unknown.append(f"GPU {term!r}")
+        if query != self.search:
+            return
+        if unknown:
+            groups = ", ".join(REGION_GROUPS)
+            self.table.empty_text = (
+                f"  No offers match: unknown {' and '.join(unknown)} (no provider lists it)."
+                + (
+                    f" Region groups: {groups}."
+                    if any(u.startswith("region") for u in unknown)
+                    else ""
+                )
+            )
+        self.table.refresh()
 
     @property
     def marked(self) -> frozenset[str]:
@@ -215,9 +287,12 @@ class MainScreen(Screen[None]):
     @on(OfferTable.MarksChanged)
     def _marks(self, event: OfferTable.MarksChanged) -> None:
         self.refresh_bindings()
+        self.update_status()
 
     @on(OfferTable.Selected)
     def _selected(self, event: OfferTable.Selected) -> None:
+        if self._opening_launch:
+            return  # an enter typed right after L belongs to the form, not the table
         from gpucm.tui.screens.offer_detail import OfferDetailScreen
 
         self.app.push_screen(
@@ -280,9 +355,11 @@ class MainScreen(Screen[None]):
     async def update_status(self) -> None:
         health = await self.services.store.health()
         never_refreshed = not any(h.last_success_at for h in health.values())
-        self.table.empty_text = (
-            "  Fetching offers from the providers…" if never_refreshed else NO_MATCH
-        )
+        if never_refreshed:
+            self.table.empty_text = "  Fetching offers from the providers…"
+        elif self._matching != 0:
+            self.table.empty_text = NO_MATCH
+        marks = self.table.marked
         self.query_one(StatusBar).show(
             self.services.provider_names(),
             health,
@@ -290,6 +367,7 @@ class MainScreen(Screen[None]):
             matching=self._matching,
             refreshing=self._refreshing,
             demo=self.services.demo,
+            marked=len(marks),
         )
 
     def action_refresh(self) -> None:
@@ -315,14 +393,25 @@ class MainScreen(Screen[None]):
         pane.toggle_class("-hidden")
         return not pane.has_class("-hidden")
 
+    def _keep_focus_visible(self) -> None:
+        """After a pane hid: if it held the focus, the table takes it. Focus must never
+        sit on a widget no one can see, where keys go nowhere. (Run after a refresh:
+        a pane's new classes are styled then.)"""
+        focused = self.focused
+        chain = [] if focused is None else focused.ancestors_with_self
+        if focused is None or not all(w.display for w in chain if isinstance(w, Widget)):
+            self.set_focus(self.table)
+
     def action_toggle_filters(self) -> None:
         if self._toggle_pane("filters"):
             self.query_one(FilterPane).focus_search()
         else:
-            self.table.focus()
+            self.set_focus(self.table)
 
     def action_toggle_insight(self) -> None:
-        if self.has_class("-narrow") and self._panes_mounted:
+        if not self._panes_mounted:
+            return
+        if self.has_class("-narrow"):
             # too narrow for both: d cycles detail -> charts -> hidden
             insight = self.query_one("#insight")
             if not insight.has_class("-shown"):
@@ -334,43 +423,70 @@ class MainScreen(Screen[None]):
                 insight.remove_class("-shown", "-charts")
         else:
             self._toggle_pane("insight")
+        self.call_after_refresh(self._keep_focus_visible)
         self._update_charts()
+
+    # -- what the keys can do now -----------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "compare":
             return True if 2 <= len(self.marked) <= 6 else None
         if action == "launch":
             return True if self.table.highlighted is not None else None
+        if action == "unmark_all":
+            return True if self.marked else None
         return True
+
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        marks = len(self.marked)
+        if action == "compare":
+            if marks > 6:
+                return f"{marks} offers are marked: compare takes 2 to 6 (u unmarks all)."
+            return f"{marks} marked: mark 2 to 6 offers with space to compare them."
+        if action == "launch":
+            return "No offer is highlighted to launch: the table is empty."
+        if action == "unmark_all":
+            return "No offer is marked (space marks the highlighted one)."
+        return None
 
     def action_compare(self) -> None:
         from gpucm.tui.screens.compare import CompareScreen
 
-        if not 2 <= len(self.marked) <= 6:
-            self.notify("Mark 2 to 6 offers with space to compare them.", timeout=4)
+        marks = dict(self.table.marked)
+        if not 2 <= len(marks) <= 6:
+            self.notify(self.disabled_reason("compare", ()) or "", timeout=4)
             return
         self.app.push_screen(
-            CompareScreen(self.services, sorted(self.marked), disk_gb=self.search.min_storage)
+            CompareScreen(self.services, list(marks), disk_gb=self.search.min_storage, known=marks)
         )
+
+    def action_unmark_all(self) -> None:
+        count = len(self.table.marked)
+        self.table.clear_marks()
+        self.notify(f"Unmarked {count} offer{'s' if count != 1 else ''}.", timeout=2)
 
     # -- launching and instances ----------------------------------------------------
 
     def action_launch(self) -> None:
         row = self.table.highlighted
         if row is None:
-            self.notify("No offer highlighted to launch.", timeout=3)
+            self.notify(self.disabled_reason("launch", ()) or "", timeout=3)
             return
+        self._opening_launch = True
         self._open_launch(row.id)
 
     @work(exclusive=True, group="open-launch", exit_on_error=False)
     async def _open_launch(self, offer_id: str) -> None:
-        from gpucm.tui.screens.launch import LaunchScreen
+        from gpucm.tui.screens.launch_form import LaunchScreen
 
-        offer = await self.services.store.get_offer(offer_id)
-        if offer is None:
-            self.notify("That offer vanished in a refresh; pick another.", severity="warning")
-            return
-        await self.app.push_screen(LaunchScreen(self.services, offer))
+        try:
+            offer = await self.services.store.get_offer(offer_id)
+            if offer is None:
+                self.notify("That offer vanished in a refresh; pick another.", severity="warning")
+                return
+            await self.app.push_screen(LaunchScreen(self.services, offer))
+        finally:
+            self._opening_launch = False
 
     def action_market(self) -> None:
         from gpucm.tui.screens.stats import StatsScreen

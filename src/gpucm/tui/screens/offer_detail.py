@@ -16,6 +16,7 @@ from textual.widgets import Static
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer
 from gpucm.domain.pricing import DEFAULT_DISK_GB, all_in, per_gb_vram_hour, planned_disk_gb
+from gpucm.domain.provider_names import display_name
 from gpucm.providers.registry import PROVIDER_META
 from gpucm.tui.widgets.model_detail import ModelDetail
 
@@ -50,7 +51,7 @@ def offer_facts(offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB) 
         move = f" (was {fmt.price(offer.previous_price_per_hour)})"
     net = offer.network_info
     rows: list[tuple[str, str]] = [
-        ("Provider", meta.display_name if meta else offer.provider),
+        ("Provider", display_name(offer.provider)),
         ("Offer id", offer.id),
         ("GPU", f"{offer.gpu_count} x {offer.gpu_model}  (provider says {offer.gpu_name!r})"),
         (
@@ -107,6 +108,7 @@ def offer_facts(offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB) 
 class OfferDetailScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,enter", "dismiss", "Close"),
+        Binding("L", "launch", "Launch", id="detail-launch"),
     ]
 
     def __init__(self, services: Services, offer_id: str, disk_gb: float | None = None) -> None:
@@ -120,8 +122,10 @@ class OfferDetailScreen(ModalScreen[None]):
         with VerticalScroll(id="dialog"):
             yield Static("Offer", classes="dialog-title", id="offer-title")
             yield Static("Loading...", id="offer-facts")
-            yield ModelDetail(self.services.store, lambda: self.services.catalog, id="offer-model")
-            yield Static("escape: close", classes="dialog-hint")
+            yield ModelDetail(
+                self.services.store.model_offers, lambda: self.services.catalog, id="offer-model"
+            )
+            yield Static("L: launch it   escape: close", classes="dialog-hint")
 
     def on_mount(self) -> None:
         self._load()
@@ -134,11 +138,29 @@ class OfferDetailScreen(ModalScreen[None]):
             facts.update(Text("This offer is no longer listed (it vanished in a refresh)."))
             return
         self.offer = offer
-        title = Text(f"{offer.gpu_count} x {offer.gpu_model} at {offer.provider}")
+        title = Text(f"{offer.gpu_count} x {offer.gpu_model} at {display_name(offer.provider)}")
         self.query_one("#offer-title", Static).update(title)
         age = fmt.age(offer.fetched_at, self.services.clock())
         facts.update(offer_facts(offer, f"fetched {age} ago", self.disk_gb))
         self.query_one(ModelDetail).show(offer.gpu_model)
+        self.refresh_bindings()
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "launch":
+            return True if self.offer is not None else None
+        return True
+
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        if action == "launch":
+            return "This offer is no longer listed: pick a current one."
+        return None
+
+    def action_launch(self) -> None:
+        """Launch the offer shown (the form opens over this screen)."""
+        from gpucm.tui.screens.launch_form import LaunchScreen
+
+        if self.offer is not None:
+            self.app.push_screen(LaunchScreen(self.services, self.offer))

@@ -21,35 +21,14 @@ from gpucm.presets import PresetError, Watch, check_name, save_filter, save_watc
 
 ResultT = TypeVar("ResultT")
 
-_CSS = """
-SaveFilterScreen, WatchFormScreen {
-    align: center middle;
-    background: $background 60%;
-    & > Vertical {
-        width: 72;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: thick $accent;
-        background: $surface;
-        padding: 0 1;
-    }
-    & .preset-title { text-style: bold; color: $accent; }
-    & .preset-query { color: $text-muted; padding-bottom: 1; }
-    & .preset-error { color: $error; height: auto; }
-    & .preset-hint { color: $text-muted; padding-top: 1; }
-    & Horizontal { height: auto; }
-    & Horizontal > Label { width: 22; padding: 1 1 0 0; }
-    & Horizontal > Input { width: 1fr; }
-}
-"""
-
 
 class _PresetDialog(ModalScreen[ResultT]):
     """A dialog about the current filter (its text shown under the title), writing
     filters.toml at `path`; escape dismisses it with None."""
 
-    DEFAULT_CSS = _CSS
+    # styled in screens/main.tcss with the other dialogs: a screen's DEFAULT_CSS is
+    # scoped to it, so rules naming its subclasses never matched (the dialogs drew
+    # full screen, unframed)
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, query_text: str, path: Path | None = None) -> None:
@@ -58,11 +37,18 @@ class _PresetDialog(ModalScreen[ResultT]):
         self.path = path
 
     def header(self, title: str) -> ComposeResult:
-        yield Static(title, classes="preset-title")
+        yield Static(title, classes="dialog-title")
         yield Static(
             Text(self.query_text or "(no filter: every available offer)"),
             classes="preset-query",
         )
+
+    def on_mount(self) -> None:
+        field = self.query(Input).first()
+        if not getattr(self.app, "cursor_blink", True):
+            for box in self.query(Input):
+                box.cursor_blink = False
+        self.set_focus(field)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -72,15 +58,15 @@ class SaveFilterScreen(_PresetDialog[str | None]):
     """Name the current filter; dismisses with the name once saved."""
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with Vertical(classes="preset-dialog"):
             yield from self.header("Save the current filter")
-            with Horizontal():
-                yield Label("Name")
-                yield Input(placeholder="e.g. cheap-4090", id="preset-name")
+            with Horizontal(classes="preset-row"):
+                yield Label("Name", classes="preset-label")
+                yield Input(placeholder="e.g. cheap-4090", id="preset-name", compact=True)
             yield Static("", classes="preset-error", id="preset-error")
             yield Static(
                 "enter: save   escape: cancel   recall it from the palette (ctrl+p)",
-                classes="preset-hint",
+                classes="dialog-hint",
             )
 
     @on(Input.Submitted)
@@ -99,22 +85,29 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
     """A watch on the current filter: a name and at least one condition."""
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with Vertical(classes="preset-dialog"):
             yield from self.header("Watch the current filter")
-            with Horizontal():
-                yield Label("Name")
-                yield Input(placeholder="e.g. 4090-under-35c", id="watch-name")
-            with Horizontal():
-                yield Label("Price at or under $/h")
-                yield Input(placeholder="e.g. 0.35", id="watch-price", type="number")
-            with Horizontal():
-                yield Label("At least N offers")
-                yield Input(placeholder="e.g. 10", id="watch-count", type="integer")
-            yield Checkbox("A provider that did not offer it before", id="watch-new-provider")
+            with Horizontal(classes="preset-row"):
+                yield Label("Name", classes="preset-label")
+                yield Input(placeholder="e.g. 4090-under-35c", id="watch-name", compact=True)
+            yield Static("Alert when any of these holds:", classes="preset-note")
+            with Horizontal(classes="preset-row"):
+                yield Label("Price ≤ $/h", classes="preset-label")
+                yield Input(placeholder="e.g. 0.35", id="watch-price", type="number", compact=True)
+            with Horizontal(classes="preset-row"):
+                yield Label("Offers ≥", classes="preset-label")
+                yield Input(placeholder="e.g. 10", id="watch-count", type="integer", compact=True)
+            with Horizontal(classes="preset-row"):
+                yield Label("", classes="preset-label")
+                yield Checkbox(
+                    "a provider that did not offer it before",
+                    id="watch-new-provider",
+                    compact=True,
+                )
             yield Static("", classes="preset-error", id="watch-error")
             yield Static(
                 "enter: save   escape: cancel   alerts ring the bell once per offer",
-                classes="preset-hint",
+                classes="dialog-hint",
             )
 
     def _value(self, widget_id: str) -> str:

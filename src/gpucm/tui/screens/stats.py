@@ -13,10 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
-from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.measure import Measurement
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
@@ -24,12 +20,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
-from textual.widgets._footer import FooterKey
+from textual.widgets import Header, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import MarketStats, ModelStats, SearchQuery
-from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.domain.provider_names import display_name
 from gpucm.domain.query import format_query
 from gpucm.engine.market import (
     WINDOWS,
@@ -39,6 +34,9 @@ from gpucm.engine.market import (
     series_by_provider,
     stats_and_trend_buckets,
 )
+from gpucm.tui.screens.help import MARKET_HELP
+from gpucm.tui.widgets.key_bar import KeyBar
+from gpucm.tui.widgets.line_table import Cell, LineTable, ListCell, TableColumn
 from gpucm.tui.widgets.market_charts import (
     ChartPane,
     ChartSpec,
@@ -125,182 +123,52 @@ def figures(stats: ModelStats, per_gpu: bool) -> Figures:
     )
 
 
-_PLAIN = Style.null()
 _DIM = Style(dim=True)
-_GREEN = Style(color="green")
-_RED = Style(color="red")
 
 
-class Cell:
-    """One line of a table cell: runs of styled text, aligned left or right.
-
-    It renders as the same Text would, so the table looks the same, but StatsTable
-    draws it without Rich's wrap-and-pad machinery: a tenth of the cost per cell."""
-
-    __slots__ = ("parts", "plain", "right", "width")
-
-    def __init__(self, *parts: str | tuple[str, Style], right: bool = False) -> None:
-        self.parts = tuple((p, _PLAIN) if isinstance(p, str) else p for p in parts)
-        self.plain = "".join(text for text, _ in self.parts)
-        self.right = right
-        self.width = cell_len(self.plain)
-
-    def __str__(self) -> str:
-        return self.plain
-
-    def __repr__(self) -> str:
-        return f"Cell({self.plain!r})"
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        space = options.max_width - self.width
-        if space > 0 and self.right:
-            yield Segment(" " * space, _PLAIN)
-        for text, style in self.parts:
-            yield Segment(text, style)
-        if space > 0 and not self.right:
-            yield Segment(" " * space, _PLAIN)
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(self.width, self.width)
+# a trend needs the history of at least two refreshes in its window; one refresh and
+# the live prices differ by what is available now, not by how the market moved
+MIN_TREND_BUCKETS = 2
 
 
-class StatsTable(DataTable[Cell]):
-    """A DataTable that draws its one-line Cells directly.
-
-    DataTable renders every cell through Rich (Styled(Padding(Text)) into lines): about
-    0.1 ms a cell, so 30-40 ms for the 200 cells of a first paint. A Cell is drawn here
-    as the same segments with the same styles (base, component and meta before the
-    cell's own, the post style after); anything else goes to DataTable."""
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cache_key = (
-            row_key,
-            column_key,
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._update_count,
-            self._pseudo_class_state,
-        )
-        cached = self._cell_render_cache.get(cache_key)
-        if cached is not None:
-            return cached
-        pad = self.cell_padding
-        space = width - 2 * pad
-        cell = self._data[row_key].get(column_key)
-        row = self.rows.get(row_key)
-        if not isinstance(cell, Cell) or row is None or row.height != 1 or cell.width > space:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        space -= cell.width
-        base_style += Style.from_meta({"row": row_index, "column": column_index})
-        component, post = self._get_styles_to_render_cell(
-            False,
-            False,
-            False,
-            hover,
-            cursor,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
-        )
-        pre = base_style + component
-        blank = pre + post if pre else post
-        line: list[Segment] = []
-        if pad:
-            line.append(Segment(" " * pad, blank))
-        if space > 0 and cell.right:
-            line.append(Segment(" " * space, blank))
-        for text, style in cell.parts:
-            styled = pre + style
-            line.append(Segment(text, styled + post if styled else post))
-        if space > 0 and not cell.right:
-            line.append(Segment(" " * space, blank))
-        if pad:
-            line.append(Segment(" " * pad, blank))
-        lines = [line]
-        self._cell_render_cache[cache_key] = lines
-        return lines
-
-
-def trend_text(trend: ModelTrend | None) -> Cell:
-    if trend is None or trend.change is None:
-        return Cell(("-", _DIM))
+def trend_text(
+    trend: ModelTrend | None,
+    buckets: int = MIN_TREND_BUCKETS,
+    *,
+    cheaper: Style | None = None,
+    dearer: Style | None = None,
+) -> Cell:
+    """The trend cell: a sparkline and the change, coloured by the theme (`cheaper`,
+    `dearer`); "-" without enough history."""
+    if trend is None or trend.change is None or buckets < MIN_TREND_BUCKETS:
+        return Cell(("-", _DIM), right=True)
     spark = trend.sparkline(8)
     pct = trend.change * 100
     # cheaper is good news for a renter
-    style = _GREEN if pct < -0.05 else _RED if pct > 0.05 else _PLAIN
-    return Cell((spark.ljust(8), _DIM), " ", (f"{pct:+.1f}%".rjust(7), style))
-
-
-class KeyFooter(Footer):
-    """Footer that recomposes only when the keys it shows change. Textual's schedules a
-    recompose (a widget per key, each styled) on every bindings-updated signal: three
-    while this screen opens, all for the same keys. (It leans on Footer's internals,
-    `_bindings_ready` and FooterKey: constraints.txt pins the Textual it was read from.)"""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._shown: tuple[object, ...] | None = None
-        self._pending = False
-
-    def _keys(self) -> tuple[object, ...]:
-        palette = self.app.COMMAND_PALETTE_BINDING
-        return tuple(
-            (key, b.action, b.description, b.key_display, enabled, tooltip)
-            for key, (_, b, enabled, tooltip) in self.screen.active_bindings.items()
-            if b.show or key == palette
-        )
-
-    def compose(self) -> ComposeResult:
-        self._pending = False
-        if self._bindings_ready:
-            self._shown = self._keys()
-        for widget in super().compose():
-            if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
-                # a key starts compact, then its binding to Footer.compact (the palette
-                # key has none) makes it not: two restylings a key; start it as bound
-                widget.set_reactive(FooterKey.compact, self.compact)
-            yield widget
-
-    def bindings_changed(self, screen: Screen[object]) -> None:
-        if screen.app.app_focus and self.is_attached and screen is self.screen:
-            # a recompose already scheduled reads the keys when it runs
-            if self._pending or self._keys() == self._shown:
-                return
-            self._pending = True
-        super().bindings_changed(screen)
+    style = (cheaper or Style()) if pct < -0.05 else (dearer or Style()) if pct > 0.05 else Style()
+    return Cell((spark.ljust(8), _DIM), " ", (f"{pct:+.1f}%".rjust(7), style), right=True)
 
 
 class StatsScreen(Screen[None]):
+    HELP_TITLE = "market keys"
+    KEYS_HELP = MARKET_HELP
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"stats--cheaper", "stats--dearer"}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,m", "close", "Back"),
-        Binding("w", "cycle_window", "Window"),
-        Binding("u", "toggle_unit", "$/h ⇄ $/GPU-h"),
-        Binding("t", "next_chart", "Chart"),
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("enter", "noop", "Best per provider", key_display="⏎"),
-        # the vim keys of the offer table
-        Binding("j", "move(1)", "Down", show=False),
-        Binding("k", "move(-1)", "Up", show=False),
-        Binding("g", "move(-1_000_000)", "Top", show=False),
-        Binding("G", "move(1_000_000)", "Bottom", show=False),
+        Binding("escape,q,m", "close", "Back", id="stats-back"),
+        Binding("w", "cycle_window", "Window", id="stats-window"),
+        Binding("u", "toggle_unit", "$/h ⇄ $/GPU-h", id="stats-unit"),
+        Binding("t", "next_chart", "Chart", id="stats-chart"),
+        Binding("s", "cycle_sort", "Sort", id="stats-sort"),
+        Binding("enter", "best", "Best per provider", key_display="⏎", id="stats-best"),
     ]
+    KEY_ORDER: ClassVar[tuple[str, ...]] = (
+        "stats-best",
+        "stats-sort",
+        "stats-unit",
+        "stats-window",
+        "stats-chart",
+        "stats-back",
+    )
 
     DEFAULT_CSS = """
     StatsScreen {
@@ -309,6 +177,8 @@ class StatsScreen(Screen[None]):
         & > #stats-table { height: 1fr; min-height: 5; }
         & > #stats-charts { height: 45%; min-height: 8; border-top: tall $panel; }
         & #stats-tabs { height: 1; padding: 0 1; }
+        & > .stats--cheaper { color: $text-success; }
+        & > .stats--dearer { color: $text-error; }
     }
     """
 
@@ -322,6 +192,7 @@ class StatsScreen(Screen[None]):
         self.active_chart: StatsChart = "trend"
         self.stats: MarketStats | None = None
         self.trends: dict[str, ModelTrend] = {}
+        self.trend_buckets: dict[str, int] = {}
         self.model: str | None = None
         # one pane shows the active chart's content: a spec to draw, or a line of text
         self.pane = ChartPane(id="stats-chart")
@@ -332,17 +203,24 @@ class StatsScreen(Screen[None]):
         # which (model, window, load) the charts were read for; a load is one _load
         self._charted: tuple[str | None, str, int] | None = None
         self._generation = 0
-        self._shown_columns: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
+        yield Header(icon="▦")
         yield Static("Reading the market...", id="stats-summary", markup=False)
-        yield StatsTable(id="stats-table", cursor_type="row", zebra_stripes=True)
+        yield LineTable(id="stats-table")
         with Vertical(id="stats-charts"):
             yield Static(self._tabs(), id="stats-tabs")
             yield self.pane
-        yield KeyFooter()
+        yield KeyBar()
+
+    @property
+    def table(self) -> LineTable:
+        return self.query_one("#stats-table", LineTable)
 
     def on_mount(self) -> None:
+        self.title = "gpucm · market"
+        self.sub_title = "DEMO market (simulated)" if self.services.demo else "live markets"
+        self.table.focus()
         self._load()
 
     # -- actions --------------------------------------------------------------------
@@ -350,13 +228,9 @@ class StatsScreen(Screen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
-    def action_noop(self) -> None:
-        """`enter` is the table's (row selected); the binding puts it in the footer."""
-
-    def action_move(self, rows: int) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + rows)))
+    def action_best(self) -> None:
+        """The best offer at each provider, for the model under the cursor."""
+        self.table.action_select()
 
     def action_cycle_window(self) -> None:
         names = list(WINDOWS)
@@ -365,11 +239,14 @@ class StatsScreen(Screen[None]):
 
     def action_toggle_unit(self) -> None:
         self.per_gpu = not self.per_gpu
+        self.query_one("#stats-tabs", Static).update(self._tabs())
         self._fill_table()
 
     def action_cycle_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
-        self._fill_table()
+        # a new order starts at its top: keeping the old row in view would scroll the
+        # rows the sort put first out of sight
+        self._fill_table(top=True)
 
     def action_next_chart(self) -> None:
         nxt = STATS_CHARTS[(STATS_CHARTS.index(self.active_chart) + 1) % len(STATS_CHARTS)]
@@ -386,7 +263,10 @@ class StatsScreen(Screen[None]):
             if text:
                 text.append("   ")
             active = name == self.active_chart
-            text.append(_CHART_LABELS[name], style="bold underline" if active else "dim")
+            text.append(_CHART_LABELS[name], style="bold underline" if active else "")
+        if not self.per_gpu:
+            # the history is kept per GPU-hour: the charts cannot follow the unit
+            text.append("   (charts stay in $/GPU·h)")
         return text
 
     def _set(self, chart: StatsChart, content: ChartSpec | str) -> None:
@@ -418,6 +298,7 @@ class StatsScreen(Screen[None]):
         live = {m: s.min_price_per_gpu for m, s in stats.model_stats.items()}
         trends = model_trends(trend, live)
         self.stats, self.trends = stats, trends
+        self.trend_buckets = {m: len(b) for m, b in trend.items()}
         # Read the charts of the row the cursor will land on before filling the table,
         # so one frame paints table and chart: the chart's reads would otherwise wait
         # behind the table's first paint, then take a paint of their own.
@@ -431,7 +312,7 @@ class StatsScreen(Screen[None]):
 
     def _summary(self, stats: MarketStats) -> Text:
         providers = "  ".join(
-            f"{SHORT_NAMES.get(p, p)} {n:,}" for p, n in sorted(stats.provider_stats.items())
+            f"{display_name(p)} {n:,}" for p, n in sorted(stats.provider_stats.items())
         )
         text = format_query(self.query_filter) or "all offers"
         unit = "$/GPU-h" if self.per_gpu else "$/h per offer"
@@ -464,44 +345,62 @@ class StatsScreen(Screen[None]):
             return sorted(rows, key=change)
         return sorted(rows, key=lambda s: (-s.available_count, s.model.name.lower()))
 
-    def _fill_table(self) -> None:
+    def _sort_column(self) -> tuple[str, bool]:
+        """The column the table is sorted by, and whether it reads high to low."""
+        return {
+            "available": ("available", True),
+            "median": ("median", False),
+            "trend": ("trend", False),
+            "model": ("model", False),
+        }[self.sort]
+
+    def _fill_table(self, *, top: bool = False) -> None:
         if self.stats is None:
             return
         self.query_one("#stats-summary", Static).update(self._summary(self.stats))
-        table = self.query_one(DataTable)
-        keep = self.model
-        table.clear(columns=True)
-        self._shown_columns = self._columns()
-        columns = self._columns()
-        for key in columns:
-            label = _COLUMN_LABELS[key]
-            if key == "trend":
-                table.add_column(f"{label} {self.window}", key=key)
-            elif key in ("model", "providers"):
-                table.add_column(label, key=key)
-            else:
-                table.add_column(Text(label, justify="right"), key=key)
-        for stats in self._sorted_models():
+        table = self.table
+        cheaper = self.get_component_rich_style("stats--cheaper", partial=True)
+        dearer = self.get_component_rich_style("stats--dearer", partial=True)
+        columns = [
+            TableColumn(
+                key,
+                f"{_COLUMN_LABELS[key]} {self.window}" if key == "trend" else _COLUMN_LABELS[key],
+                right=key not in ("model", "providers"),
+                fill=key == "providers",
+                minimum=18,
+            )
+            for key in self._columns()
+        ]
+        rows: list[tuple[str, dict[str, Cell]]] = []
+        ordered = self._sorted_models()
+        for stats in ordered:
             f = figures(stats, self.per_gpu)
+            name = stats.model.name
             cells: dict[str, Cell] = {
-                "model": Cell(stats.model.name),
+                "model": Cell(name),
                 "available": Cell(f"{stats.available_count:,}/{stats.offer_count:,}", right=True),
-                "trend": trend_text(self.trends.get(stats.model.name)),
-                "providers": Cell(" ".join(SHORT_NAMES.get(p, p) for p in stats.providers) or "-"),
+                "trend": trend_text(
+                    self.trends.get(name),
+                    self.trend_buckets.get(name, 0),
+                    cheaper=cheaper,
+                    dearer=dearer,
+                ),
+                "providers": ListCell([display_name(p) for p in stats.providers]),
             }
             for key, value in zip(
                 _PRICE_KEYS, (f.min, f.p10, f.median, f.p90, f.max, f.avg), strict=True
             ):
                 cells[key] = Cell(fmt.price(value) if value is not None else "-", right=True)
-            table.add_row(*(cells[k] for k in columns), key=stats.model.name)
-        if not self.stats.model_stats:
+            rows.append((name, cells))
+        names = [s.model.name for s in ordered]
+        keep = None if top or self.model not in names else self.model
+        sorted_by, descending = self._sort_column()
+        table.set_data(columns, rows, cursor=keep, sorted_by=sorted_by, descending=descending)
+        if not names:
             self.model = None
             self._show_model(None)
             return
-        names = [s.model.name for s in self._sorted_models()]
-        row = names.index(keep) if keep in names else 0
-        table.move_cursor(row=row)
-        self._show_model(names[row])
+        self._show_model(keep or names[0])
 
     def _cursor_model(self, stats: MarketStats) -> str | None:
         """The model the table's cursor lands on (the one it was on, else the first)."""
@@ -515,22 +414,21 @@ class StatsScreen(Screen[None]):
         return _NARROW_COLUMNS if self.size.width < WIDE else _WIDE_COLUMNS
 
     def on_resize(self) -> None:
-        if self.stats is not None and self._shown_columns != self._columns():
-            self._fill_table()
+        if self.stats is not None and self.table.columns:
+            shown = tuple(c.key for c in self.table.columns)
+            if shown != self._columns():
+                self._fill_table()
 
-    @on(DataTable.RowSelected, "#stats-table")
-    def _selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            from gpucm.tui.screens.best_offers import BestOffersScreen
+    @on(LineTable.RowSelected, "#stats-table")
+    def _selected(self, event: LineTable.RowSelected) -> None:
+        from gpucm.tui.screens.best_offers import BestOffersScreen
 
-            self.app.push_screen(
-                BestOffersScreen(self.services, event.row_key.value, self.query_filter)
-            )
+        self.app.push_screen(BestOffersScreen(self.services, event.key, self.query_filter))
 
-    @on(DataTable.RowHighlighted, "#stats-table")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value and event.row_key.value != self.model:
-            self._show_model(event.row_key.value, debounce=True)
+    @on(LineTable.RowHighlighted, "#stats-table")
+    def _highlighted(self, event: LineTable.RowHighlighted) -> None:
+        if event.key != self.model:
+            self._show_model(event.key, debounce=True)
 
     def _show_model(self, model: str | None, *, debounce: bool = False) -> None:
         self.model = model

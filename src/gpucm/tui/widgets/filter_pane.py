@@ -21,7 +21,6 @@ unticked.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
@@ -34,7 +33,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
-from textual.widgets import Button, Input, OptionList, Select, SelectionList, Static, Switch
+from textual.widgets import Button, Input, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
@@ -49,6 +48,7 @@ from gpucm.domain.models import (
 )
 from gpucm.domain.provider_names import canonical_provider
 from gpucm.domain.regions import expand_region_terms
+from gpucm.tui.numbers import NumberError, number_text, parse_number, parse_share
 
 __all__ = ["FilterPane"]
 
@@ -65,72 +65,20 @@ _COUNT_CHOICES: tuple[int, ...] = (1, 2, 4, 8)
 _ANY = ""
 
 
-class _BadNumber(ValueError):
-    """One short line saying what is wrong with a typed number."""
-
-
-def _number_text(value: float | None) -> str:
-    # repr is the shortest text that parses back to the same float: an exact round trip.
-    if value is None:
-        return ""
-    number = float(value)
-    return str(int(number)) if number.is_integer() else repr(number)
-
-
-def _parse_number(
-    text: str, *, prefix: str = "", suffixes: tuple[str, ...] = (), maximum: float | None = None
-) -> float | None:
-    raw = text.strip().casefold()
-    if prefix and raw.startswith(prefix):
-        raw = raw[len(prefix) :].strip()
-    for suffix in suffixes:
-        if raw.endswith(suffix):
-            raw = raw[: -len(suffix)].strip()
-            break
-    if not raw:
-        if text.strip():
-            raise _BadNumber("not a number")
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _BadNumber("not a number") from None
-    if not math.isfinite(value):
-        raise _BadNumber("not a number")
-    if value < 0:
-        raise _BadNumber("must be 0 or more")
-    if maximum is not None and value > maximum:
-        raise _BadNumber(f"must be 0 to {_number_text(maximum)}")
-    return value
-
-
 def _parse_money(text: str) -> float | None:
-    return _parse_number(text, prefix="$", suffixes=("/h",))
+    return parse_number(text, prefix="$", suffixes=("/h",))
 
 
 def _parse_gigabytes(text: str) -> float | None:
-    return _parse_number(text, suffixes=("gib", "gb", "g"))
+    return parse_number(text, suffixes=("gib", "gb", "g"))
 
 
 def _parse_plain(text: str) -> float | None:
-    return _parse_number(text)
+    return parse_number(text)
 
 
 def _parse_performance(text: str) -> float | None:
-    return _parse_number(text, maximum=150)
-
-
-def _parse_reliability(text: str) -> float | None:
-    """0.95, 95 and 95% all mean 95 %: values above 1 are read as percentages."""
-    percent = text.strip().endswith("%")
-    value = _parse_number(text, suffixes=("%",))
-    if value is None:
-        return None
-    if percent or value > 1:
-        if value > 100:
-            raise _BadNumber("0-1 or 0-100 (%)")
-        return value / 100
-    return value
+    return parse_number(text, maximum=150)
 
 
 # (query field, row label, placeholder, parser) for the single-number rows.
@@ -140,7 +88,7 @@ _NUMBER_ROWS: tuple[tuple[str, str, str, Callable[[str], float | None]], ...] = 
     ("min_gpu_memory", "VRAM ≥", "GB per GPU", _parse_gigabytes),
     ("min_cuda", "CUDA ≥", "e.g. 12.1", _parse_plain),
     ("min_performance", "perf ≥", "0-150", _parse_performance),
-    ("min_reliability", "reliab ≥", "0.95 or 95", _parse_reliability),
+    ("min_reliability", "reliab ≥", "0.95 or 95", parse_share),
 )
 _NUMBER_FIELDS: tuple[str, ...] = ("min_price", "max_price", *(r[0] for r in _NUMBER_ROWS))
 
@@ -363,12 +311,6 @@ class FilterPane(VerticalScroll, can_focus=False):
         width: 1fr;
         height: 1;
     }
-    FilterPane Switch {
-        border: none;
-        height: 1;
-        padding: 0;
-        width: auto;
-    }
     FilterPane .fp-hint {
         height: 1;
         color: $text-error;
@@ -550,8 +492,15 @@ class FilterPane(VerticalScroll, can_focus=False):
         yield Static("Providers", classes="fp-title", markup=False)
         yield self._providers
         with Horizontal(classes="fp-row"):
-            yield self._label("available")
-            yield Switch(value=self._available, id="fp-available")
+            # the state in words: a switch drawn one line high showed neither on nor off
+            yield self._label("offers")
+            yield Select[str](
+                [("available now", "yes"), ("all, also unavailable", "no")],
+                value="yes" if self._available else "no",
+                allow_blank=False,
+                compact=True,
+                id="fp-available",
+            )
         with Horizontal(classes="fp-row"):
             yield self._label("sort")
             yield Select[str](
@@ -578,7 +527,7 @@ class FilterPane(VerticalScroll, can_focus=False):
 
     def _number_input(self, field: str, placeholder: str) -> Input:
         return Input(
-            _number_text(self._numbers[field]),
+            number_text(self._numbers[field]),
             placeholder=placeholder,
             id=_input_id(field),
             compact=True,
@@ -647,10 +596,10 @@ class FilterPane(VerticalScroll, can_focus=False):
         return bool(self.query("#fp-order"))
 
     def _show_state(self) -> None:
-        with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
+        with self.prevent(Input.Changed, Select.Changed):
             for field in _NUMBER_FIELDS:
                 box = self.query_one(f"#{_input_id(field)}", Input)
-                text = _number_text(self._numbers[field])
+                text = number_text(self._numbers[field])
                 if box.value != text:
                     box.value = text
                 box.remove_class("-invalid")
@@ -661,7 +610,7 @@ class FilterPane(VerticalScroll, can_focus=False):
             count = self.query_one("#fp-count", Select)
             count.set_options(self._count_options(self._count))
             count.value = str(self._count) if self._count else _ANY
-            self.query_one("#fp-available", Switch).value = self._available
+            self.query_one("#fp-available", Select).value = "yes" if self._available else "no"
             self.query_one("#fp-sort", Select).value = self._sort_by
             self.query_one("#fp-order", Select).value = self._order
 
@@ -699,14 +648,10 @@ class FilterPane(VerticalScroll, can_focus=False):
             self._sort_by = _SORT_BY_NAME.get(text, "price")
         elif control == "fp-order":
             self._order = _ORDER_BY_NAME.get(text, "asc")
+        elif control == "fp-available":
+            self._available = text != "no"
         else:
             return
-        self._announce()
-
-    @on(Switch.Changed, "#fp-available")
-    def _available_changed(self, event: Switch.Changed) -> None:
-        event.stop()
-        self._available = event.switch.value
         self._announce()
 
     @on(Input.Changed, "#fp-model-search")
@@ -761,7 +706,7 @@ class FilterPane(VerticalScroll, can_focus=False):
             text = self.query_one(f"#{_input_id(field)}", Input).value
             try:
                 parsed[field] = parse(text)
-            except _BadNumber as exc:
+            except NumberError as exc:
                 errors[field] = str(exc)
 
         low = parsed.get("min_price", self._numbers["min_price"])

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from rich.text import Text
 from textual import events, work
@@ -31,10 +31,11 @@ from textual_plotext import PlotextPlot
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import SearchQuery
-from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.domain.provider_names import display_name
 from gpucm.engine.market import series_by_provider
-from gpucm.store.history import HistoryPoint
-from gpucm.store.store import Store
+
+if TYPE_CHECKING:
+    from gpucm.store.history import HistoryPoint
 
 __all__ = [
     "CHARTS",
@@ -46,6 +47,7 @@ __all__ = [
     "ChartName",
     "ChartPane",
     "ChartPlot",
+    "ChartReaders",
     "HistoryLines",
     "MarketCharts",
     "PriceHistogram",
@@ -81,7 +83,7 @@ def _local(epoch: float) -> datetime:
 
 
 def _provider(name: str) -> str:
-    return SHORT_NAMES.get(name, name)
+    return display_name(name)
 
 
 def histogram(values: Sequence[float], bins: int) -> tuple[list[float], list[int]]:
@@ -227,7 +229,16 @@ class ChartPlot(PlotextPlot):
         if self._drawn is None or self._drawn[0] != key:
             self.plt.clear_figure()
             self.spec.draw(self.plt, width, height)
-            figure = super().render()
+            # textual-plotext's "auto" theme reads the app theme's surface and
+            # foreground as RGB, which an ANSI theme does not have (black on black):
+            # there, plotext's "clear" theme leaves the terminal's own colours
+            ansi = self.app.current_theme.ansi
+            self.set_reactive(PlotextPlot.theme, "clear" if ansi else "auto")
+            try:
+                figure = super().render()
+            finally:
+                # "auto" again, so a theme change registers the new theme's colours
+                self.set_reactive(PlotextPlot.theme, "auto")
             assert isinstance(figure, Text)
             self._drawn = (key, figure)
         return self._drawn[1].copy()
@@ -288,6 +299,16 @@ def chart_query(query: SearchQuery) -> SearchQuery:
     )
 
 
+@dataclass(frozen=True)
+class ChartReaders:
+    """What the charts read, passed in by the screen (the widget never holds a store):
+    GPU-hour prices and offers per provider for a search, a model's price history."""
+
+    gpu_prices: Callable[[SearchQuery], Awaitable[list[float]]]
+    provider_counts: Callable[[SearchQuery], Awaitable[dict[str, int]]]
+    history: Callable[[list[str]], Awaitable[Sequence[HistoryPoint]]]
+
+
 class MarketCharts(Widget):
     """Price distribution, offers per provider and price history for the main screen.
 
@@ -316,9 +337,9 @@ class MarketCharts(Widget):
     }
     """
 
-    def __init__(self, store: Store, *, id: str | None = None) -> None:
+    def __init__(self, readers: ChartReaders, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._store = store
+        self._read = readers
         self._model: str | None = None
         self._query = SearchQuery()
         self._requested = _Requested()
@@ -407,7 +428,7 @@ class MarketCharts(Widget):
             query = query.model_copy(update={"gpu_models": (model,)})
         pane = self.panes["prices"]
         try:
-            prices = await self._store.gpu_prices(query)
+            prices = await self._read.gpu_prices(query)
         except Exception as exc:  # a broken store must not take the screen down
             pane.show_hint(f"Could not read prices: {exc}")
             self.price_series = None
@@ -426,7 +447,7 @@ class MarketCharts(Widget):
             await asyncio.sleep(delay)
         pane = self.panes["providers"]
         try:
-            counts = await self._store.provider_counts(query)
+            counts = await self._read.provider_counts(query)
         except Exception as exc:
             pane.show_hint(f"Could not read offers: {exc}")
             self.provider_series = None
@@ -448,7 +469,7 @@ class MarketCharts(Widget):
         if delay:
             await asyncio.sleep(delay)
         try:
-            points = await self._store.history([model])
+            points = await self._read.history([model])
         except Exception as exc:
             pane.show_hint(f"Could not read history: {exc}")
             self.history_series = None

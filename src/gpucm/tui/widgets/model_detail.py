@@ -10,13 +10,14 @@ text, never parsed as markup.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, RenderResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.widget import Widget
@@ -24,10 +25,18 @@ from textual.widget import Widget
 from gpucm import formatting as fmt
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import GpuModel
-from gpucm.domain.provider_names import SHORT_NAMES
-from gpucm.store.store import ProviderPrices, Store
+from gpucm.domain.provider_names import display_name
 
-__all__ = ["DEBOUNCE_SECONDS", "HINT", "DetailView", "ModelDetail", "detail_lines", "spec_facts"]
+__all__ = [
+    "DEBOUNCE_SECONDS",
+    "HINT",
+    "DetailView",
+    "ModelDetail",
+    "PriceReader",
+    "ProviderPrices",
+    "detail_lines",
+    "spec_facts",
+]
 
 # Long enough that holding a cursor key down fetches only where the cursor stops.
 DEBOUNCE_SECONDS = 0.1
@@ -39,6 +48,29 @@ _VENDORS = {"nvidia": "NVIDIA", "amd": "AMD", "intel": "Intel"}
 # DetailBody ("" = plain), resolved to a theme colour only when drawn.
 Piece = tuple[str, str]
 Line = list[Piece]
+
+
+class ProviderPrices(Protocol):
+    """One provider's available offers of a model, as the store sums them up."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def offers(self) -> int: ...
+    @property
+    def min_price(self) -> float: ...
+    @property
+    def max_price(self) -> float: ...
+    @property
+    def min_gpu_price(self) -> float: ...
+    @property
+    def avg_gpu_price(self) -> float: ...
+    @property
+    def max_gpu_price(self) -> float: ...
+
+
+# the model's prices per provider (the screen passes the store's reader in)
+PriceReader = Callable[[str], Awaitable[Sequence[ProviderPrices]]]
 
 
 @dataclass(frozen=True)
@@ -166,7 +198,7 @@ def _price_lines(prices: Sequence[ProviderPrices], width: int) -> list[Line]:
     if not prices:
         return [[(_fit("No provider lists it as available right now.", width).rstrip(), "muted")]]
     columns = [
-        _Column("PROVIDER", "<", 0, tuple(SHORT_NAMES.get(p.provider, p.provider) for p in prices)),
+        _Column("PROVIDER", "<", 0, tuple(display_name(p.provider) for p in prices)),
         _Column("N", ">", 4, tuple(f"{p.offers:,}" for p in prices)),
         _Column("MIN", ">", 0, tuple(fmt.price(p.min_gpu_price) for p in prices)),
         _Column("AVG", ">", 2, tuple(fmt.price(p.avg_gpu_price) for p in prices)),
@@ -280,14 +312,20 @@ class ModelDetail(VerticalScroll):
         height: 1fr;
         padding: 0 1;
         scrollbar-size-vertical: 1;
+        &:focus { background: $boost; }
     }
     """
+    # reached with tab: the table's keys scroll it, and the focus shows
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "scroll_down", "Scroll down", show=False),
+        Binding("k", "scroll_up", "Scroll up", show=False),
+    ]
 
     def __init__(
-        self, store: Store, catalog: Callable[[], Catalog], *, id: str | None = None
+        self, prices: PriceReader, catalog: Callable[[], Catalog], *, id: str | None = None
     ) -> None:
         super().__init__(id=id)
-        self._store = store
+        self._prices = prices
         self._catalog = catalog
         self._body = DetailBody()
         self._model: str | None = None
@@ -338,7 +376,7 @@ class ModelDetail(VerticalScroll):
             await asyncio.sleep(delay)
         info = self._catalog().get(gpu_model) or GpuModel.unknown(gpu_model)
         try:
-            prices = await self._store.model_offers(gpu_model)
+            prices = await self._prices(gpu_model)
         except Exception as exc:  # a broken store must not take the screen down
             view = DetailView(gpu_model, info, (), error=str(exc) or type(exc).__name__)
         else:

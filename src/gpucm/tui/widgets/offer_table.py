@@ -22,13 +22,13 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events, work
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gpucm import formatting as fmt
-from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.domain.provider_names import display_name
 
 if TYPE_CHECKING:
     # types only: the table is on gpucm-tui's first screen, which must not wait for
@@ -115,19 +115,20 @@ def _net(row: OfferRow) -> str:
 
 
 # A sortable column is at least one cell wider than its label, for the sort arrow.
+# PROVIDER, GPU, N and $/H never drop; REGION, REL and network go first.
 COLUMNS: tuple[TableColumn, ...] = (
-    TableColumn("provider", "PROVIDER", 10, "<", 6),
+    TableColumn("provider", "PROVIDER", 12, "<", 0),
     TableColumn("gpu_model", "GPU", 16, "<", 0),
     TableColumn("gpu_count", "N", 2, ">", 0, "gpu_count"),
     TableColumn("price_per_hour", "$/H", 9, ">", 0, "price"),
-    TableColumn("price_per_gpu_hour", "$/GPU·H", 8, ">", 8),
-    TableColumn("performance", "PERF", 5, ">", 7, "performance"),
-    TableColumn("value", "VALUE", 6, ">", 9, "value"),
-    TableColumn("gpu_memory_gb", "VRAM", 5, ">", 5),
-    TableColumn("ram_gb", "RAM", 5, ">", 10, "ram"),
-    TableColumn("storage_gb", "DISK", 5, ">", 11),
-    TableColumn("region", "REGION", 16, "<", 4),
-    TableColumn("reliability", "REL", 6, ">", 3, "reliability"),
+    TableColumn("price_per_gpu_hour", "$/GPU·H", 8, ">", 6, "price_per_gpu"),
+    TableColumn("performance", "PERF", 5, ">", 4, "performance"),
+    TableColumn("value", "VALUE", 6, ">", 7, "value"),
+    TableColumn("gpu_memory_gb", "VRAM", 5, ">", 5, "vram"),
+    TableColumn("ram_gb", "RAM", 5, ">", 8, "ram"),
+    TableColumn("storage_gb", "DISK", 5, ">", 9, "storage"),
+    TableColumn("region", "REGION", 16, "<", 11),
+    TableColumn("reliability", "REL", 6, ">", 10, "reliability"),
     TableColumn("network", "NET ↓/↑", 11, ">", 12),
 )
 GUTTER = 2  # mark and new-offer flags before the first column
@@ -136,7 +137,7 @@ NO_MATCH = "  No offers match. Loosen a filter, or show unavailable ones too (al
 
 def cell_text(column: str, row: OfferRow) -> str:
     if column == "provider":
-        return SHORT_NAMES.get(row.provider, row.provider)
+        return display_name(row.provider)
     if column == "gpu_model":
         return row.gpu_model
     if column == "gpu_count":
@@ -171,16 +172,20 @@ def fit(text: str, width: int, align: str) -> str:
     return text.rjust(width) if align == ">" else text.ljust(width)
 
 
-def layout_columns(width: int) -> list[TableColumn]:
-    """The columns that fit `width`, dropping the least useful first; REGION and GPU
-    then share what is left."""
+def layout_columns(width: int, sort_key: str | None = None) -> list[TableColumn]:
+    """The columns that fit `width`, dropping the least useful first (the column the
+    table is sorted by stays, so the sort always shows); REGION and GPU then share
+    what is left."""
     chosen = list(COLUMNS)
 
     def need(cols: list[TableColumn]) -> int:
         return GUTTER + sum(c.width + 1 for c in cols)
 
-    while need(chosen) > width and any(c.drop_order for c in chosen):
-        worst = max((c for c in chosen if c.drop_order), key=lambda c: c.drop_order)
+    def droppable(c: TableColumn) -> bool:
+        return bool(c.drop_order) and (sort_key is None or c.sort_key != sort_key)
+
+    while need(chosen) > width and any(droppable(c) for c in chosen):
+        worst = max((c for c in chosen if droppable(c)), key=lambda c: c.drop_order)
         chosen.remove(worst)
     spare = width - need(chosen)
     for key, most in (("region", 12), ("gpu_model", 6)):
@@ -189,6 +194,14 @@ def layout_columns(width: int) -> list[TableColumn]:
                 extra = min(most, spare)
                 chosen[i] = replace(col, width=col.width + extra)
                 spare -= extra
+    if spare < 0:
+        # narrower than the pinned columns: GPU and PROVIDER give up what is missing
+        for key, least in (("gpu_model", 8), ("provider", 7)):
+            for i, col in enumerate(chosen):
+                if col.key == key and spare < 0:
+                    cut = min(col.width - least, -spare)
+                    chosen[i] = replace(col, width=col.width - cut)
+                    spare += cut
     return chosen
 
 
@@ -199,6 +212,7 @@ class OfferTable(ScrollView, can_focus=True):
         "offer-table--header",
         "offer-table--sorted",
         "offer-table--cursor",
+        "offer-table--cursor-blurred",
         "offer-table--marked",
         "offer-table--up",
         "offer-table--down",
@@ -283,8 +297,17 @@ class OfferTable(ScrollView, can_focus=True):
         self.cursor = 0
         self.total: int | None = None
         self._known_rows = 0
-        self.marked: set[str] = set()
+        # marked offers in the order they were marked, with the row as it was then: an
+        # offer that vanishes in a refresh stays marked, and compare still names it
+        self.marked: dict[str, OfferRow] = {}
         self._columns: list[TableColumn] = list(COLUMNS)
+        self._was_empty = True
+        self._styles: dict[str, Style] = {}
+        # drawn rows, so a scroll redraws from here: (id, marked, cursor, width); a row
+        # is redrawn when its data (the OfferRow object) changes
+        self._strips: dict[tuple[str, bool, object, int], Strip] = {}
+        self._strip_rows: dict[str, OfferRow] = {}
+        self._laid_out: tuple[int, str] = (-1, "")
         self._highlighted_id: str | None = None
         self._load_started = 0.0
 
@@ -293,6 +316,7 @@ class OfferTable(ScrollView, can_focus=True):
     def set_query(self, query: SearchQuery | None) -> None:
         """Show the offers matching `query`, from the top."""
         self.search_query = query
+        self._lay_out()
         self.cursor = 0
         self.scroll_to(y=0, animate=False)
         self._reload(keep_id=None)
@@ -338,6 +362,7 @@ class OfferTable(ScrollView, can_focus=True):
         self.refresh()
         self._announce_highlight()
         self._loaded_once = True
+        self._empty_changed()
         self.loaded_generation = generation
         self.post_message(self.Loaded(len(rows), (time.perf_counter() - self._load_started) * 1000))
 
@@ -353,7 +378,24 @@ class OfferTable(ScrollView, can_focus=True):
     def _set_total(self, total: int) -> None:
         self.total = total
         self._known_rows = total
+        self._empty_changed()
         self.post_message(self.Counted(total))
+
+    def _empty_changed(self) -> None:
+        empty = self.row_count == 0
+        if empty != self._was_empty:
+            self._was_empty = empty
+            self.refresh_bindings()  # mark and detail grey out on an empty table
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("toggle_mark", "select"):
+            return True if self.row_count else None
+        return True
+
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        if action in ("toggle_mark", "select") and not self.row_count:
+            return "No offer matches the search: loosen a filter, or add `all` to the query."
+        return None
 
     def _row_at(self, index: int) -> OfferRow | None:
         page, offset = divmod(index, self.page_size)
@@ -419,8 +461,15 @@ class OfferTable(ScrollView, can_focus=True):
         width = max(self.size.width, 1)
         self.virtual_size = Size(width, self.row_count + 1)
 
+    def _lay_out(self) -> None:
+        sort_key = self.search_query.sort_by if self.search_query else "price"
+        # what the scrollbar's gutter leaves
+        self._columns = layout_columns(self.scrollable_content_region.width, sort_key)
+        self._laid_out = (self.size.width, sort_key)
+        self._strips.clear()  # drawn for the old columns
+
     def on_resize(self, event: events.Resize) -> None:
-        self._columns = layout_columns(event.size.width - 1)
+        self._lay_out()
         self._update_virtual_size()
         self._scroll_cursor_into_view()
 
@@ -440,10 +489,25 @@ class OfferTable(ScrollView, can_focus=True):
     def move_cursor(self, to: int) -> None:
         if not self.row_count:
             return
+        before, top = self.cursor, int(self.scroll_offset.y)
         self.cursor = max(0, min(to, self.row_count - 1))
         self._scroll_cursor_into_view()
-        self.refresh()
+        if int(self.scroll_offset.y) == top:
+            # only the two rows the cursor left and entered change: repainting the
+            # whole table (and dropping its line cache) on every j was most of a key
+            self._refresh_rows(before, self.cursor)
+        else:
+            self.refresh()
         self._announce_highlight()
+
+    def _refresh_rows(self, *indexes: int) -> None:
+        top = int(self.scroll_offset.y)
+        width = self.size.width
+        regions = [
+            Region(0, i - top + 1, width, 1) for i in indexes if 0 <= i - top < self._body_height()
+        ]
+        if regions:
+            self.refresh(*regions)
 
     def _announce_highlight(self) -> None:
         row = self.highlighted
@@ -469,10 +533,10 @@ class OfferTable(ScrollView, can_focus=True):
         if row is None:
             return
         if row.id in self.marked:
-            self.marked.discard(row.id)
+            del self.marked[row.id]
         else:
-            self.marked.add(row.id)
-        self.refresh()
+            self.marked[row.id] = row
+        self._refresh_rows(self.cursor)
         self.post_message(self.MarksChanged(frozenset(self.marked)))
 
     def clear_marks(self) -> None:
@@ -492,11 +556,31 @@ class OfferTable(ScrollView, can_focus=True):
     # -- drawing --------------------------------------------------------------------
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"offer-table--{name}")
+        # resolved once per styling: a theme switch or a class change clears them
+        # (notify_style_update); resolving them per line was a third of a repaint
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(f"offer-table--{name}")
+        return style
+
+    def _base(self) -> Style:
+        base = self._styles.get("")
+        if base is None:
+            base = self._styles[""] = self.rich_style
+        return base
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips.clear()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        sort_key = self.search_query.sort_by if self.search_query else "price"
+        if self._laid_out != (width, sort_key):
+            # a new size can be painted before its Resize event arrives
+            self._lay_out()
+        base = self._base()
         if y == 0:
             return self._header(width)
         index = int(self.scroll_offset.y) + y - 1
@@ -530,28 +614,42 @@ class OfferTable(ScrollView, can_focus=True):
         return Strip(segments).adjust_cell_length(width, header)
 
     def _row_strip(self, row: OfferRow, index: int, width: int) -> Strip:
-        base = self.rich_style
+        marked = row.id in self.marked
+        cursor = "focused" if index == self.cursor and self.has_focus else index == self.cursor
+        key = (row.id, marked, cursor, width)
+        strip = self._strips.get(key)
+        if strip is None or self._strip_rows.get(row.id) is not row:
+            if len(self._strips) > 4 * self.page_size:
+                self._strips.clear()
+            strip = self._strips[key] = self._draw_row(row, marked, cursor, width)
+            self._strip_rows[row.id] = row
+        return strip
+
+    def _draw_row(self, row: OfferRow, marked: bool, cursor: object, width: int) -> Strip:
+        base = self._base()
         if not row.available:
             base = base + self._style("unavailable")
         if row.stale:
             base = base + self._style("stale")
-        if row.id in self.marked:
+        if marked:
             base = base + self._style("marked")
-        if index == self.cursor and self.has_focus:
+        if cursor == "focused":
             base = base + self._style("cursor")
-        elif index == self.cursor:
-            base = base + self._style("cursor") + Style(dim=True)
-        mark = "✔" if row.id in self.marked else " "
+        elif cursor:
+            base = base + self._style("cursor-blurred")
+        mark = "✔" if marked else " "
         new = "+" if row.is_new else " "
-        segments = [Segment(mark, base), Segment(new, base + self._style("new"))]
+        flag = base + self._style("new") if row.is_new else base
+        segments = [Segment(mark, base), Segment(new, flag)]
         move = row.price_move
         for col in self._columns:
             style = base
-            if col.key == "price_per_hour" and move is not None:
+            if col.key == "price_per_hour" and move is not None and not cursor:
+                # the arrow says it on the cursor row: a colour there fights the cursor's
                 style = base + self._style(move)
             segments.append(Segment(fit(cell_text(col.key, row), col.width, col.align), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
 
     def watch_has_focus(self, _focus: bool) -> None:
-        self.refresh()
+        self._refresh_rows(self.cursor)

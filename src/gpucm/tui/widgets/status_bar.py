@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import ProviderHealth
-from gpucm.domain.provider_names import SHORT_NAMES
+from gpucm.domain.provider_names import display_name
 
 _MARKS = {"ok": "●", "failing": "▲", "circuit_open": "✖", "stale": "▲", "never": "○"}
 
@@ -22,17 +22,25 @@ def status_text(
     matching: int | None,
     refreshing: set[str],
     demo: bool,
+    marked: int = 0,
 ) -> Text:
     """Plain text with styles by class name, built without markup so provider error
-    strings can never restyle or crash the bar."""
+    strings can never restyle or crash the bar. What matters most comes first (a
+    narrow terminal cuts the end): DEMO, the match count, the marks, the providers."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
         text.append(" DEMO ", "status--demo")
         text.append(" ")
+    if matching is not None:
+        text.append(f"{matching:,} match", "status--count")
+        text.append("  ")
+    if marked:
+        text.append(f"{marked} marked", "status--marked")
+        text.append(" (c compare, u unmark)  " if 2 <= marked <= 6 else " (u unmark)  ")
     for name in providers:
         h = health.get(name)
         status = h.status if h else "never"
-        short = SHORT_NAMES.get(name, name)
+        short = display_name(name)
         if name in refreshing:
             text.append("↻ ", "status--busy")
         else:
@@ -41,8 +49,7 @@ def status_text(
         age = fmt.age(h.last_success_at if h else None, now)
         text.append(f" {age}", "status--age" if status == "ok" else f"status--{status}")
         text.append("  ")
-    if matching is not None:
-        text.append(f"{matching:,} match", "status--count")
+    text.rstrip()
     return text
 
 
@@ -63,9 +70,16 @@ class StatusBar(Static):
         matching: int | None,
         refreshing: set[str],
         demo: bool,
+        marked: int = 0,
     ) -> None:
         text = status_text(
-            providers, health, now, matching=matching, refreshing=refreshing, demo=demo
+            providers,
+            health,
+            now,
+            matching=matching,
+            refreshing=refreshing,
+            demo=demo,
+            marked=marked,
         )
         self.update(self._styled(text))
 
@@ -90,4 +104,5 @@ class StatusBar(Static):
         "status--never",
         "status--age",
         "status--count",
+        "status--marked",
     }

@@ -1,0 +1,193 @@
+"""What the instance manager says about a machine: why an action cannot run, what a
+provider's API cannot do, uptime, SSH endpoint and the budget line. Shared by the
+manager and its dialogs (pure functions over domain objects)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from gpucm import formatting as fmt
+from gpucm.domain.models import Instance, LaunchRecord
+from gpucm.domain.provider_names import display_name
+from gpucm.engine.capabilities import capabilities
+from gpucm.engine.instances import ssh_command
+
+if TYPE_CHECKING:
+    from gpucm.config import BudgetSettings
+    from gpucm.engine.spend import Spend
+
+__all__ = [
+    "VERBS",
+    "Confirmed",
+    "budget_line",
+    "limits_sentence",
+    "price_sentence",
+    "rate_move",
+    "refusal",
+    "ssh_endpoint",
+    "uptime",
+]
+
+VERBS: dict[str, str] = {
+    "stop": "Stopping",
+    "start": "Starting",
+    "restart": "Restarting",
+    "terminate": "Terminating",
+}
+
+
+def refusal(instance: Instance | None, action: str) -> str | None:
+    """Why an action cannot run on an instance now (None: it can)."""
+    if instance is None:
+        return "No instance selected."
+    caps = capabilities(instance.provider)
+    name = display_name(instance.provider)
+    label = instance.name or instance.id
+    if instance.status == "terminated" and action != "detail":
+        return f"{label} is terminated."
+    if action in ("stop", "start") and not caps.stop_start:
+        return f"{name} cannot stop or start a machine: terminate it instead."
+    if action == "restart" and not caps.restart:
+        return f"{name} has no restart: stop, then start it."
+    if action == "stop" and instance.status not in ("running", "provisioning"):
+        return f"{label} is {instance.status}: nothing to stop."
+    if action == "start" and instance.status != "stopped":
+        return f"{label} is {instance.status}: only a stopped machine starts."
+    if action == "restart" and instance.status != "running":
+        return f"{label} is {instance.status}: only a running machine restarts."
+    if action == "logs" and not caps.logs:
+        return f"{name}'s API has no logs: connect over SSH (s)."
+    if action in ("ssh", "copy_ssh") and ssh_command(instance) is None:
+        return f"{label} has no SSH endpoint yet ({instance.status})."
+    return None
+
+
+def limits_sentence(provider: str) -> str:
+    """What a provider's API cannot do to its machines, said once under the table:
+    "Lambda Cloud cannot stop or start a machine (terminate it instead) and cannot
+    show logs (use SSH)." """
+    caps = capabilities(provider)
+    missing = []
+    if not caps.stop_start:
+        missing.append("cannot stop or start a machine (terminate it instead)")
+    if not caps.restart:
+        machine = "one" if missing else "a machine"
+        missing.append(f"cannot restart {machine} (stop, then start it)")
+    if not caps.logs:
+        missing.append("cannot show logs (use SSH)")
+    if not missing:
+        return ""
+    said = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+    return f"{display_name(provider)} {said}."
+
+
+def ssh_endpoint(instance: Instance) -> str:
+    if not instance.ssh_host or instance.status != "running":
+        return "-"
+    host = f"{instance.ssh_user}@{instance.ssh_host}" if instance.ssh_user else instance.ssh_host
+    port = instance.ssh_port
+    return f"{host}:{port}" if port and port != 22 else host
+
+
+def uptime(instance: Instance, now: datetime) -> str:
+    since = instance.started_at or instance.created_at
+    if since is None or instance.status not in ("running", "provisioning"):
+        return "-"
+    return fmt.duration(now - since)
+
+
+def budget_line(budget: BudgetSettings, current: Spend) -> tuple[str, float] | None:
+    """The budget as `$x/h of $y/h (z%)` and its fullest fraction, or None if none set."""
+    parts: list[str] = []
+    fullest = 0.0
+    if budget.max_hourly_usd is not None:
+        fraction = current.per_hour / budget.max_hourly_usd
+        fullest = max(fullest, fraction)
+        parts.append(
+            f"{fmt.price(current.per_hour)}/h of {fmt.price(budget.max_hourly_usd)}/h "
+            f"({fraction:.0%})"
+        )
+    if budget.monthly_usd is not None:
+        fraction = current.per_month / budget.monthly_usd
+        fullest = max(fullest, fraction)
+        parts.append(
+            f"{fmt.price(current.per_month)}/month of {fmt.price(budget.monthly_usd)}/month "
+            f"({fraction:.0%})"
+        )
+    if not parts:
+        return None
+    return "budget " + ", ".join(parts), fullest
+
+
+_SAME = 0.0005  # prices are shown to a tenth of a cent
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """The all-in price a launch confirmation showed (the launch journal keeps it)."""
+
+    per_hour: float
+    compute_per_hour: float
+    storage_per_hour: float
+    storage_estimated: bool
+
+    @classmethod
+    def from_record(cls, record: LaunchRecord) -> Confirmed | None:
+        """From the launch journal: the all-in rate the launch held against the budget
+        (what its confirmation showed), split into compute and storage where the
+        request kept the parts of that same price (a failover re-priced the total but
+        not the parts: then they are left out). None for a machine gpucm did not
+        launch, or a launch journaled before it kept a rate."""
+        total = record.reserved_per_hour
+        if not total:
+            return None
+        parts = record.request.get("confirmed")
+        if isinstance(parts, Mapping):
+            try:
+                compute = float(parts["compute_per_hour"])
+                storage = float(parts.get("storage_per_hour") or 0.0)
+            except (KeyError, TypeError, ValueError):
+                pass
+            else:
+                if abs(compute + storage - total) < _SAME:
+                    return cls(total, compute, storage, bool(parts.get("storage_estimated")))
+        return cls(total, total, 0.0, False)
+
+
+def rate_move(instance: Instance, confirmed: Confirmed | None) -> str:
+    """ "▲" or "▼" when the provider now bills a different compute rate than the one
+    confirmed, else ""."""
+    rate = instance.price_per_hour
+    if confirmed is None or rate is None or abs(rate - confirmed.compute_per_hour) < _SAME:
+        return ""
+    return "▲" if rate > confirmed.compute_per_hour else "▼"
+
+
+def price_sentence(instance: Instance, confirmed: Confirmed | None) -> str:
+    """The price line of a machine: the price confirmed at launch, the provider's rate
+    beside it, and why they differ."""
+    rate = instance.price_per_hour
+    name = display_name(instance.provider)
+    if confirmed is None:
+        return f"{name} bills {fmt.price(rate)}/h"
+    line = f"confirmed {fmt.price(confirmed.per_hour)}/h all-in"
+    if confirmed.storage_per_hour:
+        estimated = ", estimated" if confirmed.storage_estimated else ""
+        line += (
+            f" ({fmt.price(confirmed.compute_per_hour)} compute"
+            f" + {fmt.price(confirmed.storage_per_hour)} storage{estimated})"
+        )
+    move = rate_move(instance, confirmed)
+    if rate is None:
+        return line + f"; {name} reports no rate"
+    if not move:
+        billed = "for compute, storage apart" if confirmed.storage_per_hour else "now"
+        return line + f"; {name} bills {fmt.price(rate)}/h {billed}"
+    why = "rose" if move == "▲" else "fell"
+    return (
+        line + f"; {name} now bills {fmt.price(rate)}/h for compute: its rate {why}"
+        " since the launch (market pricing)"
+    )

@@ -1,0 +1,352 @@
+"""The launch confirmation: what the launch will cost and what stands in its way.
+Only Launch here spends money.
+
+The failover after a "no capacity" answer lives in one marked section at the end of
+this module: the engine's one launch flow will replace it (issue 15), and the screen
+then only supplies its choice of the next offer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from gpucm import formatting as fmt
+from gpucm.domain.models import Instance, Offer
+from gpucm.domain.provider_names import display_name
+from gpucm.engine.launch_errors import LaunchInDoubt
+from gpucm.engine.launch_options import LaunchOptions, tagged_label
+from gpucm.engine.launcher import Preflight
+from gpucm.providers.errors import CapacityError
+from gpucm.tui.text import clean, one_line
+
+if TYPE_CHECKING:
+    from gpucm.services import Services
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ConfirmLaunchScreen", "event_clock"]
+
+
+def event_clock() -> float:
+    """Now, on the clock Textual stamps every event's `time` with: a Message made now
+    carries it (public API; the clock itself is private to Textual)."""
+    return Message().time
+
+
+class ConfirmLaunchScreen(ModalScreen[Instance | None]):
+    """What the launch will cost and what stands in its way; Launch spends the money.
+    Dismissed with the new instance, or None to go back to the form."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "confirm--changed",
+        "confirm--warning",
+        "confirm--problem",
+        "confirm--muted",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # q too: the app's q would quit, and cancel a launch in flight with it
+        Binding("escape,q", "back", "Back", id="confirm-back"),
+        Binding("n", "next_option", "Next option", id="confirm-next"),
+    ]
+
+    def __init__(self, services: Services, pre: Preflight, options: LaunchOptions) -> None:
+        super().__init__()
+        self.services = services
+        self.pre = pre
+        self.options = options
+        self.launching = False
+        self.failed = False  # an error ended this confirmation: nothing more to launch
+        self.candidates: list[Preflight] = []
+        self.candidate = 0
+        self.headline: Text | None = None
+        self._tried: set[str] = set()
+        self.shown_at = 0.0  # when the price now on screen was first painted
+
+    def compose(self) -> ComposeResult:
+        # not focusable itself: Tab cycles the buttons with no invisible stop
+        with VerticalScroll(id="confirm-dialog", can_focus=False):
+            yield Static("", classes="dialog-title", id="lc-title")
+            yield Static("", id="lc-headline")
+            yield Static("", id="lc-facts")
+            with Vertical(classes="dialog-bottom"):
+                yield Static("", id="lc-status")
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Launch", id="lc-launch", variant="success", compact=True)
+                    yield Button("Next option (n)", id="lc-next", compact=True)
+                    yield Button("Back", id="lc-back", compact=True)
+                yield Static(
+                    "enter: press the focused button   esc: back to the form",
+                    classes="dialog-hint",
+                    markup=False,
+                )
+
+    def on_mount(self) -> None:
+        self.show_preflight()
+
+    def on_key(self, event: events.Key) -> None:
+        # An Enter typed before this price was painted, such as a second Enter on the
+        # form while the offer was being re-quoted, must not press Launch: it was not an
+        # answer to this confirmation. Textual resolves bindings after the key has
+        # bubbled up to the app, so stopping it here stops the button's press. Esc and
+        # the rest still count: they cannot spend anything.
+        if event.key == "enter" and event.time < self.shown_at:
+            log.info("ignored %r typed before the confirmation was shown", event.key)
+            event.stop()
+            event.prevent_default()
+
+    def _mark_shown(self) -> None:
+        self.shown_at = event_clock()
+
+    # -- rendering ------------------------------------------------------------------
+
+    def _style(self, name: str) -> str:
+        style = self.get_component_rich_style(f"confirm--{name}", partial=True)
+        return str(style) if style else ""
+
+    def facts(self) -> Table:
+        pre, options = self.pre, self.options
+        offer, cost = pre.offer, pre.cost
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        rows: list[tuple[str, Text]] = [
+            (
+                "Provider",
+                Text(f"{display_name(offer.provider)}  ({offer.id}, {offer.region or '-'})"),
+            ),
+            (
+                "GPU",
+                Text(
+                    f"{offer.gpu_count} x {offer.gpu_model}, "
+                    f"{fmt.gigabytes(offer.gpu_memory_gb)} VRAM each, "
+                    f"{fmt.number(offer.vcpus)} vCPU, {fmt.gigabytes(offer.ram_gb)} RAM"
+                ),
+            ),
+        ]
+        all_in = Text(f"{fmt.price(cost.per_hour)}/h")
+        all_in.stylize("bold")
+        if cost.storage_per_hour:
+            detail = (
+                f"  = {fmt.price(cost.compute_per_hour)} compute"
+                f" + {fmt.price(cost.storage_per_hour)} storage"
+            )
+            if cost.estimated:
+                detail += f" (estimated, {options.disk_gb:g} GB)"
+            all_in.append(detail)
+        rows.append(("All-in", all_in))
+        rows.append(("Estimate", Text(f"{fmt.price(pre.estimated_cost)} for {pre.hours:g} h")))
+        rows.append(("Image", Text(options.image or "the provider's default")))
+        rows.append(("Name", Text(tagged_label(options.label, options.request_id))))
+        if options.environment:
+            keys = ", ".join(k for k, _ in options.environment)
+            rows.append(("Environment", Text(f"{keys} (values hidden)")))
+        if options.ports:
+            rows.append(("Ports", Text(", ".join(f"{p}/{proto}" for p, proto in options.ports))))
+        if options.auto_terminate_hours:
+            rows.append(("Stops after", Text(f"{options.auto_terminate_hours:g} h")))
+        for label, items, style in (
+            ("Changed", pre.changes(), "changed"),
+            ("Not honoured", pre.unsupported, "warning"),
+            ("Warning", pre.warnings, "warning"),
+            ("Blocked", pre.problems, "problem"),
+        ):
+            for i, item in enumerate(items):
+                rows.append((label if i == 0 else "", Text(item, style=self._style(style))))
+        for label, value in rows:
+            table.add_row(label, value)
+        return table
+
+    def show_preflight(self) -> None:
+        pre = self.pre
+        offer = pre.offer
+        title = "Launch instead?" if pre.replaces is not None else "Confirm the launch"
+        self.query_one("#lc-title", Static).update(
+            Text(
+                f"{title}: {offer.gpu_count} x {offer.gpu_model} at {display_name(offer.provider)}"
+            )
+        )
+        headline = self.query_one("#lc-headline", Static)
+        headline.update(self.headline or "")
+        headline.display = self.headline is not None
+        self.query_one("#lc-facts", Static).update(self.facts())
+        launch = self.query_one("#lc-launch", Button)
+        launch.label = "Launch instead" if pre.replaces is not None else "Launch"
+        launch.disabled = not pre.ok or self.launching or self.failed
+        nxt = self.query_one("#lc-next", Button)
+        nxt.display = len(self.candidates) > 1
+        if not pre.ok:
+            self.set_status(
+                "Cannot launch: " + "; ".join(pre.problems) + ". Esc to change the form.",
+                "problem",
+            )
+        elif not self.failed:
+            self.set_status(
+                f"Launch spends money at {display_name(offer.provider)}: "
+                f"about {fmt.price(pre.cost.per_hour)} every hour until you stop it.",
+                "muted",
+            )
+        self.set_focus(self.query_one("#lc-back", Button) if launch.disabled else launch)
+        self.refresh_bindings()
+        self._mark_shown()
+        self.call_after_refresh(self._mark_shown)  # and again once it is painted
+
+    def set_status(self, message: str, kind: str = "muted") -> None:
+        status = self.query_one("#lc-status", Static)
+        status.update(Text(one_line(message)))
+        for name in ("muted", "problem", "warning", "busy"):
+            status.set_class(name == kind, f"-{name}")
+
+    # -- actions --------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_option":
+            return True if len(self.candidates) > 1 and not self.launching else None
+        return True
+
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        if action == "next_option":
+            if self.launching:
+                return "Launching: wait for the provider's answer."
+            return "There is no other option: n offers the next equivalent after a failover."
+        return None
+
+    def action_back(self) -> None:
+        if self.launching:
+            # leaving would cancel the launch in flight and leave its outcome in doubt
+            self.notify("Launching: wait for the provider's answer.", timeout=3)
+            return
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#lc-back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#lc-next")
+    def _next_pressed(self) -> None:
+        self.action_next_option()
+
+    @on(Button.Pressed, "#lc-launch")
+    def _launch_pressed(self) -> None:
+        self.action_launch()
+
+    def action_launch(self) -> None:
+        if self.launching or self.failed or not self.pre.ok:
+            return  # a second press while the first is on its way does nothing
+        self.launching = True
+        launch = self.query_one("#lc-launch", Button)
+        launch.disabled = True
+        launch.label = "Launching…"
+        self.query_one("#lc-next", Button).disabled = True
+        self.set_status(f"Launching at {display_name(self.pre.offer.provider)}…", "busy")
+        self.refresh_bindings()
+        self._launch(self.pre)
+
+    @work(group="launch", exit_on_error=False)
+    async def _launch(self, pre: Preflight) -> None:
+        launcher = self.services.launcher
+        try:
+            outcome = await launcher.launch(pre, self.options)
+        except CapacityError as exc:
+            await self._failover(pre, exc)
+            return
+        except LaunchInDoubt as exc:
+            self._stop(f"Outcome unknown: {exc}", "warning")
+            return
+        except Exception as exc:  # LaunchError, ProviderError, a missing provider...
+            log.info("launch of %s failed: %s", pre.offer.id, exc)
+            self._stop(f"Not launched: {exc}", "problem")
+            return
+        instance = outcome.instance
+        verb = "Already launched" if outcome.reused else "Launched"
+        self.app.notify(
+            self._clean(
+                f"{verb} {instance.name or instance.id} at "
+                f"{display_name(instance.provider)} ({instance.status})."
+            ),
+            title="Launch",
+            markup=False,
+        )
+        self.launching = False
+        self.dismiss(instance)
+
+    def _stop(self, message: str, kind: str) -> None:
+        self.launching = False
+        self.failed = True
+        self.set_status(self._clean(message), kind)
+        self.query_one("#lc-launch", Button).label = "Launch"
+        self.set_focus(self.query_one("#lc-back", Button))
+        self.refresh_bindings()
+        self.app.notify(self._clean(message), severity="error", markup=False)
+
+    def _clean(self, text: str) -> str:
+        return clean(text, self.services.settings.secrets())
+
+    # -- failover: the TUI's own loop until the engine's launch flow takes it over ----
+    # (issue 15: the engine will run reconcile, re-quote, budget, launch and failover as
+    # one flow; this screen then only passes in its choice of the next offer)
+
+    def action_next_option(self) -> None:
+        if len(self.candidates) < 2 or self.launching:
+            return
+        self.candidate = (self.candidate + 1) % len(self.candidates)
+        self._show_candidate()
+
+    async def _failover(self, pre: Preflight, exc: CapacityError) -> None:
+        failed = pre.offer
+        original = pre.replaces or failed
+        self._tried.add(failed.id)
+        self.set_status(
+            f"No capacity at {display_name(failed.provider)}: looking for the same GPU elsewhere…",
+            "busy",
+        )
+        try:
+            candidates = await self.services.launcher.failover_candidates(
+                original, self.options, exclude=tuple(self._tried)
+            )
+        except Exception as error:  # the search failed: the launch failed, say both
+            log.info("failover search failed: %s", error)
+            candidates = []
+        self.launching = False
+        self.candidates = candidates
+        self.candidate = 0
+        if not candidates:
+            ceiling = self.options.max_price_per_hour or original.price_per_hour * 1.2
+            self.failed = True
+            self.headline = Text(
+                self._clean(
+                    f"{exc}. No other {original.gpu_count} x {original.gpu_model} within "
+                    f"{fmt.price(ceiling)}/h: nothing was launched."
+                ),
+                style=self._style("problem"),
+            )
+            self.show_preflight()
+            self.set_status("Esc: back to the form.", "problem")
+            return
+        self._show_candidate(failed)
+
+    def _show_candidate(self, failed: Offer | None = None) -> None:
+        candidate = self.candidates[self.candidate]
+        offer = candidate.offer
+        gone = failed or (candidate.replaces if candidate.replaces else offer)
+        more = len(self.candidates) - 1
+        self.headline = Text(
+            f"No capacity at {display_name(gone.provider)}. "
+            f"{offer.gpu_model} at {display_name(offer.provider)} for "
+            f"{fmt.price(candidate.cost.per_hour)}/h instead (same GPU and count)"
+            + (f"; {more} more option{'s' if more > 1 else ''} (n)" if more else "")
+            + ".",
+            style=self._style("changed"),
+        )
+        self.pre = candidate
+        self.show_preflight()

@@ -1,0 +1,465 @@
+"""`L` on an offer: the launch form.
+
+Launching spends the user's money. The form's request id is made once, when the form
+opens, and every review, confirm and failover of that form reuses it: the launcher's
+journal then creates at most one machine for it, however often a key is pressed.
+Nothing is sent to the provider from here but a quote: the confirmation screen
+(screens/launch_confirm.py) is where money is spent.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Input, Select, Static
+
+from gpucm import formatting as fmt
+from gpucm.domain.models import Instance, Offer
+from gpucm.domain.provider_names import display_name
+from gpucm.engine.capabilities import capabilities, capability_notes
+from gpucm.engine.launch_options import LaunchOptions, new_request_id
+from gpucm.tui.numbers import NumberError, parse_number
+from gpucm.tui.text import clean, one_line
+
+if TYPE_CHECKING:
+    from gpucm.services import Services
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AUTO_TERMINATE_HOURS",
+    "IMAGE_PRESETS",
+    "FormError",
+    "LaunchScreen",
+    "field_notes",
+    "parse_ports",
+]
+
+# Current CUDA images people launch GPUs for; the Input beside them takes any other.
+IMAGE_PRESETS: tuple[str, ...] = (
+    "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel",
+    "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+    "nvcr.io/nvidia/pytorch:24.10-py3",
+    "vllm/vllm-openai:latest",
+    "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04",
+)
+
+# A default disk where storage is billed by the GB: enough for a CUDA image and a model,
+# and it makes the all-in price include the storage the launch will really pay for.
+DEFAULT_DISK_GB = 50.0
+
+# "Stop after" bounds: under six minutes a machine is gone before it has booted and
+# been used; past 30 days the timer is no longer a guard against a forgotten machine.
+AUTO_TERMINATE_HOURS = (0.1, 720.0)
+
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PROTOCOLS = ("tcp", "udp", "http")
+
+
+class FormError(ValueError):
+    """Bad input in one field: shown under the form, the field focused."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def field_notes(provider: str) -> dict[str, str]:
+    """The form fields a provider cannot honour, each with the engine's sentence that
+    says why (the same table the confirmation's "Not honoured" lines come from)."""
+    return {
+        field: note[:1].upper() + note[1:] for field, note in capability_notes(provider).items()
+    }
+
+
+def parse_ports(text: str) -> tuple[tuple[int, str], ...]:
+    """`8888/tcp, 6006/http 22` -> ((8888, "tcp"), (6006, "http"), (22, "tcp"))."""
+    out: list[tuple[int, str]] = []
+    for part in re.split(r"[,\s]+", text.strip()):
+        if not part:
+            continue
+        number, _, proto = part.partition("/")
+        proto = (proto or "tcp").lower()
+        if not number.isdigit() or not 1 <= int(number) <= 65535:
+            raise ValueError(f"{part!r}: a port is a number from 1 to 65535, like 8888/tcp")
+        if proto not in _PROTOCOLS:
+            raise ValueError(f"{part!r}: the protocol is tcp, udp or http")
+        if (int(number), proto) not in out:
+            out.append((int(number), proto))
+    return tuple(out)
+
+
+def default_label(offer: Offer) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", offer.gpu_model.lower()).strip("-") or "gpucm"
+
+
+def offer_summary(offer: Offer) -> Text:
+    parts = [
+        f"{offer.gpu_count} x {offer.gpu_model}",
+        f"{fmt.price(offer.price_per_hour)}/h",
+        f"{fmt.gigabytes(offer.gpu_memory_gb)} VRAM",
+        f"{fmt.number(offer.vcpus)} vCPU",
+        f"{fmt.gigabytes(offer.ram_gb)} RAM",
+        offer.region or "-",
+    ]
+    return Text(" · ".join(parts) + f"   ({offer.id})")
+
+
+class EnvRow(Horizontal):
+    """KEY = value, the value masked on screen (tokens and keys go here)."""
+
+    def __init__(self, first: bool, disabled: bool) -> None:
+        super().__init__(classes="lf-row lf-env-row")
+        self._first = first
+        self._off = disabled
+
+    def compose(self) -> ComposeResult:
+        yield Static("Environment" if self._first else "", classes="lf-label", markup=False)
+        yield Input(placeholder="KEY", classes="lf-env-key", compact=True, disabled=self._off)
+        yield Input(
+            placeholder="value (hidden)",
+            password=True,
+            classes="lf-env-value",
+            compact=True,
+            disabled=self._off,
+        )
+
+    def pair(self) -> tuple[str, str]:
+        key = self.query_one(".lf-env-key", Input).value.strip()
+        return key, self.query_one(".lf-env-value", Input).value
+
+
+@dataclass(frozen=True)
+class _Numeric:
+    id: str
+    label: str
+    placeholder: str
+    note: str | None = None  # field_notes key that disables it
+
+
+_NUMERIC: tuple[_Numeric, ...] = (
+    _Numeric("lf-disk", "Disk GB", "provider default"),
+    _Numeric("lf-hours", "Estimate for h", "1"),
+    _Numeric("lf-min-ram", "Min RAM GB", "-"),
+    _Numeric("lf-min-storage", "Min disk GB", "-"),
+    _Numeric("lf-min-gpus", "Min GPUs", "-"),
+    _Numeric("lf-max-price", "Max $/h", "no limit"),
+    _Numeric("lf-auto-terminate", "Stop after h", "never", "auto_terminate"),
+)
+
+
+class LaunchScreen(ModalScreen[None]):
+    """The launch form for one offer. Nothing is sent to the provider from here but a
+    quote: the confirmation screen is where money is spent."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="launch-cancel"),
+        Binding("q", "cancel", "Cancel", show=False),
+        Binding("ctrl+n", "add_env", "Add variable", id="launch-add-env"),
+        Binding("ctrl+r", "review", "Review", id="launch-review"),
+    ]
+
+    def __init__(self, services: Services, offer: Offer, *, request_id: str | None = None) -> None:
+        super().__init__()
+        self.services = services
+        self.offer = offer
+        self.notes = field_notes(offer.provider)
+        # made before anything can be pressed, kept for the form's lifetime
+        self.request_id = request_id or _request_id_for(self)
+        self.reviewing = False
+
+    # -- layout ---------------------------------------------------------------------
+
+    def _note(self, key: str) -> Iterable[Widget]:
+        if key in self.notes:
+            yield Static(Text(self.notes[key]), classes="lf-note", id=f"lf-note-{key}")
+
+    def compose(self) -> ComposeResult:
+        offer = self.offer
+        title = Text(
+            f"Launch {offer.gpu_count} x {offer.gpu_model} at {display_name(offer.provider)}"
+        )
+        caps = capabilities(offer.provider)
+        no_image = "image" in self.notes
+        # not focusable itself: Tab goes from field to field, never to the frame
+        with VerticalScroll(id="launch-dialog", can_focus=False):
+            yield Static(title, classes="dialog-title", id="lf-title")
+            yield Static(offer_summary(offer), id="lf-offer")
+            with Horizontal(classes="lf-row"):
+                yield Static("Label", classes="lf-label", markup=False)
+                yield Input(
+                    value=default_label(offer),
+                    placeholder="a name for the machine",
+                    id="lf-label",
+                    compact=True,
+                )
+            with Horizontal(classes="lf-row"):
+                yield Static("Image", classes="lf-label", markup=False)
+                yield Select[str](
+                    [(Text(image), image) for image in IMAGE_PRESETS],
+                    prompt="pick a preset image…",
+                    id="lf-image-preset",
+                    compact=True,
+                    disabled=no_image,
+                )
+            with Horizontal(classes="lf-row"):
+                yield Static("", classes="lf-label")
+                yield Input(
+                    placeholder="or type one (empty: the provider's default image)",
+                    id="lf-image",
+                    compact=True,
+                    disabled=no_image,
+                )
+            yield from self._note("image")
+            with Vertical(id="lf-env-rows"):
+                yield EnvRow(first=True, disabled="env" in self.notes)
+            with Horizontal(classes="lf-row"):
+                yield Static("", classes="lf-label")
+                yield Button(
+                    "+ variable (ctrl+n)",
+                    id="lf-add-env",
+                    compact=True,
+                    disabled="env" in self.notes,
+                )
+            yield from self._note("env")
+            with Horizontal(classes="lf-row"):
+                yield Static("Ports", classes="lf-label", markup=False)
+                yield Input(
+                    placeholder="8888/tcp, 6006/http",
+                    id="lf-ports",
+                    compact=True,
+                    disabled="ports" in self.notes,
+                )
+            yield from self._note("ports")
+            with Horizontal(classes="lf-row"):
+                yield Static("SSH key", classes="lf-label", markup=False)
+                yield Input(
+                    placeholder="name of a key saved at the provider",
+                    id="lf-ssh-key",
+                    compact=True,
+                    disabled="ssh_key" in self.notes,
+                )
+            yield from self._note("ssh_key")
+            disk = ""
+            if caps.storage_billed_separately:
+                size = min(DEFAULT_DISK_GB, offer.storage_gb or DEFAULT_DISK_GB)
+                disk = f"{size:g}"
+            with Grid(id="lf-numbers"):
+                for spec in _NUMERIC:
+                    yield Static(spec.label, classes="lf-label", markup=False)
+                    yield Input(
+                        value=disk if spec.id == "lf-disk" else "",
+                        placeholder=spec.placeholder,
+                        id=spec.id,
+                        compact=True,
+                        disabled=spec.note is not None and spec.note in self.notes,
+                    )
+            yield from self._note("auto_terminate")
+            # docked: the buttons stay on screen while the fields scroll (80x24)
+            with Vertical(classes="dialog-bottom"):
+                yield Static("", id="lf-error")
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Review", id="lf-review", variant="primary", compact=True)
+                    yield Button("Cancel", id="lf-cancel", compact=True)
+                yield Static(
+                    "enter: review the price   ctrl+n: add variable   esc: cancel",
+                    classes="dialog-hint",
+                    markup=False,
+                )
+
+    def on_mount(self) -> None:
+        _no_blink(self)
+        self.set_focus(self.query_one("#lf-label", Input))
+
+    # -- form actions ---------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "add_env":
+            return None if "env" in self.notes else True
+        return True
+
+    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        if action == "add_env" and "env" in self.notes:
+            return self.notes["env"]
+        return None
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    async def action_add_env(self) -> None:
+        if "env" in self.notes:
+            return
+        row = EnvRow(first=False, disabled=False)
+        await self.query_one("#lf-env-rows").mount(row)
+        _no_blink(row)
+        # focus now, not after the keys already queued: what is typed right after
+        # ctrl+n belongs in the new row, never in the previous row's hidden value
+        self.set_focus(row.query_one(".lf-env-key", Input))
+
+    @on(Button.Pressed, "#lf-add-env")
+    async def _add_pressed(self) -> None:
+        await self.action_add_env()
+
+    @on(Button.Pressed, "#lf-cancel")
+    def _cancel_pressed(self) -> None:
+        self.dismiss(None)
+
+    @on(Select.Changed, "#lf-image-preset")
+    def _preset(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.query_one("#lf-image", Input).value = event.value
+
+    @on(Input.Changed)
+    def _edited(self, event: Input.Changed) -> None:
+        event.input.remove_class("-bad")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#lf-review")
+    def _submit(self) -> None:
+        self.action_review()
+
+    def read_options(self) -> LaunchOptions:
+        """The form as LaunchOptions, or FormError naming the first bad field."""
+
+        def text(field: str) -> str:
+            widget = self.query_one(f"#{field}", Input)
+            return "" if widget.disabled else widget.value.strip()
+
+        def number(
+            field: str,
+            what: str,
+            *,
+            integer: bool = False,
+            bounds: tuple[float, float] | None = None,
+        ) -> float | None:
+            low, high = bounds or (0.0, None)
+            try:
+                return parse_number(
+                    text(field),
+                    integer=integer,
+                    minimum=low,
+                    above_minimum=bounds is None,
+                    maximum=high,
+                )
+            except NumberError as exc:
+                raise FormError(field, f"{what}: {exc}") from None
+
+        env: list[tuple[str, str]] = []
+        if "env" not in self.notes:
+            for row in self.query(EnvRow):
+                key, value = row.pair()
+                if not key and not value:
+                    continue
+                if not _ENV_KEY.match(key):
+                    field = row.query_one(".lf-env-key", Input).id or "lf-env-rows"
+                    shown = key or "(empty)"
+                    raise FormError(
+                        field, f"Environment: {shown!r} is not a variable name (A-Z, 0-9, _)"
+                    )
+                env = [(k, v) for k, v in env if k != key] + [(key, value)]
+        try:
+            ports = parse_ports(text("lf-ports"))
+        except ValueError as exc:
+            raise FormError("lf-ports", f"Ports: {exc}") from None
+        min_gpus = number("lf-min-gpus", "Min GPUs", integer=True)
+        return LaunchOptions(
+            request_id=self.request_id,
+            label=text("lf-label") or "gpucm",
+            image=text("lf-image") or None,
+            environment=tuple(env),
+            ports=ports,
+            disk_gb=number("lf-disk", "Disk GB"),
+            ssh_key_name=text("lf-ssh-key") or None,
+            max_price_per_hour=number("lf-max-price", "Max $/h"),
+            auto_terminate_hours=number(
+                "lf-auto-terminate", "Stop after (hours)", bounds=AUTO_TERMINATE_HOURS
+            ),
+            min_ram_gb=number("lf-min-ram", "Min RAM"),
+            min_storage_gb=number("lf-min-storage", "Min disk"),
+            min_gpus=int(min_gpus) if min_gpus is not None else None,
+            hours=number("lf-hours", "Estimate hours"),
+        )
+
+    def show_error(self, message: str) -> None:
+        error = self.query_one("#lf-error", Static)
+        error.update(Text(one_line(message)))
+        error.set_class(bool(message), "-error")
+
+    def action_review(self) -> None:
+        if self.reviewing:  # a preflight is on its way: one confirmation at a time
+            return
+        try:
+            options = self.read_options()
+        except FormError as exc:
+            self.show_error(exc.message)
+            for widget in self.query(f"#{exc.field}"):
+                widget.add_class("-bad")
+                self.set_focus(widget)
+            return
+        self.show_error("")
+        self.reviewing = True
+        button = self.query_one("#lf-review", Button)
+        button.disabled = True
+        # short: the compact button is as wide as its label, in every layout
+        button.label = "Quoting…"
+        self._preflight(options)
+
+    @work(exclusive=True, group="launch-preflight", exit_on_error=False)
+    async def _preflight(self, options: LaunchOptions) -> None:
+        from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
+
+        try:
+            pre = await self.services.launcher.preflight(self.offer, options)
+        except Exception as exc:  # a quote failed: say so here, launch nothing
+            log.info("preflight of %s failed: %s", self.offer.id, exc)
+            self.show_error(self._clean(f"Could not check the offer: {exc}"))
+            return
+        finally:
+            self.reviewing = False
+            if self.is_attached:  # not when the form was closed meanwhile
+                button = self.query_one("#lf-review", Button)
+                button.disabled = False
+                button.label = "Review"
+        await self.app.push_screen(
+            ConfirmLaunchScreen(self.services, pre, options), self._confirmed
+        )
+
+    def _confirmed(self, instance: Instance | None) -> None:
+        if instance is None:
+            return  # back to the form, as it was
+        from gpucm.tui.screens.instances import open_instances
+
+        self.dismiss(None)
+        open_instances(self.app, self.services, focus=instance.id)
+
+    def _clean(self, text: str) -> str:
+        return clean(text, self.services.settings.secrets())
+
+
+def _request_id_for(screen: ModalScreen[None]) -> str:
+    """A new request id, from the app's `request_ids` when it has one (snapshot runs use
+    a fixed sequence, so the instance names they show never change)."""
+    try:
+        make = getattr(screen.app, "request_ids", None)
+    except Exception:  # built outside a running app
+        make = None
+    return str(make()) if callable(make) else new_request_id()
+
+
+def _no_blink(widget: Widget) -> None:
+    # snapshot runs turn blinking off app-wide; inputs mounted later must follow
+    if not getattr(widget.app, "cursor_blink", True):
+        for field in widget.query(Input):
+            field.cursor_blink = False

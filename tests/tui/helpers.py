@@ -1,0 +1,32 @@
+"""Pilot helpers the TUI tests share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from gpucm.tui.app import GpucmApp
+from gpucm.tui.screenshots import workers_done
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let keys, workers and the messages they post all land."""
+    for _ in range(3):
+        await pilot.pause()
+        await workers_done(pilot.app)
+    await pilot.pause()
+
+
+def record_notes(app: GpucmApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every notification the app shows from now on, as text."""
+    notes: list[str] = []
+    original = app.notify
+
+    def notify(message: str, *args: Any, **kwargs: Any) -> None:
+        notes.append(str(message))
+        original(message, *args, **kwargs)
+
+    monkeypatch.setattr(app, "notify", notify)
+    return notes
