@@ -250,9 +250,34 @@ def test_help_names_the_config_file_the_environment_and_the_exit_codes(
         assert "exit status:" in text and "130" in text and "bad input" in text
     with pytest.raises(SystemExit):
         tui_main(["--help"])
-    tui_help = capsys.readouterr().out
+    tui_help = " ".join(capsys.readouterr().out.split())  # as read, not as wrapped
     assert "gpucm-tui.log" in tui_help and "rotated at 1 MiB, 3 old files kept" in tui_help
     assert "--serve" in tui_help and "GPUCM_API_TOKEN" in tui_help
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_help_fits_the_terminal(
+    columns: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the files, environment and exit-status parts are laid out by gpucm, not argparse:
+    # at 80 columns they wrapped mid-word when laid out for 88
+    home = str(tmp_path / "gpucm-home")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for entry in (main, tui_main):
+        with pytest.raises(SystemExit):
+            entry(["--help"])
+        lines = capsys.readouterr().out.splitlines()
+        # unbreakable: the four provider key names side by side, a path (this test's is long)
+        too_long = [
+            line
+            for line in lines
+            if len(line) > columns and "_API_" not in line and home not in line
+        ]
+        assert not too_long, f"{entry.__name__} --help at {columns} columns: {too_long}"
+        assert any(line.startswith("  130") for line in lines)
 
 
 # -- completion ---------------------------------------------------------------------

@@ -4,24 +4,32 @@ command, before anything heavy loads)."""
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 
 from gpucm import logs, paths
 from gpucm.domain.provider_names import KEY_ENV, URL_ENV
 
 _INDENT = 22
+_WIDEST = 88  # wider lines are hard to read, however wide the terminal
 
 
-def wrap(text: str, width: int = 88) -> str:
+def width() -> int:
+    """The width argparse wraps its own help to (the terminal's, less two columns),
+    so the raw-formatted parts line up with it and never wrap mid-word at 80."""
+    return max(40, min(_WIDEST, shutil.get_terminal_size().columns - 2))
+
+
+def wrap(text: str) -> str:
     """A paragraph for a raw-formatted description."""
-    return textwrap.fill(text, width)
+    return textwrap.fill(text, width())
 
 
 def _rows(rows: list[tuple[str, str]]) -> str:
     lines = []
     for name, text in rows:
         body = textwrap.wrap(
-            text, 88 - _INDENT, break_long_words=False, break_on_hyphens=False
+            text, width() - _INDENT, break_long_words=False, break_on_hyphens=False
         ) or [""]
         if len(name) > _INDENT - 4:  # at least two spaces before the text
             lines.append(f"  {name}")
@@ -66,18 +74,22 @@ def _files(extra: list[tuple[str, str]]) -> str:
     )
 
 
-EXIT_CODES = _rows(
-    [
-        ("0", "done"),
-        (
-            "1",
-            "refused or failed, and said why in one line: a provider failed, the database "
-            "cannot be read or written, a launch was refused or cancelled",
-        ),
-        ("2", "bad input: an argument, the config file or the environment (the line says which)"),
-        ("130", "interrupted (Ctrl-C)"),
-    ]
-)
+def exit_codes() -> str:
+    return _rows(
+        [
+            ("0", "done"),
+            (
+                "1",
+                "refused or failed, and said why in one line: a provider failed, the database "
+                "cannot be read or written, a launch was refused or cancelled",
+            ),
+            (
+                "2",
+                "bad input: an argument, the config file or the environment (the line says which)",
+            ),
+            ("130", "interrupted (Ctrl-C)"),
+        ]
+    )
 
 
 def cli_epilog() -> str:
@@ -88,7 +100,7 @@ def cli_epilog() -> str:
             + _environment(
                 [("(gpucm serve --help)", "the REST server's own: PORT, GPUCM_API_TOKEN, ...")]
             ),
-            "exit status:\n" + EXIT_CODES,
+            "exit status:\n" + exit_codes(),
             "completion:\n"
             + _rows(
                 [("gpucm completion bash", "e.g. source <(gpucm completion bash); also zsh, fish")]
@@ -126,6 +138,6 @@ def tui_epilog() -> str:
                     ("GPUCM_ALLOWED_HOSTS", "with --serve: Host names served beside loopback's"),
                 ]
             ),
-            "exit status:\n" + EXIT_CODES,
+            "exit status:\n" + exit_codes(),
         ]
     )
