@@ -35,6 +35,7 @@ FILE_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 # at DEBUG they drowned gpucm's own lines (a refresh wrote thousands of aiosqlite
 # "executing" lines). They say what matters at INFO and above.
 QUIET_LOGGERS: dict[str, int] = {
+    "asyncio": logging.INFO,  # "Using selector: EpollSelector" at every start
     "aiosqlite": logging.INFO,
     "asyncpg": logging.INFO,
     "httpcore": logging.INFO,

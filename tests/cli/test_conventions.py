@@ -79,6 +79,12 @@ def test_debug_goes_to_stderr_without_a_log_file(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "gpucm: DEBUG: " in done.stderr
     json.loads(done.stdout)  # stdout still carries only data
+    # what a user debugging a command wants first: which database, which market, the
+    # outcome; not asyncio's "Using selector" line
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("gpucm: DEBUG: stats on ") and "demo.db" in line for line in lines)
+    assert any(line.startswith("gpucm: DEBUG: stats: exit 0 after ") for line in lines)
+    assert "selector" not in done.stderr.lower()
 
 
 def test_a_bad_log_level_or_log_file_is_one_line(tmp_path: Path) -> None:

@@ -9,8 +9,10 @@ before pydantic, the store and the providers have loaded (tui/boot.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     import argparse
 
     from gpucm.services import Services
+
+log = logging.getLogger("gpucm.cli")
 
 
 def setup_logging(*, debug: bool, log_file: Path | None, default_file: Path | None = None) -> None:
@@ -72,8 +76,13 @@ async def _run(ns: argparse.Namespace) -> int:
     run = COMMANDS[ns.command]
     # one command, a search or two: building the offer index would cost more than it saves
     services = await open_services(db=ns.db, demo=ns.demo, offer_index=False)
+    market = "demo market" if services.demo else "providers' market"
+    log.debug("%s on %s (%s), gpucm %s", ns.command, services.store.path, market, __version__)
+    started = time.perf_counter()
     try:
-        return await run(ns, services)
+        status = await run(ns, services)
+        log.debug("%s: exit %d after %.0f ms", ns.command, status, _ms_since(started))
+        return status
     except Exception as exc:
         failure = store_failure(exc, services.store.path)
         if failure is None:
@@ -81,6 +90,10 @@ async def _run(ns: argparse.Namespace) -> int:
         raise failure from None
     finally:
         await services.aclose()
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def main(argv: list[str] | None = None) -> int:
