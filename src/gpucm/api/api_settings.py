@@ -166,7 +166,9 @@ class ApiSettings(BaseModel):
             err = exc.errors()[0]  # never err["input"]: it may be the token
             field = str(err["loc"][0]) if err["loc"] else "settings"
             name = ENV_NAMES.get(field, f"--{field}")
-            raise ApiSettingsError(f"{name}: {err['msg']}") from None
+            # pydantic puts "Value error, " before what a validator raised
+            message = str(err["msg"]).removeprefix("Value error, ")
+            raise ApiSettingsError(f"{name}: {message}") from None
 
     def exposure_problem(self) -> str | None:
         """Why this server must not start: listening beyond this machine without a token."""

@@ -334,15 +334,12 @@ async def run(app: web.Application, settings: ApiSettings, *, demo: bool) -> int
             )
             return 1
         host, port = runner.addresses[0][:2]
-        token = (
-            "API token required (the page asks for it)"
-            if settings.token
-            else "no token (this machine only)"
-        )
-        market = "; demo market" if demo else ""
+        token = "API token needed" if settings.token else "this machine only"
+        market = "demo market; " if demo else ""
+        # two lines that fit 80 columns: the address to copy, then what to expect
         print(
-            f"gpucm-tui --serve: serving on {url(str(host), int(port))}{market}; {token}; "
-            "each browser tab runs its own session; Ctrl-C stops",
+            f"gpucm-tui --serve: serving on {url(str(host), int(port))} ({token})\n"
+            f"{market}each browser tab runs its own gpucm-tui; Ctrl-C stops",
             file=sys.stderr,
             flush=True,
         )
