@@ -34,28 +34,12 @@ StockLevel = Literal["low", "medium", "high"]
 # not: `outbid` (an interruptible machine stopped by a higher bid), `preempted`.
 StatusReason = Literal["outbid", "preempted"]
 
-CATEGORIES: tuple[Category, ...] = ("consumer", "professional", "datacenter", "unknown")
-SORT_KEYS: tuple[SortBy, ...] = (
-    "price",
-    "price_per_gpu",
-    "performance",
-    "reliability",
-    "value",
-    "gpu_count",
-    "ram",
-    "vram",
-    "storage",
-    "spot",
-)
-AVAILABILITY_LEVELS: tuple[Availability, ...] = ("high", "medium", "low", "none", "unknown")
-STOCK_LEVELS: tuple[StockLevel, ...] = ("low", "medium", "high")
-INSTANCE_STATUSES: tuple[InstanceStatus, ...] = (
-    "provisioning",
-    "running",
-    "stopped",
-    "error",
-    "terminated",
-)
+# Each word list once, in its Literal; the tuples are read from them, in their order.
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+SORT_KEYS: tuple[SortBy, ...] = get_args(SortBy)
+AVAILABILITY_LEVELS: tuple[Availability, ...] = get_args(Availability)
+STOCK_LEVELS: tuple[StockLevel, ...] = get_args(StockLevel)
+INSTANCE_STATUSES: tuple[InstanceStatus, ...] = get_args(InstanceStatus)
 
 
 def levels_at_least(minimum: StockLevel) -> tuple[StockLevel, ...]:
