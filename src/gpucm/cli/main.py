@@ -23,6 +23,7 @@ from gpucm.config_file import ConfigError
 if TYPE_CHECKING:
     import argparse
 
+    from gpucm.db_location import Location
     from gpucm.services import Services
 
 log = logging.getLogger("gpucm.cli")
@@ -69,6 +70,10 @@ async def _run(ns: argparse.Namespace) -> int:
         from gpucm.cli.doctor import cmd_doctor
 
         return await cmd_doctor(ns)
+    if ns.command == "db":  # setting up the store: no services on it yet
+        from gpucm.cli.db import run as run_db
+
+        return await run_db(ns)
     from gpucm.cli.commands import COMMANDS
     from gpucm.services import open_services
     from gpucm.store.damage import store_failure
@@ -160,7 +165,8 @@ def _tui_parser() -> Parser:
         "--db",
         type=db_location.argument("--db"),
         metavar="PATH|URL",
-        help="database file or sqlite:///PATH (env GPUCM_DB)",
+        help="database file, sqlite:///PATH, or a team's postgresql:// URL "
+        "(env DATABASE_URL or GPUCM_DB, or database_url in config.toml)",
     )
     parser.add_argument("--theme", help="theme name (saved for next time)")
     parser.add_argument(
@@ -196,6 +202,8 @@ def _tui_parser() -> Parser:
 
 
 def tui_main(argv: list[str] | None = None) -> int:
+    from gpucm.store.db import StoreError
+
     try:
         ns = _tui_parser().parse_args(argv)
         if ns.serve:
@@ -223,6 +231,8 @@ def tui_main(argv: list[str] | None = None) -> int:
         from gpucm.tui.app import GpucmApp, leave
         from gpucm.tui.boot import boot_view
 
+        _reach_team_store(ns.db)
+
         async def services() -> Services:
             from gpucm.services import open_services
 
@@ -247,8 +257,29 @@ def tui_main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gpucm-tui: {exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:
+        print(f"gpucm-tui: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _reach_team_store(db: Location | None) -> None:
+    """A team's PostgreSQL store that cannot be reached is one line before the screen
+    is taken (connecting gives up after a few seconds), not an app that starts and
+    stops. A SQLite file needs no such check."""
+    import asyncio
+
+    from gpucm import paths
+    from gpucm.config_file import read_config
+    from gpucm.database_url import DatabaseUrl
+    from gpucm.db_location import store_location
+
+    location = store_location(db, demo=False, config=read_config(paths.config_file()))
+    if isinstance(location, DatabaseUrl):
+        from gpucm.store.pg.database import reachable
+
+        asyncio.run(reachable(location))
 
 
 if __name__ == "__main__":
