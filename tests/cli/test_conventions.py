@@ -220,9 +220,12 @@ def test_paths_masks_a_database_password(tmp_path: Path) -> None:
     done = gpucm(tmp_path / "home", "paths", "--json", env=env)
     assert done.returncode == 0
     found = json.loads(done.stdout)
-    assert found["database"] == "postgresql://gpucm:***@db.internal:5432/gpucm"
-    assert found["serve_database_url"] == "postgresql://admin:***@db/gpucm?sslmode=require"
-    assert "s3cret" not in done.stdout + done.stderr and "other-pw" not in done.stdout
+    # every command opens DATABASE_URL's store before GPUCM_DB's (gpucm/db_location.py)
+    assert found["database"] == "postgresql://admin:***@db/gpucm?sslmode=require"
+    assert found["database_from"] == "DATABASE_URL"
+    text = gpucm(tmp_path / "home", "paths", env=env).stdout
+    assert "postgresql://admin:***@db/gpucm?sslmode=require (DATABASE_URL)" in text
+    assert "s3cret" not in done.stdout + done.stderr and "other-pw" not in done.stdout + text
 
 
 def test_paths_answers_with_a_broken_config_file(tmp_path: Path) -> None:

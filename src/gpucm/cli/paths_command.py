@@ -8,10 +8,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from gpucm import logs, paths
 from gpucm.config_file import ConfigError, configured_providers, read_config
+from gpucm.db_location import store_location
 
 
 def locations(ns: argparse.Namespace) -> dict[str, Any]:
@@ -24,15 +26,7 @@ def locations(ns: argparse.Namespace) -> dict[str, Any]:
         config = {}
         problems.append(str(exc))
     demo = ns.demo if ns.demo is not None else not configured_providers(env, config)
-    if ns.db is not None:
-        database = str(ns.db)
-    else:
-        try:
-            database = str(paths.default_db_path(demo=demo))
-        except ConfigError as exc:  # a GPUCM_DB gpucm cannot use: shown, masked
-            database = env.get("GPUCM_DB", "")
-            problems.append(str(exc))
-    server_url = env.get("DATABASE_URL", "").strip()
+    database, source = _database(ns, env, config, problems, demo=demo)
     return {
         "config_file": str(config_file),
         "config_file_exists": config_file.is_file(),
@@ -41,15 +35,41 @@ def locations(ns: argparse.Namespace) -> dict[str, Any]:
         "cache_dir": str(paths.cache_dir()),
         "log_dir": str(paths.log_dir()),
         "tui_log_file": str(paths.log_dir() / logs.TUI_LOG_NAME),
-        "database": logs.mask_password(database),
+        "database": database,
+        "database_from": source,
         "demo": demo,
-        # `gpucm serve`'s default database, where it differs from the CLI's
-        "serve_database_url": logs.mask_password(server_url) if server_url else None,
         "filters_file": str(paths.presets_file()),
         "catalog_file": str(paths.user_catalog_file()),
         "themes_dir": str(paths.user_themes_dir()),
         "problems": problems,
     }
+
+
+def _database(
+    ns: argparse.Namespace,
+    env: Mapping[str, str],
+    config: Mapping[str, Any],
+    problems: list[str],
+    *,
+    demo: bool,
+) -> tuple[str, str]:
+    """The store every command would open (the one rule in gpucm/db_location.py),
+    masked, and where that came from."""
+    if ns.db is not None:
+        source = "--db"
+    else:
+        named = [n for n in ("DATABASE_URL", "GPUCM_DB") if env.get(n)]
+        source = named[0] if named else "database_url in config.toml"
+        if not named and config.get("database_url") is None:
+            source = "default"
+    try:
+        location = store_location(ns.db, demo=demo, env=env, config=config)
+    except ConfigError as exc:  # a location gpucm cannot use: shown, masked
+        problems.append(str(exc))
+        raw = str(ns.db) if ns.db is not None else env.get(source, "")
+        return logs.mask_password(raw), source
+    # a DatabaseUrl prints with its password masked
+    return str(location), source
 
 
 def cmd_paths(ns: argparse.Namespace) -> int:
@@ -67,11 +87,7 @@ def cmd_paths(ns: argparse.Namespace) -> int:
         ("cache dir", found["cache_dir"]),
         ("log dir", found["log_dir"]),
         ("TUI log file", found["tui_log_file"]),
-        ("database", found["database"] + (" (demo market)" if found["demo"] else "")),
-    ]
-    if found["serve_database_url"]:
-        rows.append(("gpucm serve's database", found["serve_database_url"] + " (DATABASE_URL)"))
-    rows += [
+        ("database", found["database"] + _database_note(found)),
         ("saved filters", found["filters_file"]),
         ("GPU catalog", found["catalog_file"]),
         ("themes", found["themes_dir"]),
@@ -82,3 +98,9 @@ def cmd_paths(ns: argparse.Namespace) -> int:
     for problem in found["problems"]:
         print(f"gpucm: {problem}", file=sys.stderr)
     return 0
+
+
+def _database_note(found: Mapping[str, Any]) -> str:
+    if found["database_from"] != "default":
+        return f" ({found['database_from']})"
+    return " (demo market)" if found["demo"] else ""
