@@ -90,6 +90,11 @@ async def track(tx: Tx, instances: Sequence[Instance], now: float) -> None:
                 if same:
                     continue
             start = max(now, float(started))
+            if want is not None and want[0] == "compute" and kind != "compute":
+                # started again: the disk's interval ends when the provider says the run began
+                begun = instance.started_at
+                if begun is not None:
+                    start = max(float(started), min(now, begun.timestamp()))
             await tx.execute(
                 "UPDATE spend_intervals SET ended_at = ? WHERE id = ?", (start, row_id)
             )
