@@ -242,6 +242,45 @@ def check_budget(
     return BudgetCheck(problems, warnings)
 
 
+@dataclass(frozen=True)
+class SpendReport:
+    """The ledger as the front ends show it at one moment; `tick` moves it on
+    without reading the store (open intervals bill on at their rate)."""
+
+    intervals: tuple[SpendInterval, ...]
+    at: datetime
+
+    @property
+    def summary(self) -> SpendSummary:
+        return summarize(self.intervals, self.at)
+
+    def machine(self, instance_id: str) -> Amount | None:
+        """One machine's whole spend, every run of it (None: the ledger has none)."""
+        rows = [i for i in self.intervals if i.instance_id == instance_id]
+        return total(rows, None, self.at) if rows else None
+
+    def machines(self) -> dict[str, Amount]:
+        return by_instance(self.intervals, self.at)
+
+    def tick(self, now: datetime) -> SpendReport:
+        return SpendReport(self.intervals, now)
+
+
+def summary_line(summary: SpendSummary) -> str:
+    """One sentence on what bills now and what it has cost (UTC day and month)."""
+    noun = "machine" if summary.running == 1 else "machines"
+    return (
+        f"Spending {fmt.price(summary.per_hour)}/h ({summary.running} {noun} running);"
+        f" today {amount_text(summary.today)}, this month {amount_text(summary.month)} (UTC)"
+        + (" (~ estimated)" if summary.month.estimated else "")
+        + "."
+    )
+
+
+def amount_text(amount: Amount) -> str:
+    return estimate_mark(amount) + fmt.price(amount.usd)
+
+
 def spend_line(instances: Iterable[Instance], now: datetime) -> str:
     """One sentence on what runs and what it has cost, for every front end."""
     current = spend(instances, now)
