@@ -41,8 +41,7 @@ async def cmd_spend(ns: argparse.Namespace, services: Services) -> int:
     from gpucm import formatting as fmt
     from gpucm.cli.output import clean_line, demo_banner, print_json, say
     from gpucm.cli.table import Column, render_table
-    from gpucm.domain.clock import month_start
-    from gpucm.engine.spend import ledger, summarize
+    from gpucm.engine.spend import ledger_json, read_ledger
     from gpucm.export import write_csv
 
     secrets = services.settings.secrets()
@@ -55,27 +54,11 @@ async def cmd_spend(ns: argparse.Namespace, services: Services) -> int:
             )
     now = services.clock()
     since = now - ns.since
-    intervals = await services.store.spend.intervals(since)
-    rows = ledger(intervals, since, now, ns.by)
-    summary = summarize(await services.store.spend.intervals(min(since, month_start(now))), now)
+    rows, summary = await read_ledger(services.store.spend, since, now, ns.by)
     spent = sum(r.usd for r in rows)
     estimated = any(r.estimated for r in rows)
     if ns.json:
-        print_json(
-            {
-                "since": since.isoformat(),
-                "until": now.isoformat(),
-                "by": ns.by,
-                "currency": "USD",
-                "timezone": "UTC",
-                "total_usd": round(spent, 4),
-                "estimated": estimated,
-                "running_per_hour": round(summary.per_hour, 4),
-                "today_usd": round(summary.today.usd, 4),
-                "month_usd": round(summary.month.usd, 4),
-                "rows": [r.as_json(ns.by) for r in rows],
-            }
-        )
+        print_json(ledger_json(rows, ns.by, since, now, summary))
         return 0
     if ns.csv:
         fields = [ns.by, *(("provider", "name", "gpu") if ns.by == "instance" else ())]

@@ -19,7 +19,7 @@ from gpucm import formatting as fmt
 from gpucm.domain.clock import day_start, month_end, month_start
 from gpucm.domain.models import BILLED, Instance
 from gpucm.domain.pricing import HOURS_PER_MONTH
-from gpucm.engine.ports import BudgetLimits
+from gpucm.engine.ports import BudgetLimits, SpendReader
 from gpucm.store.results import SpendInterval
 
 GroupBy = Literal["provider", "day", "instance"]
@@ -151,7 +151,7 @@ def ledger(
     for interval in intervals:
         start = max(interval.started_at, since)
         end = now if interval.ended_at is None else min(interval.ended_at, now)
-        if end <= start and not (interval.ended_at is None and start <= now):
+        if end < start:  # billed wholly before the window
             continue
         if by == "day":
             pieces = [(a.date().isoformat(), a, b) for a, b in _days(start, end)]
@@ -264,6 +264,36 @@ class SpendReport:
 
     def tick(self, now: datetime) -> SpendReport:
         return SpendReport(self.intervals, now)
+
+
+def ledger_json(
+    rows: list[LedgerRow], by: GroupBy, since: datetime, now: datetime, summary: SpendSummary
+) -> dict[str, object]:
+    """The ledger as `gpucm spend --json` and `GET /api/v1/spend` give it."""
+    return {
+        "since": since.isoformat(),
+        "until": now.isoformat(),
+        "by": by,
+        "currency": "USD",
+        "timezone": "UTC",
+        "total_usd": round(sum(r.usd for r in rows), 4),
+        "estimated": any(r.estimated for r in rows),
+        "running_per_hour": round(summary.per_hour, 4),
+        "running": summary.running,
+        "today_usd": round(summary.today.usd, 4),
+        "today_estimated": summary.today.estimated,
+        "month_usd": round(summary.month.usd, 4),
+        "month_estimated": summary.month.estimated,
+        "rows": [r.as_json(by) for r in rows],
+    }
+
+
+async def read_ledger(
+    spend: SpendReader, since: datetime, now: datetime, by: GroupBy
+) -> tuple[list[LedgerRow], SpendSummary]:
+    """The ledger's rows from `since` and the summary (today, this month) at `now`."""
+    intervals = await spend.intervals(min(since, month_start(now)))
+    return ledger(intervals, since, now, by), summarize(intervals, now)
 
 
 def summary_line(summary: SpendSummary) -> str:
