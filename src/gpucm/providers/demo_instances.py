@@ -38,7 +38,7 @@ class DemoState(Protocol):
 PROVISION_SECONDS = 20.0
 # A stopped demo machine bills its disk as RunPod, Vast and Paperspace do: 100 GB at
 # $0.10/GB-month (an estimate, like every demo figure)
-STOPPED_PER_HOUR = round(100 * 0.10 / 730, 6)
+STOPPED_PER_HOUR = 100 * 0.10 / 730
 RESTART_SECONDS = 10.0
 _KEY = "instances:{provider}"
 

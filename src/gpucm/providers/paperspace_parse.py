@@ -417,7 +417,7 @@ def parse_machine(item: Any, catalogue: MachineCatalogue | None = None) -> Insta
             price_per_hour=price,
             # `storageRate`: by our reading a monthly rate (its unit is undocumented);
             # the disk bills while the machine is off
-            stopped_per_hour=round(storage_rate / HOURS_PER_MONTH, 6) if storage_rate else None,
+            stopped_per_hour=storage_rate / HOURS_PER_MONTH if storage_rate else None,
             region=region,
             ssh_host=public_ip,
             ssh_port=SSH_PORT if public_ip else None,

@@ -514,7 +514,7 @@ def parse_pod(row: Any, now: datetime) -> Instance:
         # v2's `cost`: "current cost in USD per hour", the rate RunPod bills the pod
         price_per_hour=cost,
         rate_reported=cost is not None,
-        stopped_per_hour=round(volume_gb * STOPPED_VOLUME_PRICE_PER_GB_MONTH / HOURS_PER_MONTH, 6)
+        stopped_per_hour=volume_gb * STOPPED_VOLUME_PRICE_PER_GB_MONTH / HOURS_PER_MONTH
         if volume_gb
         else None,
         region=text(row.get("dataCenterId")),
