@@ -81,10 +81,10 @@ async def cmd_spend(ns: argparse.Namespace, services: Services) -> int:
             Column("HOURS", ">"),
             Column("SPENT", ">"),
         ]
-        table = [[r.key, r.name, r.gpu, f"{r.hours:,.1f}", money(r.usd, r.estimated)] for r in rows]
+        table = [[r.key, r.name, r.gpu, f"{r.hours:,.2f}", money(r.usd, r.estimated)] for r in rows]
     else:
         columns = [Column(ns.by.upper()), Column("HOURS", ">"), Column("SPENT", ">")]
-        table = [[r.key, f"{r.hours:,.1f}", money(r.usd, r.estimated)] for r in rows]
+        table = [[r.key, f"{r.hours:,.2f}", money(r.usd, r.estimated)] for r in rows]
     if rows:
         print(render_table(columns, table))
     else:

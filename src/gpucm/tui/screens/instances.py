@@ -519,7 +519,9 @@ class InstancesScreen(Screen[None]):
         instance = self.current
         if instance is not None:
             price = price_sentence(instance, self.confirmed_price(instance))
-            self.app.push_screen(InstanceDetailScreen(instance, self.services.clock(), price=price))
+            now = self.services.clock()
+            spent = self._accrued(instance, now).plain
+            self.app.push_screen(InstanceDetailScreen(instance, now, price=price, spent=spent))
 
     def _clean(self, text: str) -> str:
         return clean(text, self.services.settings.secrets())
