@@ -160,3 +160,25 @@ async def test_the_monthly_budget_reads_this_months_spend_in_the_reservation(
         admit=lambda c: seen.append(c.month_spent),
     )
     assert seen == [pytest.approx(10.0)]
+
+
+async def test_two_stores_on_one_database_share_one_ledger(db_path: Path | str) -> None:
+    """A team's processes (or two on one file) read and write one ledger: what one
+    records, the other's header and `gpucm spend` count."""
+    clock = Clock()
+    alice = await Store.open(db_path, clock=clock)
+    bob = await Store.open(db_path, clock=clock)
+    try:
+        await alice.instances.upsert(machine(price=2.0, launched_by="alice@box-1"))
+        await bob.instances.upsert(
+            machine(price=1.0, id="vast_ai:9", provider="vast_ai", provider_id="9")
+        )
+        clock.at(1)
+        for store in (alice, bob):
+            summary = summarize(await store.spend.intervals(), clock())
+            assert summary.per_hour == 3.0 and summary.today.usd == pytest.approx(3.0)
+        (mine,) = [i for i in await bob.spend.intervals() if i.provider == "runpod"]
+        assert mine.launched_by == "alice@box-1"
+    finally:
+        await alice.close()
+        await bob.close()
