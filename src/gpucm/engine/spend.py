@@ -214,31 +214,25 @@ def check_budget(
     problems: list[str] = []
     warnings: list[str] = []
     rate = committed_per_hour + extra_per_hour
+    # (budget, what it measures, the figure, its limit, the figure and limit as shown)
+    limits: list[tuple[str, str, float, float, str, str]] = []
     if budget.max_hourly_usd is not None:
-        limit = budget.max_hourly_usd
-        if rate > limit:
-            problems.append(
-                f"this launch would take spending to ${rate:,.2f}/h, over the "
-                f"hourly budget of ${limit:,.2f}/h"
-            )
-        elif rate >= budget.warn_fraction * limit:
-            warnings.append(
-                f"spending would be ${rate:,.2f}/h, {rate / limit:.0%} of the hourly budget"
-            )
+        cap = budget.max_hourly_usd
+        limits.append(("hourly", "spending", rate, cap, f"${rate:,.2f}/h", f"${cap:,.2f}/h"))
     if budget.monthly_usd is not None:
-        limit = budget.monthly_usd
+        cap = budget.monthly_usd
         month = month_spent + rate * month_hours_left
-        how = f"${month_spent:,.2f} spent so far + ${rate:,.2f}/h to the month's end"
-        if month > limit:
+        shown = (
+            f"${month:,.2f} (${month_spent:,.2f} spent so far + ${rate:,.2f}/h to the month's end)"
+        )
+        limits.append(("monthly", "this month's spending", month, cap, shown, f"${cap:,.2f}"))
+    for name, what, value, cap, shown, cap_shown in limits:
+        if value > cap:
             problems.append(
-                f"this launch would take this month's spending to ${month:,.2f} ({how}), "
-                f"over the monthly budget of ${limit:,.2f}"
+                f"this launch would take {what} to {shown}, over the {name} budget of {cap_shown}"
             )
-        elif month >= budget.warn_fraction * limit:
-            warnings.append(
-                f"this month's spending would be ${month:,.2f} ({how}), "
-                f"{month / limit:.0%} of the monthly budget"
-            )
+        elif value >= budget.warn_fraction * cap:
+            warnings.append(f"{what} would be {shown}, {value / cap:.0%} of the {name} budget")
     return BudgetCheck(problems, warnings)
 
 
