@@ -252,6 +252,12 @@ async def cmd_instances(ns: argparse.Namespace, services: Services) -> int:
     return await run(ns, services)
 
 
+async def cmd_spend(ns: argparse.Namespace, services: Services) -> int:
+    from gpucm.cli.spend import cmd_spend as spend
+
+    return await spend(ns, services)
+
+
 async def cmd_serve(ns: argparse.Namespace, services: Services) -> int:
     from gpucm.cli.serve import cmd_serve as serve  # fastapi and uvicorn load only here
 
@@ -271,6 +277,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "refresh": cmd_refresh,
     "instances": cmd_instances,
+    "spend": cmd_spend,
     "history": cmd_insight,
     "filters": cmd_insight,
     "watch": cmd_insight,
