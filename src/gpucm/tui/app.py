@@ -198,9 +198,10 @@ class GpucmApp(App[None]):
             await self._scheduler.run()
 
     async def _landed(self, outcome: RefreshOutcome) -> None:
-        main = self._main_screen()
-        if main is not None:
-            main.post_message(RefreshLanded(outcome))
+        # every screen hears it, not only the one in front: the market screen open over
+        # the main one repaints, and the main screen is current when the user returns
+        for screen in self.screen_stack:
+            screen.post_message(RefreshLanded(outcome))
         if outcome.ok:
             self.check_watches()
 
