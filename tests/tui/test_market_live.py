@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from rich.text import Text
@@ -18,6 +19,7 @@ from gpucm.engine.refresher import RefreshOutcome
 from gpucm.providers.demo import DemoProvider
 from gpucm.services import Services, open_services
 from gpucm.tui.app import GpucmApp
+from gpucm.tui.screens import stats as stats_module
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.stats import WAITING, StatsScreen
 from gpucm.tui.screenshots import SCREENSHOT_TIME
@@ -108,3 +110,57 @@ async def test_a_refresh_repaints_the_open_market_keeping_its_cursor_and_scroll(
         assert str(table.get_cell(model, "available")) != before
         assert table.cursor_key == model
         assert table.scroll_offset.y == offset
+
+
+def assert_fitted(screen: StatsScreen) -> None:
+    """Every row on screen shows each of its cells whole: no column cut to its header
+    width ("$2." for "$2.58"), the columns in the order this width takes."""
+    table = screen.table
+    assert tuple(c.key for c in table.columns) == screen._columns()
+    shown = [c for c in table.columns if c.key in table.shown_columns and not c.fill]
+    assert len(shown) >= 4
+    for y in range(1, min(table.size.height, table.row_count + 1)):
+        line = table.render_line(y).text
+        key = table.rows[int(table.scroll_offset.y) + y - 1][0]
+        for column in shown:
+            cell = str(table.get_cell(key, column.key))
+            assert cell in line, (column.key, cell, line)
+
+
+@pytest.mark.parametrize("pending", [False, True])
+async def test_market_refits_its_columns_on_every_live_resize(
+    services: Services, pending: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """120x40 -> 80x24 -> 120x40 with the screen settled, or while its refill (after a
+    refresh landed) is still reading the store."""
+    gate = asyncio.Event()
+    gate.set()
+    read = stats_module.stats_and_trend_buckets
+
+    async def gated_read(*args: Any, **kwargs: Any) -> Any:
+        await gate.wait()
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(stats_module, "stats_and_trend_buckets", gated_read)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, StatsScreen)
+        assert_fitted(screen)
+        for size in ((80, 24), (120, 40), (80, 24), (120, 40)):
+            if pending:
+                gate.clear()
+                await app._landed(RefreshOutcome("vast_ai", ok=True))
+                await pilot.pause()
+                loading = [w for w in app.workers if w.group == "stats" and w.is_running]
+                assert loading  # the refill waits at the store
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.05)
+            assert screen.size.width == size[0]
+            assert_fitted(screen)
+            gate.set()
+            await settle(pilot)
+            assert_fitted(screen)
