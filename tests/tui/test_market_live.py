@@ -99,9 +99,7 @@ async def test_a_refresh_repaints_the_open_market_keeping_its_cursor_and_scroll(
         before = str(row["available"])
         page = await services.store.search(SearchQuery(available=False, gpu_models=(model,)))
         gone = page.offers[0]
-        kept = await services.store.search(
-            SearchQuery(available=False, providers=(gone.provider,))
-        )
+        kept = await services.store.search(SearchQuery(available=False, providers=(gone.provider,)))
         await services.store.replace_offers(
             gone.provider, [o for o in kept.offers if o.id != gone.id]
         )
