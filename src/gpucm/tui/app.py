@@ -54,8 +54,12 @@ class GpucmApp(App[None]):
     TITLE = "gpucm"
     COMMANDS = App.COMMANDS | {GpucmCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        # Textual adds this one itself unless the app binds it; bound here, it has an id
+        Binding(
+            "ctrl+p", "command_palette", "palette", show=False, priority=True, id="app.palette"
+        ),
     ]
 
     services: Services

@@ -206,11 +206,9 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", show=False),
-        Binding("q", "close", "Close", show=False),
-        Binding("question_mark", "close", "Close", show=False),
-        Binding("j", "scroll('down')", "Scroll down", show=False),
-        Binding("k", "scroll('up')", "Scroll up", show=False),
+        Binding("escape,q,question_mark", "close", "Close", show=False, id="help.close"),
+        Binding("down,j", "scroll('down')", "Scroll down", show=False, id="cursor.down"),
+        Binding("up,k", "scroll('up')", "Scroll up", show=False, id="cursor.up"),
     ]
 
     def __init__(

@@ -156,20 +156,20 @@ class StatsScreen(Screen[None]):
     KEYS_HELP = MARKET_HELP
     COMPONENT_CLASSES: ClassVar[set[str]] = {"stats--cheaper", "stats--dearer"}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,m", "close", "Back", id="stats-back"),
-        Binding("w", "cycle_window", "Window", id="stats-window"),
-        Binding("u", "toggle_unit", "$/h ⇄ $/GPU-h", id="stats-unit"),
-        Binding("t", "next_chart", "Chart", id="stats-chart"),
-        Binding("s", "cycle_sort", "Sort", id="stats-sort"),
-        Binding("enter", "best", "Best per provider", key_display="⏎", id="stats-best"),
+        Binding("escape,q,m", "close", "Back", id="market.back"),
+        Binding("w", "cycle_window", "Window", id="market.window"),
+        Binding("u", "toggle_unit", "$/h ⇄ $/GPU-h", id="market.unit"),
+        Binding("t", "next_chart", "Chart", id="market.chart"),
+        Binding("s", "cycle_sort", "Sort", id="market.sort"),
+        Binding("enter", "best", "Best per provider", key_display="⏎", id="market.best"),
     ]
     KEY_ORDER: ClassVar[tuple[str, ...]] = (
-        "stats-best",
-        "stats-sort",
-        "stats-unit",
-        "stats-window",
-        "stats-chart",
-        "stats-back",
+        "market.best",
+        "market.sort",
+        "market.unit",
+        "market.window",
+        "market.chart",
+        "market.back",
     )
 
     DEFAULT_CSS = """
