@@ -94,6 +94,9 @@ class Settings(BaseModel):
     watch_command: str | None = None
     # seconds to wait for a provider's answer (GPUCM_HTTP_TIMEOUT); slow proxies need more
     http_timeout: float = Field(default=30.0, gt=0, le=600)
+    # gpucm-tui's [keymap] (binding id = keys); gpucm-tui checks it as it starts
+    # (tui/keymap.py), where the binding ids are known
+    keymap: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("log_level")
     @classmethod

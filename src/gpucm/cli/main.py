@@ -156,12 +156,14 @@ def tui_main(argv: list[str] | None = None) -> int:
 
             return await open_services(db=ns.db, demo=ns.demo)
 
+        view = boot_view(db=ns.db, demo=ns.demo)  # a bad [keymap] entry stops here
         app = GpucmApp(
             services,
             query=query,
             theme=ns.theme,
             refresh=not ns.no_refresh,
-            boot=boot_view(db=ns.db, demo=ns.demo),
+            boot=view,
+            keymap=view.keymap if view is not None else None,
             freeze_heap=True,
         )
         app.run()
