@@ -52,7 +52,8 @@ KEY_HELP: KeyHelp = [
         "Navigate",
         [
             ("{cursor.up} {cursor.down}", "move the cursor"),
-            ("{cursor.top} {cursor.bottom}", "first / last row"),
+            ("{cursor.top}", "first row"),
+            ("{cursor.bottom}", "last row"),
             ("{cursor.page_up} {cursor.page_down}", "page up / down"),
             ("tab", "next pane"),
             ("shift+tab", "previous pane"),
@@ -114,7 +115,8 @@ MARKET_HELP: KeyHelp = [
         "Navigate",
         [
             ("{cursor.up} {cursor.down}", "move the cursor"),
-            ("{cursor.top} {cursor.bottom}", "first / last model"),
+            ("{cursor.top}", "first model"),
+            ("{cursor.bottom}", "last model"),
             ("{columns.left} {columns.right}", "more columns"),
             ("{market.best}", "best offer per provider"),
             ("{market.back}", "back to the offers"),
@@ -217,7 +219,7 @@ class HelpScreen(ModalScreen[None]):
         height: 1;
     }
     HelpScreen .help--key {
-        width: 12;
+        width: 11;
         color: $primary;
         text-style: bold;
     }
