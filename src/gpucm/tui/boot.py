@@ -17,7 +17,6 @@ from pathlib import Path
 
 from gpucm import paths
 from gpucm.config_file import ConfigError, configured_providers, read_config
-from gpucm.tui.keymap import check_keymap
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,11 @@ def boot_view(
         data = read_config(path)
     except ConfigError:
         return None
-    keymap = check_keymap(data.get("keymap"), str(path))
+    keymap: dict[str, str] = {}
+    if "keymap" in data:  # checked only when there is one: no start-up cost otherwise
+        from gpucm.tui.keymap import check_keymap
+
+        keymap = check_keymap(data["keymap"], str(path))
     use_demo = demo if demo is not None else not configured_providers(env, data)
     theme = data.get("theme")
     return BootView(

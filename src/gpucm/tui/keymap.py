@@ -13,7 +13,6 @@ list and the bindings in the code equal (each id with its default keys).
 
 from __future__ import annotations
 
-import difflib
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final
@@ -177,6 +176,8 @@ def check_keymap(raw: object, where: str = "config.toml") -> dict[str, str]:
     for binding_id, value in _flatten(raw):
         entry = f"{where}: [keymap] {_shown(binding_id)}"
         if binding_id not in DEFAULT_KEYS:
+            import difflib  # only for the message; gpucm-tui's start skips it
+
             close = difflib.get_close_matches(binding_id, DEFAULT_KEYS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise KeymapError(f"{entry}: no binding has this id{hint}; the README lists them")
