@@ -19,7 +19,7 @@ from gpucm.config import load_settings
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
 from gpucm.tui.keymap import DEFAULT_KEYS, KeymapError, check_keymap
-from gpucm.tui.screens.help import HelpScreen
+from gpucm.tui.screens.help import KEY_HELP, HelpScreen, key_text, show_key, taken_keys
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.stats import StatsScreen
 from gpucm.tui.widgets.key_bar import KeyBar
@@ -233,3 +233,11 @@ async def test_a_key_mapped_onto_another_action_of_the_screen_says_which_lost_it
         assert len(said) == 1, notes  # once, not at every key
         assert said[0].startswith("s now does table.refresh, so table.sort (Sort) has lost it")
         assert main.search == sort_before  # s refreshed; it did not sort
+
+
+def test_help_shows_a_key_the_keymap_moved_to_another_action_under_that_one_only() -> None:
+    keymap = check_keymap({"table.refresh": "s"})
+    taken = taken_keys(KEY_HELP, keymap)
+    assert key_text("{table.refresh}", keymap, show_key, taken) == "s"
+    assert key_text("{table.sort} / {table.reverse_sort}", keymap, show_key, taken) == "- / S"
+    assert key_text("{table.sort}", {}, show_key, taken_keys(KEY_HELP, {})) == "s"

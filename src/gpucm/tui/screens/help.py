@@ -157,12 +157,37 @@ def show_key(key: str) -> str:
     return f"{modifiers}{plus}{format_key(base)}"
 
 
-def key_text(template: str, keymap: Mapping[str, str], display: Callable[[str], str]) -> str:
+def key_text(
+    template: str,
+    keymap: Mapping[str, str],
+    display: Callable[[str], str],
+    taken: Mapping[str, str] | None = None,
+) -> str:
     """A help row's keys as they are bound now: each `{id}` becomes its keys, shown
-    as `display` shows one key and joined by "/" (`{cursor.up}` -> "↑/k")."""
-    return _PLACEHOLDER.sub(
-        lambda m: "/".join(display(k) for k in keys_for(m.group(1), keymap)), template
-    )
+    as `display` shows one key and joined by "/" (`{cursor.up}` -> "↑/k"). `taken`:
+    keys the keymap gave to another id of the same screen, which an unmapped id has
+    lost (Textual gives the key to the mapped one); an id left with none shows "-"."""
+
+    def keys(m: re.Match[str]) -> str:
+        binding_id = m.group(1)
+        own = keys_for(binding_id, keymap)
+        if binding_id not in keymap and taken:
+            own = [k for k in own if taken.get(k, binding_id) == binding_id]
+        return "/".join(display(k) for k in own) or "-"
+
+    return _PLACEHOLDER.sub(keys, template)
+
+
+def taken_keys(key_help: KeyHelp, keymap: Mapping[str, str]) -> dict[str, str]:
+    """The keys the keymap gives to the ids of one screen's help, and to which."""
+    taken: dict[str, str] = {}
+    for _title, rows in key_help:
+        for template, _what in rows:
+            for binding_id in _PLACEHOLDER.findall(template):
+                for key in keymap.get(binding_id, "").split(","):
+                    if key:
+                        taken.setdefault(key, binding_id)
+    return taken
 
 
 # Lines of plain text, summarising the grammar in gpucm.domain.query.
@@ -257,7 +282,7 @@ class HelpScreen(ModalScreen[None]):
 
     def _keys(self, template: str) -> str:
         keymap: Mapping[str, str] = getattr(self.app, "user_keymap", {})
-        return key_text(template, keymap, show_key)
+        return key_text(template, keymap, show_key, taken_keys(self._key_help, keymap))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog") as dialog:
