@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gpucm import paths
 from gpucm.config_file import ConfigError, configured_providers, read_config
+from gpucm.db_location import store_location
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,11 @@ class BootView:
 
 
 def boot_view(
-    *, db: Path | None, demo: bool | None, env: Mapping[str, str] | None = None
+    *, db: str | Path | None, demo: bool | None, env: Mapping[str, str] | None = None
 ) -> BootView | None:
     """Which database and theme the app will use, decided the way `open_services`
-    decides it; None when the config cannot be read quickly (the full app reports it).
+    decides it; None when the config cannot be read quickly (the full app reports it),
+    or the store is a team's PostgreSQL (no local file to read a first page from).
     A bad [keymap] entry raises KeymapError: the app does not start."""
     env = os.environ if env is None else env
     path = paths.config_file()
@@ -39,16 +41,38 @@ def boot_view(
         data = read_config(path)
     except ConfigError:
         return None
-    keymap: dict[str, str] = {}
-    if "keymap" in data:  # checked only when there is one: no start-up cost otherwise
-        from gpucm.tui.keymap import check_keymap
-
-        keymap = check_keymap(data["keymap"], str(path))
+    keymap = _keymap(data, path)
     use_demo = demo if demo is not None else not configured_providers(env, data)
     theme = data.get("theme")
+    try:
+        location = store_location(db, demo=use_demo, env=env, config=data)
+    except ConfigError:
+        return None
+    if not isinstance(location, Path):
+        return None
     return BootView(
-        db=db or paths.default_db_path(demo=use_demo),
+        db=location,
         demo=use_demo,
         theme=theme if isinstance(theme, str) else None,
         keymap=keymap,
     )
+
+
+def _keymap(data: Mapping[str, object], path: Path) -> dict[str, str]:
+    if "keymap" not in data:  # checked only when there is one: no start-up cost otherwise
+        return {}
+    from gpucm.tui.keymap import check_keymap
+
+    return check_keymap(data["keymap"], str(path))
+
+
+def config_keymap() -> dict[str, str]:
+    """The config file's [keymap], checked (KeymapError on a bad entry), for a start
+    without a `BootView` (a team's PostgreSQL store); {} when the file cannot be read
+    (the full app reports that)."""
+    path = paths.config_file()
+    try:
+        data = read_config(path)
+    except ConfigError:
+        return {}
+    return _keymap(data, path)
