@@ -18,6 +18,7 @@ from gpucm.cli.main import tui_main
 from gpucm.config import load_settings
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
+from gpucm.tui.boot import config_keymap
 from gpucm.tui.keymap import DEFAULT_KEYS, KeymapError, check_keymap
 from gpucm.tui.screens.help import KEY_HELP, HelpScreen, key_text, show_key, taken_keys
 from gpucm.tui.screens.main import MainScreen
@@ -241,3 +242,15 @@ def test_help_shows_a_key_the_keymap_moved_to_another_action_under_that_one_only
     assert key_text("{table.refresh}", keymap, show_key, taken) == "s"
     assert key_text("{table.sort} / {table.reverse_sort}", keymap, show_key, taken) == "- / S"
     assert key_text("{table.sort}", {}, show_key, taken_keys(KEY_HELP, {})) == "s"
+
+
+def test_without_a_boot_view_the_keymap_is_read_on_its_own() -> None:
+    # a team's PostgreSQL store has no first screen from a local file: gpucm-tui
+    # still takes the keymap, and still refuses a bad one
+    config = paths.config_file()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[keymap]\n"table.launch" = "ctrl+l"\n')
+    assert config_keymap() == {"table.launch": "ctrl+l"}
+    config.write_text('[keymap]\n"table.launch" = ""\n')
+    with pytest.raises(KeymapError, match="no key given"):
+        config_keymap()
