@@ -99,6 +99,9 @@ class Settings(BaseModel):
     # gpucm/db_location.py; DATABASE_URL, GPUCM_DB and --db win). It may hold a
     # password: never shown, and scrubbed like the API keys.
     database_url: SecretStr | None = Field(default=None, repr=False)
+    # gpucm-tui's [keymap] (binding id = keys); gpucm-tui checks it as it starts
+    # (tui/keymap.py), where the binding ids are known
+    keymap: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("log_level")
     @classmethod

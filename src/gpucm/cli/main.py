@@ -229,7 +229,7 @@ def tui_main(argv: list[str] | None = None) -> int:
             except QueryError as exc:
                 raise UsageError(f"--query: {exc}") from None
         from gpucm.tui.app import GpucmApp, leave
-        from gpucm.tui.boot import boot_view
+        from gpucm.tui.boot import boot_view, config_keymap
 
         _reach_team_store(ns.db)
 
@@ -238,12 +238,15 @@ def tui_main(argv: list[str] | None = None) -> int:
 
             return await open_services(db=ns.db, demo=ns.demo)
 
+        view = boot_view(db=ns.db, demo=ns.demo)  # a bad [keymap] entry stops here
         app = GpucmApp(
             services,
             query=query,
             theme=ns.theme,
             refresh=not ns.no_refresh,
-            boot=boot_view(db=ns.db, demo=ns.demo),
+            boot=view,
+            # a team's PostgreSQL store has no BootView; its keymap is read on its own
+            keymap=view.keymap if view is not None else config_keymap(),
             freeze_heap=True,
         )
         app.run()

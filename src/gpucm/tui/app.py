@@ -9,7 +9,7 @@ what the first screen needs; the rest is imported where it is first used.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -28,7 +28,9 @@ from gpucm.tui.messages import BootPainted, FirstPaint, RefreshLanded
 from gpucm.tui.theme_files import quick_theme
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
     from textual.driver import Driver
+    from textual.screen import Screen
     from textual.timer import Timer
 
     from gpucm.domain.models import SearchQuery
@@ -55,8 +57,12 @@ class GpucmApp(App[None]):
     TITLE = "gpucm"
     COMMANDS = App.COMMANDS | {GpucmCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        # Textual adds this one itself unless the app binds it; bound here, it has an id
+        Binding(
+            "ctrl+p", "command_palette", "palette", show=False, priority=True, id="app.palette"
+        ),
     ]
 
     services: Services
@@ -71,9 +77,15 @@ class GpucmApp(App[None]):
         export_dir: Path | None = None,
         cursor_blink: bool = True,
         boot: BootView | None = None,
+        keymap: Mapping[str, str] | None = None,
         freeze_heap: bool = False,
     ) -> None:
         super().__init__()
+        # the user's [keymap], checked (tui/keymap.py); the help screen shows its keys
+        self.user_keymap: dict[str, str] = dict(keymap or {})
+        self._clashes_said: set[str] = set()
+        if self.user_keymap:
+            self.set_keymap(self.user_keymap)
         # A factory opens the services on the app's own event loop (aiosqlite and the
         # store's locks belong to one loop): snapshot tests run the app on a fresh
         # loop, and the staged start opens them after the first screen is up.
@@ -110,6 +122,10 @@ class GpucmApp(App[None]):
         return driver
 
     async def on_mount(self) -> None:
+        if self.user_keymap:
+            self.screen_change_signal.subscribe(
+                self, lambda screen: self.call_after_refresh(self._say_keymap_clashes, screen)
+            )
         if self._boot is not None:
             from gpucm.tui.screens.boot import BootScreen
 
@@ -202,9 +218,10 @@ class GpucmApp(App[None]):
             await self._scheduler.run()
 
     async def _landed(self, outcome: RefreshOutcome) -> None:
-        main = self._main_screen()
-        if main is not None:
-            main.post_message(RefreshLanded(outcome))
+        # every screen hears it, not only the one in front: the market screen open over
+        # the main one repaints, and the main screen is current when the user returns
+        for screen in self.screen_stack:
+            screen.post_message(RefreshLanded(outcome))
         if outcome.ok:
             self.check_watches()
 
@@ -428,6 +445,27 @@ class GpucmApp(App[None]):
             reason = explain(action, parameters)
         what = binding.description or self.get_key_display(binding)
         self.notify(reason or f"{what}: not available here.", timeout=4, markup=False)
+
+    def _say_keymap_clashes(self, screen: Screen[object]) -> None:
+        """Once per clash: a [keymap] key that the screen (or the app, or a widget on
+        it) already used for another action, which is left without it."""
+        from gpucm.tui.keymap import clashes
+
+        nodes: list[DOMNode] = [self, screen, *screen.walk_children()]
+        for node in nodes:
+            for line in clashes(
+                (b for bs in node._bindings.key_to_bindings.values() for b in bs),
+                self.user_keymap,
+            ):
+                if line not in self._clashes_said:
+                    self._clashes_said.add(line)
+                    self.notify(
+                        f"{line}; give it a key of its own in [keymap].",
+                        title="Keymap",
+                        severity="warning",
+                        markup=False,
+                        timeout=8,
+                    )
 
     # -- help -----------------------------------------------------------------------
 

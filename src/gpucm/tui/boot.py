@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpucm import paths
@@ -25,6 +25,7 @@ class BootView:
     db: Path
     demo: bool
     theme: str | None
+    keymap: dict[str, str] = field(default_factory=dict)
 
 
 def boot_view(
@@ -32,12 +33,15 @@ def boot_view(
 ) -> BootView | None:
     """Which database and theme the app will use, decided the way `open_services`
     decides it; None when the config cannot be read quickly (the full app reports it),
-    or the store is a team's PostgreSQL (no local file to read a first page from)."""
+    or the store is a team's PostgreSQL (no local file to read a first page from).
+    A bad [keymap] entry raises KeymapError: the app does not start."""
     env = os.environ if env is None else env
+    path = paths.config_file()
     try:
-        data = read_config(paths.config_file())
+        data = read_config(path)
     except ConfigError:
         return None
+    keymap = _keymap(data, path)
     use_demo = demo if demo is not None else not configured_providers(env, data)
     theme = data.get("theme")
     try:
@@ -50,4 +54,25 @@ def boot_view(
         db=location,
         demo=use_demo,
         theme=theme if isinstance(theme, str) else None,
+        keymap=keymap,
     )
+
+
+def _keymap(data: Mapping[str, object], path: Path) -> dict[str, str]:
+    if "keymap" not in data:  # checked only when there is one: no start-up cost otherwise
+        return {}
+    from gpucm.tui.keymap import check_keymap
+
+    return check_keymap(data["keymap"], str(path))
+
+
+def config_keymap() -> dict[str, str]:
+    """The config file's [keymap], checked (KeymapError on a bad entry), for a start
+    without a `BootView` (a team's PostgreSQL store); {} when the file cannot be read
+    (the full app reports that)."""
+    path = paths.config_file()
+    try:
+        data = read_config(path)
+    except ConfigError:
+        return {}
+    return _keymap(data, path)

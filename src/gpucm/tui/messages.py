@@ -23,7 +23,10 @@ class QueryChanged(Message):
 
 
 class RefreshLanded(Message):
-    """A provider refresh finished (well or not): the store may have changed."""
+    """A provider refresh finished (well or not): the store may have changed. The app
+    posts it to every screen in its stack; the ones that show the market repaint."""
+
+    bubble = False  # one per screen: it must not reach the app once more from each
 
     def __init__(self, outcome: RefreshOutcome) -> None:
         super().__init__()

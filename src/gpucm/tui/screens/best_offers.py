@@ -30,12 +30,12 @@ def cost_label(hours: int) -> str:
 
 class BestOffersScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "dismiss", "Close"),
-        Binding("plus,equals_sign", "hours(1)", "More hours"),
-        Binding("minus", "hours(-1)", "Fewer hours"),
-        Binding("L", "launch", "Launch", id="best-launch"),
-        Binding("j", "move(1)", "Down", show=False),
-        Binding("k", "move(-1)", "Up", show=False),
+        Binding("escape,q", "dismiss", "Close", id="best.close"),
+        Binding("plus,equals_sign", "hours(1)", "More hours", id="best.more_hours"),
+        Binding("minus", "hours(-1)", "Fewer hours", id="best.fewer_hours"),
+        Binding("L", "launch", "Launch", id="best.launch"),
+        Binding("down,j", "move(1)", "Down", show=False, id="cursor.down"),
+        Binding("up,k", "move(-1)", "Up", show=False, id="cursor.up"),
     ]
 
     DEFAULT_CSS = """

@@ -23,7 +23,7 @@ FIRST_PAGE = 100
 
 
 class BootScreen(Screen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "app.quit", "Quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "app.quit", "Quit", id="app.quit")]
 
     def __init__(self, view: BootView) -> None:
         super().__init__()

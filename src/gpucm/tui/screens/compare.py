@@ -217,12 +217,12 @@ class CompareScreen(ModalScreen[None]):
         "compare--gone",
     }
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,c", "dismiss", "Close"),
-        Binding("left,h", "choose(-1)", "Previous offer", show=False),
-        Binding("right,l", "choose(1)", "Next offer", show=False),
-        Binding("down,j", "scroll(1)", "Scroll down", show=False),
-        Binding("up,k", "scroll(-1)", "Scroll up", show=False),
-        Binding("L", "launch", "Launch", id="compare-launch"),
+        Binding("escape,q,c", "dismiss", "Close", id="compare.close"),
+        Binding("left,h", "choose(-1)", "Previous offer", show=False, id="compare.previous"),
+        Binding("right,l", "choose(1)", "Next offer", show=False, id="compare.next"),
+        Binding("down,j", "scroll(1)", "Scroll down", show=False, id="cursor.down"),
+        Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="cursor.up"),
+        Binding("L", "launch", "Launch", id="compare.launch"),
     ]
 
     def __init__(

@@ -9,14 +9,19 @@ and scrolls when it grows past that.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from typing import ClassVar, Final
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from gpucm.tui.keymap import keys_for
 
 __all__ = [
     "COMPARE_HELP",
@@ -26,15 +31,19 @@ __all__ = [
     "QUERY_HELP",
     "HelpScreen",
     "KeyHelp",
+    "key_text",
 ]
 
-# (group title, [(keys as shown, what they do)])
+# (group title, [(keys, what they do)]). Keys are a template: `{id}` is a binding id
+# (tui/keymap.py), drawn as the keys it answers to now, the user's [keymap] or the
+# defaults ("{table.sort} / {table.reverse_sort}" -> "s / S"); other text is as is
+# (tab and shift+tab are Textual's own focus keys).
 KeyHelp = list[tuple[str, list[tuple[str, str]]]]
 
 _APP_KEYS: list[tuple[str, str]] = [
-    ("ctrl+p", "palette: filters, watch"),
-    ("?", "this help"),
-    ("q", "quit"),
+    ("{app.palette}", "palette: filters, watch"),
+    ("{app.help}", "this help"),
+    ("{app.quit}", "quit"),
 ]
 
 # the main screen's
@@ -42,34 +51,35 @@ KEY_HELP: KeyHelp = [
     (
         "Navigate",
         [
-            ("↑ ↓  j k", "move the cursor"),
-            ("g  G", "first / last row"),
-            ("pgup pgdn", "page up / down"),
+            ("{cursor.up} {cursor.down}", "move the cursor"),
+            ("{cursor.top}", "first row"),
+            ("{cursor.bottom}", "last row"),
+            ("{cursor.page_up} {cursor.page_down}", "page up / down"),
             ("tab", "next pane"),
             ("shift+tab", "previous pane"),
-            ("escape", "back to the table"),
+            ("{table.focus}", "back to the table"),
         ],
     ),
     (
         "Search",
         [
-            ("/", "text query (below)"),
-            ("f", "filter pane"),
-            ("d", "model detail, charts (cycles)"),
-            ("s / S", "cycle the sort / reverse it"),
-            ("enter", "offer details"),
+            ("{table.query}", "text query (below)"),
+            ("{table.filters}", "filter pane"),
+            ("{table.charts}", "model detail, charts (cycles)"),
+            ("{table.sort} / {table.reverse_sort}", "cycle the sort / reverse it"),
+            ("{table.detail}", "offer details"),
         ],
     ),
     (
         "Act",
         [
-            ("space", "mark / unmark offer"),
-            ("u", "unmark all"),
-            ("c", "compare marked offers"),
-            ("L", "launch the offer"),
-            ("i", "your instances"),
-            ("m", "market stats, trends"),
-            ("r", "refresh now"),
+            ("{table.mark}", "mark / unmark offer"),
+            ("{table.unmark_all}", "unmark all"),
+            ("{table.compare}", "compare marked offers"),
+            ("{table.launch}", "launch the offer"),
+            ("{table.instances}", "your instances"),
+            ("{table.market}", "market stats, trends"),
+            ("{table.refresh}", "refresh now"),
         ],
     ),
     ("App", _APP_KEYS),
@@ -79,22 +89,22 @@ INSTANCES_HELP: KeyHelp = [
     (
         "Navigate",
         [
-            ("↑ ↓  j k", "move the cursor"),
-            ("enter", "all about the machine"),
-            ("a", "show terminated too"),
-            ("r", "sync now"),
-            ("esc", "back to the offers"),
+            ("{cursor.up} {cursor.down}", "move the cursor"),
+            ("{instances.detail}", "all about the machine"),
+            ("{instances.all}", "show terminated too"),
+            ("{instances.sync}", "sync now"),
+            ("{instances.back}", "back to the offers"),
         ],
     ),
     (
         "Act",
         [
-            ("s", "ssh into it"),
-            ("y", "copy the ssh command"),
-            ("x / u", "stop / start"),
-            ("R", "restart"),
-            ("t", "terminate (type name)"),
-            ("l", "logs, where there are"),
+            ("{instances.ssh}", "ssh into it"),
+            ("{instances.copy_ssh}", "copy the ssh command"),
+            ("{instances.stop} / {instances.start}", "stop / start"),
+            ("{instances.restart}", "restart"),
+            ("{instances.terminate}", "terminate (type name)"),
+            ("{instances.logs}", "logs, where there are"),
         ],
     ),
     ("App", _APP_KEYS),
@@ -104,20 +114,21 @@ MARKET_HELP: KeyHelp = [
     (
         "Navigate",
         [
-            ("↑ ↓  j k", "move the cursor"),
-            ("g  G", "first / last model"),
-            ("← →", "more columns"),
-            ("enter", "best offer per provider"),
-            ("esc / m", "back to the offers"),
+            ("{cursor.up} {cursor.down}", "move the cursor"),
+            ("{cursor.top}", "first model"),
+            ("{cursor.bottom}", "last model"),
+            ("{columns.left} {columns.right}", "more columns"),
+            ("{market.best}", "best offer per provider"),
+            ("{market.back}", "back to the offers"),
         ],
     ),
     (
         "View",
         [
-            ("s", "sort: avail, median…"),
-            ("u", "$/GPU-h or $/h"),
-            ("w", "trend: 24h, 7d, 30d"),
-            ("t", "next chart"),
+            ("{market.sort}", "sort: avail, median…"),
+            ("{market.unit}", "$/GPU-h or $/h"),
+            ("{market.window}", "trend: 24h, 7d, 30d"),
+            ("{market.chart}", "next chart"),
         ],
     ),
     ("App", _APP_KEYS),
@@ -127,14 +138,57 @@ COMPARE_HELP: KeyHelp = [
     (
         "Compare",
         [
-            ("← →  h l", "choose an offer"),
-            ("↑ ↓  j k", "scroll the rows"),
-            ("L", "launch the offer chosen"),
-            ("esc / c", "close"),
+            ("{compare.previous} {compare.next}", "choose an offer"),
+            ("{cursor.up} {cursor.down}", "scroll the rows"),
+            ("{compare.launch}", "launch the offer chosen"),
+            ("{compare.close}", "close"),
         ],
     ),
     ("App", _APP_KEYS),
 ]
+
+_PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
+
+
+def show_key(key: str) -> str:
+    """One key for the help: the key bar's symbols (esc, ↑, ⏎, ?) with modifiers
+    spelled out (ctrl+p, where the key bar has ^p)."""
+    modifiers, plus, base = key.rpartition("+")
+    return f"{modifiers}{plus}{format_key(base)}"
+
+
+def key_text(
+    template: str,
+    keymap: Mapping[str, str],
+    display: Callable[[str], str],
+    taken: Mapping[str, str] | None = None,
+) -> str:
+    """A help row's keys as they are bound now: each `{id}` becomes its keys, shown
+    as `display` shows one key and joined by "/" (`{cursor.up}` -> "↑/k"). `taken`:
+    keys the keymap gave to another id of the same screen, which an unmapped id has
+    lost (Textual gives the key to the mapped one); an id left with none shows "-"."""
+
+    def keys(m: re.Match[str]) -> str:
+        binding_id = m.group(1)
+        own = keys_for(binding_id, keymap)
+        if binding_id not in keymap and taken:
+            own = [k for k in own if taken.get(k, binding_id) == binding_id]
+        return "/".join(display(k) for k in own) or "-"
+
+    return _PLACEHOLDER.sub(keys, template)
+
+
+def taken_keys(key_help: KeyHelp, keymap: Mapping[str, str]) -> dict[str, str]:
+    """The keys the keymap gives to the ids of one screen's help, and to which."""
+    taken: dict[str, str] = {}
+    for _title, rows in key_help:
+        for template, _what in rows:
+            for binding_id in _PLACEHOLDER.findall(template):
+                for key in keymap.get(binding_id, "").split(","):
+                    if key:
+                        taken.setdefault(key, binding_id)
+    return taken
+
 
 # Lines of plain text, summarising the grammar in gpucm.domain.query.
 QUERY_HELP: Final[list[str]] = [
@@ -206,11 +260,9 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", show=False),
-        Binding("q", "close", "Close", show=False),
-        Binding("question_mark", "close", "Close", show=False),
-        Binding("j", "scroll('down')", "Scroll down", show=False),
-        Binding("k", "scroll('up')", "Scroll up", show=False),
+        Binding("escape,q,question_mark", "close", "Close", show=False, id="help.close"),
+        Binding("down,j", "scroll('down')", "Scroll down", show=False, id="cursor.down"),
+        Binding("up,k", "scroll('up')", "Scroll up", show=False, id="cursor.up"),
     ]
 
     def __init__(
@@ -228,10 +280,16 @@ class HelpScreen(ModalScreen[None]):
         # the query guide belongs with the main screen's keys
         self._query_help = key_help is None if query_help is None else query_help
 
+    def _keys(self, template: str) -> str:
+        keymap: Mapping[str, str] = getattr(self.app, "user_keymap", {})
+        return key_text(template, keymap, show_key, taken_keys(self._key_help, keymap))
+
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog") as dialog:
             dialog.border_title = self._title
-            dialog.border_subtitle = "esc / q / ? close"
+            keymap: Mapping[str, str] = getattr(self.app, "user_keymap", {})
+            closing = " / ".join(show_key(k) for k in keys_for("help.close", keymap))
+            dialog.border_subtitle = f"{closing} close"
             with VerticalScroll(id="help-body"):
                 with Grid(id="help-keys"):
                     for title, keys in self._key_help:
@@ -239,7 +297,7 @@ class HelpScreen(ModalScreen[None]):
                             yield Static(Content(title), classes="help--title")
                             for key, what in keys:
                                 with Horizontal(classes="help--row"):
-                                    yield Static(Content(key), classes="help--key")
+                                    yield Static(Content(self._keys(key)), classes="help--key")
                                     yield Static(Content(what), classes="help--what")
                 if self._query_help:
                     yield Static(Content("Text query (/)"), classes="help--title")

@@ -25,7 +25,9 @@ __all__ = ["InstanceDetailScreen"]
 
 
 class InstanceDetailScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,enter", "close", "Close", id="instance.close")
+    ]
 
     def __init__(
         self,

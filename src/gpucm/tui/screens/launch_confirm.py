@@ -56,8 +56,8 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         # q too: the app's q would quit, and cancel a launch in flight with it
-        Binding("escape,q", "back", "Back", id="confirm-back"),
-        Binding("n", "next_option", "Next option", id="confirm-next"),
+        Binding("escape,q", "back", "Back", id="confirm.back"),
+        Binding("n", "next_option", "Next option", id="confirm.next_option"),
     ]
 
     def __init__(self, services: Services, pre: Preflight, options: LaunchOptions) -> None:

@@ -165,10 +165,9 @@ class LaunchScreen(ModalScreen[None]):
     quote: the confirmation screen is where money is spent."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="launch-cancel"),
-        Binding("q", "cancel", "Cancel", show=False),
-        Binding("ctrl+n", "add_env", "Add variable", id="launch-add-env"),
-        Binding("ctrl+r", "review", "Review", id="launch-review"),
+        Binding("escape,q", "cancel", "Cancel", id="launch.cancel"),
+        Binding("ctrl+n", "add_env", "Add variable", id="launch.add_env"),
+        Binding("ctrl+r", "review", "Review", id="launch.review"),
     ]
 
     def __init__(self, services: Services, offer: Offer, *, request_id: str | None = None) -> None:

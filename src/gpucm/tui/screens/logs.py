@@ -15,7 +15,7 @@ __all__ = ["LogsScreen"]
 
 
 class LogsScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close", id="logs.close")]
 
     def __init__(self, name: str, text: str) -> None:
         super().__init__()

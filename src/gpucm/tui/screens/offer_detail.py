@@ -107,8 +107,8 @@ def offer_facts(offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB) 
 
 class OfferDetailScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,enter", "dismiss", "Close"),
-        Binding("L", "launch", "Launch", id="detail-launch"),
+        Binding("escape,q,enter", "dismiss", "Close", id="detail.close"),
+        Binding("L", "launch", "Launch", id="detail.launch"),
     ]
 
     def __init__(self, services: Services, offer_id: str, disk_gb: float | None = None) -> None:

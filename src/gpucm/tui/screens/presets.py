@@ -29,7 +29,9 @@ class _PresetDialog(ModalScreen[ResultT]):
     # styled in screens/main.tcss with the other dialogs: a screen's DEFAULT_CSS is
     # scoped to it, so rules naming its subclasses never matched (the dialogs drew
     # full screen, unframed)
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+    ]
 
     def __init__(self, query_text: str, path: Path | None = None) -> None:
         super().__init__()

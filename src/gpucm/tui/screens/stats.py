@@ -34,6 +34,7 @@ from gpucm.engine.market import (
     series_by_provider,
     stats_and_trend_buckets,
 )
+from gpucm.tui.messages import RefreshLanded
 from gpucm.tui.screens.help import MARKET_HELP
 from gpucm.tui.widgets.key_bar import KeyBar
 from gpucm.tui.widgets.line_table import Cell, LineTable, ListCell, TableColumn
@@ -59,6 +60,7 @@ _CHART_LABELS: dict[StatsChart, str] = {
 }
 SORTS = ("available", "median", "trend", "model")
 NO_HISTORY = "not enough history in this window yet — it builds up with every refresh"
+WAITING = "Waiting for the first refresh from the providers…"
 DEBOUNCE_SECONDS = 0.1
 WIDE = 100
 _PRICE_KEYS = ("min", "p10", "median", "p90", "max", "avg")
@@ -154,20 +156,20 @@ class StatsScreen(Screen[None]):
     KEYS_HELP = MARKET_HELP
     COMPONENT_CLASSES: ClassVar[set[str]] = {"stats--cheaper", "stats--dearer"}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,m", "close", "Back", id="stats-back"),
-        Binding("w", "cycle_window", "Window", id="stats-window"),
-        Binding("u", "toggle_unit", "$/h ⇄ $/GPU-h", id="stats-unit"),
-        Binding("t", "next_chart", "Chart", id="stats-chart"),
-        Binding("s", "cycle_sort", "Sort", id="stats-sort"),
-        Binding("enter", "best", "Best per provider", key_display="⏎", id="stats-best"),
+        Binding("escape,q,m", "close", "Back", id="market.back"),
+        Binding("w", "cycle_window", "Window", id="market.window"),
+        Binding("u", "toggle_unit", "$/h ⇄ $/GPU-h", id="market.unit"),
+        Binding("t", "next_chart", "Chart", id="market.chart"),
+        Binding("s", "cycle_sort", "Sort", id="market.sort"),
+        Binding("enter", "best", "Best per provider", key_display="⏎", id="market.best"),
     ]
     KEY_ORDER: ClassVar[tuple[str, ...]] = (
-        "stats-best",
-        "stats-sort",
-        "stats-unit",
-        "stats-window",
-        "stats-chart",
-        "stats-back",
+        "market.best",
+        "market.sort",
+        "market.unit",
+        "market.window",
+        "market.chart",
+        "market.back",
     )
 
     DEFAULT_CSS = """
@@ -193,6 +195,8 @@ class StatsScreen(Screen[None]):
         self.stats: MarketStats | None = None
         self.trends: dict[str, ModelTrend] = {}
         self.trend_buckets: dict[str, int] = {}
+        # no provider has refreshed yet: an empty market means "not yet", not "none"
+        self.waiting = False
         self.model: str | None = None
         # one pane shows the active chart's content: a spec to draw, or a line of text
         self.pane = ChartPane(id="stats-chart")
@@ -292,6 +296,11 @@ class StatsScreen(Screen[None]):
             stats, trend = await stats_and_trend_buckets(
                 store, self.query_filter, WINDOWS[self.window], self.services.clock()
             )
+            if not stats.total_instances:
+                health = await store.health()
+                self.waiting = not any(h.last_success_at for h in health.values())
+            else:
+                self.waiting = False
         except Exception as exc:  # a broken store must not take the screen down
             summary.update(f"Could not read the market: {exc}")
             return
@@ -311,6 +320,8 @@ class StatsScreen(Screen[None]):
         self.loaded.set()
 
     def _summary(self, stats: MarketStats) -> Text:
+        if self.waiting:
+            return Text(f"{WAITING}\nthe market shows here as soon as one lands")
         providers = "  ".join(
             f"{display_name(p)} {n:,}" for p, n in sorted(stats.provider_stats.items())
         )
@@ -449,7 +460,7 @@ class StatsScreen(Screen[None]):
         """Read the model's history, prices and offers, and give each chart its content."""
         if model is None:
             for chart in STATS_CHARTS:
-                self._set(chart, "No offers match the filter.")
+                self._set(chart, WAITING if self.waiting else "No offers match the filter.")
             return
         store = self.services.store
         query = self.query_filter.model_copy(update={"gpu_models": (model,)})
@@ -513,6 +524,10 @@ class StatsScreen(Screen[None]):
         )
         self._set(chart, HistoryLines(model, lines, title=title, money=money))
 
-    def refresh_data(self) -> None:
-        """A refresh landed: read the market again."""
-        self._load()
+    @on(RefreshLanded)
+    def _refresh_landed(self, event: RefreshLanded) -> None:
+        """A provider's refresh landed while the screen is open: read the market again
+        (the cursor stays on its model, the table where it was scrolled). A failed one
+        changed nothing, unless the screen is waiting: then it says why it still is."""
+        if event.outcome.ok or self.waiting:
+            self._load()

@@ -22,7 +22,9 @@ class TerminateScreen(ModalScreen[bool | None]):
     """Dismissed with True once the typed name matches, None if cancelled. A name that
     does not match says so and stays, so a typo can be corrected."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+    ]
 
     def __init__(self, instance: Instance) -> None:
         super().__init__()

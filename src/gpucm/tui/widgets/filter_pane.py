@@ -253,7 +253,7 @@ class _SearchInput(Input):
     """The model filter box: down or enter moves on to the list it filters."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down", "to_list", "To the list", show=False),
+        Binding("down", "to_list", "To the list", show=False, id="filters.to_list"),
     ]
 
     def action_to_list(self) -> None:

@@ -27,7 +27,7 @@ from textual.widget import Widget
 
 __all__ = ["KeyBar", "KeyEntry", "fit_keys"]
 
-HELP_KEY = "question_mark"
+HELP_ACTIONS = ("help", "app.help")  # the help key goes last, or in the `more` slot
 GAP = 1  # cells between two entries
 
 
@@ -120,7 +120,8 @@ class KeyBar(Widget):
         order: tuple[str, ...] = getattr(screen, "KEY_ORDER", ())
         for position, (key, active) in enumerate(screen.active_bindings.items()):
             binding: Binding = active.binding
-            if key == app.COMMAND_PALETTE_BINDING and binding.action.endswith("command_palette"):
+            # by action, not key: a user keymap may move either (tui/keymap.py)
+            if binding.action.endswith("command_palette"):
                 display = app.get_key_display(binding)
                 palette = KeyEntry(key, display, binding.description or "palette", True)
                 continue
@@ -128,7 +129,7 @@ class KeyBar(Widget):
                 continue
             seen.add(binding.action)
             entry = KeyEntry(key, app.get_key_display(binding), binding.description, active.enabled)
-            if key == HELP_KEY:
+            if binding.action in HELP_ACTIONS:
                 help_entry = entry
                 continue
             rank = len(order)

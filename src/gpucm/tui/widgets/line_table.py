@@ -113,15 +113,15 @@ class LineTable(ScrollView, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "cursor(-1_000_000)", "Top", show=False),
-        Binding("end,G", "cursor(1_000_000)", "Bottom", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="cursor.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="cursor.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="cursor.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="cursor.page_down"),
+        Binding("home,g", "cursor(-1_000_000)", "Top", show=False, id="cursor.top"),
+        Binding("end,G", "cursor(1_000_000)", "Bottom", show=False, id="cursor.bottom"),
         # arrows only: screens give h and l their own meanings (l: logs)
-        Binding("left", "columns(-1)", "Columns left", show=False),
-        Binding("right", "columns(1)", "Columns right", show=False),
+        Binding("left", "columns(-1)", "Columns left", show=False, id="columns.left"),
+        Binding("right", "columns(1)", "Columns right", show=False, id="columns.right"),
     ]
 
     class _Row(Message):

@@ -317,8 +317,8 @@ class ModelDetail(VerticalScroll):
     """
     # reached with tab: the table's keys scroll it, and the focus shows
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "scroll_down", "Scroll down", show=False),
-        Binding("k", "scroll_up", "Scroll up", show=False),
+        Binding("down,j", "scroll_down", "Scroll down", show=False, id="cursor.down"),
+        Binding("up,k", "scroll_up", "Scroll up", show=False, id="cursor.up"),
     ]
 
     def __init__(

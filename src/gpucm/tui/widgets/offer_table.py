@@ -232,14 +232,14 @@ class OfferTable(ScrollView, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "top", "Top", show=False),
-        Binding("end,G", "bottom", "Bottom", show=False),
-        Binding("space", "toggle_mark", "Mark", id="mark"),
-        Binding("enter", "select", "Detail", id="detail"),
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="cursor.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="cursor.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="cursor.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="cursor.page_down"),
+        Binding("home,g", "top", "Top", show=False, id="cursor.top"),
+        Binding("end,G", "bottom", "Bottom", show=False, id="cursor.bottom"),
+        Binding("space", "toggle_mark", "Mark", id="table.mark"),
+        Binding("enter", "select", "Detail", id="table.detail"),
     ]
 
     class Highlighted(Message):

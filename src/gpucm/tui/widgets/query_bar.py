@@ -73,7 +73,7 @@ class QueryBar(Vertical):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave", "Back to the table", show=False),
+        Binding("escape", "leave", "Back to the table", show=False, id="table.focus"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
