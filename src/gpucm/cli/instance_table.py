@@ -10,6 +10,7 @@ from gpucm import formatting as fmt
 from gpucm.cli.output import print_json
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Instance
+from gpucm.engine.instances import status_text
 from gpucm.engine.spend import accrued
 
 
@@ -40,7 +41,7 @@ def instances_table(instances: list[Instance], now: datetime) -> str:
         Column("ID", max_width=60),
         Column("NAME", min_width=4, max_width=30, flex=True, keep=0),
         Column("GPU", min_width=5, max_width=20, flex=True, keep=1),
-        Column("STATUS", max_width=12),
+        Column("STATUS", max_width=19),
         Column("UPTIME", ">"),
         Column("$/H", ">"),
         Column("ACCRUED", ">"),
@@ -51,7 +52,7 @@ def instances_table(instances: list[Instance], now: datetime) -> str:
             i.id,
             i.name or "-",
             gpu_text(i),
-            i.status,
+            status_text(i),
             uptime(i, now),
             fmt.price(i.price_per_hour),
             fmt.price(accrued(i, now)) if i.status != "terminated" else "-",
