@@ -3,8 +3,11 @@
 Launching spends the user's money. The form's request id is made once, when the form
 opens, and every review, confirm and failover of that form reuses it: the launcher's
 journal then creates at most one machine for it, however often a key is pressed.
-Nothing is sent to the provider from here but a quote: the confirmation screen
-(screens/launch_confirm.py) is where money is spent.
+
+Review runs the one launch flow (engine/launch_flow.py) in this form's worker, as the
+CLI and the API do: it re-quotes the offer and puts its questions (Launch at this
+price? this equivalent instead?) to the confirmation screen
+(screens/launch_confirm.py), which is where money is spent.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from gpucm import formatting as fmt
 from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.capabilities import capabilities, capability_notes
+from gpucm.engine.launch_errors import LaunchInDoubt, NoCapacity
+from gpucm.engine.launch_flow import Declined, LaunchRefused, LaunchTarget
 from gpucm.engine.launch_options import LaunchOptions, new_request_id
+from gpucm.engine.launcher import Preflight
 from gpucm.tui.numbers import NumberError, parse_number
 from gpucm.tui.text import clean, one_line
 
@@ -40,11 +46,15 @@ log = logging.getLogger(__name__)
 __all__ = [
     "AUTO_TERMINATE_HOURS",
     "IMAGE_PRESETS",
+    "LAUNCH_FLOW",
     "FormError",
     "LaunchScreen",
     "field_notes",
     "parse_ports",
 ]
+
+# The worker group of the launch flow: it waits on the user's answers between steps
+LAUNCH_FLOW = "launch-flow"
 
 # Current CUDA images people launch GPUs for; the Input beside them takes any other.
 IMAGE_PRESETS: tuple[str, ...] = (
@@ -156,7 +166,7 @@ _NUMERIC: tuple[_Numeric, ...] = (
     _Numeric("lf-min-storage", "Min disk GB", "-"),
     _Numeric("lf-min-gpus", "Min GPUs", "-"),
     _Numeric("lf-max-price", "Max $/h", "no limit"),
-    _Numeric("lf-auto-terminate", "Stop after h", "never", "auto_terminate"),
+    _Numeric("lf-auto-terminate", "Stop after h", "never", "auto_shutdown"),
 )
 
 
@@ -266,7 +276,7 @@ class LaunchScreen(ModalScreen[None]):
                         compact=True,
                         disabled=spec.note is not None and spec.note in self.notes,
                     )
-            yield from self._note("auto_terminate")
+            yield from self._note("auto_shutdown")
             # docked: the buttons stay on screen while the fields scroll (80x24)
             with Vertical(classes="dialog-bottom"):
                 yield Static("", id="lf-error")
@@ -392,13 +402,15 @@ class LaunchScreen(ModalScreen[None]):
             hours=number("lf-hours", "Estimate hours"),
         )
 
-    def show_error(self, message: str) -> None:
-        error = self.query_one("#lf-error", Static)
-        error.update(Text(one_line(message)))
-        error.set_class(bool(message), "-error")
+    def show_error(self, message: str, *, error: bool = True) -> None:
+        """A line under the form: a refusal or bad input (`error`), or what the launch
+        flow is doing while it re-quotes."""
+        line = self.query_one("#lf-error", Static)
+        line.update(Text(one_line(message)))
+        line.set_class(bool(message) and error, "-error")
 
     def action_review(self) -> None:
-        if self.reviewing:  # a preflight is on its way: one confirmation at a time
+        if self.reviewing:  # a launch flow is on its way: one confirmation at a time
             return
         try:
             options = self.read_options()
@@ -414,27 +426,86 @@ class LaunchScreen(ModalScreen[None]):
         button.disabled = True
         # short: the compact button is as wide as its label, in every layout
         button.label = "Quoting…"
-        self._preflight(options)
+        self._launch(options)
 
-    @work(exclusive=True, group="launch-preflight", exit_on_error=False)
-    async def _preflight(self, options: LaunchOptions) -> None:
+    def _reviewed(self) -> None:
+        self.reviewing = False
+        if self.is_attached:  # not when the form was closed meanwhile
+            button = self.query_one("#lf-review", Button)
+            button.disabled = False
+            button.label = "Review"
+
+    # no `exclusive`: a second worker must never cancel a launch on its way (the
+    # `reviewing` guard lets one run at a time)
+    @work(group=LAUNCH_FLOW, exit_on_error=False)
+    async def _launch(self, options: LaunchOptions) -> None:
+        """The one launch flow (engine/launch_flow.py) for this form's request, its
+        questions put to the confirmation screen: nothing launches without the price
+        on screen and Launch pressed there."""
         from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
 
+        screen: ConfirmLaunchScreen | None = None
+
+        async def shown(pre: Preflight) -> ConfirmLaunchScreen:
+            nonlocal screen
+            if screen is None:
+                screen = ConfirmLaunchScreen(self.services, pre, options)
+                await self.app.push_screen(screen, self._confirmed)
+            return screen
+
+        async def confirm(pre: Preflight) -> bool:
+            return await (await shown(pre)).ask_launch(pre)
+
+        async def choose(failure: str, candidates: list[Preflight]) -> Preflight | None:
+            return await (await shown(candidates[0])).ask_instead(failure, candidates)
+
+        def progress(line: str) -> None:
+            if screen is not None and screen.is_attached:
+                screen.progress(line)
+            else:
+                self.show_error(self._clean(line), error=False)
+
         try:
-            pre = await self.services.launcher.preflight(self.offer, options)
-        except Exception as exc:  # a quote failed: say so here, launch nothing
-            log.info("preflight of %s failed: %s", self.offer.id, exc)
-            self.show_error(self._clean(f"Could not check the offer: {exc}"))
+            outcome = await self.services.launch_flow.run(
+                LaunchTarget.of(self.offer),
+                options,
+                confirm=confirm,
+                choose=choose,
+                progress=progress,
+            )
+        except Declined:
+            self.show_error("")  # Back on the confirmation: the form as it was
+            return
+        except LaunchRefused as exc:
+            if screen is None:  # why it cannot launch, on the confirmation's facts
+                refused = ConfirmLaunchScreen(
+                    self.services, exc.preflight, options, refusal=_refusal(exc)
+                )
+                self.show_error("")
+                await self.app.push_screen(refused, self._confirmed)
+            else:  # Back on the equivalent offered instead
+                self.show_error(self._clean(_sentence(exc)))
+            return
+        except Exception as exc:  # LaunchError, ProviderError, a missing provider...
+            log.info("launch of %s did not happen: %s", self.offer.id, exc)
+            message = self._clean(_sentence(exc))
+            kind = "warning" if isinstance(exc, LaunchInDoubt) else "problem"
+            if screen is not None and screen.is_attached:
+                screen.stopped(message, kind, headline=isinstance(exc, NoCapacity))
+            else:
+                self.show_error(message)
             return
         finally:
-            self.reviewing = False
-            if self.is_attached:  # not when the form was closed meanwhile
-                button = self.query_one("#lf-review", Button)
-                button.disabled = False
-                button.label = "Review"
-        await self.app.push_screen(
-            ConfirmLaunchScreen(self.services, pre, options), self._confirmed
-        )
+            self._reviewed()
+        if screen is not None and screen.is_attached:
+            screen.launched(outcome)
+        else:  # the request id had launched it already: no confirmation was needed
+            self.notify(
+                self._clean(f"Already launched {outcome.instance.name or outcome.instance.id}."),
+                title="Launch",
+                markup=False,
+            )
+            self._confirmed(outcome.instance)
 
     def _confirmed(self, instance: Instance | None) -> None:
         if instance is None:
@@ -446,6 +517,27 @@ class LaunchScreen(ModalScreen[None]):
 
     def _clean(self, text: str) -> str:
         return clean(text, self.services.settings.secrets())
+
+
+def _sentence(exc: BaseException) -> str:
+    """Why a launch did not happen, as one sentence under the form or on the
+    confirmation (the engine's own words where they already say it)."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, LaunchInDoubt):
+        return f"Outcome unknown: {text}"
+    if text.startswith(("not launched", "cancelled")):
+        return text[:1].upper() + text[1:]
+    return f"Not launched: {text}"
+
+
+def _refusal(exc: LaunchRefused) -> str:
+    """What stands in the way of a refused preflight, for its confirmation's status."""
+    pre = exc.preflight
+    said = "; ".join(pre.problems)
+    if exc.equivalents_checked:
+        offer = pre.offer
+        said += f"; no other {offer.gpu_count} x {offer.gpu_model} within your maximum either"
+    return said
 
 
 def _request_id_for(screen: ModalScreen[None]) -> str:
