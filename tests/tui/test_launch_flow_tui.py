@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from textual import events
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, Select
 
-from gpucm.domain.models import Offer, SearchQuery
+from gpucm import formatting as fmt
+from gpucm.domain.models import Instance, Offer, SearchQuery
+from gpucm.domain.pricing import default_bid
 from gpucm.engine.capabilities import capabilities
 from gpucm.engine.launch_flow import LaunchFlow
 from gpucm.engine.launch_options import LaunchOptions
@@ -199,3 +201,90 @@ async def test_enter_typed_twice_on_the_form_and_twice_on_the_price_launches_onc
         assert await demo_machines(services) == 1
         launches = [r for r in await services.store.journal.recent() if r.state == "done"]
         assert [r.request_id for r in launches] == [form.request_id]
+
+
+# -- interruptible (spot) -------------------------------------------------------------------
+
+
+async def test_spot_form_bids_the_minimum_plus_margin_refuses_less_and_launches_spot(
+    services: Services,
+) -> None:
+    offer = await launchable(services, providers=("vast_ai",))
+    assert offer.min_bid_per_gpu_hour is not None and offer.spot_price_per_hour is not None
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot, services, offer)
+        rental = form.query_one("#lf-rental", Select)
+        bid = form.query_one("#lf-bid", Input)
+        assert rental.value == "on-demand" and bid.disabled  # on demand unless chosen
+        assert float(bid.value) == pytest.approx(default_bid(offer.min_bid_per_gpu_hour))
+        note = text_of(form, "#lf-note-interruptible")
+        assert "stops when outbid" in note and "disk stays and keeps billing" in note
+        rental.value = "interruptible"
+        await pilot.pause()
+        assert not bid.disabled
+        bid.value = f"{offer.min_bid_per_gpu_hour * 0.5:.4f}"
+        await pilot.pause()
+        form.action_review()
+        await settle(pilot)
+        assert top(app) is form and bid.has_class("-bad") and bid.has_focus
+        assert "below the minimum" in text_of(form, "#lf-error")
+        bid.value = f"{default_bid(offer.min_bid_per_gpu_hour):.4f}"
+        await pilot.pause()
+        form.action_review()
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLaunchScreen) and confirm.pre.ok
+        assert confirm.pre.interruptible
+        facts = text_of(confirm, "#lc-facts")
+        expected = fmt.bid(default_bid(offer.min_bid_per_gpu_hour))
+        assert f"interruptible, bid {expected}/GPU·h" in facts
+        assert "stops when outbid" in facts  # the engine's caveat, as a warning
+        await pilot.press("enter")
+        await settle(pilot)
+        manager = app.screen
+        assert isinstance(manager, InstancesScreen)
+        [instance] = await services.instances.list()
+        assert instance.interruptible
+        assert manager.table.get_cell(instance.id, "status").plain == "provisioning (spot)"
+        assert "Interruptible (spot)" in text_of(manager, "#instances-detail")
+
+
+async def test_no_rental_choice_where_the_provider_has_no_spot(services: Services) -> None:
+    offer = await launchable(services, "A10", providers=("lambda_labs",))
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot, services, offer)
+        assert not form.query("#lf-rental") and not form.query("#lf-bid")
+        assert not form.read_options().interruptible
+
+
+async def test_the_manager_says_spot_and_an_outbid_stop(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer = await launchable(services, providers=("vast_ai",))
+    options = LaunchOptions(request_id="spot", label="train", interruptible=True)
+    launcher = services.launcher
+    await launcher.launch(await launcher.preflight(offer, options), options)
+    control = services.control("vast_ai")
+    listed = control.list_instances
+
+    async def outbid() -> list[Instance]:  # the provider reports a higher bid took it
+        return [
+            i.model_copy(update={"status": "stopped", "status_reason": "outbid"})
+            for i in await listed()
+        ]
+
+    monkeypatch.setattr(control, "list_instances", outbid)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        manager = app.screen
+        assert isinstance(manager, InstancesScreen)
+        [instance] = await services.instances.list()
+        assert instance.status_reason == "outbid"
+        assert manager.table.get_cell(instance.id, "status").plain == "stopped (outbid)"
+        detail = text_of(manager, "#instances-detail")
+        assert "outbid" in detail and "disk stays and keeps billing" in detail

@@ -29,8 +29,9 @@ from textual.widgets import Button, Input, Select, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance, Offer
+from gpucm.domain.pricing import default_bid
 from gpucm.domain.provider_names import display_name
-from gpucm.engine.capabilities import capabilities, capability_notes
+from gpucm.engine.capabilities import capabilities, capability_caveats, capability_notes
 from gpucm.engine.launch_errors import LaunchInDoubt, NoCapacity
 from gpucm.engine.launch_flow import Declined, LaunchRefused, LaunchTarget
 from gpucm.engine.launch_options import LaunchOptions, new_request_id
@@ -72,6 +73,9 @@ DEFAULT_DISK_GB = 50.0
 # "Stop after" bounds: under six minutes a machine is gone before it has booted and
 # been used; past 30 days the timer is no longer a guard against a forgotten machine.
 AUTO_TERMINATE_HOURS = (0.1, 720.0)
+
+ON_DEMAND = "on-demand"
+INTERRUPTIBLE = "interruptible"
 
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PROTOCOLS = ("tcp", "udp", "http")
@@ -116,9 +120,12 @@ def default_label(offer: Offer) -> str:
 
 
 def offer_summary(offer: Offer) -> Text:
+    price = f"{fmt.price(offer.price_per_hour)}/h"
+    if offer.spot_price_per_hour:
+        price += f" (spot {fmt.price(offer.spot_price_per_hour)}/h)"
     parts = [
         f"{offer.gpu_count} x {offer.gpu_model}",
-        f"{fmt.price(offer.price_per_hour)}/h",
+        price,
         f"{fmt.gigabytes(offer.gpu_memory_gb)} VRAM",
         f"{fmt.number(offer.vcpus)} vCPU",
         f"{fmt.gigabytes(offer.ram_gb)} RAM",
@@ -277,6 +284,7 @@ class LaunchScreen(ModalScreen[None]):
                         disabled=spec.note is not None and spec.note in self.notes,
                     )
             yield from self._note("auto_shutdown")
+            yield from self._rental()
             # docked: the buttons stay on screen while the fields scroll (80x24)
             with Vertical(classes="dialog-bottom"):
                 yield Static("", id="lf-error")
@@ -288,6 +296,46 @@ class LaunchScreen(ModalScreen[None]):
                     classes="dialog-hint",
                     markup=False,
                 )
+
+    def _rental(self) -> Iterable[Widget]:
+        """On demand or interruptible (spot), with the bid: where the provider rents
+        spot machines at all (elsewhere the form has no such choice)."""
+        if not capabilities(self.offer.provider).spot:
+            return
+        offer = self.offer
+        spot = offer.spot_price_per_hour
+        choices = [(Text(f"on demand, {fmt.price(offer.price_per_hour)}/h"), ON_DEMAND)]
+        if spot is not None:
+            choices.append((Text(f"interruptible (spot), from {fmt.price(spot)}/h"), INTERRUPTIBLE))
+        with Horizontal(classes="lf-row"):
+            yield Static("Rental", classes="lf-label", markup=False)
+            yield Select[str](
+                choices,
+                value=ON_DEMAND,
+                allow_blank=False,
+                id="lf-rental",
+                compact=True,
+                disabled=spot is None,
+            )
+        minimum = offer.min_bid_per_gpu_hour
+        with Horizontal(classes="lf-row"):
+            yield Static("Bid $/GPU·h", classes="lf-label", markup=False)
+            yield Input(
+                value=_bid_text(default_bid(minimum)) if minimum is not None else "",
+                placeholder=f"at least {fmt.bid(minimum)}" if minimum else "the minimum + 5%",
+                id="lf-bid",
+                compact=True,
+                disabled=True,  # until interruptible is chosen
+            )
+        if spot is None:
+            note = (
+                f"{display_name(offer.provider)} lists no interruptible price for this offer now."
+            )
+        else:
+            caveat = capability_caveats(offer.provider).get("interruptible", "")
+            note = f"Interruptible: {caveat}." if caveat else ""
+        if note:
+            yield Static(Text(note), classes="lf-note", id="lf-note-interruptible")
 
     def on_mount(self) -> None:
         _no_blink(self)
@@ -330,6 +378,19 @@ class LaunchScreen(ModalScreen[None]):
     def _preset(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
             self.query_one("#lf-image", Input).value = event.value
+
+    @on(Select.Changed, "#lf-rental")
+    def _rental_changed(self, event: Select.Changed) -> None:
+        bid = self.query_one("#lf-bid", Input)
+        bid.disabled = event.value != INTERRUPTIBLE
+        bid.remove_class("-bad")
+        self.query_one("#lf-note-interruptible").set_class(not bid.disabled, "-chosen")
+
+    @property
+    def interruptible(self) -> bool:
+        """Interruptible (spot) is chosen."""
+        rental = self.query(Select).filter("#lf-rental")
+        return any(r.value == INTERRUPTIBLE and not r.disabled for r in rental.results(Select))
 
     @on(Input.Changed)
     def _edited(self, event: Input.Changed) -> None:
@@ -384,6 +445,19 @@ class LaunchScreen(ModalScreen[None]):
         except ValueError as exc:
             raise FormError("lf-ports", f"Ports: {exc}") from None
         min_gpus = number("lf-min-gpus", "Min GPUs", integer=True)
+        bid: float | None = None
+        if self.interruptible:
+            try:
+                bid = parse_number(text("lf-bid"), prefix="$", suffixes=_BID_UNITS)
+            except NumberError as exc:
+                raise FormError("lf-bid", f"Bid: {exc}") from None
+            minimum = self.offer.min_bid_per_gpu_hour
+            if bid is not None and minimum is not None and bid < minimum:
+                raise FormError(
+                    "lf-bid",
+                    f"Bid: {fmt.bid(bid)}/GPU·h is below the minimum of {fmt.bid(minimum)}/GPU·h "
+                    f"{display_name(self.offer.provider)} takes for this offer",
+                )
         return LaunchOptions(
             request_id=self.request_id,
             label=text("lf-label") or "gpucm",
@@ -400,6 +474,8 @@ class LaunchScreen(ModalScreen[None]):
             min_storage_gb=number("lf-min-storage", "Min disk"),
             min_gpus=int(min_gpus) if min_gpus is not None else None,
             hours=number("lf-hours", "Estimate hours"),
+            interruptible=self.interruptible,
+            bid_per_gpu=bid,
         )
 
     def show_error(self, message: str, *, error: bool = True) -> None:
@@ -517,6 +593,14 @@ class LaunchScreen(ModalScreen[None]):
 
     def _clean(self, text: str) -> str:
         return clean(text, self.services.settings.secrets())
+
+
+_BID_UNITS = ("/gpu·h", "/gpu-h", "/gpuh", "/h")
+
+
+def _bid_text(bid: float) -> str:
+    """A bid as the form's field shows it: 0.2814, 0.05."""
+    return f"{bid:.4f}".rstrip("0").rstrip(".")
 
 
 def _sentence(exc: BaseException) -> str:
