@@ -527,6 +527,7 @@ class LaunchScreen(ModalScreen[None]):
             if screen is None:
                 screen = ConfirmLaunchScreen(self.services, pre, options)
                 await self.app.push_screen(screen, self._confirmed)
+                self.show_error("")  # the re-quote is done: the form waits under it
             return screen
 
         async def confirm(pre: Preflight) -> bool:
