@@ -527,7 +527,9 @@ class LaunchScreen(ModalScreen[None]):
             if screen is None:
                 screen = ConfirmLaunchScreen(self.services, pre, options)
                 await self.app.push_screen(screen, self._confirmed)
-                self.show_error("")  # the re-quote is done: the form waits under it
+                # the re-quote is done: the form waits under the confirmation
+                self.show_error("")
+                self.query_one("#lf-review", Button).label = "Review"
             return screen
 
         async def confirm(pre: Preflight) -> bool:
