@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from bench.bench_api import bench_api
 from bench.bench_memory import bench_memory
+from bench.bench_postgres import bench_pg_ingest, bench_pg_notify, bench_pg_search
 from bench.bench_refresh import bench_refresh
 from bench.bench_stats import bench_stats
 from bench.bench_store import bench_ingest, bench_search
@@ -35,6 +36,10 @@ GROUPS: dict[str, Callable[[], None]] = {
     "memory": bench_memory,
     "stats": bench_stats,
     "api": bench_api,
+    # team mode, on a throwaway PostgreSQL server (bench/bench_postgres.py)
+    "pg_ingest": bench_pg_ingest,
+    "pg_search": bench_pg_search,
+    "pg_notify": bench_pg_notify,
 }
 
 

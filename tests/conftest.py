@@ -34,6 +34,7 @@ _KEY_VARS = (
     "LAMBDA_API_URL",
     "PAPERSPACE_API_URL",
     "GPUCM_DB",
+    "DATABASE_URL",
     "LOG_LEVEL",
 )
 
@@ -109,3 +110,58 @@ async def stepped_market(stepped_clock: SteppedClock) -> AsyncIterator[Services]
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "test.db"
+
+
+# -- the two store backends ------------------------------------------------------------
+#
+# A test that takes `backend` runs once per store backend: SQLite, and PostgreSQL on
+# the throwaway server `make test` and CI start (tests/postgres.py). tests/store,
+# tests/engine and tests/api make `db_path` (and the demo services) depend on it, so
+# their tests run on both; `@pytest.mark.sqlite_only` keeps one on SQLite alone.
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("backend", ["sqlite"] if only else list(BACKENDS), indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A PostgreSQL store URL on a fresh schema of the test server."""
+    from tests.postgres import fresh_schema
+
+    async for url in fresh_schema():
+        yield url
+
+
+@pytest.fixture
+async def store_location(backend: str, tmp_path: Path) -> AsyncIterator[Path | str]:
+    """Where a test's store lives: a SQLite file, or a fresh PostgreSQL schema."""
+    if backend == "sqlite":
+        yield tmp_path / "test.db"
+        return
+    from tests.postgres import fresh_schema
+
+    async for url in fresh_schema():
+        yield url
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.postgres import SKIP_REASON
+
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if SKIP_REASON in str(r.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"PostgreSQL: {len(skipped)} tests of the team store were skipped ({SKIP_REASON})",
+            yellow=True,
+        )

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from gpucm import paths
 from gpucm.config_file import ConfigError as ConfigError
 from gpucm.config_file import key_is_set, parse_log_level, read_config
+from gpucm.db_location import database_passwords
 from gpucm.domain.provider_names import KEY_ENV, PROVIDERS, URL_ENV, canonical_provider
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ class Settings(BaseModel):
     watch_command: str | None = None
     # seconds to wait for a provider's answer (GPUCM_HTTP_TIMEOUT); slow proxies need more
     http_timeout: float = Field(default=30.0, gt=0, le=600)
+    # the store: a file path, sqlite:///PATH or a team's postgresql:// URL (read by
+    # gpucm/db_location.py; DATABASE_URL, GPUCM_DB and --db win). It may hold a
+    # password: never shown, and scrubbed like the API keys.
+    database_url: SecretStr | None = Field(default=None, repr=False)
 
     @field_validator("log_level")
     @classmethod
@@ -111,11 +116,12 @@ class Settings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every secret value, for scrubbing text before it is shown or logged."""
-        return [
+        keys = [
             s.api_key.get_secret_value()
             for s in self.providers.values()
             if s.api_key and s.api_key.get_secret_value()
         ]
+        return keys + database_passwords(self.database_url, os.environ.get("DATABASE_URL"))
 
 
 def _read_file(path: Path) -> dict[str, Any]:

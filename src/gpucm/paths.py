@@ -52,12 +52,12 @@ def presets_file() -> Path:
     return config_dir() / "filters.toml"
 
 
-def default_db_path(*, demo: bool) -> Path:
-    """The demo market lives in its own database, so simulated offers can never mix
-    with a real provider's data once a key is configured."""
-    override = os.environ.get("GPUCM_DB")
-    if override:
-        from gpucm.db_location import database_location  # paths stays importable first
-
-        return database_location(override, source="GPUCM_DB")
+def data_db_path(*, demo: bool) -> Path:
+    """The data dir's database, where the store is when nothing else says
+    (gpucm/db_location.py reads --db, DATABASE_URL, GPUCM_DB and the config file). The
+    demo market lives in its own, so simulated offers can never mix with a real
+    provider's data once a key is configured."""
     return data_dir() / ("demo.db" if demo else "gpucm.db")
+
+
+default_db_path = data_db_path

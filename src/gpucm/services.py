@@ -9,7 +9,9 @@ store, the settings, the catalog and the clock.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +19,20 @@ from typing import TYPE_CHECKING
 
 from gpucm import paths
 from gpucm.config import Settings, SettingsSource
+from gpucm.database_url import DatabaseUrl
+from gpucm.db_location import store_location
 from gpucm.domain.catalog import Catalog, CatalogSource
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.provider_names import PROVIDERS
-from gpucm.engine.ports import EnginePorts, ProviderNotConfigured
+from gpucm.engine.ports import EnginePorts, ProviderNotConfigured, Team
 from gpucm.engine.refresher import Refresher, RefreshOutcome
-from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler
+from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler, RefreshWorkers
+from gpucm.engine.team_refresh import TeamRefresh
 from gpucm.providers.base import InstanceControl, OfferSource
 from gpucm.providers.demo import DemoMarket, DemoProvider
 from gpucm.store.damage import store_failure
+from gpucm.store.db import StoreError
+from gpucm.store.results import TeamEvent
 from gpucm.store.store import Store
 
 if TYPE_CHECKING:
@@ -37,6 +44,9 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
+
+# how long `gpucm refresh` on a team store waits for the team's refresher's round
+ASKED_REFRESH_TIMEOUT = 120.0
 
 
 @dataclass
@@ -114,7 +124,20 @@ class Services:
             settings=self.settings_source.current,
             catalog=self.catalog_source.current,
             clock=self.clock,
+            # launches record who sent them where a team shares the store
+            who=self.who if self.team is not None else "",
         )
+
+    @property
+    def team(self) -> Team | None:
+        """The team sharing the store (PostgreSQL), or None (one user, SQLite)."""
+        return self.store.team
+
+    @property
+    def who(self) -> str:
+        from gpucm.store.pg.team import whoami  # the standard library only
+
+        return self.store.team.who if self.store.team is not None else whoami()
 
     # the launch path and the instance manager load only when a command uses them
 
@@ -152,26 +175,87 @@ class Services:
     async def refresh(
         self, only: list[str] | None = None, *, force: bool = True
     ) -> list[RefreshOutcome]:
+        """One round now. In a team only the refresher calls the providers: this
+        process does if it is (or nobody is, and it becomes it for the round), else it
+        asks the refresher and returns what that round landed (`by` says who)."""
         sources = [s for s in self.sources() if only is None or s.name in only]
-        return await self.refresher.refresh_all(sources, force=force)
+        team = self.team
+        if team is None or team.leading or not sources:
+            return await self.refresher.refresh_all(sources, force=force)
+        if await team.try_lead():
+            try:
+                return await self.refresher.refresh_all(sources, force=force)
+            finally:
+                await team.resign()
+        return await self._ask_refresher(team, [s.name for s in sources])
 
-    def scheduler(self, on_outcome: OutcomeHandler | None = None) -> RefreshScheduler:
-        """The refresh workers, one per provider, for long-running front ends."""
-        return RefreshScheduler(
-            self.refresher,
-            self.store,
-            self.sources,
-            self.clock,
-            self.refresh_interval,
-            on_outcome=on_outcome,
-        )
+    async def _ask_refresher(self, team: Team, names: list[str]) -> list[RefreshOutcome]:
+        landed: dict[str, RefreshOutcome] = {}
+        done = asyncio.Event()
+
+        def heard(event: TeamEvent) -> None:
+            if event.topic == "health" and not event.own:
+                for name in event.details:
+                    if name in names:
+                        landed[name] = RefreshOutcome(name, ok=True, by=event.by)
+                if len(landed) == len(names):
+                    done.set()
+
+        await team.listen(heard)
+        await team.ask_refresh(None if len(names) == len(self.provider_names()) else names)
+        try:
+            async with asyncio.timeout(ASKED_REFRESH_TIMEOUT):
+                await done.wait()
+        except TimeoutError:
+            raise StoreError(
+                f"asked the team's refresher for a round; no answer within"
+                f" {ASKED_REFRESH_TIMEOUT:g} s (see gpucm providers)"
+            ) from None
+        health = await self.store.health()
+        out = []
+        for name in names:
+            h = health.get(name)
+            ok = h is not None and h.status == "ok"
+            out.append(
+                RefreshOutcome(
+                    name,
+                    ok=ok,
+                    offers=h.offer_count if h else 0,
+                    latency_ms=(h.latency_ms or 0.0) if h else 0.0,
+                    error=None if ok or h is None else h.last_error,
+                    error_kind=None if ok or h is None else h.last_error_kind,
+                    by=landed[name].by,
+                )
+            )
+        return out
+
+    def scheduler(self, on_outcome: OutcomeHandler | None = None) -> RefreshWorkers:
+        """The refresh workers, one per provider, for long-running front ends; in a
+        team, workers that refresh only while this process is the team's refresher
+        and otherwise hand on what the refresher landed (engine/team_refresh.py)."""
+
+        def own() -> RefreshScheduler:
+            return RefreshScheduler(
+                self.refresher,
+                self.store,
+                self.sources,
+                self.clock,
+                self.refresh_interval,
+                on_outcome=on_outcome,
+            )
+
+        team = self.team
+        if team is None:
+            return own()
+        return TeamRefresh(team, self.store, own, on_outcome=on_outcome)
 
     def refresh_interval(self, name: str) -> float:
         settings = self.settings
         return settings.demo_refresh_interval if self.demo else settings.interval_for(name)
 
     async def ensure_data(self) -> list[RefreshOutcome]:
-        """A never-refreshed store gets one round first, so a first command shows offers."""
+        """A never-refreshed store gets one round first, so a first command shows offers
+        (in a team, by the team's refresher: `refresh`)."""
         if await self.store.offer_counts() or not self.provider_names():
             return []
         return await self.refresh()
@@ -188,7 +272,7 @@ class Services:
 
 async def open_services(
     *,
-    db: Path | None = None,
+    db: Path | str | DatabaseUrl | None = None,
     demo: bool | None = None,
     clock: Clock = utcnow,
     env: Mapping[str, str] | None = None,
@@ -197,22 +281,25 @@ async def open_services(
     transport: httpx.AsyncBaseTransport | None = None,
     offer_index: bool = True,
 ) -> Services:
-    """`offer_index`: searches from an in-memory index, for a front end that runs a
+    """`db`: --db (gpucm/db_location.py says where the store is without it).
+    `offer_index`: searches from an in-memory index, for a front end that runs a
     while and searches often (the TUI, the API); off for a one-shot CLI command."""
     settings_source = SettingsSource(env, config_path)
     settings = settings_source.current()
     use_demo = demo if demo is not None else not settings.configured_providers()
     catalog_source = CatalogSource(paths.user_catalog_file())
+    configured = settings.database_url.get_secret_value() if settings.database_url else None
+    location = store_location(
+        db,
+        demo=use_demo,
+        env=os.environ if env is None else env,
+        config={"database_url": configured} if configured else None,
+    )
     store = await Store.open(
-        db or paths.default_db_path(demo=use_demo),
-        catalog=catalog_source.current,
-        clock=clock,
-        offer_index=offer_index,
+        location, catalog=catalog_source.current, clock=clock, offer_index=offer_index
     )
     try:
-        # marked once; a read-only store is read as it is
-        if use_demo and not store.read_only and await store.get_meta("mode") != "demo":
-            await store.set_meta("mode", "demo")
+        await _check_mode(store, demo=use_demo)
     except BaseException as exc:
         await store.close()  # its connections' threads would keep the process alive
         failure = store_failure(exc, store.path) if isinstance(exc, Exception) else None
@@ -241,3 +328,23 @@ async def open_services(
         demo_latency=demo_latency,
         transport=transport,
     )
+
+
+async def _check_mode(store: Store, *, demo: bool) -> None:
+    """A SQLite file is the demo's or the real market's by its name; a team store holds
+    one or the other for good, so simulated offers never mix with a real provider's."""
+    mode = await store.get_meta("mode")
+    wanted = "demo" if demo else "live"
+    if store.is_team and mode is not None and mode != wanted:
+        held = "the demo market" if mode == "demo" else "real providers' data"
+        raise StoreError(
+            f"the team store {store.path} holds {held}; "
+            + (
+                "run without --demo (or set an API key)"
+                if mode == "live"
+                else "use --demo, or another database for real providers"
+            )
+        )
+    # marked once; a read-only store is read as it is
+    if mode != wanted and (demo or store.is_team) and not store.read_only:
+        await store.set_meta("mode", wanted)

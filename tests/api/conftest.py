@@ -12,6 +12,7 @@ from gpucm.api.api_settings import ApiSettings
 from gpucm.api.app import create_app
 from gpucm.services import Services
 from gpucm.tui.screenshots import demo_services
+from tests.backends import team_store_env as team_store_env  # every API test, both backends
 
 # a loopback name, as a client of a server on 127.0.0.1 sends it in the Host header
 BASE = "http://127.0.0.1:8080"

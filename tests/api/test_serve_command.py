@@ -15,7 +15,8 @@ import pytest
 from gpucm.api.api_settings import ApiSettings, ApiSettingsError, is_loopback
 from gpucm.cli.errors import Parser, UsageError
 from gpucm.cli.serve import add_parser, cmd_serve, server_settings
-from gpucm.db_location import DatabaseLocationError, database_location
+from gpucm.database_url import DatabaseUrl
+from gpucm.db_location import DatabaseLocationError, database_location, store_location
 from gpucm.services import Services
 
 TOKEN = "a-long-enough-token-123"
@@ -94,17 +95,22 @@ def test_bad_settings_say_which_variable(env: dict[str, str], message: str) -> N
         ("sqlite:////var/lib/gpucm/api.db", Path("/var/lib/gpucm/api.db")),
         ("sqlite:///data/x.db?mode=rwc", Path("data/x.db")),
         ("/tmp/plain.db", Path("/tmp/plain.db")),
+        ("team@jumpbox.db", Path("team@jumpbox.db")),
+        ("C:/data/gpucm.db", Path("C:/data/gpucm.db")),
     ],
 )
 def test_database_url_takes_sqlite_paths(text: str, path: Path) -> None:
     assert database_location(text) == path
 
 
-def test_database_url_refuses_other_databases_without_repeating_the_url() -> None:
+def test_database_url_takes_postgresql_and_refuses_others_without_the_password() -> None:
+    team = database_location("postgresql://admin:hunter2@db.internal/gpucm")
+    assert isinstance(team, DatabaseUrl)
+    assert str(team) == repr(team).split("'")[1] == "postgresql://admin:***@db.internal/gpucm"
+    assert "hunter2" in team.dsn  # for the driver only
     with pytest.raises(DatabaseLocationError) as caught:
-        database_location("postgresql://admin:hunter2@db.internal/gpucm")
-    assert "PostgreSQL support is not available yet" in str(caught.value)
-    assert "hunter2" not in str(caught.value) and "db.internal" not in str(caught.value)
+        database_location("postgresql://admin:hunter2@db.internal")
+    assert "names no database" in str(caught.value) and "hunter2" not in str(caught.value)
     with pytest.raises(DatabaseLocationError) as caught:
         database_location("mysql://admin:hunter2@db.internal/gpucm")
     assert "not mysql:// URLs" in str(caught.value) and "hunter2" not in str(caught.value)
@@ -112,13 +118,38 @@ def test_database_url_refuses_other_databases_without_repeating_the_url() -> Non
         database_location("sqlite:///:memory:")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql:/admin:hunter2@db.internal/gpucm",
+        "postgres:admin:hunter2@db.internal:5432/gpucm",
+        "POSTGRESQL:9/admin:hunter2@127.0.0.1:5432/gpucm",
+        "sqlite:gpucm.db",
+        "mysql:admin:hunter2@db.internal/gpucm",
+    ],
+)
+def test_a_url_missing_its_slashes_is_refused_not_made_a_file(text: str) -> None:
+    # read as a path, it became a SQLite file whose name held the password
+    with pytest.raises(DatabaseLocationError, match="without // after its scheme") as caught:
+        database_location(text, source="DATABASE_URL")
+    assert "hunter2" not in str(caught.value)
+    assert str(caught.value).startswith("DATABASE_URL: ")
+
+
 def test_the_flags_and_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     ns = parse()
     assert (ns.host, ns.port, ns.db, ns.demo) == ("127.0.0.1", None, None, None)
-    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/gpucm.db")
     ns = parse("--host", "::1", "--port", "0", "--demo")
-    assert (ns.host, ns.port, ns.db, ns.demo) == ("::1", 0, Path("/srv/gpucm.db"), True)
+    assert (ns.host, ns.port, ns.db, ns.demo) == ("::1", 0, None, True)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/gpucm.db")
+    assert parse().db == Path("/srv/gpucm.db")
     assert parse("--db", "other.db").db == Path("other.db")
+    # every other command reads it too, where they all decide (gpucm/db_location.py)
+    env = {"DATABASE_URL": "sqlite:////srv/gpucm.db"}
+    assert store_location(None, demo=False, env=env) == Path("/srv/gpucm.db")
+    team = store_location(None, demo=False, env={"DATABASE_URL": "postgres://u:pw@h/db"})
+    assert isinstance(team, DatabaseUrl) and str(team) == "postgres://u:***@h/db"
     monkeypatch.setenv("DATABASE_URL", "mysql://u:pw@h/db")
     with pytest.raises(DatabaseLocationError, match="--db/DATABASE_URL: only SQLite") as caught:
         parse()

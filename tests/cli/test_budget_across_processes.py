@@ -1,7 +1,9 @@
 """The budget holds across processes: eight `gpucm instances launch` processes at once
 against a $1.00/h budget on the demo market start machines worth at most $1.00/h, and
 `gpucm instances list` shows every one that started (the demo's instance state loses
-none of them)."""
+none of them). Two processes launching with one request id at once start one machine.
+Both on SQLite and on a team's PostgreSQL store (DATABASE_URL), where the processes
+share nothing but the server."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 from gpucm.domain.models import Offer
 from gpucm.domain.pricing import all_in
 from gpucm.providers.demo_instances import fails_for_capacity
+from tests.backends import team_store_env as team_store_env  # both backends
 
 BUDGET = 1.0
 PROCESSES = 8
@@ -63,3 +66,30 @@ def test_eight_concurrent_launches_never_pass_the_budget(isolated_home: Path) ->
     listed = {i["id"] for i in json.loads(out)}
     assert {i["id"] for i in launched} <= listed
     assert len(listed) == len(launched)
+
+
+def test_one_request_id_from_two_processes_at_once_starts_one_machine(backend: str) -> None:
+    code, out, err = finish(gpucm("offers", "--gpu-model", "RTX 4090", "--json", "--limit", "50"))
+    assert code == 0, err
+    offer = next(o for o in json.loads(out) if not fails_for_capacity(o["id"]))
+    launch = ["instances", "launch", "--offer", offer["id"], "--yes", "--json"]
+    procs = [gpucm(*launch, "--request-id", "same-request") for _ in range(2)]
+    results = [finish(p) for p in procs]
+    # whichever writes the journal first launches; the other returns that machine, or,
+    # while its launch is still on the way, refuses to launch again
+    launched = [json.loads(out) for code, out, _ in results if code == 0]
+    assert launched, [err for _, _, err in results]
+    for code, _, err in results:
+        assert code == 0 or "its outcome is not known yet" in err, err
+    ids = {i["id"] for i in launched}
+    assert len(ids) == 1
+    # in a team's store each machine says who launched it (user@host); alone, nobody asks
+    launched_by = {i["launched_by"] for i in launched}
+    if backend == "sqlite":
+        assert launched_by == {None}
+    else:
+        (who,) = launched_by
+        assert who and "@" in who
+    code, out, err = finish(gpucm("instances", "list", "--json"))
+    assert code == 0, err
+    assert {i["id"] for i in json.loads(out)} == ids

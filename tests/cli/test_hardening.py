@@ -238,13 +238,17 @@ def test_db_takes_serves_url_forms_and_makes_no_url_folders(
     assert (tmp_path / "x.db").is_file()
     code, _, err = run(capsys, "offers", "--db", f"sqlite:///{tmp_path}/y.db", "--json")
     assert code == 0 and (tmp_path / "y.db").is_file()
-    for url in ("postgresql://u:hunter2@db/gpucm", "postgres://u:hunter2@db/gpucm"):
+    # a team's PostgreSQL store that nothing answers: one line, masked, no folder
+    for url in (
+        "postgresql://u:hunter2@127.0.0.1:9/gpucm",
+        "postgres://u:hunter2@127.0.0.1:9/gpucm",
+    ):
         code, _, err = run(capsys, "offers", "--db", url)
-        assert code == 2
-        line = one_line(err)
-        assert line == (
-            "gpucm: --db: PostgreSQL support is not available yet; use SQLite (a file path, "
-            "sqlite:///relative.db or sqlite:////absolute/path.db)"
+        assert code == 1
+        scheme = url.split(":", 1)[0]
+        assert one_line(err) == (
+            f"gpucm: cannot connect to the PostgreSQL store {scheme}://u:***@127.0.0.1:9/gpucm:"
+            " connection refused (is the server running, on that host and port?)"
         )
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == []
 
@@ -266,7 +270,7 @@ def test_the_tui_takes_the_same_db_forms(tmp_path: Path) -> None:
             "-c",
             "import sys; from gpucm.cli.main import tui_main; sys.exit(tui_main(sys.argv[1:]))",
             "--db",
-            "postgresql://u:hunter2@db/gpucm",
+            "postgresql://u:hunter2@127.0.0.1:9/gpucm",
         ],
         capture_output=True,
         text=True,
@@ -275,9 +279,10 @@ def test_the_tui_takes_the_same_db_forms(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
         timeout=60,
     )
-    assert proc.returncode == 2
-    assert proc.stderr.strip().startswith(
-        "gpucm-tui: --db: PostgreSQL support is not available yet"
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "gpucm-tui: cannot connect to the PostgreSQL store postgresql://u:***@127.0.0.1:9/gpucm:"
+        " connection refused (is the server running, on that host and port?)"
     )
     assert "hunter2" not in proc.stderr
     assert not (tmp_path / "postgresql:").exists()

@@ -598,6 +598,7 @@ async def test_an_unexpected_error_in_one_provider_does_not_escape_refresh_all(
 # --- secrets ---------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # it scans the database's files
 @pytest.mark.parametrize(
     "error",
     [

@@ -534,6 +534,8 @@ async def test_a_handler_returning_any_awaitable_is_awaited(
     )
     async with running(scheduler):
         await wait_until(lambda: source.calls == 1)
+        # the outcome is delivered once the refresh's writes land (slower on PostgreSQL)
+        await wait_until(lambda: bool(delivered), within=5.0)
         await asyncio.sleep(0.05)
     assert [o.provider for o in delivered] == ["vast_ai"]
 

@@ -179,6 +179,7 @@ async def test_cheapest_trend_is_the_min_across_providers_per_bucket(
         await store.close()
 
 
+@pytest.mark.sqlite_only
 async def test_migration_backfills_rollups_from_existing_points(db_path: Path) -> None:
     conn = await connect(db_path)
     try:
@@ -208,6 +209,7 @@ async def test_migration_backfills_rollups_from_existing_points(db_path: Path) -
         await conn.close()
 
 
+@pytest.mark.sqlite_only
 async def test_rebuild_matches_what_refreshes_maintained(db_path: Path, clock: Clock) -> None:
     store = await Store.open(db_path, clock=clock)
     try:
@@ -233,19 +235,27 @@ async def test_rebuild_matches_what_refreshes_maintained(db_path: Path, clock: C
         await store.close()
 
 
-def _cheapest_rows(db_path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """The cheapest rollups as kept, and as computed afresh from the per-provider ones."""
+async def _cheapest_rows(db_path: Path | str) -> dict[str, list[tuple[object, ...]]]:
+    """The cheapest rollups as kept, and as computed afresh from the per-provider ones
+    (through the store's own database layer: either backend)."""
     out: dict[str, list[tuple[object, ...]]] = {}
-    with sqlite3.connect(db_path) as raw:
+    store = await Store.open(db_path)
+    try:
         for kept, source in (
             ("cheapest_hourly", "price_history_hourly"),
             ("cheapest_daily", "price_history_daily"),
         ):
-            out[kept] = raw.execute(f"SELECT * FROM {kept} ORDER BY ts, gpu_model").fetchall()
-            out[source] = raw.execute(
+            rows = await store.db.select(
+                f"SELECT ts, gpu_model, min_gpu_price FROM {kept} ORDER BY ts, gpu_model"
+            )
+            out[kept] = [tuple(r) for r in rows]
+            rows = await store.db.select(
                 f"SELECT ts, gpu_model, min(min_gpu_price) FROM {source}"
                 " WHERE min_gpu_price IS NOT NULL GROUP BY ts, gpu_model ORDER BY ts, gpu_model"
-            ).fetchall()
+            )
+            out[source] = [tuple(r) for r in rows]
+    finally:
+        await store.close()
     return out
 
 
@@ -269,7 +279,7 @@ async def test_cheapest_rollups_follow_every_refresh(db_path: Path, clock: Clock
             )
     finally:
         await store.close()
-    rows = _cheapest_rows(db_path)
+    rows = await _cheapest_rows(db_path)
     assert rows["cheapest_hourly"] == rows["price_history_hourly"]
     assert rows["cheapest_daily"] == rows["price_history_daily"]
     start = int(HOUR_START.timestamp())
@@ -279,6 +289,7 @@ async def test_cheapest_rollups_follow_every_refresh(db_path: Path, clock: Clock
     assert len(rows["cheapest_daily"]) == 4  # two days, two models
 
 
+@pytest.mark.sqlite_only
 async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock: Clock) -> None:
     store = await Store.open(db_path, clock=clock)
     try:
@@ -288,7 +299,7 @@ async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock:
             )
     finally:
         await store.close()
-    kept = _cheapest_rows(db_path)
+    kept = await _cheapest_rows(db_path)
     # a database from before migration 4: no cheapest tables at all (nor what the
     # migrations after it add)
     with sqlite3.connect(db_path) as raw:
@@ -302,7 +313,7 @@ async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock:
         )
     store = await Store.open(db_path, clock=clock)
     await store.close()
-    assert _cheapest_rows(db_path) == kept
+    assert await _cheapest_rows(db_path) == kept
     # and rebuilt with the other rollups after a bulk load
     with sqlite3.connect(db_path) as raw:
         raw.execute("DELETE FROM cheapest_hourly")
@@ -312,13 +323,13 @@ async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock:
             await history.rebuild_rollups(conn)
     finally:
         await store.close()
-    assert _cheapest_rows(db_path) == kept
+    assert await _cheapest_rows(db_path) == kept
 
 
 async def test_old_cheapest_hours_are_pruned_with_their_rollups(db_path: Path) -> None:
     later = HOUR_START + history.HOURLY_RETENTION + timedelta(days=1)
     await (await _refreshed_now_and_at(db_path, later)).close()
-    rows = _cheapest_rows(db_path)
+    rows = await _cheapest_rows(db_path)
     assert {r[0] for r in rows["cheapest_hourly"]} == {int(later.timestamp())}
     assert rows["cheapest_hourly"] == rows["price_history_hourly"]
     assert len(rows["cheapest_daily"]) == 4  # days are kept for ever

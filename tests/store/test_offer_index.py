@@ -177,6 +177,7 @@ async def test_its_own_write_starts_the_next_build(pair: Any) -> None:
     ]
 
 
+@pytest.mark.sqlite_only
 async def test_a_value_it_cannot_hold_leaves_searches_on_sql(
     pair: Any, db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -4,6 +4,7 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from gpucm.domain.clock import Clock
@@ -112,9 +113,9 @@ async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
     store = await Store.open(db_path)
     try:
         await store.replace_offers("vast_ai", [make_offer(provider_id="a")])
-        # a row SQLite itself rejects (NOT NULL), after other rows were written
+        # a row the database itself rejects (NOT NULL), after other rows were written
         bad = make_offer(provider_id="b").model_copy(update={"gpu_name": None})
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises((sqlite3.IntegrityError, asyncpg.NotNullViolationError)):
             await store.replace_offers("vast_ai", [make_offer(provider_id="c"), bad])
         ids = [o.id for o in (await store.search(SearchQuery(available=False))).offers]
         assert ids == ["vast_ai:a"]
@@ -122,6 +123,7 @@ async def test_failed_replace_keeps_the_old_snapshot(db_path: Path) -> None:
         await store.close()
 
 
+@pytest.mark.sqlite_only
 async def test_a_write_of_most_of_the_table_rebuilds_its_indexes_after(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,6 +166,7 @@ async def test_a_write_of_most_of_the_table_rebuilds_its_indexes_after(
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+@pytest.mark.sqlite_only
 async def test_migrations_bring_an_old_schema_up_to_date(db_path: Path) -> None:
     old = (Migration(1, "first", "CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1);"),)
     newer = (*old, Migration(2, "add column", "ALTER TABLE t ADD COLUMN b TEXT DEFAULT 'x';"))
@@ -178,6 +181,7 @@ async def test_migrations_bring_an_old_schema_up_to_date(db_path: Path) -> None:
         await conn.close()
 
 
+@pytest.mark.sqlite_only
 async def test_failed_migration_leaves_the_previous_version(db_path: Path) -> None:
     good = (Migration(1, "first", "CREATE TABLE t (a INTEGER);"),)
     broken = (*good, Migration(2, "broken", "ALTER TABLE t ADD COLUMN b; SELECT nope FROM t;"))
@@ -193,6 +197,7 @@ async def test_failed_migration_leaves_the_previous_version(db_path: Path) -> No
         await conn.close()
 
 
+@pytest.mark.sqlite_only
 async def test_real_schema_from_scratch_and_newer_database_refused(db_path: Path) -> None:
     store = await Store.open(db_path)
     await store.close()
@@ -213,6 +218,7 @@ async def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
         await Store.open(path)
 
 
+@pytest.mark.sqlite_only
 async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Path) -> None:
     """Offers written before migration 6 knew only `available`: unavailable ones become
     `none`, the others `unknown` (no provider said how much), and no bid is invented."""

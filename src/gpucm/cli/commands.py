@@ -163,7 +163,21 @@ async def cmd_providers(ns: argparse.Namespace, services: Services) -> int:
             ]
         )
     print(render_table(columns, rows))
+    say(await store_line(services))
     return 0
+
+
+async def store_line(services: Services) -> str:
+    """Where the store is (a URL with its password masked), and in a team who
+    refreshes for everyone."""
+    line = f"store: {services.store.path}"
+    team = services.team
+    if team is None:
+        return line
+    info = await team.refresher()
+    if info is None or not info.alive:
+        return line + " (team; no refresher running: the next gpucm-tui, serve or watch is)"
+    return line + f" (team; refreshed by {info.who})"
 
 
 async def cmd_stats(ns: argparse.Namespace, services: Services) -> int:
@@ -210,6 +224,11 @@ async def cmd_refresh(ns: argparse.Namespace, services: Services) -> int:
     only = canonical_providers(ns.provider) or None
     if not services.provider_names():
         raise UsageError("no provider is configured; set an API key or use --demo")
+    team = services.team
+    if team is not None and not team.leading:
+        info = await team.refresher()
+        if info is not None and info.alive:
+            say(f"asking the team's refresher ({info.who}) for a round…")
     outcomes = await services.refresh(only)
     if not outcomes:
         raise UsageError("none of the named providers is configured")

@@ -15,18 +15,24 @@ from pathlib import Path
 from gpucm import paths
 from gpucm.cli.errors import UsageError
 from gpucm.config_file import configured_providers, read_config
+from gpucm.db_location import store_location
 from gpucm.domain.clock import utcnow
 from gpucm.store.doctor import Diagnosis, diagnose, move_aside
 
 
 def database_path(ns: argparse.Namespace) -> Path:
     """The file the other commands would open, decided the way they decide it."""
-    if ns.db is not None:
-        return Path(ns.db)
+    config = read_config(paths.config_file())
     demo = ns.demo
     if demo is None:
-        demo = not configured_providers(os.environ, read_config(paths.config_file()))
-    return paths.default_db_path(demo=demo)
+        demo = not configured_providers(os.environ, config)
+    location = store_location(ns.db, demo=demo, env=os.environ, config=config)
+    if not isinstance(location, Path):
+        raise UsageError(
+            f"gpucm doctor checks a SQLite file; the store is the team's PostgreSQL "
+            f"database {location} (gpucm db init checks the server and its schema)"
+        )
+    return location
 
 
 def report(diagnosis: Diagnosis) -> None:

@@ -18,6 +18,7 @@ from gpucm.cli.errors import Parser, UsageError
 from gpucm.config_file import ConfigError, parse_log_level
 
 if TYPE_CHECKING:
+    from gpucm.db_location import Location
     from gpucm.services import Services
 
 log = logging.getLogger("gpucm")
@@ -70,6 +71,10 @@ async def _run(argv: list[str] | None) -> int:
         from gpucm.cli.doctor import cmd_doctor
 
         return await cmd_doctor(ns)
+    if ns.command == "db":  # setting up the store: no services on it yet
+        from gpucm.cli.db import run
+
+        return await run(ns)
     # one command, a search or two: building the offer index would cost more than it saves
     services = await open_services(db=ns.db, demo=ns.demo, offer_index=False)
     try:
@@ -121,7 +126,8 @@ def _tui_parser() -> Parser:
         "--db",
         type=db_location.argument("--db"),
         metavar="PATH|URL",
-        help="database file or sqlite:///PATH (env GPUCM_DB)",
+        help="database file, sqlite:///PATH, or a team's postgresql:// URL "
+        "(env DATABASE_URL or GPUCM_DB, or database_url in config.toml)",
     )
     parser.add_argument("--theme", help="theme name (saved for next time)")
     parser.add_argument(
@@ -137,6 +143,8 @@ def _tui_parser() -> Parser:
 
 
 def tui_main(argv: list[str] | None = None) -> int:
+    from gpucm.store.db import StoreError
+
     try:
         _setup_logging(to_file=True)
         ns = _tui_parser().parse_args(argv)
@@ -150,6 +158,8 @@ def tui_main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"--query: {exc}") from None
         from gpucm.tui.app import GpucmApp, leave
         from gpucm.tui.boot import boot_view
+
+        _reach_team_store(ns.db)
 
         async def services() -> Services:
             from gpucm.services import open_services
@@ -175,8 +185,26 @@ def tui_main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gpucm-tui: {exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:
+        print(f"gpucm-tui: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _reach_team_store(db: Location | None) -> None:
+    """A team's PostgreSQL store that cannot be reached is one line before the screen
+    is taken (connecting gives up after a few seconds), not an app that starts and
+    stops. A SQLite file needs no such check."""
+    from gpucm.config_file import read_config
+    from gpucm.database_url import DatabaseUrl
+    from gpucm.db_location import store_location
+
+    location = store_location(db, demo=False, config=read_config(paths.config_file()))
+    if isinstance(location, DatabaseUrl):
+        from gpucm.store.pg.database import reachable
+
+        asyncio.run(reachable(location))
 
 
 if __name__ == "__main__":

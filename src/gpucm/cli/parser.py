@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from gpucm import __version__, db_location
+from gpucm.cli.db import add_parser as add_db_parser
 from gpucm.cli.errors import Parser
 from gpucm.cli.insight_args import add_parsers as add_insight_parsers
 from gpucm.cli.serve import add_parser as add_serve_parser
@@ -19,7 +20,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--db",
         type=db_location.argument("--db"),
         metavar="PATH|URL",
-        help="database file or sqlite:///PATH (default: in the data dir; env GPUCM_DB)",
+        help="database file, sqlite:///PATH, or a team's postgresql:// URL (default: env "
+        "DATABASE_URL or GPUCM_DB, database_url in config.toml, else in the data dir)",
     )
     group.add_argument(
         "--demo",
@@ -347,6 +349,7 @@ def build_parser() -> Parser:
     )
     _common(doctor)
     add_serve_parser(sub)
+    add_db_parser(sub)
     return parser
 
 

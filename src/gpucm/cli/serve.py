@@ -57,12 +57,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     store.add_argument(
         "--db",
         type=db_location.argument("--db/DATABASE_URL"),
-        # a string default goes through `type` only when `serve` is parsed, so a bad
-        # DATABASE_URL cannot break the other commands
+        # every command reads DATABASE_URL (gpucm/db_location.py); serve reads it here
+        # too, so its errors name the original API's setting as the flag's
         default=os.environ.get("DATABASE_URL") or None,
         metavar="PATH|URL",
-        help="database file or sqlite:///PATH (default: env DATABASE_URL, else GPUCM_DB, "
-        "else the data dir)",
+        help="database file, sqlite:///PATH or a team's postgresql:// URL (default: env "
+        "DATABASE_URL, else GPUCM_DB, else database_url in config.toml, else the data dir)",
     )
     store.add_argument(
         "--demo",

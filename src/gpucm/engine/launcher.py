@@ -394,7 +394,12 @@ class Launcher:
             label=options.label,
             # the all-in's parts, for the instance manager to say why a provider's
             # rate differs from what was confirmed (the journal keeps the total)
-            request={**options.masked(), "target": target, "confirmed": _parts(pre.cost)},
+            request={
+                **options.masked(),
+                "target": target,
+                "confirmed": _parts(pre.cost),
+                "by": self.ports.who,
+            },
             fingerprint=fingerprint,
             reserve_per_hour=per_hour,
             admit=self._admit(per_hour),
@@ -540,11 +545,19 @@ class Launcher:
         )
 
     async def _done(
-        self, request_id: str, instance: Instance, offer: Offer | None, label: str | None
+        self,
+        request_id: str,
+        instance: Instance,
+        offer: Offer | None,
+        label: str | None,
+        by: str | None = None,
     ) -> LaunchOutcome:
         """Record a launched instance (with what the offer said where it says less, and
         the label as the user gave it) and settle its journal entry, in one write."""
         update: dict[str, Any] = {"request_id": request_id}
+        by = by or self.ports.who
+        if by and not instance.launched_by:
+            update["launched_by"] = by
         if offer is not None:
             update["offer_id"] = instance.offer_id or offer.id
             update["price_per_hour"] = instance.price_per_hour or offer.price_per_hour
@@ -572,7 +585,9 @@ class Launcher:
         found = await self._find(record.provider, record.request_id)
         if found is not None:
             offer = await self.store.get_offer(record.offer_id)
-            outcome = await self._done(record.request_id, found, offer, record.label)
+            outcome = await self._done(
+                record.request_id, found, offer, record.label, _launcher(record)
+            )
             return LaunchOutcome(outcome.instance, outcome.record, reused=True)
         if self.ports.clock() - record.updated_at < SETTLE:
             raise EarlierInDoubt(
@@ -611,7 +626,7 @@ class Launcher:
             found = await self._find(record.provider, record.request_id)
             if found is not None:
                 offer = await self.store.get_offer(record.offer_id)
-                await self._done(record.request_id, found, offer, record.label)
+                await self._done(record.request_id, found, offer, record.label, _launcher(record))
             elif self.ports.clock() - record.updated_at >= SETTLE:
                 await journal.update(
                     record.request_id,
@@ -624,6 +639,12 @@ class Launcher:
             if updated is not None:
                 settled.append(updated)
         return settled
+
+
+def _launcher(record: LaunchRecord) -> str | None:
+    """Who sent a journaled launch (user@host), when it says."""
+    by = record.request.get("by")
+    return by if isinstance(by, str) and by else None
 
 
 def failover_ceiling(failed: Offer, options: LaunchOptions) -> float:

@@ -30,9 +30,11 @@ from gpucm.providers.base import InstanceControl
 from gpucm.store.results import (
     CommittedSpend,
     HistoryPoint,
+    RefresherInfo,
     Resolution,
     SearchPage,
     SnapshotResult,
+    TeamEvent,
 )
 
 # -- the store ----------------------------------------------------------------------
@@ -163,6 +165,33 @@ class WatchStore(OfferReader, Protocol):
     def alerts(self) -> Alerts: ...
 
 
+class Team(Protocol):
+    """The team behind a shared store (PostgreSQL): who refreshes for everyone, and the
+    changes the others make, heard as they commit. A one-user store has none."""
+
+    @property
+    def who(self) -> str:
+        """This process's user@host."""
+        ...
+
+    @property
+    def leading(self) -> bool:
+        """This process is the team's refresher now."""
+        ...
+
+    async def try_lead(self) -> bool: ...
+
+    async def resign(self) -> None: ...
+
+    def on_lost(self, callback: Callable[[], None]) -> None: ...
+
+    async def listen(self, listener: Callable[[TeamEvent], None]) -> None: ...
+
+    async def ask_refresh(self, providers: list[str] | None = None) -> None: ...
+
+    async def refresher(self) -> RefresherInfo | None: ...
+
+
 # -- providers ------------------------------------------------------------------------
 
 
@@ -219,3 +248,4 @@ class EnginePorts:
     settings: Callable[[], SettingsView]  # read afresh: the config file may change
     catalog: Callable[[], Catalog]
     clock: Clock
+    who: str = ""  # user@host, recorded with each launch in a team's store

@@ -55,6 +55,7 @@ class RefreshOutcome:
     error: str | None = None
     error_kind: str | None = None
     skipped: bool = False
+    by: str | None = None  # another process's refresh (a team's refresher), user@host
 
     @property
     def display_name(self) -> str:
@@ -64,8 +65,11 @@ class RefreshOutcome:
         name = self.display_name
         if self.skipped:
             return f"{name}: skipped, circuit open after repeated failures ({self.error})"
+        by = f" (refreshed by {self.by})" if self.by else ""
         if not self.ok:
-            return f"{name}: FAILED: {self.error}"
+            return f"{name}: FAILED: {self.error}{by}"
+        if self.by:
+            return f"{name}: {self.offers} offers in {self.latency_ms:.0f} ms{by}"
         moved = f", {self.price_changes} price changes" if self.price_changes else ""
         return (
             f"{name}: {self.offers} offers (+{self.added} -{self.removed}{moved})"

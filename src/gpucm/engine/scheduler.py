@@ -13,6 +13,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from gpucm.domain.clock import Clock
 from gpucm.engine.ports import RefreshStore
@@ -23,6 +24,21 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 OutcomeHandler = Callable[[RefreshOutcome], Awaitable[None] | None]
+
+
+class RefreshWorkers(Protocol):
+    """What a long-running front end runs: a process's own workers (RefreshScheduler),
+    or in a team, workers that run only while it is the team's refresher
+    (engine/team_refresh.py)."""
+
+    @property
+    def running(self) -> list[str]: ...
+
+    def refresh_now(self, name: str | None = None) -> None: ...
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class RefreshScheduler:
@@ -123,11 +139,16 @@ class RefreshScheduler:
         return max(1.0, (next_at - self._clock()).total_seconds())
 
     async def _notify(self, outcome: RefreshOutcome) -> None:
-        if self._on_outcome is None:
-            return
-        try:
-            result = self._on_outcome(outcome)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # a listener's bug must not stop the refreshes
-            log.exception("refresh outcome handler failed")
+        await deliver(self._on_outcome, outcome)
+
+
+async def deliver(handler: OutcomeHandler | None, outcome: RefreshOutcome) -> None:
+    """Hand an outcome to its handler, awaiting what it returns."""
+    if handler is None:
+        return
+    try:
+        result = handler(outcome)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:  # a listener's bug must not stop the refreshes
+        log.exception("refresh outcome handler failed")

@@ -38,10 +38,41 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}"
 
 
+def _team_store_failure(exc: BaseException, path: Path | str) -> StoreError | None:
+    """A PostgreSQL store's failure (`path` is its URL, masked)."""
+    import asyncpg  # only a team store's failures come from it
+
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError | asyncpg.InsufficientPrivilegeError):
+        return StoreError(f"the PostgreSQL store {path} refused a write: {exc}")
+    if isinstance(exc, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError):
+        return StoreError(
+            f"the PostgreSQL store {path} is missing gpucm's tables ({exc}); "
+            "run `gpucm db init` against it"
+        )
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.AdminShutdownError
+        | asyncpg.CannotConnectNowError
+        | ConnectionError
+        | TimeoutError,
+    ):
+        return StoreError(
+            f"lost the connection to the PostgreSQL store {path} ({type(exc).__name__}); "
+            "try again once the server answers"
+        )
+    return None  # a mistake in gpucm's own SQL, not the server's
+
+
 def store_failure(exc: BaseException, path: Path | str) -> StoreError | None:
     """The one line for a failure of the store at `path`, or None when `exc` is not one."""
     if isinstance(exc, StoreError):
         return exc
+    if type(exc).__module__.startswith("asyncpg") or (
+        isinstance(exc, OSError | TimeoutError) and str(path).startswith("postgres")
+    ):
+        return _team_store_failure(exc, path)
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
         if "readonly" in text or "read-only" in text:

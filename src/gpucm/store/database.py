@@ -8,8 +8,13 @@ whole snapshot, old or new, never a mix.
 
 A write transaction takes the database's write lock when it begins (`BEGIN IMMEDIATE`),
 so what it reads inside is what it decides on: no other process can write in between.
-The launch journal's budget reservation relies on that. A PostgreSQL backend gives the
-same guarantee with a transaction-scoped advisory lock taken at the start of `write()`.
+The launch journal's budget reservation relies on that. The PostgreSQL backend
+(store/pg/database.py) gives the same guarantee with a transaction-scoped advisory lock
+taken at the start of its `write()`.
+
+The table modules both backends share (health, alerts, demo state, instances and the
+journal, history, stats) see a database only as `SqlDatabase` and a write transaction
+as `Tx`: SQL in SQLite's words (`?` parameters), with store/dialect.py for the rest.
 """
 
 from __future__ import annotations
@@ -17,22 +22,92 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
 from gpucm.domain.clock import Clock
 from gpucm.store.damage import store_failure
 from gpucm.store.db import StoreError, can_write, connect, migrate, run_on_connection
+from gpucm.store.dialect import SQLITE, Dialect
 
 T = TypeVar("T")
 
 
+class Tx(Protocol):
+    """A write transaction, as the shared table modules use it."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns how many rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+    def changed(self, topic: str, detail: str = "") -> None:
+        """Say what this transaction changes (offers, instances, launches), for other
+        processes sharing the store: PostgreSQL tells them once it commits."""
+        ...
+
+
+class SqlDatabase(Protocol):
+    """What the shared table modules need from a backend."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def now(self) -> datetime: ...
+
+    def write(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    async def select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+    async def select_many(
+        self, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[Any]]: ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def read_only(self) -> bool: ...
+
+    async def data_version(self) -> int:
+        """Changes whenever anything is committed to the store, by any process."""
+        ...
+
+
+class SqliteTx:
+    """A write transaction on the SQLite writer (`conn` for SQLite-only work)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = await self.conn.execute(sql, params)
+        return int(cursor.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await fetchall(self.conn, sql, params)
+
+    def changed(self, topic: str, detail: str = "") -> None:
+        pass  # one machine: nobody to tell
+
+
 class Database:
+    """The SQLite backend's database layer."""
+
+    dialect: Dialect = SQLITE
+
     def __init__(
         self,
         path: str,
@@ -90,7 +165,7 @@ class Database:
     # `in_transaction`, which may not yet reflect a BEGIN still in the queue.
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def write(self) -> AsyncIterator[SqliteTx]:
         """One write transaction holding the database's write lock from its start."""
         if self.read_only:
             raise StoreError(
@@ -100,11 +175,14 @@ class Database:
         async with self._write_lock:
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
-                yield self._writer
+                yield SqliteTx(self._writer)
             except BaseException:
                 await _end(self._writer, "ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+
+    async def data_version(self) -> int:
+        return int((await self.select("PRAGMA data_version"))[0][0])
 
     async def on_writer(self, statement: str) -> None:
         """One statement on the write connection, between transactions (a PRAGMA)."""

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from gpucm.store.database import Database, fetchall
+from gpucm.store.database import SqlDatabase
 
 T = TypeVar("T")
 
@@ -23,7 +23,7 @@ _UPSERT = (
 
 
 class DemoStateTable:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def load(self, key: str) -> Any:
@@ -39,7 +39,7 @@ class DemoStateTable:
         in one write transaction; returns what it returns second. `change` may raise
         to leave the value as it was."""
         async with self._db.write() as conn:
-            rows = await fetchall(conn, "SELECT value FROM demo_state WHERE key = ?", (key,))
+            rows = await conn.fetch("SELECT value FROM demo_state WHERE key = ?", (key,))
             value, answer = change(json.loads(rows[0][0]) if rows else None)
             await conn.execute(_UPSERT, (key, json.dumps(value)))
         return answer

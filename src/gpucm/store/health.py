@@ -7,11 +7,24 @@ from datetime import datetime
 
 from gpucm.domain.clock import from_epoch
 from gpucm.domain.models import ProviderHealth
-from gpucm.store.database import Database
+from gpucm.store.database import SqlDatabase
+
+_COLUMNS = (
+    "status",
+    "last_attempt_at",
+    "last_success_at",
+    "last_error",
+    "last_error_kind",
+    "latency_ms",
+    "offer_count",
+    "consecutive_failures",
+    "next_attempt_at",
+)
+_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)
 
 
 class HealthTable:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def save(self, health: ProviderHealth) -> None:
@@ -20,9 +33,10 @@ class HealthTable:
 
         async with self._db.write() as conn:
             await conn.execute(
-                "INSERT OR REPLACE INTO provider_health (provider, status, last_attempt_at,"
+                "INSERT INTO provider_health (provider, status, last_attempt_at,"
                 " last_success_at, last_error, last_error_kind, latency_ms, offer_count,"
-                " consecutive_failures, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " consecutive_failures, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                f" ON CONFLICT (provider) DO UPDATE SET {_UPDATE}",
                 (
                     health.provider,
                     health.status,
@@ -36,6 +50,7 @@ class HealthTable:
                     ts(health.next_attempt_at),
                 ),
             )
+            conn.changed("health", health.provider)
 
     async def all(self) -> dict[str, ProviderHealth]:
         rows = await self._db.select(

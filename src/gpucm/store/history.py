@@ -32,44 +32,59 @@ from gpucm.store.sql import (
 )
 
 if TYPE_CHECKING:
-    import aiosqlite
-
-    from gpucm.store.database import Database
+    from gpucm.store.database import SqlDatabase, Tx
+    from gpucm.store.dialect import Dialect
 
 PRUNE_EVERY = timedelta(hours=1)
 HOUR = 3600
 DAY = 86400
 
 INSERT_RAW = (
-    "INSERT OR REPLACE INTO price_history (ts, provider, gpu_model, offers, available,"
+    "INSERT INTO price_history (ts, provider, gpu_model, offers, available,"
     " min_gpu_price, avg_gpu_price, max_gpu_price) VALUES (?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (gpu_model, provider, ts) DO UPDATE SET offers = excluded.offers,"
+    " available = excluded.available, min_gpu_price = excluded.min_gpu_price,"
+    " avg_gpu_price = excluded.avg_gpu_price, max_gpu_price = excluded.max_gpu_price"
+)
+_ROLLUP_UPDATE = (
+    " ON CONFLICT (gpu_model, provider, ts) DO UPDATE SET samples = excluded.samples,"
+    " offers_sum = excluded.offers_sum, available_sum = excluded.available_sum,"
+    " min_gpu_price = excluded.min_gpu_price, price_sum = excluded.price_sum,"
+    " price_weight = excluded.price_weight, max_gpu_price = excluded.max_gpu_price"
 )
 
 # avg_gpu_price is a mean over `available` offers, so the hour's mean is the
 # available-weighted mean of the points: keep the weighted sum and the weight.
-_ROLL_HOUR = """
-INSERT OR REPLACE INTO price_history_hourly
-SELECT ?1, provider, gpu_model, count(*), sum(offers), sum(available), min(min_gpu_price),
-       coalesce(sum(avg_gpu_price * available), 0),
+_ROLL_HOUR = (
+    """
+INSERT INTO price_history_hourly
+SELECT CAST(?1 AS BIGINT), provider, gpu_model, count(*), sum(offers), sum(available),
+       min(min_gpu_price), coalesce(sum(avg_gpu_price * available), 0),
        sum(CASE WHEN avg_gpu_price IS NOT NULL THEN available ELSE 0 END), max(max_gpu_price)
 FROM price_history
 WHERE ts >= ?1 AND ts < ?1 + 3600 AND provider = ?2
 GROUP BY provider, gpu_model
 """
+    + _ROLLUP_UPDATE
+)
 
-_ROLL_DAY = """
-INSERT OR REPLACE INTO price_history_daily
-SELECT ?1, provider, gpu_model, sum(samples), sum(offers_sum), sum(available_sum),
-       min(min_gpu_price), sum(price_sum), sum(price_weight), max(max_gpu_price)
+_ROLL_DAY = (
+    """
+INSERT INTO price_history_daily
+SELECT CAST(?1 AS BIGINT), provider, gpu_model, sum(samples), sum(offers_sum),
+       sum(available_sum), min(min_gpu_price), sum(price_sum), sum(price_weight),
+       max(max_gpu_price)
 FROM price_history_hourly
 WHERE ts >= ?1 AND ts < ?1 + 86400 AND provider = ?2
 GROUP BY provider, gpu_model
 """
+    + _ROLLUP_UPDATE
+)
 
 # every provider's rollup for the bucket is up to date by now: take the cheapest of them
 _ROLL_CHEAPEST_SQL = """
 INSERT INTO {cheapest}
-SELECT ?1, gpu_model, min(min_gpu_price) FROM {rollup}
+SELECT CAST(?1 AS BIGINT), gpu_model, min(min_gpu_price) FROM {rollup}
 WHERE ts = ?1 AND min_gpu_price IS NOT NULL
 GROUP BY gpu_model
 """
@@ -91,8 +106,8 @@ _RAW_SELECT = (
 
 def _rollup_select(table: str) -> str:
     return (
-        "SELECT ts, provider, gpu_model, CAST(offers_sum AS REAL) / samples,"
-        " CAST(available_sum AS REAL) / samples, min_gpu_price,"
+        "SELECT ts, provider, gpu_model, CAST(offers_sum AS DOUBLE PRECISION) / samples,"
+        " CAST(available_sum AS DOUBLE PRECISION) / samples, min_gpu_price,"
         " CASE WHEN price_weight > 0 THEN price_sum / price_weight END, max_gpu_price,"
         f" samples FROM {table}"
     )
@@ -105,9 +120,7 @@ _SELECTS: dict[Resolution, str] = {
 }
 
 
-async def record(
-    conn: aiosqlite.Connection, provider: str, ts: int, points: Sequence[tuple[Any, ...]]
-) -> None:
+async def record(conn: Tx, provider: str, ts: int, points: Sequence[tuple[Any, ...]]) -> None:
     """Append one refresh's points and bring the hour's and the day's rollups up to date."""
     await conn.executemany(INSERT_RAW, points)
     hour, day = ts - ts % HOUR, ts - ts % DAY
@@ -121,7 +134,7 @@ async def record(
         await conn.execute(_ROLL_CHEAPEST[resolution], (bucket,))
 
 
-async def prune(conn: aiosqlite.Connection, now: float) -> None:
+async def prune(conn: Tx, now: float) -> None:
     await conn.execute(
         "DELETE FROM price_history WHERE ts < ?", (int(now - RAW_RETENTION.total_seconds()),)
     )
@@ -131,7 +144,7 @@ async def prune(conn: aiosqlite.Connection, now: float) -> None:
         )
 
 
-async def rebuild_rollups(conn: aiosqlite.Connection) -> None:
+async def rebuild_rollups(conn: Tx) -> None:
     """Recompute every rollup from the raw points (for points written in bulk, as the
     benchmark does; refreshes maintain the rollups as they go)."""
     # statement by statement: executescript would COMMIT the caller's transaction
@@ -142,7 +155,7 @@ async def rebuild_rollups(conn: aiosqlite.Connection) -> None:
 
 
 async def series(
-    db: Database,
+    db: SqlDatabase,
     models: Sequence[str],
     *,
     since: datetime | None,
@@ -168,14 +181,16 @@ async def series(
     if provs:
         conds.append(f"provider IN ({','.join('?' * len(provs))})")
         params.extend(provs)
-    where = " AND ".join(conds) or "1"
+    where = " AND ".join(conds) or "TRUE"
     rows = await db.select(
         f"{_SELECTS[resolution]} WHERE {where} ORDER BY ts, provider, gpu_model", params
     )
     return [HistoryPoint(from_epoch(r[0]), *r[1:]) for r in rows]  # type: ignore[arg-type]
 
 
-def cheapest_by_bucket_sql(*, since: datetime, resolution: Resolution) -> tuple[str, tuple[int]]:
+def cheapest_by_bucket_sql(
+    dialect: Dialect, *, since: datetime, resolution: Resolution
+) -> tuple[str, tuple[int]]:
     """Per GPU model, the cheapest $/GPU-h at any provider in each bucket since `since`,
     for every model in one grouped read; its rows go to `cheapest_by_bucket_rows`."""
     if resolution == "raw":
@@ -187,7 +202,7 @@ def cheapest_by_bucket_sql(*, since: datetime, resolution: Resolution) -> tuple[
     # drawn that stretched a 20 ms read to 65 ms and more (bench
     # stats_screen_10m_history_points).
     return (
-        "SELECT json_group_array(json_array(gpu_model, ts, min_gpu_price))"
+        f"SELECT {dialect.json_rows('gpu_model', 'ts', 'min_gpu_price')}"
         f" FROM {_CHEAPEST[resolution]} WHERE ts >= ?",
         (start,),
     )

@@ -11,7 +11,8 @@ reservation in one write transaction that holds the database's write lock from i
 start, so two processes can never both take the last of a budget. A launch that fails
 releases its reservation (a failed entry counts for nothing); one that succeeds is
 settled with its instance in one transaction, so between the two it is counted once,
-never zero times.
+never zero times. On PostgreSQL the write transaction holds a transaction-scoped
+advisory lock from its start (store/pg/database.py), so the same holds across machines.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiosqlite
-
 from gpucm.domain.clock import from_epoch
 from gpucm.domain.models import BILLED, Instance, LaunchRecord, LaunchState
-from gpucm.store.database import Database, fetchall
+from gpucm.store.database import SqlDatabase, Tx
+from gpucm.store.dialect import Dialect
 from gpucm.store.results import CommittedSpend
 
 # Raises to refuse a launch, given what the budget already holds.
@@ -36,21 +36,28 @@ _JOURNAL_COLUMNS = (
     " instance_id, error, fingerprint, reserved_per_hour"
 )
 _UPSERT_INSTANCE = (
-    "INSERT OR REPLACE INTO instances (id, provider, status, request_id,"
-    " updated_at, data) VALUES (?,?,?,?,?,?)"
+    "INSERT INTO instances (id, provider, status, request_id, updated_at, data)"
+    " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET provider = excluded.provider,"
+    " status = excluded.status, request_id = excluded.request_id,"
+    " updated_at = excluded.updated_at, data = excluded.data"
 )
 _BILLED_IN = "(" + ",".join(f"'{s}'" for s in BILLED) + ")"
 IN_FLIGHT: tuple[LaunchState, ...] = ("pending", "unknown")
 _IN_FLIGHT_IN = "(" + ",".join(f"'{s}'" for s in IN_FLIGHT) + ")"
+
+
 # Machines that bill now, each at the greater of its listed $/h and the all-in rate its
 # launch reserved (the listed price leaves out storage billed apart).
-_RUNNING_SQL = (
-    "SELECT coalesce(sum(max(coalesce(json_extract(i.data, '$.price_per_hour'), 0),"
-    " coalesce(j.reserved_per_hour, 0))), 0), count(*)"
-    " FROM instances i LEFT JOIN launch_journal j"
-    " ON j.request_id = i.request_id AND j.state = 'done'"
-    f" WHERE i.status IN {_BILLED_IN}"
-)
+def _running_sql(dialect: Dialect) -> str:
+    listed = f"coalesce({dialect.json_number('i.data', 'price_per_hour')}, 0)"
+    return (
+        f"SELECT coalesce(sum({dialect.greatest(listed, 'coalesce(j.reserved_per_hour, 0)')}),"
+        " 0), count(*) FROM instances i LEFT JOIN launch_journal j"
+        " ON j.request_id = i.request_id AND j.state = 'done'"
+        f" WHERE i.status IN {_BILLED_IN}"
+    )
+
+
 # Launches on their way (one may already have created its machine).
 _IN_FLIGHT_SQL = (
     "SELECT coalesce(sum(reserved_per_hour), 0), count(*) FROM launch_journal"
@@ -79,13 +86,14 @@ def _committed(running: Sequence[Any], in_flight: Sequence[Any]) -> CommittedSpe
 
 
 class InstanceTable:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def upsert(self, instance: Instance) -> None:
         now = self._db.now().timestamp()
         async with self._db.write() as conn:
             await conn.execute(_UPSERT_INSTANCE, _instance_row(instance, now))
+            conn.changed("instances", instance.provider)
 
     async def replace_provider(self, provider: str, instances: Sequence[Instance]) -> None:
         """The provider's current list wins. Instances it no longer lists are kept as
@@ -104,6 +112,7 @@ class InstanceTable:
                         "offer_id": inst.offer_id or old.offer_id,
                         "created_at": inst.created_at or old.created_at,
                         "label": inst.label or old.label,
+                        "launched_by": inst.launched_by or old.launched_by,
                     }
                 )
             seen.add(inst.id)
@@ -119,6 +128,8 @@ class InstanceTable:
             await conn.executemany(
                 _UPSERT_INSTANCE, [_instance_row(i, now.timestamp()) for i in rows]
             )
+            if self._differs(known, rows):
+                conn.changed("instances", provider)
             # terminated machines older than a week are history nobody looks at
             await conn.execute(
                 "DELETE FROM instances WHERE provider = ? AND status = 'terminated'"
@@ -137,7 +148,7 @@ class InstanceTable:
             params.extend(provs)
         if not include_terminated:
             conds.append("status <> 'terminated'")
-        where = " AND ".join(conds) or "1"
+        where = " AND ".join(conds) or "TRUE"
         rows = await self._db.select(
             f"SELECT data FROM instances WHERE {where} ORDER BY provider, id", params
         )
@@ -153,10 +164,22 @@ class InstanceTable:
         )
         return Instance.model_validate_json(rows[0][0]) if rows else None
 
+    @staticmethod
+    def _differs(known: dict[str, Instance], rows: Sequence[Instance]) -> bool:
+        """Whether a sync changed what other processes show (status, price, endpoint):
+        a sync that found everything as it was tells nobody."""
+        ignore = {"updated_at"}
+        for inst in rows:
+            old = known.get(inst.id)
+            if old is None or old.model_dump(exclude=ignore) != inst.model_dump(exclude=ignore):
+                return True
+        return False
+
 
 class LaunchJournal:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
+        self._running_sql = _running_sql(db.dialect)
 
     async def begin(
         self,
@@ -176,8 +199,7 @@ class LaunchJournal:
         that writes the reservation, and raises to refuse: then nothing is written."""
         now = self._db.now().timestamp()
         async with self._db.write() as conn:
-            rows = await fetchall(
-                conn,
+            rows = await conn.fetch(
                 f"SELECT {_JOURNAL_COLUMNS} FROM launch_journal WHERE request_id = ?",
                 (request_id,),
             )
@@ -202,6 +224,7 @@ class LaunchJournal:
                     reserve_per_hour,
                 ),
             )
+            conn.changed("launches", request_id)
         record = await self.get(request_id)
         assert record is not None
         return record, True
@@ -226,6 +249,7 @@ class LaunchJournal:
                 " provider = ?, offer_id = ?, reserved_per_hour = ? WHERE request_id = ?",
                 (now, provider, offer_id, reserve_per_hour, request_id),
             )
+            conn.changed("launches", request_id)
 
     async def update(
         self,
@@ -248,6 +272,7 @@ class LaunchJournal:
                 " WHERE request_id = ?",
                 (state, now, instance_id, error, provider, offer_id, request_id),
             )
+            conn.changed("launches", request_id)
 
     async def settle(self, request_id: str, instance: Instance) -> LaunchRecord:
         """The request launched `instance`: record both in one transaction, so the
@@ -260,6 +285,8 @@ class LaunchJournal:
                 " error = NULL WHERE request_id = ?",
                 (now, instance.id, request_id),
             )
+            conn.changed("instances", instance.provider)
+            conn.changed("launches", request_id)
         record = await self.get(request_id)
         assert record is not None
         return record
@@ -268,15 +295,15 @@ class LaunchJournal:
         """What the budget holds now (for a confirmation; `begin` decides on its own
         reading, inside its transaction)."""
         running, in_flight = await self._db.select_many(
-            [(_RUNNING_SQL, ()), (_IN_FLIGHT_SQL, ("",))]
+            [(self._running_sql, ()), (_IN_FLIGHT_SQL, ("",))]
         )
         return _committed(running, in_flight)
 
-    async def _committed_in(self, conn: aiosqlite.Connection, request_id: str) -> CommittedSpend:
+    async def _committed_in(self, conn: Tx, request_id: str) -> CommittedSpend:
         """What the budget holds, read inside a write transaction; a request being
         pended again does not count its own earlier reservation."""
-        running = await fetchall(conn, _RUNNING_SQL)
-        in_flight = await fetchall(conn, _IN_FLIGHT_SQL, (request_id,))
+        running = await conn.fetch(self._running_sql)
+        in_flight = await conn.fetch(_IN_FLIGHT_SQL, (request_id,))
         return _committed(running, in_flight)
 
     async def get(self, request_id: str) -> LaunchRecord | None:

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from gpucm.store.database import Database
@@ -23,13 +23,40 @@ T = TypeVar("T")
 # the name of the store's background task that builds the offer index
 INDEX_BUILD_TASK = "gpucm: offer index build"
 
+# Builds an index on a worker thread: (generation, the index or None, why not). It
+# stops (returning None) once its argument says so.
+IndexReader = Callable[[Callable[[], bool]], "tuple[int, OfferIndex | None, str]"]
+
 
 class LiveIndex:
-    def __init__(self, db: Database, *, wanted: bool) -> None:
+    """`db` is SQLite's, for `read`; another backend passes how to read the current
+    generation and how to build an index (store/pg/offers.py)."""
+
+    def __init__(
+        self,
+        db: Database | None,
+        *,
+        wanted: bool,
+        generation: Callable[[], Awaitable[int]] | None = None,
+        reader: IndexReader | None = None,
+    ) -> None:
         self._db = db
         # on for the long-running front ends (TUI, API), which search on every
         # keystroke; a one-shot CLI search would pay its build for one answer
-        self.wanted = wanted and db.path != ":memory:"
+        self.wanted = wanted and (db is None or db.path != ":memory:")
+        if generation is None or reader is None:
+            assert db is not None
+            sqlite_db = db
+
+            async def read_generation() -> int:
+                return await sqlite_db.read(offers_generation)
+
+            def read_index(stop: Callable[[], bool]) -> tuple[int, OfferIndex | None, str]:
+                return _read_offer_index(sqlite_db.path, stop)
+
+            generation, reader = read_generation, read_index
+        self._read_generation = generation
+        self._reader = reader
         self._index: OfferIndex | None = None
         self._task: asyncio.Task[None] | None = None
         self._target = 0  # the newest generation a read or write has seen
@@ -54,6 +81,11 @@ class LiveIndex:
         """The generation of the offers the index holds (None before the first build)."""
         return self._index.generation if self._index is not None else None
 
+    def current(self, generation: int) -> OfferIndex | None:
+        """The index, if it holds `generation` of the offers."""
+        index = self._index
+        return index if index is not None and index.generation == generation else None
+
     async def read(
         self,
         by_index: Callable[[sqlite3.Connection, OfferIndex], T],
@@ -64,6 +96,7 @@ class LiveIndex:
         hop, in one read transaction: the page's rows are read in the snapshot whose
         generation was checked."""
         index = self._index
+        assert self._db is not None
 
         def read(raw: sqlite3.Connection) -> tuple[T, int]:
             raw.execute("BEGIN")
@@ -101,7 +134,7 @@ class LiveIndex:
         while True:
             try:
                 generation, index, error = await asyncio.to_thread(
-                    _read_offer_index, self._db.path, self._closing.is_set
+                    self._reader, self._closing.is_set
                 )
             except Exception:  # a bug, not the data: say so, and keep searching with SQL
                 log.exception("offer index build failed; searching with SQL")
@@ -127,7 +160,7 @@ class LiveIndex:
         for _ in range(3):  # the offers may change while it builds; then it goes again
             if not self.wanted or self._closing.is_set():
                 return False
-            current = await self._db.read(offers_generation)
+            current = await self._read_generation()
             if self.generation == current:
                 return True
             if self._failed == current:

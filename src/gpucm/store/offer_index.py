@@ -63,6 +63,8 @@ _TEXTS = (
     "availability",
 )
 _CHUNK = 1024  # rows fetched at a time while building: keeps the build's garbage small
+# the rows an index is built from
+COLUMNS_SQL = f"SELECT rowid, available = 1, {', '.join((*_NUMBERS, *_TEXTS))} FROM offers"
 
 # SQLite's NOCASE folds ASCII letters only
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -162,6 +164,18 @@ class OfferIndex:
         a value SQL holds but the index cannot (a number stored as text), and
         BuildStopped once `stop()` says so."""
         n = conn.execute("SELECT count(*) FROM offers").fetchone()[0]
+        cursor = conn.execute(COLUMNS_SQL)
+        return cls.from_chunks(n, iter(lambda: cursor.fetchmany(_CHUNK), []), generation, stop)
+
+    @classmethod
+    def from_chunks(
+        cls,
+        n: int,
+        chunks: Iterable[Sequence[Sequence[object]]],
+        generation: int,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> OfferIndex:
+        """The index of `n` offers whose rows of COLUMNS_SQL come in `chunks`."""
         rowid = np.empty(n, dtype=np.int64)
         available = np.empty(n, dtype=bool)
         names = (*_NUMBERS, *_TEXTS)
@@ -169,16 +183,14 @@ class OfferIndex:
         # of rows is turned into arrays at once, so few row objects live at a time
         codes = {name: np.empty(n, dtype=np.int32) for name in names}
         seen: dict[str, dict[object, int]] = {name: {} for name in names}
-        cursor = conn.execute(f"SELECT rowid, available = 1, {', '.join(names)} FROM offers")
         at = 0
-        while chunk := cursor.fetchmany(_CHUNK):
+        for chunk in chunks:
             if stop():
                 raise BuildStopped
             end = at + len(chunk)
             if end > n:
-                raise sqlite3.DatabaseError("the offers table grew while it was read")
+                raise ValueError("the offers table grew while it was read")
             columns = list(zip(*chunk, strict=True))
-            del chunk
             rowid[at:end] = columns[0]
             available[at:end] = columns[1]
             for column, name in zip(columns[2:], names, strict=True):
@@ -190,7 +202,7 @@ class OfferIndex:
                 )
             at = end
         if at != n:
-            raise sqlite3.DatabaseError("the offers table shrank while it was read")
+            raise ValueError("the offers table shrank while it was read")
         numbers = {name: _Numbers.of(list(seen[name]), codes[name]) for name in _NUMBERS}
         texts = {
             # TEXT affinity: SQLite hands these back as str or None
@@ -312,10 +324,10 @@ def read_offer_index(path: str, stop: Callable[[], bool]) -> tuple[int, OfferInd
         return generation, None, str(exc)
     finally:
         conn.close()
-        _give_back_freed_memory()
+        give_back_freed_memory()
 
 
-def _give_back_freed_memory() -> None:
+def give_back_freed_memory() -> None:
     """A build frees ~10 MB of row objects and pages per 100k offers on its worker
     thread, and glibc keeps that thread's freed memory: hand it back to the system
     (bench tui_rss_100k_vs_1k_offers went from 1.52 to 1.41). Elsewhere a no-op."""

@@ -14,7 +14,7 @@ from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.pricing import HOURS_PER_MONTH
 from gpucm.store import history
-from gpucm.store.database import Database, fetchall, run
+from gpucm.store.database import Database, SqlDatabase, fetchall, run
 from gpucm.store.db import StoreError
 from gpucm.store.live_index import LiveIndex
 from gpucm.store.results import ProviderPrices, SearchPage, SnapshotResult
@@ -58,10 +58,115 @@ def _in_offers(columns: Iterable[str]) -> str:
 _OFFER_AND_STALE = _in_offers((*OFFER_COLUMNS, "stale"))
 
 
-class OfferTable:
-    def __init__(self, db: Database, catalog: CatalogGetter, index: LiveIndex) -> None:
-        self._db = db
+class OfferReads:
+    """The reads of the offers both backends answer with the same SQL."""
+
+    def __init__(self, db: SqlDatabase, catalog: CatalogGetter) -> None:
+        self._shared_db = db
         self._catalog = catalog
+
+    def _window(
+        self, query: SearchQuery, columns: Sequence[str], limit: int, offset: int
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The SQL (and its parameters) for a window of chosen columns: `search_rows`."""
+        for col in columns:
+            if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
+                raise StoreError(f"unknown offer column {col!r}")
+        flt = build_filter(query, self._catalog())
+        select = ", ".join(STALE_EXPR if c == "stale" else c for c in columns)
+        sql = (
+            f"SELECT {select} FROM offers WHERE {flt.where} ORDER BY {order_by(query)}"
+            " LIMIT ? OFFSET ?"
+        )
+        return sql, (*flt.params, limit, offset)
+
+    async def best(self, query: SearchQuery, *, disk_gb: float = 0.0) -> list[Offer]:
+        """The cheapest matching offer per (GPU model, provider), by all-in price per
+        GPU-hour with `disk_gb` of storage where it is billed separately: the
+        cheapest-equivalent view. Ordered by model, then that price."""
+        catalog = self._catalog()
+        flt = build_filter(query, catalog)
+        per_gpu = "(price_per_hour + coalesce(storage_price_per_gb_month, 0) * ? / ?) / gpu_count"
+        sql = (
+            f"SELECT {_SELECT_OFFER}, stale FROM ("
+            f" SELECT {_SELECT_OFFER}, {STALE_EXPR} AS stale, {per_gpu} AS all_in,"
+            f"  ROW_NUMBER() OVER (PARTITION BY gpu_model, provider"
+            f"   ORDER BY {per_gpu}, rowid) AS rn"
+            f" FROM offers WHERE {flt.where}) AS ranked"
+            " WHERE rn = 1 ORDER BY gpu_model COLLATE NOCASE, all_in"
+        )
+        params = (disk_gb, HOURS_PER_MONTH, disk_gb, HOURS_PER_MONTH, *flt.params)
+        rows = await self._shared_db.select(sql, params)
+        n = len(OFFER_COLUMNS)
+        return [row_to_offer(r[:n], catalog, stale=bool(r[n])) for r in rows]
+
+    async def get(self, offer_id: str) -> Offer | None:
+        rows = await self._shared_db.select(
+            f"SELECT {_SELECT_OFFER}, {STALE_EXPR} FROM offers WHERE id = ?", (offer_id,)
+        )
+        if not rows:
+            return None
+        n = len(OFFER_COLUMNS)
+        return row_to_offer(rows[0][:n], self._catalog(), stale=bool(rows[0][n]))
+
+    # -- what the market holds ------------------------------------------------------
+
+    async def counts(self) -> dict[str, tuple[int, int]]:
+        """Per provider: (offers, available)."""
+        rows = await self._shared_db.select(
+            "SELECT provider, count(*), sum(available) FROM offers GROUP BY provider"
+        )
+        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
+
+    async def provider_models(self) -> dict[str, list[str]]:
+        rows = await self._shared_db.select(
+            "SELECT DISTINCT provider, gpu_model FROM offers ORDER BY provider, gpu_model",
+        )
+        result: dict[str, list[str]] = {}
+        for provider, model in rows:
+            result.setdefault(provider, []).append(model)
+        return result
+
+    async def model_offers(self, gpu_model: str) -> list[ProviderPrices]:
+        """Who offers this model now, at what price: per provider, over available
+        offers (whole-offer and per-GPU prices)."""
+        rows = await self._shared_db.select(
+            "SELECT provider, count(*), min(price_per_hour), max(price_per_hour),"
+            " min(price_per_gpu_hour), avg(price_per_gpu_hour), max(price_per_gpu_hour)"
+            " FROM offers WHERE gpu_model = ? AND available = 1"
+            " GROUP BY provider ORDER BY min(price_per_gpu_hour)",
+            (gpu_model,),
+        )
+        return [ProviderPrices(*r) for r in rows]
+
+    async def gpu_prices(self, query: SearchQuery, *, limit: int = 20_000) -> list[float]:
+        """Prices per GPU-hour of the offers a query matches (for a distribution chart);
+        capped, cheapest first."""
+        flt = build_filter(query, self._catalog())
+        rows = await self._shared_db.select(
+            f"SELECT price_per_gpu_hour FROM offers WHERE {flt.where}"
+            " ORDER BY price_per_gpu_hour LIMIT ?",
+            (*flt.params, limit),
+        )
+        return [r[0] for r in rows]
+
+    async def provider_counts(self, query: SearchQuery) -> dict[str, int]:
+        """How many offers each provider has among those a query matches."""
+        flt = build_filter(query, self._catalog())
+        rows = await self._shared_db.select(
+            f"SELECT provider, count(*) FROM offers WHERE {flt.where} GROUP BY provider",
+            flt.params,
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+
+class OfferTable(OfferReads):
+    """The SQLite backend's offers: snapshot writes and searches (through the offer
+    index when it is current)."""
+
+    def __init__(self, db: Database, catalog: CatalogGetter, index: LiveIndex) -> None:
+        super().__init__(db, catalog)
+        self._db = db
         self._index = index
         self._pruned_at = 0.0
 
@@ -72,7 +177,8 @@ class OfferTable:
     ) -> SnapshotResult:
         """Replace one provider's offers atomically and append its history points."""
         when = (fetched_at or self._db.now()).timestamp()
-        async with self._db.write() as conn:
+        async with self._db.write() as tx:
+            conn = tx.conn
             previous = {
                 r[0]: (r[1], r[2])
                 for r in await fetchall(
@@ -91,9 +197,9 @@ class OfferTable:
                 await conn.executemany(_INSERT, snap.rows())
             for _, sql in rebuilt:
                 await conn.execute(sql)
-            await history.record(conn, provider, int(when), snap.history())
+            await history.record(tx, provider, int(when), snap.history())
             if when - self._pruned_at >= history.PRUNE_EVERY.total_seconds():
-                await history.prune(conn, when)
+                await history.prune(tx, when)
                 self._pruned_at = when
             # a rebuilt index has lost its planner statistics with the old one
             if await self._needs_analyze(conn) or rebuilt:
@@ -193,17 +299,8 @@ class OfferTable:
         self, query: SearchQuery, columns: Sequence[str], *, limit: int, offset: int = 0
     ) -> list[tuple[Any, ...]]:
         """Raw rows of chosen columns for a window: the TUI's fast path (no models)."""
-        for col in columns:
-            if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
-                raise StoreError(f"unknown offer column {col!r}")
+        sql, params = self._window(query, columns, limit, offset)
         catalog = self._catalog()
-        flt = build_filter(query, catalog)
-        select = ", ".join(STALE_EXPR if c == "stale" else c for c in columns)
-        sql = (
-            f"SELECT {select} FROM offers WHERE {flt.where} ORDER BY {order_by(query)}"
-            " LIMIT ? OFFSET ?"
-        )
-        params = (*flt.params, limit, offset)
         if not self._index.wanted:
             return [tuple(r) for r in await self._db.select(sql, params)]
 
@@ -215,26 +312,6 @@ class OfferTable:
             return raw.execute(sql, params).fetchall()
 
         return [tuple(r) for r in await self._index.read(by_index, by_sql)]
-
-    async def best(self, query: SearchQuery, *, disk_gb: float = 0.0) -> list[Offer]:
-        """The cheapest matching offer per (GPU model, provider), by all-in price per
-        GPU-hour with `disk_gb` of storage where it is billed separately: the
-        cheapest-equivalent view. Ordered by model, then that price."""
-        catalog = self._catalog()
-        flt = build_filter(query, catalog)
-        per_gpu = "(price_per_hour + coalesce(storage_price_per_gb_month, 0) * ? / ?) / gpu_count"
-        sql = (
-            f"SELECT {_SELECT_OFFER}, stale FROM ("
-            f" SELECT {_SELECT_OFFER}, {STALE_EXPR} AS stale, {per_gpu} AS all_in,"
-            f"  ROW_NUMBER() OVER (PARTITION BY gpu_model, provider"
-            f"   ORDER BY {per_gpu}, rowid) AS rn"
-            f" FROM offers WHERE {flt.where})"
-            " WHERE rn = 1 ORDER BY gpu_model COLLATE NOCASE, all_in"
-        )
-        params = (disk_gb, HOURS_PER_MONTH, disk_gb, HOURS_PER_MONTH, *flt.params)
-        rows = await self._db.select(sql, params)
-        n = len(OFFER_COLUMNS)
-        return [row_to_offer(r[:n], catalog, stale=bool(r[n])) for r in rows]
 
     async def count(self, query: SearchQuery) -> int:
         catalog = self._catalog()
@@ -248,62 +325,3 @@ class OfferTable:
                 lambda raw: raw.execute(sql, flt.params).fetchone()[0],
             )
         )
-
-    async def get(self, offer_id: str) -> Offer | None:
-        rows = await self._db.select(
-            f"SELECT {_SELECT_OFFER}, {STALE_EXPR} FROM offers WHERE id = ?", (offer_id,)
-        )
-        if not rows:
-            return None
-        n = len(OFFER_COLUMNS)
-        return row_to_offer(rows[0][:n], self._catalog(), stale=bool(rows[0][n]))
-
-    # -- what the market holds ------------------------------------------------------
-
-    async def counts(self) -> dict[str, tuple[int, int]]:
-        """Per provider: (offers, available)."""
-        rows = await self._db.select(
-            "SELECT provider, count(*), sum(available) FROM offers GROUP BY provider"
-        )
-        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
-
-    async def provider_models(self) -> dict[str, list[str]]:
-        rows = await self._db.select(
-            "SELECT DISTINCT provider, gpu_model FROM offers ORDER BY provider, gpu_model",
-        )
-        result: dict[str, list[str]] = {}
-        for provider, model in rows:
-            result.setdefault(provider, []).append(model)
-        return result
-
-    async def model_offers(self, gpu_model: str) -> list[ProviderPrices]:
-        """Who offers this model now, at what price: per provider, over available
-        offers (whole-offer and per-GPU prices)."""
-        rows = await self._db.select(
-            "SELECT provider, count(*), min(price_per_hour), max(price_per_hour),"
-            " min(price_per_gpu_hour), avg(price_per_gpu_hour), max(price_per_gpu_hour)"
-            " FROM offers WHERE gpu_model = ? AND available = 1"
-            " GROUP BY provider ORDER BY min(price_per_gpu_hour)",
-            (gpu_model,),
-        )
-        return [ProviderPrices(*r) for r in rows]
-
-    async def gpu_prices(self, query: SearchQuery, *, limit: int = 20_000) -> list[float]:
-        """Prices per GPU-hour of the offers a query matches (for a distribution chart);
-        capped, cheapest first."""
-        flt = build_filter(query, self._catalog())
-        rows = await self._db.select(
-            f"SELECT price_per_gpu_hour FROM offers WHERE {flt.where}"
-            " ORDER BY price_per_gpu_hour LIMIT ?",
-            (*flt.params, limit),
-        )
-        return [r[0] for r in rows]
-
-    async def provider_counts(self, query: SearchQuery) -> dict[str, int]:
-        """How many offers each provider has among those a query matches."""
-        flt = build_filter(query, self._catalog())
-        rows = await self._db.select(
-            f"SELECT provider, count(*) FROM offers WHERE {flt.where} GROUP BY provider",
-            flt.params,
-        )
-        return {r[0]: int(r[1]) for r in rows}

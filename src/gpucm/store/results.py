@@ -115,3 +115,26 @@ def resolution_for(span: timedelta | None) -> Resolution:
     if span <= HOURLY_RETENTION - timedelta(days=1):
         return "hourly"
     return "daily"
+
+
+# A team store's notification that asks the team's refresher for a round.
+REFRESH_REQUEST = "refresh-request"
+
+
+@dataclass(frozen=True)
+class TeamEvent:
+    """A change another process sharing a team store committed (or this one made)."""
+
+    topic: str  # offers, health, instances, launches, refresh-request
+    details: tuple[str, ...]  # providers, request ids
+    by: str  # user@host of the process that made the change
+    own: bool  # made by this process
+
+
+@dataclass(frozen=True)
+class RefresherInfo:
+    """Who refreshes for a team (or last did)."""
+
+    who: str
+    since: datetime | None
+    alive: bool  # holds the lock now

@@ -139,7 +139,7 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
             parts += [_in("region", raw), _in("country", raw)]
         add_any(parts, _RANK_REGION)
     terms.sort(key=lambda term: term[0])  # stable: equal ranks keep their order
-    where = " AND ".join(cond for _, cond, _ in terms) or "1"
+    where = " AND ".join(cond for _, cond, _ in terms) or "TRUE"
     return SqlFilter(where, tuple(v for _, _, values in terms for v in values))
 
 

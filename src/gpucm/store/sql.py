@@ -15,7 +15,7 @@ STALE_EXPR = (
 # generation of the offers and answers only while that generation is the current one.
 BUMP_OFFERS_GENERATION = (
     "INSERT INTO meta(key, value) VALUES ('offers_generation', '1')"
-    " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+    " ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)"
 )
 
 

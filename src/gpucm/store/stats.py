@@ -11,15 +11,17 @@ from gpucm.domain.catalog import Catalog
 from gpucm.domain.clock import from_epoch
 from gpucm.domain.models import GpuModel, MarketStats, ModelStats, PriceRange, SearchQuery
 from gpucm.store import history
-from gpucm.store.database import Database
+from gpucm.store.database import SqlDatabase
+from gpucm.store.dialect import Dialect
 from gpucm.store.results import HistoryPoint, Resolution
 from gpucm.store.search_sql import build_filter
 
 
 class StatsReader:
-    def __init__(self, db: Database, catalog: Callable[[], Catalog]) -> None:
+    def __init__(self, db: SqlDatabase, catalog: Callable[[], Catalog]) -> None:
         self._db = db
         self._catalog = catalog
+        self._model_stats_sql = _model_stats_sql(db.dialect)
 
     async def stats(self, query: SearchQuery | None = None) -> MarketStats:
         """The original API's marketplace stats, over the offers a query matches
@@ -38,7 +40,9 @@ class StatsReader:
         stats_screen_10m_history_points), and both from one snapshot."""
         catalog = self._catalog()
         statements = self._stats_statements(query, catalog)
-        statements.append(history.cheapest_by_bucket_sql(since=since, resolution=resolution))
+        statements.append(
+            history.cheapest_by_bucket_sql(self._db.dialect, since=since, resolution=resolution)
+        )
         rows = await self._db.select_many(statements)
         return self._stats_from(rows[:-1], catalog), history.cheapest_by_bucket_rows(rows[-1])
 
@@ -52,9 +56,9 @@ class StatsReader:
         return [
             (
                 "SELECT count(*), coalesce(sum(available), 0),"
-                " avg(CASE WHEN available THEN price_per_hour END),"
-                " min(CASE WHEN available THEN price_per_hour END),"
-                " max(CASE WHEN available THEN price_per_hour END),"
+                " avg(CASE WHEN available = 1 THEN price_per_hour END),"
+                " min(CASE WHEN available = 1 THEN price_per_hour END),"
+                " max(CASE WHEN available = 1 THEN price_per_hour END),"
                 " max(fetched_at)"
                 f" FROM offers WHERE {where}",
                 flt.params,
@@ -64,7 +68,7 @@ class StatsReader:
                 " GROUP BY provider ORDER BY provider",
                 flt.params,
             ),
-            (_MODEL_STATS_SQL.format(where=where), flt.params),
+            (self._model_stats_sql.format(where=where), flt.params),
         ]
 
     @staticmethod
@@ -131,32 +135,36 @@ class StatsReader:
 
 # Percentiles by nearest rank, computed in SQL with window functions so per-model
 # statistics never pull every offer into Python.
-_MODEL_STATS_SQL = """
+def _model_stats_sql(dialect: Dialect) -> str:
+    def rank(fraction: float) -> str:
+        return dialect.nearest_rank(fraction, "n")
+
+    return f"""
 WITH ranked AS (
     SELECT gpu_model, provider, available, price_per_hour AS p, price_per_gpu_hour AS g,
-           CASE WHEN available THEN ROW_NUMBER() OVER (
+           CASE WHEN available = 1 THEN ROW_NUMBER() OVER (
                PARTITION BY gpu_model, available ORDER BY price_per_hour) END AS rn,
-           CASE WHEN available THEN ROW_NUMBER() OVER (
+           CASE WHEN available = 1 THEN ROW_NUMBER() OVER (
                PARTITION BY gpu_model, available ORDER BY price_per_gpu_hour) END AS rg,
            SUM(available) OVER (PARTITION BY gpu_model) AS n
-    FROM offers WHERE {where}
+    FROM offers WHERE {{where}}
 )
 SELECT gpu_model,
        count(*),
        sum(available),
-       min(CASE WHEN available THEN p END),
-       max(CASE WHEN available THEN p END),
-       avg(CASE WHEN available THEN p END),
-       max(CASE WHEN rn = max(1, CAST(0.1 * n + 0.9999999 AS INTEGER)) THEN p END),
-       max(CASE WHEN rn = max(1, CAST(0.5 * n + 0.9999999 AS INTEGER)) THEN p END),
-       max(CASE WHEN rn = max(1, CAST(0.9 * n + 0.9999999 AS INTEGER)) THEN p END),
-       min(CASE WHEN available THEN g END),
-       max(CASE WHEN rg = max(1, CAST(0.5 * n + 0.9999999 AS INTEGER)) THEN g END),
-       max(CASE WHEN rg = max(1, CAST(0.1 * n + 0.9999999 AS INTEGER)) THEN g END),
-       max(CASE WHEN rg = max(1, CAST(0.9 * n + 0.9999999 AS INTEGER)) THEN g END),
-       max(CASE WHEN available THEN g END),
-       avg(CASE WHEN available THEN g END),
-       group_concat(DISTINCT CASE WHEN available THEN provider END)
+       min(CASE WHEN available = 1 THEN p END),
+       max(CASE WHEN available = 1 THEN p END),
+       avg(CASE WHEN available = 1 THEN p END),
+       max(CASE WHEN rn = {rank(0.1)} THEN p END),
+       max(CASE WHEN rn = {rank(0.5)} THEN p END),
+       max(CASE WHEN rn = {rank(0.9)} THEN p END),
+       min(CASE WHEN available = 1 THEN g END),
+       max(CASE WHEN rg = {rank(0.5)} THEN g END),
+       max(CASE WHEN rg = {rank(0.1)} THEN g END),
+       max(CASE WHEN rg = {rank(0.9)} THEN g END),
+       max(CASE WHEN available = 1 THEN g END),
+       avg(CASE WHEN available = 1 THEN g END),
+       {dialect.distinct_list("CASE WHEN available = 1 THEN provider END")}
 FROM ranked
 GROUP BY gpu_model
 ORDER BY gpu_model

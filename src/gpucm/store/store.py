@@ -1,8 +1,7 @@
 """The store: the single source of truth between the refresh workers and every front end.
 
-`Store` is the store's interface, on SQLite: one object front ends and the composition
-root hold, made of one module per concern, each over the database layer
-(store/database.py):
+`Store` is the store's interface: one object front ends and the composition root hold,
+made of one module per concern, each over a database layer:
 
 - offers and search: `store/offers.py` (the offer index kept current: `live_index.py`)
 - stats and history: `store/stats.py`, `store/history.py`
@@ -12,8 +11,12 @@ root hold, made of one module per concern, each over the database layer
 - watch alerts: `store/alert_table.py` (`store.alerts`)
 - the demo market's state: `store/demo_state.py` (`store.demo_state`)
 
-The engine sees the store only through the Protocols in engine/ports.py, so a second
-backend (PostgreSQL) is a second set of these modules behind the same methods.
+Two backends: SQLite (store/database.py, the embedded default, one user) and
+PostgreSQL (store/pg/, a team: `postgresql://` locations). They share every module
+but the offers' writes and searches, which each does its own fastest way; PostgreSQL
+adds `store.team` (store/pg/team.py: the elected refresher and the changes other
+processes make, heard as they commit). The engine sees the store only through the
+Protocols in engine/ports.py.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gpucm.database_url import DatabaseUrl, is_postgres_url
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.models import MarketStats, Offer, ProviderHealth, SearchQuery
 from gpucm.store.alert_table import AlertTable
-from gpucm.store.database import Database
+from gpucm.store.database import Database, SqlDatabase
 from gpucm.store.demo_state import DemoStateTable
 from gpucm.store.health import HealthTable
 from gpucm.store.instance_tables import InstanceTable, LaunchJournal
@@ -40,34 +44,48 @@ from gpucm.store.results import SearchPage as SearchPage
 from gpucm.store.results import SnapshotResult as SnapshotResult
 from gpucm.store.stats import StatsReader
 
+if TYPE_CHECKING:
+    from gpucm.store.pg.offers import PgOfferTable
+    from gpucm.store.pg.team import PgTeam
+
 CatalogGetter = Callable[[], Catalog]
 
 
 class Store:
-    def __init__(self, db: Database, catalog: CatalogGetter, *, offer_index: bool = False) -> None:
+    def __init__(
+        self,
+        db: SqlDatabase,
+        catalog: CatalogGetter,
+        *,
+        offers: OfferTable | PgOfferTable,
+        index: LiveIndex,
+        team: PgTeam | None = None,
+    ) -> None:
         self.db = db
-        self.path = db.path
+        self.path: str = getattr(db, "path", "")
         self._catalog = catalog
-        self.index = LiveIndex(db, wanted=offer_index)
-        self.offers = OfferTable(db, catalog, self.index)
+        self.index = index
+        self.offers = offers
+        self.team = team
         self.market = StatsReader(db, catalog)
         self.provider_health = HealthTable(db)
         self.instances = InstanceTable(db)
         self.journal = LaunchJournal(db)
-        self.alerts = AlertTable(db)
+        self.alerts = AlertTable(db, owner=team.who if team is not None else None)
         self.demo_state = DemoStateTable(db)
 
     @classmethod
     async def open(
         cls,
-        path: Path | str,
+        path: Path | str | DatabaseUrl,
         *,
         catalog: CatalogGetter | Catalog | None = None,
         clock: Clock = utcnow,
         offer_index: bool = False,
     ) -> Store:
-        """`offer_index`: answer paged searches and counts from an in-memory column
-        index (store/offer_index.py), built in the background after each change."""
+        """`path`: a SQLite file, or a PostgreSQL URL (a `DatabaseUrl`, or its text).
+        `offer_index`: answer paged searches and counts from an in-memory column index
+        (store/offer_index.py), built in the background after each change."""
         if catalog is None:
             catalog = Catalog.builtin()
         if isinstance(catalog, Catalog):
@@ -77,10 +95,36 @@ class Store:
                 return fixed
         else:
             getter = catalog
-        return cls(await Database.open(path, clock), getter, offer_index=offer_index)
+        if isinstance(path, DatabaseUrl) or (isinstance(path, str) and is_postgres_url(path)):
+            url = path if isinstance(path, DatabaseUrl) else DatabaseUrl.parse(path)
+            return await cls._open_postgres(url, getter, clock, offer_index)
+        db = await Database.open(path, clock)
+        index = LiveIndex(db, wanted=offer_index)
+        return cls(db, getter, offers=OfferTable(db, getter, index), index=index)
+
+    @classmethod
+    async def _open_postgres(
+        cls, url: DatabaseUrl, catalog: CatalogGetter, clock: Clock, offer_index: bool
+    ) -> Store:
+        # imported only for a team store: asyncpg is ~90 ms of a command's start
+        from gpucm.store.pg.database import PgDatabase
+        from gpucm.store.pg.offers import PgOfferTable
+        from gpucm.store.pg.team import PgTeam, new_origin, whoami
+
+        origin = new_origin()
+        db = await PgDatabase.open(url, clock, origin=origin, who=whoami())
+        offers = PgOfferTable(db, catalog, offer_index=offer_index)
+        return cls(db, catalog, offers=offers, index=offers.index, team=PgTeam(db))
+
+    @property
+    def is_team(self) -> bool:
+        """Shared by a team (PostgreSQL): one refresher, changes heard from others."""
+        return self.team is not None
 
     async def close(self) -> None:
         await self.index.close()
+        if self.team is not None:
+            await self.team.close()
         await self.db.close()
 
     @property
@@ -101,7 +145,7 @@ class Store:
         """A number that changes whenever anything is committed to the database, by this
         store's writer or another process: a cheap "has anything changed" for a cache
         of answers (the API's search cache)."""
-        return int((await self.db.select("PRAGMA data_version"))[0][0])
+        return await self.db.data_version()
 
     async def get_meta(self, key: str) -> str | None:
         rows = await self.db.select("SELECT value FROM meta WHERE key = ?", (key,))

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
     from gpucm.domain.models import SearchQuery
     from gpucm.engine.refresher import RefreshOutcome
-    from gpucm.engine.scheduler import RefreshScheduler
+    from gpucm.engine.scheduler import RefreshWorkers
     from gpucm.services import Services
+    from gpucm.store.results import TeamEvent
     from gpucm.tui.screens.main import MainScreen
     from gpucm.tui.watching import TuiWatches
 
@@ -91,7 +92,7 @@ class GpucmApp(App[None]):
         # one process and would keep every earlier app's object cycles alive
         self._freeze_heap = freeze_heap
         self._starting = False
-        self._scheduler: RefreshScheduler | None = None
+        self._scheduler: RefreshWorkers | None = None
         self._watches: TuiWatches | None = None
         self._instance_timer: Timer | None = None
         self._instance_sync_running = False
@@ -144,6 +145,9 @@ class GpucmApp(App[None]):
                 self.exit(return_code=1, message=f"gpucm-tui: {exc}")
                 return
         self._scheduler = self.services.scheduler(on_outcome=self._landed)
+        if self.services.team is not None:
+            # a team's store: what the others launch and stop shows here as they commit
+            await self.services.team.listen(self._team_changed)
         from gpucm.tui.watching import TuiWatches
 
         self._watches = TuiWatches(self, self.services.store, paths.presets_file())
@@ -216,10 +220,29 @@ class GpucmApp(App[None]):
         if main is None or self._scheduler is None:
             return
         main.refresh_started([name] if name else self.services.provider_names())
+        team = self.services.team
+        if team is not None and not team.leading:
+            self.notify(
+                "Asked the team's refresher for a round; offers show here when it lands.",
+                timeout=4,
+                markup=False,
+            )
         if self._refresh_enabled:
             self._scheduler.refresh_now(name)
         else:
             self._refresh_once(name)
+
+    def _team_changed(self, event: TeamEvent) -> None:
+        """Another process sharing the team store launched, stopped or synced machines
+        (refreshes come through the refresh workers): the instance manager repaints
+        from the store, without asking the providers."""
+        if event.own or event.topic not in ("instances", "launches"):
+            return
+        from gpucm.tui.screens.instances import InstancesScreen, InstancesSynced
+
+        for screen in self.screen_stack:
+            if isinstance(screen, InstancesScreen):
+                screen.post_message(InstancesSynced([]))
 
     @work(group="manual-refresh", exit_on_error=False)
     async def _refresh_once(self, name: str | None) -> None:

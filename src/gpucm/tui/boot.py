@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gpucm import paths
 from gpucm.config_file import ConfigError, configured_providers, read_config
+from gpucm.db_location import store_location
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,11 @@ class BootView:
 
 
 def boot_view(
-    *, db: Path | None, demo: bool | None, env: Mapping[str, str] | None = None
+    *, db: str | Path | None, demo: bool | None, env: Mapping[str, str] | None = None
 ) -> BootView | None:
     """Which database and theme the app will use, decided the way `open_services`
-    decides it; None when the config cannot be read quickly (the full app reports it)."""
+    decides it; None when the config cannot be read quickly (the full app reports it),
+    or the store is a team's PostgreSQL (no local file to read a first page from)."""
     env = os.environ if env is None else env
     try:
         data = read_config(paths.config_file())
@@ -38,8 +40,14 @@ def boot_view(
         return None
     use_demo = demo if demo is not None else not configured_providers(env, data)
     theme = data.get("theme")
+    try:
+        location = store_location(db, demo=use_demo, env=env, config=data)
+    except ConfigError:
+        return None
+    if not isinstance(location, Path):
+        return None
     return BootView(
-        db=db or paths.default_db_path(demo=use_demo),
+        db=location,
         demo=use_demo,
         theme=theme if isinstance(theme, str) else None,
     )

@@ -243,7 +243,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as home:
         # a private, empty home: the user's config, keys and themes never show
         os.environ["GPUCM_HOME"] = home
-        for var in ("NO_COLOR", "TEXTUAL_THEME", "GPUCM_DB"):
+        for var in ("NO_COLOR", "TEXTUAL_THEME", "GPUCM_DB", "DATABASE_URL"):
             os.environ.pop(var, None)
         for scenario in SCENARIOS:
             for db in Path(home).glob("data/*"):

@@ -65,6 +65,8 @@ COLUMNS: tuple[TableColumn, ...] = (
     TableColumn("gpu", "GPU"),
     TableColumn("uptime", "Uptime", right=True),
 )
+# in a team's store, who launched each machine (user@host) comes after what it costs
+TEAM_COLUMNS: tuple[TableColumn, ...] = (*COLUMNS[:4], TableColumn("by", "By"), *COLUMNS[4:])
 
 
 class InstancesSynced(Message):
@@ -233,6 +235,7 @@ class InstancesScreen(Screen[None]):
             "price": Cell(price, right=True),
             "accrued": Cell(fmt.price(accrued(instance, now)), right=True),
             "ssh": Cell(ssh_endpoint(instance)),
+            "by": Cell(instance.launched_by or "-"),
         }
 
     def _show(self, listed: list[Instance]) -> None:
@@ -240,7 +243,8 @@ class InstancesScreen(Screen[None]):
         self.instances = {i.id: i for i in listed}
         keep = self._focus if self._focus in self.instances else table.cursor_key
         rows = [(i.id, self._cells(i)) for i in listed]
-        table.set_data(COLUMNS, rows, cursor=keep)
+        columns = TEAM_COLUMNS if self.services.team is not None else COLUMNS
+        table.set_data(columns, rows, cursor=keep)
         if self._focus is not None and self._focus in self.instances:
             self._focus = None
         self._show_spend(listed)
@@ -255,6 +259,8 @@ class InstancesScreen(Screen[None]):
         now = self.services.clock()
         current = spend(listed, now)
         line = Text()
+        if self.services.team is not None:
+            line.append("team: ")
         line.append(f"{fmt.price(current.per_hour)}/h", style="bold")
         line.append(f" for {current.instances} running or starting of {len(listed)}")
         line.append(f"  ·  accrued {fmt.price(current.accrued)}")
@@ -299,6 +305,8 @@ class InstancesScreen(Screen[None]):
         line.append(
             f"\n{instance.id}  ·  {instance.region or '-'}  ·  {instance.image or 'default image'}"
         )
+        if instance.launched_by:
+            line.append(f"  ·  launched by {instance.launched_by}")
         limits = limits_sentence(instance.provider)
         if limits:
             line.append("\n" + limits)

@@ -354,6 +354,8 @@ class MainScreen(Screen[None]):
     @work(exclusive=True, group="status", exit_on_error=False)
     async def update_status(self) -> None:
         health = await self.services.store.health()
+        team = self.services.team
+        info = await team.refresher() if team is not None else None
         never_refreshed = not any(h.last_success_at for h in health.values())
         if never_refreshed:
             self.table.empty_text = "  Fetching offers from the providers…"
@@ -368,6 +370,7 @@ class MainScreen(Screen[None]):
             refreshing=self._refreshing,
             demo=self.services.demo,
             marked=len(marks),
+            refresher=info.who if info is not None else None,
         )
 
     def action_refresh(self) -> None:

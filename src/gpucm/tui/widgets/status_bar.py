@@ -23,10 +23,12 @@ def status_text(
     refreshing: set[str],
     demo: bool,
     marked: int = 0,
+    refresher: str | None = None,
 ) -> Text:
     """Plain text with styles by class name, built without markup so provider error
     strings can never restyle or crash the bar. What matters most comes first (a
-    narrow terminal cuts the end): DEMO, the match count, the marks, the providers."""
+    narrow terminal cuts the end): DEMO, the match count, the marks, in a team who
+    refreshes for everyone (`refresher`, user@host) and when, then the providers."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
         text.append(" DEMO ", "status--demo")
@@ -37,6 +39,12 @@ def status_text(
     if marked:
         text.append(f"{marked} marked", "status--marked")
         text.append(" (c compare, u unmark)  " if 2 <= marked <= 6 else " (u unmark)  ")
+    if refresher is not None:
+        newest = max(
+            (h.last_success_at for h in health.values() if h.last_success_at), default=None
+        )
+        text.append(f"refreshed by {refresher} {fmt.age(newest, now)}", "status--age")
+        text.append("  ")
     for name in providers:
         h = health.get(name)
         status = h.status if h else "never"
@@ -71,6 +79,7 @@ class StatusBar(Static):
         refreshing: set[str],
         demo: bool,
         marked: int = 0,
+        refresher: str | None = None,
     ) -> None:
         text = status_text(
             providers,
@@ -80,6 +89,7 @@ class StatusBar(Static):
             refreshing=refreshing,
             demo=demo,
             marked=marked,
+            refresher=refresher,
         )
         self.update(self._styled(text))
 

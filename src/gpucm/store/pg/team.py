@@ -1,0 +1,181 @@
+"""The team behind a PostgreSQL store: who refreshes, and what the others change.
+
+- **One refresher.** `try_lead` takes a session-level advisory lock on a connection
+  of its own (`pg_try_advisory_lock`): whoever holds it is the team's refresher and
+  the only process that calls the providers. The lock lives as long as that session:
+  a refresher that dies, or whose machine drops off the network, loses it when the
+  server sees the session end, and the next process to try takes over
+  (engine/team_refresh.py tries every few seconds). The refresher's name (OS user
+  and host) is kept in `meta`, so every status bar can say who refreshes.
+- **Changes, as they commit.** Every write transaction says what it changed (offers,
+  health, instances, launches) and the store's database layer NOTIFYs it inside the
+  transaction (store/pg/database.py), so the others hear it exactly when it commits;
+  `listen` hands them to the front end. A refresh request (`r` in a TUI, `gpucm
+  refresh`) is a notification the refresher acts on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable
+
+import asyncpg
+
+from gpucm.domain.clock import from_epoch
+from gpucm.store.pg.database import LEADER_LOCK, PgDatabase
+from gpucm.store.results import REFRESH_REQUEST, RefresherInfo, TeamEvent
+
+log = logging.getLogger(__name__)
+
+_REFRESHER_KEY = "refresher"
+
+
+def whoami() -> str:
+    """user@host: who launched a machine, who refreshes."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def new_origin() -> str:
+    """This process's store, in the notifications it sends (to skip its own)."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+Listener = Callable[[TeamEvent], None]
+
+
+class PgTeam:
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+        self._conn: asyncpg.Connection | None = None
+        self._listeners: list[Listener] = []
+        self.leading = False
+        self._lost: list[Callable[[], None]] = []
+
+    @property
+    def who(self) -> str:
+        return self._db.who
+
+    async def _connection(self) -> asyncpg.Connection:
+        conn = self._conn
+        if conn is not None and not conn.is_closed():
+            return conn
+        conn = await self._db.connect()
+        conn.add_termination_listener(self._terminated)
+        await conn.add_listener(self._db.channel, self._heard)
+        self._conn = conn
+        return conn
+
+    def _terminated(self, _conn: object) -> None:
+        # the session ended (the server restarted, the network dropped): so did the
+        # lock, and the listening; the next try opens a new session
+        was = self.leading
+        self.leading = False
+        self._conn = None
+        if was:
+            log.warning("lost the team's refresher lock (the session ended)")
+            for lost in self._lost:
+                lost()
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Told when this process stops being the refresher without resigning."""
+        self._lost.append(callback)
+
+    # -- listening --------------------------------------------------------------------
+
+    async def listen(self, listener: Listener) -> None:
+        """Hear every change other processes (and this one) commit, from now on."""
+        self._listeners.append(listener)
+        await self._connection()
+
+    def _heard(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        try:
+            data = json.loads(str(payload))
+            event = TeamEvent(
+                topic=str(data["topic"]),
+                details=tuple(str(d) for d in data.get("detail", ())),
+                by=str(data.get("by", "")),
+                own=data.get("origin") == self._db.origin,
+            )
+        except (ValueError, KeyError, TypeError):
+            log.debug("ignored a notification that is not gpucm's")
+            return
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # one listener's bug must not deafen the others
+                log.exception("team event listener failed")
+
+    async def announce(self, topic: str, details: list[str] | None = None) -> None:
+        """Tell the team something outside a write (a refresh request)."""
+        await self._db.select(
+            "SELECT pg_notify(?, ?)", (self._db.channel, self._db.payload(topic, details or []))
+        )
+
+    async def ask_refresh(self, providers: list[str] | None = None) -> None:
+        await self.announce(REFRESH_REQUEST, providers)
+
+    # -- the refresher ------------------------------------------------------------------
+
+    async def try_lead(self) -> bool:
+        """Become the team's refresher if nobody is; True while this process is."""
+        if self.leading and self._conn is not None and not self._conn.is_closed():
+            return True
+        conn = await self._connection()
+        got = bool(
+            await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LEADER_LOCK, self._db.key)
+        )
+        if got:
+            self.leading = True
+            since = self._db.now().timestamp()
+            async with self._db.write() as tx:
+                await tx.execute(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (_REFRESHER_KEY, json.dumps({"who": self.who, "since": since})),
+                )
+                tx.changed("refresher", self.who)
+        return got
+
+    async def resign(self) -> None:
+        if not self.leading:
+            return
+        self.leading = False
+        conn = self._conn
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                await conn.execute("SELECT pg_advisory_unlock($1, $2)", LEADER_LOCK, self._db.key)
+
+    async def refresher(self) -> RefresherInfo | None:
+        """Who refreshes for the team (or last did), and whether it still holds the lock."""
+        rows = await self._db.select(
+            "SELECT (SELECT value FROM meta WHERE key = ?),"
+            " EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid = ? AND objid = ? AND objsubid = 2)",
+            (_REFRESHER_KEY, LEADER_LOCK, self._db.key & 0xFFFFFFFF),
+        )
+        value, alive = rows[0]
+        if value is None:
+            return None
+        try:
+            data = json.loads(value)
+            return RefresherInfo(str(data["who"]), from_epoch(data.get("since")), bool(alive))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    async def close(self) -> None:
+        await self.resign()
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
