@@ -38,8 +38,8 @@ from gpucm.domain.provider_names import canonical_provider, display_name
 from gpucm.engine.capabilities import launch_caveats, not_honoured, unsupported_fields
 from gpucm.engine.launch_errors import EarlierInDoubt, NoCapacity, OverBudget, same_request
 
-# The TUI and api/errors.py import these from here; they live in launch_errors.py and
-# launch_options.py (the TUI moves to engine/launch_flow.py next).
+# api/errors.py and some tests import these from here; they live in launch_errors.py
+# and launch_options.py.
 from gpucm.engine.launch_errors import LaunchError as LaunchError
 from gpucm.engine.launch_errors import LaunchInDoubt as LaunchInDoubt
 from gpucm.engine.launch_options import LaunchOptions as LaunchOptions
