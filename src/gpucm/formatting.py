@@ -16,6 +16,15 @@ def price(value: float | None) -> str:
     return f"${value:,.0f}"
 
 
+def bid(value: float | None) -> str:
+    """A bid per GPU-hour as sent, to a hundredth of a cent: $0.281, $0.0525, $1.50."""
+    if value is None:
+        return "-"
+    text = f"{value:.4f}".rstrip("0")
+    decimals = len(text.partition(".")[2])
+    return "$" + (text + "0" * (2 - decimals) if decimals < 2 else text)
+
+
 def number(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "-"

@@ -5,6 +5,10 @@ base URLs. A provider can be switched to a fault ("500", "garbage", "hang", "ech
 between requests, to show the others keep refreshing. RunPod is served on its REST API
 v2 paths only: GraphQL answers 404, as it will once RunPod retires it. Every request is
 recorded (method, path, query, body).
+
+Vast.ai also rents: `PUT /vast/api/v0/asks/{id}/` answers its recorded create, and from
+then on the instance list holds the new contract too (as a bid instance when the create
+carried a bid `price`), named as the create asked, so gpucm finds the machine it made.
 """
 
 from __future__ import annotations
@@ -50,10 +54,27 @@ class Seen:
     body: bytes
 
 
+VAST_ASK = "/vast/api/v0/asks/"
+VAST_INSTANCES = "/vast/api/v1/instances/"
+
+
+def _vast_created(body: bytes) -> dict[str, object]:
+    """The instance-list row of a contract the fake's create just made: the recorded
+    running bid instance, with the new contract's id, name and bid."""
+    create = json.loads(body or b"{}")
+    contract = json.loads((FIXTURES / "vastai/create_instance.json").read_text())
+    rows = json.loads((FIXTURES / "vastai/instances_interruptible.json").read_text())
+    row: dict[str, object] = dict(rows["instances"][1])
+    row.update(id=contract["new_contract"], label=create.get("label"))
+    row["is_bid"] = "price" in create
+    return row
+
+
 class _Handler(BaseHTTPRequestHandler):
     faults: ClassVar[dict[str, str]] = {}
     seen_auth: ClassVar[list[str]] = []
     seen: ClassVar[list[Seen]] = []
+    vast_created: ClassVar[list[dict[str, object]]] = []
 
     def log_message(self, format: str, *args: object) -> None:  # keep test output clean
         return
@@ -64,6 +85,15 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         params = dict(urllib.parse.parse_qsl(query))
         self.seen.append(Seen(method, path, params, body))
+        if method == "PUT" and path.startswith(VAST_ASK):
+            self.vast_created.append(_vast_created(body))
+            self._send(200, (FIXTURES / "vastai/create_instance.json").read_bytes())
+            return
+        if (method, path) == ("GET", VAST_INSTANCES) and self.vast_created:
+            listed = json.loads((FIXTURES / "vastai/instances.json").read_text())
+            listed["instances"] = [*listed["instances"], *self.vast_created]
+            self._send(200, json.dumps(listed).encode())
+            return
         route = ROUTES.get((method, path))
         if route is None:
             self._send(404, b'{"error": "no such route in the fake"}')
@@ -105,6 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._answer("POST")
 
+    def do_PUT(self) -> None:
+        self._answer("PUT")
+
 
 class FakeProviders:
     def __init__(self, server: ThreadingHTTPServer) -> None:
@@ -145,6 +178,7 @@ def fake_providers() -> Iterator[FakeProviders]:
     _Handler.faults = {}
     _Handler.seen_auth = []
     _Handler.seen = []
+    _Handler.vast_created = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -199,3 +199,47 @@ def test_runpod_on_a_server_with_only_the_v2_paths(fake: FakeProviders, tmp_path
     assert rest == {("GET", "/runpod/v2/catalog/gpus"), ("GET", "/runpod/v2/pods")}
     clouds = {r.query["cloud"] for r in runpod_requests if r.path.endswith("/catalog/gpus")}
     assert clouds == {"SECURE", "COMMUNITY"}
+
+
+def test_a_vast_spot_launch_sends_the_bid_and_lists_as_interruptible(
+    fake: FakeProviders, tmp_path: Path
+) -> None:
+    """Issue 13's "done when": `gpucm instances launch --offer vast_ai:ID --spot --bid X
+    --yes` sends a Vast create carrying the bid (`price`, for the whole machine: the bid
+    x GPUs), and the instance shows as interruptible in `instances list`."""
+    proc = gpucm(fake, tmp_path, "refresh")
+    assert proc.returncode == 0, proc.stderr
+    vast = {o["id"]: o for o in offers_by_provider(fake, tmp_path)["vast_ai"]}
+    offer = next(o for o in vast.values() if o["gpu_count"] > 1 and o["min_bid_per_gpu_hour"])
+    bid = round(offer["min_bid_per_gpu_hour"] * 1.25, 4)
+    proc = gpucm(
+        fake,
+        tmp_path,
+        "instances",
+        "launch",
+        "--offer",
+        offer["id"],
+        "--spot",
+        "--bid",
+        str(bid),
+        "--yes",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "interruptible, bid" in proc.stderr
+    (create,) = [r for r in fake.seen if r.method == "PUT"]
+    assert create.path == f"/vast/api/v0/asks/{offer['provider_id']}/"
+    body = json.loads(create.body)
+    assert body["price"] == pytest.approx(bid * offer["gpu_count"])
+    launched = json.loads(proc.stdout)
+    assert launched["interruptible"] is True
+
+    proc = gpucm(fake, tmp_path, "instances", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    listed = {i["id"]: i for i in json.loads(proc.stdout)}
+    assert listed[launched["id"]]["interruptible"] is True
+    assert listed[launched["id"]]["request_id"] == launched["request_id"]
+    table = gpucm(fake, tmp_path, "instances", "list")
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if launched["id"] in line)
+    assert "running (spot)" in row

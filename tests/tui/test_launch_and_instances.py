@@ -18,7 +18,7 @@ from textual.widgets import Button, Input, Select, Static
 
 from gpucm import paths
 from gpucm.domain.models import Instance, Offer, SearchQuery
-from gpucm.engine.capabilities import unsupported_fields
+from gpucm.engine.capabilities import not_honoured, unsupported_fields
 from gpucm.engine.launch_options import LaunchOptions
 from gpucm.providers.demo_instances import PROVISION_SECONDS, fails_for_capacity
 from gpucm.services import Services
@@ -88,7 +88,14 @@ def test_ports_parse_and_refuse_bad_ones() -> None:
 
 def test_field_notes_are_the_engines_sentences() -> None:
     lam = field_notes("lambda_labs")
-    assert set(lam) == {"image", "env", "ports", "auto_terminate"}
+    assert set(lam) == {
+        "image",
+        "env",
+        "ports",
+        "auto_shutdown",
+        "ssh_public_key",
+        "interruptible",
+    }
     assert "ssh_key" not in lam  # Lambda takes one key per launch
     everything = LaunchOptions(
         request_id="x",
@@ -98,9 +105,14 @@ def test_field_notes_are_the_engines_sentences() -> None:
         ports=((1, "tcp"),),
         auto_terminate_hours=1.0,
         ssh_key_name="k",
+        ssh_public_key="ssh-ed25519 AAAA",
+        interruptible=True,
     )
-    # one copy of the rules: each note is the engine's sentence, under its field
-    sentences = unsupported_fields("lambda_labs", everything)
+    # one copy of the rules: each note is the engine's sentence, under its field (spot
+    # is refused, not ignored: its note is the refusal)
+    sentences = unsupported_fields("lambda_labs", everything) + not_honoured(
+        "lambda_labs", everything
+    )
     assert len(sentences) == len(lam)
     for note in lam.values():
         assert any(s.lower().endswith(note.lower()) for s in sentences)
@@ -112,8 +124,11 @@ def test_field_notes_are_the_engines_sentences() -> None:
         "image",
         "env",
         "ports",
-        "auto_terminate",
+        "auto_shutdown",
         "ssh_key",
+        "ssh_public_key",
+        "interruptible",
+        "file_systems",
     }
 
 
@@ -256,7 +271,7 @@ async def test_capacity_failure_offers_the_equivalent_and_launches_it(
         assert "instead (same GPU and count)" in headline
         assert failing.gpu_model in headline
         launch = confirm.query_one("#lc-launch", Button)
-        assert str(launch.label) == "Launch instead" and not launch.disabled
+        assert str(launch.label) == "Launch that instead" and not launch.disabled
         assert await demo_machines(services) == 0
         await pilot.press("enter")
         await settle(pilot)
@@ -302,7 +317,7 @@ async def test_bad_input_shows_a_hint_and_checks_nothing(
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot, services, offer)
-        monkeypatch.setattr(type(services), "launcher", property(lambda s: no_preflight))
+        monkeypatch.setattr(type(services), "launch_flow", property(lambda s: no_preflight))
         disk = form.query_one("#lf-disk", Input)
         disk.value = "lots"
         await pilot.pause()

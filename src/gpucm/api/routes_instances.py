@@ -3,10 +3,13 @@ terminate — through the one launch flow (engine/launch_flow.py) and the instan
 manager, as the CLI and TUI.
 
 Creating spends money, so the POST is the confirmation but not a blank cheque: the
-offer is re-quoted first, and a vanished offer, a price above `max_price_per_hour` or
-a budget it would pass refuses with 409 and nothing launched. When the provider has no
-capacity, 409 lists equivalent offers, or with `"failover": true` the cheapest of them
-is launched instead. One Idempotency-Key (or `request_id`) never creates two
+offer is re-quoted first, and a budget it would pass refuses with 409 and nothing
+launched. When the offer is gone, priced above `max_price_per_hour`, or the provider
+has no capacity, 409 lists equivalent offers (same GPU model and count, within the
+maximum, all-in, from any provider), or with `"failover": true` the cheapest of them
+is launched instead. `"interruptible": true` rents the offer as spot, bidding
+`bid_price_per_gpu` $/GPU-hour (default: its minimum bid + 5%); at a provider that
+rents no spot machines it is a 422. One Idempotency-Key (or `request_id`) never creates two
 instances: the same key with the same request answers 200 with the instance it
 created; with a different request (another offer), 422 naming the first request's.
 """
@@ -20,6 +23,7 @@ from fastapi import APIRouter, Header, Query
 from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
+from gpucm import formatting as fmt
 from gpucm.api.context import ApiContext, Ctx
 from gpucm.api.envelope import Envelope, ok, scrub
 from gpucm.api.errors import ApiError
@@ -27,7 +31,13 @@ from gpucm.domain.models import Instance, LaunchRequest
 from gpucm.domain.provider_names import PROVIDERS, canonical_provider, display_name
 from gpucm.engine.instances import Action, InstanceError
 from gpucm.engine.launch_errors import EarlierInDoubt, NoCapacity, RequestMismatch
-from gpucm.engine.launch_flow import LaunchRefused, LaunchTarget, OfferNotFound, WrongProvider
+from gpucm.engine.launch_flow import (
+    LaunchRefused,
+    LaunchTarget,
+    NotHonoured,
+    OfferNotFound,
+    WrongProvider,
+)
 from gpucm.engine.launch_options import LaunchOptions, new_request_id
 from gpucm.engine.launcher import LaunchOutcome, Preflight
 from gpucm.engine.spend import summary_line
@@ -46,9 +56,10 @@ class CreateInstance(LaunchRequest):
 
     failover: bool = Field(
         default=False,
-        description="when the provider has no capacity, launch the cheapest equivalent "
-        "(same GPU model and count, within max_price_per_hour, or 20% above the offer "
-        "without one) under the same request id; the message says what was taken instead",
+        description="when the offer is gone, over max_price_per_hour or out of capacity, "
+        "launch the cheapest equivalent (same GPU model and count, within "
+        "max_price_per_hour, or 20% above the offer without one) under the same request "
+        "id; the message says what was taken instead. Without it, a 409 lists them",
     )
 
 
@@ -86,7 +97,13 @@ def _launched_message(outcome: LaunchOutcome, pre: Preflight) -> str:
     where = display_name(i.provider)
     notes = [
         f"Launched {i.id} ({pre.offer.gpu_count} x {pre.offer.gpu_model} at {where}) "
-        f"at ${pre.cost.per_hour:.3f}/h all-in; it is {i.status}"
+        f"at ${pre.cost.per_hour:.3f}/h all-in"
+        + (
+            f", interruptible, bid {fmt.bid(pre.bid_per_gpu)}/GPU·h"
+            if pre.bid_per_gpu is not None
+            else ""
+        )
+        + f"; it is {i.status}"
     ]
     notes += pre.changes()
     notes += [f"ignored: {u}" for u in pre.unsupported]
@@ -152,7 +169,7 @@ async def create_instance(
                 f"not launched: no offer {req.offer_id!r} at {provider}; it may have gone "
                 "(search again for a current one)",
             ) from None
-        except WrongProvider as exc:
+        except (WrongProvider, NotHonoured) as exc:
             raise ApiError(422, f"invalid request: {exc}") from None
         except LaunchRefused as exc:
             raise ApiError(409, exc.preflight.refusal()) from None

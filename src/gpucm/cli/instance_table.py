@@ -10,6 +10,7 @@ from gpucm import formatting as fmt
 from gpucm.cli.output import print_json
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Instance
+from gpucm.engine.instances import status_text
 from gpucm.engine.spend import SpendReport, accrued, amount_text
 
 
@@ -51,7 +52,7 @@ def instances_table(
         Column("ID", max_width=60),
         Column("NAME", min_width=4, max_width=30, flex=True, keep=0),
         Column("GPU", min_width=5, max_width=20, flex=True, keep=1),
-        Column("STATUS", max_width=12),
+        Column("STATUS", max_width=19),
         Column("UPTIME", ">"),
         Column("$/H", ">"),
         Column("ACCRUED", ">"),
@@ -62,7 +63,7 @@ def instances_table(
             i.id,
             i.name or "-",
             gpu_text(i),
-            i.status,
+            status_text(i),
             uptime(i, now),
             fmt.price(i.price_per_hour),
             spent_text(i, now, report),

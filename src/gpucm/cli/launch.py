@@ -2,24 +2,28 @@
 
 The flow re-quotes the offer and hands the confirmation here: the all-in price and
 everything that differs from what the user may expect go to stderr, then it asks on a
-terminal, takes --yes, or refuses (stdin is not a terminal). On no capacity it lists
-the equivalents and takes --failover's first, or the one chosen at a terminal. A
+terminal, takes --yes, or refuses (stdin is not a terminal). On no capacity, or when
+the offer is gone or over the maximum, it lists the equivalents and takes
+--failover's first, or the one chosen at a terminal (an equivalent chosen before any
+confirmation is confirmed as the offer would have been: --yes or a terminal's y). A
 request id seen before prints the instance it launched; one first used for another
-request is bad input (exit 2).
+request, or spot at a provider without it, is bad input (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from gpucm import formatting as fmt
 from gpucm.cli.errors import Refused, UsageError
 from gpucm.cli.instance_table import instances_table
 from gpucm.cli.launch_request import plan
 from gpucm.cli.output import clean_line, demo_banner, print_json, say
 from gpucm.cli.prompt import ask, interactive
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.capabilities import availability_meaning
 from gpucm.engine.launch_errors import NoCapacity, RequestMismatch
-from gpucm.engine.launch_flow import LaunchRefused, NoMatch, WrongProvider
+from gpucm.engine.launch_flow import LaunchRefused, NoMatch, NotHonoured, WrongProvider
 from gpucm.engine.launch_options import LaunchOptions
 from gpucm.engine.launcher import LaunchOutcome, Preflight
 from gpucm.services import Services
@@ -39,6 +43,9 @@ def confirmation(pre: Preflight, options: LaunchOptions) -> list[str]:
             f"${cost.storage_per_hour:.3f}, storage estimated)"
         )
     lines.append(price)
+    if pre.bid_per_gpu is not None:
+        lines.append(f"  rental:    interruptible, bid {fmt.bid(pre.bid_per_gpu)}/GPU·h")
+    lines.append(f"  stock:     {o.availability} ({availability_meaning(o.provider)})")
     hours = f"{pre.hours:g} h"
     if options.hours is None and options.auto_terminate_hours is None:
         hours += " (--hours N for longer)"
@@ -53,7 +60,7 @@ def confirmation(pre: Preflight, options: LaunchOptions) -> list[str]:
     if options.disk_gb:
         what.append(f"{options.disk_gb:g} GB disk")
     if options.auto_terminate_hours:
-        what.append(f"auto-terminate after {options.auto_terminate_hours:g} h")
+        what.append(f"auto-shutdown after {options.auto_terminate_hours:g} h")
     lines.append(f"  runs:      {'; '.join(what)}")
     lines += [f"  changed:   {c}" for c in pre.changes()]
     lines += [f"  ignored:   {u}" for u in pre.unsupported]
@@ -97,6 +104,7 @@ def print_launched(
 async def cmd_launch(ns: argparse.Namespace, services: Services, secrets: list[str]) -> int:
     p = plan(ns, secrets)
     options = p.options
+    confirmed: list[Preflight] = []
 
     async def confirm(pre: Preflight) -> bool:
         demo_banner(services.demo)
@@ -108,14 +116,21 @@ async def cmd_launch(ns: argparse.Namespace, services: Services, secrets: list[s
         for line in confirmation(pre, options):
             say(line)
         if ns.yes:
+            confirmed.append(pre)
             return True
         if not interactive():
             raise Refused(
                 "not launched: pass --yes to launch without asking (stdin is not a terminal)"
             )
-        return ask("Launch? [y/N] ").lower() in ("y", "yes")
+        if ask("Launch? [y/N] ").lower() not in ("y", "yes"):
+            return False
+        confirmed.append(pre)
+        return True
 
     async def choose(failure: str, candidates: list[Preflight]) -> Preflight:
+        # before any confirmation (the offer is gone or over the maximum) the choice
+        # is the launch's consent: it is confirmed like the offer would have been
+        why = "the offer has no capacity" if confirmed else "the offer cannot be launched"
         say(f"gpucm: {clean_line(failure, secrets)}")
         if ns.failover:
             say("Failing over:")
@@ -126,13 +141,17 @@ async def cmd_launch(ns: argparse.Namespace, services: Services, secrets: list[s
                 say(line)
             if ns.yes or not interactive():
                 raise Refused(
-                    "not launched: the offer has no capacity; pass --failover to take the "
-                    "first equivalent, or --offer ID to pick one"
+                    f"not launched: {why}; pass --failover to take the first equivalent, "
+                    "or --offer ID to pick one"
                 )
             answer = ask(f"Launch which instead? [1-{len(candidates)}, Enter to cancel] ")
             if not answer.isdigit() or not 1 <= int(answer) <= len(candidates):
                 raise Refused("cancelled: nothing was launched")
             chosen = candidates[int(answer) - 1]
+        if not confirmed:
+            if not await confirm(chosen):
+                raise Refused("cancelled: nothing was launched")
+            return chosen
         for line in confirmation(chosen, options):
             say(line)
         return chosen
@@ -141,7 +160,7 @@ async def cmd_launch(ns: argparse.Namespace, services: Services, secrets: list[s
     await services.ensure_data()
     try:
         outcome = await services.launch_flow.run(p.target, options, confirm=confirm, choose=choose)
-    except (RequestMismatch, WrongProvider) as exc:
+    except (RequestMismatch, WrongProvider, NotHonoured) as exc:
         raise UsageError(str(exc)) from None
     except LaunchRefused as exc:
         raise Refused(exc.preflight.refusal()) from None

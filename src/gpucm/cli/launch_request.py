@@ -167,6 +167,12 @@ def with_flags(
         update["environment"] = tuple({**dict(options.environment), **dict(env)}.items())
     if ns.port:
         update["ports"] = tuple(ns.port)
+    if ns.bid is not None and not (ns.spot or options.interruptible):
+        raise UsageError("--bid is for interruptible launches: add --spot")
+    if ns.spot:
+        update["interruptible"] = True
+    if ns.bid is not None:
+        update["bid_per_gpu"] = ns.bid
     return dataclasses.replace(options, **update)
 
 

@@ -264,7 +264,20 @@ def _instances(sub: argparse._SubParsersAction[Parser]) -> None:
         "--auto-terminate-hours",
         type=positive_float,
         metavar="N",
-        help="terminate after N hours (where the provider can)",
+        help="stop the machine after N hours where the provider can (Paperspace's "
+        "auto-shutdown: the disk stays and keeps billing)",
+    )
+    money.add_argument(
+        "--spot",
+        action="store_true",
+        help="rent interruptible (Vast.ai, RunPod): cheaper, stops when outbid; its disk "
+        "stays and keeps billing",
+    )
+    money.add_argument(
+        "--bid",
+        type=positive_float,
+        metavar="USD",
+        help="with --spot: bid per GPU-hour (default: the offer's minimum bid + 5%%)",
     )
     money.add_argument(
         "--request-id",
@@ -274,7 +287,8 @@ def _instances(sub: argparse._SubParsersAction[Parser]) -> None:
     money.add_argument(
         "--failover",
         action="store_true",
-        help="if the provider has no capacity, take the next-best equivalent without asking",
+        help="if the offer has no capacity, is gone or is over the maximum, take the "
+        "next-best equivalent (same GPU model and count, within the maximum)",
     )
     money.add_argument("--yes", "-y", action="store_true", help="launch without asking")
     _output(launch, csv=False)

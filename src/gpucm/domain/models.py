@@ -209,6 +209,16 @@ class LaunchRequest(BaseModel):
     max_price_per_hour: float | None = Field(default=None, gt=0)
     auto_terminate_hours: float | None = Field(default=None, gt=0)
     request_id: str | None = None
+    # rent the offer interruptible (spot), bidding this much per GPU-hour (default: the
+    # offer's minimum bid plus a small margin); a higher bid stops the machine
+    interruptible: bool = False
+    bid_price_per_gpu: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _bid_needs_interruptible(self) -> LaunchRequest:
+        if self.bid_price_per_gpu is not None and not self.interruptible:
+            raise ValueError("bid_price_per_gpu is for interruptible launches: add interruptible")
+        return self
 
     def __repr__(self) -> str:
         # environment values are secrets (tokens, keys): never in reprs or logs

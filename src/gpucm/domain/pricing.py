@@ -7,6 +7,7 @@ storage the user asks for wherever it is billed separately, and says it is estim
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from gpucm.domain.models import Offer
@@ -44,19 +45,47 @@ def included_storage_gb(offer: Offer) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def all_in(offer: Offer, disk_gb: float | None) -> AllIn:
+def all_in(offer: Offer, disk_gb: float | None, *, bid_per_gpu: float | None = None) -> AllIn:
     """The offer's hourly price plus the requested disk where storage is billed
-    separately (a per-GB-month rate on the offer), less what the price includes."""
+    separately (a per-GB-month rate on the offer), less what the price includes. With
+    `bid_per_gpu`, the offer rented interruptible at that bid (`interruptible_price`)."""
     rate = offer.storage_price_per_gb_month
     extra = max(0.0, (disk_gb or 0.0) - included_storage_gb(offer))
     storage = (rate * extra / HOURS_PER_MONTH) if rate and extra else 0.0
+    compute = (
+        offer.price_per_hour if bid_per_gpu is None else interruptible_price(offer, bid_per_gpu)
+    )
     return AllIn(
-        per_hour=offer.price_per_hour + storage,
-        compute_per_hour=offer.price_per_hour,
+        per_hour=compute + storage,
+        compute_per_hour=compute,
         storage_per_hour=storage,
         estimated=storage > 0,
         gpu_count=offer.gpu_count,
     )
+
+
+# An interruptible launch's default bid: the minimum plus this margin, so a bid placed
+# as the market ticks up is not outbid at once; small enough to stay well under the
+# on-demand price (spot is ~40-60% of it at Vast and RunPod).
+BID_MARGIN = 0.05
+
+
+def interruptible_price(offer: Offer, bid_per_gpu: float) -> float:
+    """$/h the offer bills rented interruptible at `bid_per_gpu`: the bid for every GPU,
+    plus what the offer's interruptible price folds in beyond its minimum bid (Vast's
+    storage, as its on-demand price does)."""
+    folded = 0.0
+    spot, minimum = offer.spot_price_per_hour, offer.min_bid_per_gpu_hour
+    if spot is not None and minimum is not None:
+        folded = max(0.0, spot - minimum * offer.gpu_count)
+    return bid_per_gpu * offer.gpu_count + folded
+
+
+def default_bid(min_bid_per_gpu: float) -> float:
+    """The bid per GPU-hour a launch offers unless told otherwise: the minimum plus
+    BID_MARGIN, rounded up to a tenth of a cent (never below the minimum)."""
+    bid = math.ceil(round(min_bid_per_gpu * (1 + BID_MARGIN) * 1000, 6)) / 1000
+    return max(bid, min_bid_per_gpu)
 
 
 def planned_disk_gb(min_storage: float | None) -> float:

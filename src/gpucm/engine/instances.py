@@ -140,6 +140,16 @@ class InstanceManager:
             raise InstanceError(redact(str(exc), self._secrets())) from None
 
 
+def status_text(instance: Instance) -> str:
+    """The status as every front end shows it: "running", "running (spot)" for an
+    interruptible machine, "stopped (outbid)" when a higher bid stopped it."""
+    if instance.status_reason:
+        return f"{instance.status} ({instance.status_reason})"
+    if instance.interruptible:
+        return f"{instance.status} (spot)"
+    return instance.status
+
+
 def ssh_command(instance: Instance) -> list[str] | None:
     """The system ssh command for a running instance, or None if it has no endpoint."""
     if not instance.ssh_host or instance.status != "running":

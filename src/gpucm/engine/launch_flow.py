@@ -1,7 +1,8 @@
 """The one launch flow: every front end (CLI, API, TUI) launches through `LaunchFlow.run`
 and keeps only its input and output.
 
-    reconcile -> existing request -> the offer -> preflight (re-quote) -> confirm
+    reconcile -> existing request -> the offer -> preflight (re-quote)
+      -> confirm (or, when the offer is gone or over the maximum: choose an equivalent)
       -> budget reservation + journal (one write transaction) -> launch
       -> on no capacity: failover to an equivalent, at most MAX_FAILOVERS in a row
 
@@ -21,17 +22,27 @@ and keeps only its input and output.
   reservation and the provider call follow at once. False raises `Declined`.
   A preflight that cannot launch (gone, over the maximum or the budget, too small)
   never reaches `confirm`: `LaunchRefused` carries it, for a screen that shows why.
-- `choose(failure, candidates) -> Preflight | None`, awaited when the provider has no
-  capacity: the failure (one line) and equivalent offers, cheapest first, each
-  re-quoted. Return the one to launch instead (one request id throughout: never two
-  machines), or None to stop (`NoCapacity`). Without `choose`, the first capacity
-  failure stops the flow.
+- `choose(failure, candidates) -> Preflight | None`: the failure (one line) and
+  equivalent offers (same GPU model and count, within the maximum, all-in, from any
+  provider), cheapest first, each re-quoted. Return the one to launch instead (one
+  request id throughout: never two machines), or None to stop. Awaited in two places:
+  - before any confirmation, when the preflight finds the offer gone or repriced over
+    the maximum (no dead end). `confirm` is not called then: the choice *is* the
+    consent, so a front end shows it as its confirmation (the price, all-in). None
+    raises `LaunchRefused` with the original preflight. Without equivalents, or without
+    `choose`, `LaunchRefused` at once (`equivalents_checked` says whether any were
+    looked for);
+  - after the confirmation, when the provider has no capacity. None raises
+    `NoCapacity`; without `choose`, the first capacity failure stops the flow.
 - `progress(line)`: optional, told what the flow is doing ("Re-quoting...",
   "Launching at RunPod...", "No capacity at Vast.ai: looking for ...").
 
 It returns a `LaunchOutcome` (the instance; `reused` when the request id had launched
 it before; `preflight`, what was launched at what price, None when reused). Every
-refusal is a `LaunchError` whose message is one line a person can act on.
+refusal is a `LaunchError` whose message is one line a person can act on. A request
+the offer's provider cannot do at all and that cannot be ignored (interruptible at a
+provider without spot, filesystems where there are none) is `NotHonoured`, before
+any re-quote: bad input, as the front ends say it (CLI exit 2, API 422).
 
 The budget holds across processes: the reservation is taken in the journal's write
 transaction (see store/instance_tables.py), so a preflight that passed can still end
@@ -45,6 +56,7 @@ from dataclasses import dataclass
 
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.capabilities import not_honoured
 from gpucm.engine.launch_errors import LaunchError, NoCapacity
 from gpucm.engine.launch_options import LaunchOptions, offer_target, request_fingerprint
 from gpucm.engine.launcher import MAX_FAILOVERS, Launcher, LaunchOutcome, Preflight
@@ -67,12 +79,26 @@ class WrongProvider(LaunchError):
     """The request names an offer at one provider and a different provider."""
 
 
-class LaunchRefused(LaunchError):
-    """The re-quoted offer cannot be launched as asked; `preflight` says why."""
+class NotHonoured(LaunchError):
+    """The request asks what the offer's provider cannot do and what cannot be ignored
+    (interruptible at a provider that rents no spot machines)."""
 
-    def __init__(self, preflight: Preflight) -> None:
-        super().__init__(preflight.refusal())
+
+class LaunchRefused(LaunchError):
+    """The re-quoted offer cannot be launched as asked; `preflight` says why.
+    `equivalents_checked`: equivalents were looked for and none would do."""
+
+    def __init__(self, preflight: Preflight, *, equivalents_checked: bool = False) -> None:
+        message = preflight.refusal()
+        if equivalents_checked:
+            o = preflight.offer
+            message = message.removesuffix("; nothing was launched") + (
+                f"; no equivalent offer ({o.gpu_count} x {o.gpu_model} within the price "
+                "limit) is available either; nothing was launched"
+            )
+        super().__init__(message)
         self.preflight = preflight
+        self.equivalents_checked = equivalents_checked
 
 
 class Declined(LaunchError):
@@ -136,12 +162,15 @@ class LaunchFlow:
         previous = await launcher.existing(options.request_id, fingerprint, described)
         if previous is not None:
             return previous
-        offer = await self.offer(target)
+        offer = await self.offer(target, interruptible=options.interruptible)
+        refused = not_honoured(offer.provider, options)
+        if refused:
+            raise NotHonoured(f"not launched ({offer.id}): {'; '.join(refused)}")
         say(f"Re-quoting the offer at {display_name(offer.provider)}…")
         pre = await launcher.preflight(offer, options)
         if not pre.ok:
-            raise LaunchRefused(pre)
-        if not await confirm(pre):
+            pre = await self._instead_of_refused(pre, options, choose, say)
+        elif not await confirm(pre):
             raise Declined("cancelled: nothing was launched")
 
         async def instead(failure: str, candidates: list[Preflight]) -> Preflight:
@@ -168,13 +197,35 @@ class LaunchFlow:
         )
         return LaunchOutcome(outcome.instance, outcome.record, outcome.reused, launched)
 
-    async def offer(self, target: LaunchTarget) -> Offer:
-        """The offer the target names, as the store has it now."""
+    async def _instead_of_refused(
+        self, pre: Preflight, options: LaunchOptions, choose: Choose | None, say: Progress
+    ) -> Preflight:
+        """A preflight refused for the offer (gone, or over the maximum): the equivalent
+        `choose` takes instead, which is its consent; else LaunchRefused."""
+        if choose is None or not pre.replaceable:
+            raise LaunchRefused(pre)
+        failed = pre.offer
+        say(f"Looking for {failed.gpu_count} x {failed.gpu_model} elsewhere…")
+        why = "which is gone" if pre.vanished else "which is over your maximum"
+        candidates = await self.launcher.failover_candidates(pre.listed, options, why=why)
+        if not candidates:
+            raise LaunchRefused(pre, equivalents_checked=True)
+        failure = f"{failed.gpu_count} x {failed.gpu_model} ({failed.id}): " + "; ".join(
+            pre.problems
+        )
+        chosen = await choose(failure, candidates)
+        if chosen is None:
+            raise LaunchRefused(pre)
+        return chosen
+
+    async def offer(self, target: LaunchTarget, *, interruptible: bool = False) -> Offer:
+        """The offer the target names, as the store has it now (for a search, the
+        cheapest match: by its interruptible price for an interruptible launch)."""
         if target.offer is not None:
             return target.offer
         if target.query is not None:
             try:
-                return await self.launcher.cheapest(target.query)
+                return await self.launcher.cheapest(target.query, interruptible=interruptible)
             except LaunchError:
                 raise NoMatch(
                     "no available offer matches; loosen a filter (see `gpucm offers`)"

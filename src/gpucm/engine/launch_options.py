@@ -36,6 +36,12 @@ class LaunchOptions:
     min_storage_gb: float | None = None
     min_gpus: int | None = None
     hours: float | None = None  # for the cost estimate
+    # rented interruptible (spot) at `bid_per_gpu` $/GPU-hour; None: the offer's
+    # minimum bid plus a small margin (domain.pricing.default_bid)
+    interruptible: bool = False
+    bid_per_gpu: float | None = None
+    ssh_public_key: str | None = None  # installed where the provider takes one (Paperspace)
+    file_systems: tuple[str, ...] = ()  # the provider's shared filesystems to attach (Lambda)
 
     def __repr__(self) -> str:  # environment values are secrets
         return (
@@ -58,7 +64,20 @@ class LaunchOptions:
             "ssh_key_name": self.ssh_key_name,
             "max_price_per_hour": self.max_price_per_hour,
             "auto_terminate_hours": self.auto_terminate_hours,
+            **self._rental(),
         }
+
+    def _rental(self) -> dict[str, Any]:
+        """Interruptible, bid, key and filesystems: only where asked, so a request
+        journaled before they existed has the same fingerprint as before."""
+        out: dict[str, Any] = {}
+        if self.interruptible:
+            out.update(interruptible=True, bid_per_gpu=self.bid_per_gpu)
+        if self.ssh_public_key:
+            out["ssh_public_key"] = self.ssh_public_key
+        if self.file_systems:
+            out["file_systems"] = sorted(self.file_systems)
+        return out
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """What a request asks for, beyond its offer: environment *names* only (values
@@ -77,6 +96,7 @@ class LaunchOptions:
             "min_ram_gb": self.min_ram_gb,
             "min_storage_gb": self.min_storage_gb,
             "min_gpus": self.min_gpus,
+            **self._rental(),
         }
 
     @classmethod
@@ -97,6 +117,8 @@ class LaunchOptions:
             min_storage_gb=res.min_storage_gb,
             min_gpus=res.min_gpus,
             hours=hours,
+            interruptible=req.interruptible,
+            bid_per_gpu=req.bid_price_per_gpu,
         )
 
 

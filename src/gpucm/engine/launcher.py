@@ -14,7 +14,13 @@ front end calls that):
    a timeout after sending) is first looked for at the provider by the tag gpucm puts
    in every instance name; one used for a different request is refused.
 3. On a capacity failure, `failover_candidates` offers the next-best equivalent (same
-   GPU model and count, within the price limit) from any provider.
+   GPU model and count, within the price limit) from any provider; the flow offers it
+   too when the preflight finds the offer gone or over the maximum.
+
+An interruptible (spot) launch goes the same way, priced at its bid: the preflight
+checks the bid against the provider's minimum now (or picks the default: the minimum
+plus a small margin), the all-in price, the maximum and the budget's reservation are
+the bid's, and the request's fingerprint includes it.
 """
 
 from __future__ import annotations
@@ -27,13 +33,13 @@ from typing import Any
 
 from gpucm.domain.models import Instance, LaunchRecord, Offer, SearchQuery
 from gpucm.domain.normalize import normalize_offer
-from gpucm.domain.pricing import AllIn, all_in
+from gpucm.domain.pricing import AllIn, all_in, default_bid, interruptible_price
 from gpucm.domain.provider_names import canonical_provider, display_name
-from gpucm.engine.capabilities import unsupported_fields
+from gpucm.engine.capabilities import launch_caveats, not_honoured, unsupported_fields
 from gpucm.engine.launch_errors import EarlierInDoubt, NoCapacity, OverBudget, same_request
 
-# The TUI and api/errors.py import these from here; they live in launch_errors.py and
-# launch_options.py (the TUI moves to engine/launch_flow.py next).
+# api/errors.py and some tests import these from here; they live in launch_errors.py
+# and launch_options.py.
 from gpucm.engine.launch_errors import LaunchError as LaunchError
 from gpucm.engine.launch_errors import LaunchInDoubt as LaunchInDoubt
 from gpucm.engine.launch_options import LaunchOptions as LaunchOptions
@@ -42,7 +48,7 @@ from gpucm.engine.launch_options import offer_target, request_fingerprint, reque
 from gpucm.engine.launch_options import tagged_label as tagged_label
 from gpucm.engine.ports import BudgetLimits, EnginePorts
 from gpucm.engine.spend import BudgetCheck, check_budget, hours_left_in_month
-from gpucm.providers.base import LaunchSpec
+from gpucm.providers.base import InstanceControl, LaunchSpec
 from gpucm.providers.errors import (
     AuthError,
     CapacityError,
@@ -80,14 +86,33 @@ class Preflight:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     replaces: Offer | None = None  # failover: the offer this one stands in for
+    replaced_why: str = "which has no capacity"  # why `replaces` is not launched
+    # an interruptible launch: the bid per GPU-hour it sends (None: on demand)
+    bid_per_gpu: float | None = None
+    over_maximum: bool = False  # the all-in price is above the user's maximum
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     @property
+    def interruptible(self) -> bool:
+        return self.bid_per_gpu is not None
+
+    @property
+    def replaceable(self) -> bool:
+        """Refused for what an equivalent offer may not have: the offer is gone, or
+        priced over the maximum (a budget or a bad bid is the request's, not the
+        offer's, and follows it to any equivalent)."""
+        return bool(self.problems) and (self.vanished or self.over_maximum)
+
+    def _price(self, offer: Offer) -> float | None:
+        return offer.spot_price_per_hour if self.interruptible else offer.price_per_hour
+
+    @property
     def price_changed(self) -> bool:
-        return not self.vanished and self.offer.price_per_hour != self.listed.price_per_hour
+        before, now = self._price(self.listed), self._price(self.offer)
+        return not self.vanished and before is not None and now is not None and before != now
 
     @property
     def estimated_cost(self) -> float:
@@ -110,12 +135,13 @@ class Preflight:
             out.append(
                 f"instead of {old.gpu_count} x {old.gpu_model} at "
                 f"{display_name(old.provider)} "
-                f"(${old.price_per_hour:.3f}/h), which has no capacity"
+                f"(${old.price_per_hour:.3f}/h), {self.replaced_why}"
             )
         if self.price_changed:
+            what = "interruptible price" if self.interruptible else "price"
             out.append(
-                f"the price moved from ${self.listed.price_per_hour:.3f}/h to "
-                f"${self.offer.price_per_hour:.3f}/h since the last refresh"
+                f"the {what} moved from ${self._price(self.listed) or 0:.3f}/h to "
+                f"${self._price(self.offer) or 0:.3f}/h since the last refresh"
             )
         return out
 
@@ -161,33 +187,55 @@ class Launcher:
             )
         return offer
 
-    async def cheapest(self, query: SearchQuery) -> Offer:
+    async def cheapest(self, query: SearchQuery, *, interruptible: bool = False) -> Offer:
+        """The cheapest available match: on demand, or by its interruptible price (an
+        offer without one is no match for an interruptible launch)."""
+        sort = "spot" if interruptible else "price"
         page = await self.store.search(
             query.model_copy(
-                update={"available": True, "sort_by": "price", "sort_order": "asc", "limit": 1}
+                update={"available": True, "sort_by": sort, "sort_order": "asc", "limit": 1}
             )
         )
-        if not page.offers:
+        if not page.offers or (interruptible and page.offers[0].spot_price_per_hour is None):
             raise LaunchError("no available offer matches")
         return page.offers[0]
 
     # -- preflight ------------------------------------------------------------------
 
     async def preflight(
-        self, offer: Offer, options: LaunchOptions, *, replaces: Offer | None = None
+        self,
+        offer: Offer,
+        options: LaunchOptions,
+        *,
+        replaces: Offer | None = None,
+        replaced_why: str = "which has no capacity",
     ) -> Preflight:
         control = self.ports.providers.control(offer.provider)
         current = await control.quote(offer)
         vanished = current is None
         # a provider's quote speaks its own GPU names: normalise it like a refresh does
         quoted = normalize_offer(current, self.ports.catalog()) if current else offer
-        cost = all_in(quoted, options.disk_gb)
-        problems: list[str] = []
+        problems = not_honoured(offer.provider, options)
+        warnings: list[str] = []
+        bid: float | None = None
+        if options.interruptible and not problems:
+            bid = self._bid(control, quoted, options, problems)
+        cost = all_in(quoted, options.disk_gb, bid_per_gpu=bid)
+        if bid is not None and cost.compute_per_hour >= quoted.price_per_hour:
+            warnings.append(
+                f"at this bid, interruptible costs ${cost.compute_per_hour:.3f}/h, as much "
+                f"as on demand (${quoted.price_per_hour:.3f}/h) or more"
+            )
         if vanished:
             problems.append(
-                f"the offer is gone: {offer.provider} no longer lists it (or it is rented)"
+                f"the offer is gone: {display_name(offer.provider)} no longer lists it "
+                "(or it is rented)"
             )
-        if options.max_price_per_hour is not None and cost.per_hour > options.max_price_per_hour:
+        over_maximum = (
+            options.max_price_per_hour is not None and cost.per_hour > options.max_price_per_hour
+        )
+        if over_maximum:
+            assert options.max_price_per_hour is not None
             problems.append(
                 f"${cost.per_hour:.3f}/h is over your maximum of "
                 f"${options.max_price_per_hour:.3f}/h"
@@ -197,7 +245,8 @@ class Launcher:
         committed = await self.store.journal.committed()
         budget = self._check(self.ports.settings().budget, committed, cost.per_hour)
         problems.extend(budget.problems)
-        warnings = list(budget.warnings)
+        warnings.extend(budget.warnings)
+        warnings.extend(launch_caveats(offer.provider, options))
         if cost.estimated:
             warnings.append(
                 f"storage is billed separately at {display_name(offer.provider)}: the "
@@ -214,7 +263,40 @@ class Launcher:
             problems=problems,
             warnings=warnings,
             replaces=replaces,
+            replaced_why=replaced_why,
+            bid_per_gpu=bid,
+            over_maximum=over_maximum,
         )
+
+    @staticmethod
+    def _bid(
+        control: InstanceControl, offer: Offer, options: LaunchOptions, problems: list[str]
+    ) -> float | None:
+        """The bid per GPU-hour an interruptible launch sends: the one asked for, else
+        the provider's minimum now plus a small margin. What stands in its way goes to
+        `problems`."""
+        name = display_name(offer.provider)
+        # RunPod after GraphQL's retirement: its adapter says why, in one line
+        refusal = getattr(control, "spot_refusal", None)
+        if isinstance(refusal, str) and refusal:
+            problems.append(refusal)
+            return None
+        minimum = offer.min_bid_per_gpu_hour
+        asked = options.bid_per_gpu
+        if asked is None:
+            if minimum is None:
+                problems.append(
+                    f"{name} quotes no interruptible price for this offer now; launch it "
+                    "on demand or pick an offer with a spot price"
+                )
+                return None
+            return default_bid(minimum)
+        if minimum is not None and asked < minimum:
+            problems.append(
+                f"a bid of ${asked:.4f}/GPU·h is below the minimum of ${minimum:.4f}/GPU·h "
+                f"{name} takes for this offer now"
+            )
+        return asked
 
     def _resource_problems(self, offer: Offer, options: LaunchOptions) -> list[str]:
         out = []
@@ -241,16 +323,21 @@ class Launcher:
         *,
         exclude: Sequence[str] = (),
         limit: int = 5,
+        why: str = "which has no capacity",
     ) -> list[Preflight]:
         """Equivalent offers (same GPU model and count) from any provider, cheapest
         first, within the user's max price (or, without one, modestly above the failed
-        offer), each re-quoted and ready to confirm."""
+        offer), each re-quoted and ready to confirm. For an interruptible launch: offers
+        rented interruptible, by their price at the launch's bid."""
         ceiling = failover_ceiling(failed, options)
+        spot = options.interruptible
         page = await self.store.search(
             SearchQuery(
                 gpu_models=(failed.gpu_model,),
                 min_gpu_count=failed.gpu_count,
-                max_price=ceiling,
+                # a spot price is not the on-demand one: the ceiling is checked below
+                max_price=None if spot else ceiling,
+                sort_by="spot" if spot else "price",
                 limit=50,
             )
         )
@@ -264,14 +351,16 @@ class Launcher:
                 or candidate.gpu_model != failed.gpu_model
                 or candidate.gpu_count != failed.gpu_count
                 or not self.ports.providers.is_active(candidate.provider)
+                or not_honoured(candidate.provider, options)
+                or (spot and candidate.spot_price_per_hour is None)
             ):
                 continue
             try:
-                pre = await self.preflight(candidate, options, replaces=failed)
+                pre = await self.preflight(candidate, options, replaces=failed, replaced_why=why)
             except ProviderError as exc:
                 log.info("failover candidate %s skipped: %s", candidate.id, exc)
                 continue
-            if pre.ok:
+            if pre.ok and pre.cost.compute_per_hour <= ceiling:
                 out.append(pre)
         return out
 
@@ -339,6 +428,10 @@ class Launcher:
             ssh_key_name=options.ssh_key_name,
             onstart_script=options.onstart_script,
             auto_terminate_hours=options.auto_terminate_hours,
+            interruptible=pre.interruptible,
+            bid_per_gpu=pre.bid_per_gpu,
+            ssh_public_key=options.ssh_public_key,
+            file_systems=options.file_systems,
         )
         try:
             instance = await control.launch(spec)
@@ -421,11 +514,15 @@ class Launcher:
                 )
             if searching is not None:
                 searching(current.offer)
-            candidates = await self.failover_candidates(pre.offer, options, exclude=tried)
+            # the offer the request named, when a refused preflight was replaced
+            original = pre.replaces or pre.offer
+            candidates = await self.failover_candidates(
+                original, options, exclude=[*tried, original.id]
+            )
             if not candidates:
                 raise NoCapacity(
-                    f"{failure}; no equivalent offer ({pre.offer.gpu_count} x "
-                    f"{pre.offer.gpu_model} within the price limit) is available; "
+                    f"{failure}; no equivalent offer ({original.gpu_count} x "
+                    f"{original.gpu_model} within the price limit) is available; "
                     "nothing was launched"
                 )
             current = await choose(failure, candidates)
@@ -566,8 +663,17 @@ def _launcher(record: LaunchRecord) -> str | None:
 
 def failover_ceiling(failed: Offer, options: LaunchOptions) -> float:
     """The most an automatic failover pays: the user's maximum, or without one a
-    little more than the offer that had no capacity."""
-    return options.max_price_per_hour or failed.price_per_hour * AUTO_FAILOVER_HEADROOM
+    little more than the offer that had no capacity (for an interruptible launch, than
+    its interruptible price at the bid asked, or its spot price)."""
+    if options.max_price_per_hour:
+        return options.max_price_per_hour
+    price = failed.price_per_hour
+    if options.interruptible:
+        if options.bid_per_gpu is not None:
+            price = interruptible_price(failed, options.bid_per_gpu)
+        elif failed.spot_price_per_hour is not None:
+            price = failed.spot_price_per_hour
+    return price * AUTO_FAILOVER_HEADROOM
 
 
 def committed_text(committed: CommittedSpend) -> str:

@@ -15,8 +15,10 @@ class Capabilities:
 
     `auto_shutdown`: the provider stops a machine after a set time. Stops, not
     terminates: the machine and its disk stay, and the disk keeps billing (Paperspace's
-    auto-shutdown). `auto_terminate` is the old name, kept for the front ends.
+    auto-shutdown).
     `spot`: interruptible rental with a bid (a higher bid stops the machine).
+    `ssh_public_key`: a launch installs the user's own public key (Paperspace, by a
+    startup script); `ssh_key_per_launch`: a launch names a key saved at the provider.
     """
 
     stop_start: bool = False
@@ -27,13 +29,10 @@ class Capabilities:
     port_mapping: bool = False
     logs: bool = False
     ssh_key_per_launch: bool = False
+    ssh_public_key: bool = False
     auto_shutdown: bool = False
     storage_billed_separately: bool = False
     file_systems: bool = False
-
-    @property
-    def auto_terminate(self) -> bool:
-        return self.auto_shutdown
 
     def features(self) -> list[str]:
         names = {
@@ -45,6 +44,7 @@ class Capabilities:
             "port_mapping": "Port mapping",
             "logs": "Logs",
             "ssh_key_per_launch": "SSH key per launch",
+            "ssh_public_key": "Your SSH public key installed at launch",
             "auto_shutdown": "Auto-shutdown (stops the machine; its disk keeps billing)",
             "file_systems": "Shared filesystems",
         }
@@ -61,6 +61,9 @@ class ProviderMeta:
     url_env: str
     capabilities: Capabilities
     regions: tuple[str, ...] = field(default=())
+    # what an offer's availability level says at this provider, for the offer detail
+    # and the launch confirmation (README "The providers" says the same)
+    availability: str = ""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ META = ProviderMeta(
         file_systems=True,
     ),
     regions=("US-East", "US-Central", "US-West", "Europe", "Asia", "Middle East", "Oceania"),
+    availability="Lambda says only whether a region has capacity (medium), never how much",
 )
 
 

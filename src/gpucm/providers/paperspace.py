@@ -50,9 +50,14 @@ META = ProviderMeta(
         restart=True,
         auto_shutdown=True,
         storage_billed_separately=True,
+        ssh_public_key=True,
     ),
     # the regions the packaged catalogue confirms (paperspace_machine_types.json)
     regions=("US-East",),
+    availability=(
+        "no API reports capacity; a launch may fail for capacity, and gpucm then offers "
+        "an equivalent"
+    ),
 )
 
 log = logging.getLogger(__name__)

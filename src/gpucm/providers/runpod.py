@@ -73,6 +73,7 @@ META = ProviderMeta(
         storage_billed_separately=True,
     ),
     regions=("US-East", "US-Central", "US-West", "Canada", "Europe", "Asia", "Oceania"),
+    availability="the data centre's own stock level for this cloud and GPU count",
 )
 
 # RunPod's own PyTorch template image: SSH and Jupyter start without extra setup.
@@ -249,6 +250,12 @@ class RunPodAdapter(HttpAdapter):
     def spot_available(self) -> bool:
         """Whether interruptible pods can still be launched (GraphQL not retired)."""
         return not self.graphql_retired
+
+    @property
+    def spot_refusal(self) -> str | None:
+        """Why no interruptible pod can be launched now (None: it can): read by the
+        launch preflight, so a spot request says so before anything is reserved."""
+        return GRAPHQL_RETIRED if self.graphql_retired else None
 
     def _key(self) -> str:
         return self.settings.api_key.get_secret_value().strip() if self.settings.api_key else ""

@@ -53,6 +53,9 @@ META = ProviderMeta(
         storage_billed_separately=True,
     ),
     regions=("US-East", "US-Central", "US-West", "Canada", "Europe", "Asia", "Oceania"),
+    availability=(
+        "each offer is one host's free GPUs: high while it can be rented, none once it is rented"
+    ),
 )
 
 # The filters the official CLI adds to every search: without them the answer is full of

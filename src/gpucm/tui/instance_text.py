@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance, LaunchRecord
 from gpucm.domain.provider_names import display_name
-from gpucm.engine.capabilities import capabilities
+from gpucm.engine.capabilities import DISK_KEEPS_BILLING, capabilities
 from gpucm.engine.instances import ssh_command
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = [
     "price_sentence",
     "rate_move",
     "refusal",
+    "rental_sentence",
     "ssh_endpoint",
     "uptime",
 ]
@@ -62,6 +63,20 @@ def refusal(instance: Instance | None, action: str) -> str | None:
     if action in ("ssh", "copy_ssh") and ssh_command(instance) is None:
         return f"{label} has no SSH endpoint yet ({instance.status})."
     return None
+
+
+def rental_sentence(instance: Instance) -> str:
+    """What renting it interruptible means now: "" for an on-demand machine."""
+    if instance.status_reason == "outbid":
+        return (
+            f"Stopped because a higher bid took the machine (outbid); {DISK_KEEPS_BILLING} "
+            "until you terminate it."
+        )
+    if instance.status_reason == "preempted":
+        return f"Stopped by the provider (preempted); {DISK_KEEPS_BILLING} until you terminate it."
+    if instance.interruptible:
+        return f"Interruptible (spot): it stops when outbid; {DISK_KEEPS_BILLING}."
+    return ""
 
 
 def limits_sentence(provider: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.pilot import Pilot
-from textual.worker import WorkerCancelled
+from textual.worker import Worker
 
 from gpucm.domain.clock import fixed_clock
 from gpucm.services import Services, open_services
@@ -179,13 +179,21 @@ async def demo_services(refreshes: int = 2, history_days: int = 0) -> Services:
 
 
 async def workers_done(app: App[None]) -> None:
-    """Wait for the app's workers; a worker cancelled by a newer one is fine."""
-    for _ in range(10):
-        try:
-            await app.workers.wait_for_complete()
+    """Wait until the app's workers are done, or wait for the user: a launch flow
+    waiting on its confirmation's question is idle, not busy. A worker cancelled by a
+    newer one is done too."""
+    for _ in range(3000):  # a minute: a worker still busy then is left to the caller
+        if not any(not w.is_finished and not _asks_user(app, w) for w in app.workers):
             return
-        except WorkerCancelled:
-            continue
+        await asyncio.sleep(0.02)
+
+
+def _asks_user(app: App[None], worker: Worker[object]) -> bool:
+    from gpucm.tui.screens.launch_form import LAUNCH_FLOW
+
+    return worker.group == LAUNCH_FLOW and any(
+        getattr(screen, "asking", False) for screen in app.screen_stack
+    )
 
 
 async def settle(pilot: Pilot[None]) -> None:

@@ -25,7 +25,7 @@ from textual.widgets import Header, Static
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
-from gpucm.engine.instances import Action, SyncOutcome, is_demo, ssh_command
+from gpucm.engine.instances import Action, SyncOutcome, is_demo, ssh_command, status_text
 from gpucm.engine.spend import (
     SpendReport,
     accrued,
@@ -40,6 +40,7 @@ from gpucm.tui.instance_text import (
     price_sentence,
     rate_move,
     refusal,
+    rental_sentence,
     ssh_endpoint,
     uptime,
 )
@@ -109,6 +110,7 @@ class InstancesScreen(Screen[None]):
         "instances--stopped",
         "instances--error",
         "instances--terminated",
+        "instances--outbid",
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "ssh", "SSH", id="instances.ssh"),
@@ -228,7 +230,9 @@ class InstancesScreen(Screen[None]):
     def _cells(self, instance: Instance) -> dict[str, Cell]:
         now = self.services.clock()
         gpu = f"{instance.gpu_count}x {instance.gpu_model or instance.gpu_name or '?'}"
-        status = self.get_component_rich_style(f"instances--{instance.status}", partial=True)
+        # an outbid (or preempted) stop is its own reason, not a stop the user made
+        look = "outbid" if instance.status_reason else instance.status
+        status = self.get_component_rich_style(f"instances--{look}", partial=True)
         confirmed = self.confirmed_price(instance)
         shown = confirmed.per_hour if confirmed else instance.price_per_hour
         # the price confirmed at launch; ▲/▼ when the provider bills another rate now
@@ -237,7 +241,8 @@ class InstancesScreen(Screen[None]):
             "provider": Cell(display_name(instance.provider)),
             "name": Cell(instance.name or instance.provider_id),
             "gpu": Cell(gpu),
-            "status": Cell((instance.status, status)),
+            # "running (spot)", "stopped (outbid)": the same words as the CLI's
+            "status": Cell((status_text(instance), status)),
             "uptime": Cell(uptime(instance, now), right=True),
             "price": Cell(price, right=True),
             "accrued": self._accrued(instance, now),
@@ -367,10 +372,14 @@ class InstancesScreen(Screen[None]):
         line = Text()
         line.append(instance.name or instance.provider_id, style="bold")
         line.append(
-            f"  {instance.status} (provider says {instance.raw_status or '-'!r})"
+            f"  {status_text(instance)} (provider says {instance.raw_status or '-'!r})"
             f"  ·  {display_name(instance.provider)}"
         )
         line.append("\n" + price_sentence(instance, self.confirmed_price(instance)))
+        rental = rental_sentence(instance)
+        if rental:
+            style = self.get_component_rich_style("instances--outbid", partial=True)
+            line.append("\n" + rental, style=style if instance.status_reason else "")
         line.append(
             f"\n{instance.id}  ·  {instance.region or '-'}  ·  {instance.image or 'default image'}"
         )

@@ -1,19 +1,30 @@
 """The launch confirmation: what the launch will cost and what stands in its way.
 Only Launch here spends money.
 
-The failover after a "no capacity" answer lives in one marked section at the end of
-this module: the engine's one launch flow will replace it (issue 15), and the screen
-then only supplies its choice of the next offer.
+The screen is the TUI's side of the one launch flow (engine/launch_flow.py), which
+runs in the launch form's worker and asks this screen:
+
+- `ask_launch(pre)`: Launch (True) or Back (False), for the offer as re-quoted;
+- `ask_instead(failure, candidates)`: an equivalent offer instead of one that is gone,
+  over the maximum, or out of capacity: "Launch that instead" (that one), n for the
+  next option, or Back (None);
+
+and tells it what happens: `progress(line)`, `launched(outcome)`, `stopped(...)`.
+A refused preflight (a budget, a bad bid, no equivalent) is shown with Launch
+disabled. Each question is answered at most once: a second press of Launch while the
+first is on its way answers nothing, and the request id of the form makes one machine
+at most in any case.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -22,12 +33,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from gpucm import formatting as fmt
-from gpucm.domain.models import Instance, Offer
+from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
-from gpucm.engine.launch_errors import LaunchInDoubt
 from gpucm.engine.launch_options import LaunchOptions, tagged_label
-from gpucm.engine.launcher import Preflight
-from gpucm.providers.errors import CapacityError
+from gpucm.engine.launcher import LaunchOutcome, Preflight
 from gpucm.tui.text import clean, one_line
 
 if TYPE_CHECKING:
@@ -60,18 +69,28 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         Binding("n", "next_option", "Next option", id="confirm.next_option"),
     ]
 
-    def __init__(self, services: Services, pre: Preflight, options: LaunchOptions) -> None:
+    def __init__(
+        self,
+        services: Services,
+        pre: Preflight,
+        options: LaunchOptions,
+        *,
+        refusal: str | None = None,
+    ) -> None:
         super().__init__()
         self.services = services
         self.pre = pre
         self.options = options
+        # why the flow refused the launch (a refused preflight): shown, nothing to ask
+        self.refusal = refusal
         self.launching = False
         self.failed = False  # an error ended this confirmation: nothing more to launch
         self.candidates: list[Preflight] = []
         self.candidate = 0
         self.headline: Text | None = None
-        self._tried: set[str] = set()
         self.shown_at = 0.0  # when the price now on screen was first painted
+        # the flow's open question: answered with the offer to launch, or None
+        self._answer: asyncio.Future[Preflight | None] | None = None
 
     def compose(self) -> ComposeResult:
         # not focusable itself: Tab cycles the buttons with no invisible stop
@@ -92,7 +111,10 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
                 )
 
     def on_mount(self) -> None:
-        self.show_preflight()
+        if self.candidates:
+            self._show_candidate()
+        else:
+            self.show_preflight()
 
     def on_key(self, event: events.Key) -> None:
         # An Enter typed before this price was painted, such as a second Enter on the
@@ -107,6 +129,70 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
 
     def _mark_shown(self) -> None:
         self.shown_at = event_clock()
+
+    # -- the flow's questions ---------------------------------------------------------
+
+    @property
+    def asking(self) -> bool:
+        """The flow waits for an answer here (Launch would answer it)."""
+        return self._answer is not None and not self._answer.done()
+
+    async def ask_launch(self, pre: Preflight) -> bool:
+        """Launch (True) or Back (False), for `pre` as shown now."""
+        self.pre, self.candidates, self.headline = pre, [], None
+        return await self._ask() is not None
+
+    async def ask_instead(self, failure: str, candidates: list[Preflight]) -> Preflight | None:
+        """The equivalent to launch instead of an offer that cannot be (`failure` says
+        why), or None (Back): the choice is the consent to its price."""
+        log.info("offering %d equivalents: %s", len(candidates), failure)
+        self.candidates, self.candidate = candidates, 0
+        self.pre = candidates[0]
+        return await self._ask()
+
+    def _ask(self) -> asyncio.Future[Preflight | None]:
+        self._answer = asyncio.get_running_loop().create_future()
+        self.launching = False
+        if self.is_mounted:  # else on_mount shows it
+            if self.candidates:
+                self._show_candidate()
+            else:
+                self.show_preflight()
+        return self._answer
+
+    def _answer_with(self, chosen: Preflight | None) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(chosen)
+
+    def progress(self, line: str) -> None:
+        """What the flow does now, while it launches."""
+        self.set_status(self._clean(line), "busy")
+
+    def launched(self, outcome: LaunchOutcome) -> None:
+        instance = outcome.instance
+        verb = "Already launched" if outcome.reused else "Launched"
+        self.app.notify(
+            self._clean(
+                f"{verb} {instance.name or instance.id} at "
+                f"{display_name(instance.provider)} ({instance.status})."
+            ),
+            title="Launch",
+            markup=False,
+        )
+        self.launching = False
+        self.dismiss(instance)
+
+    def stopped(self, message: str, kind: str = "problem", *, headline: bool = False) -> None:
+        """The flow ended without a machine (or in doubt): say so, Back only."""
+        message = self._clean(message)
+        self.launching = False
+        self.failed = True
+        self.candidates = []
+        if headline:
+            self.headline = Text(one_line(message), style=self._style(kind))
+        self.show_preflight()
+        self.set_status(message, kind)
+        self.app.notify(message, severity="error", markup=False)
 
     # -- rendering ------------------------------------------------------------------
 
@@ -145,6 +231,8 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
                 detail += f" (estimated, {options.disk_gb:g} GB)"
             all_in.append(detail)
         rows.append(("All-in", all_in))
+        if pre.bid_per_gpu is not None:
+            rows.append(("Rental", Text(f"interruptible, bid {fmt.bid(pre.bid_per_gpu)}/GPU·h")))
         rows.append(("Estimate", Text(f"{fmt.price(pre.estimated_cost)} for {pre.hours:g} h")))
         rows.append(("Image", Text(options.image or "the provider's default")))
         rows.append(("Name", Text(tagged_label(options.label, options.request_id))))
@@ -170,7 +258,8 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
     def show_preflight(self) -> None:
         pre = self.pre
         offer = pre.offer
-        title = "Launch instead?" if pre.replaces is not None else "Confirm the launch"
+        instead = pre.replaces is not None
+        title = "Launch instead?" if instead else "Confirm the launch"
         self.query_one("#lc-title", Static).update(
             Text(
                 f"{title}: {offer.gpu_count} x {offer.gpu_model} at {display_name(offer.provider)}"
@@ -181,18 +270,23 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         headline.display = self.headline is not None
         self.query_one("#lc-facts", Static).update(self.facts())
         launch = self.query_one("#lc-launch", Button)
-        launch.label = "Launch instead" if pre.replaces is not None else "Launch"
-        launch.disabled = not pre.ok or self.launching or self.failed
+        if not self.launching:
+            launch.label = "Launch that instead" if instead else "Launch"
+        launch.disabled = not pre.ok or self.launching or self.failed or not self.asking
         nxt = self.query_one("#lc-next", Button)
         nxt.display = len(self.candidates) > 1
+        nxt.disabled = self.launching
         if not pre.ok:
             self.set_status(
-                "Cannot launch: " + "; ".join(pre.problems) + ". Esc to change the form.",
+                "Cannot launch: "
+                + (self.refusal or "; ".join(pre.problems))
+                + ". Esc to change the form.",
                 "problem",
             )
-        elif not self.failed:
+        elif not self.failed and not self.launching:
+            verb = "Launch that instead" if instead else "Launch"
             self.set_status(
-                f"Launch spends money at {display_name(offer.provider)}: "
+                f"{verb} spends money at {display_name(offer.provider)}: "
                 f"about {fmt.price(pre.cost.per_hour)} every hour until you stop it.",
                 "muted",
             )
@@ -200,6 +294,22 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         self.refresh_bindings()
         self._mark_shown()
         self.call_after_refresh(self._mark_shown)  # and again once it is painted
+
+    def _show_candidate(self) -> None:
+        candidate = self.candidates[self.candidate]
+        offer = candidate.offer
+        gone = candidate.replaces or offer
+        more = len(self.candidates) - 1
+        self.headline = Text(
+            f"{gone.gpu_count} x {gone.gpu_model} at {display_name(gone.provider)}, "
+            f"{candidate.replaced_why}. {offer.gpu_model} at {display_name(offer.provider)} "
+            f"for {fmt.price(candidate.cost.per_hour)}/h all-in instead (same GPU and count)"
+            + (f"; {more} more option{'s' if more > 1 else ''} (n)" if more else "")
+            + ".",
+            style=self._style("changed"),
+        )
+        self.pre = candidate
+        self.show_preflight()
 
     def set_status(self, message: str, kind: str = "muted") -> None:
         status = self.query_one("#lc-status", Static)
@@ -218,7 +328,7 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         if action == "next_option":
             if self.launching:
                 return "Launching: wait for the provider's answer."
-            return "There is no other option: n offers the next equivalent after a failover."
+            return "No other option: n shows the next equivalent when there are several."
         return None
 
     def action_back(self) -> None:
@@ -226,6 +336,7 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
             # leaving would cancel the launch in flight and leave its outcome in doubt
             self.notify("Launching: wait for the provider's answer.", timeout=3)
             return
+        self._answer_with(None)  # the flow stops: nothing is launched
         self.dismiss(None)
 
     @on(Button.Pressed, "#lc-back")
@@ -241,7 +352,7 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         self.action_launch()
 
     def action_launch(self) -> None:
-        if self.launching or self.failed or not self.pre.ok:
+        if self.launching or self.failed or not self.pre.ok or not self.asking:
             return  # a second press while the first is on its way does nothing
         self.launching = True
         launch = self.query_one("#lc-launch", Button)
@@ -250,51 +361,7 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         self.query_one("#lc-next", Button).disabled = True
         self.set_status(f"Launching at {display_name(self.pre.offer.provider)}…", "busy")
         self.refresh_bindings()
-        self._launch(self.pre)
-
-    @work(group="launch", exit_on_error=False)
-    async def _launch(self, pre: Preflight) -> None:
-        launcher = self.services.launcher
-        try:
-            outcome = await launcher.launch(pre, self.options)
-        except CapacityError as exc:
-            await self._failover(pre, exc)
-            return
-        except LaunchInDoubt as exc:
-            self._stop(f"Outcome unknown: {exc}", "warning")
-            return
-        except Exception as exc:  # LaunchError, ProviderError, a missing provider...
-            log.info("launch of %s failed: %s", pre.offer.id, exc)
-            self._stop(f"Not launched: {exc}", "problem")
-            return
-        instance = outcome.instance
-        verb = "Already launched" if outcome.reused else "Launched"
-        self.app.notify(
-            self._clean(
-                f"{verb} {instance.name or instance.id} at "
-                f"{display_name(instance.provider)} ({instance.status})."
-            ),
-            title="Launch",
-            markup=False,
-        )
-        self.launching = False
-        self.dismiss(instance)
-
-    def _stop(self, message: str, kind: str) -> None:
-        self.launching = False
-        self.failed = True
-        self.set_status(self._clean(message), kind)
-        self.query_one("#lc-launch", Button).label = "Launch"
-        self.set_focus(self.query_one("#lc-back", Button))
-        self.refresh_bindings()
-        self.app.notify(self._clean(message), severity="error", markup=False)
-
-    def _clean(self, text: str) -> str:
-        return clean(text, self.services.settings.secrets())
-
-    # -- failover: the TUI's own loop until the engine's launch flow takes it over ----
-    # (issue 15: the engine will run reconcile, re-quote, budget, launch and failover as
-    # one flow; this screen then only passes in its choice of the next offer)
+        self._answer_with(self.pre)
 
     def action_next_option(self) -> None:
         if len(self.candidates) < 2 or self.launching:
@@ -302,51 +369,5 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         self.candidate = (self.candidate + 1) % len(self.candidates)
         self._show_candidate()
 
-    async def _failover(self, pre: Preflight, exc: CapacityError) -> None:
-        failed = pre.offer
-        original = pre.replaces or failed
-        self._tried.add(failed.id)
-        self.set_status(
-            f"No capacity at {display_name(failed.provider)}: looking for the same GPU elsewhere…",
-            "busy",
-        )
-        try:
-            candidates = await self.services.launcher.failover_candidates(
-                original, self.options, exclude=tuple(self._tried)
-            )
-        except Exception as error:  # the search failed: the launch failed, say both
-            log.info("failover search failed: %s", error)
-            candidates = []
-        self.launching = False
-        self.candidates = candidates
-        self.candidate = 0
-        if not candidates:
-            ceiling = self.options.max_price_per_hour or original.price_per_hour * 1.2
-            self.failed = True
-            self.headline = Text(
-                self._clean(
-                    f"{exc}. No other {original.gpu_count} x {original.gpu_model} within "
-                    f"{fmt.price(ceiling)}/h: nothing was launched."
-                ),
-                style=self._style("problem"),
-            )
-            self.show_preflight()
-            self.set_status("Esc: back to the form.", "problem")
-            return
-        self._show_candidate(failed)
-
-    def _show_candidate(self, failed: Offer | None = None) -> None:
-        candidate = self.candidates[self.candidate]
-        offer = candidate.offer
-        gone = failed or (candidate.replaces if candidate.replaces else offer)
-        more = len(self.candidates) - 1
-        self.headline = Text(
-            f"No capacity at {display_name(gone.provider)}. "
-            f"{offer.gpu_model} at {display_name(offer.provider)} for "
-            f"{fmt.price(candidate.cost.per_hour)}/h instead (same GPU and count)"
-            + (f"; {more} more option{'s' if more > 1 else ''} (n)" if more else "")
-            + ".",
-            style=self._style("changed"),
-        )
-        self.pre = candidate
-        self.show_preflight()
+    def _clean(self, text: str) -> str:
+        return clean(text, self.services.settings.secrets())

@@ -3,8 +3,11 @@
 Launching spends the user's money. The form's request id is made once, when the form
 opens, and every review, confirm and failover of that form reuses it: the launcher's
 journal then creates at most one machine for it, however often a key is pressed.
-Nothing is sent to the provider from here but a quote: the confirmation screen
-(screens/launch_confirm.py) is where money is spent.
+
+Review runs the one launch flow (engine/launch_flow.py) in this form's worker, as the
+CLI and the API do: it re-quotes the offer and puts its questions (Launch at this
+price? this equivalent instead?) to the confirmation screen
+(screens/launch_confirm.py), which is where money is spent.
 """
 
 from __future__ import annotations
@@ -26,9 +29,13 @@ from textual.widgets import Button, Input, Select, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance, Offer
+from gpucm.domain.pricing import default_bid
 from gpucm.domain.provider_names import display_name
-from gpucm.engine.capabilities import capabilities, capability_notes
+from gpucm.engine.capabilities import capabilities, capability_caveats, capability_notes
+from gpucm.engine.launch_errors import LaunchInDoubt, NoCapacity
+from gpucm.engine.launch_flow import Declined, LaunchRefused, LaunchTarget
 from gpucm.engine.launch_options import LaunchOptions, new_request_id
+from gpucm.engine.launcher import Preflight
 from gpucm.tui.numbers import NumberError, parse_number
 from gpucm.tui.text import clean, one_line
 
@@ -40,11 +47,15 @@ log = logging.getLogger(__name__)
 __all__ = [
     "AUTO_TERMINATE_HOURS",
     "IMAGE_PRESETS",
+    "LAUNCH_FLOW",
     "FormError",
     "LaunchScreen",
     "field_notes",
     "parse_ports",
 ]
+
+# The worker group of the launch flow: it waits on the user's answers between steps
+LAUNCH_FLOW = "launch-flow"
 
 # Current CUDA images people launch GPUs for; the Input beside them takes any other.
 IMAGE_PRESETS: tuple[str, ...] = (
@@ -62,6 +73,9 @@ DEFAULT_DISK_GB = 50.0
 # "Stop after" bounds: under six minutes a machine is gone before it has booted and
 # been used; past 30 days the timer is no longer a guard against a forgotten machine.
 AUTO_TERMINATE_HOURS = (0.1, 720.0)
+
+ON_DEMAND = "on-demand"
+INTERRUPTIBLE = "interruptible"
 
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PROTOCOLS = ("tcp", "udp", "http")
@@ -106,9 +120,12 @@ def default_label(offer: Offer) -> str:
 
 
 def offer_summary(offer: Offer) -> Text:
+    price = f"{fmt.price(offer.price_per_hour)}/h"
+    if offer.spot_price_per_hour:
+        price += f" (spot {fmt.price(offer.spot_price_per_hour)}/h)"
     parts = [
         f"{offer.gpu_count} x {offer.gpu_model}",
-        f"{fmt.price(offer.price_per_hour)}/h",
+        price,
         f"{fmt.gigabytes(offer.gpu_memory_gb)} VRAM",
         f"{fmt.number(offer.vcpus)} vCPU",
         f"{fmt.gigabytes(offer.ram_gb)} RAM",
@@ -156,7 +173,7 @@ _NUMERIC: tuple[_Numeric, ...] = (
     _Numeric("lf-min-storage", "Min disk GB", "-"),
     _Numeric("lf-min-gpus", "Min GPUs", "-"),
     _Numeric("lf-max-price", "Max $/h", "no limit"),
-    _Numeric("lf-auto-terminate", "Stop after h", "never", "auto_terminate"),
+    _Numeric("lf-auto-terminate", "Stop after h", "never", "auto_shutdown"),
 )
 
 
@@ -265,7 +282,8 @@ class LaunchScreen(ModalScreen[None]):
                         compact=True,
                         disabled=spec.note is not None and spec.note in self.notes,
                     )
-            yield from self._note("auto_terminate")
+            yield from self._note("auto_shutdown")
+            yield from self._rental()
             # docked: the buttons stay on screen while the fields scroll (80x24)
             with Vertical(classes="dialog-bottom"):
                 yield Static("", id="lf-error")
@@ -277,6 +295,46 @@ class LaunchScreen(ModalScreen[None]):
                     classes="dialog-hint",
                     markup=False,
                 )
+
+    def _rental(self) -> Iterable[Widget]:
+        """On demand or interruptible (spot), with the bid: where the provider rents
+        spot machines at all (elsewhere the form has no such choice)."""
+        if not capabilities(self.offer.provider).spot:
+            return
+        offer = self.offer
+        spot = offer.spot_price_per_hour
+        choices = [(Text(f"on demand, {fmt.price(offer.price_per_hour)}/h"), ON_DEMAND)]
+        if spot is not None:
+            choices.append((Text(f"interruptible (spot), from {fmt.price(spot)}/h"), INTERRUPTIBLE))
+        with Horizontal(classes="lf-row"):
+            yield Static("Rental", classes="lf-label", markup=False)
+            yield Select[str](
+                choices,
+                value=ON_DEMAND,
+                allow_blank=False,
+                id="lf-rental",
+                compact=True,
+                disabled=spot is None,
+            )
+        minimum = offer.min_bid_per_gpu_hour
+        with Horizontal(classes="lf-row"):
+            yield Static("Bid $/GPU·h", classes="lf-label", markup=False)
+            yield Input(
+                value=_bid_text(default_bid(minimum)) if minimum is not None else "",
+                placeholder=f"at least {fmt.bid(minimum)}" if minimum else "the minimum + 5%",
+                id="lf-bid",
+                compact=True,
+                disabled=True,  # until interruptible is chosen
+            )
+        if spot is None:
+            note = (
+                f"{display_name(offer.provider)} lists no interruptible price for this offer now."
+            )
+        else:
+            caveat = capability_caveats(offer.provider).get("interruptible", "")
+            note = f"Interruptible: {caveat}." if caveat else ""
+        if note:
+            yield Static(Text(note), classes="lf-note", id="lf-note-interruptible")
 
     def on_mount(self) -> None:
         _no_blink(self)
@@ -319,6 +377,19 @@ class LaunchScreen(ModalScreen[None]):
     def _preset(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
             self.query_one("#lf-image", Input).value = event.value
+
+    @on(Select.Changed, "#lf-rental")
+    def _rental_changed(self, event: Select.Changed) -> None:
+        bid = self.query_one("#lf-bid", Input)
+        bid.disabled = event.value != INTERRUPTIBLE
+        bid.remove_class("-bad")
+        self.query_one("#lf-note-interruptible").set_class(not bid.disabled, "-chosen")
+
+    @property
+    def interruptible(self) -> bool:
+        """Interruptible (spot) is chosen."""
+        rental = self.query(Select).filter("#lf-rental")
+        return any(r.value == INTERRUPTIBLE and not r.disabled for r in rental.results(Select))
 
     @on(Input.Changed)
     def _edited(self, event: Input.Changed) -> None:
@@ -373,6 +444,19 @@ class LaunchScreen(ModalScreen[None]):
         except ValueError as exc:
             raise FormError("lf-ports", f"Ports: {exc}") from None
         min_gpus = number("lf-min-gpus", "Min GPUs", integer=True)
+        bid: float | None = None
+        if self.interruptible:
+            try:
+                bid = parse_number(text("lf-bid"), prefix="$", suffixes=_BID_UNITS)
+            except NumberError as exc:
+                raise FormError("lf-bid", f"Bid: {exc}") from None
+            minimum = self.offer.min_bid_per_gpu_hour
+            if bid is not None and minimum is not None and bid < minimum:
+                raise FormError(
+                    "lf-bid",
+                    f"Bid: {fmt.bid(bid)}/GPU·h is below the minimum of {fmt.bid(minimum)}/GPU·h "
+                    f"{display_name(self.offer.provider)} takes for this offer",
+                )
         return LaunchOptions(
             request_id=self.request_id,
             label=text("lf-label") or "gpucm",
@@ -389,15 +473,19 @@ class LaunchScreen(ModalScreen[None]):
             min_storage_gb=number("lf-min-storage", "Min disk"),
             min_gpus=int(min_gpus) if min_gpus is not None else None,
             hours=number("lf-hours", "Estimate hours"),
+            interruptible=self.interruptible,
+            bid_per_gpu=bid,
         )
 
-    def show_error(self, message: str) -> None:
-        error = self.query_one("#lf-error", Static)
-        error.update(Text(one_line(message)))
-        error.set_class(bool(message), "-error")
+    def show_error(self, message: str, *, error: bool = True) -> None:
+        """A line under the form: a refusal or bad input (`error`), or what the launch
+        flow is doing while it re-quotes."""
+        line = self.query_one("#lf-error", Static)
+        line.update(Text(one_line(message)))
+        line.set_class(bool(message) and error, "-error")
 
     def action_review(self) -> None:
-        if self.reviewing:  # a preflight is on its way: one confirmation at a time
+        if self.reviewing:  # a launch flow is on its way: one confirmation at a time
             return
         try:
             options = self.read_options()
@@ -413,27 +501,89 @@ class LaunchScreen(ModalScreen[None]):
         button.disabled = True
         # short: the compact button is as wide as its label, in every layout
         button.label = "Quoting…"
-        self._preflight(options)
+        self._launch(options)
 
-    @work(exclusive=True, group="launch-preflight", exit_on_error=False)
-    async def _preflight(self, options: LaunchOptions) -> None:
+    def _reviewed(self) -> None:
+        self.reviewing = False
+        if self.is_attached:  # not when the form was closed meanwhile
+            button = self.query_one("#lf-review", Button)
+            button.disabled = False
+            button.label = "Review"
+
+    # no `exclusive`: a second worker must never cancel a launch on its way (the
+    # `reviewing` guard lets one run at a time)
+    @work(group=LAUNCH_FLOW, exit_on_error=False)
+    async def _launch(self, options: LaunchOptions) -> None:
+        """The one launch flow (engine/launch_flow.py) for this form's request, its
+        questions put to the confirmation screen: nothing launches without the price
+        on screen and Launch pressed there."""
         from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
 
+        screen: ConfirmLaunchScreen | None = None
+
+        async def shown(pre: Preflight) -> ConfirmLaunchScreen:
+            nonlocal screen
+            if screen is None:
+                screen = ConfirmLaunchScreen(self.services, pre, options)
+                await self.app.push_screen(screen, self._confirmed)
+                # the re-quote is done: the form waits under the confirmation
+                self.show_error("")
+                self.query_one("#lf-review", Button).label = "Review"
+            return screen
+
+        async def confirm(pre: Preflight) -> bool:
+            return await (await shown(pre)).ask_launch(pre)
+
+        async def choose(failure: str, candidates: list[Preflight]) -> Preflight | None:
+            return await (await shown(candidates[0])).ask_instead(failure, candidates)
+
+        def progress(line: str) -> None:
+            if screen is not None and screen.is_attached:
+                screen.progress(line)
+            else:
+                self.show_error(self._clean(line), error=False)
+
         try:
-            pre = await self.services.launcher.preflight(self.offer, options)
-        except Exception as exc:  # a quote failed: say so here, launch nothing
-            log.info("preflight of %s failed: %s", self.offer.id, exc)
-            self.show_error(self._clean(f"Could not check the offer: {exc}"))
+            outcome = await self.services.launch_flow.run(
+                LaunchTarget.of(self.offer),
+                options,
+                confirm=confirm,
+                choose=choose,
+                progress=progress,
+            )
+        except Declined:
+            self.show_error("")  # Back on the confirmation: the form as it was
+            return
+        except LaunchRefused as exc:
+            if screen is None:  # why it cannot launch, on the confirmation's facts
+                refused = ConfirmLaunchScreen(
+                    self.services, exc.preflight, options, refusal=_refusal(exc)
+                )
+                self.show_error("")
+                await self.app.push_screen(refused, self._confirmed)
+            else:  # Back on the equivalent offered instead
+                self.show_error(self._clean(_sentence(exc)))
+            return
+        except Exception as exc:  # LaunchError, ProviderError, a missing provider...
+            log.info("launch of %s did not happen: %s", self.offer.id, exc)
+            message = self._clean(_sentence(exc))
+            kind = "warning" if isinstance(exc, LaunchInDoubt) else "problem"
+            if screen is not None and screen.is_attached:
+                screen.stopped(message, kind, headline=isinstance(exc, NoCapacity))
+            else:
+                self.show_error(message)
             return
         finally:
-            self.reviewing = False
-            if self.is_attached:  # not when the form was closed meanwhile
-                button = self.query_one("#lf-review", Button)
-                button.disabled = False
-                button.label = "Review"
-        await self.app.push_screen(
-            ConfirmLaunchScreen(self.services, pre, options), self._confirmed
-        )
+            self._reviewed()
+        if screen is not None and screen.is_attached:
+            screen.launched(outcome)
+        else:  # the request id had launched it already: no confirmation was needed
+            self.notify(
+                self._clean(f"Already launched {outcome.instance.name or outcome.instance.id}."),
+                title="Launch",
+                markup=False,
+            )
+            self._confirmed(outcome.instance)
 
     def _confirmed(self, instance: Instance | None) -> None:
         if instance is None:
@@ -445,6 +595,35 @@ class LaunchScreen(ModalScreen[None]):
 
     def _clean(self, text: str) -> str:
         return clean(text, self.services.settings.secrets())
+
+
+_BID_UNITS = ("/gpu·h", "/gpu-h", "/gpuh", "/h")
+
+
+def _bid_text(bid: float) -> str:
+    """A bid as the form's field shows it: 0.2814, 0.05."""
+    return f"{bid:.4f}".rstrip("0").rstrip(".")
+
+
+def _sentence(exc: BaseException) -> str:
+    """Why a launch did not happen, as one sentence under the form or on the
+    confirmation (the engine's own words where they already say it)."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, LaunchInDoubt):
+        return f"Outcome unknown: {text}"
+    if text.startswith(("not launched", "cancelled")):
+        return text[:1].upper() + text[1:]
+    return f"Not launched: {text}"
+
+
+def _refusal(exc: LaunchRefused) -> str:
+    """What stands in the way of a refused preflight, for its confirmation's status."""
+    pre = exc.preflight
+    said = "; ".join(pre.problems)
+    if exc.equivalents_checked:
+        offer = pre.offer
+        said += f"; no other {offer.gpu_count} x {offer.gpu_model} within your maximum either"
+    return said
 
 
 def _request_id_for(screen: ModalScreen[None]) -> str:
