@@ -68,6 +68,8 @@ paged_query = st.builds(
     min_gpu_memory=_sometimes([30.0]),
     min_cuda=_sometimes([12.0]),
     min_availability=_sometimes(["low", "medium", "high"]),
+    # a total over two columns, and (bf16, fp8) a list of models the catalog allows
+    fits=_sometimes(["13B@int4", "30B@int8", "20B@bf16", "8B@fp8,ctx=32k"]),
     # regions have the most rules (groups, "US", raw terms in any case): more often
     regions=_terms(["US", "Europe", "texas, us", "Norway", "norway", "NO", "us-west-1"], 2),
     sort_by=st.sampled_from(SORTS),

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from gpucm.domain.workload_fit import parse_workload
+
 Category = Literal["consumer", "professional", "datacenter", "unknown"]
 Vendor = Literal["nvidia", "amd", "intel", "unknown"]
 SortBy = Literal[
@@ -356,6 +358,8 @@ class SearchQuery(BaseModel):
     min_gpu_memory: float | None = Field(default=None, ge=0)
     min_cuda: float | None = Field(default=None, ge=0)
     min_availability: StockLevel | None = None
+    # a workload that must fit in the offer's VRAM (domain/workload_fit.py), canonical
+    fits: str | None = None
     sort_by: SortBy = "price"
     sort_order: SortOrder = "asc"
     limit: int | None = Field(default=None, ge=1, le=SQLITE_MAX_INT)
@@ -392,6 +396,16 @@ class SearchQuery(BaseModel):
             seen.pop("", None)
             return tuple(seen)
         return value
+
+    @field_validator("fits", mode="before")
+    @classmethod
+    def _canonical_workload(cls, value: Any) -> Any:
+        if value is None or not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        # a FitError is a ValueError: pydantic reports it as this field's error
+        return parse_workload(value).text()
 
     @model_validator(mode="after")
     def _check_ranges(self) -> SearchQuery:

@@ -21,6 +21,9 @@ Keys are case-insensitive; so are the values of category, provider, available an
     available                  =  yes|no|true|false|1|0;  bare `all` = available=no
     avail (availability)       >= > low|medium|high: stock the provider confirms
                                   (hides offers whose availability is unknown)
+    fits                       =  a workload that must fit in the offer's VRAM:
+                                  SIZE[@PRECISION][,ctx=N][,train|,infer], e.g.
+                                  fits=70B@bf16,ctx=32k (domain/workload_fit.py)
     sort                       =  key or -key (descending): price, price_per_gpu
                                   (gpu_price), performance (perf), reliability (rel),
                                   value, gpu_count (count), ram, vram, storage (disk),
@@ -49,6 +52,7 @@ from pydantic import ValidationError
 
 from gpucm.domain.models import CATEGORIES, SORT_KEYS, STOCK_LEVELS, SearchQuery
 from gpucm.domain.provider_names import PROVIDERS, SHORT_NAMES, canonical_provider
+from gpucm.domain.workload_fit import FitError, parse_workload
 
 __all__ = ["QueryError", "format_query", "parse_query"]
 
@@ -90,6 +94,7 @@ _KEYS: Final[tuple[_Key, ...]] = (
     _Key("provider", "provider", "providers", ("=",)),
     _Key("available", "bool", "available", ("=",)),
     _Key("avail", "level", "min_availability", (">", ">=")),
+    _Key("fits", "fits", "fits", ("=",)),
     _Key("sort", "sort", "sort_by", ("=",)),
     _Key("limit", "int", "limit", ("=",)),
     _Key("offset", "int", "offset", ("=",)),
@@ -289,6 +294,13 @@ def _provider(raw: str, value: str) -> str:
     return name
 
 
+def _workload(raw: str, value: str) -> str:
+    try:
+        return parse_workload(value).text()
+    except FitError as exc:
+        raise QueryError(f"{exc}, in {_show(raw)}", raw) from None
+
+
 # --- parsing --------------------------------------------------------------------------
 
 
@@ -346,6 +358,10 @@ class _Parser:
         if op not in key.ops:
             allowed = " or ".join(key.ops)
             raise QueryError(f"{key.name} takes {allowed}, not {op}, in {_show(raw)}", raw)
+        if key.kind == "fits":
+            # the workload has its own commas and `ctx=`: read as one value
+            self.set(key.field, _workload(raw, "".join(text for text, _ in value_pieces)), raw)
+            return
         values = _split_values(raw, value_pieces)
         if not values:
             raise QueryError(f"missing value in {_show(raw)}", raw)
@@ -553,6 +569,8 @@ def format_query(query: SearchQuery) -> str:
         parts.append("all")
     if query.min_availability is not None:
         parts.append(f"avail>={query.min_availability}")
+    if query.fits is not None:
+        parts.append(f"fits={query.fits}")  # canonical: no spaces or quotes
     if (query.sort_by, query.sort_order) != ("price", "asc"):
         sign = "-" if query.sort_order == "desc" else ""
         parts.append(f"sort={sign}{query.sort_by}")

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import SearchQuery, SortBy, levels_at_least
 from gpucm.domain.regions import US_GROUPS, expand_region_terms
-from gpucm.store.search_sql import SORT_COLUMNS, model_names
+from gpucm.store.search_sql import SORT_COLUMNS, fit_filter, model_names
 from gpucm.store.sql import offers_generation
 
 Mask = npt.NDArray[np.bool_]
@@ -136,6 +136,11 @@ class _Numbers:
 
     def missing(self) -> Mask:
         return self.codes < 0
+
+    def values(self) -> Floats:
+        """The column's values, NaN for NULL (for a term over two columns)."""
+        table = np.append(self.ascending, np.nan)  # code -1 picks the NaN
+        return table[self.codes]
 
 
 @dataclass
@@ -249,6 +254,13 @@ class OfferIndex:
         for name, bound in (("storage_gb", query.min_storage), ("cuda_version", query.min_cuda)):
             if bound is not None:
                 mask &= num[name].missing() | num[name].at_least(bound)
+        fit = fit_filter(query, catalog)
+        if fit is not None:
+            memory = num["gpu_memory_gb"].values() * num["gpu_count"].values()
+            with np.errstate(invalid="ignore"):  # NaN (NULL) compares false, as in SQL
+                mask &= memory >= fit.total_gb
+            if fit.models is not None:
+                mask &= text["gpu_model"].equal(fit.models)
         if query.min_availability is not None:
             mask &= text["availability"].equal(levels_at_least(query.min_availability))
         if query.regions:
