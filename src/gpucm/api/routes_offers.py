@@ -140,6 +140,13 @@ async def search(
         StockLevel | None,
         Query(description="stock the provider confirms at least; hides unknown availability"),
     ] = None,
+    fits: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="a workload that must fit in the offer's VRAM: 70B@bf16,ctx=32k,train",
+        ),
+    ] = None,
     sort_by: Annotated[SortBy, Query()] = "price",
     sort_order: Annotated[SortOrder, Query()] = "asc",
     available: Annotated[bool, Query(description="false includes offers not rentable now")] = True,
@@ -161,6 +168,7 @@ async def search(
         "min_reliability": min_reliability,
         "min_performance": min_performance,
         "min_availability": min_availability,
+        "fits": fits,
         "sort_by": sort_by,
         "sort_order": sort_order,
         "available": available,

@@ -14,6 +14,7 @@ from gpucm.cli.parser import MAX_INT
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.query import QueryError
+from gpucm.domain.workload_fit import need_of
 from gpucm.engine.provider_info import provider_infos
 from gpucm.export import write_offers
 from gpucm.services import Services
@@ -81,6 +82,11 @@ async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
     await services.ensure_data()
     page = await services.store.search(query)
     demo_banner(services.demo)
+    if query.fits is not None:
+        need = need_of(query.fits)
+        say(
+            f"fits={query.fits}: {need.total_gb:.1f} GB of VRAM in all ({'; '.join(need.explain()[:-1])})"
+        )
     if ns.json:
         write_offers(page.offers, sys.stdout, "json")
     elif ns.csv:

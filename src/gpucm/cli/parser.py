@@ -77,6 +77,11 @@ def _filters(
         help="stock the provider confirms at least (hides unknown availability)",
     )
     f.add_argument(
+        "--fits",
+        metavar="WORKLOAD",
+        help="a model that must fit in the offer's VRAM: 70B@bf16, 8B@fp8,ctx=32k, 7B,train",
+    )
+    f.add_argument(
         "--provider",
         action="append",
         default=[],
@@ -359,6 +364,7 @@ def namespace_filters(ns: argparse.Namespace) -> dict[str, Any]:
         "min_performance": ns.min_performance,
         "min_reliability": ns.min_reliability,
         "min_availability": ns.min_availability,
+        "fits": ns.fits,
         "providers": ns.provider,
         "sort_by": getattr(ns, "sort_by", None),
         "sort_order": getattr(ns, "sort_order", None),
