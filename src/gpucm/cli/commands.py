@@ -84,9 +84,7 @@ async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
     demo_banner(services.demo)
     if query.fits is not None:
         need = need_of(query.fits)
-        say(
-            f"fits={query.fits}: {need.total_gb:.1f} GB of VRAM in all ({'; '.join(need.explain()[:-1])})"
-        )
+        say(f"fits={query.fits}: " + "; ".join(need.explain()))
     if ns.json:
         write_offers(page.offers, sys.stdout, "json")
     elif ns.csv:
