@@ -281,7 +281,7 @@ def test_fits_lists_only_offers_whose_total_vram_holds_the_weights_with_the_marg
     # what it leaves out includes machines big enough per GPU but too small in all
     left_out = [o for o in every if o["id"] not in {f["id"] for f in offers}]
     assert any(
-        80 <= o["gpu_memory_gb"] and o["gpu_memory_gb"] * o["gpu_count"] < needed for o in left_out
+        o["gpu_memory_gb"] >= 80 and o["gpu_memory_gb"] * o["gpu_count"] < needed for o in left_out
     )
     prices = [o["price_per_hour"] for o in offers]
     assert prices == sorted(prices)
