@@ -495,7 +495,7 @@ class FilterPane(VerticalScroll, can_focus=False):
             yield self._label("fits")
             yield Input(
                 self._fits or "",
-                placeholder="70B@bf16,ctx=32k",
+                placeholder="e.g. 70B@bf16",
                 id=_FITS_ID,
                 compact=True,
                 select_on_focus=False,
