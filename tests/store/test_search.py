@@ -247,6 +247,7 @@ def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[s
             q.min_availability is None
             or LEVELS.index(o.availability) >= LEVELS.index(q.min_availability),
             q.fits is None or _fits(o, q.fits),
+            q.hosts == "all" or o.host_id not in q.bad_hosts,
             not q.regions
             or (o.region_group in groups)
             or (set(US_GROUPS) <= set(groups) and o.country == "US")
@@ -309,6 +310,8 @@ query_strategy = st.builds(
     min_cuda=st.none() | st.sampled_from([12.0, 12.5]),
     min_availability=st.none() | st.sampled_from(["low", "medium", "high"]),
     fits=st.none() | st.sampled_from(["13B@int4", "30B@int8", "20B@bf16", "8B@fp8,ctx=32k"]),
+    bad_hosts=st.lists(st.sampled_from(["vast_ai:0", "runpod:1", "vast_ai:2"]), max_size=2),
+    hosts=st.sampled_from(["good", "all"]),
     sort_by=st.sampled_from(SORTS),
     sort_order=st.sampled_from(["asc", "desc"]),
 )

@@ -24,6 +24,8 @@ Keys are case-insensitive; so are the values of category, provider, available an
     fits                       =  a workload that must fit in the offer's VRAM:
                                   SIZE[@PRECISION][,ctx=N][,train|,infer], e.g.
                                   fits=70B@bf16,ctx=32k (domain/workload_fit.py)
+    hosts                      =  good (the default: offers on hosts in the memory
+                                  of bad hosts are hidden) or all (shown too)
     sort                       =  key or -key (descending): price, price_per_gpu
                                   (gpu_price), performance (perf), reliability (rel),
                                   value, gpu_count (count), ram, vram, storage (disk),
@@ -95,6 +97,7 @@ _KEYS: Final[tuple[_Key, ...]] = (
     _Key("available", "bool", "available", ("=",)),
     _Key("avail", "level", "min_availability", (">", ">=")),
     _Key("fits", "fits", "fits", ("=",)),
+    _Key("hosts", "hosts", "hosts", ("=",)),
     _Key("sort", "sort", "sort_by", ("=",)),
     _Key("limit", "int", "limit", ("=",)),
     _Key("offset", "int", "offset", ("=",)),
@@ -473,6 +476,13 @@ def _set_sort(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
     p.set("sort_order", order, raw)
 
 
+def _set_hosts(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
+    which = value.lower()
+    if which not in ("all", "good"):
+        raise QueryError(f"hosts takes all or good, in {_show(raw)}", raw)
+    p.set(key.field, which, raw)
+
+
 def _set_int(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
     p.set(key.field, _integer(raw, value), raw)
 
@@ -487,6 +497,7 @@ _SCALARS: Final[dict[str, Callable[[_Parser, _Key, str, str, str], None]]] = {
     "level": _set_level,
     "sort": _set_sort,
     "int": _set_int,
+    "hosts": _set_hosts,
 }
 
 
@@ -571,6 +582,8 @@ def format_query(query: SearchQuery) -> str:
         parts.append(f"avail>={query.min_availability}")
     if query.fits is not None:
         parts.append(f"fits={query.fits}")  # canonical: no spaces or quotes
+    if query.hosts == "all":
+        parts.append("hosts=all")
     if (query.sort_by, query.sort_order) != ("price", "asc"):
         sign = "-" if query.sort_order == "desc" else ""
         parts.append(f"sort={sign}{query.sort_by}")

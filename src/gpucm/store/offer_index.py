@@ -61,6 +61,7 @@ _TEXTS = (
     "region",
     "country",
     "availability",
+    "host_id",
 )
 _CHUNK = 1024  # rows fetched at a time while building: keeps the build's garbage small
 # the rows an index is built from
@@ -261,6 +262,8 @@ class OfferIndex:
                 mask &= memory >= fit.total_gb
             if fit.models is not None:
                 mask &= text["gpu_model"].equal(fit.models)
+        if query.bad_hosts and query.hosts != "all":
+            mask &= ~text["host_id"].equal(query.bad_hosts)
         if query.min_availability is not None:
             mask &= text["availability"].equal(levels_at_least(query.min_availability))
         if query.regions:

@@ -148,6 +148,9 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
         add("gpu_memory_gb * gpu_count >= ?", fit.total_gb)
         if fit.models is not None:
             add_any([_in("gpu_model", fit.models)], _RANK_MODEL)
+    if query.bad_hosts and query.hosts != "all":
+        cond, values = _in("host_id", query.bad_hosts)
+        add(f"NOT {cond}", *values)
     if query.min_availability is not None:
         levels = levels_at_least(query.min_availability)
         add(f"availability IN ({_placeholders(len(levels))})", *levels)

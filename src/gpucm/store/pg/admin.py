@@ -65,6 +65,13 @@ _COPIED: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("watch_alerts", ("watch", "channel", "alert_key", "fired_at", "detail")),
+    (
+        "bad_hosts",
+        (
+            "host", "provider", "kind", "reason", "recorded_at", "expires_at",
+            "instance_id", "recorded_by",
+        ),
+    ),
 )  # fmt: skip
 
 
