@@ -251,6 +251,12 @@ async def cmd_instances(ns: argparse.Namespace, services: Services) -> int:
     return await run(ns, services)
 
 
+async def cmd_hosts(ns: argparse.Namespace, services: Services) -> int:
+    from gpucm.cli.hosts import cmd_hosts as run
+
+    return await run(ns, services)
+
+
 async def cmd_serve(ns: argparse.Namespace, services: Services) -> int:
     from gpucm.cli.serve import cmd_serve as serve  # fastapi and uvicorn load only here
 
@@ -270,6 +276,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "refresh": cmd_refresh,
     "instances": cmd_instances,
+    "hosts": cmd_hosts,
     "history": cmd_insight,
     "filters": cmd_insight,
     "watch": cmd_insight,
