@@ -227,8 +227,7 @@ async def test_migration_7_gives_old_offers_their_own_id_as_host(db_path: Path) 
         await store.close()
     with sqlite3.connect(db_path) as raw:  # back to a version-6 database
         raw.executescript(
-            "ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts;"
-            " PRAGMA user_version = 6;"
+            "ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts; PRAGMA user_version = 6;"
         )
     store = await Store.open(db_path)
     try:
