@@ -61,7 +61,11 @@ async def cmd_hosts(ns: argparse.Namespace, services: Services) -> int:
         ]
         rows = [[e.host, e.kind, _when(e.expires_at, now), e.reason] for e in entries]
         print(render_table(columns, rows))
-        say(f"{len(entries)} hosts hidden from searches and failover (`hosts=all` shows them)")
+        hidden = sum(not e.expired(now) for e in entries)
+        say(
+            f"{hidden} host{'s' if hidden != 1 else ''} hidden from searches and failover"
+            " (`hosts=all` in a query shows them)"
+        )
         return 0
     if ns.hosts_command == "forget":
         if not ns.all and not ns.host:

@@ -95,6 +95,7 @@ INSTANCES_HELP: KeyHelp = [
             ("R", "restart"),
             ("t", "terminate (type name)"),
             ("l", "logs, where there are"),
+            ("b", "bad host: hide its offers"),
         ],
     ),
     ("App", _APP_KEYS),
