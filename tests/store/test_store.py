@@ -239,6 +239,7 @@ async def test_migration_7_gives_old_offers_their_own_id_as_host(db_path: Path) 
         await store.close()
 
 
+@pytest.mark.sqlite_only
 async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Path) -> None:
     """Offers written before migration 6 knew only `available`: unavailable ones become
     `none`, the others `unknown` (no provider said how much), and no bid is invented."""
