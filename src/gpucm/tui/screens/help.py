@@ -131,6 +131,7 @@ COMPARE_HELP: KeyHelp = [
             ("← →  h l", "choose an offer"),
             ("↑ ↓  j k", "scroll the rows"),
             ("L", "launch the offer chosen"),
+            ("g", "GB out per hour (egress)"),
             ("esc / c", "close"),
         ],
     ),
@@ -142,9 +143,11 @@ QUERY_HELP: Final[list[str]] = [
     'gpu="RTX 4090",H100 price<2 vram>=24 region=Europe sort=-perf',
     "Each word is key=value (or < <= > >= for numbers); commas list values,",
     "quotes keep spaces. Keys: gpu category count price ram storage vram",
-    "cuda perf rel region provider available sort. rel takes 0.95 or 95.",
+    "cuda perf rel region provider available fits hosts sort. rel: 0.95 or 95.",
     "sort=-key sorts descending (price, price_per_gpu, perf, value, ram, vram,",
     "storage...); the bare word `all` adds unavailable offers.",
+    "fits=70B@bf16,ctx=32k,train: VRAM in all holds the model (see README);",
+    "hosts=all also shows offers on hosts remembered as bad (gpucm hosts).",
 ]
 
 
