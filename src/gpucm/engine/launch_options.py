@@ -36,6 +36,10 @@ class LaunchOptions:
     min_storage_gb: float | None = None
     min_gpus: int | None = None
     hours: float | None = None  # for the cost estimate
+    # GB the job sends out per hour: the all-in price adds it at the offer's per-GB
+    # egress rate where the provider bills one (domain/pricing.py); an estimate, like
+    # `hours`, so not part of the request's fingerprint
+    gb_out_per_hour: float = 0.0
 
     def __repr__(self) -> str:  # environment values are secrets
         return (

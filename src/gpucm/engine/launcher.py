@@ -133,6 +133,7 @@ def _parts(cost: AllIn) -> dict[str, Any]:
         "compute_per_hour": cost.compute_per_hour,
         "storage_per_hour": cost.storage_per_hour,
         "storage_estimated": cost.estimated,
+        "egress_per_hour": cost.egress_per_hour,
     }
 
 
@@ -181,7 +182,7 @@ class Launcher:
         vanished = current is None
         # a provider's quote speaks its own GPU names: normalise it like a refresh does
         quoted = normalize_offer(current, self.ports.catalog()) if current else offer
-        cost = all_in(quoted, options.disk_gb)
+        cost = all_in(quoted, options.disk_gb, options.gb_out_per_hour)
         problems: list[str] = []
         if vanished:
             problems.append(

@@ -74,7 +74,7 @@ def all_in_attributes(disk_gb: float, gb_out: float = 0.0) -> tuple[Attribute, .
 
     return (
         Attribute(
-            f"All-in $/h ({disk_gb:g} GB)",
+            f"All-in $/h ({disk_gb:g} GB" + (f", {gb_out:g} GB out/h)" if gb_out else ")"),
             lambda o: cost(o).per_hour,
             lambda o: fmt.price(cost(o).per_hour) + star(o),
             "min",

@@ -29,8 +29,8 @@ def parse_gb_out(text: str) -> float:
 
 def gb_out_line(gb_out: float) -> str:
     if not gb_out:
-        return f"GB out per hour: 0 (default: egress not counted). {EGRESS_NOTE}."
-    return f"GB out per hour: {gb_out:g}, priced where billed per GB. {EGRESS_NOTE}."
+        return f"GB out per hour (g): 0, the default: egress not counted. {EGRESS_NOTE}."
+    return f"GB out per hour (g): {gb_out:g}, priced where billed per GB. {EGRESS_NOTE}."
 
 
 class GbOutScreen(ModalScreen[float | None]):

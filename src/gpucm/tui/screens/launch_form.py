@@ -26,6 +26,7 @@ from textual.widgets import Button, Input, Select, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance, Offer
+from gpucm.domain.pricing import egress_per_gb
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.capabilities import capabilities, capability_notes
 from gpucm.engine.launch_options import LaunchOptions, new_request_id
@@ -101,6 +102,20 @@ def parse_ports(text: str) -> tuple[tuple[int, str], ...]:
     return tuple(out)
 
 
+def egress_note(offer: Offer) -> str:
+    """What "GB out per h" does for this offer (0 by default: egress not counted)."""
+    rate = egress_per_gb(offer)
+    if rate is None:
+        return (
+            f"GB out per h: 0 by default. {display_name(offer.provider)} gives no per-GB "
+            "egress rate: nothing is added."
+        )
+    return (
+        f"GB out per h: 0 by default (egress not counted); {display_name(offer.provider)} "
+        f"bills ${rate:.4f}/GB out here, added to the all-in price."
+    )
+
+
 def default_label(offer: Offer) -> str:
     return re.sub(r"[^a-z0-9]+", "-", offer.gpu_model.lower()).strip("-") or "gpucm"
 
@@ -156,6 +171,7 @@ _NUMERIC: tuple[_Numeric, ...] = (
     _Numeric("lf-min-storage", "Min disk GB", "-"),
     _Numeric("lf-min-gpus", "Min GPUs", "-"),
     _Numeric("lf-max-price", "Max $/h", "no limit"),
+    _Numeric("lf-gb-out", "GB out per h", "0: not counted"),
     _Numeric("lf-auto-terminate", "Stop after h", "never", "auto_terminate"),
 )
 
@@ -267,6 +283,7 @@ class LaunchScreen(ModalScreen[None]):
                         disabled=spec.note is not None and spec.note in self.notes,
                     )
             yield from self._note("auto_terminate")
+            yield Static(Text(egress_note(offer)), classes="lf-note", id="lf-note-egress")
             # docked: the buttons stay on screen while the fields scroll (80x24)
             with Vertical(classes="dialog-bottom"):
                 yield Static("", id="lf-error")
@@ -390,6 +407,7 @@ class LaunchScreen(ModalScreen[None]):
             min_storage_gb=number("lf-min-storage", "Min disk"),
             min_gpus=int(min_gpus) if min_gpus is not None else None,
             hours=number("lf-hours", "Estimate hours"),
+            gb_out_per_hour=number("lf-gb-out", "GB out per hour", bounds=(0.0, 1e6)) or 0.0,
         )
 
     def show_error(self, message: str) -> None:
