@@ -74,7 +74,7 @@ def all_in(offer: Offer, disk_gb: float | None, gb_out_per_hour: float = 0.0) ->
         per_hour=offer.price_per_hour + storage + egress,
         compute_per_hour=offer.price_per_hour,
         storage_per_hour=storage,
-        estimated=storage > 0 or egress > 0,
+        estimated=storage > 0,  # egress is the user's own GB at the provider's rate
         gpu_count=offer.gpu_count,
         egress_per_hour=egress,
     )

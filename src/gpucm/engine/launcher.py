@@ -205,6 +205,12 @@ class Launcher:
                 f"all-in price includes ${cost.storage_per_hour:.3f}/h for "
                 f"{options.disk_gb:g} GB (estimated)"
             )
+        if cost.egress_per_hour:
+            warnings.append(
+                f"egress is billed per GB at {display_name(offer.provider)}: the all-in "
+                f"price includes ${cost.egress_per_hour:.3f}/h for "
+                f"{options.gb_out_per_hour:g} GB out per hour"
+            )
         return Preflight(
             listed=offer,
             offer=quoted,

@@ -285,8 +285,8 @@ class CompareScreen(ModalScreen[None]):
                     markup=False,
                 )
                 yield Static(
-                    f"* includes {self.disk_gb:g} GB of storage (or the egress) at the "
-                    "provider's list rate (estimated)",
+                    f"* includes {self.disk_gb:g} GB of storage at the provider's list rate "
+                    "(estimated)",
                     classes="dialog-hint",
                     id="compare-estimated",
                     markup=False,
