@@ -15,7 +15,13 @@ from textual.widgets import Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer
-from gpucm.domain.pricing import DEFAULT_DISK_GB, all_in, per_gb_vram_hour, planned_disk_gb
+from gpucm.domain.pricing import (
+    DEFAULT_DISK_GB,
+    all_in,
+    egress_per_gb,
+    per_gb_vram_hour,
+    planned_disk_gb,
+)
 from gpucm.domain.provider_names import display_name
 from gpucm.domain.workload_fit import need_of
 from gpucm.providers.registry import PROVIDER_META
@@ -89,6 +95,12 @@ def offer_facts(
             f"${offer.storage_price_per_gb_month:.3f}/GB-month, extra"
             if offer.storage_price_per_gb_month
             else "included or not billed separately",
+        ),
+        (
+            "Egress",
+            f"${egress:.4f}/GB out, extra (GB out per hour: launch form, compare view)"
+            if (egress := egress_per_gb(offer)) is not None
+            else "no per-GB rate in the provider's API",
         ),
         (
             "All-in",
