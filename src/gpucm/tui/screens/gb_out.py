@@ -4,17 +4,14 @@ is not counted until the user says how much they send."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from gpucm.tui.numbers import NumberError, number_text, parse_number
+from gpucm.tui.screens.prompt import PromptScreen
 
 __all__ = ["EGRESS_NOTE", "GbOutScreen", "gb_out_line", "parse_gb_out"]
 
@@ -33,12 +30,8 @@ def gb_out_line(gb_out: float) -> str:
     return f"GB out per hour (g): {gb_out:g}, priced where billed per GB. {EGRESS_NOTE}."
 
 
-class GbOutScreen(ModalScreen[float | None]):
+class GbOutScreen(PromptScreen[float]):
     """Dismissed with the GB out per hour typed, or None if cancelled."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="gb-out-cancel")
-    ]
 
     def __init__(self, current: float) -> None:
         super().__init__()
@@ -57,18 +50,9 @@ class GbOutScreen(ModalScreen[float | None]):
             yield Static("", id="gb-out-error")
             yield Static("enter: use it   esc: cancel", classes="dialog-hint", markup=False)
 
-    def on_mount(self) -> None:
-        field = self.query_one(Input)
-        if not getattr(self.app, "cursor_blink", True):
-            field.cursor_blink = False
-        self.set_focus(field)
-
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         try:
             self.dismiss(parse_gb_out(event.value))
         except NumberError as exc:
             self.query_one("#gb-out-error", Static).update(Text(f"GB out per hour: {exc}"))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -4,29 +4,22 @@ it; `gpucm hosts forget` (or the TTL) brings it back."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from gpucm.domain.hosts import DEFAULT_TTL, MAX_REASON, clean_reason
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.tui.screens.prompt import PromptScreen
 
 __all__ = ["MarkBadScreen"]
 
 
-class MarkBadScreen(ModalScreen[str | None]):
+class MarkBadScreen(PromptScreen[str]):
     """Dismissed with the reason typed (one line), or None if cancelled."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="mark-bad-cancel")
-    ]
 
     def __init__(self, instance: Instance) -> None:
         super().__init__()
@@ -54,12 +47,6 @@ class MarkBadScreen(ModalScreen[str | None]):
             yield Static("", id="mark-bad-error")
             yield Static("enter: remember it   esc: cancel", classes="dialog-hint", markup=False)
 
-    def on_mount(self) -> None:
-        field = self.query_one(Input)
-        if not getattr(self.app, "cursor_blink", True):
-            field.cursor_blink = False
-        self.set_focus(field)
-
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         reason = clean_reason(event.value)
@@ -69,6 +56,3 @@ class MarkBadScreen(ModalScreen[str | None]):
         self.query_one("#mark-bad-error", Static).update(
             Text("Say in a few words what went wrong (it is shown in `gpucm hosts list`).")
         )
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
