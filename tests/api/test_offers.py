@@ -212,3 +212,21 @@ async def test_fits_keeps_offers_that_hold_the_workload(api: httpx.AsyncClient) 
         answer = await bad
         assert answer.status_code == 422
         assert "fits" in answer.json()["error"], answer.text
+
+
+async def test_offers_on_a_bad_host_are_hidden_unless_hosts_all(
+    api: httpx.AsyncClient, services: Services
+) -> None:
+    page = (await api.get("/api/v1/offers/search", params={"limit": 1})).json()["data"]
+    [first] = page
+    offer = await services.store.get_offer(first["id"])
+    assert offer is not None
+    await services.store.hosts.record(offer.host_id, offer.provider, "marked_bad", "dud")
+    ids = {
+        o["id"]
+        for o in (await api.get("/api/v1/offers/search", params={"limit": 1000})).json()["data"]
+    }
+    assert first["id"] not in ids
+    shown = await api.get("/api/v1/offers/search", params={"limit": 1000, "hosts": "all"})
+    assert first["id"] in {o["id"] for o in shown.json()["data"]}
+    assert (await api.get("/api/v1/offers/search", params={"hosts": "bad"})).status_code == 422

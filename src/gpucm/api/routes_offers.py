@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
@@ -147,6 +147,10 @@ async def search(
             description="a workload that must fit in the offer's VRAM: 70B@bf16,ctx=32k,train",
         ),
     ] = None,
+    hosts: Annotated[
+        Literal["good", "all"],
+        Query(description="all: also offers on hosts remembered as bad (hidden by default)"),
+    ] = "good",
     sort_by: Annotated[SortBy, Query()] = "price",
     sort_order: Annotated[SortOrder, Query()] = "asc",
     available: Annotated[bool, Query(description="false includes offers not rentable now")] = True,
@@ -169,6 +173,7 @@ async def search(
         "min_performance": min_performance,
         "min_availability": min_availability,
         "fits": fits,
+        "hosts": hosts,
         "sort_by": sort_by,
         "sort_order": sort_order,
         "available": available,
