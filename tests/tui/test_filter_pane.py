@@ -70,6 +70,7 @@ RICH = SearchQuery(
     min_gpu_memory=24,
     min_cuda=12.1,
     fits="70B@bf16,ctx=32k",
+    hosts="all",
     sort_by="value",
     sort_order="desc",
     limit=50,

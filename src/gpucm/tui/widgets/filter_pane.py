@@ -22,7 +22,7 @@ unticked.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.segment import Segment
 from textual import on
@@ -371,6 +371,7 @@ class FilterPane(VerticalScroll, can_focus=False):
         self._announced = self._query
         self._numbers: dict[str, float | None] = dict.fromkeys(_NUMBER_FIELDS)
         self._fits: str | None = None
+        self._hosts: Literal["good", "all"] = "good"
         self._category: Category | None = None
         self._count: int | None = None
         self._available = True
@@ -561,6 +562,7 @@ class FilterPane(VerticalScroll, can_focus=False):
         self._query = query
         self._numbers = {field: getattr(query, field) for field in _NUMBER_FIELDS}
         self._fits = query.fits
+        self._hosts = query.hosts  # no control: kept from the text query (`hosts=all`)
         self._category = query.gpu_category
         self._count = query.min_gpu_count
         self._available = query.available
@@ -599,6 +601,7 @@ class FilterPane(VerticalScroll, can_focus=False):
             min_gpu_memory=n["min_gpu_memory"],
             min_cuda=n["min_cuda"],
             fits=self._fits,
+            hosts=self._hosts,
             sort_by=self._sort_by,
             sort_order=self._order,
             limit=self._query.limit,
