@@ -122,6 +122,10 @@ async def test_a_launched_machine_that_failed_is_remembered_once(services: Servi
     assert (entry.host, entry.kind) == (offer.host_id, "launch_failed")
     assert await record_failures(services.store, [broken], now) == []  # once
     assert offer.id not in await ids(services)
+    # forgotten, it is not brought back by the next sync seeing the same failure
+    assert await services.store.hosts.forget() == 1
+    assert await record_failures(services.store, [broken], now) == []
+    assert offer.id in await ids(services)
     # not launched by gpucm (no request id): nothing to remember
     theirs = Instance.model_validate({**broken.model_dump(), "request_id": None, "id": "x:1"})
     assert await record_failures(services.store, [theirs], now) == []

@@ -1,7 +1,7 @@
 """The memory of bad hosts (reached as `store.hosts`; domain/hosts.py says what a host
 key is). Both backends: in a team's store every member's failures hide the host for
-everyone. An entry is kept past its expiry (listed as expired) until it is forgotten
-or recorded again, so an automatic record of one instance's failure is made once."""
+everyone. An entry is kept past its expiry or its forgetting (listed as expired) until
+it is recorded again, so an automatic record of one instance's failure is made once."""
 
 from __future__ import annotations
 
@@ -104,11 +104,19 @@ class HostTable:
         return [_row(tuple(r)) for r in rows]
 
     async def forget(self, host: str | None = None) -> int:
-        """Forget one host (or, with None, every one); returns how many were forgotten."""
+        """Forget one host (or, with None, every one) now: its entry expires, and stays
+        (listed as expired), so a failure already recorded is not recorded again on the
+        next sync. Returns how many were forgotten."""
+        now = self._db.now().timestamp()
         async with self._db.write() as tx:
             if host is None:
-                count = await tx.execute("DELETE FROM bad_hosts")
+                count = await tx.execute(
+                    "UPDATE bad_hosts SET expires_at = ? WHERE expires_at > ?", (now, now)
+                )
             else:
-                count = await tx.execute("DELETE FROM bad_hosts WHERE host = ?", (host,))
+                count = await tx.execute(
+                    "UPDATE bad_hosts SET expires_at = ? WHERE host = ? AND expires_at > ?",
+                    (now, host, now),
+                )
             tx.changed("hosts", host or "")
         return count
