@@ -17,10 +17,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
-if TYPE_CHECKING:  # models imports this module for Offer.host_id
-    from gpucm.domain.models import Instance
+
+class Machine(Protocol):
+    """What instance_host reads of an Instance (models imports this module for
+    Offer.host_id, so it does not import models back)."""
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def provider_data(self) -> dict[str, Any]: ...
+
+    @property
+    def offer_id(self) -> str | None: ...
+
 
 __all__ = [
     "DEFAULT_TTL",
@@ -59,7 +71,7 @@ def offer_host(provider: str, offer_id: str, provider_data: dict[str, Any]) -> s
     return _machine(provider, provider_data) or offer_id
 
 
-def instance_host(instance: Instance, offer_id: str | None = None) -> str | None:
+def instance_host(instance: Machine, offer_id: str | None = None) -> str | None:
     """The host key of a machine the user runs, or None when nothing names it: the
     machine where the provider names it, else the offer it was launched from
     (`offer_id`: the launch journal's, when the instance does not say)."""

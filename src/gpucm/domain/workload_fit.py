@@ -40,10 +40,22 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal, Protocol
 
-if TYPE_CHECKING:  # models imports this module for SearchQuery's `fits`
-    from gpucm.domain.models import GpuModel
+
+class GpuSpec(Protocol):
+    """What the hardware check reads of a catalog GpuModel (models imports this module
+    for SearchQuery's `fits`, so it does not import models back)."""
+
+    @property
+    def vendor(self) -> str: ...
+
+    @property
+    def architecture(self) -> str: ...
+
+    @property
+    def compute_capability(self) -> float | None: ...
+
 
 __all__ = [
     "MARGIN",
@@ -153,7 +165,7 @@ class WorkloadNeed:
     def fits(self, memory_gb: float | None, gpu_count: int) -> bool:
         return memory_gb is not None and memory_gb * gpu_count >= self.total_gb
 
-    def supports(self, model: GpuModel) -> bool:
+    def supports(self, model: GpuSpec) -> bool:
         """May `model` run this precision? A GPU the catalog does not know may not,
         where the precision needs hardware support."""
         if self.min_compute_capability is None:
