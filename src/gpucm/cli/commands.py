@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from gpucm import formatting as fmt
 from gpucm.cli.errors import UsageError
@@ -15,9 +16,10 @@ from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.query import QueryError
 from gpucm.domain.workload_fit import need_of
-from gpucm.engine.provider_info import provider_infos
 from gpucm.export import write_offers
-from gpucm.services import Services
+
+if TYPE_CHECKING:
+    from gpucm.services import Services
 
 TABLE_LIMIT = 30
 
@@ -137,6 +139,9 @@ async def cmd_models(ns: argparse.Namespace, services: Services) -> int:
 
 
 async def cmd_providers(ns: argparse.Namespace, services: Services) -> int:
+    # every provider's module (regions, features): loaded for this command only
+    from gpucm.engine.provider_info import provider_infos
+
     infos = await provider_infos(
         services.store, services.settings.configured_providers(), demo=services.demo
     )

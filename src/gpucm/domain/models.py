@@ -23,63 +23,22 @@ from pydantic import (
 )
 
 from gpucm.domain.hosts import offer_host
+from gpucm.domain.vocabulary import AVAILABILITY_LEVELS as AVAILABILITY_LEVELS
+from gpucm.domain.vocabulary import BILLED as BILLED
+from gpucm.domain.vocabulary import CATEGORIES as CATEGORIES
+from gpucm.domain.vocabulary import INSTANCE_STATUSES as INSTANCE_STATUSES
+from gpucm.domain.vocabulary import SORT_KEYS as SORT_KEYS
+from gpucm.domain.vocabulary import STOCK_LEVELS as STOCK_LEVELS
+from gpucm.domain.vocabulary import Availability as Availability
+from gpucm.domain.vocabulary import Category as Category
+from gpucm.domain.vocabulary import InstanceStatus as InstanceStatus
+from gpucm.domain.vocabulary import SortBy as SortBy
+from gpucm.domain.vocabulary import SortOrder as SortOrder
+from gpucm.domain.vocabulary import StatusReason as StatusReason
+from gpucm.domain.vocabulary import StockLevel as StockLevel
+from gpucm.domain.vocabulary import Vendor as Vendor
+from gpucm.domain.vocabulary import levels_at_least as levels_at_least
 from gpucm.domain.workload_fit import parse_workload
-
-Category = Literal["consumer", "professional", "datacenter", "unknown"]
-Vendor = Literal["nvidia", "amd", "intel", "unknown"]
-SortBy = Literal[
-    "price",
-    "price_per_gpu",
-    "performance",
-    "reliability",
-    "value",
-    "gpu_count",
-    "ram",
-    "vram",
-    "storage",
-    "spot",
-]
-SortOrder = Literal["asc", "desc"]
-InstanceStatus = Literal["provisioning", "running", "stopped", "error", "terminated"]
-# GPU time is billed from the start of provisioning
-BILLED: tuple[InstanceStatus, ...] = ("running", "provisioning")
-# How much of an offer a provider has in stock right now. `unknown`: the provider does
-# not say (Paperspace); `none`: sold out, listed so it stays visible and watchable.
-Availability = Literal["high", "medium", "low", "none", "unknown"]
-# The levels a minimum can ask for, lowest first. `unknown` is no level: a minimum
-# (`avail>=low`) is a wish for confirmed stock, so it hides unknown availability.
-StockLevel = Literal["low", "medium", "high"]
-# Why an instance is in its status, where the provider says and the status alone does
-# not: `outbid` (an interruptible machine stopped by a higher bid), `preempted`.
-StatusReason = Literal["outbid", "preempted"]
-
-CATEGORIES: tuple[Category, ...] = ("consumer", "professional", "datacenter", "unknown")
-SORT_KEYS: tuple[SortBy, ...] = (
-    "price",
-    "price_per_gpu",
-    "performance",
-    "reliability",
-    "value",
-    "gpu_count",
-    "ram",
-    "vram",
-    "storage",
-    "spot",
-)
-AVAILABILITY_LEVELS: tuple[Availability, ...] = ("high", "medium", "low", "none", "unknown")
-STOCK_LEVELS: tuple[StockLevel, ...] = ("low", "medium", "high")
-INSTANCE_STATUSES: tuple[InstanceStatus, ...] = (
-    "provisioning",
-    "running",
-    "stopped",
-    "error",
-    "terminated",
-)
-
-
-def levels_at_least(minimum: StockLevel) -> tuple[StockLevel, ...]:
-    """The stock levels that meet a minimum: `low` -> (low, medium, high)."""
-    return STOCK_LEVELS[STOCK_LEVELS.index(minimum) :]
 
 
 class GpuModel(BaseModel):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar
 
 from gpucm.domain.models import Offer
-
-Resolution = Literal["raw", "hourly", "daily"]
-RESOLUTIONS: tuple[Resolution, ...] = get_args(Resolution)
+from gpucm.domain.vocabulary import RESOLUTIONS as RESOLUTIONS
+from gpucm.domain.vocabulary import Resolution as Resolution
 
 # How long each resolution of the price history is kept (the daily rollup for ever).
 RAW_RETENTION = timedelta(days=3)
