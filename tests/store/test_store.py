@@ -219,15 +219,15 @@ async def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.sqlite_only
-async def test_migration_7_gives_old_offers_their_own_id_as_host(db_path: Path) -> None:
+async def test_migration_8_gives_old_offers_their_own_id_as_host(db_path: Path) -> None:
     store = await Store.open(db_path)
     try:
         await store.replace_offers("runpod", [make_offer("runpod", "1", "RTX 4090")])
     finally:
         await store.close()
-    with sqlite3.connect(db_path) as raw:  # back to a version-6 database
+    with sqlite3.connect(db_path) as raw:  # back to a version-7 database
         raw.executescript(
-            "ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts; PRAGMA user_version = 6;"
+            "ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts; PRAGMA user_version = 7;"
         )
     store = await Store.open(db_path)
     try:
@@ -259,7 +259,7 @@ async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Pat
             "ALTER TABLE offers DROP COLUMN availability;"
             " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour;"
             " ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts;"
-            " PRAGMA user_version = 5;"
+            " DROP TABLE spend_intervals; PRAGMA user_version = 5;"
         )
     store = await Store.open(db_path)
     try:

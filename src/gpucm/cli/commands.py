@@ -262,6 +262,12 @@ async def cmd_hosts(ns: argparse.Namespace, services: Services) -> int:
     return await run(ns, services)
 
 
+async def cmd_spend(ns: argparse.Namespace, services: Services) -> int:
+    from gpucm.cli.spend import cmd_spend as spend
+
+    return await spend(ns, services)
+
+
 async def cmd_serve(ns: argparse.Namespace, services: Services) -> int:
     from gpucm.cli.serve import cmd_serve as serve  # fastapi and uvicorn load only here
 
@@ -282,6 +288,7 @@ COMMANDS = {
     "refresh": cmd_refresh,
     "instances": cmd_instances,
     "hosts": cmd_hosts,
+    "spend": cmd_spend,
     "history": cmd_insight,
     "filters": cmd_insight,
     "watch": cmd_insight,

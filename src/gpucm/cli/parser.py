@@ -17,6 +17,7 @@ from gpucm.cli.db import add_parser as add_db_parser
 from gpucm.cli.errors import Parser
 from gpucm.cli.insight_args import add_parsers as add_insight_parsers
 from gpucm.cli.serve import add_parser as add_serve_parser
+from gpucm.cli.spend import add_parser as add_spend_parser
 from gpucm.domain.vocabulary import CATEGORIES, SORT_KEYS, STOCK_LEVELS
 
 SHELLS = ("bash", "zsh", "fish")
@@ -387,6 +388,7 @@ def build_parser() -> Parser:
 
     _instances(sub)
     _hosts(sub)
+    add_spend_parser(sub, _common)
     add_insight_parsers(sub, _common)
     doctor = sub.add_parser(
         "doctor",

@@ -270,6 +270,14 @@ class Instance(BaseModel):
     # rented interruptible (spot): a higher bid can stop it
     interruptible: bool = False
     status_reason: StatusReason | None = None
+    # What the spend ledger needs to know about billing. `rate_reported`: the provider
+    # reports `price_per_hour` as the rate it bills this machine (RunPod's pod `cost`,
+    # Vast's `dph_total`), not a list price gpucm looked up. `stopped_per_hour`: what
+    # it bills while stopped (its disk), None where nothing is; `stopped_reported` as
+    # `rate_reported`, for that figure.
+    rate_reported: bool = False
+    stopped_per_hour: float | None = None
+    stopped_reported: bool = False
     provider_data: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -35,6 +35,7 @@ from gpucm.store.results import (
     Resolution,
     SearchPage,
     SnapshotResult,
+    SpendInterval,
     TeamEvent,
 )
 
@@ -107,6 +108,14 @@ class Journal(Protocol):
     async def unsettled(self) -> list[LaunchRecord]: ...
 
 
+class SpendReader(Protocol):
+    """The spend ledger (store/spend_ledger.py); written with the instance rows."""
+
+    async def intervals(
+        self, since: datetime | None = None, *, instance_ids: Iterable[str] = ()
+    ) -> list[SpendInterval]: ...
+
+
 class Hosts(Protocol):
     """The memory of bad hosts (store/host_table.py)."""
 
@@ -134,6 +143,9 @@ class LaunchStore(OfferReader, Protocol):
 
     @property
     def journal(self) -> Journal: ...
+
+    @property
+    def spend(self) -> SpendReader: ...
 
 
 class RefreshStore(Protocol):

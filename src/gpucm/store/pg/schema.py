@@ -187,6 +187,25 @@ CREATE TABLE watch_alerts (
 );
 """
 
+# SQLite's spend ledger (store/schema.py SPEND_INTERVALS), its id an identity column
+_SPEND_INTERVALS = """
+CREATE TABLE spend_intervals (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    instance_id  TEXT COLLATE "C" NOT NULL,
+    provider     TEXT COLLATE "C" NOT NULL,
+    name         TEXT NOT NULL,
+    gpu          TEXT NOT NULL,
+    launched_by  TEXT,
+    kind         TEXT NOT NULL,
+    started_at   DOUBLE PRECISION NOT NULL,
+    ended_at     DOUBLE PRECISION,
+    rate         DOUBLE PRECISION NOT NULL,
+    reported     BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX spend_intervals_instance ON spend_intervals (instance_id, started_at, kind);
+CREATE INDEX spend_intervals_ended ON spend_intervals (ended_at);
+"""
+
 # The memory of bad hosts (domain/hosts.py), shared by the team: see store/schema.py.
 _BAD_HOSTS = """
 ALTER TABLE offers ADD COLUMN host_id TEXT COLLATE "C" NOT NULL DEFAULT '';
@@ -205,7 +224,8 @@ CREATE TABLE bad_hosts (
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the team store: offers, history, health, instances, journal", _TEAM_STORE),
-    Migration(2, "the memory of bad hosts", _BAD_HOSTS),
+    Migration(2, "the spend ledger", _SPEND_INTERVALS),
+    Migration(3, "the memory of bad hosts", _BAD_HOSTS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
