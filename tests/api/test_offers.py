@@ -193,3 +193,40 @@ async def test_sort_by_spot_ranks_by_the_interruptible_price(api: httpx.AsyncCli
     spots = [o["spot_price_per_hour"] for o in r.json()["data"]]
     assert spots and None not in spots  # offers without one come last
     assert spots == sorted(spots)
+
+
+async def test_fits_keeps_offers_that_hold_the_workload(api: httpx.AsyncClient) -> None:
+    r = await api.get("/api/v1/offers/search", params={"fits": "70B@int4", "limit": 1000})
+    assert r.status_code == 200, r.text
+    offers = r.json()["data"]
+    assert offers and all(o["gpu_memory_gb"] * o["gpu_count"] >= 42.0 for o in offers)
+    body = {"fits": "8b@FP8,ctx=32k"}
+    r = await api.post("/api/v1/offers/search/advanced", json=body)
+    assert r.status_code == 200, r.text
+    # fp8 needs Ada, Hopper or newer: no Ampere
+    assert not any(o["gpu_info"]["architecture"] == "Ampere" for o in r.json()["data"])
+    for bad in (
+        api.get("/api/v1/offers/search", params={"fits": "70B@bf17"}),
+        api.post("/api/v1/offers/search/advanced", json={"fits": "lots"}),
+    ):
+        answer = await bad
+        assert answer.status_code == 422
+        assert "fits" in answer.json()["error"], answer.text
+
+
+async def test_offers_on_a_bad_host_are_hidden_unless_hosts_all(
+    api: httpx.AsyncClient, services: Services
+) -> None:
+    page = (await api.get("/api/v1/offers/search", params={"limit": 1})).json()["data"]
+    [first] = page
+    offer = await services.store.get_offer(first["id"])
+    assert offer is not None
+    await services.store.hosts.record(offer.host_id, offer.provider, "marked_bad", "dud")
+    ids = {
+        o["id"]
+        for o in (await api.get("/api/v1/offers/search", params={"limit": 1000})).json()["data"]
+    }
+    assert first["id"] not in ids
+    shown = await api.get("/api/v1/offers/search", params={"limit": 1000, "hosts": "all"})
+    assert first["id"] in {o["id"] for o in shown.json()["data"]}
+    assert (await api.get("/api/v1/offers/search", params={"hosts": "bad"})).status_code == 422

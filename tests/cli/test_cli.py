@@ -253,3 +253,49 @@ def test_min_availability_and_spot(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "invalid choice" in err
     code, _, err = run(capsys, "offers", "--query", "avail>=unknown")
     assert code == 2 and "unknown is no level" in err
+
+
+def test_fits_lists_only_offers_whose_total_vram_holds_the_weights_with_the_margin() -> None:
+    # through the real CLI: `gpucm offers --query 'fits=70B@bf16'`
+    proc = subprocess.run(
+        [sys.executable, "-m", "gpucm", "offers", "--query", "fits=70B@bf16", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    offers = json.loads(proc.stdout)
+    assert offers, "the demo market has machines that hold a 70B model"
+    needed = 140.0 * 1.2  # 70B x 2 bytes, and README's 20 % margin
+    assert all(o["gpu_memory_gb"] * o["gpu_count"] >= needed for o in offers)
+    # bf16 needs Ampere or newer: no Turing or Volta
+    assert not {o["gpu_model"] for o in offers} & {"T4", "V100 32GB", "Quadro RTX 8000"}
+    assert "fits=70B@bf16: weights 70B x 2 B (bf16) = 140.0 GB" in proc.stderr
+    everything = subprocess.run(
+        [sys.executable, "-m", "gpucm", "offers", "--json", "--limit", "100000"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    every = json.loads(everything.stdout)
+    # what it leaves out includes machines big enough per GPU but too small in all
+    left_out = [o for o in every if o["id"] not in {f["id"] for f in offers}]
+    assert any(
+        o["gpu_memory_gb"] >= 80 and o["gpu_memory_gb"] * o["gpu_count"] < needed for o in left_out
+    )
+    prices = [o["price_per_hour"] for o in offers]
+    assert prices == sorted(prices)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--fits", "70B@bf99"], ["--query", "fits=lots"], ["--fits", "70B@int4,train"]],
+)
+def test_a_bad_workload_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, out, err = run(capsys, "offers", *argv)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err

@@ -7,9 +7,11 @@ import pytest
 
 from gpucm.domain.pricing import (
     DEFAULT_DISK_GB,
+    EGRESS_PER_GB_KEY,
     HOURS_PER_MONTH,
     INCLUDED_STORAGE_KEY,
     all_in,
+    egress_per_gb,
     planned_disk_gb,
 )
 from tests.offer_factory import make_offer
@@ -64,3 +66,18 @@ def test_offer_detail_shows_the_all_in_price_and_costs() -> None:
     assert f"{fmt.price(cost.per_hour)}/h with 100 GB of disk (storage estimated" in text
     assert f"{fmt.price(cost.per_gpu_hour)} per GPU-hour" in text
     assert f"1 day {fmt.price(cost.for_hours(24))}*" in text
+
+
+def test_egress_billed_by_the_gb_is_added_for_the_gb_sent_out_per_hour() -> None:
+    vast = make_offer("vast_ai", "e", price_per_hour=0.4, provider_data={EGRESS_PER_GB_KEY: 0.004})
+    assert all_in(vast, 0).per_hour == pytest.approx(0.4)  # 0 GB out: not counted
+    cost = all_in(vast, 0, gb_out_per_hour=50)
+    assert cost.egress_per_hour == pytest.approx(0.2)
+    assert cost.per_hour == pytest.approx(0.6)
+    # a provider without a per-GB rate adds nothing, whatever is sent
+    runpod = make_offer("runpod", "e", price_per_hour=0.4)
+    assert egress_per_gb(runpod) is None
+    assert all_in(runpod, 0, gb_out_per_hour=50).per_hour == pytest.approx(0.4)
+    # a nonsense rate is no rate
+    odd = make_offer("vast_ai", "o", provider_data={EGRESS_PER_GB_KEY: -1})
+    assert egress_per_gb(odd) is None

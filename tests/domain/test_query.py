@@ -312,3 +312,25 @@ def test_parse_never_raises_anything_but_query_error(text: str) -> None:
         assert isinstance(outcome.token, str)
     else:
         assert isinstance(outcome, SearchQuery)
+
+
+def test_fits_takes_a_whole_workload_and_prints_it_back() -> None:
+    query = parse_query("gpu=H100 fits=70b@BF16,ctx=32768,train")
+    assert query.fits == "70B@bf16,ctx=32k,train"
+    assert format_query(query) == "gpu=H100 fits=70B@bf16,ctx=32k,train"
+    assert parse_query(format_query(query)) == query
+    assert parse_query('fits="8B@fp8, ctx=4k"').fits == "8B@fp8,ctx=4k"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("fits=70B@bf17", "unknown precision"),
+        ("fits=", "missing the model size"),
+        ("fits>70B", "fits takes ="),
+    ],
+)
+def test_a_bad_workload_is_one_line_naming_the_term(text: str, needle: str) -> None:
+    with pytest.raises(QueryError, match=needle) as caught:
+        parse_query(text)
+    assert "\n" not in str(caught.value)

@@ -235,3 +235,22 @@ async def test_cheapest_target_and_missing_offers(services: Services) -> None:
     offer: Offer = await launchable(services, providers=("vast_ai",))
     with pytest.raises(WrongProvider):
         await flow.run(LaunchTarget.by_id(offer.id, "runpod"), opts("wp"), confirm=Confirm())
+
+
+async def test_gb_out_per_hour_is_priced_into_the_confirmed_all_in(services: Services) -> None:
+    from gpucm.domain.pricing import egress_per_gb
+
+    offer = await launchable(services)  # a demo Vast.ai offer, which bills egress per GB
+    rate = egress_per_gb(offer)
+    assert offer.provider == "vast_ai" and rate
+    plain, sending = Confirm(), Confirm()
+    await services.launch_flow.run(LaunchTarget.of(offer), opts("e0"), confirm=plain)
+    await services.launch_flow.run(
+        LaunchTarget.of(offer), opts("e1", gb_out_per_hour=20), confirm=sending
+    )
+    [without], [with_egress] = plain.seen, sending.seen
+    assert with_egress.cost.egress_per_hour == pytest.approx(20 * rate)
+    assert with_egress.cost.per_hour == pytest.approx(without.cost.per_hour + 20 * rate)
+    record = await services.store.journal.get("e1")
+    assert record is not None
+    assert record.request["confirmed"]["egress_per_hour"] == pytest.approx(20 * rate)

@@ -16,6 +16,7 @@ from gpucm.config import ProviderSettings
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.clock import fixed_clock
 from gpucm.domain.models import INSTANCE_STATUSES, Offer
+from gpucm.domain.pricing import egress_per_gb
 from gpucm.providers.base import InstanceControl, LaunchSpec, OfferSource
 from gpucm.providers.errors import (
     AuthError,
@@ -187,6 +188,11 @@ def test_search_offers_fixture_parses_to_offers() -> None:
     assert o.fetched_at == FIXED_NOW
     assert o.provider_data["ask_id"] == 24871034
     assert o.provider_data["allocated_storage_gb"] == 10.0
+    # egress is billed by the GB out of the machine (its inet_up_cost, $/GB)
+    assert egress_per_gb(o) == pytest.approx(0.00390625)
+    # the machine is the host the memory of bad hosts names; the host (owner) is data
+    assert o.host_id == "vast_ai:machine:31877"
+    assert o.provider_data["host_id"] == 100412
     json.dumps(o.provider_data)  # must be JSON-serialisable
     # The adapter leaves the canonical fields to domain.normalize.
     assert o.gpu_model == ""

@@ -70,6 +70,13 @@ paged_query = st.builds(
     min_gpu_memory=_sometimes([30.0]),
     min_cuda=_sometimes([12.0]),
     min_availability=_sometimes(["low", "medium", "high"]),
+    # a total over two columns, and (bf16, fp8) a list of models the catalog allows
+    fits=_sometimes(["13B@int4", "30B@int8", "20B@bf16", "8B@fp8,ctx=32k"]),
+    # an offer's own id is its host when the provider names no machine
+    bad_hosts=_sometimes([("vast_ai:0", "runpod:1", "vast_ai:2"), ("paperspace:3",)], 3).map(
+        lambda v: v or ()
+    ),
+    hosts=st.sampled_from(["good", "good", "all"]),
     # regions have the most rules (groups, "US", raw terms in any case): more often
     regions=_terms(["US", "Europe", "texas, us", "Norway", "norway", "NO", "us-west-1"], 2),
     sort_by=st.sampled_from(SORTS),

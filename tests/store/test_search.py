@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.regions import US_GROUPS, expand_region_terms
+from gpucm.domain.workload_fit import parse_workload, workload_need
 from gpucm.store.search_sql import SORT_COLUMNS
 from gpucm.store.store import Store
 from tests.offer_factory import make_offer
@@ -211,6 +212,13 @@ SORTS = list(SORT_COLUMNS)
 LEVELS = ["unknown", "none", "low", "medium", "high"]
 
 
+def _fits(offer: Offer, fits: str) -> bool:
+    need = workload_need(parse_workload(fits))
+    model = CATALOG.get(offer.gpu_model)
+    hardware = need.min_compute_capability is None or (model is not None and need.supports(model))
+    return hardware and need.fits(offer.gpu_memory_gb, offer.gpu_count)
+
+
 def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[str]:
     models: set[str] = set()
     for term in q.gpu_models:
@@ -238,6 +246,8 @@ def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[s
             q.min_cuda is None or o.cuda_version is None or o.cuda_version >= q.min_cuda,
             q.min_availability is None
             or LEVELS.index(o.availability) >= LEVELS.index(q.min_availability),
+            q.fits is None or _fits(o, q.fits),
+            q.hosts == "all" or o.host_id not in q.bad_hosts,
             not q.regions
             or (o.region_group in groups)
             or (set(US_GROUPS) <= set(groups) and o.country == "US")
@@ -299,6 +309,9 @@ query_strategy = st.builds(
     min_gpu_memory=st.none() | st.sampled_from([30.0]),
     min_cuda=st.none() | st.sampled_from([12.0, 12.5]),
     min_availability=st.none() | st.sampled_from(["low", "medium", "high"]),
+    fits=st.none() | st.sampled_from(["13B@int4", "30B@int8", "20B@bf16", "8B@fp8,ctx=32k"]),
+    bad_hosts=st.lists(st.sampled_from(["vast_ai:0", "runpod:1", "vast_ai:2"]), max_size=2),
+    hosts=st.sampled_from(["good", "all"]),
     sort_by=st.sampled_from(SORTS),
     sort_order=st.sampled_from(["asc", "desc"]),
 )

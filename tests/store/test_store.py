@@ -287,6 +287,27 @@ async def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.sqlite_only
+async def test_migration_8_gives_old_offers_their_own_id_as_host(db_path: Path) -> None:
+    store = await Store.open(db_path)
+    try:
+        await store.replace_offers("runpod", [make_offer("runpod", "1", "RTX 4090")])
+    finally:
+        await store.close()
+    with sqlite3.connect(db_path) as raw:  # back to a version-7 database
+        raw.executescript(
+            "ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts; PRAGMA user_version = 7;"
+        )
+    store = await Store.open(db_path)
+    try:
+        [offer] = (await store.search(SearchQuery())).offers
+        assert offer.host_id == offer.id == "runpod:1"
+        await store.hosts.record(offer.host_id, "runpod", "marked_bad", "old offer")
+        assert (await store.search(SearchQuery())).offers == []
+    finally:
+        await store.close()
+
+
+@pytest.mark.sqlite_only
 async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Path) -> None:
     """Offers written before migration 6 knew only `available`: unavailable ones become
     `none`, the others `unknown` (no provider said how much), and no bid is invented."""
@@ -305,6 +326,7 @@ async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Pat
         raw.executescript(
             "ALTER TABLE offers DROP COLUMN availability;"
             " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour;"
+            " ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts;"
             " DROP TABLE spend_intervals; PRAGMA user_version = 5;"
         )
     store = await Store.open(db_path)

@@ -13,12 +13,14 @@ from textual.widgets import Button, Input, Static
 from gpucm import formatting as fmt
 from gpucm import paths
 from gpucm.domain.models import SearchQuery
+from gpucm.domain.pricing import all_in, egress_per_gb
 from gpucm.presets import load_book
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
 from gpucm.tui.instance_text import Confirmed, price_sentence, rate_move
 from gpucm.tui.screens.best_offers import BestOffersScreen
 from gpucm.tui.screens.compare import CompareScreen
+from gpucm.tui.screens.gb_out import GbOutScreen
 from gpucm.tui.screens.help import HelpScreen
 from gpucm.tui.screens.instances import InstancesScreen
 from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
@@ -577,3 +579,29 @@ async def test_after_u_the_market_says_the_charts_stay_per_gpu_hour(services: Se
         await settle(pilot)
         assert "charts stay in $/GPU·h" in str(tabs.render())
         assert app.screen.title == "gpucm · market" and "DEMO" in app.screen.sub_title
+
+
+async def test_compare_prices_the_gb_sent_out_where_egress_is_billed(services: Services) -> None:
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("space", "j", "space", "c")
+        await settle(pilot)
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        assert compare.gb_out == 0  # not counted until the user says
+        before = {o.id: all_in(o, compare.disk_gb).per_hour for o in compare.offers}
+        await pilot.press("g")
+        await settle(pilot)
+        await pilot.press("ctrl+a", "ctrl+k", *"lots", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, GbOutScreen)  # a bad number stays, and says why
+        await pilot.press("ctrl+a", "ctrl+k", *"100", "enter")
+        await settle(pilot)
+        assert app.screen is compare and compare.gb_out == 100
+        label = next(a.label for a, _ in compare.cell_texts() if a.label.startswith("All-in $/h"))
+        assert "100 GB out/h" in label
+        for offer in compare.offers:
+            rate = egress_per_gb(offer) or 0.0
+            after = all_in(offer, compare.disk_gb, 100).per_hour
+            assert after == pytest.approx(before[offer.id] + 100 * rate)

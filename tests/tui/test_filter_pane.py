@@ -69,6 +69,8 @@ RICH = SearchQuery(
     providers=("runpod", "vast_ai"),
     min_gpu_memory=24,
     min_cuda=12.1,
+    fits="70B@bf16,ctx=32k",
+    hosts="all",
     sort_by="value",
     sort_order="desc",
     limit=50,
@@ -264,6 +266,27 @@ async def test_bad_input_shows_a_hint_and_emits_nothing() -> None:
         assert app.pane.current_query().min_price is None
 
 
+async def test_a_workload_is_read_whole_and_a_bad_one_gets_a_hint() -> None:
+    app = PaneApp()
+    async with app.run_test(size=(40, 60)) as pilot:
+        # each in one edit: typed a key at a time, "70b" is a workload of its own, and a
+        # loaded machine can take longer than the debounce between keys
+        box = app.query_one("#fp-fits", Input)
+        box.focus()
+        box.insert_text_at_cursor("70b@BF16,ctx=32k")
+        await pilot.pause(0.3)
+        assert [q.fits for q in app.changes] == ["70B@bf16,ctx=32k"]
+        box.value = "70B@bf17"
+        await pilot.pause(0.3)
+        assert len(app.changes) == 1  # the bad term changes nothing
+        assert app.query_one("#fp-fits", Input).has_class("-invalid")
+        assert "unknown precision" in str(app.query_one("#fp-fits-hint", Static).render())
+        app.pane.set_query(SearchQuery(fits="8B@fp8"))
+        await pilot.pause()
+        assert app.query_one("#fp-fits", Input).value == "8B@fp8"
+        assert not app.query_one("#fp-fits", Input).has_class("-invalid")
+
+
 async def test_clear_resets_everything() -> None:
     app = PaneApp()
     async with app.run_test(size=(40, 60)) as pilot:
@@ -286,7 +309,7 @@ async def test_tab_visits_every_control_in_order() -> None:
         app.pane.focus_search()
         await pilot.pause()
         seen = []
-        for _ in range(18):
+        for _ in range(19):
             assert app.focused is not None
             seen.append(app.focused.id)
             await pilot.press("tab")
@@ -303,6 +326,7 @@ async def test_tab_visits_every_control_in_order() -> None:
             "fp-min-cuda",
             "fp-min-performance",
             "fp-min-reliability",
+            "fp-fits",
             "fp-regions",
             "fp-providers",
             "fp-available",

@@ -31,6 +31,7 @@ from gpucm.tui.screens.instances import InstancesScreen
 from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
 from gpucm.tui.screens.launch_form import LaunchScreen, field_notes, parse_ports
 from gpucm.tui.screens.main import MainScreen
+from gpucm.tui.screens.mark_bad import MarkBadScreen
 from gpucm.tui.screens.terminate import TerminateScreen
 from tests.conftest import SteppedClock as Clock
 from tests.conftest import launchable
@@ -763,3 +764,30 @@ async def test_an_escape_typed_early_still_leaves_the_confirmation(services: Ser
         await settle(pilot)
         assert top(app) is form  # back: it spends nothing, so it is never held back
         assert await demo_machines(services) == 0
+
+
+async def test_b_marks_the_machine_bad_with_a_reason_and_its_offer_leaves(
+    stepped_market: Services,
+) -> None:
+    offer = await launchable(stepped_market)
+    await launch_directly(stepped_market, offer, "dud")
+    app = GpucmApp(stepped_market, refresh=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        assert isinstance(top(app), MarkBadScreen)
+        await pilot.press("enter")  # no reason yet: it asks for one, and stays
+        await settle(pilot)
+        assert isinstance(top(app), MarkBadScreen)
+        await pilot.press(*"no GPU")
+        await pilot.press("enter")
+        await settle(pilot)
+        await app.workers.wait_for_complete()
+        assert not isinstance(top(app), MarkBadScreen)
+    [entry] = await stepped_market.store.hosts.list()
+    assert (entry.host, entry.reason) == (offer.host_id, "no GPU")
+    page = await stepped_market.store.search(SearchQuery(gpu_models=(offer.gpu_model,), limit=500))
+    assert offer.id not in {o.id for o in page.offers}

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
@@ -140,6 +140,17 @@ async def search(
         StockLevel | None,
         Query(description="stock the provider confirms at least; hides unknown availability"),
     ] = None,
+    fits: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="a workload that must fit in the offer's VRAM: 70B@bf16,ctx=32k,train",
+        ),
+    ] = None,
+    hosts: Annotated[
+        Literal["good", "all"],
+        Query(description="all: also offers on hosts remembered as bad (hidden by default)"),
+    ] = "good",
     sort_by: Annotated[SortBy, Query()] = "price",
     sort_order: Annotated[SortOrder, Query()] = "asc",
     available: Annotated[bool, Query(description="false includes offers not rentable now")] = True,
@@ -161,6 +172,8 @@ async def search(
         "min_reliability": min_reliability,
         "min_performance": min_performance,
         "min_availability": min_availability,
+        "fits": fits,
+        "hosts": hosts,
         "sort_by": sort_by,
         "sort_order": sort_order,
         "available": available,

@@ -15,6 +15,7 @@ from gpucm.cli.parser import MAX_INT
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.query import QueryError
+from gpucm.domain.workload_fit import need_of
 from gpucm.export import write_offers
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
     await services.ensure_data()
     page = await services.store.search(query)
     demo_banner(services.demo)
+    if query.fits is not None:
+        need = need_of(query.fits)
+        say(f"fits={query.fits}: " + "; ".join(need.explain()))
     if ns.json:
         write_offers(page.offers, sys.stdout, "json")
     elif ns.csv:
@@ -252,6 +256,12 @@ async def cmd_instances(ns: argparse.Namespace, services: Services) -> int:
     return await run(ns, services)
 
 
+async def cmd_hosts(ns: argparse.Namespace, services: Services) -> int:
+    from gpucm.cli.hosts import cmd_hosts as run
+
+    return await run(ns, services)
+
+
 async def cmd_spend(ns: argparse.Namespace, services: Services) -> int:
     from gpucm.cli.spend import cmd_spend as spend
 
@@ -277,6 +287,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "refresh": cmd_refresh,
     "instances": cmd_instances,
+    "hosts": cmd_hosts,
     "spend": cmd_spend,
     "history": cmd_insight,
     "filters": cmd_insight,

@@ -38,7 +38,8 @@ def filter_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> Sea
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "filters"
-        raise UsageError(f"--{field.replace('_', '-')}: {err['msg']}") from None
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"--{field.replace('_', '-')}: {message}") from None
     if ns.query:
         try:
             query = parse_query(ns.query, base=query)

@@ -108,6 +108,11 @@ def _filters(
         help="stock the provider confirms at least (hides unknown availability)",
     )
     f.add_argument(
+        "--fits",
+        metavar="WORKLOAD",
+        help="a model that must fit in the offer's VRAM: 70B@bf16, 8B@fp8,ctx=32k, 7B,train",
+    )
+    f.add_argument(
         "--provider",
         action="append",
         default=[],
@@ -176,6 +181,30 @@ def _ref(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "ref", metavar="ID", help="the instance: gpucm id (runpod:abc), provider id, or name"
     )
+
+
+def _hosts(sub: argparse._SubParsersAction[Parser]) -> None:
+    hosts = sub.add_parser(
+        "hosts",
+        help="the memory of bad hosts: list, forget, mark",
+        description="Machines a launch failed on, never became reachable, or you marked "
+        "bad are remembered for 7 days: their offers are hidden (`hosts=all` in a query "
+        "shows them) and failover skips them.",
+    )
+    hsub = hosts.add_subparsers(dest="hosts_command", metavar="SUBCOMMAND", parser_class=Parser)
+    hsub.required = True
+    listing = hsub.add_parser("list", help="the hosts remembered as bad")
+    listing.add_argument("--all", action="store_true", help="include expired entries")
+    listing.add_argument("--json", action="store_true", help="print JSON data only")
+    _common(listing)
+    forget = hsub.add_parser("forget", help="forget a bad host: its offers show again")
+    forget.add_argument("host", nargs="?", metavar="HOST", help="as `gpucm hosts list` shows it")
+    forget.add_argument("--all", action="store_true", help="forget every host")
+    _common(forget)
+    mark = hsub.add_parser("mark", help="mark the machine an instance runs on as bad")
+    mark.add_argument("ref", metavar="ID", help="the instance: gpucm id, provider id, or name")
+    mark.add_argument("--reason", metavar="TEXT", help="what went wrong (one line)")
+    _common(mark)
 
 
 def _instances(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -372,6 +401,7 @@ def build_parser() -> Parser:
     _common(refresh)
 
     _instances(sub)
+    _hosts(sub)
     add_spend_parser(sub, _common)
     add_insight_parsers(sub, _common)
     doctor = sub.add_parser(
@@ -441,6 +471,7 @@ def namespace_filters(ns: argparse.Namespace) -> dict[str, Any]:
         "min_performance": ns.min_performance,
         "min_reliability": ns.min_reliability,
         "min_availability": ns.min_availability,
+        "fits": ns.fits,
         "providers": ns.provider,
         "sort_by": getattr(ns, "sort_by", None),
         "sort_order": getattr(ns, "sort_order", None),

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from gpucm.domain.hosts import offer_host
 from gpucm.domain.vocabulary import AVAILABILITY_LEVELS as AVAILABILITY_LEVELS
 from gpucm.domain.vocabulary import BILLED as BILLED
 from gpucm.domain.vocabulary import CATEGORIES as CATEGORIES
@@ -37,6 +38,7 @@ from gpucm.domain.vocabulary import StatusReason as StatusReason
 from gpucm.domain.vocabulary import StockLevel as StockLevel
 from gpucm.domain.vocabulary import Vendor as Vendor
 from gpucm.domain.vocabulary import levels_at_least as levels_at_least
+from gpucm.domain.workload_fit import parse_workload
 
 
 class GpuModel(BaseModel):
@@ -135,6 +137,19 @@ class Offer(BaseModel):
     previous_price_per_hour: float | None = None
     stale: bool = False
     provider_data: dict[str, Any] = Field(default_factory=dict)
+    # the machine it runs on, for the memory of bad hosts (domain/hosts.py): filled in
+    # from the provider's data when not given
+    host_id: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _host(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("host_id") and "id" in data:
+            host = offer_host(
+                str(data.get("provider", "")), str(data["id"]), data.get("provider_data") or {}
+            )
+            data = {**data, "host_id": host}
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -334,6 +349,12 @@ class SearchQuery(BaseModel):
     min_gpu_memory: float | None = Field(default=None, ge=0)
     min_cuda: float | None = Field(default=None, ge=0)
     min_availability: StockLevel | None = None
+    # a workload that must fit in the offer's VRAM (domain/workload_fit.py), canonical
+    fits: str | None = None
+    # offers on hosts in the memory of bad hosts are hidden ("good") or shown ("all");
+    # `bad_hosts` are the host keys to hide, which the store fills in from its memory
+    hosts: Literal["good", "all"] = "good"
+    bad_hosts: tuple[str, ...] = Field(default=(), max_length=10_000)
     sort_by: SortBy = "price"
     sort_order: SortOrder = "asc"
     limit: int | None = Field(default=None, ge=1, le=SQLITE_MAX_INT)
@@ -370,6 +391,16 @@ class SearchQuery(BaseModel):
             seen.pop("", None)
             return tuple(seen)
         return value
+
+    @field_validator("fits", mode="before")
+    @classmethod
+    def _canonical_workload(cls, value: Any) -> Any:
+        if value is None or not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        # a FitError is a ValueError: pydantic reports it as this field's error
+        return parse_workload(value).text()
 
     @model_validator(mode="after")
     def _check_ranges(self) -> SearchQuery:

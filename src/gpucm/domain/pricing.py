@@ -3,6 +3,11 @@
 Providers quote different things: Vast folds a small default disk into its price,
 RunPod and Paperspace bill storage on top by the GB-month. The all-in price adds the
 storage the user asks for wherever it is billed separately, and says it is estimated.
+
+Egress: Vast.ai bills data out of a machine by the GB (each machine's own rate, its
+`inet_up_cost`); the all-in price adds "GB out per hour" x that rate when the user
+says how much they send (default 0: not counted, and the screens say so). RunPod,
+Lambda Cloud and Paperspace give no per-GB rate in their APIs: nothing is added.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class AllIn:
     estimated: bool  # storage priced from a list rate, not quoted for this launch
 
     gpu_count: int = 1
+    egress_per_hour: float = 0.0  # GB out per hour x the offer's per-GB rate
 
     def for_hours(self, hours: float) -> float:
         return self.per_hour * hours
@@ -45,22 +51,43 @@ def included_storage_gb(offer: Offer) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def all_in(offer: Offer, disk_gb: float | None, *, bid_per_gpu: float | None = None) -> AllIn:
+# provider_data key: $ per GB sent out of the machine, where the provider bills it
+EGRESS_PER_GB_KEY = "egress_per_gb"
+
+
+def egress_per_gb(offer: Offer) -> float | None:
+    """The offer's per-GB egress rate; None where the provider gives none."""
+    value = offer.provider_data.get(EGRESS_PER_GB_KEY)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
+def all_in(
+    offer: Offer,
+    disk_gb: float | None,
+    gb_out_per_hour: float = 0.0,
+    *,
+    bid_per_gpu: float | None = None,
+) -> AllIn:
     """The offer's hourly price plus the requested disk where storage is billed
-    separately (a per-GB-month rate on the offer), less what the price includes. With
+    separately (a per-GB-month rate on the offer), less what the price includes, plus
+    `gb_out_per_hour` GB of egress where the provider bills it by the GB. With
     `bid_per_gpu`, the offer rented interruptible at that bid (`interruptible_price`)."""
     rate = offer.storage_price_per_gb_month
     extra = max(0.0, (disk_gb or 0.0) - included_storage_gb(offer))
     storage = (rate * extra / HOURS_PER_MONTH) if rate and extra else 0.0
+    egress = (egress_per_gb(offer) or 0.0) * max(0.0, gb_out_per_hour)
     compute = (
         offer.price_per_hour if bid_per_gpu is None else interruptible_price(offer, bid_per_gpu)
     )
     return AllIn(
-        per_hour=compute + storage,
+        per_hour=compute + storage + egress,
         compute_per_hour=compute,
         storage_per_hour=storage,
-        estimated=storage > 0,
+        estimated=storage > 0,  # egress is the user's own GB at the provider's rate
         gpu_count=offer.gpu_count,
+        egress_per_hour=egress,
     )
 
 

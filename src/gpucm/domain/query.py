@@ -21,6 +21,11 @@ Keys are case-insensitive; so are the values of category, provider, available an
     available                  =  yes|no|true|false|1|0;  bare `all` = available=no
     avail (availability)       >= > low|medium|high: stock the provider confirms
                                   (hides offers whose availability is unknown)
+    fits                       =  a workload that must fit in the offer's VRAM:
+                                  SIZE[@PRECISION][,ctx=N][,train|,infer], e.g.
+                                  fits=70B@bf16,ctx=32k (domain/workload_fit.py)
+    hosts                      =  good (the default: offers on hosts in the memory
+                                  of bad hosts are hidden) or all (shown too)
     sort                       =  key or -key (descending): price, price_per_gpu
                                   (gpu_price), performance (perf), reliability (rel),
                                   value, gpu_count (count), ram, vram, storage (disk),
@@ -49,6 +54,7 @@ from pydantic import ValidationError
 
 from gpucm.domain.models import CATEGORIES, SORT_KEYS, STOCK_LEVELS, SearchQuery
 from gpucm.domain.provider_names import PROVIDERS, SHORT_NAMES, canonical_provider
+from gpucm.domain.workload_fit import FitError, parse_workload
 
 __all__ = ["QueryError", "format_query", "parse_query"]
 
@@ -90,6 +96,8 @@ _KEYS: Final[tuple[_Key, ...]] = (
     _Key("provider", "provider", "providers", ("=",)),
     _Key("available", "bool", "available", ("=",)),
     _Key("avail", "level", "min_availability", (">", ">=")),
+    _Key("fits", "fits", "fits", ("=",)),
+    _Key("hosts", "hosts", "hosts", ("=",)),
     _Key("sort", "sort", "sort_by", ("=",)),
     _Key("limit", "int", "limit", ("=",)),
     _Key("offset", "int", "offset", ("=",)),
@@ -289,6 +297,13 @@ def _provider(raw: str, value: str) -> str:
     return name
 
 
+def _workload(raw: str, value: str) -> str:
+    try:
+        return parse_workload(value).text()
+    except FitError as exc:
+        raise QueryError(f"{exc}, in {_show(raw)}", raw) from None
+
+
 # --- parsing --------------------------------------------------------------------------
 
 
@@ -346,6 +361,10 @@ class _Parser:
         if op not in key.ops:
             allowed = " or ".join(key.ops)
             raise QueryError(f"{key.name} takes {allowed}, not {op}, in {_show(raw)}", raw)
+        if key.kind == "fits":
+            # the workload has its own commas and `ctx=`: read as one value
+            self.set(key.field, _workload(raw, "".join(text for text, _ in value_pieces)), raw)
+            return
         values = _split_values(raw, value_pieces)
         if not values:
             raise QueryError(f"missing value in {_show(raw)}", raw)
@@ -457,6 +476,13 @@ def _set_sort(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
     p.set("sort_order", order, raw)
 
 
+def _set_hosts(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
+    which = value.lower()
+    if which not in ("all", "good"):
+        raise QueryError(f"hosts takes all or good, in {_show(raw)}", raw)
+    p.set(key.field, which, raw)
+
+
 def _set_int(p: _Parser, key: _Key, op: str, value: str, raw: str) -> None:
     p.set(key.field, _integer(raw, value), raw)
 
@@ -471,6 +497,7 @@ _SCALARS: Final[dict[str, Callable[[_Parser, _Key, str, str, str], None]]] = {
     "level": _set_level,
     "sort": _set_sort,
     "int": _set_int,
+    "hosts": _set_hosts,
 }
 
 
@@ -553,6 +580,10 @@ def format_query(query: SearchQuery) -> str:
         parts.append("all")
     if query.min_availability is not None:
         parts.append(f"avail>={query.min_availability}")
+    if query.fits is not None:
+        parts.append(f"fits={query.fits}")  # canonical: no spaces or quotes
+    if query.hosts == "all":
+        parts.append("hosts=all")
     if (query.sort_by, query.sort_order) != ("price", "asc"):
         sign = "-" if query.sort_order == "desc" else ""
         parts.append(f"sort={sign}{query.sort_by}")

@@ -11,6 +11,7 @@ from typing import Literal
 from gpucm.domain.clock import month_start
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.host_memory import record_failures
 from gpucm.engine.ports import EnginePorts
 from gpucm.engine.spend import SpendReport
 from gpucm.providers.errors import ProviderError, redact
@@ -65,6 +66,9 @@ class InstanceManager:
             log.warning("instance sync of %s failed: %s", name, message)
             return SyncOutcome(name, ok=False, error=message)
         await self.store.instances.replace_provider(name, instances)
+        # a machine gpucm launched that failed or never became reachable: its host is
+        # remembered, so searches and failover pass it by
+        await record_failures(self.store, instances, self.ports.clock())
         return SyncOutcome(name, ok=True, instances=len(instances))
 
     async def spend(self, instance_ids: Iterable[str] = ()) -> SpendReport:

@@ -42,6 +42,10 @@ class LaunchOptions:
     bid_per_gpu: float | None = None
     ssh_public_key: str | None = None  # installed where the provider takes one (Paperspace)
     file_systems: tuple[str, ...] = ()  # the provider's shared filesystems to attach (Lambda)
+    # GB the job sends out per hour: the all-in price adds it at the offer's per-GB
+    # egress rate where the provider bills one (domain/pricing.py); an estimate, like
+    # `hours`, so not part of the request's fingerprint
+    gb_out_per_hour: float = 0.0
 
     def __repr__(self) -> str:  # environment values are secrets
         return (

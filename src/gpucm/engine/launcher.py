@@ -159,6 +159,7 @@ def _parts(cost: AllIn) -> dict[str, Any]:
         "compute_per_hour": cost.compute_per_hour,
         "storage_per_hour": cost.storage_per_hour,
         "storage_estimated": cost.estimated,
+        "egress_per_hour": cost.egress_per_hour,
     }
 
 
@@ -220,7 +221,7 @@ class Launcher:
         bid: float | None = None
         if options.interruptible and not problems:
             bid = self._bid(control, quoted, options, problems)
-        cost = all_in(quoted, options.disk_gb, bid_per_gpu=bid)
+        cost = all_in(quoted, options.disk_gb, options.gb_out_per_hour, bid_per_gpu=bid)
         if bid is not None and cost.compute_per_hour >= quoted.price_per_hour:
             warnings.append(
                 f"at this bid, interruptible costs ${cost.compute_per_hour:.3f}/h, as much "
@@ -252,6 +253,12 @@ class Launcher:
                 f"storage is billed separately at {display_name(offer.provider)}: the "
                 f"all-in price includes ${cost.storage_per_hour:.3f}/h for "
                 f"{options.disk_gb:g} GB (estimated)"
+            )
+        if cost.egress_per_hour:
+            warnings.append(
+                f"egress is billed per GB at {display_name(offer.provider)}: the all-in "
+                f"price includes ${cost.egress_per_hour:.3f}/h for "
+                f"{options.gb_out_per_hour:g} GB out per hour"
             )
         return Preflight(
             listed=offer,

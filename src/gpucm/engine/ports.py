@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.clock import Clock
+from gpucm.domain.hosts import BadHost, HostKind
 from gpucm.domain.models import (
     Instance,
     LaunchRecord,
@@ -115,11 +116,30 @@ class SpendReader(Protocol):
     ) -> list[SpendInterval]: ...
 
 
+class Hosts(Protocol):
+    """The memory of bad hosts (store/host_table.py)."""
+
+    async def record(
+        self,
+        host: str,
+        provider: str,
+        kind: HostKind,
+        reason: str,
+        *,
+        ttl: timedelta = ...,
+        instance_id: str | None = None,
+        once: bool = False,
+    ) -> BadHost | None: ...
+
+
 class LaunchStore(OfferReader, Protocol):
     """What launching and managing instances read and write."""
 
     @property
     def instances(self) -> InstanceStore: ...
+
+    @property
+    def hosts(self) -> Hosts: ...
 
     @property
     def journal(self) -> Journal: ...

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.models import Availability, NetworkInfo, Offer, offer_id
+from gpucm.domain.pricing import EGRESS_PER_GB_KEY
 from gpucm.domain.provider_names import LAMBDA_LABS, PAPERSPACE, PROVIDERS, RUNPOD, VAST_AI
 from gpucm.providers.demo_instances import DemoInstances, DemoState
 from gpucm.providers.paperspace_parse import build_offers, load_catalogue
@@ -298,7 +299,9 @@ class DemoMarket:
                     verified=rng.random() < 0.85,
                     lifetime=rng.randint(3, 14),
                     list_priced=False,
-                    provider_data=(),  # the ask id is the provider id
+                    # the ask id is the provider id; Vast bills egress per GB, each
+                    # machine at its own rate (no draw from rng: the market stays as it was)
+                    provider_data=((EGRESS_PER_GB_KEY, (1 + i % 4) / 1024),),
                 )
             )
         return slots

@@ -23,7 +23,7 @@ from gpucm.domain.models import (
     StatusReason,
     offer_id,
 )
-from gpucm.domain.pricing import INCLUDED_STORAGE_KEY
+from gpucm.domain.pricing import EGRESS_PER_GB_KEY, INCLUDED_STORAGE_KEY
 from gpucm.domain.provider_names import VAST_AI
 from gpucm.providers.errors import BadResponse
 from gpucm.providers.values import kind, nonneg, number, text, whole
@@ -264,6 +264,10 @@ def parse_offer(row: Any, fetched_at: datetime, allocated_storage_gb: float) -> 
         amount = number(row.get(key))
         if amount is not None:
             data[key] = amount
+    # the machine's upload is the renter's egress, billed by the GB (inet_up_cost $/GB)
+    egress = nonneg(row.get("inet_up_cost"))
+    if egress is not None:
+        data[EGRESS_PER_GB_KEY] = egress
     try:
         return Offer(
             id=offer_id(VAST_AI, provider_id),

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import SearchQuery, SortBy, levels_at_least
 from gpucm.domain.regions import US_GROUPS, expand_region_terms
-from gpucm.store.search_sql import SORT_COLUMNS, model_names
+from gpucm.store.search_sql import SORT_COLUMNS, fit_filter, model_names
 from gpucm.store.sql import offers_generation
 
 Mask = npt.NDArray[np.bool_]
@@ -61,6 +61,7 @@ _TEXTS = (
     "region",
     "country",
     "availability",
+    "host_id",
 )
 _CHUNK = 1024  # rows fetched at a time while building: keeps the build's garbage small
 # how much of a sort order a page tests first (then four times as much, and so on)
@@ -151,6 +152,11 @@ class _Numbers:
 
     def missing(self) -> Mask:
         return self.codes < 0
+
+    def values(self) -> Floats:
+        """The column's values, NaN for NULL (for a term over two columns)."""
+        table = np.append(self.ascending, np.nan)  # code -1 picks the NaN
+        return table[self.codes]
 
 
 @dataclass
@@ -419,6 +425,16 @@ def _terms(query: SearchQuery, catalog: Catalog) -> list[Term]:
     if query.regions:
         regions = query.regions
         terms.append(lambda c: _regions(c, regions))
+    if query.bad_hosts and query.hosts != "all":
+        bad = query.bad_hosts
+        terms.append(lambda c: ~c.text("host_id").equal(bad))
+    fit = fit_filter(query, catalog)
+    if fit is not None:
+        if fit.models is not None:
+            fit_models = list(fit.models)
+            terms.append(lambda c: c.text("gpu_model").equal(fit_models))
+        need = fit.total_gb
+        terms.append(lambda c: _holds(c, need))
     minimums: Sequence[tuple[str, float | None]] = (
         ("gpu_count", query.min_gpu_count),
         ("price_per_hour", query.min_price),
@@ -440,6 +456,13 @@ def _terms(query: SearchQuery, catalog: Catalog) -> list[Term]:
     if query.available:
         terms.append(lambda c: c.available)
     return terms
+
+
+def _holds(columns: _Columns, total_gb: float) -> Mask:
+    """Offers whose VRAM over all their GPUs holds `total_gb` (a workload's fit)."""
+    memory = columns.number("gpu_memory_gb").values() * columns.number("gpu_count").values()
+    with np.errstate(invalid="ignore"):  # NaN (NULL) compares false, as in SQL
+        return memory >= total_gb
 
 
 def _any_model(column: _Texts, known: list[str], unknown: list[str]) -> Mask:

@@ -148,4 +148,5 @@ def row_to_offer(row: Sequence[Any], catalog: Catalog, *, stale: bool = False) -
         previous_price_per_hour=row[c["previous_price_per_hour"]],
         stale=stale,
         provider_data=json.loads(row[c["provider_data"]] or "{}"),
+        host_id=row[c["host_id"]],
     )

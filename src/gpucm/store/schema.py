@@ -51,6 +51,7 @@ DIRECT_COLUMNS: tuple[str, ...] = (
     "vcpus",
     "availability",
     "min_bid_per_gpu_hour",
+    "host_id",
 )
 OFFER_COLUMNS: tuple[str, ...] = (
     *DIRECT_COLUMNS,
@@ -291,6 +292,24 @@ CREATE UNIQUE INDEX spend_intervals_instance ON spend_intervals(instance_id, sta
 CREATE INDEX spend_intervals_ended ON spend_intervals(ended_at);
 """
 
+# The memory of bad hosts (domain/hosts.py): each offer's machine, and the machines a
+# launch failed on or the user marked bad, until `expires_at`. Offers written before
+# name no machine: their own id stands for it until the next refresh.
+_BAD_HOSTS = """
+ALTER TABLE offers ADD COLUMN host_id TEXT NOT NULL DEFAULT '';
+UPDATE offers SET host_id = id;
+CREATE TABLE bad_hosts (
+    host         TEXT PRIMARY KEY,
+    provider     TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    recorded_at  REAL NOT NULL,
+    expires_at   REAL NOT NULL,
+    instance_id  TEXT,
+    recorded_by  TEXT
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(
@@ -305,6 +324,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "launch journal: fingerprints, budget reservations", _JOURNAL_RESERVATIONS),
     Migration(6, "offer availability level and minimum bid", _AVAILABILITY_AND_BID),
     Migration(7, "the spend ledger", SPEND_INTERVALS),
+    Migration(8, "the memory of bad hosts", _BAD_HOSTS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

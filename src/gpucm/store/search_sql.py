@@ -15,6 +15,7 @@ from typing import Any
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import SearchQuery, SortBy, levels_at_least
 from gpucm.domain.regions import US_GROUPS, expand_region_terms
+from gpucm.domain.workload_fit import need_of
 
 SORT_COLUMNS: dict[SortBy, str] = {
     "price": "price_per_hour",
@@ -64,6 +65,25 @@ def model_names(query: SearchQuery, catalog: Catalog) -> tuple[str, ...]:
     for term in query.gpu_models:
         names.update(dict.fromkeys(catalog.expand(term)))
     return tuple(names)
+
+
+@dataclass(frozen=True)
+class FitFilter:
+    """A `fits=` term as the store filters it: VRAM per GPU x GPU count at least
+    `total_gb`, and the GPU model among `models` where the precision needs hardware."""
+
+    total_gb: float
+    models: tuple[str, ...] | None
+
+
+def fit_filter(query: SearchQuery, catalog: Catalog) -> FitFilter | None:
+    if query.fits is None:
+        return None
+    need = need_of(query.fits)
+    models = None
+    if need.min_compute_capability is not None:
+        models = tuple(m.name for m in catalog.models if need.supports(m))
+    return FitFilter(need.total_gb, models)
 
 
 def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
@@ -122,6 +142,15 @@ def build_filter(query: SearchQuery, catalog: Catalog) -> SqlFilter:
         add("gpu_memory_gb >= ?", query.min_gpu_memory)
     if query.min_cuda is not None:
         add("(cuda_version IS NULL OR cuda_version >= ?)", query.min_cuda)
+    fit = fit_filter(query, catalog)
+    if fit is not None:
+        # an offer whose VRAM is not reported (NULL) does not fit
+        add("gpu_memory_gb * gpu_count >= ?", fit.total_gb)
+        if fit.models is not None:
+            add_any([_in("gpu_model", fit.models)], _RANK_MODEL)
+    if query.bad_hosts and query.hosts != "all":
+        cond, values = _in("host_id", query.bad_hosts)
+        add(f"NOT {cond}", *values)
     if query.min_availability is not None:
         levels = levels_at_least(query.min_availability)
         add(f"availability IN ({_placeholders(len(levels))})", *levels)
@@ -159,6 +188,7 @@ def _walks_price_index_safely(query: SearchQuery) -> bool:
         query.min_performance,
         query.min_gpu_memory,
         query.min_cuda,
+        query.fits,
     )
     return not any(v not in (None, ()) for v in (query.gpu_models, *sparse))
 

@@ -10,6 +10,8 @@ made of one module per concern, each over a database layer:
   `store.journal`)
 - the spend ledger: `store/spend_ledger.py` (`store.spend`)
 - watch alerts: `store/alert_table.py` (`store.alerts`)
+- the memory of bad hosts: `store/host_table.py` (`store.hosts`), which every search
+  hides unless it asks for `hosts=all`
 - the demo market's state: `store/demo_state.py` (`store.demo_state`)
 
 Two backends: SQLite (store/database.py, the embedded default, one user) and
@@ -35,6 +37,7 @@ from gpucm.store.alert_table import AlertTable
 from gpucm.store.database import Database, SqlDatabase
 from gpucm.store.demo_state import DemoStateTable
 from gpucm.store.health import HealthTable
+from gpucm.store.host_table import HostTable
 from gpucm.store.instance_tables import InstanceTable, LaunchJournal
 from gpucm.store.live_index import INDEX_BUILD_TASK as INDEX_BUILD_TASK
 from gpucm.store.live_index import LiveIndex
@@ -75,6 +78,7 @@ class Store:
         self.journal = LaunchJournal(db)
         self.spend = SpendLedger(db)
         self.alerts = AlertTable(db, owner=team.who if team is not None else None)
+        self.hosts = HostTable(db, who=team.who if team is not None else None)
         self.demo_state = DemoStateTable(db)
 
     @classmethod
@@ -170,19 +174,32 @@ class Store:
         """Replace one provider's offers atomically and append its history points."""
         return await self.offers.replace(provider, offers, fetched_at=fetched_at)
 
+    async def without_bad_hosts(self, query: SearchQuery) -> SearchQuery:
+        """`query` with the hosts the memory of bad hosts holds now to hide (unless it
+        asks for `hosts=all`): every search goes through here, failover's too."""
+        if query.hosts == "all":
+            return query
+        bad = await self.hosts.active()
+        if not bad:
+            return query
+        return query.model_copy(update={"bad_hosts": tuple(sorted({*query.bad_hosts, *bad}))})
+
     async def search(self, query: SearchQuery, *, with_total: bool = True) -> SearchPage:
+        query = await self.without_bad_hosts(query)
         return await self.offers.search(query, with_total=with_total)
 
     async def search_rows(
         self, query: SearchQuery, columns: Sequence[str], *, limit: int, offset: int = 0
     ) -> list[tuple[Any, ...]]:
+        query = await self.without_bad_hosts(query)
         return await self.offers.search_rows(query, columns, limit=limit, offset=offset)
 
     async def best_offers(self, query: SearchQuery, *, disk_gb: float = 0.0) -> list[Offer]:
+        query = await self.without_bad_hosts(query)
         return await self.offers.best(query, disk_gb=disk_gb)
 
     async def count(self, query: SearchQuery) -> int:
-        return await self.offers.count(query)
+        return await self.offers.count(await self.without_bad_hosts(query))
 
     async def get_offer(self, offer_id: str) -> Offer | None:
         return await self.offers.get(offer_id)
@@ -197,10 +214,11 @@ class Store:
         return await self.offers.model_offers(gpu_model)
 
     async def gpu_prices(self, query: SearchQuery, *, limit: int = 20_000) -> list[float]:
+        query = await self.without_bad_hosts(query)
         return await self.offers.gpu_prices(query, limit=limit)
 
     async def provider_counts(self, query: SearchQuery) -> dict[str, int]:
-        return await self.offers.provider_counts(query)
+        return await self.offers.provider_counts(await self.without_bad_hosts(query))
 
     @property
     def index_generation(self) -> int | None:

@@ -73,6 +73,13 @@ _COPIED: tuple[tuple[str, tuple[str, ...]], ...] = (
             "started_at", "ended_at", "rate", "reported",
         ),
     ),
+    (
+        "bad_hosts",
+        (
+            "host", "provider", "kind", "reason", "recorded_at", "expires_at",
+            "instance_id", "recorded_by",
+        ),
+    ),
 )  # fmt: skip
 
 

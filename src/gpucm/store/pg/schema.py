@@ -206,9 +206,26 @@ CREATE UNIQUE INDEX spend_intervals_instance ON spend_intervals (instance_id, st
 CREATE INDEX spend_intervals_ended ON spend_intervals (ended_at);
 """
 
+# The memory of bad hosts (domain/hosts.py), shared by the team: see store/schema.py.
+_BAD_HOSTS = """
+ALTER TABLE offers ADD COLUMN host_id TEXT COLLATE "C" NOT NULL DEFAULT '';
+UPDATE offers SET host_id = id;
+CREATE TABLE bad_hosts (
+    host         TEXT COLLATE "C" PRIMARY KEY,
+    provider     TEXT COLLATE "C" NOT NULL,
+    kind         TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    recorded_at  DOUBLE PRECISION NOT NULL,
+    expires_at   DOUBLE PRECISION NOT NULL,
+    instance_id  TEXT,
+    recorded_by  TEXT
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the team store: offers, history, health, instances, journal", _TEAM_STORE),
     Migration(2, "the spend ledger", _SPEND_INTERVALS),
+    Migration(3, "the memory of bad hosts", _BAD_HOSTS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -25,9 +25,10 @@ from textual.widgets import Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer
-from gpucm.domain.pricing import DEFAULT_DISK_GB, AllIn, all_in, planned_disk_gb
+from gpucm.domain.pricing import DEFAULT_DISK_GB, AllIn, all_in, egress_per_gb, planned_disk_gb
 from gpucm.domain.provider_names import display_name
 from gpucm.providers.registry import PROVIDER_META
+from gpucm.tui.screens.gb_out import GbOutScreen, gb_out_line
 from gpucm.tui.screens.help import COMPARE_HELP
 
 if TYPE_CHECKING:
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
     from gpucm.tui.widgets.offer_table import OfferRow
 
 
-HINT = "★ best in row   ←/→: choose an offer   ↑/↓: scroll   L: launch it   esc: close"
+HINT = (
+    "★ best in row   ←/→: choose an offer   ↑/↓: scroll   g: GB out per hour"
+    "   L: launch it   esc: close"
+)
 
 
 @dataclass(frozen=True)
@@ -57,19 +61,20 @@ def _caps(attr: str) -> Callable[[Offer], str]:
 COST_HOURS = 24.0  # "cost for a day": the job length most comparisons are made for
 
 
-def all_in_attributes(disk_gb: float) -> tuple[Attribute, ...]:
+def all_in_attributes(disk_gb: float, gb_out: float = 0.0) -> tuple[Attribute, ...]:
     """The honest price rows: the offer plus the disk the user plans (storage>=N or the
-    default), starred where the storage is estimated from a list rate."""
+    default) and the egress they send (GB out per hour, where billed per GB), starred
+    where estimated from a list rate."""
 
     def cost(o: Offer) -> AllIn:
-        return all_in(o, disk_gb)
+        return all_in(o, disk_gb, gb_out)
 
     def star(o: Offer) -> str:
         return "*" if cost(o).estimated else ""
 
     return (
         Attribute(
-            f"All-in $/h ({disk_gb:g} GB)",
+            f"All-in $/h ({disk_gb:g} GB" + (f", {gb_out:g} GB out/h)" if gb_out else ")"),
             lambda o: cost(o).per_hour,
             lambda o: fmt.price(cost(o).per_hour) + star(o),
             "min",
@@ -89,8 +94,21 @@ def all_in_attributes(disk_gb: float) -> tuple[Attribute, ...]:
     )
 
 
-def attributes(disk_gb: float = DEFAULT_DISK_GB) -> tuple[Attribute, ...]:
-    return (*ATTRIBUTES[:4], *all_in_attributes(disk_gb), *ATTRIBUTES[4:])
+def _egress_rate(o: Offer) -> str:
+    rate = egress_per_gb(o)
+    return "not in API" if rate is None else f"${rate:.4f}/GB"
+
+
+EGRESS_RATE = Attribute("Egress $/GB", egress_per_gb, _egress_rate, "min")
+
+
+def attributes(disk_gb: float = DEFAULT_DISK_GB, gb_out: float = 0.0) -> tuple[Attribute, ...]:
+    return (
+        *ATTRIBUTES[:4],
+        *all_in_attributes(disk_gb, gb_out),
+        EGRESS_RATE,
+        *ATTRIBUTES[4:],
+    )
 
 
 ATTRIBUTES: tuple[Attribute, ...] = (
@@ -223,6 +241,7 @@ class CompareScreen(ModalScreen[None]):
         Binding("down,j", "scroll(1)", "Scroll down", show=False, id="cursor.down"),
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="cursor.up"),
         Binding("L", "launch", "Launch", id="compare.launch"),
+        Binding("g", "gb_out", "GB out/h", id="compare.gb_out"),
     ]
 
     def __init__(
@@ -236,6 +255,7 @@ class CompareScreen(ModalScreen[None]):
         self.services = services
         self.offer_ids = offer_ids
         self.disk_gb = planned_disk_gb(disk_gb)
+        self.gb_out = 0.0  # GB out per hour: egress is not counted until the user says
         self.known = dict(known or {})
         self.columns: list[Column] = []
         self.choice = 0  # index into columns
@@ -259,6 +279,12 @@ class CompareScreen(ModalScreen[None]):
             with Vertical(classes="dialog-bottom"):
                 yield Static(Text(HINT), classes="dialog-hint", id="compare-hint")
                 yield Static(
+                    gb_out_line(self.gb_out),
+                    classes="dialog-hint",
+                    id="compare-gb-out",
+                    markup=False,
+                )
+                yield Static(
                     f"* includes {self.disk_gb:g} GB of storage at the provider's list rate "
                     "(estimated)",
                     classes="dialog-hint",
@@ -273,12 +299,12 @@ class CompareScreen(ModalScreen[None]):
     async def _load(self) -> None:
         found = {i: await self.services.store.get_offer(i) for i in self.offer_ids}
         live = [o for o in found.values() if o is not None]
-        live.sort(key=lambda o: all_in(o, self.disk_gb).per_hour)
+        live.sort(key=lambda o: all_in(o, self.disk_gb, self.gb_out).per_hour)
         gone = [i for i in self.offer_ids if found[i] is None]
         self.columns = [Column(o.id, o) for o in live] + [
             Column(i, None, self.known.get(i)) for i in gone
         ]
-        estimated = any(all_in(o, self.disk_gb).estimated for o in self.offers)
+        estimated = any(all_in(o, self.disk_gb, self.gb_out).estimated for o in self.offers)
         self.query_one("#compare-estimated").display = estimated
         if gone:
             self.query_one("#compare-title", Static).update(
@@ -297,7 +323,7 @@ class CompareScreen(ModalScreen[None]):
 
     def cell_texts(self) -> list[tuple[Attribute, list[str]]]:
         """Every row's label and each column's text (a ★ marks the best)."""
-        attrs = attributes(self.disk_gb)
+        attrs = attributes(self.disk_gb, self.gb_out)
         live = self.offers
         rows: list[tuple[Attribute, list[str]]] = []
         for attr in attrs:
@@ -412,6 +438,16 @@ class CompareScreen(ModalScreen[None]):
             self.call_after_refresh(self._draw)
 
     # -- keys -----------------------------------------------------------------------
+
+    def action_gb_out(self) -> None:
+        def chosen(gb_out: float | None) -> None:
+            if gb_out is None or gb_out == self.gb_out:
+                return
+            self.gb_out = gb_out
+            self.query_one("#compare-gb-out", Static).update(gb_out_line(gb_out))
+            self._load()  # re-sorted: the cheapest all-in first, egress included
+
+        self.app.push_screen(GbOutScreen(self.gb_out), chosen)
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

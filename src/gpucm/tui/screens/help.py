@@ -105,6 +105,7 @@ INSTANCES_HELP: KeyHelp = [
             ("{instances.restart}", "restart"),
             ("{instances.terminate}", "terminate (type name)"),
             ("{instances.logs}", "logs, where there are"),
+            ("{instances.mark_bad}", "bad host: hide its offers"),
         ],
     ),
     ("App", _APP_KEYS),
@@ -141,6 +142,7 @@ COMPARE_HELP: KeyHelp = [
             ("{compare.previous} {compare.next}", "choose an offer"),
             ("{cursor.up} {cursor.down}", "scroll the rows"),
             ("{compare.launch}", "launch the offer chosen"),
+            ("{compare.gb_out}", "GB out per hour (egress)"),
             ("{compare.close}", "close"),
         ],
     ),
@@ -195,9 +197,11 @@ QUERY_HELP: Final[list[str]] = [
     'gpu="RTX 4090",H100 price<2 vram>=24 region=Europe sort=-perf',
     "Each word is key=value (or < <= > >= for numbers); commas list values,",
     "quotes keep spaces. Keys: gpu category count price ram storage vram",
-    "cuda perf rel region provider available sort. rel takes 0.95 or 95.",
+    "cuda perf rel region provider available fits hosts sort. rel: 0.95 or 95.",
     "sort=-key sorts descending (price, price_per_gpu, perf, value, ram, vram,",
     "storage...); the bare word `all` adds unavailable offers.",
+    "fits=70B@bf16,ctx=32k,train: VRAM in all holds the model (see README);",
+    "hosts=all also shows offers on hosts remembered as bad (gpucm hosts).",
 ]
 
 

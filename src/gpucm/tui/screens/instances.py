@@ -23,8 +23,10 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from gpucm import formatting as fmt
+from gpucm.domain.hosts import DEFAULT_TTL
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.host_memory import mark_bad
 from gpucm.engine.instances import Action, SyncOutcome, is_demo, ssh_command, status_text
 from gpucm.engine.spend import (
     SpendReport,
@@ -47,6 +49,7 @@ from gpucm.tui.instance_text import (
 from gpucm.tui.screens.help import INSTANCES_HELP
 from gpucm.tui.screens.instance_detail import InstanceDetailScreen
 from gpucm.tui.screens.logs import LogsScreen
+from gpucm.tui.screens.mark_bad import MarkBadScreen
 from gpucm.tui.screens.terminate import TerminateScreen
 from gpucm.tui.text import clean, one_line
 from gpucm.tui.widgets.key_bar import KeyBar
@@ -124,6 +127,7 @@ class InstancesScreen(Screen[None]):
         Binding("r", "sync", "Sync", id="instances.sync"),
         Binding("enter", "detail", "Detail", id="instances.detail", show=False),
         Binding("a", "toggle_all", "All/live", id="instances.all"),
+        Binding("b", "mark_bad", "Bad host", id="instances.mark_bad"),
     ]
     KEY_ORDER: ClassVar[tuple[str, ...]] = (
         "instances.ssh",
@@ -471,6 +475,33 @@ class InstancesScreen(Screen[None]):
                 self.perform(instance, "terminate")
 
         self.app.push_screen(TerminateScreen(instance), confirmed)
+
+    def action_mark_bad(self) -> None:
+        instance = self.current
+        if instance is None:
+            self.notify("No instance selected.", severity="warning", timeout=4)
+            return
+
+        def marked(reason: str | None) -> None:
+            if reason:
+                self.run_worker(
+                    self._mark_bad(instance, reason), group="mark-bad", exit_on_error=False
+                )
+
+        self.app.push_screen(MarkBadScreen(instance), marked)
+
+    async def _mark_bad(self, instance: Instance, reason: str) -> None:
+        try:
+            entry = await mark_bad(self.services.store, instance, reason)
+        except Exception as exc:  # NoHost, a store that cannot be written...
+            self.notify(self._clean(f"Not marked: {exc}"), severity="error", markup=False)
+            return
+        self.notify(
+            f"Remembered {entry.host} as bad for {DEFAULT_TTL.days} days: its offers are "
+            "hidden and failover skips it (gpucm hosts forget brings it back).",
+            timeout=6,
+            markup=False,
+        )
 
     def action_ssh(self) -> None:
         instance = self._refused("ssh")

@@ -29,7 +29,7 @@ from textual.widgets import Button, Input, Select, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance, Offer
-from gpucm.domain.pricing import default_bid
+from gpucm.domain.pricing import default_bid, egress_per_gb
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.capabilities import capabilities, capability_caveats, capability_notes
 from gpucm.engine.launch_errors import LaunchInDoubt, NoCapacity
@@ -115,6 +115,20 @@ def parse_ports(text: str) -> tuple[tuple[int, str], ...]:
     return tuple(out)
 
 
+def egress_note(offer: Offer) -> str:
+    """What "GB out per h" does for this offer (0 by default: egress not counted)."""
+    rate = egress_per_gb(offer)
+    if rate is None:
+        return (
+            f"GB out per h: 0 by default. {display_name(offer.provider)} gives no per-GB "
+            "egress rate: nothing is added."
+        )
+    return (
+        f"GB out per h: 0 by default (egress not counted); {display_name(offer.provider)} "
+        f"bills ${rate:.4f}/GB out here, added to the all-in price."
+    )
+
+
 def default_label(offer: Offer) -> str:
     return re.sub(r"[^a-z0-9]+", "-", offer.gpu_model.lower()).strip("-") or "gpucm"
 
@@ -173,6 +187,7 @@ _NUMERIC: tuple[_Numeric, ...] = (
     _Numeric("lf-min-storage", "Min disk GB", "-"),
     _Numeric("lf-min-gpus", "Min GPUs", "-"),
     _Numeric("lf-max-price", "Max $/h", "no limit"),
+    _Numeric("lf-gb-out", "GB out per h", "0: not counted"),
     _Numeric("lf-auto-terminate", "Stop after h", "never", "auto_shutdown"),
 )
 
@@ -283,6 +298,7 @@ class LaunchScreen(ModalScreen[None]):
                         disabled=spec.note is not None and spec.note in self.notes,
                     )
             yield from self._note("auto_shutdown")
+            yield Static(Text(egress_note(offer)), classes="lf-note", id="lf-note-egress")
             yield from self._rental()
             # docked: the buttons stay on screen while the fields scroll (80x24)
             with Vertical(classes="dialog-bottom"):
@@ -475,6 +491,7 @@ class LaunchScreen(ModalScreen[None]):
             hours=number("lf-hours", "Estimate hours"),
             interruptible=self.interruptible,
             bid_per_gpu=bid,
+            gb_out_per_hour=number("lf-gb-out", "GB out per hour", bounds=(0.0, 1e6)) or 0.0,
         )
 
     def show_error(self, message: str, *, error: bool = True) -> None:

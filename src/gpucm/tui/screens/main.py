@@ -302,7 +302,12 @@ class MainScreen(Screen[None]):
         from gpucm.tui.screens.offer_detail import OfferDetailScreen
 
         self.app.push_screen(
-            OfferDetailScreen(self.services, event.row.id, disk_gb=self.search.min_storage)
+            OfferDetailScreen(
+                self.services,
+                event.row.id,
+                disk_gb=self.search.min_storage,
+                fits=self.search.fits,
+            )
         )
 
     def _hold_gc(self) -> None:

@@ -15,8 +15,15 @@ from textual.widgets import Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer
-from gpucm.domain.pricing import DEFAULT_DISK_GB, all_in, per_gb_vram_hour, planned_disk_gb
+from gpucm.domain.pricing import (
+    DEFAULT_DISK_GB,
+    all_in,
+    egress_per_gb,
+    per_gb_vram_hour,
+    planned_disk_gb,
+)
 from gpucm.domain.provider_names import display_name
+from gpucm.domain.workload_fit import need_of
 from gpucm.providers.registry import PROVIDER_META
 from gpucm.tui.widgets.model_detail import ModelDetail
 
@@ -39,7 +46,25 @@ def cost_line(offer: Offer, disk_gb: float) -> str:
     )
 
 
-def offer_facts(offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB) -> Table:
+def fit_lines(offer: Offer, fits: str) -> str:
+    """How a `fits=` term was computed, and how this offer holds it."""
+    need = need_of(fits)
+    memory = offer.gpu_memory_gb
+    if memory is None:
+        verdict = "this offer does not say its VRAM: cannot tell"
+    else:
+        total = memory * offer.gpu_count
+        holds = "holds it" if need.fits(memory, offer.gpu_count) else "does NOT hold it"
+        verdict = (
+            f"this offer: {offer.gpu_count} x {memory:g} GB = {total:g} GB, {holds} "
+            f"({need.per_gpu_gb(offer.gpu_count):.1f} GB per GPU, split evenly)"
+        )
+    return "\n".join([f"{fits}:", *need.explain(), verdict])
+
+
+def offer_facts(
+    offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB, fits: str | None = None
+) -> Table:
     """A two-column table of an offer's facts; every value is plain Text."""
     meta = PROVIDER_META.get(offer.provider)
     cost = all_in(offer, disk_gb)
@@ -72,6 +97,12 @@ def offer_facts(offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB) 
             else "included or not billed separately",
         ),
         (
+            "Egress",
+            f"${egress:.4f}/GB out, extra (GB out per hour: launch form, compare view)"
+            if (egress := egress_per_gb(offer)) is not None
+            else "no per-GB rate in the provider's API",
+        ),
+        (
             "All-in",
             f"{fmt.price(cost.per_hour)}/h with {disk_gb:g} GB of disk"
             + (
@@ -98,6 +129,11 @@ def offer_facts(offer: Offer, now_label: str, disk_gb: float = DEFAULT_DISK_GB) 
         ("Available", "yes" if offer.available else "no (listed, not rentable now)"),
         ("Data", now_label + (" - STALE: the last refresh failed" if offer.stale else "")),
     ]
+    if fits is not None:
+        rows.insert(
+            rows.index(("VRAM / GPU", fmt.gigabytes(offer.gpu_memory_gb))) + 1,
+            ("Fits", fit_lines(offer, fits)),
+        )
     if meta:
         rows.append(("Provider can", ", ".join(meta.capabilities.features())))
     for label, value in rows:
@@ -111,8 +147,15 @@ class OfferDetailScreen(ModalScreen[None]):
         Binding("L", "launch", "Launch", id="detail.launch"),
     ]
 
-    def __init__(self, services: Services, offer_id: str, disk_gb: float | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        offer_id: str,
+        disk_gb: float | None = None,
+        fits: str | None = None,
+    ) -> None:
         super().__init__()
+        self.fits = fits  # the search's workload: the detail says how it was computed
         self.services = services
         self.offer_id = offer_id
         self.disk_gb = planned_disk_gb(disk_gb)
@@ -141,7 +184,7 @@ class OfferDetailScreen(ModalScreen[None]):
         title = Text(f"{offer.gpu_count} x {offer.gpu_model} at {display_name(offer.provider)}")
         self.query_one("#offer-title", Static).update(title)
         age = fmt.age(offer.fetched_at, self.services.clock())
-        facts.update(offer_facts(offer, f"fetched {age} ago", self.disk_gb))
+        facts.update(offer_facts(offer, f"fetched {age} ago", self.disk_gb, self.fits))
         self.query_one(ModelDetail).show(offer.gpu_model)
         self.refresh_bindings()
 

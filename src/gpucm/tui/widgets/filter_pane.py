@@ -22,7 +22,7 @@ unticked.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.segment import Segment
 from textual import on
@@ -48,6 +48,7 @@ from gpucm.domain.models import (
 )
 from gpucm.domain.provider_names import canonical_provider
 from gpucm.domain.regions import expand_region_terms
+from gpucm.domain.workload_fit import FitError, parse_workload
 from gpucm.tui.numbers import NumberError, number_text, parse_number, parse_share
 
 __all__ = ["FilterPane"]
@@ -97,7 +98,9 @@ def _input_id(field: str) -> str:
     return "fp-" + field.replace("_", "-")
 
 
-_NUMBER_INPUT_IDS: frozenset[str] = frozenset(_input_id(f) for f in _NUMBER_FIELDS)
+_FITS_ID = _input_id("fits")
+# the inputs whose edits are committed together (debounced, or on enter)
+_NUMBER_INPUT_IDS: frozenset[str] = frozenset([*(_input_id(f) for f in _NUMBER_FIELDS), _FITS_ID])
 
 
 def _hint_id(field: str) -> str:
@@ -367,6 +370,8 @@ class FilterPane(VerticalScroll, can_focus=False):
         self._query = SearchQuery()
         self._announced = self._query
         self._numbers: dict[str, float | None] = dict.fromkeys(_NUMBER_FIELDS)
+        self._fits: str | None = None
+        self._hosts: Literal["good", "all"] = "good"
         self._category: Category | None = None
         self._count: int | None = None
         self._available = True
@@ -487,6 +492,16 @@ class FilterPane(VerticalScroll, can_focus=False):
                 yield self._label(label)
                 yield self._number_input(field, placeholder)
             yield Static("", id=_hint_id(field), classes="fp-hint", markup=False)
+        with Horizontal(classes="fp-row"):
+            yield self._label("fits")
+            yield Input(
+                self._fits or "",
+                placeholder="e.g. 70B@bf16",
+                id=_FITS_ID,
+                compact=True,
+                select_on_focus=False,
+            )
+        yield Static("", id=_hint_id("fits"), classes="fp-hint", markup=False)
         yield Static("Regions", classes="fp-title", markup=False)
         yield self._regions
         yield Static("Providers", classes="fp-title", markup=False)
@@ -546,6 +561,8 @@ class FilterPane(VerticalScroll, can_focus=False):
         """Show `query` in every control, without posting `Changed`."""
         self._query = query
         self._numbers = {field: getattr(query, field) for field in _NUMBER_FIELDS}
+        self._fits = query.fits
+        self._hosts = query.hosts  # no control: kept from the text query (`hosts=all`)
         self._category = query.gpu_category
         self._count = query.min_gpu_count
         self._available = query.available
@@ -583,6 +600,8 @@ class FilterPane(VerticalScroll, can_focus=False):
             providers=self._providers.chosen,
             min_gpu_memory=n["min_gpu_memory"],
             min_cuda=n["min_cuda"],
+            fits=self._fits,
+            hosts=self._hosts,
             sort_by=self._sort_by,
             sort_order=self._order,
             limit=self._query.limit,
@@ -603,6 +622,10 @@ class FilterPane(VerticalScroll, can_focus=False):
                 if box.value != text:
                     box.value = text
                 box.remove_class("-invalid")
+            fits = self.query_one(f"#{_FITS_ID}", Input)
+            if fits.value != (self._fits or ""):
+                fits.value = self._fits or ""
+            fits.remove_class("-invalid")
             for hint in self.query(".fp-hint").results(Static):
                 hint.update("")
                 hint.remove_class("-shown")
@@ -723,6 +746,14 @@ class FilterPane(VerticalScroll, can_focus=False):
         for field, value in parsed.items():
             if field not in errors:
                 self._numbers[field] = value
+        fits_box = self.query_one(f"#{_FITS_ID}", Input)
+        fits_hint = ""
+        try:
+            self._fits = parse_workload(fits_box.value).text() if fits_box.value.strip() else None
+        except FitError as exc:
+            fits_hint = f"fits: {exc}"
+        fits_box.set_class(bool(fits_hint), "-invalid")
+        self._show_hint("fits", fits_hint)
         for field in _NUMBER_FIELDS:
             self.query_one(f"#{_input_id(field)}", Input).set_class(field in errors, "-invalid")
         self._show_hint("price", price_hint)
