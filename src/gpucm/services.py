@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from gpucm.engine.instances import InstanceManager
     from gpucm.engine.launch_flow import LaunchFlow
     from gpucm.engine.launcher import Launcher
+    from gpucm.engine.snipe import Sniper
+    from gpucm.presets import Watch
 
 
 log = logging.getLogger(__name__)
@@ -154,6 +156,24 @@ class Services:
         from gpucm.engine.launcher import Launcher
 
         return Launcher(self.ports)
+
+    def sniper(self) -> Sniper:
+        """What fires armed watches: the launch flow, this user's environment for the
+        templates' env names, and filters.toml to disarm them in."""
+        from gpucm.engine.snipe import Sniper
+        from gpucm.presets import set_armed
+
+        def disarm(watch: Watch) -> None:
+            assert watch.launch is not None
+            set_armed(watch.name, None, was=watch.launch.armed)
+
+        return Sniper(
+            self.launch_flow,
+            self.store,
+            owner=self.who.partition("@")[0],
+            env=os.environ,
+            disarm=disarm,
+        )
 
     @property
     def instances(self) -> InstanceManager:

@@ -36,6 +36,7 @@ class LaunchOptions:
     min_storage_gb: float | None = None
     min_gpus: int | None = None
     hours: float | None = None  # for the cost estimate
+    origin: str | None = None  # what launched it when not a person (`watch NAME`)
 
     def __repr__(self) -> str:  # environment values are secrets
         return (
@@ -58,6 +59,7 @@ class LaunchOptions:
             "ssh_key_name": self.ssh_key_name,
             "max_price_per_hour": self.max_price_per_hour,
             "auto_terminate_hours": self.auto_terminate_hours,
+            **({"origin": self.origin} if self.origin else {}),
         }
 
     def fingerprint_fields(self) -> dict[str, Any]:

@@ -350,7 +350,9 @@ class Launcher:
             # it may have been created: look before anyone retries
             found = await self._find(offer.provider, options.request_id)
             if found is not None:
-                return await self._done(options.request_id, found, offer, options.label)
+                return await self._done(
+                    options.request_id, found, offer, options.label, origin=options.origin
+                )
             # the reservation holds until the outcome is known
             await journal.update(options.request_id, "unknown", error=self._clean(str(exc)))
             raise LaunchInDoubt(
@@ -358,7 +360,9 @@ class Launcher:
                 f"check {display_name(offer.provider)} before trying "
                 "this request again (see `gpucm instances list`)."
             ) from None
-        return await self._done(options.request_id, instance, offer, options.label)
+        return await self._done(
+            options.request_id, instance, offer, options.label, origin=options.origin
+        )
 
     def _admit(self, per_hour: float) -> Callable[[CommittedSpend], None]:
         """The budget check a reservation makes inside the journal's write transaction,
@@ -454,6 +458,7 @@ class Launcher:
         offer: Offer | None,
         label: str | None,
         by: str | None = None,
+        origin: str | None = None,
     ) -> LaunchOutcome:
         """Record a launched instance (with what the offer said where it says less, and
         the label as the user gave it) and settle its journal entry, in one write."""
@@ -466,6 +471,8 @@ class Launcher:
             update["price_per_hour"] = instance.price_per_hour or offer.price_per_hour
         if label and not instance.label:
             update["label"] = label
+        if origin and not instance.origin:
+            update["origin"] = origin
         instance = instance.model_copy(update=update)
         record = await self.store.journal.settle(request_id, instance)
         return LaunchOutcome(instance, record, reused=False)
@@ -489,7 +496,7 @@ class Launcher:
         if found is not None:
             offer = await self.store.get_offer(record.offer_id)
             outcome = await self._done(
-                record.request_id, found, offer, record.label, _launcher(record)
+                record.request_id, found, offer, record.label, _launcher(record), _origin(record)
             )
             return LaunchOutcome(outcome.instance, outcome.record, reused=True)
         if self.ports.clock() - record.updated_at < SETTLE:
@@ -529,7 +536,14 @@ class Launcher:
             found = await self._find(record.provider, record.request_id)
             if found is not None:
                 offer = await self.store.get_offer(record.offer_id)
-                await self._done(record.request_id, found, offer, record.label, _launcher(record))
+                await self._done(
+                    record.request_id,
+                    found,
+                    offer,
+                    record.label,
+                    _launcher(record),
+                    _origin(record),
+                )
             elif self.ports.clock() - record.updated_at >= SETTLE:
                 await journal.update(
                     record.request_id,
@@ -548,6 +562,12 @@ def _launcher(record: LaunchRecord) -> str | None:
     """Who sent a journaled launch (user@host), when it says."""
     by = record.request.get("by")
     return by if isinstance(by, str) and by else None
+
+
+def _origin(record: LaunchRecord) -> str | None:
+    """What launched a journaled request when not a person (`watch NAME`)."""
+    origin = record.request.get("origin")
+    return origin if isinstance(origin, str) and origin else None
 
 
 def failover_ceiling(failed: Offer, options: LaunchOptions) -> float:
