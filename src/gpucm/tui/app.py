@@ -214,6 +214,16 @@ class GpucmApp(App[None]):
         # so the four landings of a round ring at most once per new match
         if self._watches is not None:
             await self._watches.check()
+            team = self.services.team
+            # in a team only the refresher fires armed watches: a team snipes once
+            if team is None or team.leading:
+                await self._watches.fire(self.services.sniper())
+
+    def armed_watches(self) -> int:
+        """Watches that launch without asking when they match, for the status bar."""
+        if self._watches is None:
+            return 0
+        return sum(1 for w in self._watches.book.current().watches.values() if w.armed)
 
     def refresh_provider(self, name: str | None) -> None:
         main = self._main_screen()
