@@ -38,6 +38,7 @@ from gpucm.store.store import Store
 if TYPE_CHECKING:
     import httpx
 
+    from gpucm.engine.events import EventSender
     from gpucm.engine.instances import InstanceManager
     from gpucm.engine.launch_flow import LaunchFlow
     from gpucm.engine.launcher import Launcher
@@ -128,6 +129,7 @@ class Services:
             clock=self.clock,
             # launches record who sent them where a team shares the store
             who=self.who if self.team is not None else "",
+            events=self.store.events,
         )
 
     @property
@@ -156,6 +158,26 @@ class Services:
         from gpucm.engine.launcher import Launcher
 
         return Launcher(self.ports)
+
+    def event_sender(self) -> EventSender:
+        """Sends the outbox's events to `[events]` in config.toml."""
+        from gpucm.engine.events import EventSender
+
+        return EventSender(
+            self.store.events, lambda: self.settings.events, transport=self.transport
+        )
+
+    async def send_events(self) -> None:
+        """Deliver pending events; a failing hook (or store) is logged, never raised:
+        the events wait in the outbox for the next try."""
+        try:
+            results = await self.event_sender().flush()
+        except Exception as exc:
+            log.warning("sending events failed: %s", exc)
+            return
+        for result in results:
+            if not result.ok:
+                log.warning("event to %s failed: %s", result.target, result.detail)
 
     def sniper(self) -> Sniper:
         """What fires armed watches: the launch flow, this user's environment for the

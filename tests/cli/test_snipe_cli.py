@@ -89,7 +89,8 @@ def test_an_armed_watch_launches_once_when_an_offer_appears(
     env = {"SNIPE_TOKEN": "s3cret-value"}
     fired: list[dict[str, Any]] = []
     runs = 0
-    for runs in range(1, RUNS + 1):  # each run is a refresh: the demo's prices drift
+    while runs < RUNS:  # each run is a refresh: the demo's prices drift
+        runs += 1
         code, out, err = run("watch", "--once", "--json", env=env)
         assert code == 0, err
         assert "s3cret-value" not in out + err
@@ -157,7 +158,8 @@ def test_two_concurrent_watch_runs_launch_one_machine(isolated_home: Path, backe
     listed = instances()
     assert len(listed) == 1, listed
     assert listed[0]["origin"] == "watch snipe"
-    code, out, _ = run("watch", "--once", "--json")
+    code, _, err = run("watch", "--once", "--json")
+    assert code == 0, err
     assert len(instances()) == 1
 
 

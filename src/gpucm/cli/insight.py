@@ -298,6 +298,7 @@ async def _check_and_deliver(
     armed = [w for w in book.watches.values() if w.armed]
     if armed and may_launch:
         await _fire(services, armed, as_json=as_json)
+    await services.send_events()  # a snipe's launch events, to [events] in config.toml
     return alerts
 
 

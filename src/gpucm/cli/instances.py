@@ -42,6 +42,9 @@ async def run(ns: argparse.Namespace, services: Services) -> int:
     except (Refused, LaunchError, InstanceError, ProviderError, ProviderNotConfigured) as exc:
         say(f"gpucm: {clean_line(str(exc), secrets)}")
         return 1
+    finally:
+        # the launch's and the sync's events out, to [events] in config.toml
+        await services.send_events()
 
 
 # -- list -----------------------------------------------------------------------------

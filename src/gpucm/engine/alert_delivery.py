@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gpucm.domain.provider_names import KEY_ENV
-from gpucm.engine.snipe import SnipeResult
 from gpucm.engine.watches import Alert
 
 if TYPE_CHECKING:
     import httpx
+
+    from gpucm.engine.snipe import SnipeResult
 
 _SECRET_ENV = frozenset({*KEY_ENV.values(), "DATABASE_URL"})
 COMMAND_TIMEOUT = 60.0

@@ -10,6 +10,7 @@ from typing import Literal
 
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.events import Events
 from gpucm.engine.ports import EnginePorts
 from gpucm.providers.errors import ProviderError, redact
 
@@ -35,6 +36,20 @@ class InstanceManager:
     def __init__(self, ports: EnginePorts) -> None:
         self.ports = ports
         self.store = ports.store
+        # events out: running, interrupted, stopped, terminated (engine/events.py)
+        self.events = Events(ports.events, ports.clock) if ports.events is not None else None
+
+    async def _known(self, provider: str) -> dict[str, Instance]:
+        if self.events is None:
+            return {}
+        listed = await self.store.instances.list(providers=[provider], include_terminated=True)
+        return {i.id: i for i in listed}
+
+    async def _tell(self, provider: str, before: dict[str, Instance]) -> None:
+        if self.events is None or not before:
+            return
+        after = await self.store.instances.list(providers=[provider], include_terminated=True)
+        await self.events.transitions(before, after)
 
     async def sync(self, providers: list[str] | None = None) -> list[SyncOutcome]:
         """Fetch every provider's instance list (concurrently) into the store."""
@@ -62,7 +77,9 @@ class InstanceManager:
             message = redact(str(exc), self._secrets())
             log.warning("instance sync of %s failed: %s", name, message)
             return SyncOutcome(name, ok=False, error=message)
+        before = await self._known(name)
         await self.store.instances.replace_provider(name, instances)
+        await self._tell(name, before)
         return SyncOutcome(name, ok=True, instances=len(instances))
 
     async def list(self, *, include_terminated: bool = False) -> list[Instance]:
@@ -118,6 +135,8 @@ class InstanceManager:
             current = await self.store.instances.get(instance.id)
             if current is None or current.status != "terminated":
                 await self.store.instances.upsert(gone)
+                if self.events is not None:
+                    await self.events.transitions({gone.id: current or instance}, [gone])
             return gone
         return await self.store.instances.get(instance.id) or instance
 

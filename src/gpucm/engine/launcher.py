@@ -30,6 +30,7 @@ from gpucm.domain.normalize import normalize_offer
 from gpucm.domain.pricing import AllIn, all_in
 from gpucm.domain.provider_names import canonical_provider, display_name
 from gpucm.engine.capabilities import unsupported_fields
+from gpucm.engine.events import Events, launch_json
 from gpucm.engine.launch_errors import EarlierInDoubt, NoCapacity, OverBudget, same_request
 
 # The TUI and api/errors.py import these from here; they live in launch_errors.py and
@@ -80,6 +81,9 @@ class Preflight:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     replaces: Offer | None = None  # failover: the offer this one stands in for
+    # what the budget said, also among problems and warnings (for the budget events)
+    budget_problems: tuple[str, ...] = ()
+    budget_warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -143,6 +147,7 @@ class Launcher:
     def __init__(self, ports: EnginePorts) -> None:
         self.ports = ports
         self.store = ports.store
+        self.events = Events(ports.events, ports.clock) if ports.events is not None else None
 
     # -- finding the offer ----------------------------------------------------------
 
@@ -214,6 +219,8 @@ class Launcher:
             problems=problems,
             warnings=warnings,
             replaces=replaces,
+            budget_problems=tuple(budget.problems),
+            budget_warnings=tuple(budget.warnings),
         )
 
     def _resource_problems(self, offer: Offer, options: LaunchOptions) -> list[str]:
@@ -326,6 +333,14 @@ class Launcher:
                 offer_id=offer.id,
                 reserve_per_hour=per_hour,
                 admit=self._admit(per_hour),
+            )
+        if self.events is not None:  # reserved and journaled: on its way to the provider
+            await self.events.emit(
+                f"{options.request_id}:{offer.id}",
+                "launch_started",
+                f"launching {offer.gpu_count}x {offer.gpu_model} at"
+                f" {display_name(offer.provider)} (${per_hour:.3f}/h all-in)",
+                **launch_json(options, offer, per_hour),
             )
         control = self.ports.providers.control(offer.provider)
         spec = LaunchSpec(
@@ -525,6 +540,10 @@ class Launcher:
 
     def _clean(self, text: str) -> str:
         return redact(text, self.ports.settings().secrets())
+
+    def clean(self, text: str) -> str:
+        """`text` with every secret gpucm knows scrubbed out."""
+        return self._clean(text)
 
     async def reconcile(self) -> list[LaunchRecord]:
         """Settle launches left pending or unknown (a crash, a timeout): run at start."""

@@ -268,6 +268,22 @@ UPDATE offers SET availability = 'none' WHERE available = 0;
 ALTER TABLE offers ADD COLUMN min_bid_per_gpu_hour REAL;
 """
 
+# The events gpucm sends out (store/event_outbox.py): one row per event key, so each
+# is sent once across processes and restarts.
+_EVENT_OUTBOX = """
+CREATE TABLE event_outbox (
+    event_key   TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    payload     TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    claimed_at  REAL,
+    error       TEXT
+) WITHOUT ROWID;
+CREATE INDEX event_outbox_state ON event_outbox(state, created_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(
@@ -281,6 +297,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(5, "launch journal: fingerprints, budget reservations", _JOURNAL_RESERVATIONS),
     Migration(6, "offer availability level and minimum bid", _AVAILABILITY_AND_BID),
+    Migration(7, "the outbox of events sent out", _EVENT_OUTBOX),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

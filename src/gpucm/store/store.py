@@ -9,6 +9,7 @@ made of one module per concern, each over a database layer:
 - instances and the launch journal: `store/instance_tables.py` (`store.instances`,
   `store.journal`)
 - watch alerts: `store/alert_table.py` (`store.alerts`)
+- events sent out: `store/event_outbox.py` (`store.events`)
 - the demo market's state: `store/demo_state.py` (`store.demo_state`)
 
 Two backends: SQLite (store/database.py, the embedded default, one user) and
@@ -33,6 +34,7 @@ from gpucm.domain.models import MarketStats, Offer, ProviderHealth, SearchQuery
 from gpucm.store.alert_table import AlertTable
 from gpucm.store.database import Database, SqlDatabase
 from gpucm.store.demo_state import DemoStateTable
+from gpucm.store.event_outbox import EventOutbox
 from gpucm.store.health import HealthTable
 from gpucm.store.instance_tables import InstanceTable, LaunchJournal
 from gpucm.store.live_index import INDEX_BUILD_TASK as INDEX_BUILD_TASK
@@ -73,6 +75,7 @@ class Store:
         self.journal = LaunchJournal(db)
         self.alerts = AlertTable(db, owner=team.who if team is not None else None)
         self.demo_state = DemoStateTable(db)
+        self.events = EventOutbox(db)
 
     @classmethod
     async def open(

@@ -218,6 +218,10 @@ class GpucmApp(App[None]):
             # in a team only the refresher fires armed watches: a team snipes once
             if team is None or team.leading:
                 await self._watches.fire(self.services.sniper())
+        try:
+            await self.services.send_events()  # events out, to [events] in config.toml
+        except Exception as exc:  # a hook must never take the app down
+            log.warning("sending events failed: %s", exc)
 
     def armed_watches(self) -> int:
         """Watches that launch without asking when they match, for the status bar."""
