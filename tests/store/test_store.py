@@ -236,7 +236,8 @@ async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Pat
     with sqlite3.connect(db_path) as raw:  # back to a version-5 database
         raw.executescript(
             "ALTER TABLE offers DROP COLUMN availability;"
-            " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour; PRAGMA user_version = 5;"
+            " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour; DROP TABLE event_outbox;"
+            " PRAGMA user_version = 5;"
         )
     store = await Store.open(db_path)
     try:

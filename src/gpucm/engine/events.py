@@ -133,7 +133,8 @@ class Events:
             # one event per machine, state and run: a machine stopped, started and
             # stopped again says so twice; one stop seen by two processes, once
             run = inst.started_at or old.started_at or inst.created_at or old.created_at
-            stamp = run.isoformat() if run else ""
+            # a machine is terminated once, whatever run it was on
+            stamp = "" if kind == "terminated" or run is None else run.isoformat()
             what = f"{inst.gpu_count or 1}x {inst.gpu_model or inst.gpu_name or 'GPU'}"
             where = display_name(inst.provider)
             said = {
