@@ -8,13 +8,16 @@
 # since initdb refuses root. Where initdb/pg_ctl are missing and apt-get can install
 # them (CI, root), Debian's `postgresql` package is installed first.
 
+# where Debian's packages put each major version's server binaries
+PG_LIB_DIR="${PG_LIB_DIR:-/usr/lib/postgresql}"
+
 pg_bin_dir() {
     local candidate
     if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
         dirname "$(readlink -f "$(command -v pg_ctl)")"
         return 0
     fi
-    for candidate in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    for candidate in $(ls -d "$PG_LIB_DIR"/*/bin 2>/dev/null | sort -V -r); do
         if [ -x "$candidate/initdb" ] && [ -x "$candidate/pg_ctl" ]; then
             echo "$candidate"
             return 0

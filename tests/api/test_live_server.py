@@ -1,9 +1,12 @@
 """The issue's "done when", against a real `gpucm serve --demo`: the original Python
 client example runs unchanged, the original curl requests get the original shapes, 101
-requests in a minute with RATE_LIMIT_RPM=100 get a 429, and SIGTERM stops it cleanly."""
+requests in a minute with RATE_LIMIT_RPM=100 get a 429, and SIGTERM stops it cleanly.
+The spec's examples run on both store backends: on PostgreSQL the server is given the
+test's team store through DATABASE_URL, as a team's `gpucm serve` is."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import subprocess
@@ -11,10 +14,21 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+from gpucm.domain.catalog import Catalog
+from gpucm.store.store import Store
 from tests.api.live import live_server, server_env
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "original_client.py"
+
+
+async def _instance_ids(url: str) -> set[str]:
+    store = await Store.open(url, catalog=Catalog.builtin())
+    try:
+        return {i.id for i in await store.instances.list()}
+    finally:
+        await store.close()
 
 
 def run_example(url: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -27,8 +41,16 @@ def run_example(url: str, home: Path, **env: str) -> subprocess.CompletedProcess
     )
 
 
-def test_the_original_client_example_runs_unchanged(tmp_path: Path) -> None:
-    with live_server(tmp_path) as server:
+@pytest.fixture
+def store_env(backend: str, store_location: Path | str) -> dict[str, str]:
+    """The server's DATABASE_URL on PostgreSQL (live_server clears a developer's)."""
+    return {"DATABASE_URL": str(store_location)} if backend == "postgresql" else {}
+
+
+def test_the_original_client_example_runs_unchanged(
+    tmp_path: Path, store_env: dict[str, str]
+) -> None:
+    with live_server(tmp_path, **store_env) as server:
         proc = run_example(server.url, tmp_path)
         assert proc.returncode == 0, proc.stderr + proc.stdout
         out = proc.stdout
@@ -55,12 +77,17 @@ def test_the_original_client_example_runs_unchanged(tmp_path: Path) -> None:
         listed = httpx.get(f"{server.url}/api/v1/instances").json()
         assert len(listed["data"]) == 2
         status = server.stop()
+    if store_env:
+        # the team's store holds them: every TUI and CLI of the team sees them
+        assert asyncio.run(_instance_ids(store_env["DATABASE_URL"])) == {
+            i["id"] for i in listed["data"]
+        }
     assert status == 0, "\n".join(server.stderr)
     assert any("Shutting down" in line for line in server.stderr)
 
 
-def test_the_original_curl_requests(tmp_path: Path) -> None:
-    with live_server(tmp_path) as server, httpx.Client(base_url=server.url) as http:
+def test_the_original_curl_requests(tmp_path: Path, store_env: dict[str, str]) -> None:
+    with live_server(tmp_path, **store_env) as server, httpx.Client(base_url=server.url) as http:
         r = http.get("/api/v1/offers/search?gpu_model=RTX%204090&max_price=1.0&available=true")
         assert r.status_code == 200
         body = r.json()
@@ -92,6 +119,7 @@ def test_the_original_curl_requests(tmp_path: Path) -> None:
         assert error.status_code == 404 and set(error.json()) == {"success", "error"}
 
 
+@pytest.mark.sqlite_only  # the rate limit is the server's, whatever its store
 def test_101_requests_in_a_minute_get_a_429(tmp_path: Path) -> None:
     with live_server(tmp_path, RATE_LIMIT_RPM="100") as server:
         with httpx.Client(base_url=server.url) as http:
@@ -104,6 +132,7 @@ def test_101_requests_in_a_minute_get_a_429(tmp_path: Path) -> None:
         assert limited.json()["error"].startswith("rate limit exceeded: 100 requests per minute")
 
 
+@pytest.mark.sqlite_only  # it never opens its store
 def test_a_port_in_use_is_one_clear_line_and_status_1(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -1,5 +1,6 @@
 """The search cache sends an answer again only while what it was built from holds: a
-write to the store (by this process or another), another catalog, another secret."""
+write to the store (by this process or another), another catalog, another secret. On
+both store backends: SQLite's data_version, PostgreSQL's counter every write moves."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ SEARCH = "/api/v1/offers/search"
 
 @pytest.fixture
 async def setup(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_location: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[Services, httpx.AsyncClient, list[SearchQuery]]]:
-    services = await open_services(db=tmp_path / "gpucm.db", demo=False, offer_index=False)
+    services = await open_services(db=store_location, demo=False, offer_index=False)
     await services.store.replace_offers(
         "vast_ai", [make_offer("vast_ai", "1", "RTX 4090", price_per_hour=0.5)]
     )
@@ -61,7 +62,7 @@ async def test_a_repeated_search_is_answered_again_without_searching(
 
 
 async def test_a_write_in_this_process_or_another_makes_it_search_again(
-    setup: tuple[Services, httpx.AsyncClient, list[SearchQuery]],
+    setup: tuple[Services, httpx.AsyncClient, list[SearchQuery]], store_location: Path | str
 ) -> None:
     services, client, searched = setup
     before = (await client.get(SEARCH)).json()["data"]
@@ -71,8 +72,8 @@ async def test_a_write_in_this_process_or_another_makes_it_search_again(
     )
     after = (await client.get(SEARCH)).json()["data"]
     assert [o["price_per_hour"] for o in after] == [0.7]
-    # another connection to the same file, as `gpucm refresh` in another process
-    other = await Store.open(services.store.path)
+    # another connection to the same store, as `gpucm refresh` in another process
+    other = await Store.open(store_location)
     try:
         await other.replace_offers(
             "runpod", [make_offer("runpod", "2", "RTX 4090", price_per_hour=0.2)]

@@ -64,6 +64,8 @@ COLUMNS: tuple[TableColumn, ...] = (
     TableColumn("gpu", "GPU"),
     TableColumn("uptime", "Uptime", right=True),
 )
+# in a team's store, who launched each machine (user@host) comes after what it costs
+TEAM_COLUMNS: tuple[TableColumn, ...] = (*COLUMNS[:4], TableColumn("by", "By"), *COLUMNS[4:])
 
 
 class InstancesSynced(Message):
@@ -228,6 +230,7 @@ class InstancesScreen(Screen[None]):
             "price": Cell(price, right=True),
             "accrued": Cell(fmt.price(accrued(instance, now)), right=True),
             "ssh": Cell(ssh_endpoint(instance)),
+            "by": Cell(instance.launched_by or "-"),
         }
 
     def _show(self, listed: list[Instance]) -> None:
@@ -235,7 +238,8 @@ class InstancesScreen(Screen[None]):
         self.instances = {i.id: i for i in listed}
         keep = self._focus if self._focus in self.instances else table.cursor_key
         rows = [(i.id, self._cells(i)) for i in listed]
-        table.set_data(COLUMNS, rows, cursor=keep)
+        columns = TEAM_COLUMNS if self.services.team is not None else COLUMNS
+        table.set_data(columns, rows, cursor=keep)
         if self._focus is not None and self._focus in self.instances:
             self._focus = None
         self._show_spend(listed)
