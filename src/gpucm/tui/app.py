@@ -403,8 +403,8 @@ class GpucmApp(App[None]):
         def saved(watch: Watch | None) -> None:
             if watch is not None:
                 self.notify(
-                    f"Watching {watch.name!r} ({' or '.join(watch.conditions())}); "
-                    "checked after each refresh.",
+                    f"Watching {watch.name!r} ({watch.describe()}); checked after each refresh.",
+                    title="Watch ARMED" if watch.armed else "Watch",
                     markup=False,
                 )
                 self.check_watches()

@@ -54,12 +54,12 @@ class TuiWatches:
         return alerts
 
     async def fire(self, sniper: Sniper) -> list[SnipeResult]:
-        armed = [w for w in self.book.current().watches.values() if w.armed]
-        if not armed:
-            return []
         try:
+            # one at a time, and the book read inside: a watch the last firing disarmed
+            # is not fired again
             async with self._firing:
-                results = await sniper.fire_all(armed)
+                armed = [w for w in self.book.current().watches.values() if w.armed]
+                results = await sniper.fire_all(armed) if armed else []
         except Exception as exc:  # a watch must never take the app down
             log.warning("firing armed watches failed: %s", exc)
             return []
