@@ -23,6 +23,7 @@ from gpucm import paths
 from gpucm.config_file import ConfigError as ConfigError
 from gpucm.config_file import key_is_set, parse_log_level, read_config
 from gpucm.db_location import database_passwords
+from gpucm.domain.event_kinds import EVENT_KINDS as EVENT_KINDS
 from gpucm.domain.provider_names import KEY_ENV, PROVIDERS, URL_ENV, canonical_provider
 
 log = logging.getLogger(__name__)
@@ -80,18 +81,6 @@ class BudgetSettings(BaseModel):
     max_hourly_usd: float | None = Field(default=None, gt=0)
     monthly_usd: float | None = Field(default=None, gt=0)
     warn_fraction: float = Field(default=0.8, gt=0, le=1)
-
-
-EVENT_KINDS = (
-    "launch_started",
-    "running",
-    "launch_failed",
-    "interrupted",
-    "stopped",
-    "terminated",
-    "budget_warning",
-    "budget_refused",
-)
 
 
 class EventSettings(BaseModel):

@@ -24,7 +24,7 @@ from gpucm.cli.prompt import ask, interactive
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.provider_names import PROVIDERS, SHORT_NAMES, canonical_provider
 from gpucm.domain.query import QueryError, format_query, parse_query
-from gpucm.engine.alert_delivery import deliver, deliver_snipe
+from gpucm.engine.alert_delivery import DeliveryResult, deliver, deliver_snipe
 from gpucm.engine.watches import Alert, WatchChecker
 from gpucm.export import write_csv
 from gpucm.launch_template import LaunchTemplate, TemplateError, check_env_name, parse_port
@@ -285,16 +285,10 @@ async def _check_and_deliver(
     alerts = await checker.check(book)
     settings = services.settings
     for alert in alerts:
-        stamp = services.clock().strftime("%Y-%m-%d %H:%M:%S")
-        if as_json:
-            print(json.dumps({"at": stamp, **alert.as_json()}), flush=True)
-        else:
-            print(f"{stamp}  {alert.message}", flush=True)
-        for result in await deliver(
-            alert, command=settings.watch_command, webhook_url=settings.webhook_url
-        ):
-            if not result.ok:
-                _say(f"gpucm watch: {result.target} failed: {result.detail}")
+        _print_alert(services, alert.as_json(), alert.message, as_json=as_json)
+        _failures(
+            await deliver(alert, command=settings.watch_command, webhook_url=settings.webhook_url)
+        )
     armed = [w for w in book.watches.values() if w.armed]
     if armed and may_launch:
         await _fire(services, armed, as_json=as_json)
@@ -305,16 +299,26 @@ async def _check_and_deliver(
 async def _fire(services: Services, armed: list[Watch], *, as_json: bool) -> None:
     settings = services.settings
     for snipe in await services.sniper().fire_all(armed):
-        stamp = services.clock().strftime("%Y-%m-%d %H:%M:%S")
-        if as_json:
-            print(json.dumps({"at": stamp, **snipe.as_json()}), flush=True)
-        else:
-            print(f"{stamp}  {snipe.message}", flush=True)
-        for result in await deliver_snipe(
-            snipe, command=settings.watch_command, webhook_url=settings.webhook_url
-        ):
-            if not result.ok:
-                _say(f"gpucm watch: {result.target} failed: {result.detail}")
+        _print_alert(services, snipe.as_json(), snipe.message, as_json=as_json)
+        _failures(
+            await deliver_snipe(
+                snipe, command=settings.watch_command, webhook_url=settings.webhook_url
+            )
+        )
+
+
+def _print_alert(services: Services, data: dict[str, Any], message: str, *, as_json: bool) -> None:
+    stamp = services.clock().strftime("%Y-%m-%d %H:%M:%S")
+    if as_json:
+        print(json.dumps({"at": stamp, **data}), flush=True)
+    else:
+        print(f"{stamp}  {message}", flush=True)
+
+
+def _failures(results: list[DeliveryResult]) -> None:
+    for result in results:
+        if not result.ok:
+            _say(f"gpucm watch: {result.target} failed: {result.detail}")
 
 
 async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:

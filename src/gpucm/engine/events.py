@@ -17,8 +17,9 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from gpucm.domain.event_kinds import EventKind as EventKind
 from gpucm.domain.models import Instance, InstanceStatus, Offer
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.alert_delivery import DeliveryResult, clean_env, post_json, run_command_with
@@ -30,17 +31,6 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger(__name__)
-
-EventKind = Literal[
-    "launch_started",
-    "running",
-    "launch_failed",
-    "interrupted",
-    "stopped",
-    "terminated",
-    "budget_warning",
-    "budget_refused",
-]
 
 
 class PendingEvents(Protocol):
