@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 Disarm = Callable[[Watch], None]
 
 
+class _OfferRefused(LaunchError):
+    """This offer cannot be launched as armed (gone, over the max all-in): the next
+    best match may."""
+
+
 class SnipeError(LaunchError):
     """A snipe that cannot launch as armed (a missing env value, spot not supported)."""
 
@@ -213,18 +218,26 @@ class Sniper:
             if not offers:
                 return None
             reused = False
-            for n, offer in zip(todo, offers, strict=False):
-                try:
-                    machines.append(await self._launch(watch, template, ids[n], offer))
-                    done.add(n)
-                except LaunchInDoubt as exc:
-                    failed.append(str(exc))
-                except RequestMismatch:
-                    # another process journaled this machine with another offer: it is
-                    # that process's launch, never a second one
-                    failed.append(f"machine {n + 1} is being launched by another gpucm")
-                except LaunchError as exc:
-                    failed.append(str(exc))
+            pool = iter(offers)  # cheapest first; each offer launched at most once
+            for n in todo:
+                said = "no other offer matches now"
+                for offer in pool:
+                    try:
+                        machines.append(await self._launch(watch, template, ids[n], offer))
+                        done.add(n)
+                        break
+                    except _OfferRefused as exc:  # gone, or over the max all-in: the next
+                        said = str(exc)
+                    except RequestMismatch:
+                        # another process journaled this machine with another offer: it
+                        # is that process's launch, never a second one
+                        said = f"machine {n + 1} is being launched by another gpucm"
+                        break
+                    except LaunchError as exc:  # the budget, no capacity, in doubt
+                        said = str(exc)
+                        break
+                if n not in done:
+                    failed.append(said)
         fired = len(done) == len(ids)
         if fired:
             try:
@@ -258,7 +271,9 @@ class Sniper:
                 LaunchTarget.of(offer), options, confirm=confirm, choose=choose
             )
         except LaunchRefused as exc:
-            raise LaunchError(exc.preflight.refusal()) from None
+            if exc.preflight.budget_problems:
+                raise LaunchError(exc.preflight.refusal()) from None
+            raise _OfferRefused(exc.preflight.refusal()) from None
         return outcome.instance
 
 
