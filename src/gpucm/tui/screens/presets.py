@@ -113,9 +113,8 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
                     id="watch-new-provider",
                     compact=True,
                 )
-            yield Static("Or launch it (a snipe):", classes="preset-note")
             with Horizontal(classes="preset-row"):
-                yield Label("", classes="preset-label")
+                yield Label("Or a snipe", classes="preset-label")
                 yield Checkbox(
                     "launch the best match, once, without asking",
                     id="watch-launch",
