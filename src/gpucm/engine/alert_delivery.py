@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
     from gpucm.engine.snipe import SnipeResult
 
-_SECRET_ENV = frozenset({*KEY_ENV.values(), "DATABASE_URL"})
+# the providers' keys, the team store's URL (it may hold a password), the API's token
+_SECRET_ENV = frozenset({*KEY_ENV.values(), "DATABASE_URL", "GPUCM_API_TOKEN"})
 COMMAND_TIMEOUT = 60.0
 WEBHOOK_TIMEOUT = 15.0
 
@@ -37,8 +38,7 @@ class DeliveryResult:
 
 
 def clean_env(base: Mapping[str, str]) -> dict[str, str]:
-    """The environment a hook runs in: gpucm's API keys and the team store's URL (it
-    may hold a password) taken out."""
+    """The environment a hook runs in, with gpucm's secrets taken out."""
     return {k: v for k, v in base.items() if k not in _SECRET_ENV}
 
 

@@ -47,7 +47,13 @@ from typing import Any
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.events import EventKind, Events, launch_json
-from gpucm.engine.launch_errors import LaunchError, LaunchInDoubt, NoCapacity, OverBudget
+from gpucm.engine.launch_errors import (
+    LaunchError,
+    LaunchInDoubt,
+    NoCapacity,
+    OverBudget,
+    RequestMismatch,
+)
 from gpucm.engine.launch_options import LaunchOptions, offer_target, request_fingerprint
 from gpucm.engine.launcher import MAX_FAILOVERS, Launcher, LaunchOutcome, Preflight
 from gpucm.engine.ports import EnginePorts
@@ -186,15 +192,15 @@ class LaunchFlow:
                     f"{failed.gpu_count} x {failed.gpu_model} elsewhere…"
                 ),
             )
-        except LaunchInDoubt:
-            raise  # not failed: gpucm looks before anything is tried again
+        except (LaunchInDoubt, RequestMismatch):
+            raise  # not failed: in doubt (gpucm looks before a retry), or not this request
         except Exception as exc:
             if events is not None:
                 kind: EventKind = (
                     "budget_refused" if isinstance(exc, OverBudget) else ("launch_failed")
                 )
                 await events.emit(
-                    options.request_id,
+                    f"{options.request_id}:{pre.offer.id}",
                     kind,
                     launcher.clean(str(exc)) or type(exc).__name__,
                     **_about(options, pre),
