@@ -99,6 +99,7 @@ async def test_every_event_reaches_a_local_webhook_and_the_command_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", KEY_SECRET)
+    monkeypatch.setenv("GPUCM_API_TOKEN", "api-token-secret")
     out = tmp_path / "hook"
     out.mkdir()
     hook = f'cat > {out}/"$GPUCM_EVENT".json; env > {out}/"$GPUCM_EVENT".env'
@@ -179,6 +180,7 @@ async def test_every_event_reaches_a_local_webhook_and_the_command_once(
         assert json.loads((out / f"{kind}.json").read_text())["event"] == kind
         env = (out / f"{kind}.env").read_text()
         assert KEY_SECRET not in env and "RUNPOD_API_KEY" not in env
+        assert "api-token-secret" not in env
         assert not any(line.startswith("DATABASE_URL=") for line in env.splitlines())
         assert f"GPUCM_EVENT={kind}" in env
 
