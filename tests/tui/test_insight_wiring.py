@@ -160,6 +160,11 @@ async def test_an_armed_watch_shows_in_the_status_bar_and_launches_once_from_the
         assert "armed" not in str(main.query_one(StatusBar).render())
         await refresh(app)  # disarmed: nothing more
         assert len(watches.sniped) == 1
+        app.open_instances()  # the instance manager names the watch it came from
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "launched by watch snipe" in str(app.screen.query_one("#instances-detail").render())
     listed = await stepped_market.instances.list()
     assert [i.origin for i in listed] == ["watch snipe"]
     assert not load_book(paths.presets_file()).watches["snipe"].armed
