@@ -175,6 +175,8 @@ def test_arming_refuses_bad_templates(isolated_home: Path) -> None:
     assert code == 2 and "variable name" in err
     code, _, err = run(*base, "--launch", "--max-price-per-hour", "1", "--bid", "0.1", "--yes")
     assert code == 2 and "--bid goes with --spot" in err
+    code, _, err = run(*base, "--launch", "--max-price-per-hour", "1", "--count", "9", "--yes")
+    assert code == 2 and "at most 8" in err
     code, _, err = run("watch", "arm", "nope", "--yes")
     assert code == 2 and "no watch named" in err
     assert not (isolated_home / "config" / "filters.toml").exists()

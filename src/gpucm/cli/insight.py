@@ -27,7 +27,13 @@ from gpucm.domain.query import QueryError, format_query, parse_query
 from gpucm.engine.alert_delivery import DeliveryResult, deliver, deliver_snipe
 from gpucm.engine.watches import Alert, WatchChecker
 from gpucm.export import write_csv
-from gpucm.launch_template import LaunchTemplate, TemplateError, check_env_name, parse_port
+from gpucm.launch_template import (
+    MAX_COUNT,
+    LaunchTemplate,
+    TemplateError,
+    check_env_name,
+    parse_port,
+)
 from gpucm.presets import (
     BookFile,
     PresetBook,
@@ -234,6 +240,8 @@ def _template_from_args(ns: argparse.Namespace) -> LaunchTemplate | None:
         raise UsageError("--launch needs --max-price-per-hour: the most it may launch at, all-in")
     if ns.bid is not None and not ns.spot:
         raise UsageError("--bid goes with --spot")
+    if ns.count > MAX_COUNT:
+        raise UsageError(f"--count: at most {MAX_COUNT} machines per watch")
     try:
         return LaunchTemplate(
             max_price_per_hour=ns.max_price_per_hour,
