@@ -117,3 +117,23 @@ def test_request_ids_are_per_owner_watch_and_arming() -> None:
         len({a, snipe_request_id("bob", "w", ARMED, 0), snipe_request_id("alice", "w", "x", 0)})
         == 3
     )
+
+
+async def test_a_provider_refusal_is_said_and_the_watch_stays_armed(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpucm.providers.errors import AuthError
+
+    prices = await cheapest(services, 1)
+    template = LaunchTemplate(max_price_per_hour=prices[0] * 2, armed=ARMED)
+
+    async def refuse(spec: object) -> object:
+        raise AuthError("vast_ai", "the key was refused")
+
+    for name in services.provider_names():
+        monkeypatch.setattr(services.control(name), "launch", refuse)
+    disarmed: list[str] = []
+    result = await sniper(services, disarmed).fire(Watch("k", 'gpu="RTX 4090"', launch=template))
+    assert result is not None and not result.fired
+    assert "the key was refused" in result.message and "still armed" in result.message
+    assert disarmed == [] and await services.instances.list() == []

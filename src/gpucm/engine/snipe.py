@@ -236,6 +236,9 @@ class Sniper:
                     except LaunchError as exc:  # the budget, no capacity, in doubt
                         said = str(exc)
                         break
+                    except Exception as exc:  # the provider refused (a key, a request)
+                        said = self.flow.launcher.clean(str(exc)) or type(exc).__name__
+                        break
                 if n not in done:
                     failed.append(said)
         fired = len(done) == len(ids)
