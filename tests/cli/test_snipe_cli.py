@@ -112,7 +112,8 @@ def test_an_armed_watch_launches_once_when_an_offer_appears(
     assert machine["id"] == launched["id"] and machine["origin"] == "watch snipe"
     assert machine["gpu_model"] == "RTX 4090"
     assert machine["name"].startswith("watch-snipe-")
-    # the launch went through the journal with the watch as its origin, env names only
+    code, _, err = run("instances", "list")  # the table at 80 columns says it too
+    assert code == 0 and f"{machine['id']} was launched by watch snipe" in err
     assert "armed" not in presets(isolated_home)["watches"]["snipe"]["launch"]
     code, out, _ = run("watch", "list", "--json")
     (watch,) = json.loads(out)

@@ -389,7 +389,7 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
         rows = [
             [
                 w.name,
-                w.filter_name or w.query_text,
+                w.filter_name or w.query_text or "(every offer)",
                 ", ".join(w.conditions()) or "-",
                 _launch_cell(w),
             ]

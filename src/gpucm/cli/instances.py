@@ -78,6 +78,10 @@ async def cmd_list(ns: argparse.Namespace, services: Services, secrets: list[str
         demo_banner(services.demo)
         if instances:
             print(instances_table(instances, now))
+            # a machine a watch launched says so (the name column gives way at 80)
+            for i in instances:
+                if i.origin and i.status != "terminated":
+                    say(f"{i.id} was launched by {i.origin} (a snipe).")
         else:
             say("No instances. Launch one with `gpucm instances launch` (see --help).")
     say(spend_line([i for i in instances if i.status != "terminated"], now))
