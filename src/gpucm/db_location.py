@@ -13,6 +13,7 @@ the TUI's first screen import this).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ POSTGRES_EXAMPLE = "postgresql://USER:PASSWORD@HOST/DATABASE"
 
 # a SQLite file, or a team's PostgreSQL database
 Location = Path | DatabaseUrl
+
+# a URL written without `//` after its scheme (postgresql:/host/db, postgres:user:pw@h/db):
+# a typo, not a file name; read as a path it became a SQLite file named after the
+# team's URL, password and all
+_BROKEN_URL = re.compile(r"(?i)(?:postgres(?:ql)?|sqlite)(?:\+\w+)?:|[a-z][a-z0-9+.-]+:[^@]*@")
 
 
 class DatabaseLocationError(ConfigError):
@@ -45,6 +51,11 @@ def database_location(text: str, *, source: str = "--db") -> Location:
             return DatabaseUrl.parse(value, source=source)
         except DatabaseUrlError as exc:
             raise DatabaseLocationError(str(exc)) from None
+    if not sep and _BROKEN_URL.match(value):
+        raise DatabaseLocationError(
+            f"{source}: this looks like a URL without // after its scheme; give "
+            f"{SQLITE_EXAMPLES}, or a team's {POSTGRES_EXAMPLE}"
+        )
     if not sep:
         path = Path(value).expanduser()
     elif scheme.lower() == "sqlite":

@@ -95,6 +95,8 @@ def test_bad_settings_say_which_variable(env: dict[str, str], message: str) -> N
         ("sqlite:////var/lib/gpucm/api.db", Path("/var/lib/gpucm/api.db")),
         ("sqlite:///data/x.db?mode=rwc", Path("data/x.db")),
         ("/tmp/plain.db", Path("/tmp/plain.db")),
+        ("team@jumpbox.db", Path("team@jumpbox.db")),
+        ("C:/data/gpucm.db", Path("C:/data/gpucm.db")),
     ],
 )
 def test_database_url_takes_sqlite_paths(text: str, path: Path) -> None:
@@ -114,6 +116,24 @@ def test_database_url_takes_postgresql_and_refuses_others_without_the_password()
     assert "not mysql:// URLs" in str(caught.value) and "hunter2" not in str(caught.value)
     with pytest.raises(DatabaseLocationError, match="a database file is needed"):
         database_location("sqlite:///:memory:")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql:/admin:hunter2@db.internal/gpucm",
+        "postgres:admin:hunter2@db.internal:5432/gpucm",
+        "POSTGRESQL:9/admin:hunter2@127.0.0.1:5432/gpucm",
+        "sqlite:gpucm.db",
+        "mysql:admin:hunter2@db.internal/gpucm",
+    ],
+)
+def test_a_url_missing_its_slashes_is_refused_not_made_a_file(text: str) -> None:
+    # read as a path, it became a SQLite file whose name held the password
+    with pytest.raises(DatabaseLocationError, match="without // after its scheme") as caught:
+        database_location(text, source="DATABASE_URL")
+    assert "hunter2" not in str(caught.value)
+    assert str(caught.value).startswith("DATABASE_URL: ")
 
 
 def test_the_flags_and_database_url(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gpucm.domain.catalog import Catalog
@@ -28,6 +29,7 @@ from gpucm.engine.team_refresh import TeamRefresh
 from gpucm.store.db import StoreError
 from gpucm.store.results import TeamEvent
 from gpucm.store.store import Store
+from tests.api.live import live_server
 from tests.engine.test_refresher import FakeSource  # records its calls
 from tests.offer_factory import make_offer
 
@@ -291,6 +293,10 @@ def test_the_password_never_shows_in_output_or_logs(pg_url: str, tmp_path: Path)
         ["offers", "--demo", "--limit", "3"],
         # a server that refuses the connection: the error line names the URL, masked
         ["offers", "--demo", "--db", re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:9", url)],
+        ["instances", "list", "--demo"],
+        ["doctor"],  # it checks SQLite files: it says so, naming the store masked
+        # a URL missing its // was once a SQLite file named after it, password and all
+        ["offers", "--demo", "--db", url.replace("postgresql://", "postgresql:/")],
     ):
         proc = subprocess.run(
             [sys.executable, "-m", "gpucm", *args],
@@ -303,8 +309,19 @@ def test_the_password_never_shows_in_output_or_logs(pg_url: str, tmp_path: Path)
         seen.append((args, proc.returncode, proc.stdout + proc.stderr))
     for args, _, text in seen:
         assert secret not in text, args
-    assert [code for _, code, _ in seen] == [0, 0, 0, 0, 1]
+    assert [code for _, code, _ in seen] == [0, 0, 0, 0, 1, 0, 2, 2]
     assert "gpucm:***@127.0.0.1" in seen[2][2]  # `gpucm providers` names the store, masked
+    assert "gpucm:***@127.0.0.1" in seen[6][2]
+    assert not list(REPO.glob("postgresql:*")) and not list(tmp_path.glob("postgresql:*"))
+    # gpucm serve on that store: its log and its answers
+    with live_server(tmp_path, DATABASE_URL=url, LOG_LEVEL="DEBUG") as server:
+        answers = [
+            httpx.get(f"{server.url}{path}").text
+            for path in ("/api/v1/providers", "/healthz", "/metrics", "/api/v1/instances")
+        ]
+        server.stop()
+    for text in [*answers, *server.stderr]:
+        assert secret not in text
     logs = tmp_path / "home" / "logs"
     for path in logs.rglob("*") if logs.exists() else ():
         assert secret not in path.read_text(encoding="utf-8", errors="replace")

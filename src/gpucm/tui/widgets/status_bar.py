@@ -28,9 +28,9 @@ def status_text(
 ) -> Text:
     """Plain text with styles by class name, built without markup so provider error
     strings can never restyle or crash the bar. What matters most comes first (a
-    narrow terminal cuts the end): DEMO, the match count, the marks, the providers.
-    `refresher`: in a team, who refreshes for everyone (user@host). `armed`: watches
-    that launch without asking when they match (snipes)."""
+    narrow terminal cuts the end): DEMO, the match count, armed watches (snipes:
+    they launch without asking when they match), the marks, in a team who refreshes
+    for everyone (`refresher`, user@host) and when, then the providers."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
         text.append(" DEMO ", "status--demo")
@@ -44,6 +44,12 @@ def status_text(
     if marked:
         text.append(f"{marked} marked", "status--marked")
         text.append(" (c compare, u unmark)  " if 2 <= marked <= 6 else " (u unmark)  ")
+    if refresher is not None:
+        newest = max(
+            (h.last_success_at for h in health.values() if h.last_success_at), default=None
+        )
+        text.append(f"refreshed by {refresher} {fmt.age(newest, now)}", "status--age")
+        text.append("  ")
     for name in providers:
         h = health.get(name)
         status = h.status if h else "never"
@@ -55,12 +61,6 @@ def status_text(
         text.append(short)
         age = fmt.age(h.last_success_at if h else None, now)
         text.append(f" {age}", "status--age" if status == "ok" else f"status--{status}")
-        text.append("  ")
-    if refresher is not None:
-        newest = max(
-            (h.last_success_at for h in health.values() if h.last_success_at), default=None
-        )
-        text.append(f"refreshed by {refresher} {fmt.age(newest, now)}", "status--age")
         text.append("  ")
     text.rstrip()
     return text
