@@ -137,3 +137,23 @@ async def test_a_provider_refusal_is_said_and_the_watch_stays_armed(
     assert result is not None and not result.fired
     assert "the key was refused" in result.message and "still armed" in result.message
     assert disarmed == [] and await services.instances.list() == []
+
+
+async def test_a_fired_snipe_reaches_the_watch_webhook(services: Services) -> None:
+    from gpucm.engine.snipe import deliver_snipe
+    from tests.engine.test_events_out import Receiver
+
+    prices = await cheapest(services, 1)
+    template = LaunchTemplate(max_price_per_hour=prices[0] * 2, armed=ARMED)
+    result = await sniper(services, []).fire(Watch("hook", 'gpu="RTX 4090"', launch=template))
+    assert result is not None and result.fired
+    receiver = Receiver()
+    try:
+        (sent,) = await deliver_snipe(result, command=None, webhook_url=receiver.url)
+    finally:
+        receiver.close()
+    assert sent.ok
+    (body,) = receiver.bodies
+    assert body["kind"] == "launch" and body["watch"] == "hook" and body["fired"]
+    assert body["instances"][0]["origin"] == "watch hook"
+    assert "disarmed" in body["message"]

@@ -24,7 +24,8 @@ from gpucm.cli.prompt import ask, interactive
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.provider_names import PROVIDERS, SHORT_NAMES, canonical_provider
 from gpucm.domain.query import QueryError, format_query, parse_query
-from gpucm.engine.alert_delivery import DeliveryResult, deliver, deliver_snipe
+from gpucm.engine.alert_delivery import DeliveryResult, deliver
+from gpucm.engine.snipe import deliver_snipe
 from gpucm.engine.watches import Alert, WatchChecker
 from gpucm.export import write_csv
 from gpucm.launch_template import (

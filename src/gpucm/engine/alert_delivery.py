@@ -22,8 +22,6 @@ from gpucm.engine.watches import Alert
 if TYPE_CHECKING:
     import httpx
 
-    from gpucm.engine.snipe import SnipeResult
-
 # the providers' keys, the team store's URL (it may hold a password), the API's token
 _SECRET_ENV = frozenset({*KEY_ENV.values(), "DATABASE_URL", "GPUCM_API_TOKEN"})
 COMMAND_TIMEOUT = 60.0
@@ -150,29 +148,4 @@ async def deliver(
         results.append(await run_command(command, alert))
     if webhook_url:
         results.append(await post_webhook(webhook_url, alert, transport=transport))
-    return results
-
-
-async def deliver_snipe(
-    snipe: SnipeResult,
-    *,
-    command: str | None,
-    webhook_url: str | None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> list[DeliveryResult]:
-    """What an armed watch did, to the same hooks as its alerts (kind `launch`)."""
-    data = snipe.as_json()
-    results = []
-    if command:
-        env = clean_env(os.environ)
-        env.update(
-            GPUCM_ALERT_WATCH=snipe.watch,
-            GPUCM_ALERT_KIND="launch",
-            GPUCM_ALERT_MESSAGE=snipe.message,
-        )
-        if snipe.instances:
-            env["GPUCM_ALERT_INSTANCE_ID"] = snipe.instances[0].id
-        results.append(await run_command_with(command, data, env))
-    if webhook_url:
-        results.append(await post_json(webhook_url, data, snipe.message, transport=transport))
     return results

@@ -20,12 +20,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.alert_delivery import DeliveryResult, clean_env, post_json, run_command_with
 from gpucm.engine.launch_errors import LaunchError, LaunchInDoubt, RequestMismatch
 from gpucm.engine.launch_flow import LaunchFlow, LaunchRefused, LaunchTarget
 from gpucm.engine.launch_options import LaunchOptions
@@ -33,6 +35,9 @@ from gpucm.engine.launcher import MAX_FAILOVERS, Preflight
 from gpucm.engine.ports import OfferReader
 from gpucm.launch_template import LaunchTemplate, TemplateError
 from gpucm.presets import Watch
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -300,3 +305,28 @@ def _message(
         head += ("; " if machines else "") + "not launched: " + "; ".join(failed)
     head += "; disarmed" if fired else "; still armed"
     return head
+
+
+async def deliver_snipe(
+    snipe: SnipeResult,
+    *,
+    command: str | None,
+    webhook_url: str | None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[DeliveryResult]:
+    """What an armed watch did, to the same hooks as its alerts (kind `launch`)."""
+    data = snipe.as_json()
+    results = []
+    if command:
+        env = clean_env(os.environ)
+        env.update(
+            GPUCM_ALERT_WATCH=snipe.watch,
+            GPUCM_ALERT_KIND="launch",
+            GPUCM_ALERT_MESSAGE=snipe.message,
+        )
+        if snipe.instances:
+            env["GPUCM_ALERT_INSTANCE_ID"] = snipe.instances[0].id
+        results.append(await run_command_with(command, data, env))
+    if webhook_url:
+        results.append(await post_json(webhook_url, data, snipe.message, transport=transport))
+    return results
