@@ -217,7 +217,7 @@ class GpucmApp(App[None]):
             team = self.services.team
             # in a team only the refresher fires armed watches: a team snipes once
             if team is None or team.leading:
-                await self._watches.fire(self.services.sniper())
+                await self._watches.fire(self.services.sniper)
         try:
             await self.services.send_events()  # events out, to [events] in config.toml
         except Exception as exc:  # a hook must never take the app down

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 
-from gpucm.engine.snipe import Sniper, SnipeResult
 from gpucm.engine.watches import Alert, WatchChecker
 from gpucm.presets import BookFile
 from gpucm.store.store import Store
+
+if TYPE_CHECKING:  # the launch path loads when an armed watch fires, not at start
+    from gpucm.engine.snipe import Sniper, SnipeResult
 
 log = logging.getLogger(__name__)
 TUI_CHANNEL = "tui"
@@ -53,13 +56,14 @@ class TuiWatches:
         self.fired.extend(alerts)
         return alerts
 
-    async def fire(self, sniper: Sniper) -> list[SnipeResult]:
+    async def fire(self, sniper: Callable[[], Sniper]) -> list[SnipeResult]:
+        """Fire the armed watches; `sniper` is built only when one is armed."""
         try:
             # one at a time, and the book read inside: a watch the last firing disarmed
             # is not fired again
             async with self._firing:
                 armed = [w for w in self.book.current().watches.values() if w.armed]
-                results = await sniper.fire_all(armed) if armed else []
+                results = await sniper().fire_all(armed) if armed else []
         except Exception as exc:  # a watch must never take the app down
             log.warning("firing armed watches failed: %s", exc)
             return []
