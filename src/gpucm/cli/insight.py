@@ -25,7 +25,6 @@ from gpucm.cli.table import Column, render_table
 from gpucm.domain.provider_names import PROVIDERS, SHORT_NAMES, canonical_provider
 from gpucm.domain.query import QueryError, format_query, parse_query
 from gpucm.engine.alert_delivery import DeliveryResult, deliver
-from gpucm.engine.snipe import deliver_snipe
 from gpucm.engine.watches import Alert, WatchChecker
 from gpucm.export import write_csv
 from gpucm.launch_template import (
@@ -306,6 +305,9 @@ async def _check_and_deliver(
 
 
 async def _fire(services: Services, armed: list[Watch], *, as_json: bool) -> None:
+    # the launch path loads only when a watch is armed (`gpucm history` never needs it)
+    from gpucm.engine.snipe import deliver_snipe
+
     settings = services.settings
     for snipe in await services.sniper().fire_all(armed):
         _print_alert(services, snipe.as_json(), snipe.message, as_json=as_json)
