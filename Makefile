@@ -37,6 +37,7 @@ bench: $(STAMP)
 
 screenshots: $(STAMP)
 	$(BIN)/python -m gpucm.tui.screenshots screenshots
+	$(BIN)/python -m tests.web.screenshot screenshots
 
 snapshot-update: $(STAMP)
 	env -u NO_COLOR -u TEXTUAL_THEME -u TEXTUAL_COLOR_SYSTEM $(BIN)/pytest tests/tui --snapshot-update

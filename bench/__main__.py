@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from bench.bench_api import bench_api
+from bench.bench_cli import bench_cli
 from bench.bench_memory import bench_memory
 from bench.bench_postgres import bench_pg_ingest, bench_pg_notify, bench_pg_search
 from bench.bench_refresh import bench_refresh
@@ -36,6 +37,7 @@ GROUPS: dict[str, Callable[[], None]] = {
     "memory": bench_memory,
     "stats": bench_stats,
     "api": bench_api,
+    "cli": bench_cli,
     # team mode, on a throwaway PostgreSQL server (bench/bench_postgres.py)
     "pg_ingest": bench_pg_ingest,
     "pg_search": bench_pg_search,

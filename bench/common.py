@@ -49,8 +49,11 @@ def emit(
     *,
     baseline: float | None = None,
     ratio: float | None = None,
+    old_target: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """One JSON line. `old_target`: the target this line had before, for a line whose
+    target changed or that is new (printed beside the new one)."""
     line = {
         "metric": metric,
         "value": round(value, 3),
@@ -58,6 +61,7 @@ def emit(
         "baseline": None if baseline is None else round(baseline, 3),
         "ratio": None if ratio is None else round(ratio, 3),
         "target": str(target),
+        **({} if old_target is None else {"old_target": old_target}),
         "pass": target.met(value, ratio),
         **extra,
     }

@@ -9,8 +9,9 @@ import os
 for _var in ("NO_COLOR", "TEXTUAL_THEME", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR"):
     os.environ.pop(_var, None)
 
+import logging  # noqa: E402
 import socket  # noqa: E402
-from collections.abc import AsyncIterator  # noqa: E402
+from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -19,6 +20,7 @@ import pytest  # noqa: E402
 
 from gpucm.domain.clock import Clock, fixed_clock  # noqa: E402
 from gpucm.domain.models import Offer  # noqa: E402
+from gpucm.logs import QUIET_LOGGERS  # noqa: E402
 from gpucm.services import Services, open_services  # noqa: E402
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -47,6 +49,27 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("COLUMNS", raising=False)  # CLI tables are 80 wide in a pipe
     return home
+
+
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """A test that runs a front end's main() sets up logging for a whole process (root
+    handlers and level, the chatty libraries raised to INFO); put it back, so the next
+    test sees the logging it would see alone."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quiet = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    for name, saved in quiet.items():
+        logging.getLogger(name).setLevel(saved)
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,16 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 CORE_PACKAGES = ("domain", "store", "providers", "engine")
-CORE_MODULES = ("services", "config", "config_file", "paths", "formatting", "presets", "export")
+CORE_MODULES = (
+    "services",
+    "config",
+    "config_file",
+    "paths",
+    "formatting",
+    "presets",
+    "export",
+    "logs",
+)
 NOT_IN_THE_CORE = ("textual", "textual_plotext", "rich", "fastapi", "starlette", "uvicorn")
 
 

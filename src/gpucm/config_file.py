@@ -4,7 +4,6 @@ the validated Settings on top of this."""
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,8 @@ def read_toml(path: Path, error: type[Exception] = ConfigError) -> dict[str, Any
             f"{path} is not UTF-8 text (byte {exc.start} cannot be read); "
             "a TOML file must be saved as UTF-8"
         ) from None
+    import tomllib  # only once there is a file: the CLI's parser imports this module
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

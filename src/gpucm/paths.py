@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import platformdirs
+from types import ModuleType
 
 APP_NAME = "gpucm"
+
+
+def _platform() -> ModuleType:
+    # platformdirs brings tempfile, random and shutil: ~10 ms that `gpucm --help` and a
+    # GPUCM_HOME user never need
+    import platformdirs
+
+    return platformdirs
 
 
 def _home() -> Path | None:
@@ -18,22 +25,22 @@ def _home() -> Path | None:
 
 def config_dir() -> Path:
     home = _home()
-    return home / "config" if home else platformdirs.user_config_path(APP_NAME)
+    return home / "config" if home else _platform().user_config_path(APP_NAME)
 
 
 def data_dir() -> Path:
     home = _home()
-    return home / "data" if home else platformdirs.user_data_path(APP_NAME)
+    return home / "data" if home else _platform().user_data_path(APP_NAME)
 
 
 def cache_dir() -> Path:
     home = _home()
-    return home / "cache" if home else platformdirs.user_cache_path(APP_NAME)
+    return home / "cache" if home else _platform().user_cache_path(APP_NAME)
 
 
 def log_dir() -> Path:
     home = _home()
-    return home / "logs" if home else platformdirs.user_log_path(APP_NAME)
+    return home / "logs" if home else _platform().user_log_path(APP_NAME)
 
 
 def config_file() -> Path:

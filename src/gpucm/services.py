@@ -24,12 +24,6 @@ from gpucm.db_location import store_location
 from gpucm.domain.catalog import Catalog, CatalogSource
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.provider_names import PROVIDERS
-from gpucm.engine.ports import EnginePorts, ProviderNotConfigured, Team
-from gpucm.engine.refresher import Refresher, RefreshOutcome
-from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler, RefreshWorkers
-from gpucm.engine.team_refresh import TeamRefresh
-from gpucm.providers.base import InstanceControl, OfferSource
-from gpucm.providers.demo import DemoMarket, DemoProvider
 from gpucm.store.damage import store_failure
 from gpucm.store.db import StoreError
 from gpucm.store.results import TeamEvent
@@ -42,8 +36,16 @@ if TYPE_CHECKING:
     from gpucm.engine.instances import InstanceManager
     from gpucm.engine.launch_flow import LaunchFlow
     from gpucm.engine.launcher import Launcher
+    from gpucm.engine.ports import EnginePorts, Team
+    from gpucm.engine.refresher import Refresher, RefreshOutcome
+    from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler, RefreshWorkers
     from gpucm.engine.snipe import Sniper
     from gpucm.presets import Watch
+    from gpucm.providers.base import InstanceControl, OfferSource
+    from gpucm.providers.demo import DemoMarket
+
+# A command that only reads the store (`gpucm offers` on a refreshed store) never loads
+# the refresh machinery or a provider: it is imported where it is first used.
 
 
 log = logging.getLogger(__name__)
@@ -59,11 +61,32 @@ class Services:
     store: Store
     clock: Clock
     demo: bool
-    refresher: Refresher
     demo_latency: float = 0.0
     transport: httpx.AsyncBaseTransport | None = None
     _sources: dict[str, tuple[object, OfferSource]] = field(default_factory=dict)
     _market: DemoMarket | None = None
+    _refresher: Refresher | None = None
+
+    @property
+    def refresher(self) -> Refresher:
+        if self._refresher is None:
+            from gpucm.engine.refresher import Refresher
+
+            source = self.settings_source
+            demo = self.demo
+
+            def interval(name: str) -> float:
+                current = source.current()
+                return current.demo_refresh_interval if demo else current.interval_for(name)
+
+            self._refresher = Refresher(
+                self.store,
+                self.catalog_source.current,
+                self.clock,
+                secrets=lambda: source.current().secrets(),
+                interval=interval,
+            )
+        return self._refresher
 
     @property
     def settings(self) -> Settings:
@@ -98,6 +121,8 @@ class Services:
 
     def _build(self, name: str, settings: Settings) -> OfferSource:
         if self.demo:
+            from gpucm.providers.demo import DemoMarket, DemoProvider
+
             if self._market is None:
                 self._market = DemoMarket()
             return DemoProvider(
@@ -121,6 +146,8 @@ class Services:
     @property
     def ports(self) -> EnginePorts:
         """What the engine gets: this object is its provider control."""
+        from gpucm.engine.ports import EnginePorts
+
         return EnginePorts(
             store=self.store,
             providers=self,
@@ -208,6 +235,9 @@ class Services:
 
     def control(self, name: str) -> InstanceControl:
         """The provider's instance operations (launch, stop, ...), if it is active."""
+        from gpucm.engine.ports import ProviderNotConfigured
+        from gpucm.providers.base import InstanceControl
+
         source = self.source(name)
         if source is None:
             raise ProviderNotConfigured(name)
@@ -232,6 +262,8 @@ class Services:
         return await self._ask_refresher(team, [s.name for s in sources])
 
     async def _ask_refresher(self, team: Team, names: list[str]) -> list[RefreshOutcome]:
+        from gpucm.engine.refresher import RefreshOutcome
+
         landed: dict[str, RefreshOutcome] = {}
         done = asyncio.Event()
 
@@ -275,6 +307,7 @@ class Services:
         """The refresh workers, one per provider, for long-running front ends; in a
         team, workers that refresh only while this process is the team's refresher
         and otherwise hand on what the refresher landed (engine/team_refresh.py)."""
+        from gpucm.engine.scheduler import RefreshScheduler
 
         def own() -> RefreshScheduler:
             return RefreshScheduler(
@@ -289,6 +322,8 @@ class Services:
         team = self.team
         if team is None:
             return own()
+        from gpucm.engine.team_refresh import TeamRefresh
+
         return TeamRefresh(team, self.store, own, on_outcome=on_outcome)
 
     def refresh_interval(self, name: str) -> float:
@@ -349,24 +384,12 @@ async def open_services(
             raise
         raise failure from None
 
-    def interval(name: str) -> float:
-        current = settings_source.current()
-        return current.demo_refresh_interval if use_demo else current.interval_for(name)
-
-    refresher = Refresher(
-        store,
-        catalog_source.current,
-        clock,
-        secrets=lambda: settings_source.current().secrets(),
-        interval=interval,
-    )
     return Services(
         settings_source=settings_source,
         catalog_source=catalog_source,
         store=store,
         clock=clock,
         demo=use_demo,
-        refresher=refresher,
         demo_latency=demo_latency,
         transport=transport,
     )

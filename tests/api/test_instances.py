@@ -352,3 +352,23 @@ async def test_a_providers_failure_is_its_own_status(
     assert r.json() == {"success": False, "error": f"Vast.ai: {error.message}"}
     assert r.headers.get("Retry-After") == retry_after
     assert await instance_count(services) == 0
+
+
+async def test_spend_keeps_a_terminated_machine_and_refuses_bad_values(
+    api: httpx.AsyncClient, services: Services
+) -> None:
+    offer = await offer_at(services, "runpod")
+    r = await api.post("/api/v1/instances", json=create_body(offer))
+    assert r.status_code == 201, r.text
+    iid = r.json()["data"]["id"]
+    r = await api.delete(f"/api/v1/instances/{iid}")
+    assert r.status_code == 200, r.text
+    r = await api.get("/api/v1/spend", params={"by": "instance", "since": "1d"})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert [row["instance"] for row in data["rows"]] == [iid]
+    assert data["timezone"] == "UTC" and data["running_per_hour"] == 0
+    for params in ({"by": "week"}, {"since": "soon"}, {"since": "0d"}):
+        r = await api.get("/api/v1/spend", params=params)
+        assert 400 <= r.status_code < 500, r.text
+        assert r.json()["success"] is False

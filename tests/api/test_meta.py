@@ -3,10 +3,14 @@ error envelope for what is not there."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from gpucm.api.api_settings import ApiSettings
 from gpucm.api.app import create_app
+from gpucm.domain.models import ProviderHealth
 from gpucm.engine.provider_info import provider_infos
 from gpucm.services import Services
 from tests.api.conftest import client_for
@@ -133,6 +137,22 @@ async def test_unknown_paths_and_methods_get_the_error_envelope(api: httpx.Async
     assert "GET" in r.headers["allow"]
 
 
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text exposition, parsed by prometheus-client's own
+    parser: (name, labels) -> value."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def at(
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return found[(name, frozenset(labels.items()))]
+
+
 async def test_metrics_in_prometheus_text(api: httpx.AsyncClient) -> None:
     await api.get("/api/v1/gpu-models")
     await api.get("/api/v1/instances/vast_ai:nope")
@@ -141,16 +161,61 @@ async def test_metrics_in_prometheus_text(api: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = r.text
-    assert (
-        'gpucm_http_requests_total{method="GET",route="/api/v1/gpu-models",status="200"} 1' in text
-    )
+    found = samples(text)
+    requests = "gpucm_http_requests_total"
+    assert at(found, requests, method="GET", route="/api/v1/gpu-models", status="200") == 1
     # the route template, never the id
-    assert 'route="/api/v1/instances/{instance_id}",status="404"} 1' in text
-    assert 'route="unmatched",status="404"} 1' in text
+    route = "/api/v1/instances/{instance_id}"
+    assert at(found, requests, method="GET", route=route, status="404") == 1
+    assert at(found, requests, method="GET", route="unmatched", status="404") == 1
     assert "vast_ai:nope" not in text
-    assert 'gpucm_offers{provider="vast_ai",available="true"}' in text
-    assert 'gpucm_provider_health{provider="runpod",state="ok"} 1' in text
+    assert at(found, "gpucm_offers", provider="vast_ai", available="true") > 0
+    assert at(found, "gpucm_provider_health", provider="runpod", state="ok") == 1
+    # a latency histogram per route: buckets, sum and count agree
     assert "# TYPE gpucm_http_request_duration_seconds histogram" in text
+    labels = {"method": "GET", "route": "/api/v1/gpu-models"}
+    histogram = "gpucm_http_request_duration_seconds"
+    assert at(found, f"{histogram}_count", **labels) == 1
+    assert at(found, f"{histogram}_bucket", **labels, le="+Inf") == 1
+    assert at(found, f"{histogram}_bucket", **labels, le="10.0") == 1
+    assert at(found, f"{histogram}_sum", **labels) > 0
+    assert "_created" not in text  # one series per counter
+
+
+async def test_a_provider_error_with_quotes_backslashes_and_newlines_is_escaped(
+    services: Services,
+) -> None:
+    """A label value holding provider text: escaped so the exposition still parses and
+    the text comes back as it was (the hand-written format had its own escaper)."""
+    error = 'Vast said: "bad \\gateway"\nretry at C:\\tmp\\x "now"'
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    await services.store.save_health(
+        ProviderHealth(
+            provider="vast_ai",
+            status="failing",
+            last_attempt_at=now,
+            last_error=error,
+            last_error_kind="http",
+            consecutive_failures=3,
+        )
+    )
+    app = create_app(services, ApiSettings(rate_limit_enabled=False))
+    async with client_for(app) as client:
+        text = (await client.get("/metrics")).text
+    found = samples(text)
+    assert (
+        at(found, "gpucm_provider_last_error_info", provider="vast_ai", kind="http", error=error)
+        == 1
+    )
+    assert at(found, "gpucm_provider_health", provider="vast_ai", state="failing") == 1
+    # the raw line: quotes, backslashes and the newline escaped, on one line
+    line = next(x for x in text.splitlines() if x.startswith("gpucm_provider_last_error_info"))
+    assert 'error="Vast said: \\"bad \\\\gateway\\"\\nretry at C:\\\\tmp' in line
+    # an OpenMetrics scraper gets OpenMetrics, ending as that format must
+    async with client_for(app) as client:
+        om = await client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+    assert om.headers["content-type"].startswith("application/openmetrics-text")
+    assert om.text.endswith("# EOF\n")
 
 
 async def test_metrics_can_be_switched_off(services: Services) -> None:

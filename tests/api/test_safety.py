@@ -105,7 +105,7 @@ async def test_the_101st_request_in_a_minute_gets_429(services: Services) -> Non
         metrics = (await client.get("/metrics")).text  # refused too: still limited
         clock.now += 60
         metrics = (await client.get("/metrics")).text
-    assert "gpucm_http_rate_limited_total 3" in metrics
+    assert "gpucm_http_rate_limited_total 3.0" in metrics
     assert 'status="429"} 3' in metrics
 
 

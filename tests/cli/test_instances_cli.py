@@ -505,7 +505,7 @@ def test_lifecycle_list_ssh_stop_start_terminate(capsys: Capsys, cli_clock: Cloc
     ]
     assert iid in lines[1] and "running" in lines[1]
     assert max(len(line) for line in lines) <= 80
-    assert "Spending $" in err and "1 running or starting instance" in err
+    assert "Spending $" in err and "(1 machine running)" in err
 
     code, out, err = run(capsys, "instances", "ssh", iid, "--print")
     assert code == 0, err
@@ -522,7 +522,8 @@ def test_lifecycle_list_ssh_stop_start_terminate(capsys: Capsys, cli_clock: Cloc
 
     cli_clock.advance(3600)
     code, _, err = run(capsys, "instances", "list")
-    assert f"about ${inst['price_per_hour']:.3f} accrued" in err
+    rate = inst["price_per_hour"]
+    assert f"Spending ${rate:.3f}/h (1 machine running)" in err
 
     assert run_json(capsys, "instances", "stop", iid)["status"] == "stopped"
     code, _, err = run(capsys, "instances", "ssh", iid)
@@ -541,6 +542,14 @@ def test_lifecycle_list_ssh_stop_start_terminate(capsys: Capsys, cli_clock: Cloc
     assert run_json(capsys, "instances", "terminate", iid, "--yes")["status"] == "terminated"
     assert run_json(capsys, "instances", "list") == []
     assert [i["id"] for i in run_json(capsys, "instances", "list", "--all")] == [iid]
+    # its spend stays: the hour and more it ran, in the ledger, labelled an estimate
+    # (the demo reports no billed rate)
+    ledger = run_json(capsys, "spend", "--by", "instance")
+    (row,) = ledger["rows"]
+    assert row["instance"] == iid and row["estimated"] is True
+    assert row["usd"] >= rate * 1.0
+    code, out, err = run(capsys, "instances", "list", "--all")
+    assert f"~${row['usd']:.3f}" in out.splitlines()[1]
     code, _, err = run(capsys, "instances", "stop", iid)
     assert code == 1
     assert "terminated" in one_line(err)
@@ -658,3 +667,26 @@ def test_list_settles_an_interrupted_launch(capsys: Capsys) -> None:
     assert again["name"] == tagged_label("train", "crashy")
     assert out.splitlines()[1].startswith(again["id"] + " ")
     assert all_records() == 1
+
+
+def test_spend_groups_exports_csv_safely_and_refuses_bad_values(
+    capsys: Capsys, cli_clock: Clock
+) -> None:
+    offer = launchable(capsys, "--gpu-model", "RTX 4090")
+    inst = launch(capsys, "--offer", offer["id"], "--label", "=HYPERLINK(1)")
+    cli_clock.advance(7200)
+    code, out, err = run(capsys, "spend", "--by", "instance", "--csv")
+    assert code == 0, err
+    header, row = out.splitlines()
+    assert header == "instance,provider,name,gpu,usd,hours,estimated"
+    assert row.startswith(f"{inst['id']},{inst['provider']},'=HYPERLINK(1),")
+    days = run_json(capsys, "spend", "--by", "day", "--since", "2d")
+    assert [r["day"] for r in days["rows"]] == [cli_clock().date().isoformat()]
+    assert days["timezone"] == "UTC" and days["estimated"] is True
+    code, out, err = run(capsys, "spend")
+    assert code == 0 and "SPENT" in out.splitlines()[0] and "~$" in out
+    assert "this month ~$" in err
+    for bad in (["--by", "week"], ["--since", "soon"], ["--since", "-3d"], ["--json", "--csv"]):
+        code, out, err = run(capsys, "spend", *bad)
+        assert code == 2 and out == ""
+        assert len(err.strip().splitlines()) == 1, err

@@ -257,11 +257,13 @@ _CLI_KEY_VARS = (*KEY_ENV.values(), *URL_ENV.values(), "GPUCM_DB", "LOG_LEVEL")
 
 def offers_options() -> list[argparse.Action]:
     """Every option `gpucm offers` takes, read from the parser itself (so a new flag is
-    fuzzed too); the store options are the test's own."""
+    fuzzed too); the store options are the test's own, and the logging ones (--debug
+    writes DEBUG lines to stderr, which is their point) are tested in test_conventions."""
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     offers: argparse.ArgumentParser = sub.choices["offers"]
-    return [a for a in offers._actions if a.option_strings and a.dest not in ("help", "db", "demo")]
+    own = ("help", "db", "demo", "debug", "log_file")
+    return [a for a in offers._actions if a.option_strings and a.dest not in own]
 
 
 OPTIONS = offers_options()

@@ -423,6 +423,10 @@ def test_machines_fixture() -> None:
     assert CATALOG.resolve(a4000.gpu_name or "", 16).name == "RTX A4000"
     assert (a4000.cpu_count, a4000.ram_gb, a4000.storage_gb) == (8, 32.0, 50.0)
     assert a4000.price_per_hour == 0.76
+    # for the spend ledger: `storageRate` read as $/month (its unit is undocumented), what
+    # the disk bills while the machine is off; both are gpucm's reading, not reported
+    assert a4000.stopped_per_hour == pytest.approx(7.0 / 730)
+    assert not a4000.rate_reported and not a4000.stopped_reported
     assert a4000.region == "East Coast (NY2)"
     assert (a4000.public_ip, a4000.ssh_host, a4000.ssh_port, a4000.ssh_user) == (
         "184.105.4.41",

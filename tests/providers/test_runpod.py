@@ -792,3 +792,17 @@ async def test_the_key_never_shows(make: Make, caplog: pytest.LogCaptureFixture)
         assert KEY not in str(error) and KEY not in repr(error)
     assert KEY not in caplog.text
     assert KEY not in repr(adapter)
+
+
+def test_pods_say_what_they_bill_for_the_spend_ledger() -> None:
+    """v2's pod `cost` is "current cost in USD per hour" (0.0 once EXITED): the rate
+    RunPod bills, so the ledger takes it as reported; a stopped pod keeps billing its
+    volume at $0.20/GB-month, a documented rate, so that one is an estimate."""
+    pods = {p.provider_id: p for p in parse_pods(load("v2_pods.json"), FIXED_NOW)}
+    running, exited = pods["7h9k2m4n6p"], pods["5t6y7u8i9o"]
+    assert running.price_per_hour == pytest.approx(0.44) and running.rate_reported
+    assert exited.status == "stopped" and exited.price_per_hour == 0.0
+    assert exited.stopped_per_hour == pytest.approx(20 * 0.20 / 730)
+    assert not exited.stopped_reported
+    no_cost = {**load("v2_pods.json")["pods"][0], "cost": None}
+    assert not parse_pods({"pods": [no_cost]}, FIXED_NOW)[0].rate_reported

@@ -1039,3 +1039,17 @@ async def test_the_key_never_shows(
     assert KEY not in repr(adapter.http)
     assert KEY not in caplog.text
     assert "hf_secret_value" not in caplog.text
+
+
+def test_instances_say_what_they_bill_for_the_spend_ledger() -> None:
+    """`dph_total` is the instance's billed $/h, storage included; `storage_total_cost`
+    its disk's $/h, which Vast bills while the instance is stopped too."""
+    row = load("instances.json")["instances"][0]
+    instance = parse_instance(row)
+    assert instance.price_per_hour == pytest.approx(row["dph_total"]) and instance.rate_reported
+    assert instance.stopped_per_hour == pytest.approx(row["storage_total_cost"])
+    assert instance.stopped_reported
+    bare = parse_instance(
+        {k: v for k, v in row.items() if k not in ("dph_total", "storage_total_cost")}
+    )
+    assert not bare.rate_reported and bare.stopped_per_hour is None

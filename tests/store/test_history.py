@@ -309,6 +309,7 @@ async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock:
             " ALTER TABLE launch_journal DROP COLUMN reserved_per_hour;"
             " ALTER TABLE offers DROP COLUMN availability;"
             " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour;"
+            " DROP TABLE spend_intervals;"
             " DROP TABLE event_outbox;"
             " PRAGMA user_version = 3;"
         )

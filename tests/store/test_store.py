@@ -237,7 +237,7 @@ async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Pat
         raw.executescript(
             "ALTER TABLE offers DROP COLUMN availability;"
             " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour; DROP TABLE event_outbox;"
-            " PRAGMA user_version = 5;"
+            " DROP TABLE spend_intervals; PRAGMA user_version = 5;"
         )
     store = await Store.open(db_path)
     try:

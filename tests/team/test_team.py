@@ -22,7 +22,7 @@ import pytest
 
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.clock import utcnow
-from gpucm.domain.models import SearchQuery
+from gpucm.domain.models import Instance, SearchQuery
 from gpucm.engine.refresher import Refresher, RefreshOutcome
 from gpucm.engine.scheduler import RefreshScheduler
 from gpucm.engine.team_refresh import TeamRefresh
@@ -258,16 +258,25 @@ async def test_db_init_and_migrate_from_sqlite(pg_url: str, tmp_path: Path) -> N
         await mine.journal.begin(
             request_id="old-1", provider="vast_ai", offer_id="vast_ai:1", label="x", request={}
         )
+        # and a machine it ran, in its spend ledger
+        await mine.instances.upsert(
+            Instance(id="vast_ai:7", provider="vast_ai", provider_id="7", status="running",
+                     price_per_hour=1.5)
+        )  # fmt: skip
     finally:
         await mine.close()
     added = await copy_from_sqlite(tmp_path / "mine.db", DatabaseUrl.parse(pg_url))
     assert added["price_history"] == 1 and added["launch_journal"] == 1
+    assert added["spend_intervals"] == 1
     assert (await copy_from_sqlite(tmp_path / "mine.db", DatabaseUrl.parse(pg_url))) == {
         table: 0 for table in added
     }
     team = await Store.open(pg_url)
     try:
         assert await team.journal.get("old-1") is not None
+        assert [(i.instance_id, i.rate) for i in await team.spend.intervals()] == [
+            ("vast_ai:7", 1.5)
+        ]
         assert [p.gpu_model for p in await team.history(["RTX 4090"])] == ["RTX 4090"]
         assert await team.offer_counts() == {}  # the offers are the team refresher's
     finally:

@@ -423,6 +423,61 @@ async def test_manager_lifecycle_stop_start_terminate(
         assert "No instances" in text_of(manager, "#instances-detail")
 
 
+async def test_accrued_ticks_between_syncs_and_a_terminated_machines_spend_stays(
+    stepped_market: Services, stepped_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer = await launchable(stepped_market)
+    instance = await launch_directly(stepped_market, offer, "ledger")
+    rate = offer.price_per_hour
+    app = GpucmApp(stepped_market, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        manager = manager_of(app)
+        stepped_clock.advance(2 * 3600)
+        await pilot.press("r")
+        await settle(pilot)
+        shown = manager.table.get_cell(instance.id, "accrued").plain
+        assert shown == f"~${2 * rate:.3f}"  # the demo reports no billed rate: ~
+        # an hour later with no sync: the tick moves the figure on from the rate,
+        # changing only the cells that moved (no new table)
+        relaid: list[int] = []
+        monkeypatch.setattr(manager.table, "set_data", lambda *a, **k: relaid.append(1))
+        stepped_clock.advance(3600)
+        manager.tick()
+        assert manager.table.get_cell(instance.id, "accrued").plain == f"~${3 * rate:.3f}"
+        assert (
+            manager.table.update_cells(
+                {instance.id: {"name": manager.table.get_cell(instance.id, "name")}}
+            )
+            == 0
+        )  # an unchanged cell repaints nothing
+        assert relaid == []
+        monkeypatch.undo()
+        header = text_of(manager, "#instances-spend")
+        assert f"${rate:.3f}/h" in header and f"today ~${3 * rate:.3f}" in header
+
+        await stepped_market.instances.act(instance, "terminate")
+        manager.reload()
+        await settle(pilot)
+        stepped_clock.advance(3600)
+        manager.tick()
+        header = text_of(manager, "#instances-spend")
+        # nothing runs now, and the day's spend is still there
+        assert header.startswith("$0.000/h") and f"today ~${3 * rate:.3f}" in header
+        await pilot.press("a")  # terminated machines too
+        await settle(pilot)
+        assert manager.table.get_cell(instance.id, "accrued").plain == f"~${3 * rate:.3f}"
+
+    async with GpucmApp(stepped_market, refresh=False).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        header = text_of(manager_of(pilot.app), "#instances-spend")
+        assert len(header.splitlines()) == 1 and f"~${3 * rate:.3f}" in header
+
+
 async def test_lambda_stop_is_greyed_and_says_why(
     stepped_market: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -566,12 +621,12 @@ async def test_spend_line_warns_near_the_budget_and_flags_passing_it(
         await settle(pilot)
         manager = manager_of(app)
         line = manager.query_one("#instances-spend", Static)
-        assert "(85%)" in text_of(manager, "#instances-spend")
+        assert "85%" in text_of(manager, "#instances-spend")
         assert line.has_class("-warn") and not line.has_class("-over")
         set_budget(stepped_market, offer.price_per_hour / 2)
         await pilot.press("r")
         await settle(pilot)
-        assert "(200%)" in text_of(manager, "#instances-spend")
+        assert "200%" in text_of(manager, "#instances-spend")
         assert line.has_class("-over")
 
 
@@ -599,13 +654,15 @@ async def test_problems_disable_confirm_and_say_why(services: Services) -> None:
 
 def test_budget_line_warns_from_the_warn_fraction() -> None:
     from gpucm.config import BudgetSettings
-    from gpucm.engine.spend import Spend
 
-    line = budget_line(BudgetSettings(max_hourly_usd=1.0), Spend(0.85, 2.0, 1))
+    line = budget_line(BudgetSettings(max_hourly_usd=1.0), 0.85)
     assert line is not None
     text, fullest = line
     assert "$0.850/h of $1.00/h (85%)" in text and fullest == pytest.approx(0.85)
-    assert budget_line(BudgetSettings(), Spend(0.85, 2.0, 1)) is None
+    assert budget_line(BudgetSettings(), 0.85) is None
+    # the month: spent so far plus the rate to its end, against the monthly budget
+    line = budget_line(BudgetSettings(monthly_usd=100.0), 0.5, 90.0, short=True)
+    assert line == ("budget 90% of $100.00/mo", pytest.approx(0.9))
 
 
 # -- integration ----------------------------------------------------------------------------

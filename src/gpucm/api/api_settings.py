@@ -8,8 +8,11 @@ the standard library): the CLI's parser imports this module for every command.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -139,10 +142,19 @@ class ApiSettings(BaseModel):
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str], *, host: str | None = None, port: int | None = None
+        cls,
+        env: Mapping[str, str],
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        only: Collection[str] | None = None,
     ) -> ApiSettings:
+        """`only`: the fields read from the environment (gpucm-tui --serve reads the
+        token and the allowed hosts, not the REST server's PORT or rate limit)."""
         data: dict[str, Any] = {
-            field: env[name] for field, name in ENV_NAMES.items() if env.get(name, "").strip()
+            field: env[name]
+            for field, name in ENV_NAMES.items()
+            if env.get(name, "").strip() and (only is None or field in only)
         }
         if host is not None:
             data["host"] = host
@@ -154,7 +166,9 @@ class ApiSettings(BaseModel):
             err = exc.errors()[0]  # never err["input"]: it may be the token
             field = str(err["loc"][0]) if err["loc"] else "settings"
             name = ENV_NAMES.get(field, f"--{field}")
-            raise ApiSettingsError(f"{name}: {err['msg']}") from None
+            # pydantic puts "Value error, " before what a validator raised
+            message = str(err["msg"]).removeprefix("Value error, ")
+            raise ApiSettingsError(f"{name}: {message}") from None
 
     def exposure_problem(self) -> str | None:
         """Why this server must not start: listening beyond this machine without a token."""
@@ -186,3 +200,27 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False  # a hostname could resolve anywhere
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+
+
+def token_matches(given: str, expected: str) -> bool:
+    """Compared in constant time over digests of equal length, so neither the token's
+    characters nor its length can be learnt from response times (the API's token
+    check and gpucm-tui --serve's)."""
+    return hmac.compare_digest(_digest(given), _digest(expected))
+
+
+def origin_key(origin: str) -> tuple[str, str] | None:
+    """(scheme, host:port with the default port spelt out) of an Origin, or None."""
+    try:
+        parts = urllib.parse.urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    port = port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, f"{host_name(parts.hostname)}:{port}"

@@ -31,6 +31,7 @@ from gpucm.api.rate_limit import RateLimit, SlidingWindow
 from gpucm.api.routes_instances import router as instances_router
 from gpucm.api.routes_meta import router as meta_router
 from gpucm.api.routes_offers import router as offers_router
+from gpucm.api.routes_spend import router as spend_router
 from gpucm.api.search_cache import SearchCache
 from gpucm.api.site_guard import SiteGuard
 from gpucm.services import Services
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(meta_router)
     app.include_router(offers_router)
     app.include_router(instances_router)
+    app.include_router(spend_router)
 
     # add_middleware puts each one outside the ones before it: innermost first here
     app.add_middleware(SearchCache, stamp=_answers_depend_on(context))

@@ -7,19 +7,13 @@ characters nor its length can be learnt from response times.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gpucm.api.api_settings import token_matches
 from gpucm.api.envelope import failure
 
 OPEN_PATHS = frozenset({"/healthz"})
-
-
-def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
 
 
 def presented_token(headers: Headers) -> str | None:
@@ -29,10 +23,6 @@ def presented_token(headers: Headers) -> str | None:
         return value.strip()
     key = headers.get("x-api-key", "").strip()
     return key or None
-
-
-def token_matches(given: str, expected: str) -> bool:
-    return hmac.compare_digest(_digest(given), _digest(expected))
 
 
 class TokenAuth:

@@ -30,7 +30,7 @@ from gpucm.engine.launch_errors import EarlierInDoubt, NoCapacity, RequestMismat
 from gpucm.engine.launch_flow import LaunchRefused, LaunchTarget, OfferNotFound, WrongProvider
 from gpucm.engine.launch_options import LaunchOptions, new_request_id
 from gpucm.engine.launcher import LaunchOutcome, Preflight
-from gpucm.engine.spend import spend_line
+from gpucm.engine.spend import summary_line
 
 router = APIRouter(prefix="/api/v1/instances", tags=["instances"])
 
@@ -195,8 +195,8 @@ async def list_instances(
     if refresh:
         await manager.sync()
     instances = await manager.list(include_terminated=include_all)
-    running = [i for i in instances if i.status != "terminated"]
-    message = f"{len(instances)} instances. " + spend_line(running, ctx.services.clock())
+    report = await manager.spend()
+    message = f"{len(instances)} instances. " + summary_line(report.summary)
     return ok(instances, message, secrets=ctx.secrets())
 
 

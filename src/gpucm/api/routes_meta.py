@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from gpucm import __version__
 from gpucm.api.context import Ctx
-from gpucm.api.envelope import Envelope, failure, ok
-from gpucm.api.metrics import CONTENT_TYPE, Metrics, market_lines
+from gpucm.api.envelope import Envelope, failure, ok, scrub
+from gpucm.api.metrics import MarketSnapshot, Metrics
 from gpucm.domain.models import Category, GpuModel, MarketStats, ProviderInfo, Vendor
 from gpucm.engine.provider_info import provider_infos
 from gpucm.store.db import StoreError
@@ -108,13 +108,14 @@ async def marketplace_stats(ctx: Ctx) -> Response:
     return ok(stats, message, secrets=ctx.secrets())
 
 
-async def metrics_text(ctx: Ctx, metrics: Metrics) -> str:
+async def market_snapshot(ctx: Ctx) -> MarketSnapshot:
     store = ctx.services.store
-    instances: Counter[str] = Counter(i.status for i in await store.instances.list())
-    lines = market_lines(
-        await store.offer_counts(), await store.health(), instances, ctx.services.provider_names()
+    return MarketSnapshot(
+        offer_counts=await store.offer_counts(),
+        health=await store.health(),
+        instances=Counter(i.status for i in await store.instances.list()),
+        providers=tuple(ctx.services.provider_names()),
     )
-    return metrics.render(lines)
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -122,4 +123,7 @@ async def metrics(ctx: Ctx, request: Request) -> Response:
     registry = getattr(request.app.state, "metrics", None)
     if not isinstance(registry, Metrics):
         return failure("metrics are off (ENABLE_METRICS=false)", status=404)
-    return PlainTextResponse(await metrics_text(ctx, registry), media_type=CONTENT_TYPE)
+    body, content_type = registry.render(await market_snapshot(ctx), request.headers.get("accept"))
+    # a provider's error text is a label value: scrubbed like every other answer
+    text = scrub(body.decode("utf-8"), ctx.secrets())
+    return Response(text, media_type=None, headers={"Content-Type": content_type})

@@ -15,12 +15,10 @@ reaches.
 
 from __future__ import annotations
 
-import urllib.parse
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gpucm.api.api_settings import ApiSettings, host_name
+from gpucm.api.api_settings import ApiSettings, origin_key
 from gpucm.api.envelope import failure
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -37,19 +35,6 @@ def is_json(content_type: str) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
-
-
-def _origin_key(origin: str) -> tuple[str, str] | None:
-    """(scheme, host:port with the default port spelt out) of an Origin, or None."""
-    try:
-        parts = urllib.parse.urlsplit(origin)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    port = port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, f"{host_name(parts.hostname)}:{port}"
 
 
 class SiteGuard:
@@ -102,9 +87,9 @@ class SiteGuard:
     def _same_site(self, origin: str, host: str | None) -> bool:
         if origin.rstrip("/").lower() in self.origins:
             return True
-        key = _origin_key(origin)
+        key = origin_key(origin)
         if key is None or host is None:
             return False  # "null" (a sandboxed page, a file) or no Host to compare
         scheme, address = key
-        server = _origin_key(f"{scheme}://{host}")
+        server = origin_key(f"{scheme}://{host}")
         return server is not None and server[1] == address

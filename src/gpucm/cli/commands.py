@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from gpucm import formatting as fmt
 from gpucm.cli.errors import UsageError
@@ -14,9 +15,10 @@ from gpucm.cli.parser import MAX_INT
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.query import QueryError
-from gpucm.engine.provider_info import provider_infos
 from gpucm.export import write_offers
-from gpucm.services import Services
+
+if TYPE_CHECKING:
+    from gpucm.services import Services
 
 TABLE_LIMIT = 30
 
@@ -133,6 +135,9 @@ async def cmd_models(ns: argparse.Namespace, services: Services) -> int:
 
 
 async def cmd_providers(ns: argparse.Namespace, services: Services) -> int:
+    # every provider's module (regions, features): loaded for this command only
+    from gpucm.engine.provider_info import provider_infos
+
     infos = await provider_infos(
         services.store, services.settings.configured_providers(), demo=services.demo
     )
@@ -247,6 +252,12 @@ async def cmd_instances(ns: argparse.Namespace, services: Services) -> int:
     return await run(ns, services)
 
 
+async def cmd_spend(ns: argparse.Namespace, services: Services) -> int:
+    from gpucm.cli.spend import cmd_spend as spend
+
+    return await spend(ns, services)
+
+
 async def cmd_serve(ns: argparse.Namespace, services: Services) -> int:
     from gpucm.cli.serve import cmd_serve as serve  # fastapi and uvicorn load only here
 
@@ -266,6 +277,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "refresh": cmd_refresh,
     "instances": cmd_instances,
+    "spend": cmd_spend,
     "history": cmd_insight,
     "filters": cmd_insight,
     "watch": cmd_insight,

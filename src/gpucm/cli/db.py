@@ -15,7 +15,6 @@ from pathlib import Path
 
 from gpucm import paths
 from gpucm.cli.errors import Parser, UsageError
-from gpucm.cli.output import print_json
 from gpucm.config_file import read_config
 from gpucm.database_url import DatabaseUrl
 from gpucm.db_location import store_location
@@ -54,6 +53,7 @@ def _team_url(ns: argparse.Namespace) -> DatabaseUrl:
 
 
 async def run(ns: argparse.Namespace) -> int:
+    from gpucm.cli.output import print_json  # kept off the parser's imports: --help stays light
     from gpucm.store.pg.admin import copy_from_sqlite, init_database
 
     url = _team_url(ns)

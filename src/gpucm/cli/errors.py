@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from gpucm.input_checks import text_problem
@@ -15,6 +15,17 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, epilog_text: Callable[[], str] | None = None, **kw: Any):
+        """`epilog_text`: the help's epilog, built only when help is printed (it names
+        the config file's path, which costs a look at the platform's directories)."""
+        super().__init__(*args, **kw)
+        self._epilog_text = epilog_text
+
+    def format_help(self) -> str:
+        if self._epilog_text is not None and self.epilog is None:
+            self.epilog = self._epilog_text()
+        return super().format_help()
+
     def error(self, message: str) -> NoReturn:
         # argparse prints usage plus a message; gpucm prints one clear line.
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")

@@ -8,10 +8,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from gpucm import paths
 from gpucm.cli.errors import Parser
 from gpucm.domain.durations import parse_duration
-from gpucm.store.history import RESOLUTIONS
+from gpucm.domain.vocabulary import RESOLUTIONS
 
 
 def _duration(text: str) -> Any:
@@ -66,8 +65,8 @@ def add_parsers(sub: argparse._SubParsersAction[Parser], common: Callable[..., N
     filters = sub.add_parser(
         "filters",
         help="saved filters (also recalled in gpucm-tui's palette)",
-        description=f"Saved filters, kept in {paths.presets_file()}. "
-        "Use one with `gpucm offers --preset NAME`.",
+        description="Saved filters, kept in filters.toml in the config directory (gpucm "
+        "paths names it). Use one with `gpucm offers --preset NAME`.",
     )
     fsub = filters.add_subparsers(dest="filters_action", metavar="ACTION", parser_class=Parser)
     flist = fsub.add_parser("list", help="the saved filters (the default)")

@@ -10,7 +10,7 @@ from gpucm import formatting as fmt
 from gpucm.cli.output import print_json
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Instance
-from gpucm.engine.spend import accrued
+from gpucm.engine.spend import SpendReport, accrued, amount_text
 
 
 def gpu_text(instance: Instance) -> str:
@@ -33,7 +33,18 @@ def uptime(instance: Instance, now: datetime) -> str:
     return fmt.duration(max(0.0, (now - instance.started_at).total_seconds()))
 
 
-def instances_table(instances: list[Instance], now: datetime) -> str:
+def spent_text(instance: Instance, now: datetime, report: SpendReport | None) -> str:
+    """The machine's whole spend from the ledger (every run; ~ where estimated), or
+    its current run's where the ledger has none."""
+    amount = report.machine(instance.id) if report is not None else None
+    if amount is not None:
+        return amount_text(amount)
+    return fmt.price(accrued(instance, now)) if instance.status != "terminated" else "-"
+
+
+def instances_table(
+    instances: list[Instance], now: datetime, report: SpendReport | None = None
+) -> str:
     # At 80 columns NAME, then GPU, then SSH give way (--json and `ssh --print` have
     # them whole); the ID never does: it is what the other commands take.
     columns = [
@@ -54,7 +65,7 @@ def instances_table(instances: list[Instance], now: datetime) -> str:
             i.status,
             uptime(i, now),
             fmt.price(i.price_per_hour),
-            fmt.price(accrued(i, now)) if i.status != "terminated" else "-",
+            spent_text(i, now, report),
             ssh_text(i),
         ]
         for i in instances

@@ -26,7 +26,7 @@ from gpucm.domain.provider_names import display_name
 from gpucm.engine.instances import Action, InstanceError, is_demo, ssh_command
 from gpucm.engine.launch_errors import LaunchError
 from gpucm.engine.ports import ProviderNotConfigured
-from gpucm.engine.spend import spend_line
+from gpucm.engine.spend import summary_line
 from gpucm.providers.errors import ProviderError
 from gpucm.services import Services
 
@@ -71,20 +71,21 @@ async def cmd_list(ns: argparse.Namespace, services: Services, secrets: list[str
                 f"({clean_line(record.error or record.state, secrets)})."
             )
     instances = await manager.list(include_terminated=ns.all)
-    now = services.clock()
+    report = await manager.spend([i.id for i in instances])
+    now = report.at
     if ns.json:
         print_json([i.model_dump(mode="json") for i in instances])
     else:
         demo_banner(services.demo)
         if instances:
-            print(instances_table(instances, now))
+            print(instances_table(instances, now, report))
             # a machine a watch launched says so (the name column gives way at 80)
             for i in instances:
                 if i.origin and i.status != "terminated":
                     say(f"{i.id} was launched by {i.origin} (a snipe).")
         else:
             say("No instances. Launch one with `gpucm instances launch` (see --help).")
-    say(spend_line([i for i in instances if i.status != "terminated"], now))
+    say(summary_line(report.summary) + " See `gpucm spend`.")
     return 0
 
 

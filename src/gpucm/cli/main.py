@@ -1,58 +1,50 @@
 """Entry points: `gpucm` (headless) and `gpucm-tui`.
 
-Imports here stay light (argparse, paths): `gpucm-tui` shows a table before pydantic,
-the store and the providers have loaded (tui/boot.py), so those come in inside the
-functions that need them.
+Start-up is part of the interface. `gpucm --help`, `--version` and a typo's one line
+come from argparse before pydantic, the store or the providers load, and each command
+imports what it uses when it runs (`make bench` times both against bare Python;
+tests/cli/test_startup.py keeps the light path light). `gpucm-tui` shows a table
+before pydantic, the store and the providers have loaded (tui/boot.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpucm import __version__, db_location, paths
+from gpucm import __version__
 from gpucm.cli.errors import Parser, UsageError
-from gpucm.config_file import ConfigError, parse_log_level
+from gpucm.config_file import ConfigError
 
 if TYPE_CHECKING:
+    import argparse
+
     from gpucm.db_location import Location
     from gpucm.services import Services
 
-log = logging.getLogger("gpucm")
+log = logging.getLogger("gpucm.cli")
 
 
-def _log_level() -> str:
-    """LOG_LEVEL, checked as `gpucm serve` checks it: a typo is refused, not ignored."""
-    text = os.environ.get("LOG_LEVEL", "").strip()
-    if not text:
-        return "WARNING"
+def setup_logging(*, debug: bool, log_file: Path | None, default_file: Path | None = None) -> None:
+    """Logging as every front end does it (gpucm/logs.py): the level from --debug,
+    LOG_LEVEL or the config file's log_level; lines to `log_file`, else `default_file`,
+    else stderr; no secret in any line."""
+    from gpucm import logs, paths
+    from gpucm.config_file import read_config
+
     try:
-        return parse_log_level(text)
-    except ValueError as exc:
-        raise UsageError(f"LOG_LEVEL: {exc}") from None
-
-
-def _setup_logging(*, to_file: bool = False) -> None:
-    """CLI logs go to stderr (stdout carries data for scripts); the TUI owns the
-    terminal, so its logs go to a file in the log dir. WARNING unless LOG_LEVEL says."""
-    level = _log_level()
-    handler: logging.Handler
-    if to_file:
-        log_dir = paths.log_dir()
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_dir / "gpucm-tui.log", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("gpucm: %(levelname)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # httpx logs every request URL at INFO; ours say what matters
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+        config = read_config(paths.config_file())
+    except ConfigError:
+        config = {}  # the command reports a broken file when it loads its settings
+    logs.configure(
+        logs.level_from(os.environ, config, debug=debug),
+        secrets=logs.secrets_from(os.environ, config),
+        log_file=log_file or default_file,
+    )
 
 
 def _one_line(prog: str, exc: BaseException) -> str:
@@ -60,25 +52,42 @@ def _one_line(prog: str, exc: BaseException) -> str:
     return text if text.startswith(prog) else f"{prog}: {text}"
 
 
-async def _run(argv: list[str] | None) -> int:
-    from gpucm.cli.commands import COMMANDS
-    from gpucm.cli.parser import parse_args
-    from gpucm.services import open_services
-    from gpucm.store.damage import store_failure
+def _failure_status(exc: Exception) -> int | None:
+    """The exit status of a failure the user can act on, or None for a bug. The modules
+    that define them are looked up, not imported: an error of a kind can only have
+    been raised if its module has loaded."""
+    catalog = sys.modules.get("gpucm.domain.catalog")
+    if catalog is not None and isinstance(exc, catalog.CatalogError):
+        return 2
+    store = sys.modules.get("gpucm.store.db")
+    if store is not None and isinstance(exc, store.StoreError):
+        return 1
+    return None
 
-    ns = parse_args(argv)
+
+async def _run(ns: argparse.Namespace) -> int:
     if ns.command == "doctor":  # it opens the file itself: the store may not open
         from gpucm.cli.doctor import cmd_doctor
 
         return await cmd_doctor(ns)
     if ns.command == "db":  # setting up the store: no services on it yet
-        from gpucm.cli.db import run
+        from gpucm.cli.db import run as run_db
 
-        return await run(ns)
+        return await run_db(ns)
+    from gpucm.cli.commands import COMMANDS
+    from gpucm.services import open_services
+    from gpucm.store.damage import store_failure
+
+    run = COMMANDS[ns.command]
     # one command, a search or two: building the offer index would cost more than it saves
     services = await open_services(db=ns.db, demo=ns.demo, offer_index=False)
+    market = "demo market" if services.demo else "providers' market"
+    log.debug("%s on %s (%s), gpucm %s", ns.command, services.store.path, market, __version__)
+    started = time.perf_counter()
     try:
-        return await COMMANDS[ns.command](ns, services)
+        status = await run(ns, services)
+        log.debug("%s: exit %d after %.0f ms", ns.command, status, _ms_since(started))
+        return status
     except Exception as exc:
         failure = store_failure(exc, services.store.path)
         if failure is None:
@@ -88,33 +97,63 @@ async def _run(argv: list[str] | None) -> int:
         await services.aclose()
 
 
-def main(argv: list[str] | None = None) -> int:
-    from gpucm.domain.catalog import CatalogError
-    from gpucm.store.db import StoreError
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        _setup_logging()
-        return asyncio.run(_run(argv))
+        from gpucm.cli.parser import parse_args
+
+        ns = parse_args(argv)
+        if ns.command == "completion":
+            from gpucm.cli.completion import completion_script
+
+            sys.stdout.write(completion_script(ns.shell))
+            return 0
+        if ns.command == "paths":
+            from gpucm.cli.paths_command import cmd_paths
+
+            return cmd_paths(ns)
+        setup_logging(debug=ns.debug, log_file=ns.log_file)
+        import asyncio
+
+        return asyncio.run(_run(ns))
     except UsageError as exc:
         print(_one_line("gpucm", exc), file=sys.stderr)
         return 2
-    except (ConfigError, CatalogError) as exc:
+    except ConfigError as exc:
         print(f"gpucm: {exc}", file=sys.stderr)
         return 2
-    except StoreError as exc:
-        print(f"gpucm: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        status = _failure_status(exc)
+        if status is None:
+            raise
+        print(f"gpucm: {exc}", file=sys.stderr)
+        return status
 
 
 def _tui_parser() -> Parser:
+    import argparse
+
+    from gpucm import db_location
+    from gpucm.cli import help_text
+    from gpucm.cli.parser import add_logging_flags
+    from gpucm.cli.serve import port_number
+
     parser = Parser(
         prog="gpucm-tui",
-        description="Find, compare and launch cloud GPUs: the keyboard-driven terminal app. "
-        "Without API keys it runs on a built-in demo market.",
+        description=help_text.wrap(
+            "Find, compare and launch cloud GPUs: the keyboard-driven terminal app. Without "
+            "API keys it runs on a built-in demo market (labelled DEMO). With --serve it "
+            "serves the same app to web browsers."
+        ),
+        epilog_text=help_text.tui_epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--demo",
@@ -139,6 +178,26 @@ def _tui_parser() -> Parser:
         help="show what the store holds without refreshing providers",
     )
     parser.add_argument("--version", action="version", version=f"gpucm {__version__}")
+    add_logging_flags(parser, default_log="gpucm-tui.log in the log dir; stderr with --serve")
+    serve = parser.add_argument_group("in a web browser")
+    serve.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the app over HTTP: each browser tab that opens the page runs its own "
+        "session (textual-serve)",
+    )
+    serve.add_argument(
+        "--host",
+        metavar="HOST",
+        help="with --serve: address to listen on (default 127.0.0.1; another needs "
+        "GPUCM_API_TOKEN, which the browser is then asked for)",
+    )
+    serve.add_argument(
+        "--port",
+        type=port_number,
+        metavar="PORT",
+        help="with --serve: TCP port (default 8000; 0 picks a free one)",
+    )
     return parser
 
 
@@ -146,8 +205,21 @@ def tui_main(argv: list[str] | None = None) -> int:
     from gpucm.store.db import StoreError
 
     try:
-        _setup_logging(to_file=True)
         ns = _tui_parser().parse_args(argv)
+        if ns.serve:
+            from gpucm.cli.tui_serve import serve_tui
+
+            setup_logging(debug=ns.debug, log_file=ns.log_file)
+            return serve_tui(ns)
+        if ns.host is not None or ns.port is not None:
+            raise UsageError("--host and --port need --serve")
+        from gpucm import logs, paths
+
+        setup_logging(
+            debug=ns.debug,
+            log_file=ns.log_file,
+            default_file=paths.log_dir() / logs.TUI_LOG_NAME,
+        )
         query = None
         if ns.query:
             from gpucm.domain.query import QueryError, parse_query
@@ -196,6 +268,9 @@ def _reach_team_store(db: Location | None) -> None:
     """A team's PostgreSQL store that cannot be reached is one line before the screen
     is taken (connecting gives up after a few seconds), not an app that starts and
     stops. A SQLite file needs no such check."""
+    import asyncio
+
+    from gpucm import paths
     from gpucm.config_file import read_config
     from gpucm.database_url import DatabaseUrl
     from gpucm.db_location import store_location

@@ -1,17 +1,48 @@
-"""The headless CLI's arguments. Flags are named after the original API's fields."""
+"""The headless CLI's arguments. Flags are named after the original API's fields.
+
+Light on purpose: `gpucm --help`, `--version` and a typo's one line come from here
+before pydantic, the store or the providers load (tests/cli/test_startup.py).
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 from gpucm import __version__, db_location
+from gpucm.cli import help_text
 from gpucm.cli.db import add_parser as add_db_parser
 from gpucm.cli.errors import Parser
 from gpucm.cli.insight_args import add_parsers as add_insight_parsers
 from gpucm.cli.serve import add_parser as add_serve_parser
-from gpucm.domain.models import CATEGORIES, SORT_KEYS, STOCK_LEVELS
+from gpucm.cli.spend import add_parser as add_spend_parser
+from gpucm.domain.vocabulary import CATEGORIES, SORT_KEYS, STOCK_LEVELS
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def add_logging_flags(
+    parser: argparse.ArgumentParser, *, sub: bool = False, default_log: str = "stderr"
+) -> None:
+    """--debug and --log-file, on the top parser and on every command's (a command's
+    are SUPPRESSed unless given, so they never undo the same flag given before it)."""
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
+    group = parser.add_argument_group("logging")
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        help="log at DEBUG (over LOG_LEVEL and the config file's log_level)",
+        **default,
+    )
+    group.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help=f"append log lines to PATH, {help_text.rotation()} (default: {default_log})",
+        **default,
+    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -288,10 +319,15 @@ def _instances(sub: argparse._SubParsersAction[Parser]) -> None:
 def build_parser() -> Parser:
     parser = Parser(
         prog="gpucm",
-        description="Find, compare and launch cloud GPUs across Vast.ai, RunPod, "
-        "Lambda Cloud and Paperspace. Without API keys a demo market is used.",
+        description=help_text.wrap(
+            "Find, compare and launch cloud GPUs across Vast.ai, RunPod, Lambda Cloud and "
+            "Paperspace. Without API keys a demo market (labelled DEMO) is used."
+        ),
+        epilog_text=help_text.cli_epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"gpucm {__version__}")
+    add_logging_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
@@ -322,6 +358,7 @@ def build_parser() -> Parser:
     _common(refresh)
 
     _instances(sub)
+    add_spend_parser(sub, _common)
     add_insight_parsers(sub, _common)
     doctor = sub.add_parser(
         "doctor",
@@ -336,7 +373,38 @@ def build_parser() -> Parser:
     _common(doctor)
     add_serve_parser(sub)
     add_db_parser(sub)
+
+    where = sub.add_parser(
+        "paths",
+        help="where gpucm keeps its config, data, logs and database",
+        description="Print the config file, the data, cache and log directories, the "
+        "TUI's log file and the database this command would open (a password in a "
+        "database URL is masked).",
+    )
+    _output(where, csv=False)
+    _common(where)
+
+    completion = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh, fish)",
+        description="Print a completion script for SHELL, generated from gpucm's own "
+        "arguments. bash: source <(gpucm completion bash) in ~/.bashrc; zsh: gpucm "
+        "completion zsh > ~/.zfunc/_gpucm (a directory on $fpath); fish: gpucm completion "
+        "fish > ~/.config/fish/completions/gpucm.fish",
+    )
+    completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
+
+    for command in sub.choices.values():
+        _add_logging_to_tree(command)
     return parser
+
+
+def _add_logging_to_tree(parser: argparse.ArgumentParser) -> None:
+    add_logging_flags(parser, sub=True)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_logging_to_tree(child)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -2,8 +2,9 @@
 
 Safe by default: it listens on 127.0.0.1; any other address needs GPUCM_API_TOKEN,
 which every request (but /healthz) must then carry. Importing this module is light
-(argparse and the settings): FastAPI and uvicorn load only when the server starts,
-and are an optional extra (`pip install 'gpucm[api]'`).
+(argparse only: the CLI's parser imports it for every command): the settings, FastAPI
+and uvicorn load only when the server starts, and are an optional extra
+(`pip install 'gpucm[api]'`).
 
 `python -m gpucm.cli.serve [--host H] [--port P] [--demo]` runs it without the main CLI.
 """
@@ -11,16 +12,15 @@ and are an optional extra (`pip install 'gpucm[api]'`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from typing import TYPE_CHECKING
 
 from gpucm import db_location
-from gpucm.api.api_settings import DEFAULT_HOST, ApiSettings, ApiSettingsError
 from gpucm.cli.errors import Parser, UsageError
 
 if TYPE_CHECKING:
+    from gpucm.api.api_settings import ApiSettings
     from gpucm.services import Services
 
 DESCRIPTION = (
@@ -43,7 +43,6 @@ def port_number(text: str) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
-        default=DEFAULT_HOST,
         metavar="HOST",
         help="address to listen on (default 127.0.0.1; another needs GPUCM_API_TOKEN)",
     )
@@ -80,16 +79,36 @@ def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
 
 def server_settings(ns: argparse.Namespace) -> ApiSettings:
     """The settings from flags and environment, refusing an exposed server without a token."""
+    from gpucm.api.api_settings import ApiSettings, ApiSettingsError
+
     try:
         settings = ApiSettings.from_env(os.environ, host=ns.host, port=ns.port)
     except ApiSettingsError as exc:
         raise UsageError(f"gpucm serve: {exc}") from None
-    if not settings.host.strip():
+    if ns.host is not None and not ns.host.strip():
         raise UsageError("gpucm serve: --host is empty")
     problem = settings.exposure_problem()
     if problem:
         raise UsageError(f"gpucm serve: {problem}")
-    return settings
+    level = _log_level(ns, settings.log_level)
+    return (
+        settings
+        if level == settings.log_level
+        else settings.model_copy(update={"log_level": level})
+    )
+
+
+def _log_level(ns: argparse.Namespace, default: str) -> str:
+    """--debug, LOG_LEVEL, the config file's log_level, else the server's INFO: the
+    rule every front end follows (gpucm/logs.py)."""
+    from gpucm import logs, paths
+    from gpucm.config_file import ConfigError, read_config
+
+    try:
+        config = read_config(paths.config_file())
+    except ConfigError:
+        config = {}  # the services report it
+    return logs.level_from(os.environ, config, debug=getattr(ns, "debug", False), default=default)
 
 
 async def cmd_serve(ns: argparse.Namespace, services: Services) -> int:
@@ -136,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         parser = Parser(prog="gpucm serve", description=DESCRIPTION)
         configure(parser)
         ns = parser.parse_args(argv)
+        import asyncio
+
         return asyncio.run(_run(ns))
     except UsageError as exc:
         text = str(exc)

@@ -22,61 +22,21 @@ from pydantic import (
     model_validator,
 )
 
-Category = Literal["consumer", "professional", "datacenter", "unknown"]
-Vendor = Literal["nvidia", "amd", "intel", "unknown"]
-SortBy = Literal[
-    "price",
-    "price_per_gpu",
-    "performance",
-    "reliability",
-    "value",
-    "gpu_count",
-    "ram",
-    "vram",
-    "storage",
-    "spot",
-]
-SortOrder = Literal["asc", "desc"]
-InstanceStatus = Literal["provisioning", "running", "stopped", "error", "terminated"]
-# GPU time is billed from the start of provisioning
-BILLED: tuple[InstanceStatus, ...] = ("running", "provisioning")
-# How much of an offer a provider has in stock right now. `unknown`: the provider does
-# not say (Paperspace); `none`: sold out, listed so it stays visible and watchable.
-Availability = Literal["high", "medium", "low", "none", "unknown"]
-# The levels a minimum can ask for, lowest first. `unknown` is no level: a minimum
-# (`avail>=low`) is a wish for confirmed stock, so it hides unknown availability.
-StockLevel = Literal["low", "medium", "high"]
-# Why an instance is in its status, where the provider says and the status alone does
-# not: `outbid` (an interruptible machine stopped by a higher bid), `preempted`.
-StatusReason = Literal["outbid", "preempted"]
-
-CATEGORIES: tuple[Category, ...] = ("consumer", "professional", "datacenter", "unknown")
-SORT_KEYS: tuple[SortBy, ...] = (
-    "price",
-    "price_per_gpu",
-    "performance",
-    "reliability",
-    "value",
-    "gpu_count",
-    "ram",
-    "vram",
-    "storage",
-    "spot",
-)
-AVAILABILITY_LEVELS: tuple[Availability, ...] = ("high", "medium", "low", "none", "unknown")
-STOCK_LEVELS: tuple[StockLevel, ...] = ("low", "medium", "high")
-INSTANCE_STATUSES: tuple[InstanceStatus, ...] = (
-    "provisioning",
-    "running",
-    "stopped",
-    "error",
-    "terminated",
-)
-
-
-def levels_at_least(minimum: StockLevel) -> tuple[StockLevel, ...]:
-    """The stock levels that meet a minimum: `low` -> (low, medium, high)."""
-    return STOCK_LEVELS[STOCK_LEVELS.index(minimum) :]
+from gpucm.domain.vocabulary import AVAILABILITY_LEVELS as AVAILABILITY_LEVELS
+from gpucm.domain.vocabulary import BILLED as BILLED
+from gpucm.domain.vocabulary import CATEGORIES as CATEGORIES
+from gpucm.domain.vocabulary import INSTANCE_STATUSES as INSTANCE_STATUSES
+from gpucm.domain.vocabulary import SORT_KEYS as SORT_KEYS
+from gpucm.domain.vocabulary import STOCK_LEVELS as STOCK_LEVELS
+from gpucm.domain.vocabulary import Availability as Availability
+from gpucm.domain.vocabulary import Category as Category
+from gpucm.domain.vocabulary import InstanceStatus as InstanceStatus
+from gpucm.domain.vocabulary import SortBy as SortBy
+from gpucm.domain.vocabulary import SortOrder as SortOrder
+from gpucm.domain.vocabulary import StatusReason as StatusReason
+from gpucm.domain.vocabulary import StockLevel as StockLevel
+from gpucm.domain.vocabulary import Vendor as Vendor
+from gpucm.domain.vocabulary import levels_at_least as levels_at_least
 
 
 class GpuModel(BaseModel):
@@ -296,6 +256,14 @@ class Instance(BaseModel):
     # rented interruptible (spot): a higher bid can stop it
     interruptible: bool = False
     status_reason: StatusReason | None = None
+    # What the spend ledger needs to know about billing. `rate_reported`: the provider
+    # reports `price_per_hour` as the rate it bills this machine (RunPod's pod `cost`,
+    # Vast's `dph_total`), not a list price gpucm looked up. `stopped_per_hour`: what
+    # it bills while stopped (its disk), None where nothing is; `stopped_reported` as
+    # `rate_reported`, for that figure.
+    rate_reported: bool = False
+    stopped_per_hour: float | None = None
+    stopped_reported: bool = False
     provider_data: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from gpucm.domain.clock import month_start
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.events import Events
 from gpucm.engine.ports import EnginePorts
+from gpucm.engine.spend import SpendReport
 from gpucm.providers.errors import ProviderError, redact
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,13 @@ class InstanceManager:
         await self.store.instances.replace_provider(name, instances)
         await self._tell(name, before)
         return SyncOutcome(name, ok=True, instances=len(instances))
+
+    async def spend(self, instance_ids: Iterable[str] = ()) -> SpendReport:
+        """The ledger from this month's start (UTC), and every run of the machines
+        named, whenever they billed."""
+        now = self.ports.clock()
+        intervals = await self.store.spend.intervals(month_start(now), instance_ids=instance_ids)
+        return SpendReport(tuple(intervals), now)
 
     async def list(self, *, include_terminated: bool = False) -> list[Instance]:
         return await self.store.instances.list(include_terminated=include_terminated)

@@ -41,8 +41,8 @@ from gpucm.engine.launch_options import LaunchOptions as LaunchOptions
 from gpucm.engine.launch_options import new_request_id as new_request_id
 from gpucm.engine.launch_options import offer_target, request_fingerprint, request_tag
 from gpucm.engine.launch_options import tagged_label as tagged_label
-from gpucm.engine.ports import EnginePorts
-from gpucm.engine.spend import check_budget
+from gpucm.engine.ports import BudgetLimits, EnginePorts
+from gpucm.engine.spend import BudgetCheck, check_budget, hours_left_in_month
 from gpucm.providers.base import LaunchSpec
 from gpucm.providers.errors import (
     AuthError,
@@ -200,7 +200,7 @@ class Launcher:
         problems.extend(self._resource_problems(quoted, options))
         # what the budget holds now; the launch decides again when it reserves
         committed = await self.store.journal.committed()
-        budget = check_budget(self.ports.settings().budget, committed.per_hour, cost.per_hour)
+        budget = self._check(self.ports.settings().budget, committed, cost.per_hour)
         problems.extend(budget.problems)
         warnings = list(budget.warnings)
         if cost.estimated:
@@ -385,7 +385,7 @@ class Launcher:
         budget = self.ports.settings().budget
 
         def admit(committed: CommittedSpend) -> None:
-            check = check_budget(budget, committed.per_hour, per_hour)
+            check = self._check(budget, committed, per_hour)
             if check.problems:
                 raise OverBudget(
                     "not launched: "
@@ -394,6 +394,17 @@ class Launcher:
                 )
 
         return admit
+
+    def _check(
+        self, budget: BudgetLimits, committed: CommittedSpend, per_hour: float
+    ) -> BudgetCheck:
+        return check_budget(
+            budget,
+            committed.per_hour,
+            per_hour,
+            month_spent=committed.month_spent,
+            month_hours_left=hours_left_in_month(self.ports.clock()),
+        )
 
     async def launch_failing_over(
         self,
@@ -484,6 +495,9 @@ class Launcher:
         if offer is not None:
             update["offer_id"] = instance.offer_id or offer.id
             update["price_per_hour"] = instance.price_per_hour or offer.price_per_hour
+            if not instance.price_per_hour:
+                # the offer's price stands in until a sync brings the provider's rate
+                update["rate_reported"] = False
         if label and not instance.label:
             update["label"] = label
         if origin and not instance.origin:

@@ -34,6 +34,7 @@ from gpucm.store.results import (
     Resolution,
     SearchPage,
     SnapshotResult,
+    SpendInterval,
     TeamEvent,
 )
 
@@ -106,6 +107,14 @@ class Journal(Protocol):
     async def unsettled(self) -> list[LaunchRecord]: ...
 
 
+class SpendReader(Protocol):
+    """The spend ledger (store/spend_ledger.py); written with the instance rows."""
+
+    async def intervals(
+        self, since: datetime | None = None, *, instance_ids: Iterable[str] = ()
+    ) -> list[SpendInterval]: ...
+
+
 class LaunchStore(OfferReader, Protocol):
     """What launching and managing instances read and write."""
 
@@ -114,6 +123,9 @@ class LaunchStore(OfferReader, Protocol):
 
     @property
     def journal(self) -> Journal: ...
+
+    @property
+    def spend(self) -> SpendReader: ...
 
 
 class RefreshStore(Protocol):

@@ -36,6 +36,9 @@ class DemoState(Protocol):
 
 
 PROVISION_SECONDS = 20.0
+# A stopped demo machine bills its disk as RunPod, Vast and Paperspace do: 100 GB at
+# $0.10/GB-month (an estimate, like every demo figure)
+STOPPED_PER_HOUR = 100 * 0.10 / 730
 RESTART_SECONDS = 10.0
 _KEY = "instances:{provider}"
 
@@ -106,6 +109,7 @@ class DemoInstances:
             created_at=datetime.fromisoformat(rec["created_at"]),
             started_at=started if status in ("running", "provisioning") else None,
             interruptible=bool(rec.get("interruptible")),
+            stopped_per_hour=STOPPED_PER_HOUR if self._stops() else None,
             provider_data={"demo": True},
         )
 
@@ -114,6 +118,11 @@ class DemoInstances:
         if rec is None or rec["state"] == "terminated":
             raise NotFound(self._name, f"no instance {provider_id} (demo)")
         return rec
+
+    def _stops(self) -> bool:
+        from gpucm.providers.registry import PROVIDER_META
+
+        return PROVIDER_META[self._name].capabilities.stop_start
 
     def _capability(self, attr: str, sentence: str) -> None:
         from gpucm.providers.registry import PROVIDER_META

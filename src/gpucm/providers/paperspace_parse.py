@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any, Final
 
 from gpucm.domain.models import Availability, Instance, InstanceStatus, Offer, offer_id
+from gpucm.domain.pricing import HOURS_PER_MONTH
 from gpucm.domain.provider_names import PAPERSPACE
 from gpucm.providers.errors import (
     AuthError,
@@ -388,6 +389,7 @@ def parse_machine(item: Any, catalogue: MachineCatalogue | None = None) -> Insta
     if price is None and machine_type is not None:
         price = machine_type.price_per_hour
     public_ip = text(item.get("publicIp"))
+    storage_rate = number(item.get("storageRate"))
     data: dict[str, Any] = {
         "machine_type": label,
         "region": region,
@@ -413,6 +415,9 @@ def parse_machine(item: Any, catalogue: MachineCatalogue | None = None) -> Insta
             ram_gb=_gib(item.get("ram")),
             storage_gb=_gib(item.get("storageTotal")),
             price_per_hour=price,
+            # `storageRate`: by our reading a monthly rate (its unit is undocumented);
+            # the disk bills while the machine is off
+            stopped_per_hour=storage_rate / HOURS_PER_MONTH if storage_rate else None,
             region=region,
             ssh_host=public_ip,
             ssh_port=SSH_PORT if public_ip else None,

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from gpucm.domain.cuda import version_key
 from gpucm.domain.models import Availability, Instance, InstanceStatus, Offer, offer_id
+from gpucm.domain.pricing import HOURS_PER_MONTH
 from gpucm.domain.provider_names import RUNPOD
 from gpucm.providers.errors import (
     AuthError,
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 # RunPod bills container and volume disk separately from the GPU price, at about
 # $0.10/GB-month while the pod runs. No API exposes the rate: a documented constant.
 STORAGE_PRICE_PER_GB_MONTH: Final = 0.10
+# A stopped pod keeps its volume (the container disk is wiped) and bills it at twice
+# the running rate, $0.20/GB-month (RunPod's pricing page); its `cost` then says 0.0.
+STOPPED_VOLUME_PRICE_PER_GB_MONTH: Final = 0.20
 
 SSH_USER: Final = "root"
 GPU_COUNTS: Final = (1, 2, 4, 8)
@@ -473,6 +477,8 @@ def parse_pod(row: Any, now: datetime) -> Instance:
         nonneg(obj(obj(row.get("mounts")).get("persistent")).get("size")),
     ]
     known_disks = [d for d in disks if d is not None]
+    volume_gb = disks[1]
+    cost = nonneg(row.get("cost"))
     started = _when(row.get("startedAt"))
     uptime = nonneg(runtime.get("uptime"))
     if started is None and uptime is not None and status == "running":
@@ -505,7 +511,12 @@ def parse_pod(row: Any, now: datetime) -> Instance:
         gpu_name=text(gpu.get("id")),
         gpu_count=max(whole(gpu.get("count")) or 0, 0),
         storage_gb=sum(known_disks) if known_disks else None,
-        price_per_hour=nonneg(row.get("cost")),
+        # v2's `cost`: "current cost in USD per hour", the rate RunPod bills the pod
+        price_per_hour=cost,
+        rate_reported=cost is not None,
+        stopped_per_hour=volume_gb * STOPPED_VOLUME_PRICE_PER_GB_MONTH / HOURS_PER_MONTH
+        if volume_gb
+        else None,
         region=text(row.get("dataCenterId")),
         image=text(row.get("image")),
         ssh_host=chosen.host if chosen else None,

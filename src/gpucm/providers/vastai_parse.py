@@ -443,7 +443,12 @@ def parse_instance(row: Any) -> Instance:
             cpu_count=nonneg(row.get("cpu_cores_effective")),
             ram_gb=rented_ram_gb(row),
             storage_gb=nonneg(row.get("disk_space")),
+            # the instance's own billed rates: `dph_total` running (storage included),
+            # `storage_total_cost` ($/h) for the disk, which bills while it is stopped
             price_per_hour=nonneg(row.get("dph_total")),
+            rate_reported=nonneg(row.get("dph_total")) is not None,
+            stopped_per_hour=nonneg(row.get("storage_total_cost")),
+            stopped_reported=nonneg(row.get("storage_total_cost")) is not None,
             region=text(row.get("geolocation")),
             image=text(row.get("image_uuid")),
             ssh_host=text(row.get("ssh_host")),

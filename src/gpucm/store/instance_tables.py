@@ -22,11 +22,12 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from gpucm.domain.clock import from_epoch
+from gpucm.domain.clock import from_epoch, month_start
 from gpucm.domain.models import BILLED, Instance, LaunchRecord, LaunchState
 from gpucm.store.database import SqlDatabase, Tx
 from gpucm.store.dialect import Dialect
 from gpucm.store.results import CommittedSpend
+from gpucm.store.spend_ledger import MONTH_SQL, spent, track
 
 # Raises to refuse a launch, given what the budget already holds.
 Admit = Callable[[CommittedSpend], None]
@@ -76,12 +77,15 @@ def _instance_row(instance: Instance, now: float) -> tuple[Any, ...]:
     )
 
 
-def _committed(running: Sequence[Any], in_flight: Sequence[Any]) -> CommittedSpend:
+def _committed(
+    running: Sequence[Any], in_flight: Sequence[Any], month: Iterable[Sequence[Any]], now: datetime
+) -> CommittedSpend:
     return CommittedSpend(
         running_per_hour=float(running[0][0]),
         running=int(running[0][1]),
         in_flight_per_hour=float(in_flight[0][0]),
         in_flight=int(in_flight[0][1]),
+        month_spent=spent(month, month_start(now).timestamp(), now.timestamp()),
     )
 
 
@@ -93,6 +97,7 @@ class InstanceTable:
         now = self._db.now().timestamp()
         async with self._db.write() as conn:
             await conn.execute(_UPSERT_INSTANCE, _instance_row(instance, now))
+            await track(conn, [instance], now)
             conn.changed("instances", instance.provider)
 
     async def replace_provider(self, provider: str, instances: Sequence[Instance]) -> None:
@@ -129,6 +134,7 @@ class InstanceTable:
             await conn.executemany(
                 _UPSERT_INSTANCE, [_instance_row(i, now.timestamp()) for i in rows]
             )
+            await track(conn, rows, now.timestamp())
             if self._differs(known, rows):
                 conn.changed("instances", provider)
             # terminated machines older than a week are history nobody looks at
@@ -281,6 +287,7 @@ class LaunchJournal:
         now = self._db.now().timestamp()
         async with self._db.write() as conn:
             await conn.execute(_UPSERT_INSTANCE, _instance_row(instance, now))
+            await track(conn, [instance], now)
             await conn.execute(
                 "UPDATE launch_journal SET state = 'done', updated_at = ?, instance_id = ?,"
                 " error = NULL WHERE request_id = ?",
@@ -295,17 +302,24 @@ class LaunchJournal:
     async def committed(self) -> CommittedSpend:
         """What the budget holds now (for a confirmation; `begin` decides on its own
         reading, inside its transaction)."""
-        running, in_flight = await self._db.select_many(
-            [(self._running_sql, ()), (_IN_FLIGHT_SQL, ("",))]
+        now = self._db.now()
+        running, in_flight, month = await self._db.select_many(
+            [
+                (self._running_sql, ()),
+                (_IN_FLIGHT_SQL, ("",)),
+                (MONTH_SQL, (month_start(now).timestamp(),)),
+            ]
         )
-        return _committed(running, in_flight)
+        return _committed(running, in_flight, month, now)
 
     async def _committed_in(self, conn: Tx, request_id: str) -> CommittedSpend:
         """What the budget holds, read inside a write transaction; a request being
         pended again does not count its own earlier reservation."""
+        now = self._db.now()
         running = await conn.fetch(self._running_sql)
         in_flight = await conn.fetch(_IN_FLIGHT_SQL, (request_id,))
-        return _committed(running, in_flight)
+        month = await conn.fetch(MONTH_SQL, (month_start(now).timestamp(),))
+        return _committed(running, in_flight, month, now)
 
     async def get(self, request_id: str) -> LaunchRecord | None:
         rows = await self._db.select(

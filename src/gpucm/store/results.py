@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal
 
 from gpucm.domain.models import Offer
-
-Resolution = Literal["raw", "hourly", "daily"]
-RESOLUTIONS: tuple[Resolution, ...] = get_args(Resolution)
+from gpucm.domain.vocabulary import RESOLUTIONS as RESOLUTIONS
+from gpucm.domain.vocabulary import Resolution as Resolution
 
 # How long each resolution of the price history is kept (the daily rollup for ever).
 RAW_RETENTION = timedelta(days=3)
@@ -54,10 +53,40 @@ class CommittedSpend:
     running: int
     in_flight_per_hour: float
     in_flight: int
+    # this calendar month's spend so far (UTC), from the spend ledger
+    month_spent: float = 0.0
 
     @property
     def per_hour(self) -> float:
         return self.running_per_hour + self.in_flight_per_hour
+
+
+SpendKind = Literal["compute", "storage"]
+
+
+@dataclass(frozen=True)
+class SpendInterval:
+    """One stretch of a machine's billing at one rate (store/spend_ledger.py):
+    compute while it runs or starts, storage while it is stopped and its provider
+    bills the disk. Open (no `ended_at`) while it lasts."""
+
+    instance_id: str
+    provider: str
+    name: str
+    gpu: str
+    launched_by: str | None
+    kind: SpendKind
+    started_at: datetime
+    ended_at: datetime | None
+    rate: float  # $/h
+    reported: bool  # the provider's own billed rate, not gpucm's estimate
+
+    def cost(self, since: datetime | None, until: datetime) -> float:
+        """What this interval billed between `since` and `until` (an open one runs
+        to `until`)."""
+        start = self.started_at if since is None else max(self.started_at, since)
+        end = until if self.ended_at is None else min(self.ended_at, until)
+        return self.rate * max(0.0, (end - start).total_seconds()) / 3600
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,29 @@ UPDATE offers SET availability = 'none' WHERE available = 0;
 ALTER TABLE offers ADD COLUMN min_bid_per_gpu_hour REAL;
 """
 
+# The spend ledger (store/spend_ledger.py): each machine's billed intervals, kept
+# apart from `instances` (whose terminated rows are pruned after a week) so spend
+# outlives the machine. `kind`: compute (running or starting) or storage (stopped,
+# where the provider bills the disk); `reported`: 1 when the rate is the provider's
+# own billed figure, 0 when gpucm estimated it; an open interval has no `ended_at`.
+SPEND_INTERVALS = """
+CREATE TABLE spend_intervals (
+    id           INTEGER PRIMARY KEY,
+    instance_id  TEXT NOT NULL,
+    provider     TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    gpu          TEXT NOT NULL,
+    launched_by  TEXT,
+    kind         TEXT NOT NULL,
+    started_at   REAL NOT NULL,
+    ended_at     REAL,
+    rate         REAL NOT NULL,
+    reported     INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX spend_intervals_instance ON spend_intervals(instance_id, started_at, kind);
+CREATE INDEX spend_intervals_ended ON spend_intervals(ended_at);
+"""
+
 # The events gpucm sends out (store/event_outbox.py): one row per event key, so each
 # is sent once across processes and restarts.
 _EVENT_OUTBOX = """
@@ -297,7 +320,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(5, "launch journal: fingerprints, budget reservations", _JOURNAL_RESERVATIONS),
     Migration(6, "offer availability level and minimum bid", _AVAILABILITY_AND_BID),
-    Migration(7, "the outbox of events sent out", _EVENT_OUTBOX),
+    Migration(7, "the spend ledger", SPEND_INTERVALS),
+    Migration(8, "the outbox of events sent out", _EVENT_OUTBOX),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

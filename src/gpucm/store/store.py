@@ -8,6 +8,7 @@ made of one module per concern, each over a database layer:
 - provider health: `store/health.py`
 - instances and the launch journal: `store/instance_tables.py` (`store.instances`,
   `store.journal`)
+- the spend ledger: `store/spend_ledger.py` (`store.spend`)
 - watch alerts: `store/alert_table.py` (`store.alerts`)
 - events sent out: `store/event_outbox.py` (`store.events`)
 - the demo market's state: `store/demo_state.py` (`store.demo_state`)
@@ -44,6 +45,7 @@ from gpucm.store.results import HistoryPoint, Resolution
 from gpucm.store.results import ProviderPrices as ProviderPrices
 from gpucm.store.results import SearchPage as SearchPage
 from gpucm.store.results import SnapshotResult as SnapshotResult
+from gpucm.store.spend_ledger import SpendLedger
 from gpucm.store.stats import StatsReader
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ class Store:
         self.provider_health = HealthTable(db)
         self.instances = InstanceTable(db)
         self.journal = LaunchJournal(db)
+        self.spend = SpendLedger(db)
         self.alerts = AlertTable(db, owner=team.who if team is not None else None)
         self.demo_state = DemoStateTable(db)
         self.events = EventOutbox(db)

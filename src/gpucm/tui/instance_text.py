@@ -17,7 +17,6 @@ from gpucm.engine.instances import ssh_command
 
 if TYPE_CHECKING:
     from gpucm.config import BudgetSettings
-    from gpucm.engine.spend import Spend
 
 __all__ = [
     "VERBS",
@@ -99,22 +98,29 @@ def uptime(instance: Instance, now: datetime) -> str:
     return fmt.duration(now - since)
 
 
-def budget_line(budget: BudgetSettings, current: Spend) -> tuple[str, float] | None:
-    """The budget as `$x/h of $y/h (z%)` and its fullest fraction, or None if none set."""
+def budget_line(
+    budget: BudgetSettings, per_hour: float, month_end: float = 0.0, *, short: bool = False
+) -> tuple[str, float] | None:
+    """The budget as `$x/h of $y/h (z%)` (and the month as spent plus the rate to its
+    end, against the monthly budget), and its fullest fraction; None if none is set.
+    `short`: the percentages only, for a narrow header."""
     parts: list[str] = []
     fullest = 0.0
     if budget.max_hourly_usd is not None:
-        fraction = current.per_hour / budget.max_hourly_usd
+        fraction = per_hour / budget.max_hourly_usd
         fullest = max(fullest, fraction)
         parts.append(
-            f"{fmt.price(current.per_hour)}/h of {fmt.price(budget.max_hourly_usd)}/h "
-            f"({fraction:.0%})"
+            f"{fraction:.0%} of {fmt.price(budget.max_hourly_usd)}/h"
+            if short
+            else f"{fmt.price(per_hour)}/h of {fmt.price(budget.max_hourly_usd)}/h ({fraction:.0%})"
         )
     if budget.monthly_usd is not None:
-        fraction = current.per_month / budget.monthly_usd
+        fraction = month_end / budget.monthly_usd
         fullest = max(fullest, fraction)
         parts.append(
-            f"{fmt.price(current.per_month)}/month of {fmt.price(budget.monthly_usd)}/month "
+            f"{fraction:.0%} of {fmt.price(budget.monthly_usd)}/mo"
+            if short
+            else f"month-end {fmt.price(month_end)} of {fmt.price(budget.monthly_usd)} "
             f"({fraction:.0%})"
         )
     if not parts:

@@ -65,6 +65,14 @@ _COPIED: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("watch_alerts", ("watch", "channel", "alert_key", "fired_at", "detail")),
+    # the ledger's ids are the team store's own (an identity): copied without them
+    (
+        "spend_intervals",
+        (
+            "instance_id", "provider", "name", "gpu", "launched_by", "kind",
+            "started_at", "ended_at", "rate", "reported",
+        ),
+    ),
 )  # fmt: skip
 
 

@@ -187,7 +187,26 @@ CREATE TABLE watch_alerts (
 );
 """
 
-# The events gpucm sends out (store/event_outbox.py), as SQLite's migration 7.
+# SQLite's spend ledger (store/schema.py SPEND_INTERVALS), its id an identity column
+_SPEND_INTERVALS = """
+CREATE TABLE spend_intervals (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    instance_id  TEXT COLLATE "C" NOT NULL,
+    provider     TEXT COLLATE "C" NOT NULL,
+    name         TEXT NOT NULL,
+    gpu          TEXT NOT NULL,
+    launched_by  TEXT,
+    kind         TEXT NOT NULL,
+    started_at   DOUBLE PRECISION NOT NULL,
+    ended_at     DOUBLE PRECISION,
+    rate         DOUBLE PRECISION NOT NULL,
+    reported     BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX spend_intervals_instance ON spend_intervals (instance_id, started_at, kind);
+CREATE INDEX spend_intervals_ended ON spend_intervals (ended_at);
+"""
+
+# The events gpucm sends out (store/event_outbox.py), as SQLite's migration 8.
 _EVENT_OUTBOX = """
 CREATE TABLE event_outbox (
     event_key   TEXT COLLATE "C" PRIMARY KEY,
@@ -204,7 +223,8 @@ CREATE INDEX event_outbox_state ON event_outbox (state, created_at);
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the team store: offers, history, health, instances, journal", _TEAM_STORE),
-    Migration(2, "the outbox of events sent out", _EVENT_OUTBOX),
+    Migration(2, "the spend ledger", _SPEND_INTERVALS),
+    Migration(3, "the outbox of events sent out", _EVENT_OUTBOX),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -27,12 +27,20 @@ __all__ = ["InstanceDetailScreen"]
 class InstanceDetailScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "close", "Close")]
 
-    def __init__(self, instance: Instance, now: datetime, price: str | None = None) -> None:
+    def __init__(
+        self,
+        instance: Instance,
+        now: datetime,
+        price: str | None = None,
+        spent: str | None = None,
+    ) -> None:
         super().__init__()
         self.instance = instance
         self.now = now
         # the price line as the manager shows it (the confirmed price and the rate)
         self.price = price
+        # the machine's whole spend from the ledger, as the manager shows it
+        self.spent = spent
 
     def compose(self) -> ComposeResult:
         inst = self.instance
@@ -52,7 +60,14 @@ class InstanceDetailScreen(ModalScreen[None]):
             ),
             ("Price", self.price or f"{fmt.price(inst.price_per_hour)}/h"),
             ("Uptime", uptime(inst, self.now)),
-            ("Accrued", fmt.price(accrued(inst, self.now))),
+            (
+                "Accrued",
+                f"{self.spent} (every run"
+                + ("; ~: gpucm's estimate" if self.spent.startswith("~") else "")
+                + ")"
+                if self.spent
+                else fmt.price(accrued(inst, self.now)),
+            ),
             ("Region", inst.region or "-"),
             ("Image", inst.image or "the provider's default"),
             ("SSH", shlex.join(command) if command else "-"),

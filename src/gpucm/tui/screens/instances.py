@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shlex
 import subprocess
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast, runtime_checkable
 
 from rich.text import Text
@@ -25,7 +26,12 @@ from gpucm import formatting as fmt
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.instances import Action, SyncOutcome, is_demo, ssh_command
-from gpucm.engine.spend import accrued, spend
+from gpucm.engine.spend import (
+    SpendReport,
+    accrued,
+    amount_text,
+    hours_left_in_month,
+)
 from gpucm.tui.instance_text import (
     VERBS,
     Confirmed,
@@ -139,6 +145,9 @@ class InstancesScreen(Screen[None]):
         self._errors: dict[str, str | None] = {}
         # request id -> the price its confirmation showed (from the launch journal)
         self.confirmed: dict[str, Confirmed | None] = {}
+        # the spend ledger as last read; the 1 s tick moves it on without a read
+        self.report: SpendReport | None = None
+        self._header: tuple[str, bool, bool] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="▦")
@@ -161,6 +170,7 @@ class InstancesScreen(Screen[None]):
         self.sub_title = "DEMO market (simulated)" if self.services.demo else "live"
         self.table.focus()
         self.reload()
+        self.set_interval(1.0, self.tick, name="instances-tick")
         app = self._gpucm_app()
         if app is not None:
             app.follow_instances(True)
@@ -200,7 +210,9 @@ class InstancesScreen(Screen[None]):
 
     @work(group="instances-load", exclusive=True, exit_on_error=False)
     async def reload(self) -> None:
-        listed = await self.services.instances.list(include_terminated=self.show_terminated)
+        manager = self.services.instances
+        listed = await manager.list(include_terminated=self.show_terminated)
+        self.report = await manager.spend([i.id for i in listed])
         journal = self.services.store.journal
         for instance in listed:
             request = instance.request_id
@@ -228,10 +240,38 @@ class InstancesScreen(Screen[None]):
             "status": Cell((instance.status, status)),
             "uptime": Cell(uptime(instance, now), right=True),
             "price": Cell(price, right=True),
-            "accrued": Cell(fmt.price(accrued(instance, now)), right=True),
+            "accrued": self._accrued(instance, now),
             "ssh": Cell(ssh_endpoint(instance)),
             "by": Cell(instance.launched_by or "-"),
         }
+
+    def _accrued(self, instance: Instance, now: datetime) -> Cell:
+        """The machine's whole spend from the ledger, every run (~: estimated)."""
+        report = self.report.tick(now) if self.report is not None else None
+        amount = report.machine(instance.id) if report is not None else None
+        if amount is not None:
+            return Cell(amount_text(amount), right=True)
+        return Cell(fmt.price(accrued(instance, now)), right=True)
+
+    def tick(self) -> None:
+        """Every second: the accrued figures and uptimes move on from each rate and
+        the time gone by, and only the cells that changed are repainted (no store
+        read, no new table)."""
+        if self.report is None or not self.instances:
+            return
+        now = self.services.clock()
+        changes = {}
+        for instance in self.instances.values():
+            changes[instance.id] = {
+                "accrued": self._accrued(instance, now),
+                "uptime": Cell(uptime(instance, now), right=True),
+            }
+        self.table.update_cells(changes)
+        self._show_spend()
+
+    def on_resize(self) -> None:
+        self._header = None
+        self._show_spend()
 
     def _show(self, listed: list[Instance]) -> None:
         table = self.table
@@ -242,7 +282,8 @@ class InstancesScreen(Screen[None]):
         table.set_data(columns, rows, cursor=keep)
         if self._focus is not None and self._focus in self.instances:
             self._focus = None
-        self._show_spend(listed)
+        self._header = None
+        self._show_spend()
         self._show_detail()
         self.refresh_bindings()
 
@@ -250,28 +291,65 @@ class InstancesScreen(Screen[None]):
         self._focus = instance_id
         self.reload()
 
-    def _show_spend(self, listed: list[Instance]) -> None:
+    def _show_spend(self) -> None:
+        """The header: what bills now, today and this month (UTC), the budget; the
+        team's when the store is a team's. As many words as the width takes."""
+        if self.report is None:
+            return
         now = self.services.clock()
-        current = spend(listed, now)
-        line = Text()
-        if self.services.team is not None:
-            line.append("team: ")
-        line.append(f"{fmt.price(current.per_hour)}/h", style="bold")
-        line.append(f" for {current.instances} running or starting of {len(listed)}")
-        line.append(f"  ·  accrued {fmt.price(current.accrued)}")
-        budget = budget_line(self.services.settings.budget, current)
-        widget = self.query_one("#instances-spend", Static)
-        warn = over = False
-        if budget is not None:
-            text, fullest = budget
-            line.append(f"  ·  {text}")
-            warn = fullest >= self.services.settings.budget.warn_fraction
-            over = fullest > 1
+        summary = self.report.tick(now).summary
+        budget = self.services.settings.budget
+        month_end = summary.month.usd + summary.per_hour * hours_left_in_month(now)
+        team = "team: " if self.services.team is not None else ""
         failing = sorted(display_name(p) for p, e in self._errors.items() if e)
-        if failing:
-            line.append(f"  ·  sync failing: {', '.join(failing)}")
-        widget.update(line)
-        widget.set_class(warn and not over, "-warn")
+        estimated = summary.month.estimated
+        width = self.query_one("#instances-spend", Static).size.width or 80
+        live = len([i for i in self.instances.values() if i.status != "terminated"])
+        lines = []
+        for short in (False, True):
+            parts = [
+                f"{summary.running} of {live} running"
+                if not short
+                else f"{summary.running} running",
+                f"today {amount_text(summary.today)}",
+                f"{'this month' if not short else 'month'} {amount_text(summary.month)}"
+                + (" (UTC)" if not short else ""),
+            ]
+            line = budget_line(budget, summary.per_hour, month_end, short=short)
+            if line is not None:
+                parts.append(line[0])
+            if estimated:
+                parts.append("~ estimated" if not short else "~ est.")
+            if failing:
+                parts.append(f"sync failing: {', '.join(failing)}")
+            lines.append(parts)
+        rate = f"{team}{fmt.price(summary.per_hour)}/h"
+        sep = " · "
+        chosen = lines[-1]
+        for parts in lines:
+            if len(rate) + sum(len(p) + len(sep) for p in parts) <= width:
+                chosen = parts
+                break
+        fullest = 0.0
+        full = budget_line(budget, summary.per_hour, month_end)
+        if full is not None:
+            fullest = full[1]
+        warn = fullest >= budget.warn_fraction and fullest <= 1
+        over = fullest > 1
+        key = (rate + sep + sep.join(chosen), warn, over)
+        if key == self._header:
+            return  # nothing moved: no repaint
+        self._header = key
+        text = Text()
+        if team:
+            text.append(team)
+        text.append(f"{fmt.price(summary.per_hour)}/h", style="bold")
+        for part in chosen:
+            text.append(sep)
+            text.append(part)
+        widget = self.query_one("#instances-spend", Static)
+        widget.update(text)
+        widget.set_class(warn, "-warn")
         widget.set_class(over, "-over")
 
     def _show_detail(self) -> None:
@@ -443,7 +521,9 @@ class InstancesScreen(Screen[None]):
         instance = self.current
         if instance is not None:
             price = price_sentence(instance, self.confirmed_price(instance))
-            self.app.push_screen(InstanceDetailScreen(instance, self.services.clock(), price=price))
+            now = self.services.clock()
+            spent = self._accrued(instance, now).plain
+            self.app.push_screen(InstanceDetailScreen(instance, now, price=price, spent=spent))
 
     def _clean(self, text: str) -> str:
         return clean(text, self.services.settings.secrets())

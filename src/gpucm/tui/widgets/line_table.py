@@ -11,7 +11,7 @@ marked `fill` takes what is left and its cells fit themselves to it ("a b +2").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -176,6 +176,41 @@ class LineTable(ScrollView, can_focus=True):
         self._scroll_to_cursor(top=cursor is None)
         self.refresh()
         self._announce()
+
+    def update_cells(self, changes: Mapping[str, Mapping[str, Cell]]) -> int:
+        """Change some cells in place (row key -> column key -> cell) and repaint only
+        their lines, unless a cell no longer fits its column: then the table is laid
+        out again. Cells equal to what is shown are skipped; returns how many changed."""
+        changed_rows: list[int] = []
+        relayout = False
+        for key, cells in changes.items():
+            index = self._index.get(key)
+            if index is None:
+                continue
+            row = self.rows[index][1]
+            touched = False
+            for column, cell in cells.items():
+                old = row.get(column)
+                if old is not None and old.plain == cell.plain and old.parts == cell.parts:
+                    continue
+                row[column] = cell
+                touched = True
+                position = self._column_index.get(column)
+                if position is not None and position < len(self._widths):
+                    relayout |= cell.width > self._widths[position]
+            if touched:
+                changed_rows.append(index)
+        if relayout:
+            self._lay_out()
+            self.refresh()
+        else:
+            for index in changed_rows:
+                self.refresh_line(index + 1)  # line 0 is the header
+        return len(changed_rows)
+
+    @property
+    def _column_index(self) -> dict[str, int]:
+        return {column.key: i for i, column in enumerate(self.columns)}
 
     @property
     def row_count(self) -> int:
