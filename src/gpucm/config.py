@@ -23,6 +23,7 @@ from gpucm import paths
 from gpucm.config_file import ConfigError as ConfigError
 from gpucm.config_file import key_is_set, parse_log_level, read_config
 from gpucm.db_location import database_passwords
+from gpucm.domain.event_kinds import EVENT_KINDS as EVENT_KINDS
 from gpucm.domain.provider_names import KEY_ENV, PROVIDERS, URL_ENV, canonical_provider
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,38 @@ class BudgetSettings(BaseModel):
     warn_fraction: float = Field(default=0.8, gt=0, le=1)
 
 
+class EventSettings(BaseModel):
+    """`[events]`: where launch and instance events go (engine/events.py). The webhook
+    URL often carries a token (a Slack incoming webhook's path is one): kept secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhook_url: SecretStr | None = Field(default=None, repr=False)
+    command: str | None = None
+    kinds: tuple[str, ...] = EVENT_KINDS
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _usable_webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        problem = url_problem(value.get_secret_value().strip())
+        if problem:
+            raise ValueError(problem)
+        return SecretStr(value.get_secret_value().strip())
+
+    def webhook(self) -> str | None:
+        return self.webhook_url.get_secret_value() if self.webhook_url else None
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in value if k not in EVENT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown event kind {unknown[0]!r} (known: {', '.join(EVENT_KINDS)})")
+        return value
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -93,6 +126,7 @@ class Settings(BaseModel):
     budget: BudgetSettings = BudgetSettings()
     webhook_url: str | None = None
     watch_command: str | None = None
+    events: EventSettings = EventSettings()
     # seconds to wait for a provider's answer (GPUCM_HTTP_TIMEOUT); slow proxies need more
     http_timeout: float = Field(default=30.0, gt=0, le=600)
     # the store: a file path, sqlite:///PATH or a team's postgresql:// URL (read by
@@ -124,6 +158,8 @@ class Settings(BaseModel):
             for s in self.providers.values()
             if s.api_key and s.api_key.get_secret_value()
         ]
+        hook = self.events.webhook_url
+        keys += [hook.get_secret_value()] if hook else []
         return keys + database_passwords(self.database_url, os.environ.get("DATABASE_URL"))
 
 

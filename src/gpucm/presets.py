@@ -9,9 +9,14 @@
     min_offers = 10              # at least N matching offers
     new_provider = true          # a provider that did not offer it before
 
+    [watches.cheap-4090.launch]  # optional: a snipe (gpucm/launch_template.py)
+    max_price_per_hour = 0.45
+    armed = "2026-12-07T15:30:00+00:00"
+
 A filter is stored as query text (the language of the query bar) so the file reads the
 way the user typed it. A watch needs a filter or a query and at least one condition;
-each condition raises its own alerts.
+each condition raises its own alerts. A watch with a launch action may have no
+condition: any matching offer within its max $/h fires it.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ from gpucm import paths
 from gpucm.config_file import read_toml
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.query import QueryError, parse_query
+from gpucm.launch_template import LaunchTemplate, TemplateError, parse_template
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
-_WATCH_KEYS = {"filter", "query", "price_at_or_under", "min_offers", "new_provider"}
+_WATCH_KEYS = {"filter", "query", "price_at_or_under", "min_offers", "new_provider", "launch"}
 
 
 class PresetError(ValueError):
@@ -54,6 +60,12 @@ class Watch:
     price_at_or_under: float | None = None
     min_offers: int | None = None
     new_provider: bool = False
+    launch: LaunchTemplate | None = None
+
+    @property
+    def armed(self) -> bool:
+        """It launches when it matches: the user armed its launch action."""
+        return self.launch is not None and self.launch.armed is not None
 
     def query(self) -> SearchQuery:
         return parse_query(self.query_text)
@@ -70,7 +82,11 @@ class Watch:
 
     def describe(self) -> str:
         what = f"filter {self.filter_name}" if self.filter_name else repr(self.query_text)
-        return f"{what}: {' or '.join(self.conditions())}"
+        said = f"{what}: {' or '.join(self.conditions())}" if self.conditions() else what
+        if self.launch is not None:
+            state = "ARMED, launches" if self.armed else "disarmed; would launch"
+            said += f"; {state} {self.launch.describe()}"
+        return said
 
     def to_toml(self) -> dict[str, Any]:
         data: dict[str, Any] = (
@@ -82,6 +98,8 @@ class Watch:
             data["min_offers"] = self.min_offers
         if self.new_provider:
             data["new_provider"] = True
+        if self.launch is not None:
+            data["launch"] = self.launch.to_toml()
         return data
 
 
@@ -130,6 +148,12 @@ def _parse_watch(name: str, raw: Any, filters: dict[str, str], where: str) -> Wa
     new_provider = raw.get("new_provider", False)
     if not isinstance(new_provider, bool):
         raise PresetError(f"{where}.new_provider: must be true or false")
+    launch = None
+    if "launch" in raw:
+        try:
+            launch = parse_template(raw["launch"])
+        except TemplateError as exc:
+            raise PresetError(f"{where}.launch: {exc}") from None
     watch = Watch(
         name=name,
         query_text=text,
@@ -137,10 +161,12 @@ def _parse_watch(name: str, raw: Any, filters: dict[str, str], where: str) -> Wa
         price_at_or_under=None if price is None else float(_number(price, f"{where}.price")),
         min_offers=None if count is None else _number(count, f"{where}.min_offers", integer=True),
         new_provider=new_provider,
+        launch=launch,
     )
-    if not watch.conditions():
+    if not watch.conditions() and launch is None:
         raise PresetError(
-            f"{where}: needs a condition: price_at_or_under, min_offers or new_provider"
+            f"{where}: needs a condition: price_at_or_under, min_offers, new_provider"
+            " or a launch action"
         )
     return watch
 
@@ -182,7 +208,9 @@ def load_book(path: Path | None = None) -> PresetBook:
 def _write(path: Path, data: dict[str, Any]) -> None:
     parse_book(data, str(path))  # never write a file the next read would refuse
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    # one temporary file per writer: two processes saving at once (two `gpucm watch
+    # --once` disarming a watch) must not write into one file
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as fh:
             fh.write(b"# gpucm saved filters and watches (see `gpucm watch --help`)\n")
@@ -223,6 +251,30 @@ def save_watch(watch: Watch, path: Path | None = None) -> None:
     data = _read(path)
     data.setdefault("watches", {})[watch.name] = watch.to_toml()
     _write(path, data)
+
+
+def set_armed(
+    name: str, armed: str | None, *, was: str | None = None, path: Path | None = None
+) -> bool:
+    """Arm a watch's launch action (`armed`: the time) or disarm it (None). With `was`,
+    only if it is still armed at that time (a watch re-armed meanwhile stays armed).
+    Returns whether the file changed."""
+    path = path or paths.presets_file()
+    data = _read(path)
+    raw = data.get("watches", {}).get(name)
+    if not isinstance(raw, dict) or not isinstance(raw.get("launch"), dict):
+        raise PresetError(f"no watch named {name!r} with a launch action")
+    launch = raw["launch"]
+    if was is not None and launch.get("armed") != was:
+        return False
+    if armed is None:
+        if "armed" not in launch:
+            return False
+        del launch["armed"]
+    else:
+        launch["armed"] = armed
+    _write(path, data)
+    return True
 
 
 def delete_watch(name: str, path: Path | None = None) -> None:

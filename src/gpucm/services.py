@@ -32,12 +32,15 @@ from gpucm.store.store import Store
 if TYPE_CHECKING:
     import httpx
 
+    from gpucm.engine.events import EventSender
     from gpucm.engine.instances import InstanceManager
     from gpucm.engine.launch_flow import LaunchFlow
     from gpucm.engine.launcher import Launcher
     from gpucm.engine.ports import EnginePorts, Team
     from gpucm.engine.refresher import Refresher, RefreshOutcome
     from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler, RefreshWorkers
+    from gpucm.engine.snipe import Sniper
+    from gpucm.presets import Watch
     from gpucm.providers.base import InstanceControl, OfferSource
     from gpucm.providers.demo import DemoMarket
 
@@ -153,6 +156,7 @@ class Services:
             clock=self.clock,
             # launches record who sent them where a team shares the store
             who=self.who if self.team is not None else "",
+            events=self.store.events,
         )
 
     @property
@@ -181,6 +185,44 @@ class Services:
         from gpucm.engine.launcher import Launcher
 
         return Launcher(self.ports)
+
+    def event_sender(self) -> EventSender:
+        """Sends the outbox's events to `[events]` in config.toml."""
+        from gpucm.engine.events import EventSender
+
+        return EventSender(
+            self.store.events, lambda: self.settings.events, transport=self.transport
+        )
+
+    async def send_events(self) -> None:
+        """Deliver pending events; a failing hook (or store) is logged, never raised:
+        the events wait in the outbox for the next try."""
+        try:
+            results = await self.event_sender().flush()
+        except Exception as exc:
+            log.warning("sending events failed: %s", exc)
+            return
+        for result in results:
+            if not result.ok:
+                log.warning("event to %s failed: %s", result.target, result.detail)
+
+    def sniper(self) -> Sniper:
+        """What fires armed watches: the launch flow, this user's environment for the
+        templates' env names, and filters.toml to disarm them in."""
+        from gpucm.engine.snipe import Sniper
+        from gpucm.presets import set_armed
+
+        def disarm(watch: Watch) -> None:
+            assert watch.launch is not None
+            set_armed(watch.name, None, was=watch.launch.armed)
+
+        return Sniper(
+            self.launch_flow,
+            self.store,
+            owner=self.who.partition("@")[0],
+            env=os.environ,
+            disarm=disarm,
+        )
 
     @property
     def instances(self) -> InstanceManager:

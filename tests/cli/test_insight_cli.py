@@ -197,6 +197,12 @@ def test_watch_list(capsys: Capsys) -> None:
     run(capsys, "watch", "add", "w", "--filter", "f", "--new-provider", "--min-offers", "4")
     _, out, _ = run(capsys, "watch", "list", "--json")
     assert json.loads(out) == [
-        {"name": "w", "query": "gpu=L40S", "conditions": [">= 4 offers", "a new provider"]}
+        {
+            "name": "w",
+            "query": "gpu=L40S",
+            "conditions": [">= 4 offers", "a new provider"],
+            "launch": None,
+            "armed": False,
+        }
     ]
     assert timedelta

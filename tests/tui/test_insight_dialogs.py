@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.screen import Screen
-from textual.widgets import DataTable, Input
+from textual.widgets import Checkbox, DataTable, Input
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import SearchQuery
@@ -80,3 +80,29 @@ async def test_watch_dialog_needs_a_condition(tmp_path: Path) -> None:
         await pilot.pause()
     assert app.result == Watch("w1", 'gpu="RTX 4090"', price_at_or_under=0.35)
     assert load_book(path).watches["w1"].price_at_or_under == 0.35
+
+
+async def test_watch_dialog_arms_a_launch_only_after_saying_its_price(tmp_path: Path) -> None:
+    path = tmp_path / "filters.toml"
+    app = Host(WatchFormScreen('gpu="RTX 4090"', path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.query_one("#watch-name", Input).value = "snipe"
+        screen.query_one("#watch-launch", Checkbox).value = True
+        screen.query_one("#watch-env", Input).value = "VAST_AI_API_KEY"
+        screen.query_one("#watch-name", Input).focus()
+        await pilot.press("enter")
+        assert "max $/h" in str(screen.query_one("#watch-error").render())
+        screen.query_one("#watch-max", Input).value = "0.4"
+        await pilot.press("enter")
+        assert "API keys" in str(screen.query_one("#watch-error").render())
+        screen.query_one("#watch-env", Input).value = "HF_TOKEN"
+        await pilot.press("enter")
+        said = str(screen.query_one("#watch-error").render())
+        assert "LAUNCHES WITHOUT ASKING" in said and "$0.400/h" in said
+        assert app.result == "not dismissed" and not path.exists()  # not armed yet
+        await pilot.press("enter")
+        await pilot.pause()
+    watch = load_book(path).watches["snipe"]
+    assert watch.armed and watch.launch is not None
+    assert watch.launch.max_price_per_hour == 0.4 and watch.launch.env == ("HF_TOKEN",)

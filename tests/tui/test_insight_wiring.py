@@ -10,12 +10,14 @@ from gpucm import paths
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.pricing import all_in
 from gpucm.domain.query import format_query, parse_query
+from gpucm.launch_template import LaunchTemplate
 from gpucm.presets import Watch, load_book, save_filter, save_watch
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
 from gpucm.tui.screens.compare import CompareScreen
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.stats import StatsScreen
+from gpucm.tui.widgets.status_bar import StatusBar
 from tests.conftest import SteppedClock as Clock
 
 
@@ -129,3 +131,40 @@ async def test_compare_prices_the_planned_disk_all_in(stepped_market: Services) 
             assert screen.cell(label, i).startswith(fmt.price(all_in(offer, 200).per_hour))
         assert screen.cell(label, 0).endswith("★")
         assert format_query(main.search).count("storage>=200") == 1
+
+
+async def test_an_armed_watch_shows_in_the_status_bar_and_launches_once_from_the_tui(
+    stepped_market: Services,
+) -> None:
+    cheapest = (
+        await stepped_market.store.search(SearchQuery(gpu_models=("RTX 4090",), limit=1))
+    ).offers[0]
+    ceiling = round(cheapest.price_per_hour * 1.5, 3)
+    template = LaunchTemplate(max_price_per_hour=ceiling, armed="2026-11-26T12:00:00+00:00")
+    save_watch(Watch("snipe", 'gpu="RTX 4090"', launch=template), paths.presets_file())
+    app = GpucmApp(stepped_market, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        await main.update_status().wait()
+        assert "1 armed" in str(main.query_one(StatusBar).render())
+        await refresh(app)
+        watches = app._watches
+        assert watches is not None
+        (fired,) = watches.sniped
+        assert fired.fired and len(fired.instances) == 1
+        assert fired.instances[0].origin == "watch snipe"
+        assert [n.title for n in app._notifications].count("Watch launched") == 1
+        await main.update_status().wait()
+        assert "armed" not in str(main.query_one(StatusBar).render())
+        await refresh(app)  # disarmed: nothing more
+        assert len(watches.sniped) == 1
+        app.open_instances()  # the instance manager names the watch it came from
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "launched by watch snipe" in str(app.screen.query_one("#instances-detail").render())
+    listed = await stepped_market.instances.list()
+    assert [i.origin for i in listed] == ["watch snipe"]
+    assert not load_book(paths.presets_file()).watches["snipe"].armed

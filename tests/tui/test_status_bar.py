@@ -26,3 +26,16 @@ def test_in_a_team_who_refreshes_shows_on_an_80_column_terminal() -> None:
     alone = status_text(PROVIDERS, health, now, matching=933, refreshing=set(), demo=True)
     assert "refreshed by" not in alone.plain
     assert alone.plain.index("Vast.ai") < alone.plain.index("Paperspace")
+
+
+def test_armed_watches_show_early_enough_for_80_columns() -> None:
+    now = utcnow()
+    health = {p: ProviderHealth(provider=p, status="ok", last_success_at=now) for p in PROVIDERS}
+    text = status_text(
+        PROVIDERS, health, now, matching=933, refreshing=set(), demo=True, marked=3, armed=2
+    )
+    shown = text.plain[:80]
+    assert "2 armed (launch when matched)" in shown
+    assert shown.index("933 match") < shown.index("2 armed") < shown.index("3 marked")
+    none = status_text(PROVIDERS, health, now, matching=933, refreshing=set(), demo=True)
+    assert "armed" not in none.plain

@@ -29,6 +29,7 @@ async def sync_once(services: Services) -> None:
     try:
         outcomes = await services.instances.sync()
         await services.launcher.reconcile()
+        await services.send_events()  # the API's launches' and the sync's events out
     except Exception as exc:  # the next round tries again
         log.warning("instance sync failed: %s", redact(str(exc), services.settings.secrets()))
         return

@@ -13,17 +13,27 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from gpucm import formatting as fmt
 from gpucm import paths
-from gpucm.cli.errors import UsageError
+from gpucm.cli.errors import Refused, UsageError
+from gpucm.cli.prompt import ask, interactive
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.provider_names import PROVIDERS, SHORT_NAMES, canonical_provider
 from gpucm.domain.query import QueryError, format_query, parse_query
-from gpucm.engine.alert_delivery import deliver
+from gpucm.engine.alert_delivery import DeliveryResult, deliver
 from gpucm.engine.watches import Alert, WatchChecker
 from gpucm.export import write_csv
+from gpucm.launch_template import (
+    MAX_COUNT,
+    LaunchTemplate,
+    TemplateError,
+    check_env_name,
+    parse_port,
+)
 from gpucm.presets import (
     BookFile,
     PresetBook,
@@ -34,6 +44,7 @@ from gpucm.presets import (
     load_book,
     save_filter,
     save_watch,
+    set_armed,
 )
 from gpucm.services import Services
 from gpucm.store.history import HistoryPoint, resolution_for
@@ -169,6 +180,18 @@ async def cmd_filters(ns: argparse.Namespace, services: Services) -> int:
 # -- watch ----------------------------------------------------------------------------
 
 
+def _armable(name: str) -> Watch:
+    watch = _book().watches.get(name)
+    if watch is None:
+        raise UsageError(f"no watch named {name!r}")
+    if watch.launch is None:
+        raise UsageError(
+            f"watch {name} has no launch action: add one with gpucm watch add {name} ..."
+            " --launch --max-price-per-hour USD"
+        )
+    return watch
+
+
 def _watch_from_args(ns: argparse.Namespace, book: PresetBook) -> Watch:
     if ns.filter_name is not None:
         if ns.filter_name not in book.filters:
@@ -186,29 +209,127 @@ def _watch_from_args(ns: argparse.Namespace, book: PresetBook) -> Watch:
         price_at_or_under=ns.price_at_or_under,
         min_offers=ns.min_offers,
         new_provider=ns.new_provider,
+        launch=_template_from_args(ns),
     )
-    if not watch.conditions():
-        raise UsageError("a watch needs --price-at-or-under, --min-offers or --new-provider")
+    if not watch.conditions() and watch.launch is None:
+        raise UsageError(
+            "a watch needs --price-at-or-under, --min-offers, --new-provider or --launch"
+        )
     return watch
 
 
+_LAUNCH_FLAGS = (
+    ("max_price_per_hour", "--max-price-per-hour"),
+    ("image", "--image"),
+    ("disk", "--disk"),
+    ("env", "--env"),
+    ("port", "--port"),
+    ("ssh_key", "--ssh-key"),
+    ("spot", "--spot"),
+    ("bid", "--bid"),
+)
+
+
+def _template_from_args(ns: argparse.Namespace) -> LaunchTemplate | None:
+    if not ns.launch:
+        given = [flag for attr, flag in _LAUNCH_FLAGS if getattr(ns, attr) not in (None, [], False)]
+        if given or ns.count != 1:
+            raise UsageError(f"{(given or ['--count'])[0]} goes with --launch")
+        return None
+    if ns.max_price_per_hour is None:
+        raise UsageError("--launch needs --max-price-per-hour: the most it may launch at, all-in")
+    if ns.bid is not None and not ns.spot:
+        raise UsageError("--bid goes with --spot")
+    if ns.count > MAX_COUNT:
+        raise UsageError(f"--count: at most {MAX_COUNT} machines per watch")
+    try:
+        return LaunchTemplate(
+            max_price_per_hour=ns.max_price_per_hour,
+            image=ns.image,
+            disk_gb=ns.disk,
+            env=tuple(dict.fromkeys(check_env_name(n) for n in ns.env)),
+            ports=tuple(parse_port(p) for p in ns.port),
+            ssh_key=ns.ssh_key,
+            interruptible=ns.spot,
+            bid_per_gpu=ns.bid,
+            count=ns.count,
+        )
+    except TemplateError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _confirm_arming(ns: argparse.Namespace, watch: Watch) -> str:
+    """The confirmation of a snipe: the max $/h, and that it will launch without
+    asking. Returns the arming's time; raises Refused when not confirmed."""
+    launch = watch.launch
+    assert launch is not None
+    _say(
+        f"Arming {watch.name}: when {watch.query_text or 'any offer'} matches, gpucm "
+        f"LAUNCHES WITHOUT ASKING: {launch.describe()}. It launches once, then disarms "
+        f"(gpucm watch disarm {watch.name} to stop it)."
+    )
+    _say(f"  maximum: ${launch.max_price_per_hour:.3f}/h all-in per machine")
+    if not ns.yes:
+        if not interactive():
+            raise Refused("not armed: pass --yes to arm it (stdin is not a terminal)")
+        if ask("Arm it? [y/N] ").lower() not in ("y", "yes"):
+            raise Refused("not armed")
+    return armed_stamp()
+
+
+def armed_stamp() -> str:
+    # microseconds: re-arming within a second is a new arming with new request ids
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
 async def _check_and_deliver(
-    services: Services, checker: WatchChecker, book: PresetBook, *, as_json: bool
+    services: Services,
+    checker: WatchChecker,
+    book: PresetBook,
+    *,
+    as_json: bool,
+    may_launch: bool,
 ) -> list[Alert]:
     alerts = await checker.check(book)
     settings = services.settings
     for alert in alerts:
-        stamp = services.clock().strftime("%Y-%m-%d %H:%M:%S")
-        if as_json:
-            print(json.dumps({"at": stamp, **alert.as_json()}), flush=True)
-        else:
-            print(f"{stamp}  {alert.message}", flush=True)
-        for result in await deliver(
-            alert, command=settings.watch_command, webhook_url=settings.webhook_url
-        ):
-            if not result.ok:
-                _say(f"gpucm watch: {result.target} failed: {result.detail}")
+        _print_alert(services, alert.as_json(), alert.message, as_json=as_json)
+        _failures(
+            await deliver(alert, command=settings.watch_command, webhook_url=settings.webhook_url)
+        )
+    armed = [w for w in book.watches.values() if w.armed]
+    if armed and may_launch:
+        await _fire(services, armed, as_json=as_json)
+    await services.send_events()  # a snipe's launch events, to [events] in config.toml
     return alerts
+
+
+async def _fire(services: Services, armed: list[Watch], *, as_json: bool) -> None:
+    # the launch path loads only when a watch is armed (`gpucm history` never needs it)
+    from gpucm.engine.snipe import deliver_snipe
+
+    settings = services.settings
+    for snipe in await services.sniper().fire_all(armed):
+        _print_alert(services, snipe.as_json(), snipe.message, as_json=as_json)
+        _failures(
+            await deliver_snipe(
+                snipe, command=settings.watch_command, webhook_url=settings.webhook_url
+            )
+        )
+
+
+def _print_alert(services: Services, data: dict[str, Any], message: str, *, as_json: bool) -> None:
+    stamp = services.clock().strftime("%Y-%m-%d %H:%M:%S")
+    if as_json:
+        print(json.dumps({"at": stamp, **data}), flush=True)
+    else:
+        print(f"{stamp}  {message}", flush=True)
+
+
+def _failures(results: list[DeliveryResult]) -> None:
+    for result in results:
+        if not result.ok:
+            _say(f"gpucm watch: {result.target} failed: {result.detail}")
 
 
 async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
@@ -216,8 +337,21 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
     try:
         if action == "add":
             watch = _watch_from_args(ns, _book())
+            if watch.launch is not None:
+                stamp = _confirm_arming(ns, watch)
+                watch = replace(watch, launch=replace(watch.launch, armed=stamp))
             save_watch(watch)
             _say(f"watching {watch.name}: {watch.describe()}")
+            return 0
+        if action == "arm":
+            watch = _armable(ns.name)
+            set_armed(watch.name, _confirm_arming(ns, watch))
+            _say(f"watching {watch.name}: {_book().watches[watch.name].describe()}")
+            return 0
+        if action == "disarm":
+            _armable(ns.name)
+            changed = set_armed(ns.name, None)
+            _say(f"{ns.name}: disarmed" if changed else f"{ns.name}: was not armed")
             return 0
         if action == "delete":
             delete_watch(ns.name)
@@ -226,6 +360,9 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
             return 0
     except PresetError as exc:
         raise UsageError(str(exc)) from None
+    except Refused as exc:
+        _say(f"gpucm: {exc}")
+        return 1
     if action == "reset":
         cleared = await services.store.alerts.forget(ns.name)
         _say(f"forgot {cleared} alert(s){' of ' + ns.name if ns.name else ''}")
@@ -235,14 +372,30 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
         if ns.json:
             _json(
                 [
-                    {"name": w.name, "query": w.query_text, "conditions": w.conditions()}
+                    {
+                        "name": w.name,
+                        "query": w.query_text,
+                        "conditions": w.conditions(),
+                        "launch": w.launch.to_toml() if w.launch else None,
+                        "armed": w.armed,
+                    }
                     for w in book.watches.values()
                 ]
             )
             return 0
-        columns = [Column("Name"), Column("Filter", flex=True), Column("Conditions", flex=True)]
+        columns = [
+            Column("Name"),
+            Column("Filter", flex=True),
+            Column("Conditions", flex=True),
+            Column("Launch", flex=True),
+        ]
         rows = [
-            [w.name, w.filter_name or w.query_text, ", ".join(w.conditions())]
+            [
+                w.name,
+                w.filter_name or w.query_text or "(every offer)",
+                ", ".join(w.conditions()) or "-",
+                _launch_cell(w),
+            ]
             for w in book.watches.values()
         ]
         print(render_table(columns, rows))
@@ -255,16 +408,30 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
     return await _run_watches(ns, services)
 
 
+def _launch_cell(watch: Watch) -> str:
+    if watch.launch is None:
+        return "-"
+    state = "ARMED" if watch.armed else "disarmed"
+    return f"{state}: {watch.launch.count} x <= ${watch.launch.max_price_per_hour:.3f}/h"
+
+
 async def _run_watches(ns: argparse.Namespace, services: Services) -> int:
     checker = WatchChecker(services.store, WATCH_CHANNEL)
     books = BookFile(paths.presets_file(), on_error=lambda m: _say(f"gpucm watch: {m}"))
     if services.demo:
         _say("DEMO market: simulated offers (no provider API keys are configured).")
     if ns.once:
-        for outcome in await services.refresh():
+        outcomes = await services.refresh()
+        for outcome in outcomes:
             if not outcome.ok:
                 _say(f"gpucm watch: {outcome.summary()}")
-        await _check_and_deliver(services, checker, books.current(), as_json=ns.json)
+        # in a team only the refresher fires armed watches: this process, if it ran
+        # the round itself
+        ran_it = services.team is None or all(not o.by for o in outcomes)
+        _not_the_refresher(services, books.current(), ran_it)
+        await _check_and_deliver(
+            services, checker, books.current(), as_json=ns.json, may_launch=ran_it
+        )
         return 0
     names = ", ".join(books.current().watches)
     _say(f"gpucm watch: watching {names}; Ctrl-C to stop")
@@ -275,15 +442,30 @@ async def _run_watches(ns: argparse.Namespace, services: Services) -> int:
             _say(f"gpucm watch: {outcome.summary()}")
             return
         async with lock:
-            await _check_and_deliver(services, checker, books.current(), as_json=ns.json)
+            await _check_and_deliver(
+                services, checker, books.current(), as_json=ns.json, may_launch=leading()
+            )
 
-    await _check_and_deliver(services, checker, books.current(), as_json=ns.json)
+    def leading() -> bool:
+        return services.team is None or services.team.leading
+
+    await _check_and_deliver(
+        services, checker, books.current(), as_json=ns.json, may_launch=leading()
+    )
     scheduler = services.scheduler(on_outcome=landed)
     try:
         await scheduler.run()
     finally:
         await scheduler.stop()
     return 0
+
+
+def _not_the_refresher(services: Services, book: PresetBook, ran_it: bool) -> None:
+    if not ran_it and any(w.armed for w in book.watches.values()):
+        _say(
+            "gpucm watch: armed watches launch only in the team's refresher, and another"
+            " process refreshed this round: nothing was launched here"
+        )
 
 
 COMMANDS: dict[str, Command] = {

@@ -4,6 +4,7 @@ parser is built before the store and the providers load)."""
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +25,15 @@ def _price(text: str) -> float:
         value = float(text.lstrip("$"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a price: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a price cannot be negative: {text!r}")
+    if value < 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"a price is a number >= 0: {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _price(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
     return value
 
 
@@ -77,7 +85,8 @@ def add_parsers(sub: argparse._SubParsersAction[Parser], common: Callable[..., N
         help="watch prices: alert when a saved filter meets a condition",
         description="Without an action: refresh the providers as gpucm-tui does and check "
         "every watch after each refresh; alerts are printed and sent to the configured "
-        "watch_command and webhook_url. Each alert is sent once.",
+        "watch_command and webhook_url. Each alert is sent once. A watch added with "
+        "--launch (a snipe) launches its best match once, without asking, then disarms.",
     )
     watch.add_argument(
         "--once", action="store_true", help="refresh once, check, and exit (for cron)"
@@ -94,6 +103,37 @@ def add_parsers(sub: argparse._SubParsersAction[Parser], common: Callable[..., N
     add.add_argument("--price-at-or-under", type=_price, metavar="USD_PER_HOUR")
     add.add_argument("--min-offers", type=_count, metavar="N")
     add.add_argument("--new-provider", action="store_true")
+    snipe = add.add_argument_group(
+        "launch action (a snipe)",
+        "With --launch the watch LAUNCHES the best match without asking, once, then "
+        "disarms itself. Arming shows the max $/h and asks (or takes --yes).",
+    )
+    snipe.add_argument(
+        "--launch", action="store_true", help="launch the best match when it matches"
+    )
+    snipe.add_argument(
+        "--max-price-per-hour", type=_price, metavar="USD", help="all-in ceiling (required)"
+    )
+    snipe.add_argument("--image", metavar="IMAGE")
+    snipe.add_argument("--disk", type=_positive, metavar="GB")
+    snipe.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a variable NAME only: its value is read from the environment at launch",
+    )
+    snipe.add_argument("--port", action="append", default=[], metavar="PORT[/PROTO]")
+    snipe.add_argument("--ssh-key", metavar="NAME")
+    snipe.add_argument("--spot", action="store_true", help="interruptible, with --bid")
+    snipe.add_argument("--bid", type=_price, metavar="USD_PER_GPU_HOUR")
+    snipe.add_argument("--count", type=_count, default=1, metavar="N", help="machines (1)")
+    snipe.add_argument("--yes", action="store_true", help="arm without asking")
+    arm = wsub.add_parser("arm", help="arm a watch's launch action (it launches without asking)")
+    arm.add_argument("name")
+    arm.add_argument("--yes", action="store_true", help="arm without asking")
+    disarm = wsub.add_parser("disarm", help="disarm a watch's launch action")
+    disarm.add_argument("name")
     remove = wsub.add_parser("delete", help="delete a watch")
     remove.add_argument("name")
     reset = wsub.add_parser("reset", help="forget what watches have said, so they fire again")

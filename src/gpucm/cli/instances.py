@@ -42,6 +42,9 @@ async def run(ns: argparse.Namespace, services: Services) -> int:
     except (Refused, LaunchError, InstanceError, ProviderError, ProviderNotConfigured) as exc:
         say(f"gpucm: {clean_line(str(exc), secrets)}")
         return 1
+    finally:
+        # the launch's and the sync's events out, to [events] in config.toml
+        await services.send_events()
 
 
 # -- list -----------------------------------------------------------------------------
@@ -76,6 +79,10 @@ async def cmd_list(ns: argparse.Namespace, services: Services, secrets: list[str
         demo_banner(services.demo)
         if instances:
             print(instances_table(instances, now, report))
+            # a machine a watch launched says so (the name column gives way at 80)
+            for i in instances:
+                if i.origin and i.status != "terminated":
+                    say(f"{i.id} was launched by {i.origin} (a snipe).")
         else:
             say("No instances. Launch one with `gpucm instances launch` (see --help).")
     say(summary_line(report.summary) + " See `gpucm spend`.")

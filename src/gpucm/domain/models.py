@@ -257,6 +257,7 @@ class Instance(BaseModel):
     name: str = ""  # as the provider has it: for a launch by gpucm, sanitised and tagged
     label: str | None = None  # as the user typed it at launch
     launched_by: str | None = None  # user@host of the gpucm that launched it
+    origin: str | None = None  # what launched it when not a person: `watch NAME`
     status: InstanceStatus
     raw_status: str | None = None
     gpu_model: str | None = None

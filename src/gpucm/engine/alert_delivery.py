@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gpucm.domain.provider_names import KEY_ENV
@@ -22,6 +22,8 @@ from gpucm.engine.watches import Alert
 if TYPE_CHECKING:
     import httpx
 
+# the providers' keys, the team store's URL (it may hold a password), the API's token
+_SECRET_ENV = frozenset({*KEY_ENV.values(), "DATABASE_URL", "GPUCM_API_TOKEN"})
 COMMAND_TIMEOUT = 60.0
 WEBHOOK_TIMEOUT = 15.0
 
@@ -33,8 +35,13 @@ class DeliveryResult:
     detail: str = ""
 
 
+def clean_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The environment a hook runs in, with gpucm's secrets taken out."""
+    return {k: v for k, v in base.items() if k not in _SECRET_ENV}
+
+
 def alert_env(alert: Alert, base: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in base.items() if k not in KEY_ENV.values()}
+    env = clean_env(base)
     env.update(
         GPUCM_ALERT_WATCH=alert.watch,
         GPUCM_ALERT_KIND=alert.kind,
@@ -51,14 +58,21 @@ def alert_env(alert: Alert, base: Mapping[str, str]) -> dict[str, str]:
 
 
 async def run_command(command: str, alert: Alert) -> DeliveryResult:
-    payload = json.dumps(alert.as_json()).encode()
+    return await run_command_with(command, alert.as_json(), alert_env(alert, os.environ))
+
+
+async def run_command_with(
+    command: str, data: Mapping[str, Any], env: Mapping[str, str]
+) -> DeliveryResult:
+    """Run the user's hook with `data` as JSON on stdin, in `env` (already cleaned)."""
+    payload = json.dumps(data, default=str).encode()
     try:
         proc = await asyncio.create_subprocess_shell(
             command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            env=alert_env(alert, os.environ),
+            env=dict(env),
         )
     except OSError as exc:
         return DeliveryResult("command", False, f"could not start: {exc.strerror}")
@@ -81,9 +95,27 @@ def _where(url: str) -> str:
     return parts.netloc or "webhook"
 
 
+def is_slack(url: str) -> bool:
+    """A Slack incoming webhook takes only a `{"text": ...}` body."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "hooks.slack.com"
+
+
 async def post_webhook(
     url: str, alert: Alert, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> DeliveryResult:
+    return await post_json(url, alert.as_json(), alert.message, transport=transport)
+
+
+async def post_json(
+    url: str,
+    data: Mapping[str, Any],
+    text: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> DeliveryResult:
+    """POST `data` as JSON (a Slack incoming webhook gets `{"text": text}`). A failure
+    names the host only: the path of a webhook URL is often its token."""
     # httpx loads only when a webhook is sent (with click and rich for its own CLI,
     # where they are installed): `gpucm history` and the like never need it
     import httpx
@@ -91,7 +123,12 @@ async def post_webhook(
     target = f"webhook {_where(url)}"
     try:
         async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT, transport=transport) as client:
-            response = await client.post(url, json=alert.as_json())
+            body = {"text": text} if is_slack(url) else dict(data)
+            response = await client.post(
+                url,
+                content=json.dumps(body, default=str).encode(),
+                headers={"content-type": "application/json"},
+            )
     except httpx.HTTPError as exc:
         return DeliveryResult(target, False, type(exc).__name__)
     if response.status_code >= 400:

@@ -11,6 +11,7 @@ from typing import Literal
 from gpucm.domain.clock import month_start
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.events import Events
 from gpucm.engine.host_memory import record_failures
 from gpucm.engine.ports import EnginePorts
 from gpucm.engine.spend import SpendReport
@@ -38,6 +39,20 @@ class InstanceManager:
     def __init__(self, ports: EnginePorts) -> None:
         self.ports = ports
         self.store = ports.store
+        # events out: running, interrupted, stopped, terminated (engine/events.py)
+        self.events = Events(ports.events, ports.clock) if ports.events is not None else None
+
+    async def _known(self, provider: str) -> dict[str, Instance]:
+        if self.events is None:
+            return {}
+        listed = await self.store.instances.list(providers=[provider], include_terminated=True)
+        return {i.id: i for i in listed}
+
+    async def _tell(self, provider: str, before: dict[str, Instance]) -> None:
+        if self.events is None or not before:
+            return
+        after = await self.store.instances.list(providers=[provider], include_terminated=True)
+        await self.events.transitions(before, after)
 
     async def sync(self, providers: list[str] | None = None) -> list[SyncOutcome]:
         """Fetch every provider's instance list (concurrently) into the store."""
@@ -65,10 +80,12 @@ class InstanceManager:
             message = redact(str(exc), self._secrets())
             log.warning("instance sync of %s failed: %s", name, message)
             return SyncOutcome(name, ok=False, error=message)
+        before = await self._known(name)
         await self.store.instances.replace_provider(name, instances)
         # a machine gpucm launched that failed or never became reachable: its host is
         # remembered, so searches and failover pass it by
         await record_failures(self.store, instances, self.ports.clock())
+        await self._tell(name, before)
         return SyncOutcome(name, ok=True, instances=len(instances))
 
     async def spend(self, instance_ids: Iterable[str] = ()) -> SpendReport:
@@ -131,6 +148,8 @@ class InstanceManager:
             current = await self.store.instances.get(instance.id)
             if current is None or current.status != "terminated":
                 await self.store.instances.upsert(gone)
+                if self.events is not None:
+                    await self.events.transitions({gone.id: current or instance}, [gone])
             return gone
         return await self.store.instances.get(instance.id) or instance
 

@@ -53,11 +53,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.capabilities import not_honoured
-from gpucm.engine.launch_errors import LaunchError, NoCapacity
+from gpucm.engine.events import EventKind, Events, launch_json
+from gpucm.engine.launch_errors import (
+    LaunchError,
+    LaunchInDoubt,
+    NoCapacity,
+    OverBudget,
+    RequestMismatch,
+)
 from gpucm.engine.launch_options import LaunchOptions, offer_target, request_fingerprint
 from gpucm.engine.launcher import MAX_FAILOVERS, Launcher, LaunchOutcome, Preflight
 from gpucm.engine.ports import EnginePorts
@@ -143,6 +151,8 @@ class LaunchFlow:
     def __init__(self, ports: EnginePorts, *, max_failovers: int = MAX_FAILOVERS) -> None:
         self.launcher = Launcher(ports)
         self.max_failovers = max_failovers
+        # events out (engine/events.py): launch started, failed, budget warning/refused
+        self.events = Events(ports.events, ports.clock) if ports.events is not None else None
 
     async def run(
         self,
@@ -168,10 +178,25 @@ class LaunchFlow:
             raise NotHonoured(f"not launched ({offer.id}): {'; '.join(refused)}")
         say(f"Re-quoting the offer at {display_name(offer.provider)}…")
         pre = await launcher.preflight(offer, options)
+        events = self.events
         if not pre.ok:
+            if pre.budget_problems and events is not None:
+                await events.emit(
+                    options.request_id,
+                    "budget_refused",
+                    pre.refusal(),
+                    **_about(options, pre),
+                )
             pre = await self._instead_of_refused(pre, options, choose, say)
         elif not await confirm(pre):
             raise Declined("cancelled: nothing was launched")
+        if pre.budget_warnings and events is not None:
+            await events.emit(
+                options.request_id,
+                "budget_warning",
+                "; ".join(pre.budget_warnings),
+                **_about(options, pre),
+            )
 
         async def instead(failure: str, candidates: list[Preflight]) -> Preflight:
             if choose is None:
@@ -183,18 +208,33 @@ class LaunchFlow:
             return chosen
 
         say(f"Launching at {display_name(pre.offer.provider)}…")
-        outcome, launched = await launcher.launch_failing_over(
-            pre,
-            options,
-            instead,
-            target=described,
-            fingerprint=fingerprint,
-            max_failovers=self.max_failovers,
-            searching=lambda failed: say(
-                f"No capacity at {display_name(failed.provider)}: looking for "
-                f"{failed.gpu_count} x {failed.gpu_model} elsewhere…"
-            ),
-        )
+        try:
+            outcome, launched = await launcher.launch_failing_over(
+                pre,
+                options,
+                instead,
+                target=described,
+                fingerprint=fingerprint,
+                max_failovers=self.max_failovers,
+                searching=lambda failed: say(
+                    f"No capacity at {display_name(failed.provider)}: looking for "
+                    f"{failed.gpu_count} x {failed.gpu_model} elsewhere…"
+                ),
+            )
+        except (LaunchInDoubt, RequestMismatch):
+            raise  # not failed: in doubt (gpucm looks before a retry), or not this request
+        except Exception as exc:
+            if events is not None:
+                kind: EventKind = (
+                    "budget_refused" if isinstance(exc, OverBudget) else ("launch_failed")
+                )
+                await events.emit(
+                    f"{options.request_id}:{pre.offer.id}",
+                    kind,
+                    launcher.clean(str(exc)) or type(exc).__name__,
+                    **_about(options, pre),
+                )
+            raise
         return LaunchOutcome(outcome.instance, outcome.record, outcome.reused, launched)
 
     async def _instead_of_refused(
@@ -242,3 +282,7 @@ class LaunchFlow:
 
 def _silent(line: str) -> None:
     pass
+
+
+def _about(options: LaunchOptions, pre: Preflight) -> dict[str, Any]:
+    return launch_json(options, pre.offer, pre.cost.per_hour)

@@ -46,6 +46,7 @@ class LaunchOptions:
     # egress rate where the provider bills one (domain/pricing.py); an estimate, like
     # `hours`, so not part of the request's fingerprint
     gb_out_per_hour: float = 0.0
+    origin: str | None = None  # what launched it when not a person (`watch NAME`)
 
     def __repr__(self) -> str:  # environment values are secrets
         return (
@@ -69,6 +70,7 @@ class LaunchOptions:
             "max_price_per_hour": self.max_price_per_hour,
             "auto_terminate_hours": self.auto_terminate_hours,
             **self._rental(),
+            **({"origin": self.origin} if self.origin else {}),
         }
 
     def _rental(self) -> dict[str, Any]:

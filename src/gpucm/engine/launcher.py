@@ -36,6 +36,7 @@ from gpucm.domain.normalize import normalize_offer
 from gpucm.domain.pricing import AllIn, all_in, default_bid, interruptible_price
 from gpucm.domain.provider_names import canonical_provider, display_name
 from gpucm.engine.capabilities import launch_caveats, not_honoured, unsupported_fields
+from gpucm.engine.events import Events, launch_json
 from gpucm.engine.launch_errors import EarlierInDoubt, NoCapacity, OverBudget, same_request
 
 # api/errors.py and some tests import these from here; they live in launch_errors.py
@@ -90,6 +91,9 @@ class Preflight:
     # an interruptible launch: the bid per GPU-hour it sends (None: on demand)
     bid_per_gpu: float | None = None
     over_maximum: bool = False  # the all-in price is above the user's maximum
+    # what the budget said, also among problems and warnings (for the budget events)
+    budget_problems: tuple[str, ...] = ()
+    budget_warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -170,6 +174,7 @@ class Launcher:
     def __init__(self, ports: EnginePorts) -> None:
         self.ports = ports
         self.store = ports.store
+        self.events = Events(ports.events, ports.clock) if ports.events is not None else None
 
     # -- finding the offer ----------------------------------------------------------
 
@@ -273,6 +278,8 @@ class Launcher:
             replaced_why=replaced_why,
             bid_per_gpu=bid,
             over_maximum=over_maximum,
+            budget_problems=tuple(budget.problems),
+            budget_warnings=tuple(budget.warnings),
         )
 
     @staticmethod
@@ -423,6 +430,14 @@ class Launcher:
                 reserve_per_hour=per_hour,
                 admit=self._admit(per_hour),
             )
+        if self.events is not None:  # reserved and journaled: on its way to the provider
+            await self.events.emit(
+                f"{options.request_id}:{offer.id}",
+                "launch_started",
+                f"launching {offer.gpu_count}x {offer.gpu_model} at"
+                f" {display_name(offer.provider)} (${per_hour:.3f}/h all-in)",
+                **launch_json(options, offer, per_hour),
+            )
         control = self.ports.providers.control(offer.provider)
         spec = LaunchSpec(
             offer=offer,
@@ -450,7 +465,9 @@ class Launcher:
             # it may have been created: look before anyone retries
             found = await self._find(offer.provider, options.request_id)
             if found is not None:
-                return await self._done(options.request_id, found, offer, options.label)
+                return await self._done(
+                    options.request_id, found, offer, options.label, origin=options.origin
+                )
             # the reservation holds until the outcome is known
             await journal.update(options.request_id, "unknown", error=self._clean(str(exc)))
             raise LaunchInDoubt(
@@ -458,7 +475,9 @@ class Launcher:
                 f"check {display_name(offer.provider)} before trying "
                 "this request again (see `gpucm instances list`)."
             ) from None
-        return await self._done(options.request_id, instance, offer, options.label)
+        return await self._done(
+            options.request_id, instance, offer, options.label, origin=options.origin
+        )
 
     def _admit(self, per_hour: float) -> Callable[[CommittedSpend], None]:
         """The budget check a reservation makes inside the journal's write transaction,
@@ -569,6 +588,7 @@ class Launcher:
         offer: Offer | None,
         label: str | None,
         by: str | None = None,
+        origin: str | None = None,
     ) -> LaunchOutcome:
         """Record a launched instance (with what the offer said where it says less, and
         the label as the user gave it) and settle its journal entry, in one write."""
@@ -584,6 +604,8 @@ class Launcher:
                 update["rate_reported"] = False
         if label and not instance.label:
             update["label"] = label
+        if origin and not instance.origin:
+            update["origin"] = origin
         instance = instance.model_copy(update=update)
         record = await self.store.journal.settle(request_id, instance)
         return LaunchOutcome(instance, record, reused=False)
@@ -607,7 +629,7 @@ class Launcher:
         if found is not None:
             offer = await self.store.get_offer(record.offer_id)
             outcome = await self._done(
-                record.request_id, found, offer, record.label, _launcher(record)
+                record.request_id, found, offer, record.label, _launcher(record), _origin(record)
             )
             return LaunchOutcome(outcome.instance, outcome.record, reused=True)
         if self.ports.clock() - record.updated_at < SETTLE:
@@ -637,6 +659,10 @@ class Launcher:
     def _clean(self, text: str) -> str:
         return redact(text, self.ports.settings().secrets())
 
+    def clean(self, text: str) -> str:
+        """`text` with every secret gpucm knows scrubbed out."""
+        return self._clean(text)
+
     async def reconcile(self) -> list[LaunchRecord]:
         """Settle launches left pending or unknown (a crash, a timeout): run at start."""
         settled = []
@@ -647,7 +673,14 @@ class Launcher:
             found = await self._find(record.provider, record.request_id)
             if found is not None:
                 offer = await self.store.get_offer(record.offer_id)
-                await self._done(record.request_id, found, offer, record.label, _launcher(record))
+                await self._done(
+                    record.request_id,
+                    found,
+                    offer,
+                    record.label,
+                    _launcher(record),
+                    _origin(record),
+                )
             elif self.ports.clock() - record.updated_at >= SETTLE:
                 await journal.update(
                     record.request_id,
@@ -666,6 +699,12 @@ def _launcher(record: LaunchRecord) -> str | None:
     """Who sent a journaled launch (user@host), when it says."""
     by = record.request.get("by")
     return by if isinstance(by, str) and by else None
+
+
+def _origin(record: LaunchRecord) -> str | None:
+    """What launched a journaled request when not a person (`watch NAME`)."""
+    origin = record.request.get("origin")
+    return origin if isinstance(origin, str) and origin else None
 
 
 def failover_ceiling(failed: Offer, options: LaunchOptions) -> float:

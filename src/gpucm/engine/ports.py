@@ -178,6 +178,12 @@ class MarketStore(Protocol):
     ) -> list[HistoryPoint]: ...
 
 
+class Outbox(Protocol):
+    """The store's outbox of events out (store/event_outbox.py)."""
+
+    async def add(self, key: str, kind: str, payload: dict[str, Any]) -> bool: ...
+
+
 class Alerts(Protocol):
     async def claim(
         self, watch: str, channel: str, items: Sequence[tuple[str, str]]
@@ -281,3 +287,4 @@ class EnginePorts:
     catalog: Callable[[], Catalog]
     clock: Clock
     who: str = ""  # user@host, recorded with each launch in a team's store
+    events: Outbox | None = None  # where events out are recorded (engine/events.py)

@@ -118,6 +118,7 @@ class InstanceTable:
                         "created_at": inst.created_at or old.created_at,
                         "label": inst.label or old.label,
                         "launched_by": inst.launched_by or old.launched_by,
+                        "origin": inst.origin or old.origin,
                     }
                 )
             seen.add(inst.id)

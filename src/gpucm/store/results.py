@@ -167,3 +167,14 @@ class RefresherInfo:
     who: str
     since: datetime | None
     alive: bool  # holds the lock now
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """An event out, claimed from the store's outbox for sending."""
+
+    key: str
+    kind: str
+    created_at: float
+    payload: dict[str, Any]
+    attempts: int

@@ -310,6 +310,22 @@ CREATE TABLE bad_hosts (
 ) WITHOUT ROWID;
 """
 
+# The events gpucm sends out (store/event_outbox.py): one row per event key, so each
+# is sent once across processes and restarts.
+_EVENT_OUTBOX = """
+CREATE TABLE event_outbox (
+    event_key   TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    payload     TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    claimed_at  REAL,
+    error       TEXT
+) WITHOUT ROWID;
+CREATE INDEX event_outbox_state ON event_outbox(state, created_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(
@@ -325,6 +341,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "offer availability level and minimum bid", _AVAILABILITY_AND_BID),
     Migration(7, "the spend ledger", SPEND_INTERVALS),
     Migration(8, "the memory of bad hosts", _BAD_HOSTS),
+    Migration(9, "the outbox of events sent out", _EVENT_OUTBOX),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -12,6 +12,7 @@ made of one module per concern, each over a database layer:
 - watch alerts: `store/alert_table.py` (`store.alerts`)
 - the memory of bad hosts: `store/host_table.py` (`store.hosts`), which every search
   hides unless it asks for `hosts=all`
+- events sent out: `store/event_outbox.py` (`store.events`)
 - the demo market's state: `store/demo_state.py` (`store.demo_state`)
 
 Two backends: SQLite (store/database.py, the embedded default, one user) and
@@ -36,6 +37,7 @@ from gpucm.domain.models import MarketStats, Offer, ProviderHealth, SearchQuery
 from gpucm.store.alert_table import AlertTable
 from gpucm.store.database import Database, SqlDatabase
 from gpucm.store.demo_state import DemoStateTable
+from gpucm.store.event_outbox import EventOutbox
 from gpucm.store.health import HealthTable
 from gpucm.store.host_table import HostTable
 from gpucm.store.instance_tables import InstanceTable, LaunchJournal
@@ -80,6 +82,7 @@ class Store:
         self.alerts = AlertTable(db, owner=team.who if team is not None else None)
         self.hosts = HostTable(db, who=team.who if team is not None else None)
         self.demo_state = DemoStateTable(db)
+        self.events = EventOutbox(db)
 
     @classmethod
     async def open(

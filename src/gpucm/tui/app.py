@@ -231,6 +231,20 @@ class GpucmApp(App[None]):
         # so the four landings of a round ring at most once per new match
         if self._watches is not None:
             await self._watches.check()
+            team = self.services.team
+            # in a team only the refresher fires armed watches: a team snipes once
+            if team is None or team.leading:
+                await self._watches.fire(self.services.sniper)
+        try:
+            await self.services.send_events()  # events out, to [events] in config.toml
+        except Exception as exc:  # a hook must never take the app down
+            log.warning("sending events failed: %s", exc)
+
+    def armed_watches(self) -> int:
+        """Watches that launch without asking when they match, for the status bar."""
+        if self._watches is None:
+            return 0
+        return sum(1 for w in self._watches.book.current().watches.values() if w.armed)
 
     def refresh_provider(self, name: str | None) -> None:
         main = self._main_screen()
@@ -406,8 +420,8 @@ class GpucmApp(App[None]):
         def saved(watch: Watch | None) -> None:
             if watch is not None:
                 self.notify(
-                    f"Watching {watch.name!r} ({' or '.join(watch.conditions())}); "
-                    "checked after each refresh.",
+                    f"Watching {watch.name!r} ({watch.describe()}); checked after each refresh.",
+                    title="Watch ARMED" if watch.armed else "Watch",
                     markup=False,
                 )
                 self.check_watches()

@@ -141,7 +141,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "watch-80x24",
         (80, 24),
         (*RTX_4090, "ctrl+p", *"Watch this", "wait", "enter"),
-        caption="ctrl+p, Watch this filter: alerts on a price, a count or a new provider",
+        caption="ctrl+p, Watch this filter: alerts on a price, a count or a new provider,"
+        " or a snipe that launches",
     ),
     Scenario("help-120x40", (120, 40), ("question_mark",), caption="Help (?)"),
     Scenario("help-80x24", (80, 24), ("question_mark",)),

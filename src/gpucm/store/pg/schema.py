@@ -222,10 +222,26 @@ CREATE TABLE bad_hosts (
 );
 """
 
+# The events gpucm sends out (store/event_outbox.py), as SQLite's migration 9.
+_EVENT_OUTBOX = """
+CREATE TABLE event_outbox (
+    event_key   TEXT COLLATE "C" PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    created_at  DOUBLE PRECISION NOT NULL,
+    payload     TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    attempts    BIGINT NOT NULL DEFAULT 0,
+    claimed_at  DOUBLE PRECISION,
+    error       TEXT
+);
+CREATE INDEX event_outbox_state ON event_outbox (state, created_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the team store: offers, history, health, instances, journal", _TEAM_STORE),
     Migration(2, "the spend ledger", _SPEND_INTERVALS),
     Migration(3, "the memory of bad hosts", _BAD_HOSTS),
+    Migration(4, "the outbox of events sent out", _EVENT_OUTBOX),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

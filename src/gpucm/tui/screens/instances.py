@@ -389,6 +389,8 @@ class InstancesScreen(Screen[None]):
         )
         if instance.launched_by:
             line.append(f"  ·  launched by {instance.launched_by}")
+        if instance.origin:
+            line.append(f"  ·  launched by {instance.origin} (a snipe)")
         limits = limits_sentence(instance.provider)
         if limits:
             line.append("\n" + limits)

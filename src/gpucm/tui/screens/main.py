@@ -408,6 +408,7 @@ class MainScreen(Screen[None]):
             demo=self.services.demo,
             marked=len(marks),
             refresher=info.who if info is not None else None,
+            armed=self.app.armed_watches(),  # type: ignore[attr-defined]
         )
 
     def action_refresh(self) -> None:

@@ -6,6 +6,8 @@ Both write filters.toml through gpucm.presets, so what the TUI saves is what
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -17,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
 
+from gpucm.launch_template import LaunchTemplate, TemplateError, check_env_name
 from gpucm.presets import PresetError, Watch, check_name, save_filter, save_watch
 
 ResultT = TypeVar("ResultT")
@@ -84,7 +87,13 @@ class SaveFilterScreen(_PresetDialog[str | None]):
 
 
 class WatchFormScreen(_PresetDialog[Watch | None]):
-    """A watch on the current filter: a name and at least one condition."""
+    """A watch on the current filter: a name and at least one condition, or a launch
+    action (a snipe). Arming a launch takes a second enter after the dialog has said
+    the max $/h and that it launches without asking: that is its confirmation."""
+
+    def __init__(self, query_text: str, path: Path | None = None) -> None:
+        super().__init__(query_text, path)
+        self._confirmed: Watch | None = None  # the snipe the user was shown, once
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="preset-dialog"):
@@ -104,6 +113,28 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
                 yield Checkbox(
                     "a provider that did not offer it before",
                     id="watch-new-provider",
+                    compact=True,
+                )
+            with Horizontal(classes="preset-row"):
+                yield Label("Or a snipe", classes="preset-label")
+                yield Checkbox(
+                    "launch the best match, once, without asking",
+                    id="watch-launch",
+                    compact=True,
+                )
+            with Horizontal(classes="preset-row"):
+                yield Label("Max $/h all-in", classes="preset-label")
+                yield Input(
+                    placeholder="required to launch", id="watch-max", type="number", compact=True
+                )
+            with Horizontal(classes="preset-row"):
+                yield Label("Image", classes="preset-label")
+                yield Input(placeholder="the provider's default", id="watch-image", compact=True)
+            with Horizontal(classes="preset-row"):
+                yield Label("Env names", classes="preset-label")
+                yield Input(
+                    placeholder="e.g. HF_TOKEN (values from the environment)",
+                    id="watch-env",
                     compact=True,
                 )
             yield Static("", classes="preset-error", id="watch-error")
@@ -131,17 +162,52 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
             price_at_or_under=price,
             min_offers=count,
             new_provider=self.query_one("#watch-new-provider", Checkbox).value,
+            launch=self._template(),
         )
-        if not watch.conditions():
-            raise PresetError("set a price, a count or tick 'a provider…'")
+        if not watch.conditions() and watch.launch is None:
+            raise PresetError("set a price, a count, tick 'a provider…' or 'launch…'")
         return watch
+
+    def _template(self) -> LaunchTemplate | None:
+        if not self.query_one("#watch-launch", Checkbox).value:
+            return None
+        max_text = self._value("#watch-max")
+        try:
+            ceiling = float(max_text) if max_text else None
+        except ValueError:
+            raise PresetError("the max $/h must be a number") from None
+        if ceiling is None or not ceiling > 0:
+            raise PresetError("a launch needs a max $/h all-in, more than 0")
+        names = [n for n in self._value("#watch-env").replace(",", " ").split() if n]
+        try:
+            env = tuple(dict.fromkeys(check_env_name(n) for n in names))
+        except TemplateError as exc:
+            raise PresetError(str(exc)) from None
+        return LaunchTemplate(
+            max_price_per_hour=ceiling, image=self._value("#watch-image") or None, env=env
+        )
 
     @on(Input.Submitted)
     def _submit(self) -> None:
+        error = self.query_one("#watch-error", Static)
         try:
             watch = self.build()
+            if watch.launch is not None:
+                if watch != self._confirmed:
+                    # the confirmation: the price, and that it will not ask again
+                    self._confirmed = watch
+                    error.update(
+                        Text(
+                            f"This LAUNCHES WITHOUT ASKING when it matches: "
+                            f"{watch.launch.describe()}. Enter again to arm it.",
+                            style="bold",
+                        )
+                    )
+                    return
+                stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+                watch = replace(watch, launch=replace(watch.launch, armed=stamp))
             save_watch(watch, self.path)
         except PresetError as exc:
-            self.query_one("#watch-error", Static).update(Text(str(exc)))
+            error.update(Text(str(exc)))
             return
         self.dismiss(watch)

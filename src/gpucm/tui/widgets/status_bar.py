@@ -24,11 +24,13 @@ def status_text(
     demo: bool,
     marked: int = 0,
     refresher: str | None = None,
+    armed: int = 0,
 ) -> Text:
     """Plain text with styles by class name, built without markup so provider error
     strings can never restyle or crash the bar. What matters most comes first (a
-    narrow terminal cuts the end): DEMO, the match count, the marks, in a team who
-    refreshes for everyone (`refresher`, user@host) and when, then the providers."""
+    narrow terminal cuts the end): DEMO, the match count, armed watches (snipes:
+    they launch without asking when they match), the marks, in a team who refreshes
+    for everyone (`refresher`, user@host) and when, then the providers."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
         text.append(" DEMO ", "status--demo")
@@ -36,6 +38,9 @@ def status_text(
     if matching is not None:
         text.append(f"{matching:,} match", "status--count")
         text.append("  ")
+    if armed:
+        text.append(f"{armed} armed", "status--armed")
+        text.append(" (launch when matched)  ")
     if marked:
         text.append(f"{marked} marked", "status--marked")
         text.append(" (c compare, u unmark)  " if 2 <= marked <= 6 else " (u unmark)  ")
@@ -80,6 +85,7 @@ class StatusBar(Static):
         demo: bool,
         marked: int = 0,
         refresher: str | None = None,
+        armed: int = 0,
     ) -> None:
         text = status_text(
             providers,
@@ -90,6 +96,7 @@ class StatusBar(Static):
             demo=demo,
             marked=marked,
             refresher=refresher,
+            armed=armed,
         )
         self.update(self._styled(text))
 
@@ -115,4 +122,5 @@ class StatusBar(Static):
         "status--age",
         "status--count",
         "status--marked",
+        "status--armed",
     }
