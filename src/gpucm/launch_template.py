@@ -22,14 +22,13 @@ fires it and however often it restarts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gpucm.domain.provider_names import KEY_ENV
+from gpucm.domain.vocabulary import ENV_NAME
 
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 PORT_PROTOCOLS = ("tcp", "udp", "http")
 MAX_COUNT = 8
 # never handed to a machine: gpucm's own keys and the team store's password

@@ -16,7 +16,6 @@ created; with a different request (another offer), 422 naming the first request'
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
@@ -29,6 +28,7 @@ from gpucm.api.envelope import Envelope, ok, scrub
 from gpucm.api.errors import ApiError
 from gpucm.domain.models import Instance, LaunchRequest
 from gpucm.domain.provider_names import PROVIDERS, canonical_provider, display_name
+from gpucm.domain.vocabulary import ENV_NAME
 from gpucm.engine.instances import Action, InstanceError
 from gpucm.engine.launch_errors import EarlierInDoubt, NoCapacity, RequestMismatch
 from gpucm.engine.launch_flow import (
@@ -63,7 +63,6 @@ class CreateInstance(LaunchRequest):
     )
 
 
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_KEY_LENGTH = 200
 EQUIVALENTS_SHOWN = 3
 

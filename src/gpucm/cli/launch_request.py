@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,11 @@ from gpucm.cli.filters import canonical_providers, filter_query
 from gpucm.cli.prompt import interactive
 from gpucm.domain.models import LaunchRequest, SearchQuery
 from gpucm.domain.provider_names import canonical_provider
+from gpucm.domain.vocabulary import ENV_NAME
 from gpucm.engine.launch_flow import LaunchTarget
 from gpucm.engine.launch_options import LaunchOptions, new_request_id, options_from_mapping
 from gpucm.input_checks import InputError, parse_json
 
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # filter flags that choose an offer (namespace attribute, flag) — --provider, --min-ram
 # and --min-storage also go with --offer (the provider of its id; resource minimums)
 CHOOSING_FILTERS = (

@@ -4,7 +4,8 @@ them as choices; `gpucm.domain.models` types its fields with the same Literals."
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+import re
+from typing import Final, Literal, get_args
 
 Category = Literal["consumer", "professional", "datacenter", "unknown"]
 Vendor = Literal["nvidia", "amd", "intel", "unknown"]
@@ -50,3 +51,8 @@ def levels_at_least(minimum: StockLevel) -> tuple[StockLevel, ...]:
 # The price history's resolutions (store/history.py keeps each for its own span).
 Resolution = Literal["raw", "hourly", "daily"]
 RESOLUTIONS: tuple[Resolution, ...] = get_args(Resolution)
+
+
+# An environment variable's name as a launch may set it: the one rule the CLI, the API,
+# the TUI's form, a watch's launch template and the Vast adapter all check.
+ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from gpucm.domain.cuda import image_cuda, version_key
 from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import KEY_ENV, URL_ENV, VAST_AI, display_name
+from gpucm.domain.vocabulary import ENV_NAME
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
 from gpucm.providers.errors import (
@@ -67,7 +68,6 @@ DEFAULT_FILTERS: dict[str, dict[str, Any]] = {
     "rented": {"eq": False},
 }
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NUMERIC_ID = re.compile(r"[1-9][0-9]{0,18}\Z")
 _AUTH_CODES = frozenset({"auth_error", "invalid_key", "invalid_user_key", "unauthorized"})
 _GONE_CODES = frozenset({"no_such_ask", "ask_unavailable", "offer_unavailable"})
@@ -199,7 +199,7 @@ class VastAiAdapter(HttpAdapter):
         env: dict[str, str] = {}
         for name, value in spec.environment:
             # A key that is not a plain variable name would reach docker as a flag.
-            if not _ENV_NAME.match(name):
+            if not ENV_NAME.match(name):
                 raise InvalidRequest(
                     VAST_AI,
                     f"{name!r} is not a valid environment variable name "

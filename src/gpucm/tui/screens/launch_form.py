@@ -31,6 +31,7 @@ from gpucm import formatting as fmt
 from gpucm.domain.models import Instance, Offer
 from gpucm.domain.pricing import default_bid, egress_per_gb
 from gpucm.domain.provider_names import display_name
+from gpucm.domain.vocabulary import ENV_NAME
 from gpucm.engine.capabilities import capabilities, capability_caveats, capability_notes
 from gpucm.engine.launch_errors import LaunchInDoubt, NoCapacity
 from gpucm.engine.launch_flow import Declined, LaunchRefused, LaunchTarget
@@ -77,7 +78,6 @@ AUTO_TERMINATE_HOURS = (0.1, 720.0)
 ON_DEMAND = "on-demand"
 INTERRUPTIBLE = "interruptible"
 
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PROTOCOLS = ("tcp", "udp", "http")
 
 
@@ -448,7 +448,7 @@ class LaunchScreen(ModalScreen[None]):
                 key, value = row.pair()
                 if not key and not value:
                     continue
-                if not _ENV_KEY.match(key):
+                if not ENV_NAME.match(key):
                     field = row.query_one(".lf-env-key", Input).id or "lf-env-rows"
                     shown = key or "(empty)"
                     raise FormError(
