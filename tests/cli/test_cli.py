@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -283,8 +284,15 @@ def test_fits_lists_only_offers_whose_total_vram_holds_the_weights_with_the_marg
     assert any(
         o["gpu_memory_gb"] >= 80 and o["gpu_memory_gb"] * o["gpu_count"] < needed for o in left_out
     )
-    prices = [o["price_per_hour"] for o in offers]
-    assert prices == sorted(prices)
+    # ranked by all-in $/h: the price plus storage billed by the GB-month for the
+    # weights' 140 GB plus the default 50 GB disk
+    assert "Ranked by all-in $/h" in proc.stderr and "190 GB disk" in proc.stderr
+    all_in = [
+        o["price_per_hour"] + (o["storage_price_per_gb_month"] or 0) * 190 / 730 for o in offers
+    ]
+    assert all_in == sorted(all_in)
+    # somewhere a cheaper $/h with dearer storage ranks below one cheaper all-in
+    assert any(a["price_per_hour"] > b["price_per_hour"] for a, b in itertools.pairwise(offers))
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,8 @@ tied_offer = st.fixed_dictionaries(
         "cuda_version": st.none() | st.sampled_from([11.8, 12.8]),
         "availability": st.sampled_from(["high", "medium", "low", "none", "unknown"]),
         "spot_price_per_hour": st.none() | st.sampled_from([0.1, 0.2, 0.3]),
+        # all-in $/h (a fits= search's price order) adds storage at this rate
+        "storage_price_per_gb_month": st.none() | st.sampled_from([0.0, 0.1, 0.25, 1.0]),
     }
 )
 
@@ -247,3 +249,31 @@ async def test_a_one_shot_store_never_builds_one(db_path: Path) -> None:
         assert not await store.wait_for_index()
     finally:
         await store.close()
+
+
+async def test_a_fits_search_ranks_by_all_in_price_in_sql_and_in_the_index(pair: Any) -> None:
+    sql, indexed = pair
+    # 70B@bf16: 168 GB of VRAM, and a 190 GB disk priced in (140 GB of weights + 50)
+    dear_disk = make_offer(
+        "runpod",
+        "dear",
+        "H100",
+        gpu_count=4,
+        price_per_hour=2.00,
+        storage_price_per_gb_month=1.0,  # 190 GB x $1 / 730 h = +$0.26/h
+    )
+    no_disk_bill = make_offer("lambda_labs", "flat", "H100", gpu_count=4, price_per_hour=2.10)
+    small = make_offer("runpod", "small", "H100", gpu_count=1, price_per_hour=0.5)  # 80 GB
+    await _fill(sql, [dear_disk, no_disk_bill, small])
+    assert await indexed.wait_for_index()
+    fits = SearchQuery(fits="70B@bf16", limit=10)  # a limit: the index answers pages
+    for store in (sql, indexed):
+        assert [o.id for o in (await store.search(fits)).offers] == [no_disk_bill.id, dear_disk.id]
+        down = fits.model_copy(update={"sort_order": "desc"})
+        assert [o.id for o in (await store.search(down)).offers] == [dear_disk.id, no_disk_bill.id]
+        # without fits= the price order is the plain $/h
+        plain = SearchQuery(gpu_models=["H100"], min_gpu_count=4, limit=10)
+        assert [o.id for o in (await store.search(plain)).offers] == [dear_disk.id, no_disk_bill.id]
+        # storage>= sets the disk: at 10 GB the storage adds $0.014/h, and $2.00 wins
+        small_disk = fits.model_copy(update={"min_storage": 10.0})
+        assert (await store.search(small_disk)).offers[0].id == dear_disk.id

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import Offer, SearchQuery
+from gpucm.domain.pricing import all_in
 from gpucm.domain.regions import US_GROUPS, expand_region_terms
 from gpucm.domain.workload_fit import parse_workload, workload_need
 from gpucm.store.search_sql import SORT_COLUMNS
@@ -258,11 +259,20 @@ def naive(offers: list[Offer], q: SearchQuery, rowids: dict[str, int]) -> list[s
 
     attr = SORT_COLUMNS[q.sort_by]  # each column is the Offer attribute of that name
     desc = q.sort_order == "desc"
+    # a fits= search's price order is all-in $/h, for the weights on disk plus 50 GB
+    # (or what storage>= asks for)
+    disk = None
+    if q.fits is not None and q.sort_by == "price":
+        weights = workload_need(parse_workload(q.fits)).weights_gb
+        disk = q.min_storage or math.ceil(weights) + 50.0
 
     def key(o: Offer) -> tuple[Any, ...]:
         # the store's documented order: NULLs last, then ties on price, then rowid
         v = getattr(o, attr)
         rid = rowids[o.id]
+        if disk is not None:
+            total = all_in(o, disk).per_hour
+            return (-total, -rid) if desc else (total, rid)
         if attr == "price_per_hour":
             return (-v, -rid) if desc else (v, rid)
         missing = v is None
@@ -286,6 +296,7 @@ offer_strategy = st.builds(
     cuda=st.none() | st.sampled_from([11.8, 12.2, 12.8]),
     availability=st.sampled_from(["high", "medium", "low", "none", "unknown"]),
     spot=st.none() | st.floats(0.01, 20, allow_nan=False).map(lambda x: round(x, 3)),
+    storage_price=st.none() | st.sampled_from([0.0, 0.05, 0.1, 0.3, 2.0]),
 )
 
 query_strategy = st.builds(
@@ -341,6 +352,7 @@ def test_sql_search_equals_naive_filter(
             cuda_version=s["cuda"],
             availability=s["availability"],
             spot_price_per_hour=s["spot"],
+            storage_price_per_gb_month=s["storage_price"],
         )
         for i, s in enumerate(specs)
     ]

@@ -14,6 +14,7 @@ from gpucm.cli.output import demo_banner, print_json, say
 from gpucm.cli.parser import MAX_INT
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Offer, SearchQuery
+from gpucm.domain.pricing import DEFAULT_DISK_GB, all_in_disk_gb
 from gpucm.domain.query import QueryError
 from gpucm.domain.workload_fit import need_of
 from gpucm.export import write_offers
@@ -87,6 +88,13 @@ async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
     if query.fits is not None:
         need = need_of(query.fits)
         say(f"fits={query.fits}: " + "; ".join(need.explain()))
+    disk = all_in_disk_gb(query)
+    if disk is not None:
+        why = "storage>=" if query.min_storage else f"the weights plus {DEFAULT_DISK_GB:g} GB"
+        say(
+            "Ranked by all-in $/h: the price plus storage billed by the GB-month for a "
+            f"{disk:g} GB disk ({why}); $/H shows the price alone."
+        )
     if ns.json:
         write_offers(page.offers, sys.stdout, "json")
     elif ns.csv:

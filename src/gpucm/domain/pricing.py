@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gpucm.domain.models import Offer
+from gpucm.domain.models import Offer, SearchQuery
+from gpucm.domain.workload_fit import need_of
 
 HOURS_PER_MONTH = 730.0  # the 365.25-day year / 12, as providers bill storage
 # The disk an all-in price assumes when the search does not ask for one (storage>=N):
@@ -118,6 +119,30 @@ def default_bid(min_bid_per_gpu: float) -> float:
 def planned_disk_gb(min_storage: float | None) -> float:
     """The disk to price in: what the search asks for, else the default."""
     return min_storage if min_storage else DEFAULT_DISK_GB
+
+
+def fit_disk_gb(weights_gb: float, min_storage: float | None) -> float:
+    """The disk a `fits=` search prices in when it ranks by all-in $/h: what the search
+    asks for (storage>=N), else the weights themselves plus the default disk. The
+    launch form's default alone (50 GB) cannot hold a 70B model's 140 GB of weights, so
+    ranking with it would undercount the storage such a launch pays for."""
+    if min_storage:
+        return min_storage
+    return math.ceil(weights_gb) + DEFAULT_DISK_GB
+
+
+# Far past any disk; keeps the number the store writes into ORDER BY finite.
+_MOST_DISK_GB = 1e9
+
+
+def all_in_disk_gb(query: SearchQuery) -> float | None:
+    """The disk a query's price order prices in, None for the plain $/h. A `fits=`
+    search ranks by all-in $/h: the price plus its storage billed by the GB-month for
+    the disk the workload needs (fit_disk_gb), as the offers it lists are launched with
+    their weights on disk. Egress counts 0 GB out unless asked, so adds nothing."""
+    if query.fits is None or query.sort_by != "price":
+        return None
+    return min(fit_disk_gb(need_of(query.fits).weights_gb, query.min_storage), _MOST_DISK_GB)
 
 
 def per_gb_vram_hour(offer: Offer) -> float | None:

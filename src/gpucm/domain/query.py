@@ -23,7 +23,8 @@ Keys are case-insensitive; so are the values of category, provider, available an
                                   (hides offers whose availability is unknown)
     fits                       =  a workload that must fit in the offer's VRAM:
                                   SIZE[@PRECISION][,ctx=N][,train|,infer], e.g.
-                                  fits=70B@bf16,ctx=32k (domain/workload_fit.py)
+                                  fits=70B@bf16,ctx=32k (domain/workload_fit.py);
+                                  its price order is all-in $/h (pricing.all_in_disk_gb)
     hosts                      =  good (the default: offers on hosts in the memory
                                   of bad hosts are hidden) or all (shown too)
     sort                       =  key or -key (descending): price, price_per_gpu

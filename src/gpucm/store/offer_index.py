@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import SearchQuery, SortBy, levels_at_least
+from gpucm.domain.pricing import HOURS_PER_MONTH, all_in_disk_gb
 from gpucm.domain.regions import US_GROUPS, expand_region_terms
 from gpucm.store.search_sql import SORT_COLUMNS, fit_filter, model_names
 from gpucm.store.sql import offers_generation
@@ -52,6 +53,7 @@ _NUMBERS = (
     "cuda_version",
     "value",
     "spot_price_per_hour",
+    "storage_price_per_gb_month",  # a sort key's part only (all-in $/h)
 )
 _TEXTS = (
     "gpu_model",
@@ -166,8 +168,9 @@ class OfferIndex:
     available: Mask
     numbers: dict[str, _Numbers]
     texts: dict[str, _Texts]
-    _orders: dict[tuple[SortBy, bool], Positions] = field(default_factory=dict)
-    _ranks: dict[tuple[SortBy, bool], Positions] = field(default_factory=dict)
+    # keyed by sort, direction and the disk an all-in price order prices in (or None)
+    _orders: dict[tuple[SortBy, bool, float | None], Positions] = field(default_factory=dict)
+    _ranks: dict[tuple[SortBy, bool, float | None], Positions] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -277,15 +280,29 @@ class OfferIndex:
 
     # -- order --------------------------------------------------------------------
 
-    def order(self, sort_by: SortBy, *, descending: bool) -> Positions:
-        """Row positions in `search_sql.order_by`'s order, computed once per sort."""
-        key: tuple[SortBy, bool] = (sort_by, descending)
+    def order(
+        self, sort_by: SortBy, *, descending: bool, disk_gb: float | None = None
+    ) -> Positions:
+        """Row positions in `search_sql.order_by`'s order, computed once per sort; with
+        `disk_gb` (search_sql.all_in_disk_gb) the price order is all-in $/h."""
+        key = (sort_by, descending, disk_gb)
         cached = self._orders.get(key)
         if cached is not None:
             return cached
         column = SORT_COLUMNS[sort_by]
         price = self.numbers["price_per_hour"].codes
-        if column == "price_per_hour":
+        if disk_gb is not None:
+            # one all-in order kept at a time: each disk (each workload) is another
+            # array as long as the market, and the fits= searches of a session vary
+            for cache in (self._orders, self._ranks):
+                for old in [k for k in cache if k[2] is not None]:
+                    del cache[old]
+            # the arithmetic of search_sql.all_in_expr, in its order: the same floats
+            rate = np.nan_to_num(self.numbers["storage_price_per_gb_month"].values())
+            total = self.numbers["price_per_hour"].values() + rate * disk_gb / HOURS_PER_MONTH
+            ascending = np.lexsort((self.rowid, total)).astype(np.int32)
+            order = ascending[::-1] if descending else ascending
+        elif column == "price_per_hour":
             ascending = np.lexsort((self.rowid, price)).astype(np.int32)
             # price, rowid: both keys flip, so descending is the exact reverse
             order = ascending[::-1] if descending else ascending
@@ -298,12 +315,12 @@ class OfferIndex:
         self._orders[key] = order
         return order
 
-    def rank(self, sort_by: SortBy, *, descending: bool) -> Positions:
-        """Each row's place in `order(sort_by, descending)` (its inverse)."""
-        key: tuple[SortBy, bool] = (sort_by, descending)
+    def rank(self, sort_by: SortBy, *, descending: bool, disk_gb: float | None = None) -> Positions:
+        """Each row's place in `order(sort_by, descending, disk_gb)` (its inverse)."""
+        key = (sort_by, descending, disk_gb)
         cached = self._ranks.get(key)
         if cached is None:
-            order = self.order(sort_by, descending=descending)
+            order = self.order(sort_by, descending=descending, disk_gb=disk_gb)
             cached = np.empty(len(order), dtype=np.int32)
             cached[order] = np.arange(len(order), dtype=np.int32)
             self._ranks[key] = cached
@@ -326,7 +343,8 @@ class OfferIndex:
         sparse one is the few matching rows put in order by their ranks (at 1,000,000
         offers a first page over the whole order took 17-55 ms, bench search_1m_*)."""
         descending = query.sort_order == "desc"
-        order = self.order(query.sort_by, descending=descending)
+        disk = all_in_disk_gb(query)
+        order = self.order(query.sort_by, descending=descending, disk_gb=disk)
         need = offset + limit
         if not count:
             # a filter many rows pass fills its page from the first rows of its order
@@ -352,7 +370,7 @@ class OfferIndex:
             matched = np.concatenate(pages) if pages else order[:0]
             return self._rowids(matched[offset:need]), total
         # fewer: their places in the order, the first `need` of them sorted
-        ranks = self.rank(query.sort_by, descending=descending)[found]
+        ranks = self.rank(query.sort_by, descending=descending, disk_gb=disk)[found]
         if len(ranks) > need:
             ranks = np.partition(ranks, need - 1)[:need] if need else ranks[:0]
         ranks.sort()

@@ -14,6 +14,7 @@ from typing import Any
 
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import SearchQuery, SortBy, levels_at_least
+from gpucm.domain.pricing import HOURS_PER_MONTH, all_in_disk_gb
 from gpucm.domain.regions import US_GROUPS, expand_region_terms
 from gpucm.domain.workload_fit import need_of
 
@@ -193,11 +194,24 @@ def _walks_price_index_safely(query: SearchQuery) -> bool:
     return not any(v not in (None, ()) for v in (query.gpu_models, *sparse))
 
 
+def all_in_expr(disk_gb: float) -> str:
+    """SQL for all-in $/h with `disk_gb` priced in, the arithmetic (and its order, so
+    the floats agree) of pricing.storage_per_hour and the offer index."""
+    return (
+        f"(price_per_hour + coalesce(storage_price_per_gb_month, 0) * {float(disk_gb)!r}"
+        f" / {HOURS_PER_MONTH!r})"
+    )
+
+
 def order_by(query: SearchQuery) -> str:
     """ORDER BY for a query: NULLs always last (an offer without a reliability is not
-    the most reliable one), ties on price, then rowid, so pages are stable."""
+    the most reliable one), ties on price, then rowid, so pages are stable. A `fits=`
+    search's price order is all-in $/h (all_in_disk_gb)."""
     column = SORT_COLUMNS[query.sort_by]
     d = "DESC" if query.sort_order == "desc" else "ASC"
+    disk = all_in_disk_gb(query)
+    if disk is not None:
+        return f"{all_in_expr(disk)} {d}, rowid {d}"
     if column == "price_per_hour":  # NOT NULL
         # `+` hides the column from the planner, forcing a scan and a top-N sort
         price = "price_per_hour" if _walks_price_index_safely(query) else "+price_per_hour"
