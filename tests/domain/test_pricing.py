@@ -81,3 +81,20 @@ def test_egress_billed_by_the_gb_is_added_for_the_gb_sent_out_per_hour() -> None
     # a nonsense rate is no rate
     odd = make_offer("vast_ai", "o", provider_data={EGRESS_PER_GB_KEY: -1})
     assert egress_per_gb(odd) is None
+
+
+def test_a_fits_search_prices_in_the_weights_plus_the_default_disk() -> None:
+    from gpucm.domain.models import SearchQuery
+    from gpucm.domain.pricing import all_in_disk_gb, search_disk_gb
+
+    fits = SearchQuery(fits="70B@bf16")  # 140 GB of weights
+    assert all_in_disk_gb(fits) == search_disk_gb(fits) == 190.0
+    assert all_in_disk_gb(SearchQuery(fits="8B@int4")) == 4.0 + 50.0
+    # storage>= is the disk when the search names one
+    assert all_in_disk_gb(SearchQuery(fits="70B@bf16", min_storage=500)) == 500.0
+    assert all_in_disk_gb(SearchQuery(fits="70B@bf16", sort_order="desc")) == 190.0
+    # only the price order is all-in, and only under fits=
+    assert all_in_disk_gb(SearchQuery(fits="70B@bf16", sort_by="value")) is None
+    assert search_disk_gb(SearchQuery(fits="70B@bf16", sort_by="value")) == 190.0
+    assert all_in_disk_gb(SearchQuery(min_storage=80)) is None
+    assert search_disk_gb(SearchQuery(min_storage=80)) == 80.0

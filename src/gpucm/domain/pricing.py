@@ -135,6 +135,14 @@ def fit_disk_gb(weights_gb: float, min_storage: float | None) -> float:
 _MOST_DISK_GB = 1e9
 
 
+def search_disk_gb(query: SearchQuery) -> float | None:
+    """The disk a search's all-in prices assume: a `fits=` workload's (fit_disk_gb),
+    else what storage>= asks for (None: the screens' default)."""
+    if query.fits is None:
+        return query.min_storage
+    return min(fit_disk_gb(need_of(query.fits).weights_gb, query.min_storage), _MOST_DISK_GB)
+
+
 def all_in_disk_gb(query: SearchQuery) -> float | None:
     """The disk a query's price order prices in, None for the plain $/h. A `fits=`
     search ranks by all-in $/h: the price plus its storage billed by the GB-month for
@@ -142,7 +150,7 @@ def all_in_disk_gb(query: SearchQuery) -> float | None:
     their weights on disk. Egress counts 0 GB out unless asked, so adds nothing."""
     if query.fits is None or query.sort_by != "price":
         return None
-    return min(fit_disk_gb(need_of(query.fits).weights_gb, query.min_storage), _MOST_DISK_GB)
+    return search_disk_gb(query)
 
 
 def per_gb_vram_hour(offer: Offer) -> float | None:

@@ -15,6 +15,7 @@ from textual.widget import MountError, Widget
 from textual.widgets import Header, Input
 
 from gpucm.domain.models import SORT_KEYS, SearchQuery, SortBy
+from gpucm.domain.pricing import search_disk_gb
 from gpucm.domain.provider_names import PROVIDERS, display_name
 from gpucm.domain.query import format_query
 from gpucm.domain.regions import REGION_GROUPS, expand_region_terms
@@ -305,7 +306,8 @@ class MainScreen(Screen[None]):
             OfferDetailScreen(
                 self.services,
                 event.row.id,
-                disk_gb=self.search.min_storage,
+                # the disk the table's all-in rank assumed, for a fits= search
+                disk_gb=search_disk_gb(self.search),
                 fits=self.search.fits,
             )
         )

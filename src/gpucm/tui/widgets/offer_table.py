@@ -601,11 +601,20 @@ class OfferTable(ScrollView, can_focus=True):
         query = self.search_query
         sort_by, order = (query.sort_by, query.sort_order) if query else ("price", "asc")
         arrow = "▼" if order == "desc" else "▲"
+        all_in = False
+        if query is not None and query.fits is not None:
+            # a fits= search ranks by all-in $/h (the price plus its disk's storage);
+            # imported here: the table must not pull pydantic in before its first paint
+            from gpucm.domain.pricing import all_in_disk_gb
+
+            all_in = all_in_disk_gb(query) is not None
         for col in self._columns:
             label = col.label
             is_sorted = col.sort_key == sort_by
             if is_sorted:
-                label = f"{label}{arrow}"
+                label = (
+                    f"{label}{arrow}+disk" if all_in and sort_by == "price" else f"{label}{arrow}"
+                )
             segments.append(
                 Segment(
                     fit(label, col.width, col.align) + " ", sorted_style if is_sorted else header
