@@ -3,6 +3,8 @@ body, including `gpu_model` singular as the original Python client sends it."""
 
 from __future__ import annotations
 
+import itertools
+
 import httpx
 import pytest
 
@@ -200,6 +202,12 @@ async def test_fits_keeps_offers_that_hold_the_workload(api: httpx.AsyncClient) 
     assert r.status_code == 200, r.text
     offers = r.json()["data"]
     assert offers and all(o["gpu_memory_gb"] * o["gpu_count"] >= 42.0 for o in offers)
+    # ranked by all-in $/h, as the CLI: the disk is the 35 GB of weights plus 50 GB
+    all_in = [
+        o["price_per_hour"] + (o["storage_price_per_gb_month"] or 0) * 85 / 730 for o in offers
+    ]
+    assert all_in == sorted(all_in)
+    assert any(a["price_per_hour"] > b["price_per_hour"] for a, b in itertools.pairwise(offers))
     body = {"fits": "8b@FP8,ctx=32k"}
     r = await api.post("/api/v1/offers/search/advanced", json=body)
     assert r.status_code == 200, r.text
