@@ -815,7 +815,7 @@ async def test_what_paperspace_cannot_do_is_unsupported(
 
 
 def test_auto_shutdown_is_named_for_what_it_does() -> None:
-    assert META.capabilities.auto_shutdown and META.capabilities.auto_terminate
+    assert META.capabilities.auto_shutdown
     assert "Auto-shutdown (stops the machine; its disk keeps billing)" in (
         META.capabilities.features()
     )
@@ -1045,6 +1045,10 @@ async def test_protocols_and_meta(adapter: PaperspaceAdapter) -> None:
     assert adapter.is_demo is False
     caps = META.capabilities
     assert caps == Capabilities(
-        stop_start=True, restart=True, auto_shutdown=True, storage_billed_separately=True
+        stop_start=True,
+        restart=True,
+        auto_shutdown=True,
+        storage_billed_separately=True,
+        ssh_public_key=True,
     )
     assert META.default_base_url == BASE
