@@ -194,6 +194,24 @@ def matches(lines: list[str]) -> int | None:
     return None
 
 
+def page_text_within(driver: Any, text: str, timeout: float = 30) -> str:
+    """The page's body text once it holds `text`. A form's answer is a new page, so
+    the old body goes stale while it loads: read it again until the new one is in."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    deadline = time.monotonic() + timeout
+    body = ""
+    while time.monotonic() < deadline:
+        try:
+            body = driver.find_element("css selector", "body").text
+        except StaleElementReferenceException:
+            body = ""
+        if text in body:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"the page never said {text!r}; it said:\n{body}")
+
+
 def market_painted(lines: list[str]) -> bool:
     """The DEMO market's table, with the status bar's count after the first refresh."""
     count = matches(lines)

@@ -22,6 +22,7 @@ from tests.web.browser import (
     market_painted,
     matches,
     offer_rows,
+    page_text_within,
     require_browser,
     tui_env,
     tui_server,
@@ -70,7 +71,7 @@ def test_a_server_with_a_token_asks_for_it_in_the_browser(tmp_path: Path) -> Non
         field = browser.find_element("css selector", "input[name=token]")
         assert browser.execute_script("return window.__gpucmTerminal === undefined")
         field.send_keys("not-the-token-at-all" + ENTER)
-        assert "That is not the token" in browser.find_element("css selector", "body").text
+        page_text_within(browser, "That is not the token")
         browser.find_element("css selector", "input[name=token]").send_keys(TOKEN + ENTER)
         wait_for(browser, market_painted, "the DEMO market after giving the token")
         # the cookie proves the token without holding it
