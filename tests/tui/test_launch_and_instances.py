@@ -29,7 +29,7 @@ from gpucm.tui.screens.help import KEY_HELP
 from gpucm.tui.screens.instance_detail import InstanceDetailScreen
 from gpucm.tui.screens.instances import InstancesScreen
 from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
-from gpucm.tui.screens.launch_form import LaunchScreen, field_notes, parse_ports
+from gpucm.tui.screens.launch_form import LaunchScreen, field_notes
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.mark_bad import MarkBadScreen
 from gpucm.tui.screens.terminate import TerminateScreen
@@ -76,15 +76,6 @@ def text_of(screen: Any, selector: str) -> str:
 
 
 # -- pure helpers ------------------------------------------------------------------------
-
-
-def test_ports_parse_and_refuse_bad_ones() -> None:
-    assert parse_ports("8888/tcp, 6006/http 22") == ((8888, "tcp"), (6006, "http"), (22, "tcp"))
-    assert parse_ports("") == ()
-    with pytest.raises(ValueError, match="1 to 65535"):
-        parse_ports("99999/tcp")
-    with pytest.raises(ValueError, match="tcp, udp or http"):
-        parse_ports("80/sctp")
 
 
 def test_field_notes_are_the_engines_sentences() -> None:
@@ -332,7 +323,8 @@ async def test_bad_input_shows_a_hint_and_checks_nothing(
         assert not disk.has_class("-bad")  # an edit clears the mark
         form.action_review()
         await settle(pilot)
-        assert "65535" in text_of(form, "#lf-error")
+        error = "Ports: '70000': a port is a number from 1 to 65535, like 8888/tcp"
+        assert error in text_of(form, "#lf-error")
         assert top(app) is form
         assert calls == []
 

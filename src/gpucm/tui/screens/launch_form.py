@@ -28,6 +28,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 
 from gpucm import formatting as fmt
+from gpucm.domain.container_ports import PortError, parse_port_list
 from gpucm.domain.models import Instance, Offer
 from gpucm.domain.pricing import default_bid, egress_per_gb
 from gpucm.domain.provider_names import display_name
@@ -52,7 +53,6 @@ __all__ = [
     "FormError",
     "LaunchScreen",
     "field_notes",
-    "parse_ports",
 ]
 
 # The worker group of the launch flow: it waits on the user's answers between steps
@@ -78,8 +78,6 @@ AUTO_TERMINATE_HOURS = (0.1, 720.0)
 ON_DEMAND = "on-demand"
 INTERRUPTIBLE = "interruptible"
 
-_PROTOCOLS = ("tcp", "udp", "http")
-
 
 class FormError(ValueError):
     """Bad input in one field: shown under the form, the field focused."""
@@ -96,23 +94,6 @@ def field_notes(provider: str) -> dict[str, str]:
     return {
         field: note[:1].upper() + note[1:] for field, note in capability_notes(provider).items()
     }
-
-
-def parse_ports(text: str) -> tuple[tuple[int, str], ...]:
-    """`8888/tcp, 6006/http 22` -> ((8888, "tcp"), (6006, "http"), (22, "tcp"))."""
-    out: list[tuple[int, str]] = []
-    for part in re.split(r"[,\s]+", text.strip()):
-        if not part:
-            continue
-        number, _, proto = part.partition("/")
-        proto = (proto or "tcp").lower()
-        if not number.isdigit() or not 1 <= int(number) <= 65535:
-            raise ValueError(f"{part!r}: a port is a number from 1 to 65535, like 8888/tcp")
-        if proto not in _PROTOCOLS:
-            raise ValueError(f"{part!r}: the protocol is tcp, udp or http")
-        if (int(number), proto) not in out:
-            out.append((int(number), proto))
-    return tuple(out)
 
 
 def egress_note(offer: Offer) -> str:
@@ -456,8 +437,8 @@ class LaunchScreen(ModalScreen[None]):
                     )
                 env = [(k, v) for k, v in env if k != key] + [(key, value)]
         try:
-            ports = parse_ports(text("lf-ports"))
-        except ValueError as exc:
+            ports = parse_port_list(text("lf-ports"))
+        except PortError as exc:
             raise FormError("lf-ports", f"Ports: {exc}") from None
         min_gpus = number("lf-min-gpus", "Min GPUs", integer=True)
         bid: float | None = None
