@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -129,6 +129,12 @@ def offer_summary(offer: Offer) -> Text:
     return Text(" · ".join(parts) + f"   ({offer.id})")
 
 
+def _label(text: str) -> Static:
+    """A field's name, in the form's left column ("": a field that continues the
+    one above)."""
+    return Static(text, classes="lf-label", markup=False)
+
+
 class EnvRow(Horizontal):
     """KEY = value, the value masked on screen (tokens and keys go here)."""
 
@@ -138,7 +144,7 @@ class EnvRow(Horizontal):
         self._off = disabled
 
     def compose(self) -> ComposeResult:
-        yield Static("Environment" if self._first else "", classes="lf-label", markup=False)
+        yield _label("Environment" if self._first else "")
         yield Input(placeholder="KEY", classes="lf-env-key", compact=True, disabled=self._off)
         yield Input(
             placeholder="value (hidden)",
@@ -198,6 +204,13 @@ class LaunchScreen(ModalScreen[None]):
         if key in self.notes:
             yield Static(Text(self.notes[key]), classes="lf-note", id=f"lf-note-{key}")
 
+    def _row(self, label: str, field: Widget, note: str | None = None) -> Iterator[Widget]:
+        """One line of the form: the field's name, then the field; under it, the
+        provider's reason when it cannot honour the `note` field."""
+        yield Horizontal(_label(label), field, classes="lf-row")
+        if note is not None:
+            yield from self._note(note)
+
     def compose(self) -> ComposeResult:
         offer = self.offer
         title = Text(
@@ -209,68 +222,74 @@ class LaunchScreen(ModalScreen[None]):
         with VerticalScroll(id="launch-dialog", can_focus=False):
             yield Static(title, classes="dialog-title", id="lf-title")
             yield Static(offer_summary(offer), id="lf-offer")
-            with Horizontal(classes="lf-row"):
-                yield Static("Label", classes="lf-label", markup=False)
-                yield Input(
+            yield from self._row(
+                "Label",
+                Input(
                     value=default_label(offer),
                     placeholder="a name for the machine",
                     id="lf-label",
                     compact=True,
-                )
-            with Horizontal(classes="lf-row"):
-                yield Static("Image", classes="lf-label", markup=False)
-                yield Select[str](
+                ),
+            )
+            yield from self._row(
+                "Image",
+                Select[str](
                     [(Text(image), image) for image in IMAGE_PRESETS],
                     prompt="pick a preset image…",
                     id="lf-image-preset",
                     compact=True,
                     disabled=no_image,
-                )
-            with Horizontal(classes="lf-row"):
-                yield Static("", classes="lf-label")
-                yield Input(
+                ),
+            )
+            yield from self._row(
+                "",
+                Input(
                     placeholder="or type one (empty: the provider's default image)",
                     id="lf-image",
                     compact=True,
                     disabled=no_image,
-                )
-            yield from self._note("image")
+                ),
+                note="image",
+            )
             with Vertical(id="lf-env-rows"):
                 yield EnvRow(first=True, disabled="env" in self.notes)
-            with Horizontal(classes="lf-row"):
-                yield Static("", classes="lf-label")
-                yield Button(
+            yield from self._row(
+                "",
+                Button(
                     "+ variable (ctrl+n)",
                     id="lf-add-env",
                     compact=True,
                     disabled="env" in self.notes,
-                )
-            yield from self._note("env")
-            with Horizontal(classes="lf-row"):
-                yield Static("Ports", classes="lf-label", markup=False)
-                yield Input(
+                ),
+                note="env",
+            )
+            yield from self._row(
+                "Ports",
+                Input(
                     placeholder="8888/tcp, 6006/http",
                     id="lf-ports",
                     compact=True,
                     disabled="ports" in self.notes,
-                )
-            yield from self._note("ports")
-            with Horizontal(classes="lf-row"):
-                yield Static("SSH key", classes="lf-label", markup=False)
-                yield Input(
+                ),
+                note="ports",
+            )
+            yield from self._row(
+                "SSH key",
+                Input(
                     placeholder="name of a key saved at the provider",
                     id="lf-ssh-key",
                     compact=True,
                     disabled="ssh_key" in self.notes,
-                )
-            yield from self._note("ssh_key")
+                ),
+                note="ssh_key",
+            )
             disk = ""
             if caps.storage_billed_separately:
                 size = min(DEFAULT_DISK_GB, offer.storage_gb or DEFAULT_DISK_GB)
                 disk = f"{size:g}"
             with Grid(id="lf-numbers"):
                 for spec in _NUMERIC:
-                    yield Static(spec.label, classes="lf-label", markup=False)
+                    yield _label(spec.label)
                     yield Input(
                         value=disk if spec.id == "lf-disk" else "",
                         placeholder=spec.placeholder,
@@ -303,26 +322,28 @@ class LaunchScreen(ModalScreen[None]):
         choices = [(Text(f"on demand, {fmt.price(offer.price_per_hour)}/h"), ON_DEMAND)]
         if spot is not None:
             choices.append((Text(f"interruptible (spot), from {fmt.price(spot)}/h"), INTERRUPTIBLE))
-        with Horizontal(classes="lf-row"):
-            yield Static("Rental", classes="lf-label", markup=False)
-            yield Select[str](
+        yield from self._row(
+            "Rental",
+            Select[str](
                 choices,
                 value=ON_DEMAND,
                 allow_blank=False,
                 id="lf-rental",
                 compact=True,
                 disabled=spot is None,
-            )
+            ),
+        )
         minimum = offer.min_bid_per_gpu_hour
-        with Horizontal(classes="lf-row"):
-            yield Static("Bid $/GPU·h", classes="lf-label", markup=False)
-            yield Input(
+        yield from self._row(
+            "Bid $/GPU·h",
+            Input(
                 value=_bid_text(default_bid(minimum)) if minimum is not None else "",
                 placeholder=f"at least {fmt.bid(minimum)}" if minimum else "the minimum + 5%",
                 id="lf-bid",
                 compact=True,
                 disabled=True,  # until interruptible is chosen
-            )
+            ),
+        )
         if spot is None:
             note = (
                 f"{display_name(offer.provider)} lists no interruptible price for this offer now."
