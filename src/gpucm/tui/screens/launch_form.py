@@ -345,14 +345,16 @@ class LaunchScreen(ModalScreen[None]):
             ),
         )
         if spot is None:
-            note = (
-                f"{display_name(offer.provider)} lists no interruptible price for this offer now."
+            why = f"{display_name(offer.provider)} lists no interruptible price for this offer now."
+            yield Static(Text(why), classes="lf-note", id="lf-note-no-spot")
+            return
+        caveat = capability_caveats(offer.provider).get("interruptible", "")
+        if caveat:
+            warning = Static(
+                Text(f"Interruptible: {caveat}."), classes="lf-note", id="lf-note-interruptible"
             )
-        else:
-            caveat = capability_caveats(offer.provider).get("interruptible", "")
-            note = f"Interruptible: {caveat}." if caveat else ""
-        if note:
-            yield Static(Text(note), classes="lf-note", id="lf-note-interruptible")
+            warning.display = False  # a warning about spot, shown once spot is chosen
+            yield warning
 
     def on_mount(self) -> None:
         _no_blink(self)
@@ -401,7 +403,9 @@ class LaunchScreen(ModalScreen[None]):
         bid = self.query_one("#lf-bid", Input)
         bid.disabled = event.value != INTERRUPTIBLE
         bid.remove_class("-bad")
-        self.query_one("#lf-note-interruptible").set_class(not bid.disabled, "-chosen")
+        for warning in self.query("#lf-note-interruptible"):
+            warning.display = not bid.disabled
+            warning.set_class(not bid.disabled, "-chosen")
 
     @property
     def interruptible(self) -> bool:
