@@ -443,6 +443,10 @@ async def test_the_manager_shows_the_confirmed_price_and_why_the_rate_differs(
             assert price.endswith(("▲", "▼")) and "since the launch" in detail
         # what the provider bills is beside it, whatever it is
         assert fmt.price(rate) in detail
+        # the header sums what the providers bill (the ledger), and says so: it is not
+        # the rows' confirmed all-in price, storage estimate included
+        header = str(manager.query_one("#instances-spend", Static).render())
+        assert header.startswith(f"billed {fmt.price(rate)}/h ·"), header
 
 
 def test_the_price_sentence_says_why_a_rate_differs() -> None:

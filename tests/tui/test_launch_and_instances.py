@@ -473,7 +473,7 @@ async def test_accrued_ticks_between_syncs_and_a_terminated_machines_spend_stays
         manager.tick()
         header = text_of(manager, "#instances-spend")
         # nothing runs now, and the day's spend is still there
-        assert header.startswith("$0.000/h") and f"today ~${3 * rate:.3f}" in header
+        assert header.startswith("billed $0.000/h") and f"today ~${3 * rate:.3f}" in header
         await pilot.press("a")  # terminated machines too
         await settle(pilot)
         assert manager.table.get_cell(instance.id, "accrued").plain == f"~${3 * rate:.3f}"
