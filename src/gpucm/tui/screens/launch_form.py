@@ -205,8 +205,10 @@ class LaunchScreen(ModalScreen[None]):
             yield Static(Text(self.notes[key]), classes="lf-note", id=f"lf-note-{key}")
 
     def _row(self, label: str, field: Widget, note: str | None = None) -> Iterator[Widget]:
-        """One line of the form: the field's name, then the field; under it, the
-        provider's reason when it cannot honour the `note` field."""
+        """One line of the form: the field's name, then the field. Where the provider
+        cannot honour the `note` field, the field is greyed out, the reason under it."""
+        if note in self.notes:
+            field.disabled = True
         yield Horizontal(_label(label), field, classes="lf-row")
         if note is not None:
             yield from self._note(note)
@@ -247,7 +249,6 @@ class LaunchScreen(ModalScreen[None]):
                     placeholder="or type one (empty: the provider's default image)",
                     id="lf-image",
                     compact=True,
-                    disabled=no_image,
                 ),
                 note="image",
             )
@@ -255,31 +256,18 @@ class LaunchScreen(ModalScreen[None]):
                 yield EnvRow(first=True, disabled="env" in self.notes)
             yield from self._row(
                 "",
-                Button(
-                    "+ variable (ctrl+n)",
-                    id="lf-add-env",
-                    compact=True,
-                    disabled="env" in self.notes,
-                ),
+                Button("+ variable (ctrl+n)", id="lf-add-env", compact=True),
                 note="env",
             )
             yield from self._row(
                 "Ports",
-                Input(
-                    placeholder="8888/tcp, 6006/http",
-                    id="lf-ports",
-                    compact=True,
-                    disabled="ports" in self.notes,
-                ),
+                Input(placeholder="8888/tcp, 6006/http", id="lf-ports", compact=True),
                 note="ports",
             )
             yield from self._row(
                 "SSH key",
                 Input(
-                    placeholder="name of a key saved at the provider",
-                    id="lf-ssh-key",
-                    compact=True,
-                    disabled="ssh_key" in self.notes,
+                    placeholder="name of a key saved at the provider", id="lf-ssh-key", compact=True
                 ),
                 note="ssh_key",
             )
