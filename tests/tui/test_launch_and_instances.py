@@ -35,7 +35,7 @@ from gpucm.tui.screens.mark_bad import MarkBadScreen
 from gpucm.tui.screens.terminate import TerminateScreen
 from tests.conftest import SteppedClock as Clock
 from tests.conftest import launchable
-from tests.tui.helpers import record_notes, settle
+from tests.tui.helpers import open_form, record_notes, settle
 
 
 def top(app: GpucmApp) -> object:
@@ -56,15 +56,6 @@ async def launch_directly(services: Services, offer: Offer, request_id: str) -> 
     launcher = services.launcher
     outcome = await launcher.launch(await launcher.preflight(offer, options), options)
     return outcome.instance
-
-
-async def open_form(pilot: Pilot[None], services: Services, offer: Offer) -> LaunchScreen:
-    """The launch form for `offer`, over the settled main screen."""
-    await settle(pilot)
-    form = LaunchScreen(services, offer)
-    await pilot.app.push_screen(form)
-    await settle(pilot)
-    return form
 
 
 def text_of(screen: Any, selector: str) -> str:

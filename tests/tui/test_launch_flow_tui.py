@@ -25,8 +25,8 @@ from gpucm.tui.screens.instances import InstancesScreen
 from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
 from gpucm.tui.screens.launch_form import DEFAULT_DISK_GB
 from tests.conftest import launchable
-from tests.tui.helpers import settle
-from tests.tui.test_launch_and_instances import demo_machines, open_form, text_of, top
+from tests.tui.helpers import open_form, settle
+from tests.tui.test_launch_and_instances import demo_machines, text_of, top
 
 GONE = "which is gone"
 OVER = "which is over your maximum"
