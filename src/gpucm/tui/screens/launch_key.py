@@ -46,7 +46,7 @@ class LaunchKeyScreen(ModalScreen[None]):
         from gpucm.tui.screens.launch_form import LaunchScreen
 
         offer = self.selected
-        if offer is None:  # run by name (the command palette), not by the greyed key
+        if offer is None:  # called directly: the greyed key itself is explained by on_key
             self.notify(self.LAUNCH_UNAVAILABLE, timeout=3)
             return
         self.app.push_screen(LaunchScreen(self.services, offer))
