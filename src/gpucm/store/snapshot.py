@@ -43,12 +43,14 @@ _of_row = itemgetter(*(OFFER_COLUMNS.index(c) for c in _HISTORY_COLUMNS))
 _of_offer = itemgetter(*_HISTORY_COLUMNS)
 # INSERT_INPUTS up to the network columns
 _leading = itemgetter(*INSERT_INPUTS[: INSERT_INPUTS.index("download_mbps")])
-assert INSERT_INPUTS[len(INSERT_INPUTS) - 9 :][:5] == (
+assert INSERT_INPUTS[INSERT_INPUTS.index("download_mbps") :] == (
     "download_mbps",
     "upload_mbps",
     "available",
     "verified",
     "provider_data",
+    "previous_price_per_hour",
+    "first_seen_at",
 )
 _dict_of = attrgetter("__dict__")
 _id_of = itemgetter("id")
@@ -113,11 +115,12 @@ class SnapshotBuilder:
             written.append(_of_row(row))
             yield row
 
-    def values(self) -> Iterator[tuple[Any, ...]]:
+    def values(self, *, bind_when: bool) -> Iterator[tuple[Any, ...]]:
         """The same offers as `rows`, as the values of `rows.insert_sql` (the SQLite
-        backend's INSERT, which computes the derived columns): the offers' fields in
-        one C call, the network's two, the flags as ints, the provider's data, and a
-        tail shared by every new offer. Raises as `rows` does, before the first row.
+        backend's INSERT, which computes the rest): the offers' fields in one C call,
+        the network's two, the flags as ints, the provider's data, and a tail shared
+        by every new offer (then the refresh's time, if `bind_when`). Raises as `rows`
+        does, before the first row.
 
         Each row is made by a chain of C iterators (map, zip, itemgetter), not by a
         Python loop: no bytecode runs per offer. At 100,000 offers that builds the
@@ -125,8 +128,8 @@ class SnapshotBuilder:
         dicts = self._unique_dicts()
         when, previous = self._when, self._previous
         self._written = list(map(_of_offer, dicts))
-        # on a provider's first snapshot nothing is "new": everything is
-        new_tail = (_NULL_REAL, when, when, 0 if not previous else 1)
+        when_tail = (when,) if bind_when else ()
+        new_tail = (_NULL_REAL, _NULL_REAL, *when_tail)
         tails: Iterable[tuple[Any, ...]]
         if not previous:
             self.added, self.price_changes = len(dicts), 0
@@ -139,7 +142,7 @@ class SnapshotBuilder:
                 for old, price in zip(olds, map(_price_of, dicts), strict=True)
                 if old is not None and old[0] != price
             )
-            tails = [new_tail if old is None else (old[0], old[1], when, 0) for old in olds]
+            tails = [new_tail if old is None else old + when_tail for old in olds]
         flags_and_data = zip(
             map(int, map(_available_of, dicts)),
             map(_verified_bound, map(_verified_of, dicts)),
