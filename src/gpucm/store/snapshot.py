@@ -17,7 +17,7 @@ from typing import Any
 
 from gpucm.domain.models import Offer
 from gpucm.store.db import StoreError
-from gpucm.store.rows import INSERT_INPUTS, encode_each_provider_data, offer_to_row
+from gpucm.store.rows import OWN_FIELDS, encode_each_provider_data, offer_to_row
 from gpucm.store.schema import OFFER_COLUMNS
 
 # id -> (price_per_hour, first_seen_at) of the provider's current rows
@@ -41,17 +41,7 @@ _HISTORY_COLUMNS = ("gpu_model", "available", "price_per_hour", "gpu_count")
 _of_row = itemgetter(*(OFFER_COLUMNS.index(c) for c in _HISTORY_COLUMNS))
 # Readers over an Offer's __dict__ (each one C call).
 _of_offer = itemgetter(*_HISTORY_COLUMNS)
-# INSERT_INPUTS up to the network columns
-_leading = itemgetter(*INSERT_INPUTS[: INSERT_INPUTS.index("download_mbps")])
-assert INSERT_INPUTS[INSERT_INPUTS.index("download_mbps") :] == (
-    "download_mbps",
-    "upload_mbps",
-    "available",
-    "verified",
-    "provider_data",
-    "previous_price_per_hour",
-    "first_seen_at",
-)
+_own_fields = itemgetter(*OWN_FIELDS)  # then the rest of rows.INSERT_INPUTS, in order
 _dict_of = attrgetter("__dict__")
 _id_of = itemgetter("id")
 _provider_of = itemgetter("provider")
@@ -149,7 +139,7 @@ class SnapshotBuilder:
             encode_each_provider_data(map(_data_of, dicts)),
             strict=True,
         )
-        fields = map(add, map(_leading, dicts), map(_speeds, map(_network_of, dicts)))
+        fields = map(add, map(_own_fields, dicts), map(_speeds, map(_network_of, dicts)))
         # concatenation, not unpacking: no list built and copied per offer
         yield from map(add, map(add, fields, flags_and_data), tails)
 
