@@ -140,13 +140,16 @@ async def test_an_armed_watch_shows_in_the_status_bar_and_launches_once_from_the
         await stepped_market.store.search(SearchQuery(gpu_models=("RTX 4090",), limit=1))
     ).offers[0]
     ceiling = round(cheapest.price_per_hour * 1.5, 3)
-    template = LaunchTemplate(max_price_per_hour=ceiling, armed="2026-11-26T12:00:00+00:00")
-    save_watch(Watch("snipe", 'gpu="RTX 4090"', launch=template), paths.presets_file())
+    watch = Watch("snipe", 'gpu="RTX 4090"', launch=LaunchTemplate(max_price_per_hour=ceiling))
+    save_watch(watch, paths.presets_file())
+    await stepped_market.armings.arm(watch, "2026-11-26T12:00:00+00:00")
     app = GpucmApp(stepped_market, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         main = app.screen
         assert isinstance(main, MainScreen)
+        await main.update_status().wait()
+        await app.workers.wait_for_complete()  # the armed watches, read from the store
         await main.update_status().wait()
         assert "1 armed" in str(main.query_one(StatusBar).render())
         await refresh(app)
@@ -167,4 +170,5 @@ async def test_an_armed_watch_shows_in_the_status_bar_and_launches_once_from_the
         assert "launched by watch snipe" in str(app.screen.query_one("#instances-detail").render())
     listed = await stepped_market.instances.list()
     assert [i.origin for i in listed] == ["watch snipe"]
-    assert not load_book(paths.presets_file()).watches["snipe"].armed
+    row = await stepped_market.store.armed.get(stepped_market.armings.owner, "snipe")
+    assert row is not None and not row.is_armed and row.disarm_reason == "launched"
