@@ -125,14 +125,14 @@ def options_for(
         fields = {f.name for f in dataclasses.fields(LaunchOptions)}
         if "interruptible" not in fields:
             raise SnipeError(
-                f"{watch.name}: interruptible launches are not supported by this gpucm;"
-                " nothing was launched"
+                "interruptible launches are not supported by this gpucm; nothing was launched"
             )
         rental = {"interruptible": True, "bid_per_gpu": template.bid_per_gpu}
     try:
         environment = template.environment(env)
     except TemplateError as exc:
-        raise SnipeError(f"{watch.name}: {exc}{whose}") from None
+        # the result's message names the watch: this line is one machine's failure
+        raise SnipeError(f"{exc}{whose}") from None
     return LaunchOptions(
         request_id=request_id,
         label=origin_label(watch.name),
