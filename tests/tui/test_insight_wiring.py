@@ -197,7 +197,21 @@ async def test_arming_in_the_watch_dialog_arms_it_in_the_store(stepped_market: S
         await pilot.pause()
         assert "Watch ARMED" in [n.title for n in app._notifications]
         assert app.armed_watches() == [""]
+        row = await stepped_market.store.armed.get(stepped_market.armings.owner, "snipe")
+        assert row is not None and row.is_armed and row.template == {"max_price_per_hour": 0.01}
+        assert "armed" not in paths.presets_file().read_text(encoding="utf-8")
+        # saved again without a launch action: no longer armed
+        app.watch_filter()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, WatchFormScreen)
+        screen.query_one("#watch-name", Input).value = "snipe"
+        screen.query_one("#watch-price", Input).value = "0.01"
+        screen.query_one("#watch-name", Input).focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.armed_watches() == []
     row = await stepped_market.store.armed.get(stepped_market.armings.owner, "snipe")
-    assert row is not None and row.is_armed and row.template == {"max_price_per_hour": 0.01}
-    assert "armed" not in paths.presets_file().read_text(encoding="utf-8")
+    assert row is not None and not row.is_armed and row.disarm_reason == "redefined"
     assert await stepped_market.instances.list() == []

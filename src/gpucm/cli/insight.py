@@ -4,6 +4,9 @@
 checks the watches in filters.toml after every refresh (re-reading the file when it
 changes), prints each alert and hands it to the configured command and webhook. Each
 alert is delivered once, even across restarts: the store remembers what was said.
+Armed watches (snipes) are the store's (engine/armings.py), every team member's:
+arming, disarming and deleting write there, and the process that fires them (alone,
+or the team's elected refresher) fires each, whoever armed it.
 """
 
 from __future__ import annotations

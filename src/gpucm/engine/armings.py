@@ -116,7 +116,12 @@ class Armings:
         the watch as armed."""
         if watch.launch is None:
             raise PresetError(f"watch {watch.name} has no launch action")
-        await self.table.arm(
+        await self._store(watch, stamp)
+        return watch.armed_at(stamp)
+
+    async def _store(self, watch: Watch, stamp: str, *, only_if_newer: bool = False) -> bool:
+        assert watch.launch is not None
+        return await self.table.arm(
             owner=self.owner,
             watch=watch.name,
             armed=stamp,
@@ -124,8 +129,8 @@ class Armings:
             conditions=_conditions(watch),
             template=watch.launch.to_toml(),
             by=self.who,
+            only_if_newer=only_if_newer,
         )
-        return watch.armed_at(stamp)
 
     async def disarm(self, name: str, *, reason: str = "manual") -> bool:
         """Disarm this user's watch `name`; whether it was armed."""
@@ -153,16 +158,7 @@ class Armings:
             if watch.launch is None or watch.launch.armed is None:
                 continue
             stamp = watch.launch.armed
-            if await self.table.arm(
-                owner=self.owner,
-                watch=watch.name,
-                armed=stamp,
-                query=watch.query_text,
-                conditions=_conditions(watch),
-                template=watch.launch.to_toml(),
-                by=self.who,
-                only_if_newer=True,
-            ):
+            if await self._store(watch, stamp, only_if_newer=True):
                 adopted.append(watch.name)
             try:
                 clear_armed(watch.name, stamp, path)

@@ -154,7 +154,7 @@ REFRESH_REQUEST = "refresh-request"
 class TeamEvent:
     """A change another process sharing a team store committed (or this one made)."""
 
-    topic: str  # offers, health, instances, launches, refresh-request
+    topic: str  # offers, health, instances, launches, watches, refresh-request
     details: tuple[str, ...]  # providers, request ids
     by: str  # user@host of the process that made the change
     own: bool  # made by this process

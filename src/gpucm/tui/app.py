@@ -431,15 +431,17 @@ class GpucmApp(App[None]):
         """The watch dialog saved `watch`: its arming (the dialog's second enter) goes
         to the store, where whoever fires armed watches finds it."""
         said = f"Watching {watch.name!r} ({watch.describe()}); checked after each refresh."
-        if watch.armed and self._watches is not None:
+        if self._watches is not None:
             try:
-                await self._watches.arm(watch)
+                await self._watches.saved(watch)
             except Exception as exc:  # the store refused: the watch is saved, not armed
                 self.notify(
-                    f"{watch.name!r} saved but NOT armed: {exc}", severity="error", markup=False
+                    f"{watch.name!r} saved; its arming was NOT stored: {exc}",
+                    severity="error",
+                    markup=False,
                 )
                 return
-            if self.services.team is not None:
+            if watch.armed and self.services.team is not None:
                 from gpucm.engine.armings import TEAM_ARMING
 
                 said += f" In a team, {TEAM_ARMING}."

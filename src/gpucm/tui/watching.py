@@ -95,10 +95,13 @@ class TuiWatches:
         self.sniped.extend(results)
         return results
 
-    async def arm(self, watch: Watch) -> None:
-        """Store the arming the watch dialog confirmed (its stamp in the template)."""
-        assert watch.launch is not None and watch.launch.armed is not None
-        await self.armings.arm(watch, watch.launch.armed)
+    async def saved(self, watch: Watch) -> None:
+        """The watch dialog saved `watch`: store the arming it confirmed (its stamp in
+        the template); a watch saved without a launch action is no longer armed."""
+        if watch.launch is not None and watch.launch.armed is not None:
+            await self.armings.arm(watch, watch.launch.armed)
+        else:
+            await self.armings.disarm(watch.name, reason="redefined")
         await self.reload_armed()
 
     async def reload_armed(self) -> None:
