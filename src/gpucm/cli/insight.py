@@ -511,7 +511,10 @@ async def _run_watches(ns: argparse.Namespace, services: Services) -> int:
             services, checker, books.current(), as_json=ns.json, may_launch=ran_it
         )
         return 0
-    names = ", ".join(books.current().watches)
+    names = ", ".join(books.current().watches) or "no watch of yours"
+    theirs = [r for r in await services.armings.armed() if not services.armings.mine(r)]
+    if theirs:
+        names += f" and {len(theirs)} armed watch(es) of the team"
     _say(f"gpucm watch: watching {names}; Ctrl-C to stop")
     lock = asyncio.Lock()  # one check at a time: several providers land together
 
