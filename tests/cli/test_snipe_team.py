@@ -7,11 +7,13 @@ PostgreSQL store (DATABASE_URL), or one SQLite file both open (GPUCM_DB), where 
 refresher is elected and whichever process fires first launches it.
 
 Arming and listing run the real CLI in subprocesses as each user; the firing runs
-`gpucm watch`'s own per-refresh step in this process, as alice (holding the team's
-refresher lock) and as bob (not holding it), then `gpucm watch --once` for each."""
+`gpucm watch`'s own per-refresh step in this process, as alice (her refresh workers
+the team's refresher) and as bob (not), with bob's `gpucm watch --once` asking
+alice's process for its round meanwhile; then `gpucm watch --once` for each."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -110,12 +112,22 @@ async def test_a_members_armed_watch_is_launched_once_by_the_teams_refresher(
     monkeypatch.setenv("SNIPE_TOKEN", "team-s3cret")  # the firing process's environment
     alices = await alice.services(monkeypatch)
     bobs = await bob.services(monkeypatch)
+    refresher = alices.scheduler()  # alice's refresh workers: the team's refresher
+    running = asyncio.create_task(refresher.run()) if team else None
     try:
         if team:
-            assert alices.team is not None and await alices.team.try_lead()
+            for _ in range(500):
+                if alices.fires_watches():
+                    break
+                await asyncio.sleep(0.02)
+            assert alices.fires_watches()
             # bob's process is not the refresher: it launches nothing, though it matches
             assert not bobs.fires_watches()
             assert await fire_round(bob, bobs, monkeypatch, capsys) == []
+            # nor does his cron run, which asks alice's process for the round
+            code, out, err = await asyncio.to_thread(bob.run, "watch", "--once", "--json")
+            assert code == 0, err
+            assert "nothing was launched here" in err and '"kind": "launch"' not in out
             assert await bobs.instances.list() == []
         (fired,) = await fire_round(alice, alices, monkeypatch, capsys)
         assert fired["owner"] == "bob" and fired["fired"] and not fired["reused"]
@@ -125,6 +137,10 @@ async def test_a_members_armed_watch_is_launched_once_by_the_teams_refresher(
         assert await fire_round(alice, alices, monkeypatch, capsys) == []
         assert await fire_round(bob, bobs, monkeypatch, capsys) == []
     finally:
+        if running is not None:
+            running.cancel()
+            await asyncio.wait([running])
+        await refresher.stop()
         await bobs.aclose()
         await alices.aclose()
 
