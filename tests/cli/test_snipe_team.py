@@ -95,7 +95,8 @@ async def test_a_members_armed_watch_is_launched_once_by_the_teams_refresher(
     ceiling = round(float(cheapest["price_per_hour"]) * 1.5, 3)
     code, _, err = bob.run(
         "watch", "add", "snipe", "--query", 'gpu="RTX 4090"', "--launch",
-        "--max-price-per-hour", f"{ceiling:g}", "--env", "SNIPE_TOKEN", "--yes",
+        "--max-price-per-hour", f"{ceiling:g}", "--price-at-or-under", f"{ceiling:g}",
+        "--env", "SNIPE_TOKEN", "--yes",
     )  # fmt: skip
     assert code == 0, err
     team = backend == "postgresql"
@@ -108,6 +109,7 @@ async def test_a_members_armed_watch_is_launched_once_by_the_teams_refresher(
     assert own["owner"] == "alice" and own["name"] == "h100" and not own["armed"]
     assert armed["owner"] == "bob" and armed["name"] == "snipe" and armed["armed"]
     assert armed["launch"]["env"] == ["SNIPE_TOKEN"]
+    assert armed["conditions"] == [f"price <= ${ceiling:g}/h"]
 
     monkeypatch.setenv("SNIPE_TOKEN", "team-s3cret")  # the firing process's environment
     alices = await alice.services(monkeypatch)

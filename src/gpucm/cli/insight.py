@@ -424,7 +424,7 @@ def _list_watches(ns: argparse.Namespace, book: PresetBook, rows: list[ArmedWatc
                     "name": r.watch,
                     "owner": r.owner,
                     "query": r.query,
-                    "conditions": [],
+                    "conditions": _row_conditions(r),
                     "launch": r.template,
                     **_arming_json(r),
                 }
@@ -450,7 +450,7 @@ def _list_watches(ns: argparse.Namespace, book: PresetBook, rows: list[ArmedWatc
         [
             r.watch if r.owner == me else f"{r.watch} ({r.owner})",
             r.query or "(every offer)",
-            "-",
+            ", ".join(_row_conditions(r)) or "-",
             _launch_cell(None, r, me),
         ]
         for r in others
@@ -460,6 +460,17 @@ def _list_watches(ns: argparse.Namespace, book: PresetBook, rows: list[ArmedWatc
         if r.owner != me or r.watch in book.watches:
             _say(f"{r.watch}: {describe(r, me)}")
     return 0
+
+
+def _row_conditions(row: ArmedWatch) -> list[str]:
+    """An arming's conditions as its watch says them (another member's watch is not
+    in this user's filters.toml: the store's copy is what there is)."""
+    from gpucm.engine.armings import ArmingError, watch_of
+
+    try:
+        return watch_of(row).conditions()
+    except ArmingError:
+        return []
 
 
 def _arming_json(row: ArmedWatch | None) -> dict[str, Any]:
