@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +28,7 @@ if TYPE_CHECKING:  # the launch path loads when an armed watch fires, not at sta
 log = logging.getLogger(__name__)
 TUI_CHANNEL = "tui"
 NOTIFY_SECONDS = 15
-# how old the status bar's armed count may get before the store is read again (other
-# processes arm and disarm: the team's members, `gpucm watch arm` in another terminal)
+# how often the status bar's armed watches are read again from the store
 ARMED_READ_SECONDS = 5.0
 
 
@@ -41,7 +39,6 @@ class TuiWatches:
         self.book = BookFile(path, on_error=self._bad_file)
         self.armings = armings
         self.armed: list[ArmedWatch] = []  # the store's armed watches, as last read
-        self._armed_read: float | None = None
         self.fired: list[Alert] = []  # for tests and the session's record
         self.sniped: list[SnipeResult] = []
         # one firing at a time: a round's four landings each ask
@@ -105,16 +102,17 @@ class TuiWatches:
         await self.reload_armed()
 
     async def reload_armed(self) -> None:
-        self._armed_read = time.monotonic()
         self.armed = await self.armings.armed()
 
+    def follow_armed(self) -> None:
+        """Read the armed watches now and every few seconds (other processes arm and
+        disarm: the team's members, `gpucm watch arm` in another terminal); the
+        app's timer stops with it."""
+        self.app.call_later(self._reload_quietly)
+        self.app.set_interval(ARMED_READ_SECONDS, self._reload_quietly, name="armed-watches")
+
     def armed_owners(self) -> list[str]:
-        """The status bar's armed watches: each one's owner, "" for this user's. Read
-        again from the store in the background when it is older than a few seconds."""
-        read = self._armed_read
-        if read is None or time.monotonic() - read > ARMED_READ_SECONDS:
-            self._armed_read = time.monotonic()  # one read at a time
-            self.app.run_worker(self._reload_quietly(), group="armed-watches", exclusive=True)
+        """The status bar's armed watches: each one's owner, "" for this user's."""
         return ["" if self.armings.mine(r) else r.owner for r in self.armed]
 
     async def _reload_quietly(self) -> None:
