@@ -43,25 +43,56 @@ async def _fill(path: Path, n: int) -> None:
         await store.close()
 
 
+class Paint:
+    """Set when the offer table has drawn a line the probe accepts; `at` is the
+    perf_counter time the frame holding it was done (the screen's update returned)."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.at = 0.0
+        self.drawn = False
+
+    def clear(self) -> None:
+        self.event.clear()
+        self.at = 0.0
+        self.drawn = False
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
 @contextmanager
-def _painted_when(drawn: Callable[[Any, int], bool]) -> Iterator[asyncio.Event]:
-    """An event set when the offer table draws a line `drawn(table, y)` accepts."""
+def _painted_when(drawn: Callable[[Any, int], bool]) -> Iterator[Paint]:
+    """A Paint set when the offer table draws a line `drawn(table, y)` accepts."""
+    from textual.screen import Screen
+
     from gpucm.tui.widgets.offer_table import OfferTable
 
-    painted = asyncio.Event()
+    painted = Paint()
     original = OfferTable.render_line
+    # every frame is drawn by this method (the update timer's, Pilot's, or the table's
+    # own): the moment it returns is when the frame with the row went out
+    original_update = Screen._on_timer_update
 
     def render_line(self: OfferTable, y: int):  # type: ignore[no-untyped-def]
         strip = original(self, y)
         if drawn(self, y):
-            painted.set()
+            painted.drawn = True
         return strip
 
+    def on_timer_update(self: Screen[Any]) -> None:
+        original_update(self)
+        if painted.drawn and not painted.event.is_set():
+            painted.at = time.perf_counter()
+            painted.event.set()
+
     OfferTable.render_line = render_line  # type: ignore[method-assign]
+    Screen._on_timer_update = on_timer_update  # type: ignore[method-assign]
     try:
         yield painted
     finally:
         OfferTable.render_line = original  # type: ignore[method-assign]
+        Screen._on_timer_update = original_update  # type: ignore[method-assign]
 
 
 async def _filter_changes(db: Path, rounds: int) -> list[float]:
@@ -99,7 +130,9 @@ async def _filter_changes(db: Path, rounds: int) -> list[float]:
                     target["generation"] = table.generation
                     await asyncio.wait_for(painted.wait(), 10)
                     if i >= len(queries):
-                        samples.append(time.perf_counter() - start)
+                        # to the frame that drew it, not to this task's turn to run
+                        # again, which comes after the work that follows the paint
+                        samples.append(painted.at - start)
                     # let the count and charts of this change finish before the next
                     await workers_done(app)
                     await pilot.pause()
@@ -122,7 +155,8 @@ def bench_tui_filter(rounds: int = 4) -> None:
         old_target="the median <= 50 ms",
         median_ms=round(statistics.median(samples) * 1000, 3),
         samples=len(samples),
-        note="p95, headless 120x40; from a new query to its first row drawn, over the seed filters",
+        note="p95, headless 120x40; from a new query to the end of the frame that draws its "
+        "first row, over the seed filters",
     )
 
 
