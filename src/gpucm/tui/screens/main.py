@@ -213,8 +213,16 @@ class MainScreen(Screen[None]):
             self.query_one(QueryBar).show_query(query, self.query_text)
         self._update_charts()
         self.update_status()
+        self.call_after_refresh(self._map_widgets)
 
-    @on(FilterPane.Changed)
+    def _map_widgets(self) -> None:
+        """Have Textual map where every widget is now, off the path of the next change.
+        The filter pane's controls off screen changed just now, and that drops the
+        screen's map of all ~300 widgets; the next lookup of any widget's region
+        rebuilds it (5-10 ms), and that was the next filter change's frame."""
+        if self.is_current:
+            _ = self.table.region
+
     def _builder_changed(self, event: FilterPane.Changed) -> None:
         self.apply_query(event.query, "builder")
 

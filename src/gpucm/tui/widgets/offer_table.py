@@ -379,7 +379,7 @@ class OfferTable(ScrollView, can_focus=True):
                     break
         self._clamp_cursor()
         self._update_virtual_size()
-        self.refresh()
+        self._repaint()
         self._announce_highlight()
         self._loaded_once = True
         self._empty_changed()
@@ -408,7 +408,7 @@ class OfferTable(ScrollView, can_focus=True):
             self._set_total(total)
             self._clamp_cursor()
             self._update_virtual_size()
-            self.refresh()
+            self._repaint()
 
     def _set_total(self, total: int) -> None:
         self.total = total
@@ -464,7 +464,7 @@ class OfferTable(ScrollView, can_focus=True):
         if self.total is None and len(rows) < self.page_size:
             self._set_total(page * self.page_size + len(rows))
             self._update_virtual_size()
-        self.refresh()
+        self._repaint()
         if page == self.cursor // self.page_size:
             self._announce_highlight()
 
@@ -498,6 +498,12 @@ class OfferTable(ScrollView, can_focus=True):
         width, height = self.outer_size
         gutter = self.styles.gutter
         return Size(max(0, width - gutter.width), max(0, height - gutter.height))
+
+    def _repaint(self) -> None:
+        """`refresh()` of the whole table, its region given: without one, Textual reads
+        `size` (see _content_size), 5-50 ms after the filter pane changed."""
+        width, height = self._content_size()
+        self.refresh(Region(0, 0, width, height))
 
     def _body_height(self) -> int:
         return max(1, self._content_size().height - 1)  # one line of header
@@ -543,7 +549,7 @@ class OfferTable(ScrollView, can_focus=True):
             # whole table (and dropping its line cache) on every j was most of a key
             self._refresh_rows(before, self.cursor)
         else:
-            self.refresh()
+            self._repaint()
         self._announce_highlight()
 
     def _refresh_rows(self, *indexes: int) -> None:
@@ -587,7 +593,7 @@ class OfferTable(ScrollView, can_focus=True):
 
     def clear_marks(self) -> None:
         self.marked.clear()
-        self.refresh()
+        self._repaint()
         self.post_message(self.MarksChanged(frozenset()))
 
     def action_select(self) -> None:
