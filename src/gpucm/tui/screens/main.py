@@ -223,6 +223,7 @@ class MainScreen(Screen[None]):
         if self.is_current:
             _ = self.table.region
 
+    @on(FilterPane.Changed)
     def _builder_changed(self, event: FilterPane.Changed) -> None:
         self.apply_query(event.query, "builder")
 
