@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.store import offer_index
+from gpucm.store.db import StoreError
 from gpucm.store.store import Store
 from tests.offer_factory import make_offer
 from tests.store.test_search import MODEL_NAMES, REGIONS, SORTS
@@ -103,6 +104,9 @@ async def _answers(store: Store, q: SearchQuery) -> tuple[Any, ...]:
     page = await store.search(q)
     untotalled = await store.search(q, with_total=False)
     rows = await store.search_rows(q, COLUMNS, limit=q.limit or 10, offset=q.offset)
+    # on this thread, from the index: the same rows, or None where it cannot answer
+    now = store.search_rows_now(q, COLUMNS, limit=q.limit or 10, offset=q.offset)
+    assert now is None or now == rows
     ids = [o.id for o in page.offers]
     assert [o.id for o in untotalled.offers] == ids
     return ids, page.total, rows, await store.count(q)
@@ -132,6 +136,7 @@ def test_index_answers_as_sql_does(
             try:
                 await _fill(sql, offers)
                 assert await indexed.wait_for_index()
+                assert indexed.search_rows_now(SearchQuery(), COLUMNS, limit=1) is not None
                 for q in queries:
                     assert await _answers(indexed, q) == await _answers(sql, q), q
             finally:
@@ -190,6 +195,40 @@ async def test_a_change_by_another_store_is_seen_at_once(pair: Any) -> None:
     assert await indexed.wait_for_index()
     assert indexed.index_generation != old
     assert [o.price_per_hour for o in (await indexed.search(CHEAPEST)).offers] == [0.2, 9.0]
+
+
+@pytest.mark.sqlite_only
+async def test_a_page_now_only_from_an_index_of_the_current_offers(pair: Any) -> None:
+    sql, indexed = pair
+    columns = ["price_per_hour", "host_id"]
+    await _fill(sql, _market([3.0, 1.0, 2.0]))
+    assert indexed.search_rows_now(SearchQuery(), columns, limit=5) is None  # none built
+    assert await indexed.wait_for_index()
+    assert indexed.search_rows_now(SearchQuery(), columns, limit=2) == [
+        (1.0, "vast_ai:1"),
+        (2.0, "vast_ai:2"),
+    ]
+    # the bad hosts are hidden as search_rows hides them, read in the same transaction
+    await sql.hosts.record("vast_ai:1", "vast_ai", "marked_bad", "test")
+    hidden = SearchQuery()
+    assert indexed.search_rows_now(hidden, columns, limit=5) == [
+        (2.0, "vast_ai:2"),
+        (3.0, "vast_ai:0"),
+    ]
+    assert indexed.search_rows_now(hidden, columns, limit=5) == await indexed.search_rows(
+        hidden, columns, limit=5
+    )
+    everyone = SearchQuery(hosts="all")
+    assert len(indexed.search_rows_now(everyone, columns, limit=5) or []) == 3
+    # another store changes the offers: not the old index's answer, but none at once
+    await sql.replace_offers("vast_ai", _market([9.0, 0.2]))
+    assert indexed.search_rows_now(SearchQuery(), columns, limit=5) is None
+    assert await indexed.search_rows(SearchQuery(hosts="all"), ["price_per_hour"], limit=5) == [
+        (0.2,),
+        (9.0,),
+    ]
+    with pytest.raises(StoreError):
+        indexed.search_rows_now(SearchQuery(), ["password"], limit=5)
 
 
 async def test_its_own_write_starts_the_next_build(pair: Any) -> None:

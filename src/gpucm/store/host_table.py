@@ -5,12 +5,14 @@ it is recorded again, so an automatic record of one instance's failure is made o
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta
 
 from gpucm.domain.clock import from_epoch
 from gpucm.domain.hosts import DEFAULT_TTL, BadHost, HostKind, clean_reason
 from gpucm.store.database import SqlDatabase
 
+_ACTIVE = "SELECT host FROM bad_hosts WHERE expires_at > ? ORDER BY host"
 _COLUMNS = "host, provider, kind, reason, recorded_at, expires_at, instance_id, recorded_by"
 
 
@@ -89,9 +91,13 @@ class HostTable:
     async def active(self, now: datetime | None = None) -> tuple[str, ...]:
         """The hosts bad now: what searches hide."""
         when = (now or self._db.now()).timestamp()
-        rows = await self._db.select(
-            "SELECT host FROM bad_hosts WHERE expires_at > ? ORDER BY host", (when,)
-        )
+        rows = await self._db.select(_ACTIVE, (when,))
+        return tuple(str(r[0]) for r in rows)
+
+    def active_on(self, raw: sqlite3.Connection) -> tuple[str, ...]:
+        """`active()` read on a SQLite connection the caller holds (inside its read
+        transaction): a page of offers and the hosts it hides, in one read."""
+        rows = raw.execute(_ACTIVE, (self._db.now().timestamp(),)).fetchall()
         return tuple(str(r[0]) for r in rows)
 
     async def list(self, *, include_expired: bool = False) -> list[BadHost]:

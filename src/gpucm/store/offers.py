@@ -68,6 +68,12 @@ def _in_offers(columns: Iterable[str]) -> str:
 _OFFER_AND_STALE = _in_offers((*OFFER_COLUMNS, "stale"))
 
 
+def _check_columns(columns: Iterable[str]) -> None:
+    for col in columns:
+        if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
+            raise StoreError(f"unknown offer column {col!r}")
+
+
 class OfferReads:
     """The reads of the offers both backends answer with the same SQL."""
 
@@ -79,9 +85,7 @@ class OfferReads:
         self, query: SearchQuery, columns: Sequence[str], limit: int, offset: int
     ) -> tuple[str, tuple[Any, ...]]:
         """The SQL (and its parameters) for a window of chosen columns: `search_rows`."""
-        for col in columns:
-            if col not in OFFER_COLUMNS and col not in ("stale", "rowid"):
-                raise StoreError(f"unknown offer column {col!r}")
+        _check_columns(columns)
         flt = build_filter(query, self._catalog())
         select = ", ".join(STALE_EXPR if c == "stale" else c for c in columns)
         sql = (
@@ -326,6 +330,29 @@ class OfferTable(OfferReads):
             return raw.execute(sql, params).fetchall()
 
         return [tuple(r) for r in await self._index.read(by_index, by_sql)]
+
+    def search_rows_now(
+        self,
+        query: SearchQuery,
+        columns: Sequence[str],
+        *,
+        limit: int,
+        offset: int = 0,
+        hide: Callable[[sqlite3.Connection, SearchQuery], SearchQuery],
+    ) -> list[tuple[Any, ...]] | None:
+        """`search_rows` on the calling thread when the offer index can answer it at
+        once (LiveIndex.read_now), else None. `hide` adds the hosts to hide, read in
+        the same transaction as the page."""
+        _check_columns(columns)
+        catalog = self._catalog()
+
+        def by_index(raw: sqlite3.Connection, index: OfferIndex) -> list[Any]:
+            hidden = hide(raw, query)
+            rowids, _ = index.page(hidden, catalog, limit=limit, offset=offset, count=False)
+            return _rows_by_rowid(raw, _in_offers(columns), rowids)
+
+        rows = self._index.read_now(by_index) if self._index.wanted else None
+        return None if rows is None else [tuple(r) for r in rows]
 
     async def count(self, query: SearchQuery) -> int:
         catalog = self._catalog()

@@ -166,6 +166,24 @@ def cell_text(column: str, row: OfferRow) -> str:
     raise KeyError(column)
 
 
+def _runs(pieces: Sequence[tuple[str, Style]]) -> list[Segment]:
+    """One segment per run of pieces in one style: a row is 1-5 segments, not ~28. The
+    compositor cuts, filters and writes every segment of every line of a frame, so the
+    segments were most of the cost of drawing the table (bench tui)."""
+    segments: list[Segment] = []
+    texts: list[str] = []
+    current: Style | None = None
+    for text, style in pieces:
+        if style is not current and texts:
+            segments.append(Segment("".join(texts), current))
+            texts = []
+        texts.append(text)
+        current = style
+    if texts:
+        segments.append(Segment("".join(texts), current))
+    return segments
+
+
 def fit(text: str, width: int, align: str) -> str:
     if len(text) > width:
         return text[: max(0, width - 1)] + "…"
@@ -351,7 +369,9 @@ class OfferTable(ScrollView, can_focus=True):
         else:
             self.total = None
             self._known_rows = max(self._known_rows, (page + 1) * self.page_size + 1)
-            self._count_rows(generation)
+            # counted once these rows are painted: a count started now read the store
+            # on its thread while the frame was drawn, and took the GIL from it
+            self.call_after_refresh(self._count_rows, generation)
         if keep_id is not None:
             for i, row in enumerate(rows):
                 if row.id == keep_id:
@@ -359,12 +379,27 @@ class OfferTable(ScrollView, can_focus=True):
                     break
         self._clamp_cursor()
         self._update_virtual_size()
-        self.refresh()
+        self._repaint()
         self._announce_highlight()
         self._loaded_once = True
         self._empty_changed()
         self.loaded_generation = generation
         self.post_message(self.Loaded(len(rows), (time.perf_counter() - self._load_started) * 1000))
+        self._paint_now()
+
+    def _paint_now(self) -> None:
+        """Draw the new rows at once. Textual paints on its screen's update timer, whose
+        ticks keep to a 60 Hz grid and come at least a frame, often two, after the last:
+        new rows waited 0-33 ms for their frame, on top of the read (bench tui: the
+        p95 of a filter change to its rows drawn). This is the frame that timer would
+        draw (Pilot.pause draws the same way); what else is dirty is drawn with it.
+
+        Private API of Textual, which gpucm pins exactly (see tui/driver.py);
+        tests/tui/test_offer_table_paint.py fails if these names change."""
+        screen = self.screen
+        if screen.is_current and self.display:
+            screen._dirty_widgets.add(self)
+            screen._on_timer_update()
 
     @work(exclusive=True, group="offer-table-count", exit_on_error=False)
     async def _count_rows(self, generation: int) -> None:
@@ -373,7 +408,7 @@ class OfferTable(ScrollView, can_focus=True):
             self._set_total(total)
             self._clamp_cursor()
             self._update_virtual_size()
-            self.refresh()
+            self._repaint()
 
     def _set_total(self, total: int) -> None:
         self.total = total
@@ -429,7 +464,7 @@ class OfferTable(ScrollView, can_focus=True):
         if self.total is None and len(rows) < self.page_size:
             self._set_total(page * self.page_size + len(rows))
             self._update_virtual_size()
-        self.refresh()
+        self._repaint()
         if page == self.cursor // self.page_size:
             self._announce_highlight()
 
@@ -454,18 +489,35 @@ class OfferTable(ScrollView, can_focus=True):
 
     # -- geometry -------------------------------------------------------------------
 
+    def _content_size(self) -> Size:
+        """The content area's size, what `size` is, from the widget's own outer size.
+        `size` and `scrollable_content_region` go through `region`, which looks the
+        widget up in the screen's map of every widget; Textual rebuilds that map (about
+        300 widgets, 5-10 ms on this machine) after any widget off screen changed, as
+        the filter pane's do on every query, so a filter change paid it up front."""
+        width, height = self.outer_size
+        gutter = self.styles.gutter
+        return Size(max(0, width - gutter.width), max(0, height - gutter.height))
+
+    def _repaint(self) -> None:
+        """`refresh()` of the whole table, its region given: without one, Textual reads
+        `size` (see _content_size), 5-50 ms after the filter pane changed."""
+        width, height = self._content_size()
+        self.refresh(Region(0, 0, width, height))
+
     def _body_height(self) -> int:
-        return max(1, self.size.height - 1)  # one line of header
+        return max(1, self._content_size().height - 1)  # one line of header
 
     def _update_virtual_size(self) -> None:
-        width = max(self.size.width, 1)
+        width = max(self._content_size().width, 1)
         self.virtual_size = Size(width, self.row_count + 1)
 
     def _lay_out(self) -> None:
         sort_key = self.search_query.sort_by if self.search_query else "price"
+        width = self._content_size().width
         # what the scrollbar's gutter leaves
-        self._columns = layout_columns(self.scrollable_content_region.width, sort_key)
-        self._laid_out = (self.size.width, sort_key)
+        self._columns = layout_columns(width - self.scrollbar_gutter.width, sort_key)
+        self._laid_out = (width, sort_key)
         self._strips.clear()  # drawn for the old columns
 
     def on_resize(self, event: events.Resize) -> None:
@@ -497,12 +549,12 @@ class OfferTable(ScrollView, can_focus=True):
             # whole table (and dropping its line cache) on every j was most of a key
             self._refresh_rows(before, self.cursor)
         else:
-            self.refresh()
+            self._repaint()
         self._announce_highlight()
 
     def _refresh_rows(self, *indexes: int) -> None:
         top = int(self.scroll_offset.y)
-        width = self.size.width
+        width = self._content_size().width
         regions = [
             Region(0, i - top + 1, width, 1) for i in indexes if 0 <= i - top < self._body_height()
         ]
@@ -541,7 +593,7 @@ class OfferTable(ScrollView, can_focus=True):
 
     def clear_marks(self) -> None:
         self.marked.clear()
-        self.refresh()
+        self._repaint()
         self.post_message(self.MarksChanged(frozenset()))
 
     def action_select(self) -> None:
@@ -575,7 +627,7 @@ class OfferTable(ScrollView, can_focus=True):
         self._strips.clear()
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self._content_size().width
         sort_key = self.search_query.sort_by if self.search_query else "price"
         if self._laid_out != (width, sort_key):
             # a new size can be painted before its Resize event arrives
@@ -649,16 +701,16 @@ class OfferTable(ScrollView, can_focus=True):
         mark = "✔" if marked else " "
         new = "+" if row.is_new else " "
         flag = base + self._style("new") if row.is_new else base
-        segments = [Segment(mark, base), Segment(new, flag)]
+        pieces = [(mark, base), (new, flag)]
         move = row.price_move
         for col in self._columns:
             style = base
             if col.key == "price_per_hour" and move is not None and not cursor:
                 # the arrow says it on the cursor row: a colour there fights the cursor's
                 style = base + self._style(move)
-            segments.append(Segment(fit(cell_text(col.key, row), col.width, col.align), style))
-            segments.append(Segment(" ", base))
-        return Strip(segments).adjust_cell_length(width, base)
+            pieces.append((fit(cell_text(col.key, row), col.width, col.align), style))
+            pieces.append((" ", base))
+        return Strip(_runs(pieces)).adjust_cell_length(width, base)
 
     def watch_has_focus(self, _focus: bool) -> None:
         self._refresh_rows(self.cursor)
