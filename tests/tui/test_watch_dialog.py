@@ -20,7 +20,11 @@ from gpucm import paths
 from gpucm.cli.main import main
 from gpucm.launch_template import LaunchTemplate
 from gpucm.presets import Watch, load_book
+from gpucm.tui.app import GpucmApp
 from gpucm.tui.screens.presets import WatchFormScreen
+from gpucm.tui.screenshots import demo_services, settle
+from tests.tui.contrast import text_runs
+from tests.tui.test_contrast import DARK_TERMINAL, THEMES, _shot, terminal, unreadable
 
 QUERY = 'gpu="RTX 4090"'
 # the fields a snipe fills in, in Tab order after the launch checkbox
@@ -264,3 +268,29 @@ async def test_at_120x40_every_field_shows_without_scrolling(tmp_path: Path) -> 
         assert body.max_scroll_y == 0
         for name in LAUNCH_TABS:
             assert visible(app, app.dialog.query_one(f"#watch-{name}"))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+async def test_the_snipe_fields_and_their_lines_read_in_every_theme(theme: str) -> None:
+    """WCAG AA on the dialog as gpucm-tui draws it: the template's fields, the spot
+    note, a field's error line (a disabled field is exempt, as WCAG exempts it)."""
+    with terminal(DARK_TERMINAL):
+        app = GpucmApp(demo_services, refresh=False, theme=theme, cursor_blink=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.watch_filter()
+            await settle(pilot)
+            dialog = app.screen
+            assert isinstance(dialog, WatchFormScreen)
+            await pilot.press(*"snipe", "tab", "tab", "tab", "tab", "space", "tab", *"0.4")
+            for _ in range(7):
+                await pilot.press("tab")
+            await pilot.press("space", "tab", *"0", "enter")
+            await settle(pilot)
+            assert "Bid $/GPU·h: must be a number more than 0" in str(
+                dialog.query_one("#watch-error", Static).render()
+            )
+            shot = _shot(app, pilot)
+    runs = text_runs(shot.svg)
+    assert any("Bid $/GPU·h: must be" in r.text for r in runs)  # measured, not vacuous
+    assert unreadable(shot) == []

@@ -206,10 +206,23 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
             yield Static("Alert when any of these holds:", classes="preset-note")
             with Horizontal(classes="preset-row"):
                 yield Label("Price ≤ $/h", classes="preset-label")
-                yield Input(placeholder="e.g. 0.35", id="watch-price", type="number", compact=True)
+                # valid_empty: an optional condition left empty is not drawn as invalid
+                yield Input(
+                    placeholder="e.g. 0.35",
+                    id="watch-price",
+                    type="number",
+                    valid_empty=True,
+                    compact=True,
+                )
             with Horizontal(classes="preset-row"):
                 yield Label("Offers ≥", classes="preset-label")
-                yield Input(placeholder="e.g. 10", id="watch-count", type="integer", compact=True)
+                yield Input(
+                    placeholder="e.g. 10",
+                    id="watch-count",
+                    type="integer",
+                    valid_empty=True,
+                    compact=True,
+                )
             with Horizontal(classes="preset-row"):
                 yield Label("", classes="preset-label")
                 yield Checkbox(
