@@ -76,10 +76,10 @@ async def test_every_launch_field_typed_reaches_the_saved_template(tmp_path: Pat
     path = tmp_path / "filters.toml"
     app = Host(WatchFormScreen(QUERY, path))
     typed = {
-        "max": "0.45",
+        "max": "$0.45/h",
         "machines": "2",
         "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel",
-        "disk": "80",
+        "disk": "80gb",
         "env": "HF_TOKEN, WANDB_API_KEY",
         "ports": "8888/tcp 6006/http",
         "ssh-key": "laptop",

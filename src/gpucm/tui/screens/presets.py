@@ -29,7 +29,7 @@ from gpucm.domain.query import QueryError, parse_query
 from gpucm.engine.capabilities import capabilities, capability_caveats, capability_notes
 from gpucm.launch_template import MAX_COUNT, LaunchTemplate, TemplateError, parse_template
 from gpucm.presets import PresetError, Watch, check_name, save_filter, save_watch
-from gpucm.tui.numbers import NumberError, parse_number
+from gpucm.tui.numbers import BID_UNITS, NumberError, parse_number
 
 ResultT = TypeVar("ResultT")
 
@@ -122,12 +122,13 @@ _BID = _Setting(
     "bid_per_gpu", "watch-bid", "Bid $/GPU·h", f"the offer's minimum + {BID_MARGIN:.0%}"
 )
 _SETTINGS = {s.key: s for s in (*_TEXT_SETTINGS, _SPOT, _BID)}
-_BID_UNITS = ("/gpu·h", "/gpu-h", "/gpuh", "/h")
 
 
-def _number(text: str, *, suffixes: tuple[str, ...] = (), integer: bool = False) -> float:
+def _number(
+    text: str, *, prefix: str = "", suffixes: tuple[str, ...] = (), integer: bool = False
+) -> float:
     # the typed form only ("$0.40/h", "50gb"): parse_template holds the bounds
-    value = parse_number(text, prefix="$", suffixes=suffixes, integer=integer, minimum=-math.inf)
+    value = parse_number(text, prefix=prefix, suffixes=suffixes, integer=integer, minimum=-math.inf)
     assert value is not None  # blank fields are left out before this
     return value
 
@@ -138,12 +139,12 @@ def _words(text: str) -> list[str]:
 
 # From a field's text to the value filters.toml would hold for its key
 _READERS: dict[str, Callable[[str], Any]] = {
-    "max_price_per_hour": lambda t: _number(t, suffixes=("/h",)),
+    "max_price_per_hour": lambda t: _number(t, prefix="$", suffixes=("/h",)),
     "count": lambda t: int(_number(t, integer=True)),
     "disk_gb": lambda t: _number(t, suffixes=("gb",)),
     "env": _words,
     "ports": _words,
-    "bid_per_gpu": lambda t: _number(t, suffixes=_BID_UNITS),
+    "bid_per_gpu": lambda t: _number(t, prefix="$", suffixes=BID_UNITS),
 }
 
 
