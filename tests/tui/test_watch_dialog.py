@@ -217,10 +217,11 @@ async def test_the_bid_is_for_interruptible_only_and_the_machines_default_to_one
     path = tmp_path / "filters.toml"
     app = Host(WatchFormScreen(QUERY, path))
     async with app.run_test(size=(80, 24)) as pilot:
-        # the snipe's fields take input only once "launch" is ticked: Tab skips them
-        assert field(app, "max").disabled and field(app, "bid").disabled
+        # the snipe's fields show only once "launch" is ticked: Tab skips them
+        assert not visible(app, field(app, "max"))
+        assert field(app, "max") not in app.dialog.focus_chain
         await open_snipe(pilot, app)
-        assert not field(app, "max").disabled
+        assert visible(app, field(app, "max")) and field(app, "max") in app.dialog.focus_chain
         assert field(app, "machines").value == "1"
         assert field(app, "bid").disabled  # on demand: no bid (as on the launch form)
         spot = app.dialog.query_one("#watch-spot", Checkbox)

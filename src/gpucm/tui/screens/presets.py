@@ -238,22 +238,24 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
                     id="watch-launch",
                     compact=True,
                 )
-            for setting in _TEXT_SETTINGS:
+            # shown once 'launch' is ticked: a watch that only alerts stays compact
+            with Vertical(id="watch-launch-fields"):
+                for setting in _TEXT_SETTINGS:
+                    with Horizontal(classes="preset-row"):
+                        yield Label(setting.label, classes="preset-label")
+                        yield Input(
+                            value="1" if setting.key == "count" else "",
+                            placeholder=setting.placeholder,
+                            id=setting.field,
+                            compact=True,
+                        )
+                yield Static(Text(self._spot_note), classes="preset-aside", id="watch-spot-note")
                 with Horizontal(classes="preset-row"):
-                    yield Label(setting.label, classes="preset-label")
-                    yield Input(
-                        value="1" if setting.key == "count" else "",
-                        placeholder=setting.placeholder,
-                        id=setting.field,
-                        compact=True,
-                    )
-            yield Static(Text(self._spot_note), classes="preset-aside", id="watch-spot-note")
-            with Horizontal(classes="preset-row"):
-                yield Label(_SPOT.label, classes="preset-label")
-                yield Checkbox("interruptible (spot), with a bid", id=_SPOT.field, compact=True)
-            with Horizontal(classes="preset-row"):
-                yield Label(_BID.label, classes="preset-label")
-                yield Input(placeholder=_BID.placeholder, id=_BID.field, compact=True)
+                    yield Label(_SPOT.label, classes="preset-label")
+                    yield Checkbox("interruptible (spot), with a bid", id=_SPOT.field, compact=True)
+                with Horizontal(classes="preset-row"):
+                    yield Label(_BID.label, classes="preset-label")
+                    yield Input(placeholder=_BID.placeholder, id=_BID.field, compact=True)
             with _Footer(classes="dialog-bottom"):
                 yield Static("", classes="preset-error", id="watch-error")
                 yield Static(
@@ -277,11 +279,10 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
 
     @on(Checkbox.Changed)
     def _sync_fields(self) -> None:
-        """The launch template's fields take input only for a snipe, the bid only for
-        an interruptible one (as on the launch form); what was typed stays."""
+        """The launch template's fields show only for a snipe, the bid takes input only
+        for an interruptible one (as on the launch form); what was typed stays."""
         launch = self.query_one("#watch-launch", Checkbox).value
-        for setting in _TEXT_SETTINGS:
-            self.query_one(f"#{setting.field}", Input).disabled = not launch
+        self.query_one("#watch-launch-fields").display = launch
         spot = self.query_one(f"#{_SPOT.field}", Checkbox)
         spot.disabled = not (launch and self._spot_offered)
         self.query_one(f"#{_BID.field}", Input).disabled = not self._interruptible
