@@ -303,6 +303,7 @@ async def test_migration_8_gives_old_offers_their_own_id_as_host(db_path: Path) 
     with sqlite3.connect(db_path) as raw:  # back to a version-7 database
         raw.executescript(
             "ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts; DROP TABLE event_outbox;"
+            " DROP TABLE armed_watches;"
             " PRAGMA user_version = 7;"
         )
     store = await Store.open(db_path)
@@ -335,7 +336,7 @@ async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Pat
             "ALTER TABLE offers DROP COLUMN availability;"
             " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour;"
             " ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts;"
-            " DROP TABLE event_outbox;"
+            " DROP TABLE event_outbox; DROP TABLE armed_watches;"
             " DROP TABLE spend_intervals; PRAGMA user_version = 5;"
         )
     store = await Store.open(db_path)
