@@ -25,9 +25,10 @@ removed from the file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from gpucm.domain import container_ports
 from gpucm.domain.provider_names import KEY_ENV
@@ -36,6 +37,7 @@ from gpucm.domain.vocabulary import ENV_NAME
 MAX_COUNT = 8
 # never handed to a machine: gpucm's own keys and the team store's password
 _NEVER_SENT = frozenset({*KEY_ENV.values(), "DATABASE_URL"})
+T = TypeVar("T")
 _KEYS = {
     "max_price_per_hour",
     "image",
@@ -51,7 +53,14 @@ _KEYS = {
 
 
 class TemplateError(ValueError):
-    """A launch template that cannot be used; the message says which setting."""
+    """A launch template that cannot be used: `setting` names the bad setting (its
+    filters.toml key), `reason` says what is wrong with it; a form shows the reason
+    beside its own label for the setting."""
+
+    def __init__(self, reason: str, setting: str | None = None) -> None:
+        super().__init__(f"{setting}: {reason}" if setting else reason)
+        self.reason = reason
+        self.setting = setting
 
 
 def parse_port(text: str) -> tuple[int, str]:
@@ -59,16 +68,19 @@ def parse_port(text: str) -> tuple[int, str]:
     try:
         return container_ports.parse_port(str(text))
     except container_ports.PortError:
-        raise TemplateError(f"expected {container_ports.PORT_FORMAT}, got {text!r}") from None
+        raise TemplateError(
+            f"expected {container_ports.PORT_FORMAT}, got {text!r}", "ports"
+        ) from None
 
 
 def check_env_name(name: str) -> str:
     if not isinstance(name, str) or not ENV_NAME.match(name):
         raise TemplateError(
-            f"env {name!r}: a variable name is letters, digits and _, not starting with a digit"
+            f"{name!r}: a variable name is letters, digits and _, not starting with a digit",
+            "env",
         )
     if name in _NEVER_SENT:
-        raise TemplateError(f"env {name}: gpucm never sends its own API keys to a machine")
+        raise TemplateError(f"{name}: gpucm never sends its own API keys to a machine", "env")
     return name
 
 
@@ -88,10 +100,14 @@ class LaunchTemplate:
     armed: str | None = None
 
     def describe(self) -> str:
-        kind = "interruptible" if self.interruptible else "on-demand"
+        kind = "on-demand"
         if self.interruptible and self.bid_per_gpu is not None:
-            kind += f", bid ${self.bid_per_gpu:g}/GPU-h"
-        what = [f"{self.count} x {kind} at most ${self.max_price_per_hour:.3f}/h all-in"]
+            kind = f"interruptible (bid ${self.bid_per_gpu:g}/GPU-h)"
+        elif self.interruptible:
+            kind = "interruptible (the default bid, just over the offer's minimum)"
+        what = [f"{self.count} x {kind}, at most ${self.max_price_per_hour:.3f}/h all-in"]
+        if self.count > 1:  # the ceiling is per machine
+            what[0] += f" each (${self.max_price_per_hour * self.count:.3f}/h in all)"
         if self.image:
             what.append(f"image {self.image}")
         if self.disk_gb:
@@ -135,8 +151,14 @@ class LaunchTemplate:
 
 
 def _positive(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise TemplateError(f"{where}: must be a number more than 0, not {value!r}")
+    # TOML reads `inf` as a number: a ceiling or a bid of infinity is no limit at all
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise TemplateError(f"must be a number more than 0, not {value!r}", where)
     return float(value)
 
 
@@ -144,8 +166,13 @@ def _text(value: Any, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or not value.isprintable():
-        raise TemplateError(f"{where}: must be printable text")
+        raise TemplateError("must be printable text", where)
     return value.strip()
+
+
+def _each(values: Iterable[Any], check: Callable[[Any], T]) -> tuple[T, ...]:
+    """Each value checked, in order, without repeats."""
+    return tuple(dict.fromkeys(check(v) for v in values))
 
 
 def parse_template(raw: Any) -> LaunchTemplate:
@@ -156,29 +183,30 @@ def parse_template(raw: Any) -> LaunchTemplate:
     if unknown:
         raise TemplateError(f"unknown setting(s) {', '.join(sorted(unknown))}")
     if "max_price_per_hour" not in raw:
-        raise TemplateError("needs max_price_per_hour: the most it may launch at, all-in")
+        raise TemplateError("required: the most it may launch at, all-in", "max_price_per_hour")
     env_raw = raw.get("env", [])
     ports_raw = raw.get("ports", [])
-    if not isinstance(env_raw, list) or not isinstance(ports_raw, list):
-        raise TemplateError("env and ports are lists")
+    for key, listed in (("env", env_raw), ("ports", ports_raw)):
+        if not isinstance(listed, list):
+            raise TemplateError("must be a list", key)
     count = raw.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
-        raise TemplateError(f"count: a whole number from 1 to {MAX_COUNT}, not {count!r}")
+        raise TemplateError(f"a whole number from 1 to {MAX_COUNT}, not {count!r}", "count")
     interruptible = raw.get("interruptible", False)
     if not isinstance(interruptible, bool):
-        raise TemplateError("interruptible: must be true or false")
+        raise TemplateError("must be true or false", "interruptible")
     bid = raw.get("bid_per_gpu")
     if bid is not None and not interruptible:
-        raise TemplateError("bid_per_gpu: only with interruptible = true")
+        raise TemplateError("only with interruptible = true", "bid_per_gpu")
     armed = raw.get("armed")
     if armed is not None and not isinstance(armed, str):
-        raise TemplateError("armed: the time it was armed, as text")
+        raise TemplateError("the time it was armed, as text", "armed")
     return LaunchTemplate(
         max_price_per_hour=_positive(raw["max_price_per_hour"], "max_price_per_hour"),
         image=_text(raw.get("image"), "image"),
         disk_gb=None if raw.get("disk_gb") is None else _positive(raw["disk_gb"], "disk_gb"),
-        env=tuple(dict.fromkeys(check_env_name(n) for n in env_raw)),
-        ports=tuple(parse_port(p) for p in ports_raw),
+        env=_each(env_raw, check_env_name),
+        ports=_each(ports_raw, parse_port),
         ssh_key=_text(raw.get("ssh_key"), "ssh_key"),
         interruptible=interruptible,
         bid_per_gpu=None if bid is None else _positive(bid, "bid_per_gpu"),

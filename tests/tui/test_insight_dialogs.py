@@ -92,7 +92,7 @@ async def test_watch_dialog_arms_a_launch_only_after_saying_its_price(tmp_path: 
         screen.query_one("#watch-env", Input).value = "VAST_AI_API_KEY"
         screen.query_one("#watch-name", Input).focus()
         await pilot.press("enter")
-        assert "max $/h" in str(screen.query_one("#watch-error").render())
+        assert "Max $/h all-in: required" in str(screen.query_one("#watch-error").render())
         screen.query_one("#watch-max", Input).value = "0.4"
         await pilot.press("enter")
         assert "API keys" in str(screen.query_one("#watch-error").render())

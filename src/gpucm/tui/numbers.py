@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["NumberError", "number_text", "parse_number", "parse_share"]
+__all__ = ["BID_UNITS", "NumberError", "number_text", "parse_number", "parse_share"]
+
+# What may follow a bid per GPU-hour as typed: "0.3/gpu·h", "0.3/h"
+BID_UNITS = ("/gpu·h", "/gpu-h", "/gpuh", "/h")
 
 
 class NumberError(ValueError):

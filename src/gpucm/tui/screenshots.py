@@ -144,6 +144,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         caption="ctrl+p, Watch this filter: alerts on a price, a count or a new provider,"
         " or a snipe that launches",
     ),
+    Scenario(
+        "watch-snipe-80x24",
+        (80, 24),
+        (
+            *RTX_4090,
+            *("ctrl+p", *"Watch this", "wait", "enter", *"snipe", "tab", "tab", "tab", "tab"),
+            *("space", "tab", *"0.45", "tab", "backspace", "2", "tab", *"pytorch/pytorch"),
+            *("tab", *"80", "tab", "tab", "tab", "tab", "space", "tab", *"0.3", "enter"),
+        ),
+        caption="A snipe: its launch template, and the confirmation that says all of it"
+        " before it is armed",
+    ),
     Scenario("help-120x40", (120, 40), ("question_mark",), caption="Help (?)"),
     Scenario("help-80x24", (80, 24), ("question_mark",)),
     Scenario("theme-light", (120, 40), theme="gpucm-light", caption="gpucm-light"),

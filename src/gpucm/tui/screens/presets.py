@@ -6,21 +6,30 @@ Both write filters.toml through gpucm.presets, so what the TUI saves is what
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
 
-from gpucm.launch_template import LaunchTemplate, TemplateError, check_env_name
+from gpucm.domain.pricing import BID_MARGIN
+from gpucm.domain.provider_names import PROVIDERS, display_name
+from gpucm.domain.query import QueryError, parse_query
+from gpucm.engine.capabilities import capabilities, capability_caveats, capability_notes
+from gpucm.launch_template import MAX_COUNT, LaunchTemplate, TemplateError, parse_template
 from gpucm.presets import PresetError, Watch, check_name, save_filter, save_watch
+from gpucm.tui.numbers import BID_UNITS, NumberError, parse_number
 
 ResultT = TypeVar("ResultT")
 
@@ -86,17 +95,111 @@ class SaveFilterScreen(_PresetDialog[str | None]):
         self.dismiss(name)
 
 
+class _Setting(NamedTuple):
+    """One launch-template setting as the watch dialog asks for it: its filters.toml
+    key (what a TemplateError names), the field and its label."""
+
+    key: str
+    field: str
+    label: str
+    placeholder: str = ""
+
+
+# In the dialog's order. The values are checked by parse_template, as filters.toml's
+# are: the dialog only turns the typed text into the file's values.
+_MAX = _Setting("max_price_per_hour", "watch-max", "Max $/h all-in", "required to launch")
+_TEXT_SETTINGS = (
+    _MAX,
+    _Setting("count", "watch-machines", "Machines", f"1 to {MAX_COUNT} (1)"),
+    _Setting("image", "watch-image", "Image", "the provider's default"),
+    _Setting("disk_gb", "watch-disk", "Disk GB", "the provider's default"),
+    _Setting("env", "watch-env", "Env names", "e.g. HF_TOKEN (values from the environment)"),
+    _Setting("ports", "watch-ports", "Ports", "e.g. 8888/tcp, 6006/http"),
+    _Setting("ssh_key", "watch-ssh-key", "SSH key", "name of a key saved at the provider"),
+)
+_SPOT = _Setting("interruptible", "watch-spot", "Rental")
+_BID = _Setting(
+    "bid_per_gpu", "watch-bid", "Bid $/GPU·h", f"the offer's minimum + {BID_MARGIN:.0%}"
+)
+_SETTINGS = {s.key: s for s in (*_TEXT_SETTINGS, _SPOT, _BID)}
+
+
+def _number(
+    text: str, *, prefix: str = "", suffixes: tuple[str, ...] = (), integer: bool = False
+) -> float:
+    # the typed form only ("$0.40/h", "50gb"): parse_template holds the bounds
+    value = parse_number(text, prefix=prefix, suffixes=suffixes, integer=integer, minimum=-math.inf)
+    assert value is not None  # blank fields are left out before this
+    return value
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[,\s]+", text) if w]
+
+
+# From a field's text to the value filters.toml would hold for its key
+_READERS: dict[str, Callable[[str], Any]] = {
+    "max_price_per_hour": lambda t: _number(t, prefix="$", suffixes=("/h",)),
+    "count": lambda t: int(_number(t, integer=True)),
+    "disk_gb": lambda t: _number(t, suffixes=("gb",)),
+    "env": _words,
+    "ports": _words,
+    "bid_per_gpu": lambda t: _number(t, prefix="$", suffixes=BID_UNITS),
+}
+
+
+def _rents_spot(query_text: str) -> tuple[bool, str]:
+    """Whether the filter's providers rent interruptible (spot) machines, and the
+    line saying where: an interruptible snipe launches only an offer that has a spot
+    price, so a filter on providers without spot could never fire."""
+    try:
+        named = parse_query(query_text).providers
+    except QueryError:
+        named = ()
+    providers = named or PROVIDERS
+    spot = [p for p in providers if capabilities(p).spot]
+    if not spot:
+        return False, "; ".join(capability_notes(p)["interruptible"] for p in providers) + "."
+    caveat = capability_caveats(spot[0]).get("interruptible", "")
+    where = ", ".join(display_name(p) for p in spot)
+    return True, f"Interruptible: only offers with a spot price ({where}); {caveat}."
+
+
+class _FieldError(PresetError):
+    """Bad input in one field: its line is shown and the field focused."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class _Footer(Vertical):
+    """The dialog's docked bottom (the error and the hint), saying when its height
+    changes: a message of several lines covers more of the fields."""
+
+    class Resized(Message):
+        pass
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+
 class WatchFormScreen(_PresetDialog[Watch | None]):
     """A watch on the current filter: a name and at least one condition, or a launch
-    action (a snipe). Arming a launch takes a second enter after the dialog has said
-    the max $/h and that it launches without asking: that is its confirmation."""
+    action (a snipe) with its launch template. Arming a launch takes a second enter
+    after the dialog has said the whole template (the max $/h all-in, the machines,
+    interruptible and its bid, the image, the disk) and that it launches without
+    asking: that is its confirmation."""
 
     def __init__(self, query_text: str, path: Path | None = None) -> None:
         super().__init__(query_text, path)
         self._confirmed: Watch | None = None  # the snipe the user was shown, once
+        self._spot_offered, self._spot_note = _rents_spot(query_text)
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="preset-dialog"):
+        # the body scrolls at 80x24, the error and the hint stay on screen; not
+        # focusable itself: Tab goes from field to field, never to the frame
+        with VerticalScroll(classes="preset-dialog", can_focus=False):
             yield from self.header("Watch the current filter")
             with Horizontal(classes="preset-row"):
                 yield Label("Name", classes="preset-label")
@@ -104,10 +207,23 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
             yield Static("Alert when any of these holds:", classes="preset-note")
             with Horizontal(classes="preset-row"):
                 yield Label("Price ≤ $/h", classes="preset-label")
-                yield Input(placeholder="e.g. 0.35", id="watch-price", type="number", compact=True)
+                # valid_empty: an optional condition left empty is not drawn as invalid
+                yield Input(
+                    placeholder="e.g. 0.35",
+                    id="watch-price",
+                    type="number",
+                    valid_empty=True,
+                    compact=True,
+                )
             with Horizontal(classes="preset-row"):
                 yield Label("Offers ≥", classes="preset-label")
-                yield Input(placeholder="e.g. 10", id="watch-count", type="integer", compact=True)
+                yield Input(
+                    placeholder="e.g. 10",
+                    id="watch-count",
+                    type="integer",
+                    valid_empty=True,
+                    compact=True,
+                )
             with Horizontal(classes="preset-row"):
                 yield Label("", classes="preset-label")
                 yield Checkbox(
@@ -122,26 +238,59 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
                     id="watch-launch",
                     compact=True,
                 )
-            with Horizontal(classes="preset-row"):
-                yield Label("Max $/h all-in", classes="preset-label")
-                yield Input(
-                    placeholder="required to launch", id="watch-max", type="number", compact=True
+            # shown once 'launch' is ticked: a watch that only alerts stays compact
+            with Vertical(id="watch-launch-fields"):
+                for setting in _TEXT_SETTINGS:
+                    with Horizontal(classes="preset-row"):
+                        yield Label(setting.label, classes="preset-label")
+                        yield Input(
+                            value="1" if setting.key == "count" else "",
+                            placeholder=setting.placeholder,
+                            id=setting.field,
+                            compact=True,
+                        )
+                yield Static(Text(self._spot_note), classes="preset-aside", id="watch-spot-note")
+                with Horizontal(classes="preset-row"):
+                    yield Label(_SPOT.label, classes="preset-label")
+                    yield Checkbox("interruptible (spot), with a bid", id=_SPOT.field, compact=True)
+                with Horizontal(classes="preset-row"):
+                    yield Label(_BID.label, classes="preset-label")
+                    yield Input(placeholder=_BID.placeholder, id=_BID.field, compact=True)
+            with _Footer(classes="dialog-bottom"):
+                yield Static("", classes="preset-error", id="watch-error")
+                yield Static(
+                    "enter: save  tab: next  esc: cancel  alerts ring once per offer",
+                    classes="dialog-hint",
                 )
-            with Horizontal(classes="preset-row"):
-                yield Label("Image", classes="preset-label")
-                yield Input(placeholder="the provider's default", id="watch-image", compact=True)
-            with Horizontal(classes="preset-row"):
-                yield Label("Env names", classes="preset-label")
-                yield Input(
-                    placeholder="e.g. HF_TOKEN (values from the environment)",
-                    id="watch-env",
-                    compact=True,
-                )
-            yield Static("", classes="preset-error", id="watch-error")
-            yield Static(
-                "enter: save   escape: cancel   alerts ring the bell once per offer",
-                classes="dialog-hint",
-            )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._sync_fields()
+
+    @on(events.DescendantFocus)
+    @on(_Footer.Resized)
+    def _keep_focus_in_view(self) -> None:
+        # Textual scrolls a focused field into view only when it is off screen, and a
+        # field under the docked footer counts as on screen (80x24); a longer message
+        # grows the footer over the field, hence again once it has its new size
+        if self.focused is not None:
+            body = self.query_one(".preset-dialog", VerticalScroll)
+            body.scroll_to_widget(self.focused, animate=False, immediate=True)
+
+    @on(Checkbox.Changed)
+    def _sync_fields(self) -> None:
+        """The launch template's fields show only for a snipe, the bid takes input only
+        for an interruptible one (as on the launch form); what was typed stays."""
+        launch = self.query_one("#watch-launch", Checkbox).value
+        self.query_one("#watch-launch-fields").display = launch
+        spot = self.query_one(f"#{_SPOT.field}", Checkbox)
+        spot.disabled = not (launch and self._spot_offered)
+        self.query_one(f"#{_BID.field}", Input).disabled = not self._interruptible
+
+    @property
+    def _interruptible(self) -> bool:
+        spot = self.query_one(f"#{_SPOT.field}", Checkbox)
+        return spot.value and not spot.disabled
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(widget_id, Input).value.strip()
@@ -169,22 +318,37 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
         return watch
 
     def _template(self) -> LaunchTemplate | None:
+        """The launch template the fields say, checked by the parser filters.toml goes
+        through (gpucm.launch_template.parse_template): one set of rules for the file,
+        the CLI and this dialog."""
         if not self.query_one("#watch-launch", Checkbox).value:
             return None
-        max_text = self._value("#watch-max")
+        settings = list(_TEXT_SETTINGS)
+        raw: dict[str, Any] = {}
+        if self._interruptible:
+            raw[_SPOT.key] = True
+            settings.append(_BID)
+        for setting in settings:
+            text = self._value(f"#{setting.field}")
+            if not text:
+                continue
+            read = _READERS.get(setting.key, str)
+            try:
+                raw[setting.key] = read(text)
+            except NumberError as exc:
+                raise _FieldError(setting.field, f"{setting.label}: {exc}") from None
         try:
-            ceiling = float(max_text) if max_text else None
-        except ValueError:
-            raise PresetError("the max $/h must be a number") from None
-        if ceiling is None or not ceiling > 0:
-            raise PresetError("a launch needs a max $/h all-in, more than 0")
-        names = [n for n in self._value("#watch-env").replace(",", " ").split() if n]
-        try:
-            env = tuple(dict.fromkeys(check_env_name(n) for n in names))
+            return parse_template(raw)
         except TemplateError as exc:
-            raise PresetError(str(exc)) from None
-        return LaunchTemplate(
-            max_price_per_hour=ceiling, image=self._value("#watch-image") or None, env=env
+            setting = _SETTINGS.get(exc.setting or "", _MAX)
+            raise _FieldError(setting.field, f"{setting.label}: {exc.reason}") from None
+
+    def _confirmation(self, launch: LaunchTemplate) -> Text:
+        """The whole template, said before it is armed."""
+        return Text(
+            f"This LAUNCHES WITHOUT ASKING when it matches: {launch.describe()}."
+            " Enter again to arm it.",
+            style="bold",
         )
 
     @on(Input.Submitted)
@@ -194,20 +358,17 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
             watch = self.build()
             if watch.launch is not None:
                 if watch != self._confirmed:
-                    # the confirmation: the price, and that it will not ask again
+                    # the confirmation: the template, and that it will not ask again
                     self._confirmed = watch
-                    error.update(
-                        Text(
-                            f"This LAUNCHES WITHOUT ASKING when it matches: "
-                            f"{watch.launch.describe()}. Enter again to arm it.",
-                            style="bold",
-                        )
-                    )
+                    error.update(self._confirmation(watch.launch))
                     return
                 stamp = datetime.now(UTC).isoformat(timespec="microseconds")
                 watch = replace(watch, launch=replace(watch.launch, armed=stamp))
             save_watch(watch, self.path)
         except PresetError as exc:
+            self._confirmed = None
             error.update(Text(str(exc)))
+            if isinstance(exc, _FieldError):
+                self.set_focus(self.query_one(f"#{exc.field}"))
             return
         self.dismiss(watch)
