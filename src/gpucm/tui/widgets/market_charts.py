@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, get_args
 
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events, work
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static, Tab, Tabs
 
@@ -225,22 +226,25 @@ SERIES_COLOURS = (
 _SERIES_STYLES = tuple(Style(color=c) for c in SERIES_COLOURS)
 
 
-def figure_renderable(fig: Figure) -> Text:
-    """A drawn figure as text, each series in its colour and the rest in the widget's."""
-    text = Text(no_wrap=True, overflow="crop", end="")
-    for i, row in enumerate(fig):
-        if i:
-            text.append("\n")
-        for run, series in row:
-            if series is None:
-                text.append(run)
-            else:
-                text.append(run, _SERIES_STYLES[series % len(_SERIES_STYLES)])
-    return text
+def figure_strips(fig: Figure, width: int, base: Style) -> list[Strip]:
+    """A drawn figure as one strip per row, `width` cells each: the rest in `base` (the
+    widget's colours), each series in its colour over it."""
+    styles = [base + s for s in _SERIES_STYLES]
+    return [
+        Strip(
+            [
+                Segment(run, base if series is None else styles[series % len(styles)])
+                for run, series in row
+            ]
+        ).adjust_cell_length(width, base)
+        for row in fig
+    ]
 
 
 class ChartPlot(Widget):
-    """A chart that draws its spec for its current size on every render."""
+    """A chart that draws its spec for its current size: the lines of the drawn figure
+    go straight to the screen as strips (rich text's wrapping and measuring took ~5x
+    as long as drawing the chart, bench stats_screen_10m_history_points)."""
 
     DEFAULT_CSS = """
     ChartPlot {
@@ -252,9 +256,9 @@ class ChartPlot(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.spec: ChartSpec | None = None
-        # render() runs for every refresh of the widget: keep the text drawn for the
-        # spec and size on screen
-        self._drawn: tuple[object, Text] | None = None
+        # render_line() runs for every line of every refresh of the widget: keep the
+        # strips drawn for the spec, size and colours on screen
+        self._drawn: tuple[object, list[Strip]] | None = None
 
     def set_spec(self, spec: ChartSpec) -> bool:
         """Show `spec`; False (and no redraw) when it is what is already shown."""
@@ -271,14 +275,14 @@ class ChartPlot(Widget):
             return []
         return self.spec.draw(width, height)
 
-    def render(self) -> RenderResult:
-        width, height = self.size
-        if self.spec is None or width <= 0 or height <= 0:
-            return ""
-        key = (self.spec, width, height)
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        key = (self.spec, self.size, base)
         if self._drawn is None or self._drawn[0] != key:
-            self._drawn = (key, figure_renderable(self.spec.draw(width, height)))
-        return self._drawn[1].copy()
+            self._drawn = (key, figure_strips(self.figure(), width, base))
+        strips = self._drawn[1]
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base)
 
 
 class ChartPane(Vertical):
