@@ -26,10 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gpucm.domain import container_ports
 from gpucm.domain.provider_names import KEY_ENV
 from gpucm.domain.vocabulary import ENV_NAME
 
-PORT_PROTOCOLS = ("tcp", "udp", "http")
 MAX_COUNT = 8
 # never handed to a machine: gpucm's own keys and the team store's password
 _NEVER_SENT = frozenset({*KEY_ENV.values(), "DATABASE_URL"})
@@ -53,13 +53,10 @@ class TemplateError(ValueError):
 
 def parse_port(text: str) -> tuple[int, str]:
     """`8888`, `8888/tcp`, `53/udp` or `8080/http`, as (container port, protocol)."""
-    number, _, protocol = str(text).strip().partition("/")
-    protocol = (protocol or "tcp").lower()
-    if not number.isdigit() or not 1 <= int(number) <= 65535 or protocol not in PORT_PROTOCOLS:
-        raise TemplateError(
-            f"expected PORT or PORT/PROTOCOL (1-65535; {', '.join(PORT_PROTOCOLS)}), got {text!r}"
-        )
-    return int(number), protocol
+    try:
+        return container_ports.parse_port(str(text))
+    except container_ports.PortError:
+        raise TemplateError(f"expected {container_ports.PORT_FORMAT}, got {text!r}") from None
 
 
 def check_env_name(name: str) -> str:

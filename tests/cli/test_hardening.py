@@ -23,6 +23,13 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """The one line a refused command says (exit 2)."""
+    code, _, err = run(capsys, *argv)
+    assert code == 2, err
+    return one_line(err)
+
+
 def one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if not line.startswith("DEMO market")]
     assert len(lines) == 1, err
@@ -116,15 +123,13 @@ def test_from_json_with_lone_surrogates_or_deep_nesting(
 ) -> None:
     path = tmp_path / "create.json"
     path.write_text(body)
-    code, _, err = run(capsys, "instances", "launch", "--from-json", str(path), "--yes")
-    assert code == 2
-    assert message in one_line(err)
+    assert message in refused(capsys, "instances", "launch", "--from-json", str(path), "--yes")
 
 
 def test_history_since_far_too_long(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "history", "--gpu-model", "RTX 4090", "--since", "99999999999d")
-    assert code == 2
-    assert "at most 36500d" in one_line(err)
+    assert "at most 36500d" in refused(
+        capsys, "history", "--gpu-model", "RTX 4090", "--since", "99999999999d"
+    )
 
 
 # -- configuration ---------------------------------------------------------------------
@@ -136,9 +141,7 @@ def test_a_bad_provider_url_in_the_environment_names_the_variable(
 ) -> None:
     monkeypatch.setenv("VAST_AI_API_KEY", "k" * 20)
     monkeypatch.setenv("VAST_AI_API_URL", url)
-    code, _, err = run(capsys, "refresh")
-    assert code == 2
-    line = one_line(err)
+    line = refused(capsys, "refresh")
     assert line.startswith("gpucm: VAST_AI_API_URL: "), line
     assert "k" * 20 not in line
 
@@ -150,9 +153,7 @@ def test_a_bad_provider_url_in_the_config_file_names_the_key(
     config.parent.mkdir(parents=True)
     config.write_text('[providers.runpod]\napi_key = "secret-key-123"\nbase_url = "http://[::1"\n')
     config.chmod(0o600)
-    code, _, err = run(capsys, "models")
-    assert code == 2
-    line = one_line(err)
+    line = refused(capsys, "models")
     assert f"{config}: providers.runpod.base_url: not a URL" in line
     assert "secret-key-123" not in line
 
@@ -161,9 +162,7 @@ def test_http_timeout_blames_the_variable(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GPUCM_HTTP_TIMEOUT", "abc")
-    code, _, err = run(capsys, "models")
-    assert code == 2
-    line = one_line(err)
+    line = refused(capsys, "models")
     assert line.startswith("gpucm: GPUCM_HTTP_TIMEOUT: "), line
     assert "config.toml" not in line
 
@@ -172,9 +171,7 @@ def test_an_unknown_log_level_is_refused_as_serve_refuses_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LOG_LEVEL", "LOUD")
-    code, _, err = run(capsys, "models")
-    assert code == 2
-    assert one_line(err) == (
+    assert refused(capsys, "models") == (
         "gpucm: LOG_LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
     )
     monkeypatch.setenv("LOG_LEVEL", "error")  # any case, as serve takes it
@@ -207,9 +204,7 @@ def test_a_config_file_nested_thousands_deep_is_one_line(
     path = isolated_home / "config" / "config.toml"
     path.parent.mkdir(parents=True)
     path.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
-    code, _, err = run(capsys, "models")
-    assert code == 2
-    assert one_line(err) == f"gpucm: {path} is not valid TOML: nested too deeply"
+    assert refused(capsys, "models") == f"gpucm: {path} is not valid TOML: nested too deeply"
 
 
 def test_an_invalid_catalog_file_says_so_once(
@@ -257,9 +252,10 @@ def test_gpucm_db_pointing_at_a_directory(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GPUCM_DB", str(tmp_path))
-    code, _, err = run(capsys, "offers")
-    assert code == 2
-    assert one_line(err) == f"gpucm: GPUCM_DB: {tmp_path} is a directory; give a database file"
+    assert (
+        refused(capsys, "offers")
+        == f"gpucm: GPUCM_DB: {tmp_path} is a directory; give a database file"
+    )
 
 
 def test_the_tui_takes_the_same_db_forms(tmp_path: Path) -> None:

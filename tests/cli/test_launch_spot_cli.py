@@ -29,13 +29,16 @@ def _pinned(cli_clock: Clock) -> Clock:
     return cli_clock
 
 
+def launch_offer(capsys: Capsys, offer: dict[str, Any], *more: str) -> tuple[int, str, str]:
+    """`gpucm instances launch --offer ID` with more flags."""
+    return run(capsys, "instances", "launch", "--offer", offer["id"], *more)
+
+
 def test_spot_launch_bids_the_minimum_plus_the_margin_and_lists_as_interruptible(
     capsys: Capsys,
 ) -> None:
     offer = launchable(capsys, "--provider", "vast_ai", "--gpu-model", "RTX 4090")
-    code, out, err = run(
-        capsys, "instances", "launch", "--offer", offer["id"], "--spot", "--yes", "--json"
-    )
+    code, out, err = launch_offer(capsys, offer, "--spot", "--yes", "--json")
     assert code == 0, err
     instance = json.loads(out)
     assert instance["interruptible"] is True
@@ -55,42 +58,21 @@ def test_spot_launch_bids_the_minimum_plus_the_margin_and_lists_as_interruptible
 def test_an_explicit_bid_and_bad_bids(capsys: Capsys) -> None:
     offer = launchable(capsys, "--provider", "runpod", "--gpu-model", "RTX 4090")
     minimum = offer["min_bid_per_gpu_hour"]
-    code, _, err = run(
-        capsys,
-        "instances",
-        "launch",
-        "--offer",
-        offer["id"],
-        "--spot",
-        "--bid",
-        f"{minimum / 2:.4f}",
-        "--yes",
-    )
+    code, _, err = launch_offer(capsys, offer, "--spot", "--bid", f"{minimum / 2:.4f}", "--yes")
     assert code == 1
     assert "below the minimum" in one_line(err)
     assert all_records() == 0
-    code, _, err = run(capsys, "instances", "launch", "--offer", offer["id"], "--bid", "1")
+    code, _, err = launch_offer(capsys, offer, "--bid", "1")
     assert code == 2 and "add --spot" in one_line(err)
     bid = round(minimum * 1.3, 4)
-    code, out, err = run(
-        capsys,
-        "instances",
-        "launch",
-        "--offer",
-        offer["id"],
-        "--spot",
-        "--bid",
-        str(bid),
-        "--yes",
-        "--json",
-    )
+    code, out, err = launch_offer(capsys, offer, "--spot", "--bid", str(bid), "--yes", "--json")
     assert code == 0, err
     assert json.loads(out)["price_per_hour"] == pytest.approx(bid * offer["gpu_count"])
 
 
 def test_spot_where_the_provider_rents_none_is_one_line_exit_2(capsys: Capsys) -> None:
     offer = launchable(capsys, "--provider", "lambda_labs", "--gpu-model", "A10")
-    code, out, err = run(capsys, "instances", "launch", "--offer", offer["id"], "--spot", "--yes")
+    code, out, err = launch_offer(capsys, offer, "--spot", "--yes")
     assert code == 2 and out == ""
     assert "Lambda Cloud rents no interruptible (spot) machines" in one_line(err)
     assert all_records() == 0
@@ -106,15 +88,8 @@ def _gone(monkeypatch: pytest.MonkeyPatch, offer_id: str) -> None:
 
 
 def _launch(capsys: Capsys, offer: dict[str, Any], *more: str) -> tuple[int, str, str]:
-    return run(
-        capsys,
-        "instances",
-        "launch",
-        "--offer",
-        offer["id"],
-        "--max-price-per-hour",
-        f"{offer['price_per_hour'] * 3:.3f}",
-        *more,
+    return launch_offer(
+        capsys, offer, "--max-price-per-hour", f"{offer['price_per_hour'] * 3:.3f}", *more
     )
 
 

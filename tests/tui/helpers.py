@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from gpucm.domain.models import Offer
+from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
+from gpucm.tui.screens.launch_form import LaunchScreen
 from gpucm.tui.screenshots import workers_done
 
 
@@ -30,3 +33,12 @@ def record_notes(app: GpucmApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(app, "notify", notify)
     return notes
+
+
+async def open_form(pilot: Pilot[None], services: Services, offer: Offer) -> LaunchScreen:
+    """The launch form for `offer`, over the settled main screen."""
+    await settle(pilot)
+    form = LaunchScreen(services, offer)
+    await pilot.app.push_screen(form)
+    await settle(pilot)
+    return form

@@ -34,7 +34,7 @@ from gpucm.tui.widgets.offer_table import OfferTable, layout_columns
 from gpucm.tui.widgets.query_bar import QueryBar
 from gpucm.tui.widgets.status_bar import StatusBar
 from tests.conftest import launchable
-from tests.tui.helpers import record_notes, settle
+from tests.tui.helpers import open_form, record_notes, settle
 
 
 def main_of(app: GpucmApp) -> MainScreen:
@@ -260,10 +260,7 @@ async def test_tab_in_the_launch_dialogs_has_no_invisible_stop(services: Service
     offer = await launchable(services)
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await app.push_screen(LaunchScreen(services, offer))
-        await settle(pilot)
-        form = app.screen
+        form = await open_form(pilot, services, offer)
         seen: list[object] = []
         for _ in range(40):
             focused = app.focused
@@ -283,10 +280,7 @@ async def test_typing_after_ctrl_n_goes_to_the_new_variable(services: Services) 
     offer = await launchable(services)
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await app.push_screen(LaunchScreen(services, offer))
-        await settle(pilot)
-        form = app.screen
+        form = await open_form(pilot, services, offer)
         value = form.query(".lf-env-value").first(Input)
         value.focus()
         await pilot.pause()
@@ -419,9 +413,7 @@ async def test_the_manager_shows_the_confirmed_price_and_why_the_rate_differs(
     offer = await launchable(services)
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await app.push_screen(LaunchScreen(services, offer))
-        await settle(pilot)
+        await open_form(pilot, services, offer)
         await pilot.press("enter")
         await settle(pilot)
         confirm = app.screen
@@ -443,6 +435,10 @@ async def test_the_manager_shows_the_confirmed_price_and_why_the_rate_differs(
             assert price.endswith(("▲", "▼")) and "since the launch" in detail
         # what the provider bills is beside it, whatever it is
         assert fmt.price(rate) in detail
+        # the header sums what the providers bill (the ledger), and says so: it is not
+        # the rows' confirmed all-in price, storage estimate included
+        header = str(manager.query_one("#instances-spend", Static).render())
+        assert header.startswith(f"billed {fmt.price(rate)}/h ·"), header
 
 
 def test_the_price_sentence_says_why_a_rate_differs() -> None:

@@ -29,13 +29,13 @@ from gpucm.tui.screens.help import KEY_HELP
 from gpucm.tui.screens.instance_detail import InstanceDetailScreen
 from gpucm.tui.screens.instances import InstancesScreen
 from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
-from gpucm.tui.screens.launch_form import LaunchScreen, field_notes, parse_ports
+from gpucm.tui.screens.launch_form import LaunchScreen, field_notes
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screens.mark_bad import MarkBadScreen
 from gpucm.tui.screens.terminate import TerminateScreen
 from tests.conftest import SteppedClock as Clock
 from tests.conftest import launchable
-from tests.tui.helpers import record_notes, settle
+from tests.tui.helpers import open_form, record_notes, settle
 
 
 def top(app: GpucmApp) -> object:
@@ -58,15 +58,6 @@ async def launch_directly(services: Services, offer: Offer, request_id: str) -> 
     return outcome.instance
 
 
-async def open_form(pilot: Pilot[None], services: Services, offer: Offer) -> LaunchScreen:
-    """The launch form for `offer`, over the settled main screen."""
-    await settle(pilot)
-    form = LaunchScreen(services, offer)
-    await pilot.app.push_screen(form)
-    await settle(pilot)
-    return form
-
-
 def text_of(screen: Any, selector: str) -> str:
     """What a Static shows, as plain text (rich tables included)."""
     content = screen.query_one(selector, Static).content
@@ -76,15 +67,6 @@ def text_of(screen: Any, selector: str) -> str:
 
 
 # -- pure helpers ------------------------------------------------------------------------
-
-
-def test_ports_parse_and_refuse_bad_ones() -> None:
-    assert parse_ports("8888/tcp, 6006/http 22") == ((8888, "tcp"), (6006, "http"), (22, "tcp"))
-    assert parse_ports("") == ()
-    with pytest.raises(ValueError, match="1 to 65535"):
-        parse_ports("99999/tcp")
-    with pytest.raises(ValueError, match="tcp, udp or http"):
-        parse_ports("80/sctp")
 
 
 def test_field_notes_are_the_engines_sentences() -> None:
@@ -332,7 +314,8 @@ async def test_bad_input_shows_a_hint_and_checks_nothing(
         assert not disk.has_class("-bad")  # an edit clears the mark
         form.action_review()
         await settle(pilot)
-        assert "65535" in text_of(form, "#lf-error")
+        error = "Ports: '70000': a port is a number from 1 to 65535, like 8888/tcp"
+        assert error in text_of(form, "#lf-error")
         assert top(app) is form
         assert calls == []
 
@@ -481,7 +464,7 @@ async def test_accrued_ticks_between_syncs_and_a_terminated_machines_spend_stays
         manager.tick()
         header = text_of(manager, "#instances-spend")
         # nothing runs now, and the day's spend is still there
-        assert header.startswith("$0.000/h") and f"today ~${3 * rate:.3f}" in header
+        assert header.startswith("billed $0.000/h") and f"today ~${3 * rate:.3f}" in header
         await pilot.press("a")  # terminated machines too
         await settle(pilot)
         assert manager.table.get_cell(instance.id, "accrued").plain == f"~${3 * rate:.3f}"

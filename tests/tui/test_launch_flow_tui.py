@@ -25,8 +25,8 @@ from gpucm.tui.screens.instances import InstancesScreen
 from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
 from gpucm.tui.screens.launch_form import DEFAULT_DISK_GB
 from tests.conftest import launchable
-from tests.tui.helpers import settle
-from tests.tui.test_launch_and_instances import demo_machines, open_form, text_of, top
+from tests.tui.helpers import open_form, settle
+from tests.tui.test_launch_and_instances import demo_machines, text_of, top
 
 GONE = "which is gone"
 OVER = "which is over your maximum"
@@ -218,11 +218,11 @@ async def test_spot_form_bids_the_minimum_plus_margin_refuses_less_and_launches_
         bid = form.query_one("#lf-bid", Input)
         assert rental.value == "on-demand" and bid.disabled  # on demand unless chosen
         assert float(bid.value) == pytest.approx(default_bid(offer.min_bid_per_gpu_hour))
-        note = text_of(form, "#lf-note-interruptible")
-        assert "stops when outbid" in note and "disk stays and keeps billing" in note
         rental.value = "interruptible"
         await pilot.pause()
         assert not bid.disabled
+        note = text_of(form, "#lf-note-interruptible")
+        assert "stops when outbid" in note and "disk stays and keeps billing" in note
         bid.value = f"{offer.min_bid_per_gpu_hour * 0.5:.4f}"
         await pilot.pause()
         form.action_review()
@@ -248,6 +248,45 @@ async def test_spot_form_bids_the_minimum_plus_margin_refuses_less_and_launches_
         assert instance.interruptible
         assert manager.table.get_cell(instance.id, "status").plain == "provisioning (spot)"
         assert "Interruptible (spot)" in text_of(manager, "#instances-detail")
+
+
+async def test_the_interruptible_warning_shows_only_while_interruptible_is_chosen(
+    services: Services,
+) -> None:
+    offer = await launchable(services, providers=("vast_ai",))
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot, services, offer)
+        rental = form.query_one("#lf-rental", Select)
+        warning = form.query_one("#lf-note-interruptible")
+
+        def shown() -> bool:
+            return warning.display and warning.region.area > 0
+
+        assert rental.value == "on-demand" and not shown()  # on demand: no spot warning
+        rental.value = "interruptible"
+        await pilot.pause()
+        assert shown() and "stops when outbid" in text_of(form, "#lf-note-interruptible")
+        rental.value = "on-demand"
+        await pilot.pause()
+        assert not shown()
+
+
+async def test_without_a_spot_price_the_form_says_why_it_cannot_be_chosen(
+    services: Services,
+) -> None:
+    listed = await launchable(services, providers=("vast_ai",))
+    offer = listed.model_copy(update={"spot_price_per_hour": None})
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot, services, offer)
+        assert form.query_one("#lf-rental", Select).disabled
+        assert not form.query("#lf-note-interruptible")  # no warning for what cannot be had
+        why = form.query_one("#lf-note-no-spot")
+        assert why.display and why.region.area > 0
+        assert "lists no interruptible price for this offer now" in text_of(
+            form, "#lf-note-no-spot"
+        )
 
 
 async def test_no_rental_choice_where_the_provider_has_no_spot(services: Services) -> None:

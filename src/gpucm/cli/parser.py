@@ -18,6 +18,7 @@ from gpucm.cli.errors import Parser
 from gpucm.cli.insight_args import add_parsers as add_insight_parsers
 from gpucm.cli.serve import add_parser as add_serve_parser
 from gpucm.cli.spend import add_parser as add_spend_parser
+from gpucm.domain.container_ports import PORT_FORMAT, PortError, parse_port
 from gpucm.domain.vocabulary import CATEGORIES, SORT_KEYS, STOCK_LEVELS
 
 SHELLS = ("bash", "zsh", "fish")
@@ -162,19 +163,14 @@ def positive_int(text: str) -> int:
     return value
 
 
-PORT_PROTOCOLS = ("tcp", "udp", "http")
-
-
 def port_spec(text: str) -> tuple[int, str]:
     """`8888`, `8888/tcp`, `53/udp` or `8080/http`, as (container port, protocol)."""
-    number, _, protocol = text.strip().partition("/")
-    protocol = (protocol or "tcp").lower()
-    if not number.isdigit() or not 1 <= int(number) <= 65535 or protocol not in PORT_PROTOCOLS:
+    try:
+        return parse_port(text)
+    except PortError:
         raise argparse.ArgumentTypeError(
-            f"expected PORT or PORT/PROTOCOL (1-65535; {', '.join(PORT_PROTOCOLS)}), "
-            f"e.g. 8888/tcp; got {text!r}"
-        )
-    return int(number), protocol
+            f"expected {PORT_FORMAT}, e.g. 8888/tcp; got {text!r}"
+        ) from None
 
 
 def _ref(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ from gpucm.store.schema import Migration
 # collations (12), and gpucm is tested on 15.
 MIN_SERVER_VERSION = (12, 0)
 
-_TEAM_STORE = """
+_TEAM_STORE_HEAD = """
 CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
 CREATE TABLE meta (
@@ -91,7 +91,16 @@ CREATE TABLE price_history (
 );
 CREATE INDEX price_history_ts ON price_history (ts);
 
-CREATE TABLE price_history_hourly (
+"""
+
+# The history's rollups (store/history.py), one table of each kind per resolution: the
+# same columns, only the name differs.
+_ROLLUP_RESOLUTIONS = ("hourly", "daily")
+
+
+def _price_rollup(resolution: str) -> str:
+    table = f"price_history_{resolution}"
+    return f"""CREATE TABLE {table} (
     ts              BIGINT NOT NULL,
     provider        TEXT COLLATE "C" NOT NULL,
     gpu_model       TEXT COLLATE nocase NOT NULL,
@@ -104,36 +113,27 @@ CREATE TABLE price_history_hourly (
     max_gpu_price   DOUBLE PRECISION,
     PRIMARY KEY (gpu_model, provider, ts)
 );
-CREATE INDEX price_history_hourly_ts ON price_history_hourly (ts, gpu_model, min_gpu_price);
+CREATE INDEX {table}_ts ON {table} (ts, gpu_model, min_gpu_price);
+"""
 
-CREATE TABLE price_history_daily (
-    ts              BIGINT NOT NULL,
-    provider        TEXT COLLATE "C" NOT NULL,
-    gpu_model       TEXT COLLATE nocase NOT NULL,
-    samples         BIGINT NOT NULL,
-    offers_sum      BIGINT NOT NULL,
-    available_sum   BIGINT NOT NULL,
-    min_gpu_price   DOUBLE PRECISION,
-    price_sum       DOUBLE PRECISION NOT NULL,
-    price_weight    BIGINT NOT NULL,
-    max_gpu_price   DOUBLE PRECISION,
-    PRIMARY KEY (gpu_model, provider, ts)
-);
-CREATE INDEX price_history_daily_ts ON price_history_daily (ts, gpu_model, min_gpu_price);
 
-CREATE TABLE cheapest_hourly (
+def _cheapest_rollup(resolution: str) -> str:
+    return f"""CREATE TABLE cheapest_{resolution} (
     ts              BIGINT NOT NULL,
     gpu_model       TEXT COLLATE nocase NOT NULL,
     min_gpu_price   DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (ts, gpu_model)
 );
-CREATE TABLE cheapest_daily (
-    ts              BIGINT NOT NULL,
-    gpu_model       TEXT COLLATE nocase NOT NULL,
-    min_gpu_price   DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (ts, gpu_model)
-);
+"""
 
+
+_ROLLUPS = (
+    "\n".join(_price_rollup(r) for r in _ROLLUP_RESOLUTIONS)
+    + "\n"
+    + "".join(_cheapest_rollup(r) for r in _ROLLUP_RESOLUTIONS)
+)
+
+_TEAM_STORE_REST = """
 CREATE TABLE provider_health (
     provider             TEXT COLLATE "C" PRIMARY KEY,
     status               TEXT NOT NULL,
@@ -238,7 +238,11 @@ CREATE INDEX event_outbox_state ON event_outbox (state, created_at);
 """
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "the team store: offers, history, health, instances, journal", _TEAM_STORE),
+    Migration(
+        1,
+        "the team store: offers, history, health, instances, journal",
+        _TEAM_STORE_HEAD + _ROLLUPS + _TEAM_STORE_REST,
+    ),
     Migration(2, "the spend ledger", _SPEND_INTERVALS),
     Migration(3, "the memory of bad hosts", _BAD_HOSTS),
     Migration(4, "the outbox of events sent out", _EVENT_OUTBOX),

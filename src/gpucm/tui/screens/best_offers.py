@@ -10,13 +10,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.pricing import all_in, per_gb_vram_hour, planned_disk_gb
 from gpucm.domain.provider_names import display_name
+from gpucm.tui.screens.launch_key import LaunchKeyScreen
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -28,7 +28,8 @@ def cost_label(hours: int) -> str:
     return {168: "1 week", 730: "1 month"}.get(hours, f"{hours} h")
 
 
-class BestOffersScreen(ModalScreen[None]):
+class BestOffersScreen(LaunchKeyScreen):
+    LAUNCH_UNAVAILABLE = "No available offer of this model matches the filter."
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Close", id="best.close"),
         Binding("plus,equals_sign", "hours(1)", "More hours", id="best.more_hours"),
@@ -169,21 +170,3 @@ class BestOffersScreen(ModalScreen[None]):
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return next((o for o in self.offers if o.id == key), None)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "launch":
-            return True if self.selected is not None else None
-        return True
-
-    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
-        if action == "launch":
-            return "No available offer of this model matches the filter."
-        return None
-
-    def action_launch(self) -> None:
-        """Launch the offer on the cursor's row."""
-        from gpucm.tui.screens.launch_form import LaunchScreen
-
-        offer = self.selected
-        if offer is not None:
-            self.app.push_screen(LaunchScreen(self.services, offer))

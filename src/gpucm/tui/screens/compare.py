@@ -20,7 +20,6 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from gpucm import formatting as fmt
@@ -30,6 +29,7 @@ from gpucm.domain.provider_names import display_name
 from gpucm.providers.registry import PROVIDER_META
 from gpucm.tui.screens.gb_out import GbOutScreen, gb_out_line
 from gpucm.tui.screens.help import COMPARE_HELP
+from gpucm.tui.screens.launch_key import LaunchKeyScreen
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -219,11 +219,13 @@ def _known_text(attr: Attribute, row: OfferRow | None) -> str:
 COLUMN_GAP = 2
 
 
-class CompareScreen(ModalScreen[None]):
+class CompareScreen(LaunchKeyScreen):
     HELP_TITLE = "compare keys"
     KEYS_HELP = COMPARE_HELP
     """The selected offer is a column: ←/→ choose it, ↑/↓ scroll the attributes, and
     `L` launches the offer selected."""
+
+    LAUNCH_UNAVAILABLE = "This offer vanished in a refresh: choose another with ←/→."
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "compare--label",
@@ -466,22 +468,3 @@ class CompareScreen(ModalScreen[None]):
         if not self.columns:
             return None
         return self.columns[self.choice].offer
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "launch":
-            return True if self.selected is not None else None
-        return True
-
-    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
-        if action == "launch":
-            return "This offer vanished in a refresh: choose another with ←/→."
-        return None
-
-    def action_launch(self) -> None:
-        from gpucm.tui.screens.launch_form import LaunchScreen
-
-        offer = self.selected
-        if offer is None:
-            self.notify(self.disabled_reason("launch", ()) or "", timeout=3)
-            return
-        self.app.push_screen(LaunchScreen(self.services, offer))

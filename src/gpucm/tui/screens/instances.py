@@ -74,6 +74,9 @@ COLUMNS: tuple[TableColumn, ...] = (
     TableColumn("gpu", "GPU"),
     TableColumn("uptime", "Uptime", right=True),
 )
+# before the header's $/h: what the providers bill now, not the rows' confirmed prices
+BILLED_LABEL = "billed "
+
 # in a team's store, who launched each machine (user@host) comes after what it costs
 TEAM_COLUMNS: tuple[TableColumn, ...] = (*COLUMNS[:4], TableColumn("by", "By"), *COLUMNS[4:])
 
@@ -332,7 +335,10 @@ class InstancesScreen(Screen[None]):
             if failing:
                 parts.append(f"sync failing: {', '.join(failing)}")
             lines.append(parts)
-        rate = f"{team}{fmt.price(summary.per_hour)}/h"
+        # "billed": the providers' rates in the ledger, which today and this month
+        # accrue at; a row shows the all-in price confirmed at launch (its storage an
+        # estimate), so the rows need not add up to this
+        rate = f"{team}{BILLED_LABEL}{fmt.price(summary.per_hour)}/h"
         sep = " · "
         chosen = lines[-1]
         for parts in lines:
@@ -350,8 +356,7 @@ class InstancesScreen(Screen[None]):
             return  # nothing moved: no repaint
         self._header = key
         text = Text()
-        if team:
-            text.append(team)
+        text.append(team + BILLED_LABEL)
         text.append(f"{fmt.price(summary.per_hour)}/h", style="bold")
         for part in chosen:
             text.append(sep)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -28,6 +28,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 
 from gpucm import formatting as fmt
+from gpucm.domain.container_ports import PortError, parse_port_list
 from gpucm.domain.models import Instance, Offer
 from gpucm.domain.pricing import default_bid, egress_per_gb
 from gpucm.domain.provider_names import display_name
@@ -52,7 +53,6 @@ __all__ = [
     "FormError",
     "LaunchScreen",
     "field_notes",
-    "parse_ports",
 ]
 
 # The worker group of the launch flow: it waits on the user's answers between steps
@@ -78,8 +78,6 @@ AUTO_TERMINATE_HOURS = (0.1, 720.0)
 ON_DEMAND = "on-demand"
 INTERRUPTIBLE = "interruptible"
 
-_PROTOCOLS = ("tcp", "udp", "http")
-
 
 class FormError(ValueError):
     """Bad input in one field: shown under the form, the field focused."""
@@ -96,23 +94,6 @@ def field_notes(provider: str) -> dict[str, str]:
     return {
         field: note[:1].upper() + note[1:] for field, note in capability_notes(provider).items()
     }
-
-
-def parse_ports(text: str) -> tuple[tuple[int, str], ...]:
-    """`8888/tcp, 6006/http 22` -> ((8888, "tcp"), (6006, "http"), (22, "tcp"))."""
-    out: list[tuple[int, str]] = []
-    for part in re.split(r"[,\s]+", text.strip()):
-        if not part:
-            continue
-        number, _, proto = part.partition("/")
-        proto = (proto or "tcp").lower()
-        if not number.isdigit() or not 1 <= int(number) <= 65535:
-            raise ValueError(f"{part!r}: a port is a number from 1 to 65535, like 8888/tcp")
-        if proto not in _PROTOCOLS:
-            raise ValueError(f"{part!r}: the protocol is tcp, udp or http")
-        if (int(number), proto) not in out:
-            out.append((int(number), proto))
-    return tuple(out)
 
 
 def egress_note(offer: Offer) -> str:
@@ -148,6 +129,12 @@ def offer_summary(offer: Offer) -> Text:
     return Text(" · ".join(parts) + f"   ({offer.id})")
 
 
+def _label(text: str) -> Static:
+    """A field's name, in the form's left column ("": a field that continues the
+    one above)."""
+    return Static(text, classes="lf-label", markup=False)
+
+
 class EnvRow(Horizontal):
     """KEY = value, the value masked on screen (tokens and keys go here)."""
 
@@ -157,7 +144,7 @@ class EnvRow(Horizontal):
         self._off = disabled
 
     def compose(self) -> ComposeResult:
-        yield Static("Environment" if self._first else "", classes="lf-label", markup=False)
+        yield _label("Environment" if self._first else "")
         yield Input(placeholder="KEY", classes="lf-env-key", compact=True, disabled=self._off)
         yield Input(
             placeholder="value (hidden)",
@@ -217,6 +204,15 @@ class LaunchScreen(ModalScreen[None]):
         if key in self.notes:
             yield Static(Text(self.notes[key]), classes="lf-note", id=f"lf-note-{key}")
 
+    def _row(self, label: str, field: Widget, note: str | None = None) -> Iterator[Widget]:
+        """One line of the form: the field's name, then the field. Where the provider
+        cannot honour the `note` field, the field is greyed out, the reason under it."""
+        if note in self.notes:
+            field.disabled = True
+        yield Horizontal(_label(label), field, classes="lf-row")
+        if note is not None:
+            yield from self._note(note)
+
     def compose(self) -> ComposeResult:
         offer = self.offer
         title = Text(
@@ -228,68 +224,60 @@ class LaunchScreen(ModalScreen[None]):
         with VerticalScroll(id="launch-dialog", can_focus=False):
             yield Static(title, classes="dialog-title", id="lf-title")
             yield Static(offer_summary(offer), id="lf-offer")
-            with Horizontal(classes="lf-row"):
-                yield Static("Label", classes="lf-label", markup=False)
-                yield Input(
+            yield from self._row(
+                "Label",
+                Input(
                     value=default_label(offer),
                     placeholder="a name for the machine",
                     id="lf-label",
                     compact=True,
-                )
-            with Horizontal(classes="lf-row"):
-                yield Static("Image", classes="lf-label", markup=False)
-                yield Select[str](
+                ),
+            )
+            yield from self._row(
+                "Image",
+                Select[str](
                     [(Text(image), image) for image in IMAGE_PRESETS],
                     prompt="pick a preset image…",
                     id="lf-image-preset",
                     compact=True,
                     disabled=no_image,
-                )
-            with Horizontal(classes="lf-row"):
-                yield Static("", classes="lf-label")
-                yield Input(
+                ),
+            )
+            yield from self._row(
+                "",
+                Input(
                     placeholder="or type one (empty: the provider's default image)",
                     id="lf-image",
                     compact=True,
-                    disabled=no_image,
-                )
-            yield from self._note("image")
+                ),
+                note="image",
+            )
             with Vertical(id="lf-env-rows"):
                 yield EnvRow(first=True, disabled="env" in self.notes)
-            with Horizontal(classes="lf-row"):
-                yield Static("", classes="lf-label")
-                yield Button(
-                    "+ variable (ctrl+n)",
-                    id="lf-add-env",
-                    compact=True,
-                    disabled="env" in self.notes,
-                )
-            yield from self._note("env")
-            with Horizontal(classes="lf-row"):
-                yield Static("Ports", classes="lf-label", markup=False)
-                yield Input(
-                    placeholder="8888/tcp, 6006/http",
-                    id="lf-ports",
-                    compact=True,
-                    disabled="ports" in self.notes,
-                )
-            yield from self._note("ports")
-            with Horizontal(classes="lf-row"):
-                yield Static("SSH key", classes="lf-label", markup=False)
-                yield Input(
-                    placeholder="name of a key saved at the provider",
-                    id="lf-ssh-key",
-                    compact=True,
-                    disabled="ssh_key" in self.notes,
-                )
-            yield from self._note("ssh_key")
+            yield from self._row(
+                "",
+                Button("+ variable (ctrl+n)", id="lf-add-env", compact=True),
+                note="env",
+            )
+            yield from self._row(
+                "Ports",
+                Input(placeholder="8888/tcp, 6006/http", id="lf-ports", compact=True),
+                note="ports",
+            )
+            yield from self._row(
+                "SSH key",
+                Input(
+                    placeholder="name of a key saved at the provider", id="lf-ssh-key", compact=True
+                ),
+                note="ssh_key",
+            )
             disk = ""
             if caps.storage_billed_separately:
                 size = min(DEFAULT_DISK_GB, offer.storage_gb or DEFAULT_DISK_GB)
                 disk = f"{size:g}"
             with Grid(id="lf-numbers"):
                 for spec in _NUMERIC:
-                    yield Static(spec.label, classes="lf-label", markup=False)
+                    yield _label(spec.label)
                     yield Input(
                         value=disk if spec.id == "lf-disk" else "",
                         placeholder=spec.placeholder,
@@ -322,35 +310,39 @@ class LaunchScreen(ModalScreen[None]):
         choices = [(Text(f"on demand, {fmt.price(offer.price_per_hour)}/h"), ON_DEMAND)]
         if spot is not None:
             choices.append((Text(f"interruptible (spot), from {fmt.price(spot)}/h"), INTERRUPTIBLE))
-        with Horizontal(classes="lf-row"):
-            yield Static("Rental", classes="lf-label", markup=False)
-            yield Select[str](
+        yield from self._row(
+            "Rental",
+            Select[str](
                 choices,
                 value=ON_DEMAND,
                 allow_blank=False,
                 id="lf-rental",
                 compact=True,
                 disabled=spot is None,
-            )
+            ),
+        )
         minimum = offer.min_bid_per_gpu_hour
-        with Horizontal(classes="lf-row"):
-            yield Static("Bid $/GPU·h", classes="lf-label", markup=False)
-            yield Input(
+        yield from self._row(
+            "Bid $/GPU·h",
+            Input(
                 value=_bid_text(default_bid(minimum)) if minimum is not None else "",
                 placeholder=f"at least {fmt.bid(minimum)}" if minimum else "the minimum + 5%",
                 id="lf-bid",
                 compact=True,
                 disabled=True,  # until interruptible is chosen
-            )
+            ),
+        )
         if spot is None:
-            note = (
-                f"{display_name(offer.provider)} lists no interruptible price for this offer now."
+            why = f"{display_name(offer.provider)} lists no interruptible price for this offer now."
+            yield Static(Text(why), classes="lf-note", id="lf-note-no-spot")
+            return
+        caveat = capability_caveats(offer.provider).get("interruptible", "")
+        if caveat:
+            warning = Static(
+                Text(f"Interruptible: {caveat}."), classes="lf-note", id="lf-note-interruptible"
             )
-        else:
-            caveat = capability_caveats(offer.provider).get("interruptible", "")
-            note = f"Interruptible: {caveat}." if caveat else ""
-        if note:
-            yield Static(Text(note), classes="lf-note", id="lf-note-interruptible")
+            warning.display = False  # a warning about spot, shown once spot is chosen
+            yield warning
 
     def on_mount(self) -> None:
         _no_blink(self)
@@ -399,7 +391,9 @@ class LaunchScreen(ModalScreen[None]):
         bid = self.query_one("#lf-bid", Input)
         bid.disabled = event.value != INTERRUPTIBLE
         bid.remove_class("-bad")
-        self.query_one("#lf-note-interruptible").set_class(not bid.disabled, "-chosen")
+        for warning in self.query("#lf-note-interruptible"):
+            warning.display = not bid.disabled
+            warning.set_class(not bid.disabled, "-chosen")
 
     @property
     def interruptible(self) -> bool:
@@ -456,8 +450,8 @@ class LaunchScreen(ModalScreen[None]):
                     )
                 env = [(k, v) for k, v in env if k != key] + [(key, value)]
         try:
-            ports = parse_ports(text("lf-ports"))
-        except ValueError as exc:
+            ports = parse_port_list(text("lf-ports"))
+        except PortError as exc:
             raise FormError("lf-ports", f"Ports: {exc}") from None
         min_gpus = number("lf-min-gpus", "Min GPUs", integer=True)
         bid: float | None = None

@@ -10,7 +10,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from gpucm import formatting as fmt
@@ -25,6 +24,7 @@ from gpucm.domain.pricing import (
 from gpucm.domain.provider_names import display_name
 from gpucm.domain.workload_fit import need_of
 from gpucm.providers.registry import PROVIDER_META
+from gpucm.tui.screens.launch_key import LaunchKeyScreen
 from gpucm.tui.widgets.model_detail import ModelDetail
 
 if TYPE_CHECKING:
@@ -141,7 +141,8 @@ def offer_facts(
     return table
 
 
-class OfferDetailScreen(ModalScreen[None]):
+class OfferDetailScreen(LaunchKeyScreen):
+    LAUNCH_UNAVAILABLE = "This offer is no longer listed: pick a current one."
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,enter", "dismiss", "Close", id="detail.close"),
         Binding("L", "launch", "Launch", id="detail.launch"),
@@ -191,19 +192,7 @@ class OfferDetailScreen(ModalScreen[None]):
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "launch":
-            return True if self.offer is not None else None
-        return True
-
-    def disabled_reason(self, action: str, parameters: tuple[object, ...]) -> str | None:
-        if action == "launch":
-            return "This offer is no longer listed: pick a current one."
-        return None
-
-    def action_launch(self) -> None:
-        """Launch the offer shown (the form opens over this screen)."""
-        from gpucm.tui.screens.launch_form import LaunchScreen
-
-        if self.offer is not None:
-            self.app.push_screen(LaunchScreen(self.services, self.offer))
+    @property
+    def selected(self) -> Offer | None:
+        """The offer shown (None once it is no longer listed)."""
+        return self.offer

@@ -3,7 +3,7 @@ blocks, inside a frame with tick labels and a title.
 
 Plain Python with no UI import: a figure is rows of (text, series) runs, where series is
 the index of the data series whose colour the run takes (None: the default text colour),
-and the widget turns that into styled text. It replaces plotext, whose pure-Python
+and the widget turns that into styled strips. It replaces plotext, whose pure-Python
 figure build took ~30 ms for four 7-day lines at 120 columns (bench
 stats_screen_10m_history_points); this draws the same chart in about a millisecond.
 
