@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from gpucm import paths
@@ -286,6 +285,8 @@ def save_settings_value(path: Path, key: tuple[str, ...], value: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    import tomli_w  # only a command that saves a setting writes TOML
+
     with os.fdopen(fd, "wb") as fh:
         tomli_w.dump(data, fh)
     os.replace(tmp, path)

@@ -11,13 +11,16 @@ filters.toml under the watch.
     interruptible = true            # spot, with bid_per_gpu (default: the offer's minimum)
     bid_per_gpu = 0.2
     count = 1                       # machines to launch (default 1)
-    armed = "2026-12-07T15:30:00+00:00"   # set by arming; removed when it fires
 
-The template never holds an environment value: a value is read from gpucm's own
-environment when the watch fires, so a secret is never written to the file, the store
-or a message. `armed` is the moment the user armed it: the launch's request ids are
-derived from the watch and that moment, so one arming launches once, whichever process
-fires it and however often it restarts.
+The template never holds an environment value: a value is read from the environment
+of the gpucm that fires the watch (in a team, the refresher's) when it launches, so a
+secret is never written to the file, the store or a message. Arming is kept in the
+store (store/armed_watches.py), with a copy of the template: `armed` is the moment the
+user armed it, and the launch's request ids are derived from the owner, the watch and
+that moment, so one arming launches once, whichever process fires it and however
+often it restarts. An `armed = "..."` line in filters.toml is what gpucm before the
+store kept armings did: it is read once into the store (engine/armings.py) and
+removed from the file.
 """
 
 from __future__ import annotations
@@ -80,7 +83,9 @@ class LaunchTemplate:
     interruptible: bool = False
     bid_per_gpu: float | None = None
     count: int = 1
-    armed: str | None = None  # when the user armed it (ISO time); None: disarmed
+    # when the user armed it (ISO time), as the store's arming says; None: disarmed.
+    # Never written to filters.toml (to_toml): the store is where an arming lives.
+    armed: str | None = None
 
     def describe(self) -> str:
         kind = "interruptible" if self.interruptible else "on-demand"
@@ -126,8 +131,6 @@ class LaunchTemplate:
             data["bid_per_gpu"] = self.bid_per_gpu
         if self.count != 1:
             data["count"] = self.count
-        if self.armed:
-            data["armed"] = self.armed
         return data
 
 

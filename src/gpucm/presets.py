@@ -11,12 +11,12 @@
 
     [watches.cheap-4090.launch]  # optional: a snipe (gpucm/launch_template.py)
     max_price_per_hour = 0.45
-    armed = "2026-12-07T15:30:00+00:00"
 
 A filter is stored as query text (the language of the query bar) so the file reads the
 way the user typed it. A watch needs a filter or a query and at least one condition;
 each condition raises its own alerts. A watch with a launch action may have no
-condition: any matching offer within its max $/h fires it.
+condition: any matching offer within its max $/h fires it. Whether a launch action
+is armed is kept in the store (engine/armings.py), not here.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +64,18 @@ class Watch:
 
     @property
     def armed(self) -> bool:
-        """It launches when it matches: the user armed its launch action."""
+        """It launches when it matches: the user armed its launch action (a watch
+        from the store's arming; one read from filters.toml only in an old file)."""
         return self.launch is not None and self.launch.armed is not None
 
     def query(self) -> SearchQuery:
         return parse_query(self.query_text)
+
+    def armed_at(self, stamp: str | None) -> Watch:
+        """This watch with its launch action armed at `stamp` (None: disarmed)."""
+        if self.launch is None:
+            return self
+        return replace(self, launch=replace(self.launch, armed=stamp))
 
     def conditions(self) -> list[str]:
         out = []
@@ -253,26 +260,18 @@ def save_watch(watch: Watch, path: Path | None = None) -> None:
     _write(path, data)
 
 
-def set_armed(
-    name: str, armed: str | None, *, was: str | None = None, path: Path | None = None
-) -> bool:
-    """Arm a watch's launch action (`armed`: the time) or disarm it (None). With `was`,
-    only if it is still armed at that time (a watch re-armed meanwhile stays armed).
-    Returns whether the file changed."""
+def clear_armed(name: str, was: str, path: Path | None = None) -> bool:
+    """Remove an old file's `armed = "..."` from a watch once the store holds that
+    arming; not when the line says another time now. Returns whether the file changed."""
     path = path or paths.presets_file()
     data = _read(path)
     raw = data.get("watches", {}).get(name)
     if not isinstance(raw, dict) or not isinstance(raw.get("launch"), dict):
-        raise PresetError(f"no watch named {name!r} with a launch action")
-    launch = raw["launch"]
-    if was is not None and launch.get("armed") != was:
         return False
-    if armed is None:
-        if "armed" not in launch:
-            return False
-        del launch["armed"]
-    else:
-        launch["armed"] = armed
+    launch = raw["launch"]
+    if launch.get("armed") != was:
+        return False
+    del launch["armed"]
     _write(path, data)
     return True
 

@@ -32,6 +32,7 @@ from gpucm.store.store import Store
 if TYPE_CHECKING:
     import httpx
 
+    from gpucm.engine.armings import Armings
     from gpucm.engine.events import EventSender
     from gpucm.engine.instances import InstanceManager
     from gpucm.engine.launch_flow import LaunchFlow
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from gpucm.engine.refresher import Refresher, RefreshOutcome
     from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler, RefreshWorkers
     from gpucm.engine.snipe import Sniper
-    from gpucm.presets import Watch
     from gpucm.providers.base import InstanceControl, OfferSource
     from gpucm.providers.demo import DemoMarket
 
@@ -206,22 +206,28 @@ class Services:
             if not result.ok:
                 log.warning("event to %s failed: %s", result.target, result.detail)
 
-    def sniper(self) -> Sniper:
-        """What fires armed watches: the launch flow, this user's environment for the
-        templates' env names, and filters.toml to disarm them in."""
-        from gpucm.engine.snipe import Sniper
-        from gpucm.presets import set_armed
+    @property
+    def armings(self) -> Armings:
+        """This user's armed watches, and the team's, in the store."""
+        from gpucm.engine.armings import Armings
 
-        def disarm(watch: Watch) -> None:
-            assert watch.launch is not None
-            set_armed(watch.name, None, was=watch.launch.armed)
+        return Armings(self.store.armed, who=self.who)
+
+    def fires_watches(self) -> bool:
+        """Whether this process fires armed watches now: in a team only the elected
+        refresher does, so a team snipes once (each machine's request id is the
+        arming's, so two firing processes would still launch it once)."""
+        team = self.team
+        return team is None or team.leading
+
+    def sniper(self) -> Sniper:
+        """What fires the store's armed watches, every owner's: the launch flow, and
+        this process's environment for the templates' env names (the keys and the
+        environment of the process that launches, as every launch)."""
+        from gpucm.engine.snipe import Sniper
 
         return Sniper(
-            self.launch_flow,
-            self.store,
-            owner=self.who.partition("@")[0],
-            env=os.environ,
-            disarm=disarm,
+            self.launch_flow, self.store, armings=self.store.armed, who=self.who, env=os.environ
         )
 
     @property

@@ -68,3 +68,29 @@ async def test_a_failing_sync_is_logged_and_tried_again(
                 break
             await asyncio.sleep(0.01)
     assert calls >= 3
+
+
+async def test_the_server_fires_every_members_armed_watch_when_it_refreshes(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`gpucm serve` is a refresher like the TUI and `gpucm watch`: after a refresh
+    lands it fires the store's armed watches, whoever armed them (alone, or as the
+    team's refresher: the scheduler refreshes only while it leads)."""
+    from gpucm.engine.armings import Armings
+    from gpucm.launch_template import LaunchTemplate
+    from gpucm.presets import Watch
+
+    caplog.set_level(logging.INFO, logger="gpucm.api.workers")
+    page = await services.store.search(SearchQuery(gpu_models=("RTX 4090",), limit=1))
+    template = LaunchTemplate(max_price_per_hour=page.offers[0].price_per_hour * 3)
+    bob = Armings(services.store.armed, who="bob@laptop")
+    await bob.arm(Watch("snipe", 'gpu="RTX 4090"', launch=template), "2026-12-07T10:00:00")
+    async with background_workers(services, sync_interval=60):
+        for _ in range(500):
+            if not await bob.armed():
+                break
+            await asyncio.sleep(0.02)
+    assert not await bob.armed()
+    (machine,) = await services.instances.list()
+    assert machine.origin == "watch snipe"
+    assert "armed watch: bob's snipe: launched" in caplog.text

@@ -196,13 +196,17 @@ def test_watch_list(capsys: Capsys) -> None:
     run(capsys, "filters", "save", "f", "gpu=L40S")
     run(capsys, "watch", "add", "w", "--filter", "f", "--new-provider", "--min-offers", "4")
     _, out, _ = run(capsys, "watch", "list", "--json")
+    from gpucm.store.pg.team import whoami
+
     assert json.loads(out) == [
         {
             "name": "w",
+            "owner": whoami().partition("@")[0],
             "query": "gpu=L40S",
             "conditions": [">= 4 offers", "a new provider"],
             "launch": None,
             "armed": False,
+            "arming": None,
         }
     ]
     assert timedelta

@@ -8,6 +8,7 @@ store (DATABASE_URL)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -62,6 +63,26 @@ def presets(home: Path) -> dict[str, Any]:
     return tomllib.loads((home / "config" / "filters.toml").read_text(encoding="utf-8"))
 
 
+async def undo_disarm(name: str) -> None:
+    from gpucm.services import open_services
+
+    services = await open_services(demo=True)
+    try:
+        (row,) = [r for r in await services.store.armed.list() if r.watch == name]
+        assert not row.is_armed
+        await services.store.armed.arm(
+            owner=row.owner,
+            watch=row.watch,
+            armed=row.armed,
+            query=row.query,
+            conditions=row.conditions,
+            template=row.template,
+            by=row.armed_by,
+        )
+    finally:
+        await services.aclose()
+
+
 def ceiling(bound: float) -> float:
     return round(bound * 1.5, 3)
 
@@ -84,7 +105,10 @@ def test_an_armed_watch_launches_once_when_an_offer_appears(
     assert "LAUNCHES WITHOUT ASKING" in err and f"${ceiling(bound):.3f}/h" in err
     code, _, err = arm(bound, "--yes", "--env", "SNIPE_TOKEN")
     assert code == 0, err
-    assert presets(isolated_home)["watches"]["snipe"]["launch"]["armed"]
+    # armed in the store (where the team's refresher finds it), not in the file
+    assert "armed" not in presets(isolated_home)["watches"]["snipe"]["launch"]
+    (listed,) = json.loads(run("watch", "list", "--json")[1])
+    assert listed["armed"] is True and listed["arming"]["disarmed_at"] is None
 
     env = {"SNIPE_TOKEN": "s3cret-value"}
     fired: list[dict[str, Any]] = []
@@ -117,7 +141,7 @@ def test_an_armed_watch_launches_once_when_an_offer_appears(
     assert "armed" not in presets(isolated_home)["watches"]["snipe"]["launch"]
     code, out, _ = run("watch", "list", "--json")
     (watch,) = json.loads(out)
-    assert watch["armed"] is False
+    assert watch["armed"] is False and watch["arming"]["disarm_reason"] == "launched"
 
     # disarmed: another run launches nothing, whatever matches now
     code, out, err = run("watch", "--once", "--json", env=env)
@@ -129,17 +153,17 @@ def test_an_armed_watch_launches_once_when_an_offer_appears(
 def test_a_restart_after_the_launch_launches_nothing_more(
     isolated_home: Path, backend: str
 ) -> None:
-    """The disarm lost (the file restored as it was when armed): the request id derived
-    from the arming finds the journal's machine and launches nothing new."""
+    """The disarm lost (the store's row armed again at the same time, as a crash
+    between the launch and the disarm leaves it): the request id derived from the
+    arming finds the journal's machine and launches nothing new."""
     bound = round(cheapest_4090() * 1.5, 3)  # matches now
     code, _, err = arm(bound, "--yes")
     assert code == 0, err
-    armed_file = (isolated_home / "config" / "filters.toml").read_text(encoding="utf-8")
     code, out, err = run("watch", "--once", "--json")
     assert code == 0, err
     (first,) = [e for e in lines(out) if e.get("kind") == "launch"]
     assert not first["reused"]
-    (isolated_home / "config" / "filters.toml").write_text(armed_file, encoding="utf-8")
+    asyncio.run(undo_disarm("snipe"))
 
     code, out, err = run("watch", "--once", "--json")
     assert code == 0, err

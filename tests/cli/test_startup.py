@@ -54,6 +54,14 @@ NOT_FOR_A_READ = (
     "gpucm.engine.refresher",
     "gpucm.engine.scheduler",
     "gpucm.engine.provider_info",
+    # the other commands' parsers, the table, the text query's parser, TOML writing
+    "gpucm.cli.insight_args",
+    "gpucm.cli.serve",
+    "gpucm.cli.spend",
+    "gpucm.cli.db",
+    "gpucm.cli.table",
+    "gpucm.domain.query",
+    "tomli_w",
 )
 
 

@@ -339,7 +339,7 @@ async def test_cheapest_rollups_are_backfilled_and_rebuilt(db_path: Path, clock:
             " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour;"
             " ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts;"
             " DROP TABLE spend_intervals;"
-            " DROP TABLE event_outbox;"
+            " DROP TABLE event_outbox; DROP TABLE armed_watches;"
             " PRAGMA user_version = 3;"
         )
     store = await Store.open(db_path, clock=clock)

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from gpucm.domain.clock import Clock
+from gpucm.domain.clock import Clock, from_epoch
 from gpucm.domain.models import ProviderHealth, SearchQuery
 from gpucm.store import offers as offers_module
 from gpucm.store.db import StoreError, connect, migrate, run_on_connection, schema_version
@@ -129,11 +129,18 @@ def _typed(rows: list[tuple[object, ...]]) -> list[list[tuple[object, type]]]:
 
 
 @pytest.mark.sqlite_only
-async def test_sqlite_writes_the_rows_offer_to_row_makes(db_path: Path) -> None:
-    """SQLite's INSERT computes the derived columns and takes a shared tail for new
-    offers (rows.insert_sql): every column, with its storage type, is what the row
+@pytest.mark.parametrize(
+    "t0",
+    # the second: a time SQLite reads back 1 ulp off as a literal, so it is bound
+    [FIXED_NOW, from_epoch(1768059627.036394)],
+    ids=["literal_time", "bound_time"],
+)
+async def test_sqlite_writes_the_rows_offer_to_row_makes(db_path: Path, t0: datetime) -> None:
+    """SQLite's INSERT computes the derived columns, has the provider, the time and
+    whether an offer is new written into it, and takes a shared tail for new offers
+    (rows.insert_sql): every column, with its storage type, is what the row
     `offer_to_row` makes would store."""
-    later = FIXED_NOW + timedelta(minutes=1)
+    later = t0 + timedelta(minutes=1)
     first = [
         make_offer(provider_id="a", price_per_hour=2.5, gpu_count=2, verified=True),
         make_offer(provider_id="b", gpu_name="Mystery GPU", verified=False),  # no performance
@@ -150,18 +157,18 @@ async def test_sqlite_writes_the_rows_offer_to_row_makes(db_path: Path) -> None:
     ]
     store = await Store.open(db_path)
     try:
-        await store.replace_offers("vast_ai", first, fetched_at=FIXED_NOW)
+        await store.replace_offers("vast_ai", first, fetched_at=t0)
         stored_first = _stored_rows(db_path)
         result = await store.replace_offers("vast_ai", second, fetched_at=later)
         stored_second = _stored_rows(db_path)
     finally:
         await store.close()
     assert (result.added, result.removed, result.price_changes) == (1, 3, 1)
-    t0, t1 = FIXED_NOW.timestamp(), later.timestamp()
-    expected_first = [offer_to_row(o, fetched_at=t0) for o in first[:5]]
+    t0_s, t1 = t0.timestamp(), later.timestamp()
+    expected_first = [offer_to_row(o, fetched_at=t0_s) for o in first[:5]]
     expected_second = [
-        offer_to_row(second[0], fetched_at=t1, first_seen_at=t0, previous_price=2.5),
-        offer_to_row(second[1], fetched_at=t1, first_seen_at=t0, previous_price=1.0),
+        offer_to_row(second[0], fetched_at=t1, first_seen_at=t0_s, previous_price=2.5),
+        offer_to_row(second[1], fetched_at=t1, first_seen_at=t0_s, previous_price=1.0),
         offer_to_row(second[2], fetched_at=t1, is_new=1),
     ]
     assert _typed(stored_first) == _typed(_as_stored(db_path, expected_first))
@@ -296,6 +303,7 @@ async def test_migration_8_gives_old_offers_their_own_id_as_host(db_path: Path) 
     with sqlite3.connect(db_path) as raw:  # back to a version-7 database
         raw.executescript(
             "ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts; DROP TABLE event_outbox;"
+            " DROP TABLE armed_watches;"
             " PRAGMA user_version = 7;"
         )
     store = await Store.open(db_path)
@@ -328,7 +336,7 @@ async def test_migration_6_gives_old_offers_a_level_from_their_flag(db_path: Pat
             "ALTER TABLE offers DROP COLUMN availability;"
             " ALTER TABLE offers DROP COLUMN min_bid_per_gpu_hour;"
             " ALTER TABLE offers DROP COLUMN host_id; DROP TABLE bad_hosts;"
-            " DROP TABLE event_outbox;"
+            " DROP TABLE event_outbox; DROP TABLE armed_watches;"
             " DROP TABLE spend_intervals; PRAGMA user_version = 5;"
         )
     store = await Store.open(db_path)

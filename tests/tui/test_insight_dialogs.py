@@ -103,6 +103,9 @@ async def test_watch_dialog_arms_a_launch_only_after_saying_its_price(tmp_path: 
         assert app.result == "not dismissed" and not path.exists()  # not armed yet
         await pilot.press("enter")
         await pilot.pause()
+    # armed: the dialog hands the app the arming (its stamp) to store; the file keeps
+    # the definition
+    assert isinstance(app.result, Watch) and app.result.armed
     watch = load_book(path).watches["snipe"]
-    assert watch.armed and watch.launch is not None
+    assert not watch.armed and watch.launch is not None
     assert watch.launch.max_price_per_hour == 0.4 and watch.launch.env == ("HF_TOKEN",)

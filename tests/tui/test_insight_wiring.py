@@ -140,13 +140,16 @@ async def test_an_armed_watch_shows_in_the_status_bar_and_launches_once_from_the
         await stepped_market.store.search(SearchQuery(gpu_models=("RTX 4090",), limit=1))
     ).offers[0]
     ceiling = round(cheapest.price_per_hour * 1.5, 3)
-    template = LaunchTemplate(max_price_per_hour=ceiling, armed="2026-11-26T12:00:00+00:00")
-    save_watch(Watch("snipe", 'gpu="RTX 4090"', launch=template), paths.presets_file())
+    watch = Watch("snipe", 'gpu="RTX 4090"', launch=LaunchTemplate(max_price_per_hour=ceiling))
+    save_watch(watch, paths.presets_file())
+    await stepped_market.armings.arm(watch, "2026-11-26T12:00:00+00:00")
     app = GpucmApp(stepped_market, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         main = app.screen
         assert isinstance(main, MainScreen)
+        await main.update_status().wait()
+        await app.workers.wait_for_complete()  # the armed watches, read from the store
         await main.update_status().wait()
         assert "1 armed" in str(main.query_one(StatusBar).render())
         await refresh(app)
@@ -167,4 +170,48 @@ async def test_an_armed_watch_shows_in_the_status_bar_and_launches_once_from_the
         assert "launched by watch snipe" in str(app.screen.query_one("#instances-detail").render())
     listed = await stepped_market.instances.list()
     assert [i.origin for i in listed] == ["watch snipe"]
-    assert not load_book(paths.presets_file()).watches["snipe"].armed
+    row = await stepped_market.store.armed.get(stepped_market.armings.owner, "snipe")
+    assert row is not None and not row.is_armed and row.disarm_reason == "launched"
+
+
+async def test_arming_in_the_watch_dialog_arms_it_in_the_store(stepped_market: Services) -> None:
+    """The dialog's second enter arms it: the arming goes to the store (where whoever
+    fires armed watches finds it), the definition to filters.toml."""
+    from textual.widgets import Checkbox, Input
+
+    from gpucm.tui.screens.presets import WatchFormScreen
+
+    app = GpucmApp(stepped_market, refresh=False, query=parse_query('gpu="RTX 4090"'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.watch_filter()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, WatchFormScreen)
+        screen.query_one("#watch-name", Input).value = "snipe"
+        screen.query_one("#watch-launch", Checkbox).value = True
+        screen.query_one("#watch-max", Input).value = "0.01"  # nothing matches: no launch
+        screen.query_one("#watch-name", Input).focus()
+        await pilot.press("enter", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Watch ARMED" in [n.title for n in app._notifications]
+        assert app.armed_watches() == [""]
+        row = await stepped_market.store.armed.get(stepped_market.armings.owner, "snipe")
+        assert row is not None and row.is_armed and row.template == {"max_price_per_hour": 0.01}
+        assert "armed" not in paths.presets_file().read_text(encoding="utf-8")
+        # saved again without a launch action: no longer armed
+        app.watch_filter()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, WatchFormScreen)
+        screen.query_one("#watch-name", Input).value = "snipe"
+        screen.query_one("#watch-price", Input).value = "0.01"
+        screen.query_one("#watch-name", Input).focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.armed_watches() == []
+    row = await stepped_market.store.armed.get(stepped_market.armings.owner, "snipe")
+    assert row is not None and not row.is_armed and row.disarm_reason == "redefined"
+    assert await stepped_market.instances.list() == []

@@ -32,10 +32,15 @@ def test_armed_watches_show_early_enough_for_80_columns() -> None:
     now = utcnow()
     health = {p: ProviderHealth(provider=p, status="ok", last_success_at=now) for p in PROVIDERS}
     text = status_text(
-        PROVIDERS, health, now, matching=933, refreshing=set(), demo=True, marked=3, armed=2
+        PROVIDERS, health, now, matching=933, refreshing=set(), demo=True, marked=3, armed=["", ""]
     )
     shown = text.plain[:80]
     assert "2 armed (launch when matched)" in shown
     assert shown.index("933 match") < shown.index("2 armed") < shown.index("3 marked")
+    # a team's: whose they are, when not the user's own
+    team = status_text(
+        PROVIDERS, health, now, matching=9, refreshing=set(), demo=True, armed=["", "bob", "bob"]
+    )
+    assert "3 armed (2 by bob; launch when matched)" in team.plain[:80]
     none = status_text(PROVIDERS, health, now, matching=933, refreshing=set(), demo=True)
     assert "armed" not in none.plain

@@ -1,6 +1,8 @@
 """The server's background work, on the same engine as the TUI: the per-provider
-refresh workers (RefreshScheduler) and a periodic instance sync that also settles
-launches left in doubt. Neither may stop the server: failures are logged and retried."""
+refresh workers (RefreshScheduler), the armed watches fired after a refresh lands
+(when this server is the one that fires them: alone, or the team's refresher), and a
+periodic instance sync that also settles launches left in doubt. None may stop the
+server: failures are logged and retried."""
 
 from __future__ import annotations
 
@@ -23,6 +25,25 @@ def log_outcome(outcome: RefreshOutcome) -> None:
         log.info("refresh %s", outcome.summary())
     else:
         log.warning("refresh %s", outcome.summary())
+
+
+async def fire_armed(services: Services, lock: asyncio.Lock) -> None:
+    """Fire the store's armed watches (every team member's), one firing at a time."""
+    if not services.fires_watches():
+        return
+    try:
+        async with lock:
+            if not await services.armings.armed():
+                return
+            results = await services.sniper().fire_all()
+        await services.send_events()  # a snipe's launch events, to [events]
+    except Exception as exc:  # the next landing tries again
+        log.warning(
+            "firing armed watches failed: %s", redact(str(exc), services.settings.secrets())
+        )
+        return
+    for result in results:
+        log.info("armed watch: %s", result.message)
 
 
 async def sync_once(services: Services) -> None:
@@ -48,7 +69,14 @@ async def sync_instances_forever(
 @contextlib.asynccontextmanager
 async def background_workers(services: Services, *, sync_interval: float) -> AsyncIterator[None]:
     """Run the refresh workers and the instance sync while the body runs."""
-    scheduler = services.scheduler(on_outcome=log_outcome)
+    firing = asyncio.Lock()
+
+    async def landed(outcome: RefreshOutcome) -> None:
+        log_outcome(outcome)
+        if outcome.ok:
+            await fire_armed(services, firing)
+
+    scheduler = services.scheduler(on_outcome=landed)
     tasks = [
         asyncio.create_task(scheduler.run(), name="gpucm-refresh"),
         asyncio.create_task(

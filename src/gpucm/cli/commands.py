@@ -1,5 +1,9 @@
 """The headless commands: each reads the store (refreshing a never-refreshed one) and
-prints a table, JSON or CSV. Data goes to stdout, messages to stderr."""
+prints a table, JSON or CSV. Data goes to stdout, messages to stderr.
+
+A command imports what only it, or only one of its outputs, uses where it uses it: one
+`gpucm offers --json` is a process start, and every module is part of its time.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,9 @@ from gpucm.cli.errors import UsageError
 from gpucm.cli.filters import canonical_providers, filter_query
 from gpucm.cli.output import demo_banner, print_json, say
 from gpucm.cli.parser import MAX_INT
-from gpucm.cli.table import Column, render_table
-from gpucm.domain.models import Offer, SearchQuery
-from gpucm.domain.pricing import DEFAULT_DISK_GB, all_in_disk_gb
-from gpucm.domain.query import QueryError
-from gpucm.domain.workload_fit import need_of
-from gpucm.export import write_offers
 
 if TYPE_CHECKING:
+    from gpucm.domain.models import Offer, SearchQuery
     from gpucm.services import Services
 
 TABLE_LIMIT = 30
@@ -43,6 +42,8 @@ def build_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> Sear
 
 
 def offers_table(offers: list[Offer]) -> str:
+    from gpucm.cli.table import Column, render_table
+
     columns = [
         Column("ID", min_width=14, max_width=34, flex=True, keep=2),
         Column("GPU", min_width=12, max_width=18, flex=True, keep=1),
@@ -72,6 +73,7 @@ def offers_table(offers: list[Offer]) -> str:
 def preset_query(name: str | None) -> SearchQuery | None:
     if name is None:
         return None
+    from gpucm.domain.query import QueryError
     from gpucm.presets import PresetError, load_book
 
     try:
@@ -83,22 +85,27 @@ def preset_query(name: str | None) -> SearchQuery | None:
 async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
     query = build_query(ns, preset_query(ns.preset))
     await services.ensure_data()
-    page = await services.store.search(query)
+    data = ns.json or ns.csv
+    # only the table says how many match in all: data out skips counting every match
+    page = await services.store.search(query, with_total=not data)
     demo_banner(services.demo)
     if query.fits is not None:
+        from gpucm.domain.pricing import DEFAULT_DISK_GB, all_in_disk_gb
+        from gpucm.domain.workload_fit import need_of
+
         need = need_of(query.fits)
         say(f"fits={query.fits}: " + "; ".join(need.explain()))
-    disk = all_in_disk_gb(query)
-    if disk is not None:
-        why = "storage>=" if query.min_storage else f"the weights plus {DEFAULT_DISK_GB:g} GB"
-        say(
-            "Ranked by all-in $/h: the price plus storage billed by the GB-month for a "
-            f"{disk:g} GB disk ({why}); $/H shows the price alone."
-        )
-    if ns.json:
-        write_offers(page.offers, sys.stdout, "json")
-    elif ns.csv:
-        write_offers(page.offers, sys.stdout, "csv")
+        disk = all_in_disk_gb(query)
+        if disk is not None:
+            why = "storage>=" if query.min_storage else f"the weights plus {DEFAULT_DISK_GB:g} GB"
+            say(
+                "Ranked by all-in $/h: the price plus storage billed by the GB-month for a "
+                f"{disk:g} GB disk ({why}); $/H shows the price alone."
+            )
+    if data:
+        from gpucm.export import write_offers
+
+        write_offers(page.offers, sys.stdout, "json" if ns.json else "csv")
     elif not page.offers:
         say("No offers match. Loosen a filter, or add --all to include unavailable offers.")
     else:
@@ -119,6 +126,8 @@ async def cmd_models(ns: argparse.Namespace, services: Services) -> int:
     if ns.json:
         print_json([m.model_dump(mode="json") for m in models])
         return 0
+    from gpucm.cli.table import Column, render_table
+
     columns = [
         Column("MODEL", max_width=20, flex=True),
         Column("CATEGORY"),
@@ -158,6 +167,8 @@ async def cmd_providers(ns: argparse.Namespace, services: Services) -> int:
         return 0
     demo_banner(services.demo)
     now = services.clock()
+    from gpucm.cli.table import Column, render_table
+
     columns = [
         Column("PROVIDER"),
         Column("CONFIGURED"),
@@ -210,6 +221,8 @@ async def cmd_stats(ns: argparse.Namespace, services: Services) -> int:
         f"range {fmt.price(stats.price_range.min)}-{fmt.price(stats.price_range.max)}/h"
     )
     print("by provider: " + ", ".join(f"{p} {n}" for p, n in stats.provider_stats.items()))
+    from gpucm.cli.table import Column, render_table
+
     columns = [
         Column("MODEL", max_width=20, flex=True),
         Column("AVAIL", ">"),

@@ -12,7 +12,6 @@ from gpucm.cli.errors import UsageError
 from gpucm.cli.parser import namespace_filters
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.provider_names import PROVIDERS, canonical_provider
-from gpucm.domain.query import QueryError, parse_query
 
 
 def canonical_providers(names: Iterable[str]) -> list[str]:
@@ -41,6 +40,8 @@ def filter_query(ns: argparse.Namespace, base: SearchQuery | None = None) -> Sea
         message = str(err["msg"]).removeprefix("Value error, ")
         raise UsageError(f"--{field.replace('_', '-')}: {message}") from None
     if ns.query:
+        from gpucm.domain.query import QueryError, parse_query  # the text query's parser
+
         try:
             query = parse_query(ns.query, base=query)
         except QueryError as exc:

@@ -4,6 +4,9 @@
 checks the watches in filters.toml after every refresh (re-reading the file when it
 changes), prints each alert and hands it to the configured command and webhook. Each
 alert is delivered once, even across restarts: the store remembers what was said.
+Armed watches (snipes) are the store's (engine/armings.py), every team member's:
+arming, disarming and deleting write there, and the process that fires them (alone,
+or the team's elected refresher) fires each, whoever armed it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,10 +46,10 @@ from gpucm.presets import (
     load_book,
     save_filter,
     save_watch,
-    set_armed,
 )
 from gpucm.services import Services
 from gpucm.store.history import HistoryPoint, resolution_for
+from gpucm.store.results import ArmedWatch
 
 Command = Callable[[argparse.Namespace, Services], Awaitable[int]]
 WATCH_CHANNEL = "watch"
@@ -258,7 +260,7 @@ def _template_from_args(ns: argparse.Namespace) -> LaunchTemplate | None:
         raise UsageError(str(exc)) from None
 
 
-def _confirm_arming(ns: argparse.Namespace, watch: Watch) -> str:
+def _confirm_arming(ns: argparse.Namespace, watch: Watch, services: Services) -> str:
     """The confirmation of a snipe: the max $/h, and that it will launch without
     asking. Returns the arming's time; raises Refused when not confirmed."""
     launch = watch.launch
@@ -269,6 +271,10 @@ def _confirm_arming(ns: argparse.Namespace, watch: Watch) -> str:
         f"(gpucm watch disarm {watch.name} to stop it)."
     )
     _say(f"  maximum: ${launch.max_price_per_hour:.3f}/h all-in per machine")
+    if services.team is not None:
+        from gpucm.engine.armings import TEAM_ARMING
+
+        _say(f"  In a team, {TEAM_ARMING}.")
     if not ns.yes:
         if not interactive():
             raise Refused("not armed: pass --yes to arm it (stdin is not a terminal)")
@@ -290,6 +296,7 @@ async def _check_and_deliver(
     as_json: bool,
     may_launch: bool,
 ) -> list[Alert]:
+    await _adopt(services, book)
     alerts = await checker.check(book)
     settings = services.settings
     for alert in alerts:
@@ -297,19 +304,28 @@ async def _check_and_deliver(
         _failures(
             await deliver(alert, command=settings.watch_command, webhook_url=settings.webhook_url)
         )
-    armed = [w for w in book.watches.values() if w.armed]
-    if armed and may_launch:
-        await _fire(services, armed, as_json=as_json)
+    if may_launch:
+        await _fire(services, as_json=as_json)
     await services.send_events()  # a snipe's launch events, to [events] in config.toml
     return alerts
 
 
-async def _fire(services: Services, armed: list[Watch], *, as_json: bool) -> None:
+async def _adopt(services: Services, book: PresetBook) -> None:
+    """An old filters.toml's armings, into the store (engine/armings.py)."""
+    if any(w.armed for w in book.watches.values()):
+        for name in await services.armings.adopt(book):
+            _say(f"gpucm watch: {name}: its arming moved from filters.toml to the store")
+
+
+async def _fire(services: Services, *, as_json: bool) -> None:
+    """Fire the store's armed watches, every owner's."""
+    if not await services.armings.armed():
+        return
     # the launch path loads only when a watch is armed (`gpucm history` never needs it)
     from gpucm.engine.snipe import deliver_snipe
 
     settings = services.settings
-    for snipe in await services.sniper().fire_all(armed):
+    for snipe in await services.sniper().fire_all():
         _print_alert(services, snipe.as_json(), snipe.message, as_json=as_json)
         _failures(
             await deliver_snipe(
@@ -334,27 +350,32 @@ def _failures(results: list[DeliveryResult]) -> None:
 
 async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
     action = ns.watch_action
+    armings = services.armings
+    await _adopt(services, _book())
     try:
         if action == "add":
             watch = _watch_from_args(ns, _book())
-            if watch.launch is not None:
-                stamp = _confirm_arming(ns, watch)
-                watch = replace(watch, launch=replace(watch.launch, armed=stamp))
-            save_watch(watch)
+            stamp = None if watch.launch is None else _confirm_arming(ns, watch, services)
+            save_watch(watch)  # the definition; the arming goes to the store
+            if stamp is not None:
+                watch = await armings.arm(watch, stamp)
+            elif await armings.disarm(watch.name, reason="redefined"):
+                _say(f"{watch.name}: its launch action was armed; now it has none: disarmed")
             _say(f"watching {watch.name}: {watch.describe()}")
             return 0
         if action == "arm":
             watch = _armable(ns.name)
-            set_armed(watch.name, _confirm_arming(ns, watch))
-            _say(f"watching {watch.name}: {_book().watches[watch.name].describe()}")
+            watch = await armings.arm(watch, _confirm_arming(ns, watch, services))
+            _say(f"watching {watch.name}: {watch.describe()}")
             return 0
         if action == "disarm":
             _armable(ns.name)
-            changed = set_armed(ns.name, None)
+            changed = await armings.disarm(ns.name)
             _say(f"{ns.name}: disarmed" if changed else f"{ns.name}: was not armed")
             return 0
         if action == "delete":
             delete_watch(ns.name)
+            await armings.forget(ns.name)
             await services.store.alerts.forget(ns.name)
             _say(f"deleted watch {ns.name}")
             return 0
@@ -369,38 +390,8 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
         return 0
     book = _book()
     if action == "list":
-        if ns.json:
-            _json(
-                [
-                    {
-                        "name": w.name,
-                        "query": w.query_text,
-                        "conditions": w.conditions(),
-                        "launch": w.launch.to_toml() if w.launch else None,
-                        "armed": w.armed,
-                    }
-                    for w in book.watches.values()
-                ]
-            )
-            return 0
-        columns = [
-            Column("Name"),
-            Column("Filter", flex=True),
-            Column("Conditions", flex=True),
-            Column("Launch", flex=True),
-        ]
-        rows = [
-            [
-                w.name,
-                w.filter_name or w.query_text or "(every offer)",
-                ", ".join(w.conditions()) or "-",
-                _launch_cell(w),
-            ]
-            for w in book.watches.values()
-        ]
-        print(render_table(columns, rows))
-        return 0
-    if not book.watches:
+        return _list_watches(ns, book, await armings.all(), armings.owner)
+    if not book.watches and not await armings.armed():
         raise UsageError(
             "no watches yet: add one with gpucm watch add NAME --query 'gpu=\"RTX 4090\"'"
             " --price-at-or-under 0.35"
@@ -408,11 +399,105 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
     return await _run_watches(ns, services)
 
 
-def _launch_cell(watch: Watch) -> str:
-    if watch.launch is None:
+def _list_watches(ns: argparse.Namespace, book: PresetBook, rows: list[ArmedWatch], me: str) -> int:
+    """This user's watches (their arming from the store), then the team's other
+    armings (with their owner)."""
+    from gpucm.engine.armings import describe
+
+    mine = {r.watch: r for r in rows if r.owner == me}
+    others = [r for r in rows if r.owner != me or r.watch not in book.watches]
+    if ns.json:
+        _json(
+            [
+                {
+                    "name": w.name,
+                    "owner": me,
+                    "query": w.query_text,
+                    "conditions": w.conditions(),
+                    "launch": w.launch.to_toml() if w.launch else None,
+                    **_arming_json(mine.get(w.name) if w.launch else None),
+                }
+                for w in book.watches.values()
+            ]
+            + [
+                {
+                    "name": r.watch,
+                    "owner": r.owner,
+                    "query": r.query,
+                    "conditions": _row_conditions(r),
+                    "launch": r.template,
+                    **_arming_json(r),
+                }
+                for r in others
+            ]
+        )
+        return 0
+    columns = [
+        Column("Name"),
+        Column("Filter", flex=True),
+        Column("Conditions", flex=True),
+        Column("Launch", flex=True),
+    ]
+    table = [
+        [
+            w.name,
+            w.filter_name or w.query_text or "(every offer)",
+            ", ".join(w.conditions()) or "-",
+            _launch_cell(w.launch, mine.get(w.name), me),
+        ]
+        for w in book.watches.values()
+    ] + [
+        [
+            r.watch if r.owner == me else f"{r.watch} ({r.owner})",
+            r.query or "(every offer)",
+            ", ".join(_row_conditions(r)) or "-",
+            _launch_cell(None, r, me),
+        ]
+        for r in others
+    ]
+    print(render_table(columns, table))
+    for r in rows:
+        if r.owner != me or r.watch in book.watches:
+            _say(f"{r.watch}: {describe(r, me)}")
+    return 0
+
+
+def _row_conditions(row: ArmedWatch) -> list[str]:
+    """An arming's conditions as its watch says them (another member's watch is not
+    in this user's filters.toml: the store's copy is what there is)."""
+    from gpucm.engine.armings import ArmingError, watch_of
+
+    try:
+        return watch_of(row).conditions()
+    except ArmingError:
+        return []
+
+
+def _arming_json(row: ArmedWatch | None) -> dict[str, Any]:
+    if row is None:
+        return {"armed": False, "arming": None}
+    return {
+        "armed": row.is_armed,
+        "arming": {
+            "armed_at": row.armed_at.isoformat(),
+            "armed_by": row.armed_by,
+            "disarmed_at": row.disarmed_at.isoformat() if row.disarmed_at else None,
+            "disarmed_by": row.disarmed_by,
+            "disarm_reason": row.disarm_reason,
+        },
+    }
+
+
+def _launch_cell(launch: LaunchTemplate | None, row: ArmedWatch | None, me: str) -> str:
+    if launch is None and row is None:
         return "-"
-    state = "ARMED" if watch.armed else "disarmed"
-    return f"{state}: {watch.launch.count} x <= ${watch.launch.max_price_per_hour:.3f}/h"
+    if row is not None and row.is_armed:
+        count = row.template.get("count", 1)
+        ceiling = float(row.template.get("max_price_per_hour", 0))
+        return f"ARMED: {count} x <= ${ceiling:.3f}/h"
+    if launch is None:
+        return "disarmed"
+    return f"disarmed: {launch.count} x <= ${launch.max_price_per_hour:.3f}/h"
 
 
 async def _run_watches(ns: argparse.Namespace, services: Services) -> int:
@@ -425,15 +510,22 @@ async def _run_watches(ns: argparse.Namespace, services: Services) -> int:
         for outcome in outcomes:
             if not outcome.ok:
                 _say(f"gpucm watch: {outcome.summary()}")
-        # in a team only the refresher fires armed watches: this process, if it ran
-        # the round itself
+        # in a team only the refresher fires armed watches (every member's): this
+        # process, if it ran the round itself
         ran_it = services.team is None or all(not o.by for o in outcomes)
-        _not_the_refresher(services, books.current(), ran_it)
+        if not ran_it and await services.armings.armed():
+            _say(
+                "gpucm watch: armed watches launch only in the team's refresher, and"
+                " another process refreshed this round: nothing was launched here"
+            )
         await _check_and_deliver(
             services, checker, books.current(), as_json=ns.json, may_launch=ran_it
         )
         return 0
-    names = ", ".join(books.current().watches)
+    names = ", ".join(books.current().watches) or "no watch of yours"
+    theirs = [r for r in await services.armings.armed() if not services.armings.mine(r)]
+    if theirs:
+        names += f" and {len(theirs)} armed watch(es) of the team"
     _say(f"gpucm watch: watching {names}; Ctrl-C to stop")
     lock = asyncio.Lock()  # one check at a time: several providers land together
 
@@ -446,9 +538,7 @@ async def _run_watches(ns: argparse.Namespace, services: Services) -> int:
                 services, checker, books.current(), as_json=ns.json, may_launch=leading()
             )
 
-    def leading() -> bool:
-        return services.team is None or services.team.leading
-
+    leading = services.fires_watches
     await _check_and_deliver(
         services, checker, books.current(), as_json=ns.json, may_launch=leading()
     )
@@ -458,14 +548,6 @@ async def _run_watches(ns: argparse.Namespace, services: Services) -> int:
     finally:
         await scheduler.stop()
     return 0
-
-
-def _not_the_refresher(services: Services, book: PresetBook, ran_it: bool) -> None:
-    if not ran_it and any(w.armed for w in book.watches.values()):
-        _say(
-            "gpucm watch: armed watches launch only in the team's refresher, and another"
-            " process refreshed this round: nothing was launched here"
-        )
 
 
 COMMANDS: dict[str, Command] = {

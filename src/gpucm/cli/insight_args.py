@@ -86,7 +86,8 @@ def add_parsers(sub: argparse._SubParsersAction[Parser], common: Callable[..., N
         description="Without an action: refresh the providers as gpucm-tui does and check "
         "every watch after each refresh; alerts are printed and sent to the configured "
         "watch_command and webhook_url. Each alert is sent once. A watch added with "
-        "--launch (a snipe) launches its best match once, without asking, then disarms.",
+        "--launch (a snipe) launches its best match once, without asking, then disarms; "
+        "in a team, the team's refresher fires every member's armed watches.",
     )
     watch.add_argument(
         "--once", action="store_true", help="refresh once, check, and exit (for cron)"

@@ -1,23 +1,23 @@
 """The headless CLI's arguments. Flags are named after the original API's fields.
 
 Light on purpose: `gpucm --help`, `--version` and a typo's one line come from here
-before pydantic, the store or the providers load (tests/cli/test_startup.py).
+before pydantic, the store or the providers load (tests/cli/test_startup.py). A command
+line that names its command builds that command's arguments only: the other commands'
+parsers (39 in all, with their flags) cost more than the parse itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from gpucm import __version__, db_location
 from gpucm.cli import help_text
-from gpucm.cli.db import add_parser as add_db_parser
-from gpucm.cli.errors import Parser
-from gpucm.cli.insight_args import add_parsers as add_insight_parsers
-from gpucm.cli.serve import add_parser as add_serve_parser
-from gpucm.cli.spend import add_parser as add_spend_parser
+from gpucm.cli.errors import Parser, UsageError
 from gpucm.domain.container_ports import PORT_FORMAT, PortError, parse_port
 from gpucm.domain.vocabulary import CATEGORIES, SORT_KEYS, STOCK_LEVELS
 
@@ -355,7 +355,130 @@ def _instances(sub: argparse._SubParsersAction[Parser]) -> None:
     _common(logs)
 
 
-def build_parser() -> Parser:
+Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+def _offers(sub: Subparsers) -> None:
+    offers = sub.add_parser("offers", help="search offers in the store")
+    _filters(offers)
+    offers.add_argument(
+        "--preset", metavar="NAME", help="start from a saved filter (see gpucm filters)"
+    )
+    _output(offers)
+    _common(offers)
+
+
+def _models(sub: Subparsers) -> None:
+    models = sub.add_parser("models", help="the GPU catalog")
+    models.add_argument("--category", choices=[c for c in CATEGORIES if c != "unknown"])
+    _output(models, csv=False)
+    _common(models)
+
+
+def _providers(sub: Subparsers) -> None:
+    providers = sub.add_parser("providers", help="providers, configuration and health")
+    _output(providers, csv=False)
+    _common(providers)
+
+
+def _stats(sub: Subparsers) -> None:
+    stats = sub.add_parser("stats", help="marketplace statistics")
+    _output(stats, csv=False)
+    _common(stats)
+
+
+def _refresh(sub: Subparsers) -> None:
+    refresh = sub.add_parser("refresh", help="refresh offers from every provider once")
+    refresh.add_argument("--provider", action="append", default=[], metavar="NAME")
+    _output(refresh, csv=False)
+    _common(refresh)
+
+
+def _spend(sub: Subparsers) -> None:
+    from gpucm.cli.spend import add_parser
+
+    add_parser(sub, _common)
+
+
+def _insight(sub: Subparsers) -> None:
+    from gpucm.cli.insight_args import add_parsers
+
+    add_parsers(sub, _common)
+
+
+def _doctor(sub: Subparsers) -> None:
+    doctor = sub.add_parser(
+        "doctor",
+        help="check the database; set a broken one aside and start fresh",
+        description="Check the database file (SQLite's integrity check, the schema, every "
+        "offer and instance row). If it is damaged, offer to move it aside, kept under a "
+        "new name, so gpucm starts on a fresh one.",
+    )
+    doctor.add_argument(
+        "--yes", "-y", action="store_true", help="move a damaged database aside without asking"
+    )
+    _common(doctor)
+
+
+def _serve(sub: Subparsers) -> None:
+    from gpucm.cli.serve import add_parser
+
+    add_parser(sub)
+
+
+def _db(sub: Subparsers) -> None:
+    from gpucm.cli.db import add_parser
+
+    add_parser(sub)
+
+
+def _paths(sub: Subparsers) -> None:
+    where = sub.add_parser(
+        "paths",
+        help="where gpucm keeps its config, data, logs and database",
+        description="Print the config file, the data, cache and log directories, the "
+        "TUI's log file and the database this command would open (a password in a "
+        "database URL is masked).",
+    )
+    _output(where, csv=False)
+    _common(where)
+
+
+def _completion(sub: Subparsers) -> None:
+    completion = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh, fish)",
+        description="Print a completion script for SHELL, generated from gpucm's own "
+        "arguments. bash: source <(gpucm completion bash) in ~/.bashrc; zsh: gpucm "
+        "completion zsh > ~/.zfunc/_gpucm (a directory on $fpath); fish: gpucm completion "
+        "fish > ~/.config/fish/completions/gpucm.fish",
+    )
+    completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
+
+
+# Every command, in the order `gpucm --help` lists them: the names each adder adds.
+COMMAND_PARSERS: tuple[tuple[tuple[str, ...], Callable[[Subparsers], None]], ...] = (
+    (("offers",), _offers),
+    (("models",), _models),
+    (("providers",), _providers),
+    (("stats",), _stats),
+    (("refresh",), _refresh),
+    (("instances",), _instances),
+    (("hosts",), _hosts),
+    (("spend",), _spend),
+    (("history", "filters", "watch"), _insight),
+    (("doctor",), _doctor),
+    (("serve",), _serve),
+    (("db",), _db),
+    (("paths",), _paths),
+    (("completion",), _completion),
+)
+COMMAND_NAMES = frozenset(name for names, _ in COMMAND_PARSERS for name in names)
+
+
+def build_parser(command: str | None = None) -> Parser:
+    """The whole parser, or with `command` only that command's (a parse of a command
+    line that names it needs no other; help and completion need them all)."""
     parser = Parser(
         prog="gpucm",
         description=help_text.wrap(
@@ -369,73 +492,11 @@ def build_parser() -> Parser:
     add_logging_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-
-    offers = sub.add_parser("offers", help="search offers in the store")
-    _filters(offers)
-    offers.add_argument(
-        "--preset", metavar="NAME", help="start from a saved filter (see gpucm filters)"
-    )
-    _output(offers)
-    _common(offers)
-
-    models = sub.add_parser("models", help="the GPU catalog")
-    models.add_argument("--category", choices=[c for c in CATEGORIES if c != "unknown"])
-    _output(models, csv=False)
-    _common(models)
-
-    providers = sub.add_parser("providers", help="providers, configuration and health")
-    _output(providers, csv=False)
-    _common(providers)
-
-    stats = sub.add_parser("stats", help="marketplace statistics")
-    _output(stats, csv=False)
-    _common(stats)
-
-    refresh = sub.add_parser("refresh", help="refresh offers from every provider once")
-    refresh.add_argument("--provider", action="append", default=[], metavar="NAME")
-    _output(refresh, csv=False)
-    _common(refresh)
-
-    _instances(sub)
-    _hosts(sub)
-    add_spend_parser(sub, _common)
-    add_insight_parsers(sub, _common)
-    doctor = sub.add_parser(
-        "doctor",
-        help="check the database; set a broken one aside and start fresh",
-        description="Check the database file (SQLite's integrity check, the schema, every "
-        "offer and instance row). If it is damaged, offer to move it aside, kept under a "
-        "new name, so gpucm starts on a fresh one.",
-    )
-    doctor.add_argument(
-        "--yes", "-y", action="store_true", help="move a damaged database aside without asking"
-    )
-    _common(doctor)
-    add_serve_parser(sub)
-    add_db_parser(sub)
-
-    where = sub.add_parser(
-        "paths",
-        help="where gpucm keeps its config, data, logs and database",
-        description="Print the config file, the data, cache and log directories, the "
-        "TUI's log file and the database this command would open (a password in a "
-        "database URL is masked).",
-    )
-    _output(where, csv=False)
-    _common(where)
-
-    completion = sub.add_parser(
-        "completion",
-        help="print a shell completion script (bash, zsh, fish)",
-        description="Print a completion script for SHELL, generated from gpucm's own "
-        "arguments. bash: source <(gpucm completion bash) in ~/.bashrc; zsh: gpucm "
-        "completion zsh > ~/.zfunc/_gpucm (a directory on $fpath); fish: gpucm completion "
-        "fish > ~/.config/fish/completions/gpucm.fish",
-    )
-    completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
-
-    for command in sub.choices.values():
-        _add_logging_to_tree(command)
+    for names, add in COMMAND_PARSERS:
+        if command is None or command in names:
+            add(sub)
+    for each in sub.choices.values():
+        _add_logging_to_tree(each)
     return parser
 
 
@@ -448,7 +509,32 @@ def _add_logging_to_tree(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    command = named_command(args)
+    if command is not None:
+        try:
+            ns = build_parser(command).parse_args(args)
+        except UsageError:
+            pass  # the whole parser says it, as it always has
+        else:
+            if ns.command == command:
+                return ns
+    return build_parser().parse_args(args)
+
+
+def named_command(args: Sequence[str]) -> str | None:
+    """The command a command line names, if that is certain before parsing: its first
+    word, after nothing but --debug and --log-file PATH. Anything else before it (-h,
+    --version, an abbreviation) leaves it to the whole parser."""
+    words = iter(args)
+    for word in words:
+        if word == "--debug" or word.startswith("--log-file="):
+            continue
+        if word == "--log-file":
+            next(words, None)
+            continue
+        return word if word in COMMAND_NAMES else None
+    return None
 
 
 def namespace_filters(ns: argparse.Namespace) -> dict[str, Any]:

@@ -8,11 +8,16 @@ confirmation (it showed the max $/h and said it launches without asking), so the
 confirmation here only checks that the re-quote stays inside it, which the preflight
 already refuses otherwise.
 
-Each machine's request id is derived from the owner, the watch and the moment it was
-armed, so a restart, a second `gpucm watch --once` or another process firing the same
-arming finds the journal's entry and launches nothing more: it reports the machine
-that entry launched (or that another process is launching it). When every machine of
-the arming is launched, the watch disarms itself in filters.toml.
+The armed watches are the store's (engine/armings.py), every owner's: the process
+that fires them (in a team only the elected refresher, so a team snipes once) fires
+each, whoever armed it, launching with its own provider keys and its own environment
+for the template's env names. Each machine's request id is derived from the owner,
+the watch and the moment it was armed, so a restart, a second `gpucm watch --once` or
+another process firing the same arming finds the journal's entry and launches nothing
+more: it reports the machine that entry launched (or that another process is
+launching it). Before each launch the arming is read again from the store: one
+disarmed meanwhile (by its owner, anywhere) launches nothing. When every machine of
+the arming is launched, the sniper disarms it in the store.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.alert_delivery import DeliveryResult, clean_env, post_json, run_command_with
+from gpucm.engine.armings import ArmedWatchStore, ArmingError, owner_of, watch_of
 from gpucm.engine.launch_errors import LaunchError, LaunchInDoubt, RequestMismatch
 from gpucm.engine.launch_flow import LaunchFlow, LaunchRefused, LaunchTarget
 from gpucm.engine.launch_options import LaunchOptions
@@ -35,13 +41,12 @@ from gpucm.engine.launcher import MAX_FAILOVERS, Preflight
 from gpucm.engine.ports import OfferReader
 from gpucm.launch_template import LaunchTemplate, TemplateError
 from gpucm.presets import Watch
+from gpucm.store.results import ArmedWatch
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger(__name__)
-
-Disarm = Callable[[Watch], None]
 
 
 class _OfferRefused(LaunchError):
@@ -78,10 +83,12 @@ class SnipeResult:
     instances: tuple[Instance, ...] = ()
     failed: tuple[str, ...] = ()  # one line per machine that did not launch
     reused: bool = False  # the machines were launched before (another process, a restart)
+    owner: str = ""  # whose watch (the OS user who armed it)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "watch": self.watch,
+            "owner": self.owner,
             "kind": "launch",
             "fired": self.fired,
             "reused": self.reused,
@@ -104,21 +111,28 @@ class SnipeResult:
 
 
 def options_for(
-    watch: Watch, template: LaunchTemplate, request_id: str, env: Mapping[str, str]
+    watch: Watch,
+    template: LaunchTemplate,
+    request_id: str,
+    env: Mapping[str, str],
+    *,
+    whose: str = "",
 ) -> LaunchOptions:
+    """`whose`: said after a missing env value when the environment is not the
+    owner's own (the team's refresher firing another member's watch)."""
     rental: dict[str, Any] = {}
     if template.interruptible:
         fields = {f.name for f in dataclasses.fields(LaunchOptions)}
         if "interruptible" not in fields:
             raise SnipeError(
-                f"{watch.name}: interruptible launches are not supported by this gpucm;"
-                " nothing was launched"
+                "interruptible launches are not supported by this gpucm; nothing was launched"
             )
         rental = {"interruptible": True, "bid_per_gpu": template.bid_per_gpu}
     try:
         environment = template.environment(env)
     except TemplateError as exc:
-        raise SnipeError(f"{watch.name}: {exc}") from None
+        # the result's message names the watch: this line is one machine's failure
+        raise SnipeError(f"{exc}{whose}") from None
     return LaunchOptions(
         request_id=request_id,
         label=origin_label(watch.name),
@@ -134,24 +148,24 @@ def options_for(
 
 
 class Sniper:
-    """Fires armed watches. `owner`: whose watches (the OS user), part of each request
-    id; `env`: where the template's env names get their values; `disarm` writes the
-    disarmed watch back (filters.toml)."""
+    """Fires the store's armed watches, every owner's. `who`: this process (user@host),
+    who disarms a fired watch; `env`: where the templates' env names get their values
+    (this process's environment, never the store's)."""
 
     def __init__(
         self,
         flow: LaunchFlow,
         store: OfferReader,
         *,
-        owner: str,
+        armings: ArmedWatchStore,
+        who: str,
         env: Mapping[str, str],
-        disarm: Disarm,
     ) -> None:
         self.flow = flow
         self.store = store
-        self.owner = owner
+        self.armings = armings
+        self.who = who
         self.env = env
-        self.disarm = disarm
 
     async def matches(self, watch: Watch, wanted: int) -> list[Offer]:
         """The best matches now, cheapest first: the watch's search within its max
@@ -181,24 +195,28 @@ class Sniper:
             return []
         return offers
 
-    async def fire_all(self, watches: list[Watch]) -> list[SnipeResult]:
+    async def fire_all(self) -> list[SnipeResult]:
+        """Fire every armed watch in the store, oldest arming first."""
         results = []
-        for watch in watches:
-            if not watch.armed:
-                continue
-            result = await self.fire(watch)
+        for row in await self.armings.list(armed_only=True):
+            result = await self.fire(row)
             if result is not None:
                 results.append(result)
         return results
 
-    async def fire(self, watch: Watch) -> SnipeResult | None:
+    async def fire(self, row: ArmedWatch) -> SnipeResult | None:
         """Launch the best match of an armed watch; None when nothing matches (or the
-        arming is being launched by another process right now)."""
+        arming is being launched by another process right now, or was disarmed)."""
+        try:
+            watch = watch_of(row)
+        except ArmingError as exc:  # written by another gpucm: never launched blind
+            log.warning("not fired: %s", exc)
+            return None
         template = watch.launch
         assert template is not None and template.armed is not None
+        owner = row.owner
         ids = [
-            snipe_request_id(self.owner, watch.name, template.armed, n)
-            for n in range(template.count)
+            snipe_request_id(owner, watch.name, template.armed, n) for n in range(template.count)
         ]
         done: set[int] = set()
         machines: list[Instance] = []
@@ -218,6 +236,7 @@ class Sniper:
                 machines.append(previous.instance)
         todo = [n for n in range(len(ids)) if n not in done]
         failed: list[str] = []
+        gone = False  # disarmed by another process while this one launched
         if todo:
             offers = await self.matches(watch, template.count + MAX_FAILOVERS)
             if not offers:
@@ -225,10 +244,18 @@ class Sniper:
             reused = False
             pool = iter(offers)  # cheapest first; each offer launched at most once
             for n in todo:
+                if not await self.armings.is_armed(owner, watch.name, template.armed):
+                    # disarmed (or armed again) by another process meanwhile
+                    log.info("%s: disarmed meanwhile; not launched", watch.name)
+                    if not machines:
+                        return None
+                    failed.append("disarmed elsewhere meanwhile")
+                    gone = True
+                    break
                 said = "no other offer matches now"
                 for offer in pool:
                     try:
-                        machines.append(await self._launch(watch, template, ids[n], offer))
+                        machines.append(await self._launch(watch, template, ids[n], offer, owner))
                         done.add(n)
                         break
                     except _OfferRefused as exc:  # gone, or over the max all-in: the next
@@ -249,22 +276,38 @@ class Sniper:
         fired = len(done) == len(ids)
         if fired:
             try:
-                self.disarm(watch)
+                await self.armings.disarm(
+                    owner, watch.name, by=self.who, reason="launched", was=template.armed
+                )
             except Exception as exc:  # the journal still guards: it never launches twice
-                log.warning("%s: could not disarm in filters.toml: %s", watch.name, exc)
+                log.warning("%s: could not disarm in the store: %s", watch.name, exc)
+        mine = owner == owner_of(self.who)
         return SnipeResult(
             watch.name,
             fired,
-            _message(watch, machines, failed, fired=fired, reused=reused),
+            _message(
+                watch,
+                machines,
+                failed,
+                disarmed=fired or gone,
+                reused=reused,
+                owner=None if mine else owner,
+            ),
             tuple(machines),
             tuple(failed),
             reused,
+            owner,
         )
 
     async def _launch(
-        self, watch: Watch, template: LaunchTemplate, request_id: str, offer: Offer
+        self, watch: Watch, template: LaunchTemplate, request_id: str, offer: Offer, owner: str
     ) -> Instance:
-        options = options_for(watch, template, request_id, self.env)
+        whose = (
+            ""
+            if owner == owner_of(self.who)
+            else f" ({self.who} fires the team's armed watches: set it there)"
+        )
+        options = options_for(watch, template, request_id, self.env, whose=whose)
 
         async def confirm(pre: Preflight) -> bool:
             # the arming confirmed it; the preflight has refused anything over the max
@@ -290,20 +333,21 @@ def _message(
     machines: list[Instance],
     failed: list[str],
     *,
-    fired: bool,
+    disarmed: bool,
     reused: bool,
+    owner: str | None = None,
 ) -> str:
     said = []
     for i in machines:
         what = f"{i.gpu_count or 1}x {i.gpu_model or i.gpu_name or 'GPU'}"
         price = f" ${i.price_per_hour:.3f}/h" if i.price_per_hour else ""
         said.append(f"{i.id} ({what} at {display_name(i.provider)}{price})")
-    head = f"{watch.name}: "
+    head = f"{watch.name}: " if owner is None else f"{owner}'s {watch.name}: "
     if machines:
         head += ("launched before: " if reused else "launched ") + ", ".join(said)
     if failed:
         head += ("; " if machines else "") + "not launched: " + "; ".join(failed)
-    head += "; disarmed" if fired else "; still armed"
+    head += "; disarmed" if disarmed else "; still armed"
     return head
 
 

@@ -3,6 +3,7 @@ searches every front end makes over it (through the offer index when it is curre
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 CatalogGetter = Callable[[], Catalog]
 
 _SELECT_OFFER = ", ".join(OFFER_COLUMNS)
-_INSERT = insert_sql()
 # a refresh writing at least this many offers, and more than the other providers hold,
 # rebuilds the offers' indexes after its insert rather than keeping them up to date
 BULK_WRITE_ROWS = 10_000
@@ -47,6 +47,16 @@ def _rows_by_rowid(raw: sqlite3.Connection, select: str, rowids: Sequence[int]) 
         " ON offers.rowid = page.value ORDER BY page.key"
     )
     return raw.execute(sql, ("[" + ",".join(map(str, rowids)) + "]",)).fetchall()
+
+
+async def _exact_literal(conn: aiosqlite.Connection, value: float) -> str | None:
+    """`value` as an SQL literal when SQLite reads that back as exactly the same float,
+    else None: SQLite 3.40 read 30 of 200,000 random times with microseconds 1 ulp off."""
+    if not math.isfinite(value):
+        return None
+    literal = repr(value)
+    same = await fetchall(conn, f"SELECT {literal} = ?", (value,))
+    return literal if same[0][0] == 1 else None
 
 
 def _in_offers(columns: Iterable[str]) -> str:
@@ -193,8 +203,10 @@ class OfferTable(OfferReads):
                 await conn.execute(f'DROP INDEX "{name}"')
             if previous:
                 await conn.execute("DELETE FROM offers WHERE provider = ?", (provider,))
+            literal = await _exact_literal(conn, when)
+            insert = insert_sql(provider=provider, fetched_at=literal, first_snapshot=not previous)
             with gc_paused():
-                await conn.executemany(_INSERT, snap.values())
+                await conn.executemany(insert, snap.values(bind_when=literal is None))
             for _, sql in rebuilt:
                 await conn.execute(sql)
             await history.record(tx, provider, int(when), snap.history())

@@ -154,7 +154,7 @@ REFRESH_REQUEST = "refresh-request"
 class TeamEvent:
     """A change another process sharing a team store committed (or this one made)."""
 
-    topic: str  # offers, health, instances, launches, refresh-request
+    topic: str  # offers, health, instances, launches, watches, refresh-request
     details: tuple[str, ...]  # providers, request ids
     by: str  # user@host of the process that made the change
     own: bool  # made by this process
@@ -178,3 +178,28 @@ class OutboxEvent:
     created_at: float
     payload: dict[str, Any]
     attempts: int
+
+
+@dataclass(frozen=True)
+class ArmedWatch:
+    """A watch's launch action as armed in the store (store/armed_watches.py): what
+    the team's refresher needs to fire it, whoever armed it. `template` is the launch
+    template's settings (env NAMES only, never a value), `conditions` the watch's
+    price_at_or_under and min_offers; `armed` is the arming's stamp, part of each
+    machine's request id."""
+
+    owner: str  # the OS user whose watch it is (filters.toml holds its definition)
+    watch: str
+    armed: str
+    query: str
+    conditions: dict[str, Any]
+    template: dict[str, Any]
+    armed_at: datetime
+    armed_by: str  # user@host
+    disarmed_at: datetime | None = None
+    disarmed_by: str | None = None
+    disarm_reason: str | None = None  # launched, manual, redefined
+
+    @property
+    def is_armed(self) -> bool:
+        return self.disarmed_at is None

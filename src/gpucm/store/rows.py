@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from itertools import repeat
+from json import encoder as json_encoder
 from operator import itemgetter
 from typing import Any
 
@@ -19,8 +21,9 @@ COLUMN_INDEX: dict[str, int] = {name: i for i, name in enumerate(OFFER_COLUMNS)}
 # Offer fields live in the instance __dict__; one C-level itemgetter over it is the
 # cheapest way to gather them (measured ~25% under attrgetter at 100k offers).
 _direct = itemgetter(*DIRECT_COLUMNS)
-# One encoder for every row: json.dumps with options builds a new encoder per call.
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+# One encoder for every row: json.dumps with options builds a new encoder per call, and
+# JSONEncoder.encode a new C encoder per call (half the cost of encoding a small dict).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 _PRICE = DIRECT_COLUMNS.index("price_per_hour")
 _COUNT = DIRECT_COLUMNS.index("gpu_count")
 _PERF = DIRECT_COLUMNS.index("performance")
@@ -60,27 +63,71 @@ def offer_to_row(
     )
 
 
+def _chunk_encoder() -> Callable[[dict[str, Any], int], Sequence[str]] | None:
+    """The C encoder `_ENCODER.encode` builds on every call, made once: the same text in
+    chunks, ~1.5 us less per offer (~170 ms of a 100,000-offer refresh, bench
+    ingest_100k_offers). No circular-reference bookkeeping: provider data is parsed
+    JSON, which cannot hold a cycle (one would raise RecursionError, not ValueError).
+    None on an interpreter without the C accelerator."""
+    make = getattr(json_encoder, "c_make_encoder", None)  # not in typeshed
+    if make is None:
+        return None
+    e = _ENCODER
+    return make(  # type: ignore[no-any-return]
+        None,
+        e.default,
+        json_encoder.encode_basestring_ascii,
+        None,
+        e.key_separator,
+        e.item_separator,
+        e.sort_keys,
+        e.skipkeys,
+        e.allow_nan,
+    )
+
+
+_chunks = _chunk_encoder()
+
+
 def encode_provider_data(data: dict[str, Any]) -> str:
-    return _encode(data) if data else "{}"
+    if not data:
+        return "{}"
+    return "".join(_chunks(data, 0)) if _chunks is not None else _ENCODER.encode(data)
+
+
+def encode_each_provider_data(datas: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """`encode_provider_data` of each, lazily and without a Python call per dict (an
+    empty dict encodes as "{}" all the same)."""
+    if _chunks is None:
+        return map(encode_provider_data, datas)
+    return map("".join, map(_chunks, datas, repeat(0)))
 
 
 # The SQLite backend's INSERT binds fewer values than OFFER_COLUMNS, in this order, and
-# computes the derived columns itself (store/snapshot.py, `SnapshotBuilder.values`):
-# every bound value costs sqlite3 ~65 ns, and a None or a bool ~450 ns (it looks for an
-# adapter first), so a 100,000-offer refresh binds ~40 ms less, and builds ~90 ms less
-# in Python (bench ingest_100k_offers).
-INSERT_INPUTS: tuple[str, ...] = (
-    *DIRECT_COLUMNS,
-    "verified",
+# computes the rest itself (store/snapshot.py, `SnapshotBuilder.values`): every bound
+# value costs sqlite3 ~65 ns, and a None or a bool ~450 ns (it looks for an adapter
+# first). At 100,000 offers (bench ingest_100k_offers): the derived columns computed
+# in SQL build ~90 ms less in Python and bind ~40 ms less; the two flags bound as ints
+# (a missing `verified` as a NaN, which binds as NULL) spare two adapter lookups per
+# offer; and what is the same for every offer of a refresh (the provider, the time,
+# whether anything can be new), written into the statement, binds ~45 ms less.
+#
+# The offer's own fields, read from its __dict__ in one C call:
+OWN_FIELDS: tuple[str, ...] = tuple(c for c in DIRECT_COLUMNS if c not in ("provider", "available"))
+# and what `SnapshotBuilder.values` appends to them, in this order: the network's two,
+# the flags and the provider's data, and the tail (an offer seen before has its
+# previous price and first sighting, a new one NaN, NaN: bound as NULL, NULL); then
+# the refresh's time where it is not written into the statement (`insert_sql`)
+APPENDED: tuple[str, ...] = (
     "download_mbps",
     "upload_mbps",
+    "available",
+    "verified",
     "provider_data",
-    # the tail: one tuple per offer, new or seen before
     "previous_price_per_hour",
     "first_seen_at",
-    "fetched_at",
-    "is_new",
 )
+INSERT_INPUTS: tuple[str, ...] = (*OWN_FIELDS, *APPENDED)
 # price_per_gpu_hour and value as `offer_to_row` computes them (true division, as
 # Python's, whatever the price's type); the same values to the last bit
 _DERIVED = {
@@ -89,13 +136,31 @@ _DERIVED = {
 }
 
 
-def insert_sql(table: str = "offers") -> str:
-    """An INSERT of one offer's INSERT_INPUTS into every column of the offers table."""
+def sql_text(value: str) -> str:
+    """`value` as an SQL string literal, which stores the same text a bound value does."""
+    if not value.isprintable():
+        raise ValueError(f"not a text this store writes into SQL: {value!r}")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def insert_sql(*, provider: str, fetched_at: str | None, first_snapshot: bool) -> str:
+    """An INSERT of one offer's INSERT_INPUTS into every column of the offers table, for
+    a refresh of `provider`. `fetched_at`: the refresh's time as an SQL literal that
+    reads back as exactly the same float, or None to bind it after INSERT_INPUTS. On a
+    provider's first snapshot nothing is "new": everything is."""
     at = {name: f"?{i}" for i, name in enumerate(INSERT_INPUTS, 1)}
     slots = {k: at[v][1:] for k, v in (("price", "price_per_hour"), ("count", "gpu_count"))}
     slots["perf"] = at["performance"][1:]
+    when = fetched_at if fetched_at is not None else f"?{len(INSERT_INPUTS) + 1}"
+    seen_since = at["first_seen_at"]
+    at |= {
+        "provider": sql_text(provider),
+        "fetched_at": when,
+        "first_seen_at": f"coalesce({seen_since}, {when})",
+        "is_new": "0" if first_snapshot else f"({seen_since} IS NULL)",
+    }
     values = [_DERIVED[c].format(**slots) if c in _DERIVED else at[c] for c in OFFER_COLUMNS]
-    return f"INSERT INTO {table} ({', '.join(OFFER_COLUMNS)}) VALUES ({', '.join(values)})"
+    return f"INSERT INTO offers ({', '.join(OFFER_COLUMNS)}) VALUES ({', '.join(values)})"
 
 
 def _epoch(value: Any) -> datetime | None:

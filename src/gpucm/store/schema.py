@@ -326,6 +326,27 @@ CREATE TABLE event_outbox (
 CREATE INDEX event_outbox_state ON event_outbox(state, created_at);
 """
 
+# Armed watches (store/armed_watches.py): a watch's arming lives here, not in the
+# owner's filters.toml, so the team's refresher fires every member's snipe. One row
+# per owner and watch; a disarmed row stays (who disarmed it, when, why) until the
+# watch is armed again or deleted.
+_ARMED_WATCHES = """
+CREATE TABLE armed_watches (
+    owner          TEXT NOT NULL,
+    watch          TEXT NOT NULL,
+    armed          TEXT NOT NULL,
+    query          TEXT NOT NULL,
+    conditions     TEXT NOT NULL,
+    template       TEXT NOT NULL,
+    armed_at       REAL NOT NULL,
+    armed_by       TEXT NOT NULL,
+    disarmed_at    REAL,
+    disarmed_by    TEXT,
+    disarm_reason  TEXT,
+    PRIMARY KEY (owner, watch)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(
@@ -342,6 +363,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "the spend ledger", SPEND_INTERVALS),
     Migration(8, "the memory of bad hosts", _BAD_HOSTS),
     Migration(9, "the outbox of events sent out", _EVENT_OUTBOX),
+    Migration(10, "armed watches", _ARMED_WATCHES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

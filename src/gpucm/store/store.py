@@ -10,6 +10,7 @@ made of one module per concern, each over a database layer:
   `store.journal`)
 - the spend ledger: `store/spend_ledger.py` (`store.spend`)
 - watch alerts: `store/alert_table.py` (`store.alerts`)
+- armed watches (snipes), every owner's: `store/armed_watches.py` (`store.armed`)
 - the memory of bad hosts: `store/host_table.py` (`store.hosts`), which every search
   hides unless it asks for `hosts=all`
 - events sent out: `store/event_outbox.py` (`store.events`)
@@ -35,6 +36,7 @@ from gpucm.domain.catalog import Catalog
 from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.models import MarketStats, Offer, ProviderHealth, SearchQuery
 from gpucm.store.alert_table import AlertTable
+from gpucm.store.armed_watches import ArmedWatchTable
 from gpucm.store.database import Database, SqlDatabase
 from gpucm.store.demo_state import DemoStateTable
 from gpucm.store.event_outbox import EventOutbox
@@ -80,6 +82,7 @@ class Store:
         self.journal = LaunchJournal(db)
         self.spend = SpendLedger(db)
         self.alerts = AlertTable(db, owner=team.who if team is not None else None)
+        self.armed = ArmedWatchTable(db)
         self.hosts = HostTable(db, who=team.who if team is not None else None)
         self.demo_state = DemoStateTable(db)
         self.events = EventOutbox(db)

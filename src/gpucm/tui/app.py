@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from gpucm.domain.models import SearchQuery
     from gpucm.engine.refresher import RefreshOutcome
     from gpucm.engine.scheduler import RefreshWorkers
+    from gpucm.presets import Watch
     from gpucm.services import Services
     from gpucm.store.results import TeamEvent
     from gpucm.tui.screens.main import MainScreen
@@ -166,7 +167,10 @@ class GpucmApp(App[None]):
             await self.services.team.listen(self._team_changed)
         from gpucm.tui.watching import TuiWatches
 
-        self._watches = TuiWatches(self, self.services.store, paths.presets_file())
+        self._watches = TuiWatches(
+            self, self.services.store, paths.presets_file(), self.services.armings
+        )
+        self._watches.follow_armed()  # the status bar's armed count
         themes, errors = load_themes(paths.user_themes_dir())
         register_themes(self, themes)
         requested = self._requested_theme or self.services.settings.theme
@@ -231,20 +235,21 @@ class GpucmApp(App[None]):
         # so the four landings of a round ring at most once per new match
         if self._watches is not None:
             await self._watches.check()
-            team = self.services.team
-            # in a team only the refresher fires armed watches: a team snipes once
-            if team is None or team.leading:
+            # in a team only the refresher fires armed watches (every member's): a
+            # team snipes once
+            if self.services.fires_watches():
                 await self._watches.fire(self.services.sniper)
         try:
             await self.services.send_events()  # events out, to [events] in config.toml
         except Exception as exc:  # a hook must never take the app down
             log.warning("sending events failed: %s", exc)
 
-    def armed_watches(self) -> int:
-        """Watches that launch without asking when they match, for the status bar."""
+    def armed_watches(self) -> list[str]:
+        """Watches that launch without asking when they match, for the status bar:
+        the team's, each one's owner ("" for this user's)."""
         if self._watches is None:
-            return 0
-        return sum(1 for w in self._watches.book.current().watches.values() if w.armed)
+            return []
+        return self._watches.armed_owners()
 
     def refresh_provider(self, name: str | None) -> None:
         main = self._main_screen()
@@ -410,7 +415,6 @@ class GpucmApp(App[None]):
         self.push_screen(SaveFilterScreen(text, paths.presets_file()), saved)
 
     def watch_filter(self) -> None:
-        from gpucm.presets import Watch
         from gpucm.tui.screens.presets import WatchFormScreen
 
         text = self._current_query_text()
@@ -419,14 +423,31 @@ class GpucmApp(App[None]):
 
         def saved(watch: Watch | None) -> None:
             if watch is not None:
-                self.notify(
-                    f"Watching {watch.name!r} ({watch.describe()}); checked after each refresh.",
-                    title="Watch ARMED" if watch.armed else "Watch",
-                    markup=False,
-                )
-                self.check_watches()
+                self.watch_saved(watch)
 
         self.push_screen(WatchFormScreen(text, paths.presets_file()), saved)
+
+    @work(group="watches", exit_on_error=False)
+    async def watch_saved(self, watch: Watch) -> None:
+        """The watch dialog saved `watch`: its arming (the dialog's second enter) goes
+        to the store, where whoever fires armed watches finds it."""
+        said = f"Watching {watch.name!r} ({watch.describe()}); checked after each refresh."
+        if self._watches is not None:
+            try:
+                await self._watches.saved(watch)
+            except Exception as exc:  # the store refused: the watch is saved, not armed
+                self.notify(
+                    f"{watch.name!r} saved; its arming was NOT stored: {exc}",
+                    severity="error",
+                    markup=False,
+                )
+                return
+            if watch.armed and self.services.team is not None:
+                from gpucm.engine.armings import TEAM_ARMING
+
+                said += f" In a team, {TEAM_ARMING}."
+        self.notify(said, title="Watch ARMED" if watch.armed else "Watch", markup=False)
+        self.check_watches()
 
     def open_market(self) -> None:
         main = self._main_screen()

@@ -1,9 +1,10 @@
 """Watches in the TUI: checked after each refresh lands; a match is a notification and
 the terminal bell, once per offer and condition (the store remembers what was said,
-so a restart does not ring again for the same thing). An armed watch (a snipe)
-launches its best match through the one launch flow and says so in a notification
-that stays until dismissed; the instance manager shows the machine with the watch as
-its origin."""
+so a restart does not ring again for the same thing). Armed watches (snipes) are the
+store's, every team member's (engine/armings.py): when this app fires them (alone, or
+as the team's refresher) each launches its best match through the one launch flow and
+says so in a notification that stays until dismissed; the instance manager shows the
+machine with the watch as its origin."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 
+from gpucm.engine.armings import Armings
 from gpucm.engine.watches import Alert, WatchChecker
-from gpucm.presets import BookFile
+from gpucm.presets import BookFile, Watch
+from gpucm.store.results import ArmedWatch
 from gpucm.store.store import Store
 
 if TYPE_CHECKING:  # the launch path loads when an armed watch fires, not at start
@@ -25,13 +28,17 @@ if TYPE_CHECKING:  # the launch path loads when an armed watch fires, not at sta
 log = logging.getLogger(__name__)
 TUI_CHANNEL = "tui"
 NOTIFY_SECONDS = 15
+# how often the status bar's armed watches are read again from the store
+ARMED_READ_SECONDS = 5.0
 
 
 class TuiWatches:
-    def __init__(self, app: App[Any], store: Store, path: Path) -> None:
+    def __init__(self, app: App[Any], store: Store, path: Path, armings: Armings) -> None:
         self.app = app
         self.checker = WatchChecker(store, TUI_CHANNEL)
         self.book = BookFile(path, on_error=self._bad_file)
+        self.armings = armings
+        self.armed: list[ArmedWatch] = []  # the store's armed watches, as last read
         self.fired: list[Alert] = []  # for tests and the session's record
         self.sniped: list[SnipeResult] = []
         # one firing at a time: a round's four landings each ask
@@ -45,6 +52,9 @@ class TuiWatches:
         if not book.watches:
             return []
         try:
+            if any(w.armed for w in book.watches.values()):  # an old file's armings
+                await self.armings.adopt(book, self.book.path)
+                await self.reload_armed()
             alerts = await self.checker.check(book)
         except Exception as exc:  # a watch must never take the app down
             log.warning("checking watches failed: %s", exc)
@@ -57,13 +67,15 @@ class TuiWatches:
         return alerts
 
     async def fire(self, sniper: Callable[[], Sniper]) -> list[SnipeResult]:
-        """Fire the armed watches; `sniper` is built only when one is armed."""
+        """Fire the store's armed watches, every owner's; `sniper` is built only when
+        one is armed."""
         try:
-            # one at a time, and the book read inside: a watch the last firing disarmed
-            # is not fired again
+            # one at a time, and the armings read inside: a watch the last firing
+            # disarmed is not fired again
             async with self._firing:
-                armed = [w for w in self.book.current().watches.values() if w.armed]
-                results = await sniper().fire_all(armed) if armed else []
+                armed = await self.armings.armed()
+                results = await sniper().fire_all() if armed else []
+            await self.reload_armed()
         except Exception as exc:  # a watch must never take the app down
             log.warning("firing armed watches failed: %s", exc)
             return []
@@ -79,3 +91,40 @@ class TuiWatches:
             self.app.bell()
         self.sniped.extend(results)
         return results
+
+    async def saved(self, watch: Watch) -> None:
+        """The watch dialog saved `watch`: store the arming it confirmed (its stamp in
+        the template); a watch saved without a launch action is no longer armed."""
+        if watch.launch is not None and watch.launch.armed is not None:
+            await self.armings.arm(watch, watch.launch.armed)
+        else:
+            await self.armings.disarm(watch.name, reason="redefined")
+        await self.reload_armed()
+
+    async def reload_armed(self) -> None:
+        self.armed = await self.armings.armed()
+
+    def follow_armed(self) -> None:
+        """Read the armed watches now and every few seconds (other processes arm and
+        disarm: the team's members, `gpucm watch arm` in another terminal); the
+        app's timer stops with it."""
+        self.app.call_later(self._reload_quietly)
+        self.app.set_interval(ARMED_READ_SECONDS, self._reload_quietly, name="armed-watches")
+
+    def armed_owners(self) -> list[str]:
+        """The status bar's armed watches: each one's owner, "" for this user's."""
+        return ["" if self.armings.mine(r) else r.owner for r in self.armed]
+
+    async def _reload_quietly(self) -> None:
+        before = self.armed
+        try:
+            await self.reload_armed()
+        except Exception as exc:  # the status bar keeps the last count
+            log.warning("reading armed watches failed: %s", exc)
+            return
+        if self.armed != before:
+            # say it now, not at the status bar's next tick (the main screen's)
+            for screen in self.app.screen_stack:
+                update = getattr(screen, "update_status", None)
+                if callable(update):
+                    update()

@@ -80,6 +80,13 @@ _COPIED: tuple[tuple[str, tuple[str, ...]], ...] = (
             "instance_id", "recorded_by",
         ),
     ),
+    (
+        "armed_watches",
+        (
+            "owner", "watch", "armed", "query", "conditions", "template", "armed_at",
+            "armed_by", "disarmed_at", "disarmed_by", "disarm_reason",
+        ),
+    ),
 )  # fmt: skip
 
 

@@ -237,6 +237,24 @@ CREATE TABLE event_outbox (
 CREATE INDEX event_outbox_state ON event_outbox (state, created_at);
 """
 
+# Armed watches (store/armed_watches.py), as SQLite's migration 10.
+_ARMED_WATCHES = """
+CREATE TABLE armed_watches (
+    owner          TEXT COLLATE "C" NOT NULL,
+    watch          TEXT COLLATE "C" NOT NULL,
+    armed          TEXT COLLATE "C" NOT NULL,
+    query          TEXT NOT NULL,
+    conditions     TEXT NOT NULL,
+    template       TEXT NOT NULL,
+    armed_at       DOUBLE PRECISION NOT NULL,
+    armed_by       TEXT NOT NULL,
+    disarmed_at    DOUBLE PRECISION,
+    disarmed_by    TEXT,
+    disarm_reason  TEXT,
+    PRIMARY KEY (owner, watch)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -246,6 +264,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "the spend ledger", _SPEND_INTERVALS),
     Migration(3, "the memory of bad hosts", _BAD_HOSTS),
     Migration(4, "the outbox of events sent out", _EVENT_OUTBOX),
+    Migration(5, "armed watches", _ARMED_WATCHES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

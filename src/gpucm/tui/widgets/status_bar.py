@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from rich.text import Text
@@ -24,12 +25,13 @@ def status_text(
     demo: bool,
     marked: int = 0,
     refresher: str | None = None,
-    armed: int = 0,
+    armed: Sequence[str] = (),
 ) -> Text:
     """Plain text with styles by class name, built without markup so provider error
     strings can never restyle or crash the bar. What matters most comes first (a
     narrow terminal cuts the end): DEMO, the match count, armed watches (snipes:
-    they launch without asking when they match), the marks, in a team who refreshes
+    they launch without asking when they match; `armed`: each one's owner, "" for
+    the user's own, so a team's show whose they are), the marks, in a team who refreshes
     for everyone (`refresher`, user@host) and when, then the providers."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
@@ -39,8 +41,13 @@ def status_text(
         text.append(f"{matching:,} match", "status--count")
         text.append("  ")
     if armed:
-        text.append(f"{armed} armed", "status--armed")
-        text.append(" (launch when matched)  ")
+        text.append(f"{len(armed)} armed", "status--armed")
+        others = [o for o in armed if o]
+        if others:
+            text.append(f" ({len(others)} by {', '.join(sorted(set(others)))};")
+            text.append(" launch when matched)  ")
+        else:
+            text.append(" (launch when matched)  ")
     if marked:
         text.append(f"{marked} marked", "status--marked")
         text.append(" (c compare, u unmark)  " if 2 <= marked <= 6 else " (u unmark)  ")
@@ -85,7 +92,7 @@ class StatusBar(Static):
         demo: bool,
         marked: int = 0,
         refresher: str | None = None,
-        armed: int = 0,
+        armed: Sequence[str] = (),
     ) -> None:
         text = status_text(
             providers,
