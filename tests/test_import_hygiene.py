@@ -28,7 +28,7 @@ CORE_MODULES = (
     "export",
     "logs",
 )
-NOT_IN_THE_CORE = ("textual", "textual_plotext", "rich", "fastapi", "starlette", "uvicorn")
+NOT_IN_THE_CORE = ("textual", "rich", "fastapi", "starlette", "uvicorn")
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[frozenset[str]]:

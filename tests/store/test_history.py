@@ -170,13 +170,41 @@ async def test_cheapest_trend_is_the_min_across_providers_per_bucket(
         stats, trend = await store.stats_and_trend(
             runpod_only, HOUR_START - timedelta(days=1), "hourly"
         )
-        start = int(HOUR_START.timestamp())
-        assert trend["RTX 4090"] == [(start, 0.7), (start + 3600, 0.5)]
-        assert trend["H100"] == [(start, 3.0), (start + 3600, 3.0)]
+        # oldest hour first
+        assert trend["RTX 4090"] == [0.7, 0.5]
+        assert trend["H100"] == [3.0, 3.0]
         assert stats == await store.stats(runpod_only)
         assert stats.total_instances == 1
     finally:
         await store.close()
+
+
+async def test_cheapest_trend_keeps_odd_names_and_prices(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        _, trend = await store.stats_and_trend(None, HOUR_START, "hourly")
+        assert trend == {}
+        odd = "Odd, GPU 8 [x]"
+        prices = (1 / 3, 0.25, 1e-05)
+        for hour, price in enumerate(prices):
+            await store.replace_offers(
+                "vast_ai",
+                [make_offer("vast_ai", "w", odd, price_per_hour=price)],
+                fetched_at=HOUR_START + timedelta(hours=hour),
+            )
+        _, trend = await store.stats_and_trend(None, HOUR_START, "hourly")
+        assert list(trend) == [odd]
+        assert trend[odd] == pytest.approx(prices, rel=1e-12)
+    finally:
+        await store.close()
+
+
+def test_cheapest_buckets_read_out_of_time_order_come_back_in_order() -> None:
+    # SQLite's aggregate sees the rows in time order; one that did not still gets
+    # every model's prices oldest first
+    rows = [("b\na\nb\na", "7200\n3600\n3600\n0", "4.0\n2.0\n3.0\n1.0")]
+    assert history.cheapest_by_bucket_rows(rows) == {"a": [1.0, 2.0], "b": [3.0, 4.0]}
+    assert history.cheapest_by_bucket_rows([(None, None, None)]) == {}
 
 
 @pytest.mark.sqlite_only

@@ -65,20 +65,20 @@ def _stretches(values: Sequence[float], width: int) -> list[float]:
 
 async def stats_and_trend_buckets(
     store: MarketStore, query: SearchQuery | None, window: timedelta, now: datetime
-) -> tuple[MarketStats, dict[str, list[tuple[int, float]]]]:
+) -> tuple[MarketStats, dict[str, list[float]]]:
     """The market's stats over `query`, and per model the cheapest price per bucket
     since now - window, oldest first: read together, in one hop."""
     return await store.stats_and_trend(query, now - window, trend_resolution(window))
 
 
 def model_trends(
-    buckets: Mapping[str, Sequence[tuple[int, float]]], live: Mapping[str, float | None]
+    buckets: Mapping[str, Sequence[float]], live: Mapping[str, float | None]
 ) -> dict[str, ModelTrend]:
     """Per model: the cheapest price per bucket (`stats_and_trend_buckets`), ending with the live
     cheapest price (`live`, from the current offers) where there is one."""
     out: dict[str, ModelTrend] = {}
     for model in set(buckets) | {m for m, p in live.items() if p is not None}:
-        series = [price for _, price in buckets.get(model, [])]
+        series = list(buckets.get(model, ()))
         current = live.get(model)
         if current is not None:
             series.append(current)

@@ -165,7 +165,7 @@ class MarketStore(Protocol):
 
     async def stats_and_trend(
         self, query: SearchQuery | None, since: datetime, resolution: Resolution
-    ) -> tuple[MarketStats, dict[str, list[tuple[int, float]]]]: ...
+    ) -> tuple[MarketStats, dict[str, list[float]]]: ...
 
     async def history(
         self,

@@ -31,11 +31,11 @@ class Dialect:
             return f"CAST(CAST({column} AS jsonb) ->> '{key}' AS DOUBLE PRECISION)"
         return f"json_extract({column}, '$.{key}')"
 
-    def json_rows(self, *values: str) -> str:
-        """An aggregate: every row's values as one JSON text of arrays."""
+    def text_list(self, value: str, sep: str) -> str:
+        """An aggregate: every row's value as text, joined by `sep` (an SQL expression)."""
         if self.postgres:
-            return f"CAST(json_agg(json_build_array({', '.join(values)})) AS TEXT)"
-        return f"json_group_array(json_array({', '.join(values)}))"
+            return f"string_agg(CAST({value} AS TEXT), {sep})"
+        return f"group_concat({value}, {sep})"
 
     def distinct_list(self, value: str) -> str:
         """An aggregate: the distinct values, comma-separated."""

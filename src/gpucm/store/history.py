@@ -13,7 +13,6 @@ providers is about 120,000 small rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -188,33 +187,49 @@ async def series(
     return [HistoryPoint(from_epoch(r[0]), *r[1:]) for r in rows]  # type: ignore[arg-type]
 
 
+# Provider text is stored without control characters: a newline never splits a name.
+_LIST_SEP = "\n"
+
+
 def cheapest_by_bucket_sql(
     dialect: Dialect, *, since: datetime, resolution: Resolution
-) -> tuple[str, tuple[int]]:
+) -> tuple[str, tuple[object, ...]]:
     """Per GPU model, the cheapest $/GPU-h at any provider in each bucket since `since`,
     for every model in one grouped read; its rows go to `cheapest_by_bucket_rows`."""
     if resolution == "raw":
         raise ValueError("the cheapest per bucket is read from rollups, not raw points")
     start = int(since.timestamp())
     start -= start % (DAY if resolution == "daily" else HOUR)
-    # The ~12,000 buckets of a 7-day trend come back as one JSON row: fetched row by
-    # row, each row takes the GIL back from the UI thread, and while a screen is being
-    # drawn that stretched a 20 ms read to 65 ms and more (bench
-    # stats_screen_10m_history_points).
+    # The ~12,000 buckets of a 7-day trend come back as one row of three texts (models,
+    # times, prices). Fetched row by row, each row took the GIL back from the UI thread
+    # (a 20 ms read took 65 ms and more while a screen was drawn); as one JSON array of
+    # arrays, decoding it made 12,000 lists, and their allocations ran the garbage
+    # collector ~3x as often while the stats screen opened; split texts make none
+    # (bench stats_screen_10m_history_points).
+    columns = ", ".join(dialect.text_list(c, "?") for c in ("gpu_model", "ts", "min_gpu_price"))
     return (
-        f"SELECT {dialect.json_rows('gpu_model', 'ts', 'min_gpu_price')}"
-        f" FROM {_CHEAPEST[resolution]} WHERE ts >= ?",
-        (start,),
+        f"SELECT {columns} FROM {_CHEAPEST[resolution]} WHERE ts >= ?",
+        (_LIST_SEP, _LIST_SEP, _LIST_SEP, start),
     )
 
 
-def cheapest_by_bucket_rows(rows: Sequence[Any]) -> dict[str, list[tuple[int, float]]]:
-    out: dict[str, list[tuple[int, float]]] = {}
-    for model, ts, price in json.loads(rows[0][0]) if rows and rows[0][0] else ():
+def cheapest_by_bucket_rows(rows: Sequence[Any]) -> dict[str, list[float]]:
+    """Per model, the cheapest price of each bucket, oldest first."""
+    if not rows or rows[0][0] is None:
+        return {}
+    models_text, times_text, prices_text = rows[0]
+    models = models_text.split(_LIST_SEP)
+    prices = [float(p) for p in prices_text.split(_LIST_SEP)]
+    times = [int(t) for t in times_text.split(_LIST_SEP)]
+    if times != sorted(times):
+        # the aggregate saw them out of time order (SQLite scans them in order)
+        order = sorted(range(len(times)), key=times.__getitem__)
+        models = [models[i] for i in order]
+        prices = [prices[i] for i in order]
+    out: dict[str, list[float]] = {}
+    for model, price in zip(models, prices, strict=True):
         bucket = out.get(model)
         if bucket is None:
             bucket = out[model] = []
-        bucket.append((ts, price))
-    for bucket in out.values():
-        bucket.sort()  # oldest first, whatever order the aggregate saw them in
+        bucket.append(price)
     return out

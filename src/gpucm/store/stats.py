@@ -32,7 +32,7 @@ class StatsReader:
 
     async def stats_and_trend(
         self, query: SearchQuery | None, since: datetime, resolution: Resolution
-    ) -> tuple[MarketStats, dict[str, list[tuple[int, float]]]]:
+    ) -> tuple[MarketStats, dict[str, list[float]]]:
         """`stats`, and per GPU model the cheapest $/GPU-h at any provider in each
         bucket since `since` (the stats screen's trend column), in one read: one hop to
         the reader's thread instead of two (a second was queued only once the UI next

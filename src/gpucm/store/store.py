@@ -260,7 +260,7 @@ class Store:
 
     async def stats_and_trend(
         self, query: SearchQuery | None, since: datetime, resolution: Resolution
-    ) -> tuple[MarketStats, dict[str, list[tuple[int, float]]]]:
+    ) -> tuple[MarketStats, dict[str, list[float]]]:
         return await self.market.stats_and_trend(query, since, resolution)
 
     async def history(

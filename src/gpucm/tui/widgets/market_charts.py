@@ -4,8 +4,10 @@ and the highlighted model's price over time.
 Layout: three charts side by side when each can get at least MIN_CHART_WIDTH columns;
 below that (the usual case: the pane shares a 120-column screen with the model detail,
 or fills an 80-column one) one chart at a time behind a one-line tab strip. Three
-20-column plotext charts are unreadable (the y-axis labels alone take a third), while
+20-column charts are unreadable (the y-axis labels alone take a third), while
 one chart at full width stays legible down to 40x10.
+
+The charts are drawn by chart_draw (braille lines, block columns and bars).
 
 Charts are described by small immutable specs and drawn at render time for the plot's
 actual size, so bins, ticks, titles and the legend's headroom always fit the space they
@@ -19,20 +21,22 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from rich.text import Text
+from rich.segment import Segment
+from rich.style import Style
 from textual import events, work
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static, Tab, Tabs
-from textual_plotext import PlotextPlot
 
 from gpucm import formatting as fmt
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.market import series_by_provider
+from gpucm.tui.widgets.chart_draw import Figure, bar_chart, column_chart, line_chart
 
 if TYPE_CHECKING:
     from gpucm.store.history import HistoryPoint
@@ -112,34 +116,43 @@ class PriceHistogram:
     total: int
     cutoff: float | None = None
 
-    def draw(self, plt: Any, width: int, height: int) -> None:
+    def draw(self, width: int, height: int) -> Figure:
         bins = max(4, min(24, (width - 8) // 3))
-        xs, counts = histogram(self.values, bins)
-        plt.bar(xs, counts, width=1 if len(xs) > 1 else 0.5)
+        _, counts = histogram(self.values, bins)
         title = f"{self.label} $/GPU·h n={self.total:,}"
         if self.cutoff is not None:
             title += f" ({self.total - len(self.values)} >{fmt.price(self.cutoff)})"
-        plt.title(_short(title, width - 2))
         lo, hi = min(self.values), max(self.values)
-        ticks = [lo, hi] if hi > lo else [lo]
-        if width >= 50 and hi > lo:
-            ticks.insert(1, (lo + hi) / 2)
-        plt.xticks(ticks, [fmt.price(t) for t in ticks])
+        # the bins span lo..hi across the canvas: a tick's place is its share of that
+        if hi > lo:
+            x_ticks = [(0.0, fmt.price(lo)), (1.0, fmt.price(hi))]
+            if width >= 50:
+                x_ticks.insert(1, (0.5, fmt.price((lo + hi) / 2)))
+        else:
+            x_ticks = [(0.5, fmt.price(lo))]
         top = max(counts)
-        plt.yticks([0, top], ["0", f"{top:,}"])
+        return column_chart(
+            width,
+            height,
+            title=_short(title, width - 2),
+            counts=counts,
+            x_ticks=x_ticks,
+            y_ticks=[(0, "0"), (top, f"{top:,}")],
+        )
 
 
 @dataclass(frozen=True)
 class ProviderBars:
     counts: tuple[tuple[str, int], ...]  # (provider, offers), most offers first
 
-    def draw(self, plt: Any, width: int, height: int) -> None:
-        # plotext stacks horizontal bars bottom-up: reverse so the biggest is on top
-        ordered = list(reversed(self.counts))
-        labels = [f"{_provider(p)} {n:,}" for p, n in ordered]
-        plt.bar(labels, [n for _, n in ordered], orientation="h", width=0.5)
-        plt.xticks([])  # the counts are in the labels; an axis would only add noise
-        plt.title(_short("offers per provider", width - 2))
+    def draw(self, width: int, height: int) -> Figure:
+        # the counts are in the labels; an axis would only add noise
+        return bar_chart(
+            width,
+            height,
+            title=_short("offers per provider", width - 2),
+            bars=[(f"{_provider(p)} {n:,}", n) for p, n in self.counts],
+        )
 
 
 @dataclass(frozen=True)
@@ -150,7 +163,7 @@ class HistoryLines:
     title: str = "min $/GPU·h over time"
     money: bool = True  # y values are prices (else counts)
 
-    def draw(self, plt: Any, width: int, height: int) -> None:
+    def draw(self, width: int, height: int) -> Figure:
         xs_all = [t for _, pts in self.lines for t, _ in pts]
         ys_all = [y for _, pts in self.lines for _, y in pts]
         lo, hi = min(ys_all), max(ys_all)
@@ -159,24 +172,15 @@ class HistoryLines:
         rows = height - _PLOT_CHROME_ROWS
         top = hi + pad
         if legend:
-            # plotext draws the legend over the top-left of the canvas: raise the
-            # y-range so the lines stay below it, or drop the legend if no room is left
+            # the legend sits over the top-left of the canvas: raise the y-range so
+            # the lines stay below it, or drop the legend if no room is left
             free = rows - len(self.lines)
             if free >= 2:
                 top = lo - pad + (hi + pad - (lo - pad)) * rows / free
             else:
                 legend = False
-        for provider, pts in self.lines:
-            plt.plot(
-                [t for t, _ in pts],
-                [y for _, y in pts],
-                marker="braille",
-                label=_provider(provider) if legend else None,
-            )
-        plt.ylim(lo - pad, top)
         y_ticks = [lo, hi] if hi > lo else [lo]
         show = fmt.price if self.money else (lambda y: fmt.number(y, 1).removesuffix(".0"))
-        plt.yticks(y_ticks, [show(y) for y in y_ticks])
         first, last = min(xs_all), max(xs_all)  # at least two times: see _load_history
         span = last - first
         if span < 86_400:
@@ -185,33 +189,76 @@ class HistoryLines:
             form = "%m-%d %H:%M"
         else:
             form = "%m-%d"
-        x_ticks = [first, last]
-        plt.xticks(x_ticks, [_local(t).strftime(form) for t in x_ticks])
-        plt.xlim(first, last)
         title = self.title
         if not legend and len(self.lines) == 1:
             title += f" · {_provider(self.lines[0][0])}"
-        plt.title(_short(title, width - 2))
+        return line_chart(
+            width,
+            height,
+            title=_short(title, width - 2),
+            lines=[pts for _, pts in self.lines],
+            x_range=(first, last),
+            y_range=(lo - pad, top),
+            x_ticks=[(t, _local(t).strftime(form)) for t in (first, last)],
+            y_ticks=[(y, show(y)) for y in y_ticks],
+            legend=[_provider(p) for p, _ in self.lines] if legend else (),
+        )
 
 
 ChartSpec = PriceHistogram | ProviderBars | HistoryLines
 
+# series colours in plotting order: the ANSI colours plotext gave them, so the charts
+# keep their look and follow the terminal's palette
+SERIES_COLOURS = (
+    "bright_blue",
+    "bright_green",
+    "bright_red",
+    "bright_cyan",
+    "bright_magenta",
+    "yellow",
+    "bright_black",
+    "blue",
+    "green",
+    "red",
+    "cyan",
+    "magenta",
+)
+_SERIES_STYLES = tuple(Style(color=c) for c in SERIES_COLOURS)
 
-class ChartPlot(PlotextPlot):
-    """A plotext plot that redraws its spec for its current size on every render."""
+
+def figure_strips(fig: Figure, width: int, base: Style) -> list[Strip]:
+    """A drawn figure as one strip per row, `width` cells each: the rest in `base` (the
+    widget's colours), each series in its colour over it."""
+    styles = [base + s for s in _SERIES_STYLES]
+    return [
+        Strip(
+            [
+                Segment(run, base if series is None else styles[series % len(styles)])
+                for run, series in row
+            ]
+        ).adjust_cell_length(width, base)
+        for row in fig
+    ]
+
+
+class ChartPlot(Widget):
+    """A chart that draws its spec for its current size: the lines of the drawn figure
+    go straight to the screen as strips (rich text's wrapping and measuring took ~5x
+    as long as drawing the chart, bench stats_screen_10m_history_points)."""
+
+    DEFAULT_CSS = """
+    ChartPlot {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.spec: ChartSpec | None = None
-        # plotext builds a figure in pure Python (~30 ms for four 7-day lines at 120
-        # columns): keep the last one for as long as the spec, size and theme hold
-        self._drawn: tuple[object, Text] | None = None
-
-    def on_unmount(self) -> None:
-        # PlotextPlot subscribes to the app's theme signal on mount and never leaves:
-        # the subscription's closure kept every plot ever mounted alive (a stats screen
-        # opened and closed left ~3,700 objects behind each time, and slower GC passes)
-        self.app.theme_changed_signal.unsubscribe(self)
+        # render_line() runs for every line of every refresh of the widget: keep the
+        # strips drawn for the spec, size and colours on screen
+        self._drawn: tuple[object, list[Strip]] | None = None
 
     def set_spec(self, spec: ChartSpec) -> bool:
         """Show `spec`; False (and no redraw) when it is what is already shown."""
@@ -221,27 +268,21 @@ class ChartPlot(PlotextPlot):
         self.refresh()
         return True
 
-    def render(self) -> RenderResult:
+    def figure(self) -> Figure:
+        """The spec drawn at the widget's size (empty before it has both)."""
         width, height = self.size
         if self.spec is None or width <= 0 or height <= 0:
-            return ""  # nothing to plot yet: an empty figure is a full build for no data
-        key = (self.spec, width, height, self.theme, self.app.theme)
+            return []
+        return self.spec.draw(width, height)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        key = (self.spec, self.size, base)
         if self._drawn is None or self._drawn[0] != key:
-            self.plt.clear_figure()
-            self.spec.draw(self.plt, width, height)
-            # textual-plotext's "auto" theme reads the app theme's surface and
-            # foreground as RGB, which an ANSI theme does not have (black on black):
-            # there, plotext's "clear" theme leaves the terminal's own colours
-            ansi = self.app.current_theme.ansi
-            self.set_reactive(PlotextPlot.theme, "clear" if ansi else "auto")
-            try:
-                figure = super().render()
-            finally:
-                # "auto" again, so a theme change registers the new theme's colours
-                self.set_reactive(PlotextPlot.theme, "auto")
-            assert isinstance(figure, Text)
-            self._drawn = (key, figure)
-        return self._drawn[1].copy()
+            self._drawn = (key, figure_strips(self.figure(), width, base))
+        strips = self._drawn[1]
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base)
 
 
 class ChartPane(Vertical):
