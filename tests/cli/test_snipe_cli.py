@@ -201,7 +201,15 @@ def test_arming_refuses_bad_templates(isolated_home: Path) -> None:
     code, _, err = run(*base, "--launch", "--max-price-per-hour", "1", "--bid", "0.1", "--yes")
     assert code == 2 and "--bid goes with --spot" in err
     code, _, err = run(*base, "--launch", "--max-price-per-hour", "1", "--count", "9", "--yes")
-    assert code == 2 and "at most 8" in err
+    assert code == 2 and "--count: a whole number from 1 to 8, not 9" in err
+    # the file's rules, checked before the arming is shown or confirmed
+    for flag, value in (("--max-price-per-hour", "0"), ("--disk", "inf"), ("--image", " ")):
+        args = ["--launch", "--max-price-per-hour", "1", flag, value, "--yes"]
+        if flag == "--max-price-per-hour":
+            args = ["--launch", flag, value, "--yes"]
+        code, out, err = run(*base, *args)
+        assert code == 2 and f"{flag}: " in err, err
+        assert "Arming" not in out + err
     code, _, err = run("watch", "arm", "nope", "--yes")
     assert code == 2 and "no watch named" in err
     assert not (isolated_home / "config" / "filters.toml").exists()

@@ -30,11 +30,9 @@ from gpucm.engine.alert_delivery import DeliveryResult, deliver
 from gpucm.engine.watches import Alert, WatchChecker
 from gpucm.export import write_csv
 from gpucm.launch_template import (
-    MAX_COUNT,
     LaunchTemplate,
     TemplateError,
-    check_env_name,
-    parse_port,
+    parse_template,
 )
 from gpucm.presets import (
     BookFile,
@@ -242,22 +240,41 @@ def _template_from_args(ns: argparse.Namespace) -> LaunchTemplate | None:
         raise UsageError("--launch needs --max-price-per-hour: the most it may launch at, all-in")
     if ns.bid is not None and not ns.spot:
         raise UsageError("--bid goes with --spot")
-    if ns.count > MAX_COUNT:
-        raise UsageError(f"--count: at most {MAX_COUNT} machines per watch")
+    raw: dict[str, object] = {
+        "max_price_per_hour": ns.max_price_per_hour,
+        "env": list(ns.env),
+        "ports": list(ns.port),
+        "interruptible": ns.spot,
+        "count": ns.count,
+    }
+    for key, value in (
+        ("image", ns.image),
+        ("disk_gb", ns.disk),
+        ("ssh_key", ns.ssh_key),
+        ("bid_per_gpu", ns.bid),
+    ):
+        if value is not None:
+            raw[key] = value
+    # the rules of filters.toml, so a value the file would refuse is refused before
+    # the arming is confirmed, never after
     try:
-        return LaunchTemplate(
-            max_price_per_hour=ns.max_price_per_hour,
-            image=ns.image,
-            disk_gb=ns.disk,
-            env=tuple(dict.fromkeys(check_env_name(n) for n in ns.env)),
-            ports=tuple(parse_port(p) for p in ns.port),
-            ssh_key=ns.ssh_key,
-            interruptible=ns.spot,
-            bid_per_gpu=ns.bid,
-            count=ns.count,
-        )
+        return parse_template(raw)
     except TemplateError as exc:
-        raise UsageError(str(exc)) from None
+        flag = _TEMPLATE_FLAGS.get(exc.setting or "")
+        raise UsageError(f"{flag}: {exc.reason}" if flag else str(exc)) from None
+
+
+_TEMPLATE_FLAGS = {
+    "max_price_per_hour": "--max-price-per-hour",
+    "image": "--image",
+    "disk_gb": "--disk",
+    "env": "--env",
+    "ports": "--port",
+    "ssh_key": "--ssh-key",
+    "interruptible": "--spot",
+    "bid_per_gpu": "--bid",
+    "count": "--count",
+}
 
 
 def _confirm_arming(ns: argparse.Namespace, watch: Watch, services: Services) -> str:
