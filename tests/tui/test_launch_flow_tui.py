@@ -327,3 +327,34 @@ async def test_the_manager_says_spot_and_an_outbid_stop(
         assert manager.table.get_cell(instance.id, "status").plain == "stopped (outbid)"
         detail = text_of(manager, "#instances-detail")
         assert "outbid" in detail and "disk stays and keeps billing" in detail
+
+
+async def test_every_form_field_tabbed_to_at_80x24_is_drawn_above_the_buttons(
+    services: Services,
+) -> None:
+    """At 80x24 the form's body scrolls under its docked buttons: a field that Tab
+    reaches is drawn where the user sees it (the rental and the bid sit last, and were
+    left under the buttons while they had the focus)."""
+    offer = await launchable(services, providers=("vast_ai",))
+    assert offer.spot_price_per_hour is not None  # the rental row is offered
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot, services, offer)
+        body = form.query_one("#launch-dialog")
+        footer = form.query_one(".dialog-bottom")
+        rental = form.query_one("#lf-rental", Select)
+        seen: set[str] = set()
+        for _ in range(40):
+            await pilot.press("tab")
+            await pilot.pause()
+            focused = form.focused
+            assert focused is not None
+            if focused.id == "lf-review":
+                break
+            if focused in footer.walk_children() or focused is footer:
+                continue
+            region = focused.region
+            assert region and body.content_region.y <= region.y < footer.region.y, focused.id
+            seen.add(focused.id or "")
+        # Tab reaches the rental and the bid before the buttons, as the form reads
+        assert rental.id in seen and "lf-gb-out" in seen

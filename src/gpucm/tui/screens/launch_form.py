@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -40,6 +40,7 @@ from gpucm.engine.launch_options import LaunchOptions, new_request_id
 from gpucm.engine.launcher import Preflight
 from gpucm.tui.numbers import NumberError, parse_number
 from gpucm.tui.text import clean, one_line
+from gpucm.tui.widgets.dialog_footer import DialogFooter, keep_focus_in_view
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -289,7 +290,7 @@ class LaunchScreen(ModalScreen[None]):
             yield Static(Text(egress_note(offer)), classes="lf-note", id="lf-note-egress")
             yield from self._rental()
             # docked: the buttons stay on screen while the fields scroll (80x24)
-            with Vertical(classes="dialog-bottom"):
+            with DialogFooter(classes="dialog-bottom"):
                 yield Static("", id="lf-error")
                 with Horizontal(classes="dialog-buttons"):
                     yield Button("Review", id="lf-review", variant="primary", compact=True)
@@ -343,6 +344,11 @@ class LaunchScreen(ModalScreen[None]):
             )
             warning.display = False  # a warning about spot, shown once spot is chosen
             yield warning
+
+    @on(events.DescendantFocus)
+    @on(DialogFooter.Resized)
+    def _keep_focus_in_view(self) -> None:
+        keep_focus_in_view(self, self.query_one("#launch-dialog", VerticalScroll))
 
     def on_mount(self) -> None:
         _no_blink(self)

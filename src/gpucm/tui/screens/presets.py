@@ -19,7 +19,6 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
 
@@ -30,6 +29,7 @@ from gpucm.engine.capabilities import capabilities, capability_caveats, capabili
 from gpucm.launch_template import MAX_COUNT, LaunchTemplate, TemplateError, parse_template
 from gpucm.presets import PresetError, Watch, check_name, save_filter, save_watch
 from gpucm.tui.numbers import BID_UNITS, NumberError, parse_number
+from gpucm.tui.widgets.dialog_footer import DialogFooter, keep_focus_in_view
 
 ResultT = TypeVar("ResultT")
 
@@ -173,17 +173,6 @@ class _FieldError(PresetError):
         self.field = field
 
 
-class _Footer(Vertical):
-    """The dialog's docked bottom (the error and the hint), saying when its height
-    changes: a message of several lines covers more of the fields."""
-
-    class Resized(Message):
-        pass
-
-    def on_resize(self) -> None:
-        self.post_message(self.Resized())
-
-
 class WatchFormScreen(_PresetDialog[Watch | None]):
     """A watch on the current filter: a name and at least one condition, or a launch
     action (a snipe) with its launch template. Arming a launch takes a second enter
@@ -256,7 +245,7 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
                 with Horizontal(classes="preset-row"):
                     yield Label(_BID.label, classes="preset-label")
                     yield Input(placeholder=_BID.placeholder, id=_BID.field, compact=True)
-            with _Footer(classes="dialog-bottom"):
+            with DialogFooter(classes="dialog-bottom"):
                 yield Static("", classes="preset-error", id="watch-error")
                 yield Static(
                     "enter: save  tab: next  esc: cancel  alerts ring once per offer",
@@ -268,14 +257,9 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
         self._sync_fields()
 
     @on(events.DescendantFocus)
-    @on(_Footer.Resized)
+    @on(DialogFooter.Resized)
     def _keep_focus_in_view(self) -> None:
-        # Textual scrolls a focused field into view only when it is off screen, and a
-        # field under the docked footer counts as on screen (80x24); a longer message
-        # grows the footer over the field, hence again once it has its new size
-        if self.focused is not None:
-            body = self.query_one(".preset-dialog", VerticalScroll)
-            body.scroll_to_widget(self.focused, animate=False, immediate=True)
+        keep_focus_in_view(self, self.query_one(".preset-dialog", VerticalScroll))
 
     @on(Checkbox.Changed)
     def _sync_fields(self) -> None:
