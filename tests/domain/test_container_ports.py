@@ -59,9 +59,12 @@ def test_a_template_names_the_bad_port_in_its_own_words() -> None:
     assert template_port("6006/http") == (6006, "http")
     with pytest.raises(TemplateError) as refused:
         template_port("99999")
-    assert str(refused.value) == (
+    # the reason in the parser's words; the message names the filters.toml setting
+    assert refused.value.reason == (
         "expected PORT or PORT/PROTOCOL (1-65535; tcp, udp, http), got '99999'"
     )
+    assert refused.value.setting == "ports"
+    assert str(refused.value) == f"ports: {refused.value.reason}"
     # what TOML hands over need not be text, and never a bare ValueError out of int()
     assert parse_template({"max_price_per_hour": 2.0, "ports": [8888]}).ports == ((8888, "tcp"),)
     with pytest.raises(TemplateError, match="got '²'"):
