@@ -12,32 +12,18 @@ from gpucm import paths
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.engine.launch_errors import NoCapacity, OverBudget, RequestMismatch
 from gpucm.engine.launch_flow import Declined, LaunchFlow, LaunchRefused, LaunchTarget
-from gpucm.engine.launch_options import LaunchOptions
 from gpucm.engine.launcher import Preflight
 from gpucm.providers.base import LaunchSpec
 from gpucm.providers.demo_instances import fails_for_capacity
 from gpucm.providers.errors import CapacityError
 from gpucm.services import Services
 from tests.conftest import launchable
+from tests.engine.launch_helpers import Confirm, opts
 
 
 @pytest.fixture
 def services(stepped_market: Services) -> Services:
     return stepped_market
-
-
-def opts(request_id: str = "req-1", **kw: Any) -> LaunchOptions:
-    return LaunchOptions(request_id=request_id, label=kw.pop("label", "train"), **kw)
-
-
-class Confirm:
-    def __init__(self, answer: bool = True) -> None:
-        self.answer = answer
-        self.seen: list[Preflight] = []
-
-    async def __call__(self, pre: Preflight) -> bool:
-        self.seen.append(pre)
-        return self.answer
 
 
 def set_budget(services: Services, max_hourly: float) -> None:

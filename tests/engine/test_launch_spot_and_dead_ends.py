@@ -25,7 +25,7 @@ from gpucm.engine.launch_flow import (
     LaunchTarget,
     NotHonoured,
 )
-from gpucm.engine.launch_options import LaunchOptions, request_fingerprint
+from gpucm.engine.launch_options import request_fingerprint
 from gpucm.engine.launcher import Preflight
 from gpucm.engine.ports import EnginePorts
 from gpucm.providers.base import InstanceControl
@@ -33,6 +33,7 @@ from gpucm.providers.demo_instances import fails_for_capacity
 from gpucm.providers.paperspace import PaperspaceAdapter
 from gpucm.services import Services
 from tests.conftest import launchable
+from tests.engine.launch_helpers import Confirm, opts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
 
@@ -40,20 +41,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
 @pytest.fixture
 def services(stepped_market: Services) -> Services:
     return stepped_market
-
-
-def opts(request_id: str = "req-1", **kw: Any) -> LaunchOptions:
-    return LaunchOptions(request_id=request_id, label=kw.pop("label", "train"), **kw)
-
-
-class Confirm:
-    def __init__(self, answer: bool = True) -> None:
-        self.answer = answer
-        self.seen: list[Preflight] = []
-
-    async def __call__(self, pre: Preflight) -> bool:
-        self.seen.append(pre)
-        return self.answer
 
 
 class Choose:

@@ -17,7 +17,6 @@ from gpucm.engine.launcher import (
     SETTLE,
     LaunchError,
     LaunchInDoubt,
-    LaunchOptions,
     NoCapacity,
     Preflight,
     request_tag,
@@ -29,15 +28,12 @@ from gpucm.providers.errors import ProviderUnavailable
 from gpucm.services import Services
 from tests.conftest import SteppedClock as Clock
 from tests.conftest import launchable
+from tests.engine.launch_helpers import opts
 
 
 @pytest.fixture
 def services(stepped_market: Services) -> Services:
     return stepped_market
-
-
-def opts(request_id: str = "req-1", **kw: Any) -> LaunchOptions:
-    return LaunchOptions(request_id=request_id, label=kw.pop("label", "train"), **kw)
 
 
 async def demo_records(services: Services, provider: str) -> dict[str, Any]:
