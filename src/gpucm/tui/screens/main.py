@@ -103,7 +103,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         # The table comes first and alone: the filter builder and the insight pane
-        # (about 300 more widgets, and plotext) are mounted once its first rows are
+        # (about 300 more widgets, and the chart modules) are mounted once its first rows are
         # on screen, which halves the time to a useful screen.
         yield Header(icon="▦")
         with Horizontal(id="body"), Vertical(id="center"):
@@ -121,7 +121,7 @@ class MainScreen(Screen[None]):
                 raise
 
     async def _mount_panes_now(self) -> None:
-        from gpucm.tui.widgets.market_charts import ChartReaders, MarketCharts  # plotext: ~35 ms
+        from gpucm.tui.widgets.market_charts import ChartReaders, MarketCharts  # after the first rows
 
         body = self.query_one("#body")
         if not body.is_attached:  # the app is closing
