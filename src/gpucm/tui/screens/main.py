@@ -103,8 +103,8 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         # The table comes first and alone: the filter builder and the insight pane
-        # (about 300 more widgets, and the chart modules) are mounted once its first rows are
-        # on screen, which halves the time to a useful screen.
+        # (about 300 more widgets, and the chart modules) are mounted once its first
+        # rows are on screen, which halves the time to a useful screen.
         yield Header(icon="▦")
         with Horizontal(id="body"), Vertical(id="center"):
             yield OfferTable(self._fetch_rows, self._count_rows, id="offers")
@@ -121,7 +121,7 @@ class MainScreen(Screen[None]):
                 raise
 
     async def _mount_panes_now(self) -> None:
-        from gpucm.tui.widgets.market_charts import ChartReaders, MarketCharts  # after the first rows
+        from gpucm.tui.widgets.market_charts import ChartReaders, MarketCharts
 
         body = self.query_one("#body")
         if not body.is_attached:  # the app is closing
