@@ -8,11 +8,12 @@ import asyncpg
 import pytest
 
 from gpucm.domain.clock import Clock, from_epoch
-from gpucm.domain.models import ProviderHealth, SearchQuery
+from gpucm.domain.models import Offer, ProviderHealth, SearchQuery
 from gpucm.store import offers as offers_module
 from gpucm.store.db import StoreError, connect, migrate, run_on_connection, schema_version
 from gpucm.store.rows import offer_to_row
 from gpucm.store.schema import LATEST_VERSION, MIGRATIONS, OFFER_COLUMNS, Migration
+from gpucm.store.snapshot import SnapshotBuilder
 from gpucm.store.store import Store
 from tests.conftest import FIXED_NOW
 from tests.offer_factory import make_offer
@@ -238,6 +239,78 @@ async def test_a_write_of_most_of_the_table_rebuilds_its_indexes_after(
             " ORDER BY price_per_hour LIMIT 5"
         ).fetchall()
         assert "offers_price" in str(plan)
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def _market(n: int) -> list[Offer]:
+    models = ("RTX 4090", "H100 SXM", "A100 80GB PCIe")
+    return [
+        make_offer(
+            provider_id=str(i),
+            gpu_name=models[i % 3],
+            gpu_count=1 + i % 4,
+            price_per_hour=0.1 + (i * 7919 % 1000) / 97,
+            available=i % 5 != 0,
+        )
+        for i in range(n)
+    ]
+
+
+async def _raw_history(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as raw:
+        return raw.execute("SELECT * FROM price_history ORDER BY gpu_model").fetchall()
+
+
+@pytest.mark.sqlite_only
+async def test_a_bulk_write_makes_the_same_history_while_its_index_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history point of a write whose index is rebuilt is made while SQLite builds
+    the index (store/offers.py `_while_running`): the same points as a write that keeps
+    its index, to the last bit."""
+    offers = _market(300)
+    points = []
+    for name, bulk_rows in (("kept", 10_000), ("rebuilt", 5)):
+        monkeypatch.setattr(offers_module, "BULK_WRITE_ROWS", bulk_rows)
+        store = await Store.open(tmp_path / f"{name}.db")
+        statements: list[str] = []
+        await run_on_connection(
+            store.db.writer, lambda raw, s=statements: raw.set_trace_callback(s.append)
+        )
+        try:
+            await store.replace_offers("vast_ai", offers)
+        finally:
+            await store.close()
+        assert ('DROP INDEX "offers_price"' in statements) == (name == "rebuilt")
+        points.append(await _raw_history(tmp_path / f"{name}.db"))
+    assert points[0] == points[1]
+    assert len(points[0]) == 3
+
+
+@pytest.mark.sqlite_only
+async def test_a_history_that_fails_beside_the_index_build_leaves_the_store_as_it_was(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(offers_module, "BULK_WRITE_ROWS", 5)
+    store = await Store.open(db_path)
+    try:
+        await store.replace_offers("vast_ai", _market(20))
+
+        def broken(self: SnapshotBuilder) -> list[tuple[object, ...]]:
+            raise RuntimeError("history broke")
+
+        monkeypatch.setattr(SnapshotBuilder, "history", broken)
+        with pytest.raises(RuntimeError, match="history broke"):
+            await store.replace_offers("vast_ai", _market(30))
+        assert (await store.search(SearchQuery(available=False))).total == 20
+        # the write lock is free and the index there: the next write goes through
+        monkeypatch.undo()
+        monkeypatch.setattr(offers_module, "BULK_WRITE_ROWS", 5)
+        assert (await store.replace_offers("vast_ai", _market(40))).offers == 40
+    finally:
+        await store.close()
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'offers_price'").fetchall()
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 

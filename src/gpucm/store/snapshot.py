@@ -191,9 +191,10 @@ class SnapshotBuilder:
 
 def _history(dicts: list[dict[str, Any]], provider: str, ts: int) -> list[tuple[Any, ...]]:
     """One point per GPU model: offers, available, and min/avg/max price per GPU-hour
-    over the available offers. Gathered by C iterators over the offers' __dict__s, not
-    a Python loop (~45 -> ~15 ms at 100,000 offers): the prices of each model in the
-    offers' order, so the sums are the same to the last bit."""
+    over the available offers. Gathered by C iterators over the offers' __dict__s (as
+    fast as the Python loop over a tuple per offer it replaces, which the write's rows
+    had to gather first): the prices of each model in the offers' order, so the sums
+    are the same to the last bit."""
     counts = Counter(map(_model_of, dicts))  # in the order models first appear
     available = list(compress(dicts, map(_available_of, dicts)))
     prices: dict[str, list[float]] = {model: [] for model in counts}
