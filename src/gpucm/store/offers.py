@@ -68,9 +68,10 @@ async def _while_running(
     conn: aiosqlite.Connection, statements: Sequence[str], work: Callable[[], T]
 ) -> T:
     """`work()` on this thread while `statements` run on the connection's: SQLite builds
-    an index without the GIL, so a refresh makes its history point (Python, ~50 ms at
-    100,000 offers) in the time the price index takes to build (~55 ms), where it made
-    it after (bench ingest_100k_offers). The statements have run when this returns."""
+    an index (and analyzes it) without the GIL, so a bulk refresh makes its history
+    point (Python, ~50 ms at 100,000 offers) in the time the price index takes to build
+    (~55 ms), where it made it after (bench ingest_100k_offers). The statements have
+    run when this returns."""
     if not statements:
         return work()
     started = threading.Event()
@@ -245,13 +246,15 @@ class OfferTable(OfferReads):
             insert = insert_sql(provider=provider, fetched_at=literal, first_snapshot=not previous)
             with gc_paused():
                 await conn.executemany(insert, snap.values(bind_when=literal is None))
-            points = await _while_running(conn, [sql for _, sql in rebuilt], snap.history)
+            # a rebuilt index has lost its planner statistics with the old one
+            rebuild = [sql for _, sql in rebuilt] + (["ANALYZE offers"] if rebuilt else [])
+            points = await _while_running(conn, rebuild, snap.history)
             await history.record(tx, provider, int(when), points)
             if when - self._pruned_at >= history.PRUNE_EVERY.total_seconds():
                 await history.prune(tx, when)
                 self._pruned_at = when
-            # a rebuilt index has lost its planner statistics with the old one
-            if await self._needs_analyze(conn) or rebuilt:
+            # else when the table's size has moved a lot (it notes the size either way)
+            if await self._needs_analyze(conn) and not rebuilt:
                 await conn.execute("ANALYZE offers")
             await conn.execute(BUMP_OFFERS_GENERATION)
             generation = await run(conn, offers_generation)
