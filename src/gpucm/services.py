@@ -339,7 +339,7 @@ class Services:
     async def ensure_data(self) -> list[RefreshOutcome]:
         """A never-refreshed store gets one round first, so a first command shows offers
         (in a team, by the team's refresher: `refresh`)."""
-        if await self.store.offer_counts() or not self.provider_names():
+        if await self.store.has_offers() or not self.provider_names():
             return []
         return await self.refresh()
 
