@@ -202,8 +202,6 @@ def _tui_parser() -> Parser:
 
 
 def tui_main(argv: list[str] | None = None) -> int:
-    from gpucm.store.db import StoreError
-
     try:
         ns = _tui_parser().parse_args(argv)
         if ns.serve:
@@ -260,11 +258,15 @@ def tui_main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gpucm-tui: {exc}", file=sys.stderr)
         return 2
-    except StoreError as exc:
-        print(f"gpucm-tui: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # looked up, not imported: the store (aiosqlite) is no part of the first screen
+        status = _failure_status(exc)
+        if status is None:
+            raise
+        print(f"gpucm-tui: {exc}", file=sys.stderr)
+        return status
 
 
 def _reach_team_store(db: Location | None) -> None:
