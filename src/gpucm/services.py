@@ -370,7 +370,9 @@ async def open_services(
     settings_source = SettingsSource(env, config_path)
     settings = settings_source.current()
     use_demo = demo if demo is not None else not settings.configured_providers()
-    catalog_source = CatalogSource(paths.user_catalog_file())
+    catalog_source = CatalogSource(
+        paths.user_catalog_file(), parsed_cache=paths.catalog_cache_file()
+    )
     configured = settings.database_url.get_secret_value() if settings.database_url else None
     location = store_location(
         db,

@@ -593,6 +593,67 @@ def test_constructor_rejects_a_spelling_shared_by_two_models(catalog: Catalog) -
         Catalog([*catalog.models, clash])
 
 
+
+def test_the_packaged_catalog_indexes_its_spellings_when_first_resolving() -> None:
+    from gpucm.domain.catalog import _builtin_catalog
+
+    _builtin_catalog.cache_clear()
+    try:
+        fresh = Catalog.builtin()
+        assert fresh.get("H100") is not None  # a name needs no index
+        assert not fresh._indexed
+        assert fresh.resolve("NVIDIA H100 80GB HBM3").name == "H100"
+        assert fresh._indexed
+    finally:
+        _builtin_catalog.cache_clear()
+    # a user's models are checked as they are read, not at the first resolve
+    assert Catalog(fresh.models)._indexed
+
+
+def _builtin_from(cache: Path) -> Catalog:
+    from gpucm.domain.catalog import _builtin_catalog
+
+    _builtin_catalog.cache_clear()  # another process, as far as the cache is concerned
+    try:
+        return Catalog.builtin(cache)
+    finally:
+        _builtin_catalog.cache_clear()
+
+
+def test_the_packaged_catalogs_parse_is_kept_under_its_hash(
+    tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache" / "gpu_catalog.json"
+    assert _builtin_from(cache).models == catalog.models
+    kept = json.loads(cache.read_text())
+    assert kept["gpu"] == _raw_entries()
+    assert [p.name for p in cache.parent.iterdir()] == [cache.name]  # no temporary left
+
+    def no_toml(raw: bytes, source: str) -> list[dict[str, Any]]:
+        raise AssertionError("the TOML was parsed again")
+
+    import gpucm.domain.catalog as module
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "_entries_from_toml", no_toml)
+        assert _builtin_from(cache).models == catalog.models  # read from the cache
+
+    # a changed catalog file (another hash) is parsed afresh, and kept in its turn
+    cache.write_text(json.dumps({**kept, "sha256": "0" * 64, "gpu": kept["gpu"][:1]}))
+    assert _builtin_from(cache).models == catalog.models
+    assert json.loads(cache.read_text())["sha256"] == kept["sha256"]
+    # a damaged cache is parsed afresh too
+    cache.write_text("{not json")
+    assert _builtin_from(cache).models == catalog.models
+    assert json.loads(cache.read_text()) == kept
+
+
+def test_a_cache_that_cannot_be_written_costs_only_time(tmp_path: Path, catalog: Catalog) -> None:
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    assert _builtin_from(blocked / "gpu_catalog.json").models == catalog.models
+
+
 # --- user file ---------------------------------------------------------------------------
 
 NEW_GPU = """
