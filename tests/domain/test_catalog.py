@@ -593,7 +593,6 @@ def test_constructor_rejects_a_spelling_shared_by_two_models(catalog: Catalog) -
         Catalog([*catalog.models, clash])
 
 
-
 def test_the_packaged_catalog_indexes_its_spellings_when_first_resolving() -> None:
     from gpucm.domain.catalog import _builtin_catalog
 
