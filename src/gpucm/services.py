@@ -56,6 +56,8 @@ ASKED_REFRESH_TIMEOUT = 120.0
 
 @dataclass
 class Services:
+    """Everything a front end uses, built once by `open_services`."""
+
     settings_source: SettingsSource
     catalog_source: CatalogSource
     store: Store

@@ -147,6 +147,8 @@ def _simple_key(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Parsed:
+    """A GPU name taken apart: what identifies it, and what it says besides."""
+
     core: str  # identifying words, brand/memory/form factor removed: "h 100", "6000 ada"
     form_factor: str | None
     memory_gb: float | None
