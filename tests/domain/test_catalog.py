@@ -593,30 +593,33 @@ def test_constructor_rejects_a_spelling_shared_by_two_models(catalog: Catalog) -
         Catalog([*catalog.models, clash])
 
 
-def test_the_packaged_catalog_indexes_its_spellings_when_first_resolving() -> None:
-    from gpucm.domain.catalog import _builtin_catalog
-
-    _builtin_catalog.cache_clear()
-    try:
-        fresh = Catalog.builtin()
-        assert fresh.get("H100") is not None  # a name needs no index
-        assert not fresh._indexed
-        assert fresh.resolve("NVIDIA H100 80GB HBM3").name == "H100"
-        assert fresh._indexed
-    finally:
-        _builtin_catalog.cache_clear()
+def test_the_packaged_catalog_indexes_its_spellings_when_first_resolving(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gpucm.domain.catalog._builtin", None)  # as a new process
+    fresh = Catalog.builtin()
+    assert fresh.get("H100") is not None  # a name needs no index
+    assert not fresh._indexed
+    assert fresh.resolve("NVIDIA H100 80GB HBM3").name == "H100"
+    assert fresh._indexed
     # a user's models are checked as they are read, not at the first resolve
     assert Catalog(fresh.models)._indexed
 
 
-def _builtin_from(cache: Path) -> Catalog:
-    from gpucm.domain.catalog import _builtin_catalog
+def test_the_packaged_catalog_is_one_wherever_its_parse_is_kept(tmp_path: Path) -> None:
+    assert Catalog.builtin(tmp_path / "a.json") is Catalog.builtin(tmp_path / "b.json")
+    assert Catalog.builtin(tmp_path / "a.json") is Catalog.builtin()
 
-    _builtin_catalog.cache_clear()  # another process, as far as the cache is concerned
+
+def _builtin_from(cache: Path) -> Catalog:
+    import gpucm.domain.catalog as module
+
+    kept = module._builtin
+    module._builtin = None  # another process, as far as the cache is concerned
     try:
         return Catalog.builtin(cache)
     finally:
-        _builtin_catalog.cache_clear()
+        module._builtin = kept
 
 
 def test_the_packaged_catalogs_parse_is_kept_under_its_hash(
@@ -847,7 +850,7 @@ def test_module_imports_without_ui_libraries_or_io() -> None:
         "import gpucm.domain.catalog as c\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')]\n"
         "assert not bad, bad\n"
-        "assert c._builtin_catalog.cache_info().currsize == 0, 'catalog read at import'\n"
+        "assert c._builtin is None, 'catalog read at import'\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     result = subprocess.run(

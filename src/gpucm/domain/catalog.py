@@ -18,7 +18,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -401,15 +401,23 @@ class Catalog:
         return {c: ms for c, ms in grouped.items() if ms}
 
 
-@cache
+_builtin: Catalog | None = None
+_builtin_lock = threading.Lock()
+
+
 def _builtin_catalog(parsed_cache: Path | None) -> Catalog:
-    raw = Path(__file__).with_name(CATALOG_RESOURCE).read_bytes()
-    source = f"gpucm/domain/{CATALOG_RESOURCE}"
-    if parsed_cache is None:
-        entries = _entries_from_toml(raw, source)
-    else:
-        entries = _builtin_entries(raw, source, parsed_cache)
-    return Catalog(_merge((), entries, source), index_later=True)
+    """Read once per process, wherever its parse is kept: it is the same catalog."""
+    global _builtin
+    with _builtin_lock:
+        if _builtin is None:
+            raw = Path(__file__).with_name(CATALOG_RESOURCE).read_bytes()
+            source = f"gpucm/domain/{CATALOG_RESOURCE}"
+            if parsed_cache is None:
+                entries = _entries_from_toml(raw, source)
+            else:
+                entries = _builtin_entries(raw, source, parsed_cache)
+            _builtin = Catalog(_merge((), entries, source), index_later=True)
+        return _builtin
 
 
 def _builtin_entries(raw: bytes, source: str, parsed_cache: Path) -> list[dict[str, Any]]:
