@@ -110,8 +110,9 @@ async def demo_services_no_refresh() -> Services:
 def test_the_first_screen_imports_no_pydantic_or_store() -> None:
     code = (
         "import sys, gpucm.cli.main, gpucm.tui.app, gpucm.tui.screens.boot; "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'httpx') "
-        "or m in ('gpucm.store.store', 'gpucm.services', 'gpucm.domain.models')); "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'httpx', "
+        "'aiosqlite') or m in ('gpucm.store.store', 'gpucm.services', 'gpucm.domain.models', "
+        "'gpucm.store.db', 'gpucm.tui.commands', 'importlib.resources')); "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
