@@ -37,6 +37,14 @@ class As:
         out, err = self.capsys.readouterr()
         return code, out, err
 
+    def arm_snipe(self) -> None:
+        """A watch `snipe` armed to launch (at a ceiling nothing meets)."""
+        code, _, err = self.run(
+            "watch", "add", "snipe", "--query", 'gpu="RTX 4090"', "--launch",
+            "--max-price-per-hour", "0.01", "--yes",
+        )  # fmt: skip
+        assert code == 0, err
+
     def listed(self) -> dict[str, Any]:
         code, out, err = self.run("watch", "list", "--json")
         assert code == 0, err
@@ -50,11 +58,7 @@ def users(
     if backend == "sqlite":
         monkeypatch.setenv("GPUCM_DB", str(tmp_path / "shared.db"))
     bob = As("bob", tmp_path, monkeypatch, capsys)
-    code, _, err = bob.run(
-        "watch", "add", "snipe", "--query", 'gpu="RTX 4090"', "--launch",
-        "--max-price-per-hour", "0.01", "--yes",
-    )  # fmt: skip
-    assert code == 0, err
+    bob.arm_snipe()
     return As("alice", tmp_path, monkeypatch, capsys), bob
 
 
@@ -106,11 +110,7 @@ def test_owner_on_a_one_user_store(
     """One user's SQLite store: --owner naming this user is accepted; another user
     has no watches here, which it says in one line."""
     alice = As("alice", tmp_path, monkeypatch, capsys)
-    code, _, err = alice.run(
-        "watch", "add", "snipe", "--query", 'gpu="RTX 4090"', "--launch",
-        "--max-price-per-hour", "0.01", "--yes",
-    )  # fmt: skip
-    assert code == 0, err
+    alice.arm_snipe()
     code, _, err = alice.run("watch", "disarm", "snipe", "--owner", "bob")
     assert code == 2
     assert err.strip() == (

@@ -71,6 +71,15 @@ def _snipe(name: str) -> Watch:
     return Watch(name, 'gpu="RTX 4090"', launch=LaunchTemplate(max_price_per_hour=0.01))
 
 
+async def _unarmed(app: GpucmApp, pilot: Pilot[None]) -> MainScreen:
+    """The app's main screen, up, with no watch armed yet."""
+    await settle(pilot)
+    main = app.screen
+    assert isinstance(main, MainScreen)
+    assert app.armed_watches() == []
+    return main
+
+
 async def _until(pilot: Pilot[None], what: str, done: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 10
     while not done():
@@ -91,10 +100,7 @@ async def test_another_members_arming_shows_in_the_status_bar_as_it_is_announced
     try:
         app = GpucmApp(alice, refresh=False)
         async with app.run_test(size=(120, 40)) as pilot:
-            await settle(pilot)
-            main = app.screen
-            assert isinstance(main, MainScreen)
-            assert app.armed_watches() == []
+            main = await _unarmed(app, pilot)
             assert "armed-watches" not in [t.name for t in app._timers]
 
             await bob.armings.arm(_snipe("snipe"), "2026-11-26T12:00:00+00:00")
@@ -122,10 +128,7 @@ async def test_an_arming_from_another_shell_shows_in_the_tui_on_a_one_user_store
     try:
         app = GpucmApp(tui, refresh=False)
         async with app.run_test(size=(120, 40)) as pilot:
-            await settle(pilot)
-            main = app.screen
-            assert isinstance(main, MainScreen)
-            assert app.armed_watches() == []
+            main = await _unarmed(app, pilot)
             await shell.armings.arm(_snipe("snipe"), "2026-11-26T12:00:00+00:00")
             await _until(pilot, "the arming", lambda: app.armed_watches() == [""])
             assert "1 armed" in str(main.query_one(StatusBar).render())
