@@ -199,7 +199,7 @@ class GpucmApp(App[None]):
         self._watches = TuiWatches(
             self, self.services.store, paths.presets_file(), self.services.armings
         )
-        self._watches.follow_armed()  # the status bar's armed count
+        await self._watches.follow_armed(self.services.team)  # the status bar's armed count
         themes, errors = load_themes(paths.user_themes_dir())
         register_themes(self, themes)
         requested = self._requested_theme or self.services.settings.theme
