@@ -10,7 +10,6 @@ with a line naming where. Standard library only: the CLI's parser uses this.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -61,6 +60,8 @@ def json_text_problem(value: Any) -> str | None:
 def parse_json(text: str) -> Any:
     """JSON from outside: InputError (one line) for a syntax error, nesting too deep
     for the parser (thousands of levels), or a string that is not valid text."""
+    import json  # here: every command line's check imports this module, few parse JSON
+
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -51,6 +51,11 @@ def user_catalog_file() -> Path:
     return config_dir() / "gpu_catalog.toml"
 
 
+def catalog_cache_file() -> Path:
+    """The packaged GPU catalog as parsed (domain/catalog.py), kept between starts."""
+    return cache_dir() / "gpu_catalog.json"
+
+
 def user_themes_dir() -> Path:
     return config_dir() / "themes"
 

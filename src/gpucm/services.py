@@ -56,6 +56,8 @@ ASKED_REFRESH_TIMEOUT = 120.0
 
 @dataclass
 class Services:
+    """Everything a front end uses, built once by `open_services`."""
+
     settings_source: SettingsSource
     catalog_source: CatalogSource
     store: Store
@@ -339,7 +341,7 @@ class Services:
     async def ensure_data(self) -> list[RefreshOutcome]:
         """A never-refreshed store gets one round first, so a first command shows offers
         (in a team, by the team's refresher: `refresh`)."""
-        if await self.store.offer_counts() or not self.provider_names():
+        if await self.store.has_offers() or not self.provider_names():
             return []
         return await self.refresh()
 
@@ -370,7 +372,9 @@ async def open_services(
     settings_source = SettingsSource(env, config_path)
     settings = settings_source.current()
     use_demo = demo if demo is not None else not settings.configured_providers()
-    catalog_source = CatalogSource(paths.user_catalog_file())
+    catalog_source = CatalogSource(
+        paths.user_catalog_file(), parsed_cache=paths.catalog_cache_file()
+    )
     configured = settings.database_url.get_secret_value() if settings.database_url else None
     location = store_location(
         db,

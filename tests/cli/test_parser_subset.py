@@ -83,3 +83,24 @@ def test_a_log_file_named_like_a_command(tmp_path: Path) -> None:
     ns = parse_args(["--log-file", log, "refresh"])
     assert ns.command == "refresh"
     assert ns.log_file == Path(log)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--debug", "--version"], ["--log-file", "a.log", "--version", "offers"]],
+)
+def test_version_prints_what_the_whole_parser_prints_without_building_it(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit) as whole:
+        build_parser().parse_args(argv)
+    expected = capsys.readouterr().out
+
+    def unwanted(command: str | None = None) -> None:
+        raise AssertionError("--version built a parser")
+
+    monkeypatch.setattr("gpucm.cli.parser.build_parser", unwanted)
+    with pytest.raises(SystemExit) as ours:
+        parse_args(argv)
+    assert ours.value.code == whole.value.code == 0
+    assert capsys.readouterr().out == expected

@@ -593,6 +593,69 @@ def test_constructor_rejects_a_spelling_shared_by_two_models(catalog: Catalog) -
         Catalog([*catalog.models, clash])
 
 
+def test_the_packaged_catalog_indexes_its_spellings_when_first_resolving(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gpucm.domain.catalog._builtin", None)  # as a new process
+    fresh = Catalog.builtin()
+    assert fresh.get("H100") is not None  # a name needs no index
+    assert not fresh._indexed
+    assert fresh.resolve("NVIDIA H100 80GB HBM3").name == "H100"
+    assert fresh._indexed
+    # a user's models are checked as they are read, not at the first resolve
+    assert Catalog(fresh.models)._indexed
+
+
+def test_the_packaged_catalog_is_one_wherever_its_parse_is_kept(tmp_path: Path) -> None:
+    assert Catalog.builtin(tmp_path / "a.json") is Catalog.builtin(tmp_path / "b.json")
+    assert Catalog.builtin(tmp_path / "a.json") is Catalog.builtin()
+
+
+def _builtin_from(cache: Path) -> Catalog:
+    import gpucm.domain.catalog as module
+
+    kept = module._builtin
+    module._builtin = None  # another process, as far as the cache is concerned
+    try:
+        return Catalog.builtin(cache)
+    finally:
+        module._builtin = kept
+
+
+def test_the_packaged_catalogs_parse_is_kept_under_its_hash(
+    tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache" / "gpu_catalog.json"
+    assert _builtin_from(cache).models == catalog.models
+    kept = json.loads(cache.read_text())
+    assert kept["gpu"] == _raw_entries()
+    assert [p.name for p in cache.parent.iterdir()] == [cache.name]  # no temporary left
+
+    def no_toml(raw: bytes, source: str) -> list[dict[str, Any]]:
+        raise AssertionError("the TOML was parsed again")
+
+    import gpucm.domain.catalog as module
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "_entries_from_toml", no_toml)
+        assert _builtin_from(cache).models == catalog.models  # read from the cache
+
+    # a changed catalog file (another hash) is parsed afresh, and kept in its turn
+    cache.write_text(json.dumps({**kept, "sha256": "0" * 64, "gpu": kept["gpu"][:1]}))
+    assert _builtin_from(cache).models == catalog.models
+    assert json.loads(cache.read_text())["sha256"] == kept["sha256"]
+    # a damaged cache is parsed afresh too
+    cache.write_text("{not json")
+    assert _builtin_from(cache).models == catalog.models
+    assert json.loads(cache.read_text()) == kept
+
+
+def test_a_cache_that_cannot_be_written_costs_only_time(tmp_path: Path, catalog: Catalog) -> None:
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    assert _builtin_from(blocked / "gpu_catalog.json").models == catalog.models
+
+
 # --- user file ---------------------------------------------------------------------------
 
 NEW_GPU = """
@@ -787,7 +850,7 @@ def test_module_imports_without_ui_libraries_or_io() -> None:
         "import gpucm.domain.catalog as c\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')]\n"
         "assert not bad, bad\n"
-        "assert c._builtin_catalog.cache_info().currsize == 0, 'catalog read at import'\n"
+        "assert c._builtin is None, 'catalog read at import'\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     result = subprocess.run(

@@ -53,6 +53,18 @@ async def test_replace_is_per_provider_and_tracks_moves(db_path: Path, clock: Cl
         await store.close()
 
 
+async def test_has_offers_says_whether_any_offer_is_stored(db_path: Path, clock: Clock) -> None:
+    store = await Store.open(db_path, clock=clock)
+    try:
+        assert await store.has_offers() is False  # a new store: the CLI refreshes first
+        await store.replace_offers("vast_ai", [make_offer(provider_id="a", available=False)])
+        assert await store.has_offers() is True  # unavailable ones count: it was refreshed
+        await store.replace_offers("vast_ai", [])
+        assert await store.has_offers() is False
+    finally:
+        await store.close()
+
+
 async def test_history_point_per_model_per_refresh(db_path: Path, clock: Clock) -> None:
     store = await Store.open(db_path, clock=clock)
     try:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App
+from textual.css.stylesheet import Stylesheet
+from textual.filter import ANSIToTruecolor
 
 from gpucm import paths
 from gpucm.domain.catalog import Catalog
@@ -19,6 +25,7 @@ from gpucm.tui.boot import boot_view
 from gpucm.tui.screens.boot import BootScreen
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screenshots import demo_services, workers_done
+from gpucm.tui.theme_files import quick_theme
 from gpucm.tui.widgets.offer_table import ROW_COLUMNS, OfferTable
 
 
@@ -103,9 +110,57 @@ async def demo_services_no_refresh() -> Services:
 def test_the_first_screen_imports_no_pydantic_or_store() -> None:
     code = (
         "import sys, gpucm.cli.main, gpucm.tui.app, gpucm.tui.screens.boot; "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'httpx') "
-        "or m in ('gpucm.store.store', 'gpucm.services', 'gpucm.domain.models')); "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'httpx', "
+        "'aiosqlite') or m in ('gpucm.store.store', 'gpucm.services', 'gpucm.domain.models', "
+        "'gpucm.store.db', 'gpucm.tui.commands', 'importlib.resources')); "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+class _SetTheme(App[None]):
+    """A theme set the ordinary way, once the app runs (as gpucm-tui once did)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+
+    def on_mount(self) -> None:
+        theme = quick_theme(self._name, paths.user_themes_dir())
+        assert theme is not None
+        self.register_theme(theme)
+        self.theme = theme.name
+
+
+def _look(app: App[Any]) -> tuple[object, ...]:
+    ansi = next(f for f in app._filters if isinstance(f, ANSIToTruecolor))
+    classes = sorted(c for c in app.classes if c.startswith(("-theme-", "-dark", "-light")))
+    return app.theme, classes, app.get_css_variables(), ansi._terminal_theme, ansi.enabled
+
+
+@pytest.mark.parametrize("name", ["gpucm-dark", "gpucm-light", "gpucm-ansi"])
+async def test_the_first_screen_starts_in_the_theme_as_setting_it_would(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reparsed: list[str] = []
+    original = Stylesheet.reparse
+
+    def reparse(self: Stylesheet) -> None:
+        reparsed.append("again")
+        original(self)
+
+    ordinary = _SetTheme(name)
+    async with ordinary.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        expected = _look(ordinary)
+
+    monkeypatch.setattr(Stylesheet, "reparse", reparse)
+    view = boot_view(db=None, demo=True, env={})
+    assert view is not None
+    app = GpucmApp(demo_services_no_refresh, boot=view, refresh=False, theme=name)
+    async with app.run_test(size=(120, 40)):
+        assert isinstance(app.screen, BootScreen)
+        assert _look(app) == expected
+        # styled once: the stylesheet was parsed with the theme's colours from the start
+        assert reparsed == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,9 +17,11 @@ from gpucm.domain.models import SearchQuery
 from gpucm.store.store import Store
 from gpucm.tui.widgets import market_charts
 from gpucm.tui.widgets.market_charts import (
+    CHARTS,
     HISTORY_HINT,
     NO_MATCH,
     NO_MODEL_HISTORY,
+    ChartPane,
     ChartReaders,
     HistoryLines,
     MarketCharts,
@@ -114,8 +117,18 @@ def active(charts: MarketCharts) -> str:
     return charts.active_chart
 
 
+async def in_view(charts: MarketCharts) -> None:
+    """Until the charts are laid out on screen (they read nothing before)."""
+    for _ in range(1000):  # 10 s
+        if any(charts.in_view(name) for name in CHARTS):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the charts never came into view")
+
+
 async def shown(app: App[Any], model: str | None, query: SearchQuery = ANY) -> MarketCharts:
     charts = app.query_one(MarketCharts)
+    await in_view(charts)
     charts.show(model, query)
     await app.workers.wait_for_complete()
     await app.workers.wait_for_complete()
@@ -182,14 +195,15 @@ async def test_history_hint_with_fewer_than_two_points(store: Store) -> None:
     async with app.run_test(size=(60, 14)) as pilot:
         charts = await shown(app, WEIRD)
         await pilot.pause()
+        assert charts.price_series == [0.5]
+        charts.show_chart("history")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         assert charts.history_series == {"vast_ai": [(FIXED_NOW, 0.5)]}
         hint = charts.panes["history"].hint_text
         assert hint is not None
         assert HISTORY_HINT in hint
         assert WEIRD in hint
-        assert charts.price_series == [0.5]
-        charts.show_chart("history")
-        await pilot.pause()
         svg = app.export_screenshot().replace("&#160;", " ")
         assert WEIRD in svg
         charts.show_chart("prices")
@@ -325,3 +339,86 @@ def test_histogram_bins() -> None:
     xs, counts = histogram([0.0, 0.1, 0.9, 1.0], 2)
     assert xs == [0.25, 0.75]
     assert counts == [2, 2]
+
+
+def count_draws(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The id of each chart pane given a spec or a hint from now on."""
+    drawn: list[str] = []
+    for name in ("show_spec", "show_hint"):
+        real = getattr(ChartPane, name)
+
+        def spy(pane: ChartPane, arg: Any, _real: Any = real) -> Any:
+            drawn.append(str(pane.id))
+            return _real(pane, arg)
+
+        monkeypatch.setattr(ChartPane, name, spy)
+    return drawn
+
+
+async def test_a_chart_out_of_view_waits_until_it_is_shown(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a tab (one chart at a time) or with the pane hidden, a chart is neither
+    read nor redrawn when the search changes; it is, for the current search, when it
+    comes into view."""
+    providers = count_calls(monkeypatch, store, "provider_counts")
+    history = count_calls(monkeypatch, store, "history")
+    drawn = count_draws(monkeypatch)
+    app = ChartsApp(store)
+    async with app.run_test(size=(60, 14)) as pilot:
+        charts = await shown(app, "RTX 4090")
+        assert charts.narrow and active(charts) == "prices"
+        assert charts.price_series == [0.35, 0.6, 0.75, 0.9]
+        charts = await shown(app, "RTX 4090", SearchQuery(providers=("runpod",)))
+        charts = await shown(app, "H100 PCIe", SearchQuery(providers=("runpod",)))
+        assert charts.price_series == [2.4]
+        assert (providers, history) == ([], [])
+        assert set(drawn) == {"chart-prices"}
+        assert charts.panes["providers"].plot.spec is None
+
+        charts.show_chart("providers")  # shown: read and drawn for the search now
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(providers) == 1 and history == []
+        assert charts.provider_series == {"runpod": 2}
+        assert charts.panes["providers"].plot.spec == ProviderBars((("runpod", 2),))
+        assert "offers per provider" in app.export_screenshot().replace("&#160;", " ")
+
+        # prices now behind its tab: a new search leaves it stale, a refresh too
+        drawn.clear()
+        charts = await shown(app, "H100 PCIe", SearchQuery(max_price=3.0))
+        charts.refresh_data()
+        await app.workers.wait_for_complete()
+        assert charts.price_series == [2.4] and set(drawn) == {"chart-providers"}
+        charts.show_chart("prices")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert charts.price_series == [1.9, 2.2]
+        spec = charts.panes["prices"].plot.spec
+        assert isinstance(spec, PriceHistogram) and spec.total == 2
+
+        # wide enough for all three: the stale history comes into view and is read
+        assert history == []
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not charts.narrow
+        assert history == [(["H100 PCIe"],)]
+        assert isinstance(charts.panes["history"].plot.spec, HistoryLines)
+
+        # the whole pane hidden: nothing is read until it is shown again
+        charts.display = False
+        await pilot.pause()
+        drawn.clear()
+        calls = len(providers)
+        charts.show(None, SearchQuery(providers=("vast_ai",)))
+        await pilot.pause(market_charts.DEBOUNCE_SECONDS * 2)
+        await app.workers.wait_for_complete()
+        assert drawn == [] and len(providers) == calls
+        charts.display = True
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert charts.provider_series == {"vast_ai": 5}
+        assert charts.panes["history"].hint_text == NO_MODEL_HISTORY

@@ -210,7 +210,7 @@ def test_packaged_themes_come_from_the_installed_package_first(
     fake_pkg = tmp_path / "site" / "gpucm"
     (fake_pkg / "themes").mkdir(parents=True)
     (fake_pkg / "themes" / "only.toml").write_text('name = "only"\nprimary = "#abcdef"\n')
-    monkeypatch.setattr("importlib.resources.files", lambda package: fake_pkg)
+    monkeypatch.setattr("gpucm.tui.theme_files._INSTALLED_THEMES", fake_pkg / "themes")
     loaded, errors = load_themes(tmp_path / "absent")
     assert errors == []
     assert [t.name for t in loaded] == ["only"]
@@ -219,7 +219,7 @@ def test_packaged_themes_come_from_the_installed_package_first(
 def test_source_checkout_falls_back_to_top_level_themes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("importlib.resources.files", lambda package: tmp_path / "nothing")
+    monkeypatch.setattr("gpucm.tui.theme_files._INSTALLED_THEMES", tmp_path / "nothing")
     folder = packaged_themes_dir()
     assert folder is not None
     assert Path(str(folder)) == Path(__file__).resolve().parents[2] / "themes"

@@ -386,6 +386,8 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
             _say(f"watching {watch.name}: {watch.describe()}")
             return 0
         if action == "disarm":
+            if ns.owner is not None:
+                return await _disarm_owners(ns.name, ns.owner, services)
             _armable(ns.name)
             changed = await armings.disarm(ns.name)
             _say(f"{ns.name}: disarmed" if changed else f"{ns.name}: was not armed")
@@ -414,6 +416,30 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
             " --price-at-or-under 0.35"
         )
     return await _run_watches(ns, services)
+
+
+async def _disarm_owners(name: str, owner: str, services: Services) -> int:
+    """`gpucm watch disarm NAME --owner USER`: the arming in the store, whoever's it is
+    (their watch is in their filters.toml, not this user's)."""
+    from gpucm.engine.armings import describe, owner_of
+
+    armings = services.armings
+    owner = owner_of(owner.strip())  # bob@jumpbox-1, as listings show it, is bob
+    if not owner:
+        raise UsageError("--owner: name a user (the owner `gpucm watch list` shows)")
+    whose = f"{owner}'s watch {name}"
+    if await armings.disarm(name, owner=owner):
+        _say(f"{whose}: disarmed (by {armings.who})")
+        return 0
+    row = await armings.get(name, owner=owner)
+    if row is None:
+        alone = services.team is None and owner != armings.owner
+        raise UsageError(
+            f"{owner} has no armed watch named {name} in this store"
+            + (" (not a team's store: DATABASE_URL is not set)" if alone else "")
+        )
+    _say(f"{whose}: was not armed ({describe(row, row.owner)})")
+    return 0
 
 
 def _list_watches(ns: argparse.Namespace, book: PresetBook, rows: list[ArmedWatch], me: str) -> int:

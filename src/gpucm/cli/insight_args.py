@@ -135,6 +135,12 @@ def add_parsers(sub: argparse._SubParsersAction[Parser], common: Callable[..., N
     arm.add_argument("--yes", action="store_true", help="arm without asking")
     disarm = wsub.add_parser("disarm", help="disarm a watch's launch action")
     disarm.add_argument("name")
+    disarm.add_argument(
+        "--owner",
+        metavar="USER",
+        help="a team member's watch (their OS user): anyone may stop a snipe; "
+        "`gpucm watch list` then says who disarmed it",
+    )
     remove = wsub.add_parser("delete", help="delete a watch")
     remove.add_argument("name")
     reset = wsub.add_parser("reset", help="forget what watches have said, so they fire again")

@@ -52,6 +52,21 @@ def _one_line(prog: str, exc: BaseException) -> str:
     return text if text.startswith(prog) else f"{prog}: {text}"
 
 
+def _said(prog: str, exc: Exception) -> int | None:
+    """A failure the user can act on, said in one line: its exit status; None for a
+    bug, which the caller raises again."""
+    if isinstance(exc, UsageError):
+        print(_one_line(prog, exc), file=sys.stderr)
+        return 2
+    if isinstance(exc, ConfigError):
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    status = _failure_status(exc)
+    if status is not None:
+        print(f"{prog}: {exc}", file=sys.stderr)
+    return status
+
+
 def _failure_status(exc: Exception) -> int | None:
     """The exit status of a failure the user can act on, or None for a bug. The modules
     that define them are looked up, not imported: an error of a kind can only have
@@ -119,21 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         import asyncio
 
         return asyncio.run(_run(ns))
-    except UsageError as exc:
-        print(_one_line("gpucm", exc), file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"gpucm: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
     except Exception as exc:
-        status = _failure_status(exc)
+        status = _said("gpucm", exc)
         if status is None:
             raise
-        print(f"gpucm: {exc}", file=sys.stderr)
         return status
 
 
@@ -202,8 +210,6 @@ def _tui_parser() -> Parser:
 
 
 def tui_main(argv: list[str] | None = None) -> int:
-    from gpucm.store.db import StoreError
-
     try:
         ns = _tui_parser().parse_args(argv)
         if ns.serve:
@@ -254,17 +260,13 @@ def tui_main(argv: list[str] | None = None) -> int:
         if argv is None:  # gpucm-tui itself, not a caller in the same process
             leave(code)
         return code
-    except UsageError as exc:
-        print(_one_line("gpucm-tui", exc), file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"gpucm-tui: {exc}", file=sys.stderr)
-        return 2
-    except StoreError as exc:
-        print(f"gpucm-tui: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        status = _said("gpucm-tui", exc)
+        if status is None:
+            raise
+        return status
 
 
 def _reach_team_store(db: Location | None) -> None:

@@ -510,6 +510,10 @@ def _add_logging_to_tree(parser: argparse.ArgumentParser) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = sys.argv[1:] if argv is None else argv
+    if _first_word(args) == "--version":
+        # what the whole parser would print, without building it (~15 ms)
+        print(f"gpucm {__version__}")
+        sys.exit(0)
     command = named_command(args)
     if command is not None:
         try:
@@ -526,6 +530,12 @@ def named_command(args: Sequence[str]) -> str | None:
     """The command a command line names, if that is certain before parsing: its first
     word, after nothing but --debug and --log-file PATH. Anything else before it (-h,
     --version, an abbreviation) leaves it to the whole parser."""
+    word = _first_word(args)
+    return word if word in COMMAND_NAMES else None
+
+
+def _first_word(args: Sequence[str]) -> str | None:
+    """The first word after nothing but --debug and --log-file PATH."""
     words = iter(args)
     for word in words:
         if word == "--debug" or word.startswith("--log-file="):
@@ -533,7 +543,7 @@ def named_command(args: Sequence[str]) -> str | None:
         if word == "--log-file":
             next(words, None)
             continue
-        return word if word in COMMAND_NAMES else None
+        return word
     return None
 
 

@@ -80,6 +80,8 @@ def instance_host(instance: Machine, offer_id: str | None = None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class BadHost:
+    """A host in the memory of bad hosts: searches hide its offers until it expires."""
+
     host: str
     provider: str
     kind: HostKind

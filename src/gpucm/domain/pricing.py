@@ -26,6 +26,8 @@ DEFAULT_DISK_GB = 50.0
 
 @dataclass(frozen=True)
 class AllIn:
+    """What an offer costs per hour all in: compute plus its storage and egress."""
+
     per_hour: float
     compute_per_hour: float
     storage_per_hour: float

@@ -94,6 +94,8 @@ class FitError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ModelShape:
+    """The attention shape that sizes a model's KV cache."""
+
     layers: int
     hidden: int
     kv_heads: int
@@ -132,6 +134,8 @@ def kv_cache_bytes_per_token(shape: ModelShape, bytes_per_value: float = KV_BYTE
 
 @dataclass(frozen=True, slots=True)
 class Workload:
+    """A model to run: its size, precision, context and whether it trains."""
+
     params_b: float
     precision: Precision = "bf16"
     context: int = 0
@@ -149,6 +153,8 @@ class Workload:
 
 @dataclass(frozen=True, slots=True)
 class WorkloadNeed:
+    """The GPU memory (and compute) a workload needs, and why."""
+
     workload: Workload
     shape: ModelShape
     weights_gb: float

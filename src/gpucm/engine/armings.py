@@ -132,16 +132,18 @@ class Armings:
             only_if_newer=only_if_newer,
         )
 
-    async def disarm(self, name: str, *, reason: str = "manual") -> bool:
-        """Disarm this user's watch `name`; whether it was armed."""
-        return await self.table.disarm(self.owner, name, by=self.who, reason=reason)
+    async def disarm(self, name: str, *, reason: str = "manual", owner: str | None = None) -> bool:
+        """Disarm this user's watch `name`, or `owner`'s (a team member's runaway
+        snipe: anyone may stop it, and the row says who did); whether it was armed."""
+        whose = self.owner if owner is None else owner
+        return await self.table.disarm(whose, name, by=self.who, reason=reason)
 
     async def forget(self, name: str) -> bool:
         """This user's watch `name` is deleted: its arming goes too."""
         return await self.table.forget(self.owner, name)
 
-    async def get(self, name: str) -> ArmedWatch | None:
-        return await self.table.get(self.owner, name)
+    async def get(self, name: str, *, owner: str | None = None) -> ArmedWatch | None:
+        return await self.table.get(self.owner if owner is None else owner, name)
 
     async def all(self) -> list[ArmedWatch]:
         return await self.table.list()

@@ -50,8 +50,8 @@ class Tx(Protocol):
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
 
     def changed(self, topic: str, detail: str = "") -> None:
-        """Say what this transaction changes (offers, instances, launches), for other
-        processes sharing the store: PostgreSQL tells them once it commits."""
+        """Say what this transaction changes (offers, instances, launches, watches), for
+        other processes sharing the store: PostgreSQL tells them once it commits."""
         ...
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Dialect:
+    """What differs in the SQL the two backends speak (SQLite, PostgreSQL)."""
+
     name: str
 
     @property

@@ -18,6 +18,8 @@ HOURLY_RETENTION = timedelta(days=90)
 
 @dataclass(frozen=True)
 class SnapshotResult:
+    """What one provider's refresh changed in the store."""
+
     provider: str
     offers: int
     added: int
@@ -27,12 +29,16 @@ class SnapshotResult:
 
 @dataclass(frozen=True)
 class SearchPage:
+    """One page of a search, and how many offers match in all (-1: not counted)."""
+
     offers: list[Offer]
     total: int
 
 
 @dataclass(frozen=True)
 class ProviderPrices:
+    """One provider's offers of a GPU model, and their price range."""
+
     provider: str
     offers: int
     min_price: float

@@ -18,6 +18,8 @@ from gpucm.store.sql import (
 
 @dataclass(frozen=True)
 class Migration:
+    """One step of the schema: `sql` takes a database from version - 1 to `version`."""
+
     version: int
     description: str
     sql: str

@@ -39,6 +39,8 @@ _RANK_REGION, _RANK_CATEGORY, _RANK_MODEL, _RANK_MINIMUM, _RANK_AVAILABLE = rang
 
 @dataclass(frozen=True)
 class SqlFilter:
+    """A search's WHERE clause and the parameters it binds."""
+
     where: str
     params: tuple[Any, ...]
 

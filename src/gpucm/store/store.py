@@ -233,6 +233,12 @@ class Store:
     async def offer_counts(self) -> dict[str, tuple[int, int]]:
         return await self.offers.counts()
 
+    async def has_offers(self) -> bool:
+        """Whether any offer is stored: one row looked at, where `offer_counts` counts
+        them all (~30 ms at 100,000 offers, on every CLI command)."""
+        rows = await self.db.select("SELECT EXISTS (SELECT 1 FROM offers)")
+        return bool(rows[0][0])
+
     async def provider_models(self) -> dict[str, list[str]]:
         return await self.offers.provider_models()
 

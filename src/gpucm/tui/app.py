@@ -21,7 +21,6 @@ from textual.binding import Binding, BindingType
 from gpucm import paths
 from gpucm.domain.provider_names import display_name
 from gpucm.tui.boot import BootView
-from gpucm.tui.commands import GpucmCommands
 from gpucm.tui.heap import freeze_startup_heap
 from gpucm.tui.leave import leave as leave  # gpucm-tui's exit, for cli/main.py
 from gpucm.tui.messages import BootPainted, FirstPaint, RefreshLanded
@@ -39,12 +38,21 @@ if TYPE_CHECKING:
     from gpucm.presets import Watch
     from gpucm.services import Services
     from gpucm.store.results import TeamEvent
+    from gpucm.tui.commands import GpucmCommands
     from gpucm.tui.screens.main import MainScreen
     from gpucm.tui.watching import TuiWatches
 
 log = logging.getLogger(__name__)
 
 ServicesFactory = Callable[[], Awaitable["Services"]]
+
+
+def _gpucm_commands() -> type[GpucmCommands]:
+    """The palette's commands, loaded when the palette first opens (as Textual loads
+    its own): nothing of them is on the first screen."""
+    from gpucm.tui.commands import GpucmCommands
+
+    return GpucmCommands
 
 
 def _new_request_id() -> str:
@@ -56,7 +64,7 @@ def _new_request_id() -> str:
 class GpucmApp(App[None]):
     CSS_PATH = "gpucm.tcss"
     TITLE = "gpucm"
-    COMMANDS = App.COMMANDS | {GpucmCommands}
+    COMMANDS = App.COMMANDS | {_gpucm_commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
@@ -113,6 +121,32 @@ class GpucmApp(App[None]):
         self.request_ids: Callable[[], str] = _new_request_id
         # snapshot tests turn blinking off so a focused input looks the same every time
         self.cursor_blink = cursor_blink
+        if self._boot is not None:
+            self._start_in(self._requested_theme or self._boot.theme or "gpucm-dark")
+
+    def _start_in(self, name: str) -> None:
+        """Start in the theme `name`, read quickly (tui/theme_files.py), as Textual
+        starts in its default one: its colours are the stylesheet's variables before
+        any CSS is parsed. Setting `theme` on a running app would parse every
+        stylesheet again (twice over: Textual's re-parse drops its parse cache), ~9 ms
+        of the first paint. This is what that setting does, minus the re-parse, for an
+        app with nothing styled yet; the full start (`_start`) then picks the same name,
+        validated, and nothing changes."""
+        theme = quick_theme(name, paths.user_themes_dir())
+        if theme is None:
+            return  # the full start reports why, and picks another
+        self.register_theme(theme)
+        self.set_reactive(App.theme, theme.name)  # no watcher: nothing to refresh yet
+        self.update_classes(
+            {
+                f"-theme-{theme.name}": True,
+                "-dark-mode": theme.dark,
+                "-light-mode": not theme.dark,
+            },
+            update=False,
+        )
+        self._refresh_truecolor_filter(self.ansi_theme)  # ANSI colours for this theme
+        self.stylesheet.set_variables(self.get_css_variables())
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -130,11 +164,6 @@ class GpucmApp(App[None]):
         if self._boot is not None:
             from gpucm.tui.screens.boot import BootScreen
 
-            wanted = self._requested_theme or self._boot.theme or "gpucm-dark"
-            theme = quick_theme(wanted, paths.user_themes_dir())
-            if theme is not None:
-                self.register_theme(theme)
-                self.theme = theme.name
             self.push_screen(BootScreen(self._boot))
         else:
             await self._start()
@@ -170,7 +199,7 @@ class GpucmApp(App[None]):
         self._watches = TuiWatches(
             self, self.services.store, paths.presets_file(), self.services.armings
         )
-        self._watches.follow_armed()  # the status bar's armed count
+        await self._watches.follow_armed(self.services.team)  # the status bar's armed count
         themes, errors = load_themes(paths.user_themes_dir())
         register_themes(self, themes)
         requested = self._requested_theme or self.services.settings.theme

@@ -2,7 +2,8 @@
 
 The provider knows nothing about the app's widgets: it talks to the app through the
 small `CommandTarget` protocol below, which gpucm's App class implements. Add it to the
-app with ``COMMANDS = App.COMMANDS | {GpucmCommands}``. On an app that does not
+app with ``COMMANDS = App.COMMANDS | {GpucmCommands}`` (gpucm's app names a function
+that imports it, so it loads with the palette). On an app that does not
 implement the protocol the provider offers nothing.
 """
 

@@ -9,38 +9,40 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import fields
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Final
 
 from textual.theme import Theme
 
-_REPO_THEMES: Final = Path(__file__).resolve().parents[3] / "themes"
+_HERE: Final = Path(__file__).resolve()
+# a wheel puts the themes in the package (pyproject.toml); a source checkout has them
+# at its top. Plain paths, not importlib.resources: gpucm is never imported from a zip,
+# and the resources machinery (zipfile and all) costs ~2 ms of the first screen.
+_INSTALLED_THEMES: Final = _HERE.parents[1] / "themes"
+_REPO_THEMES: Final = _HERE.parents[3] / "themes"
 _THEME_FIELDS: Final = {f.name for f in fields(Theme)}
 
 
-def packaged_themes_dir() -> Traversable | None:
+def packaged_themes_dir() -> Path | None:
     """Installed wheel first (``gpucm/themes``), then the source checkout's top-level
     ``themes/``; None if neither exists."""
-    try:
-        installed = resources.files("gpucm") / "themes"
-        if installed.is_dir():
-            return installed
-    except (ModuleNotFoundError, OSError):
-        pass
-    return _REPO_THEMES if _REPO_THEMES.is_dir() else None
+    for folder in (_INSTALLED_THEMES, _REPO_THEMES):
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def quick_theme(name: str, user_dir: Path) -> Theme | None:
     """The theme called `name` from the user's or the packaged files, unvalidated;
     None if it cannot be read this way (the full loader will report why)."""
-    candidates: list[Traversable] = []
+    candidates: list[Path] = []
     if user_dir.is_dir():
         candidates.extend(sorted(user_dir.glob("*.toml")))
     packaged = packaged_themes_dir()
     if packaged is not None:
-        candidates.extend(e for e in packaged.iterdir() if e.name.endswith(".toml"))
+        # a packaged theme's file is named after it: read that one first, not all
+        files = sorted(packaged.glob("*.toml"), key=lambda e: e.name != f"{name}.toml")
+        candidates.extend(files)
     for entry in candidates:
         try:
             data = tomllib.loads(entry.read_text(encoding="utf-8"))

@@ -4,7 +4,15 @@ so a restart does not ring again for the same thing). Armed watches (snipes) are
 store's, every team member's (engine/armings.py): when this app fires them (alone, or
 as the team's refresher) each launches its best match through the one launch flow and
 says so in a notification that stays until dismissed; the instance manager shows the
-machine with the watch as its origin."""
+machine with the watch as its origin.
+
+The status bar's count of armed watches follows the store: in a team (PostgreSQL) every
+arming and disarming is announced on the `watches` topic as it commits, and each open
+TUI reads the armings again when it hears one, with no timer. SQLite has no channel
+between processes (its outbox, engine/events.py, is a queue of events sent out once,
+not a feed every process hears), so a one-user store is read again every
+ARMED_READ_SECONDS: one SELECT of a few rows, for `gpucm watch add --launch` in
+another shell."""
 
 from __future__ import annotations
 
@@ -17,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App
 
 from gpucm.engine.armings import Armings
+from gpucm.engine.ports import Team
 from gpucm.engine.watches import Alert, WatchChecker
 from gpucm.presets import BookFile, Watch
-from gpucm.store.results import ArmedWatch
+from gpucm.store.armed_watches import TOPIC as ARMINGS_TOPIC
+from gpucm.store.results import ArmedWatch, TeamEvent
 from gpucm.store.store import Store
 
 if TYPE_CHECKING:  # the launch path loads when an armed watch fires, not at start
@@ -28,7 +38,8 @@ if TYPE_CHECKING:  # the launch path loads when an armed watch fires, not at sta
 log = logging.getLogger(__name__)
 TUI_CHANNEL = "tui"
 NOTIFY_SECONDS = 15
-# how often the status bar's armed watches are read again from the store
+# how often a one-user (SQLite) store's armed watches are read again; a team's are
+# announced
 ARMED_READ_SECONDS = 5.0
 
 
@@ -43,6 +54,7 @@ class TuiWatches:
         self.sniped: list[SnipeResult] = []
         # one firing at a time: a round's four landings each ask
         self._firing = asyncio.Lock()
+        self._reload_asked = False  # an announcement's reload is on its way
 
     def _bad_file(self, message: str) -> None:
         self.app.notify(message, title="Watches", severity="warning", markup=False)
@@ -104,12 +116,27 @@ class TuiWatches:
     async def reload_armed(self) -> None:
         self.armed = await self.armings.armed()
 
-    def follow_armed(self) -> None:
-        """Read the armed watches now and every few seconds (other processes arm and
-        disarm: the team's members, `gpucm watch arm` in another terminal); the
-        app's timer stops with it."""
+    async def follow_armed(self, team: Team | None) -> None:
+        """Read the armed watches now, and again whenever they change in another
+        process (a team member, `gpucm watch arm` in another terminal): as a team's
+        `watches` announcement lands, or every few seconds on a one-user store. The
+        listening and the app's timer stop with the app."""
         self.app.call_later(self._reload_quietly)
-        self.app.set_interval(ARMED_READ_SECONDS, self._reload_quietly, name="armed-watches")
+        if team is not None:
+            await team.listen(self._heard)
+        else:
+            self.app.set_interval(ARMED_READ_SECONDS, self._reload_quietly, name="armed-watches")
+
+    def _heard(self, event: TeamEvent) -> None:
+        # this process's own armings are read again where it makes them (saved, fire)
+        if event.topic != ARMINGS_TOPIC or event.own or self._reload_asked:
+            return
+        self._reload_asked = True  # a burst of announcements makes one read
+        self.app.call_later(self._announced)
+
+    async def _announced(self) -> None:
+        self._reload_asked = False
+        await self._reload_quietly()
 
     def armed_owners(self) -> list[str]:
         """The status bar's armed watches: each one's owner, "" for this user's."""

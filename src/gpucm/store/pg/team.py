@@ -8,7 +8,7 @@
   (engine/team_refresh.py tries every few seconds). The refresher's name (OS user
   and host) is kept in `meta`, so every status bar can say who refreshes.
 - **Changes, as they commit.** Every write transaction says what it changed (offers,
-  health, instances, launches) and the store's database layer NOTIFYs it inside the
+  health, instances, launches, watches) and the store's database layer NOTIFYs it inside the
   transaction (store/pg/database.py), so the others hear it exactly when it commits;
   `listen` hands them to the front end. A refresh request (`r` in a TUI, `gpucm
   refresh`) is a notification the refresher acts on.

@@ -12,6 +12,11 @@ The charts are drawn by chart_draw (braille lines, block columns and bars).
 Charts are described by small immutable specs and drawn at render time for the plot's
 actual size, so bins, ticks, titles and the legend's headroom always fit the space they
 get; a spec equal to the one on screen is not redrawn.
+
+A chart out of sight (behind another tab, or the whole pane hidden) is neither read nor
+redrawn when the search changes: it is left stale and fetched when it comes into view.
+A hidden pane's new spec or hint would still make Textual lay the screen out again, on
+every keystroke of the filter.
 """
 
 from __future__ import annotations
@@ -385,6 +390,7 @@ class MarketCharts(Widget):
         self._query = SearchQuery()
         self._requested = _Requested()
         self._shown_once = False
+        self._in_view = False  # laid out on screen (Textual's Show and Hide say)
         self.panes: dict[ChartName, ChartPane] = {
             name: ChartPane(id=f"chart-{name}") for name in CHARTS
         }
@@ -405,7 +411,22 @@ class MarketCharts(Widget):
             self._fetch_changed(force=True)
 
     def on_resize(self, event: events.Resize) -> None:
+        was = self.narrow
         self.set_class(event.size.width < MIN_CHART_WIDTH * len(CHARTS), "-narrow")
+        if was and not self.narrow:  # the charts behind the tabs come into view
+            self._fetch_changed(force=False, delay=0.0)
+
+    def on_show(self, _event: events.Show) -> None:
+        self._in_view = True
+        self._fetch_changed(force=False, delay=0.0)
+
+    def on_hide(self, _event: events.Hide) -> None:
+        self._in_view = False
+
+    def in_view(self, name: ChartName) -> bool:
+        """Whether chart `name` is on screen: the pane is shown, and in the
+        one-at-a-time layout, it is the front tab."""
+        return self._in_view and (not self.narrow or name == self.active_chart)
 
     @property
     def narrow(self) -> bool:
@@ -423,6 +444,8 @@ class MarketCharts(Widget):
             tabs = self.query_one(Tabs)
             if tabs.active != name:
                 tabs.active = name
+            if self._shown_once:
+                self._fetch_changed(force=False, delay=0.0)  # if it is stale
 
     def next_chart(self) -> None:
         """Cycle to the next chart: for a key binding on the screen."""
@@ -448,16 +471,24 @@ class MarketCharts(Widget):
         if self._shown_once and self.is_mounted:
             self._fetch_changed(force=True)
 
-    def _fetch_changed(self, *, force: bool) -> None:
-        delay = 0.0 if force else DEBOUNCE_SECONDS
+    def _fetch_changed(self, *, force: bool, delay: float | None = None) -> None:
+        """Fetch each chart in view whose inputs changed (with `force`: every chart's
+        data is stale). A chart out of view keeps what it was last fetched for, and
+        is fetched when it comes into view."""
+        if not self._shown_once:
+            return
+        if force:
+            self._requested = _Requested()
+        if delay is None:
+            delay = 0.0 if force else DEBOUNCE_SECONDS
         prices_key = (self._model, self._query)
-        if force or self._requested.prices != prices_key:
+        if self._requested.prices != prices_key and self.in_view("prices"):
             self._requested.prices = prices_key
             self._load_prices(self._model, self._query, delay)
-        if force or self._requested.providers != self._query:
+        if self._requested.providers != self._query and self.in_view("providers"):
             self._requested.providers = self._query
             self._load_providers(self._query, delay)
-        if force or self._requested.history != (self._model,):
+        if self._requested.history != (self._model,) and self.in_view("history"):
             self._requested.history = (self._model,)
             self._load_history(self._model, delay)
 
