@@ -211,14 +211,20 @@ def _as_stored(path: Path, rows: list[tuple[object, ...]]) -> list[tuple[object,
         memory.close()
 
 
+async def _traced(store: Store) -> list[str]:
+    """Every statement the store's writer runs from now on."""
+    statements: list[str] = []
+    await run_on_connection(store.db.writer, lambda raw: raw.set_trace_callback(statements.append))
+    return statements
+
+
 @pytest.mark.sqlite_only
 async def test_a_write_of_most_of_the_table_rebuilds_its_indexes_after(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(offers_module, "BULK_WRITE_ROWS", 5)
     store = await Store.open(db_path)
-    statements: list[str] = []
-    await run_on_connection(store.db.writer, lambda raw: raw.set_trace_callback(statements.append))
+    statements = await _traced(store)
     try:
         prices = [3.0, 1.0, 2.5, 0.5, 4.0, 1.5, 2.0, 3.5]
         vast = [make_offer(provider_id=str(i), price_per_hour=p) for i, p in enumerate(prices)]
@@ -285,10 +291,7 @@ async def test_a_bulk_write_makes_the_same_history_while_its_index_builds(
     for name, bulk_rows in (("kept", 10_000), ("rebuilt", 5)):
         monkeypatch.setattr(offers_module, "BULK_WRITE_ROWS", bulk_rows)
         store = await Store.open(tmp_path / f"{name}.db")
-        statements: list[str] = []
-        await run_on_connection(
-            store.db.writer, lambda raw, s=statements: raw.set_trace_callback(s.append)
-        )
+        statements = await _traced(store)
         try:
             await store.replace_offers("vast_ai", offers)
         finally:
