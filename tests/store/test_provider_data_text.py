@@ -63,13 +63,14 @@ def test_a_batch_is_encoded_as_each_alone() -> None:
     plain = [CASES["plain"], CASES["non_ascii"], CASES["nested"], CASES["empty"]]
     for extra in ([], [CASES["nan"]], [CASES["none_value"]], [CASES["int_keys"]]):
         batch = [*plain, *extra, *plain]
-        assert encode_each_provider_data(batch) == [encode_provider_data(d) for d in batch]
+        offers = [{"provider_data": data} for data in batch]  # as an Offer's __dict__
+        assert encode_each_provider_data(offers) == [encode_provider_data(d) for d in batch]
 
 
 def test_plain_data_is_not_escaped() -> None:
     """The fast encoder writes plain data itself (the json module would escape é)."""
     assert encode_provider_data({"r": "é"}) == '{"r":"é"}'
-    assert encode_each_provider_data([{"r": "é"}]) == ['{"r":"é"}']
+    assert encode_each_provider_data([{"provider_data": {"r": "é"}}]) == ['{"r":"é"}']
 
 
 async def test_provider_data_reads_back_through_the_store(db_path: Path | str) -> None:

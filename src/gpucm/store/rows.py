@@ -35,6 +35,7 @@ _ORJSON_STRICT = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
+_provider_data_of = itemgetter("provider_data")
 _PRICE = DIRECT_COLUMNS.index("price_per_hour")
 _COUNT = DIRECT_COLUMNS.index("gpu_count")
 _PERF = DIRECT_COLUMNS.index("performance")
@@ -91,22 +92,24 @@ def encode_provider_data(data: dict[str, Any]) -> str:
     return _ENCODER.encode(data) if "null" in text else text
 
 
-def encode_each_provider_data(datas: Sequence[dict[str, Any]]) -> list[str]:
-    """`encode_provider_data` of each: orjson over all of them without a Python call per
-    dict, then `encode_provider_data` only where that is not the text it would give."""
+def encode_each_provider_data(offers: Sequence[dict[str, Any]]) -> list[str]:
+    """`encode_provider_data` of the provider data of each offer (an Offer's __dict__):
+    orjson over all of them without a Python call per offer, then the json module only
+    where orjson's text is not the one `encode_provider_data` would give."""
+    datas = map(_provider_data_of, offers)
     try:
         texts = list(
             map(bytes.decode, map(orjson.dumps, datas, repeat(None), repeat(_ORJSON_STRICT)))
         )
     except orjson.JSONEncodeError:
-        return list(map(encode_provider_data, datas))
+        return list(map(encode_provider_data, map(_provider_data_of, offers)))
     # one scan of all the text, not one per dict; a dict's text starts with { and ends
     # with }, so no "null" is made where two meet
     if "null" not in "".join(texts):
         return texts
     return [
         _ENCODER.encode(data) if "null" in text else text
-        for text, data in zip(texts, datas, strict=True)
+        for text, data in zip(texts, map(_provider_data_of, offers), strict=True)
     ]
 
 

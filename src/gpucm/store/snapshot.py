@@ -46,7 +46,6 @@ _model_of = itemgetter("gpu_model")
 _available_of = itemgetter("available")
 _verified_of = itemgetter("verified")
 _network_of = itemgetter("network_info")
-_data_of = itemgetter("provider_data")
 _price_of = itemgetter("price_per_hour")
 _count_of = itemgetter("gpu_count")
 _download_of = attrgetter("download_mbps")
@@ -139,7 +138,7 @@ class SnapshotBuilder:
             map(_upload_of, map(_network_of, dicts)),
             map(index, map(_available_of, dicts)),  # the bool as an int
             map(_verified_bound, map(_verified_of, dicts)),
-            encode_each_provider_data(list(map(_data_of, dicts))),
+            encode_each_provider_data(dicts),
             prices,
             firsts,
             *([repeat(self._when, n)] if bind_when else []),
@@ -155,14 +154,13 @@ class SnapshotBuilder:
         if set(map(_provider_of, dicts)) - {self._provider} or not all(map(_model_of, dicts)):
             for offer in self._offers:
                 self._check(offer)
-        ids = list(map(_id_of, dicts))
-        self._seen = seen = set(ids)
-        if len(seen) == len(ids):
+        self._seen = seen = set(map(_id_of, dicts))
+        if len(seen) == len(dicts):
             return dicts
         # a provider listing one offer twice: keep the first
         firsts: dict[str, dict[str, Any]] = {}
-        for oid, d in zip(ids, dicts, strict=True):
-            firsts.setdefault(oid, d)
+        for d in dicts:
+            firsts.setdefault(d["id"], d)
         return list(firsts.values())
 
     def _check(self, offer: Offer) -> str:
