@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 
 CatalogGetter = Callable[[], Catalog]
 T = TypeVar("T")
-# the longest a refresh waits for its connection's thread to take up a statement
-_HAND_OVER_S = 0.5
+# the longest a refresh waits for its connection's thread to take up a statement: the
+# wait only makes the hand-over sooner (~0.1 ms when the thread is idle), so the event
+# loop is never held longer than this should the thread be busy with something else
+_HAND_OVER_S = 0.05
 
 _SELECT_OFFER = ", ".join(OFFER_COLUMNS)
 # a refresh writing at least this many offers, and more than the other providers hold,
