@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 from textual.app import App
 from textual.css.stylesheet import Stylesheet
 from textual.filter import ANSIToTruecolor
+from textual.widget import Widget
+from textual.widgets._select import SelectCurrent
 
 from gpucm import paths
 from gpucm.domain.catalog import Catalog
@@ -101,6 +104,36 @@ async def test_the_first_screen_shows_rows_then_the_main_screen_takes_over(
         assert main_rows[0].id == expected[0][0]
     if seen_boot_rows:
         assert seen_boot_rows[0] == expected[0][0]
+
+
+async def test_quitting_while_the_filter_pane_mounts_leaves_cleanly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ctrl+q (a priority key, so the busy main screen does not hold it back) lands
+    while the filter pane's selects are mounting their parts, as on a loaded machine:
+    here those parts mount only once the quit has taken the screen out of the app, which
+    refuses them. A select then mounts without its parts; it must not look for
+    them (Textual's own Select did: NoMatches '#label', a traceback and exit code 1)."""
+    parts_waiting = asyncio.Event()
+    mount_parts = SelectCurrent.mount_composed_widgets
+
+    async def after_the_quit(self: SelectCurrent, widgets: list[Widget]) -> None:
+        parts_waiting.set()
+        async with asyncio.timeout(10):
+            while self.is_attached:  # noqa: ASYNC110 (Textual's state: no event to await)
+                await asyncio.sleep(0)
+        await mount_parts(self, widgets)
+
+    monkeypatch.setattr(SelectCurrent, "mount_composed_widgets", after_the_quit)
+    view = boot_view(db=None, demo=True, env={})
+    assert view is not None
+    app = GpucmApp(demo_services_no_refresh, boot=view, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        async with asyncio.timeout(20):
+            await parts_waiting.wait()  # the filter pane is mounting behind the table
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0
 
 
 async def demo_services_no_refresh() -> Services:

@@ -40,6 +40,7 @@ from gpucm.engine.launch_options import LaunchOptions, new_request_id
 from gpucm.engine.launcher import Preflight
 from gpucm.tui.numbers import NumberError, parse_number
 from gpucm.tui.text import clean, one_line
+from gpucm.tui.widgets.choice import Choice
 from gpucm.tui.widgets.dialog_footer import DialogFooter, keep_focus_in_view
 
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ class LaunchScreen(ModalScreen[None]):
             )
             yield from self._row(
                 "Image",
-                Select[str](
+                Choice(
                     [(Text(image), image) for image in IMAGE_PRESETS],
                     prompt="pick a preset image…",
                     id="lf-image-preset",
@@ -313,7 +314,7 @@ class LaunchScreen(ModalScreen[None]):
             choices.append((Text(f"interruptible (spot), from {fmt.price(spot)}/h"), INTERRUPTIBLE))
         yield from self._row(
             "Rental",
-            Select[str](
+            Choice(
                 choices,
                 value=ON_DEMAND,
                 allow_blank=False,

@@ -50,6 +50,7 @@ from gpucm.domain.provider_names import canonical_provider
 from gpucm.domain.regions import expand_region_terms
 from gpucm.domain.workload_fit import FitError, parse_workload
 from gpucm.tui.numbers import NumberError, number_text, parse_number, parse_share
+from gpucm.tui.widgets.choice import Choice
 
 __all__ = ["FilterPane"]
 
@@ -465,7 +466,7 @@ class FilterPane(VerticalScroll, can_focus=False):
         yield self._models
         with Horizontal(classes="fp-row"):
             yield self._label("category")
-            yield Select[str](
+            yield Choice(
                 [("any", _ANY), *((c, c) for c in CATEGORIES)],
                 value=self._category or _ANY,
                 allow_blank=False,
@@ -474,7 +475,7 @@ class FilterPane(VerticalScroll, can_focus=False):
             )
         with Horizontal(classes="fp-row"):
             yield self._label("GPUs ≥")
-            yield Select[str](
+            yield Choice(
                 self._count_options(self._count),
                 value=str(self._count) if self._count else _ANY,
                 allow_blank=False,
@@ -509,7 +510,7 @@ class FilterPane(VerticalScroll, can_focus=False):
         with Horizontal(classes="fp-row"):
             # the state in words: a switch drawn one line high showed neither on nor off
             yield self._label("offers")
-            yield Select[str](
+            yield Choice(
                 [("available now", "yes"), ("all, also unavailable", "no")],
                 value="yes" if self._available else "no",
                 allow_blank=False,
@@ -518,7 +519,7 @@ class FilterPane(VerticalScroll, can_focus=False):
             )
         with Horizontal(classes="fp-row"):
             yield self._label("sort")
-            yield Select[str](
+            yield Choice(
                 [(key, key) for key in SORT_KEYS],
                 value=self._sort_by,
                 allow_blank=False,
@@ -527,7 +528,7 @@ class FilterPane(VerticalScroll, can_focus=False):
             )
         with Horizontal(classes="fp-row"):
             yield self._label("order")
-            yield Select[str](
+            yield Choice(
                 [("ascending", "asc"), ("descending", "desc")],
                 value=self._order,
                 allow_blank=False,
