@@ -220,8 +220,10 @@ async def test_a_key_mapped_onto_another_action_of_the_screen_says_which_lost_it
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = GpucmApp(services, refresh=False, keymap=check_keymap({"table.refresh": "s"}))
+    # recorded from the start: the clash is said as the main screen shows, which may be
+    # before run_test hands over
+    notes = record_notes(app, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
-        notes = record_notes(app, monkeypatch)
         await settle(pilot)
         main = app.screen
         assert isinstance(main, MainScreen)
