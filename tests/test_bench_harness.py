@@ -3,7 +3,8 @@
 `make bench` is not part of `make test`, so a schema change could break a group's
 baseline unseen: the PostgreSQL ingest baseline copied the first migration's DDL and
 failed for every run after a later migration added a column. These run each ingest
-pair (baseline and gpucm) on a few hundred offers: no timing is asserted."""
+pair (baseline and gpucm) on a few hundred offers, and the refresh rounds with no
+latency: no timing is asserted."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
+import pytest
+from bench import bench_refresh
 from bench.bench_postgres import _bare_copy, _gpucm_ingest
 from bench.bench_store import bare_ingest_seconds, gpucm_ingest_seconds
 from bench.common import NOW, synthetic_offers
@@ -43,3 +46,15 @@ async def test_the_postgres_ingest_pair_runs_on_the_current_schema() -> None:
     finally:
         await conn.close()
     assert left == 0
+
+
+async def test_the_refresh_rounds_run_against_the_adapters_of_today(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # its mock once answered RunPod on GraphQL only, after the adapter moved to REST v2
+    monkeypatch.setattr(bench_refresh, "LATENCY", dict.fromkeys(bench_refresh.LATENCY, 0.0))
+    monkeypatch.setattr(bench_refresh, "PAUSE_S", 0.0)
+    four, alone = await bench_refresh.rounds(1)
+    assert len(four) == 1
+    assert sorted(alone) == sorted(bench_refresh.LATENCY)
+    assert all(len(samples) == 1 for samples in alone.values())
