@@ -122,9 +122,12 @@ async def _answers(store: Store, q: SearchQuery) -> tuple[Any, ...]:
     # and puts a sparse filter's matches in order by rank: every filter sparse (1),
     # as at 1M offers (16), or none (a billion)
     sparse=st.sampled_from([1, 16, 10**9]),
+    # text columns with their distinct values packed (as the host key's are at 100k
+    # offers) whenever they have no NULL, or never
+    pack=st.sampled_from([0, 10**9]),
 )
 def test_index_answers_as_sql_does(
-    specs: list[dict[str, Any]], queries: list[SearchQuery], stretch: int, sparse: int
+    specs: list[dict[str, Any]], queries: list[SearchQuery], stretch: int, sparse: int, pack: int
 ) -> None:
     offers = _offers(specs)
 
@@ -146,6 +149,7 @@ def test_index_answers_as_sql_does(
     with (
         patch.object(offer_index, "_FIRST_STRETCH", stretch),
         patch.object(offer_index, "_SPARSE", sparse),
+        patch.object(offer_index, "_PACK_OVER", pack),
     ):
         asyncio.run(check())
 

@@ -8,7 +8,10 @@ order is a walk of a permutation computed once per refresh: 1.5-3.5 ms with the 
 rows, which the store reads from SQLite by rowid.
 
 Every column is held as small integer codes into its distinct values (numbers in
-ascending order, so codes compare and tie as the values do): ~40 bytes an offer.
+ascending order, so codes compare and tie as the values do): ~40 bytes an offer. A text
+column of many distinct values (the host key: one per offer where the provider names
+no machine) keeps them packed in one buffer, ~20 bytes an offer, where a list of str
+objects took ~75.
 
 The index answers exactly what `search_sql` answers, NULLs, collations and tie order
 included (tests/store/test_offer_index.py compares the two over generated stores and
@@ -18,10 +21,11 @@ that generation is current, and reads with SQL otherwise.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -77,6 +81,8 @@ _SPARSE = 4
 # the rows an index is built from
 COLUMNS_SQL = f"SELECT rowid, available = 1, {', '.join((*_NUMBERS, *_TEXTS))} FROM offers"
 
+# a text column with more distinct values than this (and no NULL) keeps them packed
+_PACK_OVER = 1024
 # SQLite's NOCASE folds ASCII letters only
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -97,12 +103,52 @@ def _narrow(codes: npt.NDArray[np.int32], distinct: int) -> Codes:
     return codes.astype(np.int16) if distinct < 2**15 else codes
 
 
+class _Packed(Sequence[str]):
+    """Distinct texts in ascending order, in one UTF-8 buffer with their end offsets:
+    a term finds its code by binary search instead of a pass over every value."""
+
+    def __init__(self, ascending: Sequence[str]) -> None:
+        encoded = [text.encode("utf-8", "surrogatepass") for text in ascending]
+        ends = np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)))
+        self._ends = ends.astype(np.int32) if len(ends) and ends[-1] < 2**31 else ends
+        self._buffer = b"".join(encoded)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        start = int(self._ends[i - 1]) if i else 0
+        return self._buffer[start : int(self._ends[i])].decode("utf-8", "surrogatepass")
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[i] for i in range(len(self)))
+
+    def find(self, text: str) -> int | None:
+        at = bisect.bisect_left(self, text)
+        return at if at < len(self) and self[at] == text else None
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._buffer) + self._ends.nbytes
+
+
 @dataclass
 class _Texts:
-    """A text column as codes into its distinct values (NULL among them)."""
+    """A text column as codes into its distinct values (NULL among them), which are
+    a list or, when many, packed (then with no NULL)."""
 
-    values: list[str | None]
+    values: list[str | None] | _Packed
     codes: Codes
+
+    @classmethod
+    def of(cls, values: list[str | None], codes: npt.NDArray[np.int32]) -> _Texts:
+        if len(values) <= _PACK_OVER or None in values:
+            return cls(values, _narrow(codes, len(values)))
+        texts = cast(list[str], values)
+        ascending = sorted(range(len(texts)), key=texts.__getitem__)
+        place = np.empty(len(texts), dtype=np.int32)
+        place[ascending] = np.arange(len(texts), dtype=np.int32)
+        return cls(_Packed([texts[i] for i in ascending]), _narrow(place[codes], len(texts)))
 
     def where(self, wanted: Iterable[int]) -> Mask:
         codes = list(wanted)
@@ -118,7 +164,11 @@ class _Texts:
 
     def equal(self, terms: Iterable[str]) -> Mask:
         wanted = set(terms)
-        return self.where(i for i, v in enumerate(self.values) if v in wanted)
+        values = self.values
+        if isinstance(values, _Packed):
+            found = (values.find(t) for t in wanted)
+            return self.where(sorted(code for code in found if code is not None))
+        return self.where(i for i, v in enumerate(values) if v in wanted)
 
     def equal_nocase(self, terms: Iterable[str]) -> Mask:
         wanted = {_nocase(t) for t in terms}
@@ -231,9 +281,7 @@ class OfferIndex:
         numbers = {name: _Numbers.of(list(seen[name]), codes[name]) for name in _NUMBERS}
         texts = {
             # TEXT affinity: SQLite hands these back as str or None
-            name: _Texts(
-                cast(list[str | None], list(seen[name])), _narrow(codes[name], len(seen[name]))
-            )
+            name: _Texts.of(cast(list[str | None], list(seen[name])), codes[name])
             for name in _TEXTS
         }
         if n and rowid.max() < 2**31:
