@@ -182,6 +182,13 @@ class LiveIndex:
                 return
             if index is not None:
                 self._index = index
+                if self._db is not None and not self._closing.is_set():
+                    # searches now read the offers by rowid: the pages that SQL
+                    # searches and the refresh before it scanned need not stay mapped
+                    try:
+                        await self._db.unmap()
+                    except (sqlite3.Error, ValueError) as exc:  # closed meanwhile: harmless
+                        log.debug("memory map kept: %s", exc)
             if self._closing.is_set() or self._target <= generation:
                 return
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import math
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,6 +45,9 @@ Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64] | npt.NDArray[np.int32]
 Positions = npt.NDArray[np.int32]
+# a provider's offers of a GPU model: provider, count, min and max $/h, min, mean and
+# max $/GPU-h (results.ProviderPrices' fields)
+ModelPrices = tuple[str, int, float, float, float, float, float]
 
 _NUMBERS = (
     "gpu_count",
@@ -426,6 +430,54 @@ class OfferIndex:
 
     def _rowids(self, positions: Positions) -> list[int]:
         return [int(r) for r in self.rowid[positions]]
+
+    # -- what the charts and the model detail read ------------------------------------
+    # (answered here so the reads of a running front end never scan the offers table:
+    # each scan also kept every page of it mapped, ~25 MB at 100,000 offers)
+
+    def gpu_prices(self, query: SearchQuery, catalog: Catalog, limit: int) -> list[float]:
+        """`OfferReads.gpu_prices`: the matches' prices per GPU-hour, cheapest first."""
+        column = self.numbers["price_per_gpu_hour"]
+        codes = np.sort(column.codes[self.matching(query, catalog)])[:limit]
+        # the column is NOT NULL: no code is -1
+        return cast(list[float], column.ascending[codes].tolist())
+
+    def provider_counts(self, query: SearchQuery, catalog: Catalog) -> dict[str, int]:
+        """`OfferReads.provider_counts`: the matches per provider, by provider."""
+        column = self.texts["provider"]
+        counts = np.bincount(column.codes[self.matching(query, catalog)], minlength=1)
+        found = {cast(str, column.values[c]): int(n) for c, n in enumerate(counts.tolist()) if n}
+        return dict(sorted(found.items()))
+
+    def model_prices(
+        self, gpu_model: str
+    ) -> list[tuple[str, int, float, float, float, float, float]]:
+        """`OfferReads.model_offers`' rows: per provider over the model's available
+        offers, (provider, count, min and max $/h, min, mean and max $/GPU-h), by the
+        cheapest $/GPU-h and then provider. The mean is correctly rounded (math.fsum):
+        SQL's avg adds in its own order, so the two may differ in the last bit."""
+        at = np.flatnonzero(self.texts["gpu_model"].equal([gpu_model]) & self.available)
+        providers = self.texts["provider"]
+        hour = self.numbers["price_per_hour"]
+        gpu_hour = self.numbers["price_per_gpu_hour"]
+        rows = []
+        codes = providers.codes[at]
+        for code in np.unique(codes).tolist():
+            mine = at[codes == code]
+            price = hour.ascending[hour.codes[mine]]
+            gpu_price = gpu_hour.ascending[gpu_hour.codes[mine]].tolist()
+            rows.append(
+                (
+                    cast(str, providers.values[code]),
+                    len(mine),
+                    float(price.min()),
+                    float(price.max()),
+                    min(gpu_price),
+                    math.fsum(gpu_price) / len(gpu_price),
+                    max(gpu_price),
+                )
+            )
+        return sorted(rows, key=lambda r: (r[4], r[0]))
 
     def count(self, query: SearchQuery, catalog: Catalog) -> int:
         at, mask = self._filter(query, catalog)
