@@ -371,3 +371,39 @@ async def test_pages_scanned_before_the_index_do_not_stay_mapped(tmp_path: Path)
         assert _mapped_kib(path) < scanned / 8
     finally:
         await store.close()
+
+
+async def test_the_host_keys_are_held_packed_not_as_objects(pair: Any) -> None:
+    sql, indexed = pair
+    offers = _market([1.0 + i / 100 for i in range(3000)])  # each its own host
+    await _fill(sql, offers)
+    assert await indexed.wait_for_index()
+    index = indexed.index.current(indexed.index_generation)
+    hosts = index.texts["host_id"]
+    assert isinstance(hosts.values, offer_index._Packed)
+    # the keys' UTF-8 and an offset each (a list of str objects was ~75 bytes a key)
+    assert hosts.values.nbytes <= sum(len(o.host_id) + 4 for o in offers)
+    assert list(hosts.values) == sorted(o.host_id for o in offers)
+    assert [hosts.values.find(o.host_id) for o in offers[:3]] == [
+        sorted(o.host_id for o in offers).index(o.host_id) for o in offers[:3]
+    ]
+    assert hosts.values.find("vast_ai:nowhere") is None
+    bad = SearchQuery(bad_hosts=(offers[0].host_id, offers[5].host_id, "x"), limit=4)
+    assert await _answers(indexed, bad) == await _answers(sql, bad)
+    assert offers[0].id not in (await _answers(indexed, bad))[0]
+
+
+def test_rows_out_of_the_order_they_are_said_to_come_in_are_refused() -> None:
+    def row(rowid: int, host: str) -> tuple[object, ...]:
+        numbers = [1.0] * len(offer_index._NUMBERS)
+        texts = ["RTX 4090", "consumer", "vast_ai", "na", "Texas, US", "US", "high"]
+        return (rowid, 1, *numbers, *texts, host)
+
+    rows = [row(1, "vast_ai:b"), row(2, "vast_ai:a")]
+    with pytest.raises(ValueError, match="order"):
+        offer_index.OfferIndex.from_chunks(2, [rows], 1, ascending="host_id")
+    index = offer_index.OfferIndex.from_chunks(2, [rows[::-1]], 1, ascending="host_id")
+    assert list(index.texts["host_id"].values) == ["vast_ai:a", "vast_ai:b"]
+    # a source in no particular order (PostgreSQL's) is coded through a dict instead
+    index = offer_index.OfferIndex.from_chunks(2, [rows], 1)
+    assert sorted(index.texts["host_id"].values) == ["vast_ai:a", "vast_ai:b"]
