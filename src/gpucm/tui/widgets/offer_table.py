@@ -322,7 +322,9 @@ class OfferTable(ScrollView, can_focus=True):
         self._was_empty = True
         self._styles: dict[str, Style] = {}
         # drawn rows, so a scroll redraws from here: (id, marked, cursor, width); a row
-        # is redrawn when its data (the OfferRow object) changes
+        # is redrawn when its data (the OfferRow object) changes. Both are emptied
+        # together (_forget_strips): rows kept beside no strip made a walk down a
+        # large market hold every row it passed
         self._strips: dict[tuple[str, bool, object, int], Strip] = {}
         self._strip_rows: dict[str, OfferRow] = {}
         self._laid_out: tuple[int, str] = (-1, "")
@@ -518,7 +520,7 @@ class OfferTable(ScrollView, can_focus=True):
         # what the scrollbar's gutter leaves
         self._columns = layout_columns(width - self.scrollbar_gutter.width, sort_key)
         self._laid_out = (width, sort_key)
-        self._strips.clear()  # drawn for the old columns
+        self._forget_strips()  # drawn for the old columns
 
     def on_resize(self, event: events.Resize) -> None:
         self._lay_out()
@@ -624,7 +626,7 @@ class OfferTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
-        self._strips.clear()
+        self._forget_strips()
 
     def render_line(self, y: int) -> Strip:
         width = self._content_size().width
@@ -681,10 +683,14 @@ class OfferTable(ScrollView, can_focus=True):
         strip = self._strips.get(key)
         if strip is None or self._strip_rows.get(row.id) is not row:
             if len(self._strips) > 4 * self.page_size:
-                self._strips.clear()
+                self._forget_strips()
             strip = self._strips[key] = self._draw_row(row, marked, cursor, width)
             self._strip_rows[row.id] = row
         return strip
+
+    def _forget_strips(self) -> None:
+        self._strips.clear()
+        self._strip_rows.clear()
 
     def _draw_row(self, row: OfferRow, marked: bool, cursor: object, width: int) -> Strip:
         base = self._base()
