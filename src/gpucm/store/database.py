@@ -222,14 +222,15 @@ class Database:
         ~25 MB; a refresh reads its provider's rows) until unmapped. SQLite unmaps when
         the map's size changes and maps again at the next read, which then faults in
         the pages it touches (from the OS's cache: no disk read)."""
-        for size in (0, MMAP_SIZE):
-            await self.on_writer(f"PRAGMA mmap_size={size}")
 
         def unmap(raw: sqlite3.Connection) -> None:
             for size in (0, MMAP_SIZE):
                 raw.execute(f"PRAGMA mmap_size={size}")
 
         await self.read(unmap)
+        # between write transactions: after the refresh being written, if any
+        async with self._write_lock:
+            await run(self._writer, unmap)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn` with the reader's sqlite3 connection, on the reader's thread: one hop."""

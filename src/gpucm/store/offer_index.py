@@ -495,9 +495,7 @@ class OfferIndex:
         found = {cast(str, column.values[c]): int(n) for c, n in enumerate(counts.tolist()) if n}
         return dict(sorted(found.items()))
 
-    def model_prices(
-        self, gpu_model: str
-    ) -> list[tuple[str, int, float, float, float, float, float]]:
+    def model_prices(self, gpu_model: str) -> list[ModelPrices]:
         """`OfferReads.model_offers`' rows: per provider over the model's available
         offers, (provider, count, min and max $/h, min, mean and max $/GPU-h), by the
         cheapest $/GPU-h and then provider. The mean is correctly rounded (math.fsum):
@@ -506,7 +504,7 @@ class OfferIndex:
         providers = self.texts["provider"]
         hour = self.numbers["price_per_hour"]
         gpu_hour = self.numbers["price_per_gpu_hour"]
-        rows = []
+        rows: list[ModelPrices] = []
         codes = providers.codes[at]
         for code in np.unique(codes).tolist():
             mine = at[codes == code]
