@@ -34,6 +34,22 @@ _MEASURED_APP = textwrap.dedent("""
                     return int(line.split()[1])
         return 0
 
+    def detail():
+        # for the log only, read after the measurement: anonymous memory against file
+        # pages (shared libraries, the database read through SQLite's memory map)
+        with open("/proc/self/status") as status:
+            kib = {k: v.split()[:1] for k, _, v in (line.partition(":") for line in status)}
+        mapped, current = 0, ""
+        with open("/proc/self/smaps") as smaps:
+            for line in smaps:
+                fields = line.split()
+                if fields and "-" in fields[0] and not fields[0].endswith(":"):
+                    current = fields[-1] if len(fields) > 5 else ""
+                elif fields[:1] == ["Rss:"] and current == os.path.abspath(sys.argv[1]):
+                    mapped += int(fields[1])
+        anon, files = kib["RssAnon"][0], kib["RssFile"][0]
+        return f"anon {anon} KiB, file {files} KiB (the database mapped: {mapped} KiB)"
+
     def report(app, waited=0.0):
         # measured in the steady state: with the offer index built (it holds a copy of
         # the filter columns, so it grows with the market)
@@ -41,8 +57,11 @@ _MEASURED_APP = textwrap.dedent("""
         if (store is None or store.index_generation is None) and waited < 10:
             app.set_timer(0.25, lambda: report(app, waited + 0.25))
             return
+        rss = rss_kib()
+        with open(os.environ["RSS_DETAIL"], "w") as out:
+            out.write(detail())
         with open(os.environ["PAINTED_AT"], "w") as out:
-            out.write(str(rss_kib()))
+            out.write(str(rss))
         app.exit()
 
     def render_line(self, y):
@@ -58,7 +77,13 @@ _MEASURED_APP = textwrap.dedent("""
 
 
 def _rss_mib(db: Path) -> float:
-    _, text = run_in_pty(_MEASURED_APP, str(db))
+    with tempfile.NamedTemporaryFile("r", suffix=".detail") as detail:
+        os.environ["RSS_DETAIL"] = detail.name
+        try:
+            _, text = run_in_pty(_MEASURED_APP, str(db))
+        finally:
+            del os.environ["RSS_DETAIL"]
+        log(f"bench memory: {db.name} {int(text)} KiB: {detail.read().strip()}")
     return int(text) / 1024
 
 
