@@ -48,6 +48,10 @@ class OfferReader(Protocol):
     async def search(self, query: SearchQuery, *, with_total: bool = True) -> SearchPage: ...
 
 
+class OfferCounter(Protocol):
+    async def count(self, query: SearchQuery) -> int: ...
+
+
 class InstanceStore(Protocol):
     async def upsert(self, instance: Instance) -> None: ...
 
