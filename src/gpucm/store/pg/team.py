@@ -45,7 +45,7 @@ _REFRESHER_KEY = "refresher"
 # seconds between tries to listen again while the server is away: doubling from the
 # first to the last (each try itself gives up after the database's connect timeout)
 RECONNECT_FIRST = 0.25
-RECONNECT_MAX = 10.0
+RECONNECT_MAX = 5.0
 
 
 def whoami() -> str:
