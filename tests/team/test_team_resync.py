@@ -247,3 +247,39 @@ async def test_the_refresher_losing_its_session_leads_again_on_one_new_session(
     ]
     assert len(gate.tries) == 1  # one new session, for both
     assert listening_pid(a) is not None
+
+
+async def test_the_refresh_workers_say_an_away_server_once(
+    pg_url: str,
+    two_stores: tuple[Store, Store],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A follower tries for the refresher's lock every few seconds: while the server
+    is away each try fails, and the log says so once, not at every try."""
+    monkeypatch.setattr(pg_team, "RECONNECT_FIRST", 0.05)
+    monkeypatch.setattr(pg_team, "RECONNECT_MAX", 0.1)
+    a, b = two_stores
+    assert a.team is not None and b.team is not None
+    assert await a.team.try_lead()
+    landed: list[RefreshOutcome] = []
+
+    def no_scheduler() -> RefreshScheduler:
+        raise AssertionError("b must not refresh")
+
+    follower = TeamRefresh(b.team, b, no_scheduler, on_outcome=landed.append, try_every=0.05)
+    task = asyncio.create_task(follower.run())
+    try:
+        await until(lambda: listening_pid(b), "listening")
+        gate = Gate(b, monkeypatch)
+        gate.refuse = 8
+        caplog.set_level(logging.INFO, logger="gpucm.engine.team_refresh")
+        await end_listening_session(pg_url, b)
+        await until(lambda: len(gate.tries) > 8 and listening_pid(b), "listening again")
+        await asyncio.sleep(0.3)  # more tries, with the server back
+        records = [r for r in caplog.records if r.name == "gpucm.engine.team_refresh"]
+        assert [r.levelno for r in records] == [logging.WARNING], [r.getMessage() for r in records]
+        assert "connection refused" in records[0].getMessage()
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
