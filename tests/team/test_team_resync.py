@@ -209,7 +209,9 @@ async def test_a_follower_hands_on_every_provider_after_a_resync(
         assert landed == []
         gate.open.set()
         await until(lambda: landed, "the resync's outcomes")
-        assert [(o.provider, o.ok, o.offers) for o in landed] == [("runpod", True, 1)]
+        assert [(o.provider, o.ok, o.offers, o.by) for o in landed] == [
+            ("runpod", True, 1, a.team.who)
+        ]
     finally:
         task.cancel()
         await asyncio.wait([task])

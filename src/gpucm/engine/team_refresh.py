@@ -128,7 +128,16 @@ class TeamRefresh:
         elif event.topic == "health" and not event.own and not self.leading:
             self._spawn(self._landed_elsewhere(event.details, event.by))
         elif event.topic == RESYNC:
-            self._spawn(self._landed_elsewhere(None, None))
+            self._spawn(self._resynced())
+
+    async def _resynced(self) -> None:
+        # what landed in the gap was announced to no one: every provider's last landing,
+        # as the refresher's (the health rows do not say who wrote them)
+        try:
+            info = await self._team.refresher()
+        except Exception:  # the outcomes matter more than the name on them
+            info = None
+        await self._landed_elsewhere(None, info.who if info is not None else None)
 
     async def _landed_elsewhere(self, providers: Sequence[str] | None, by: str | None) -> None:
         """Hand on what landed for `providers` (None: every provider) as outcomes."""
