@@ -9,6 +9,7 @@ committed, so the gap is certain rather than a race of a few milliseconds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -179,6 +180,27 @@ async def test_closing_during_the_pause_leaves_nothing_running(
     assert heard == [] and len(gate.tries) == 1
 
 
+@contextlib.asynccontextmanager
+async def following(a: Store, b: Store, *, try_every: float) -> AsyncIterator[list[RefreshOutcome]]:
+    """`b`'s refresh workers running while `a` is the team's refresher: what they
+    hand on, once `b` listens."""
+    assert a.team is not None and b.team is not None
+    assert await a.team.try_lead()
+    landed: list[RefreshOutcome] = []
+
+    def no_scheduler() -> RefreshScheduler:
+        raise AssertionError("b must not refresh")
+
+    follower = TeamRefresh(b.team, b, no_scheduler, on_outcome=landed.append, try_every=try_every)
+    task = asyncio.create_task(follower.run())
+    try:
+        await until(lambda: listening_pid(b), "listening")
+        yield landed
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+
+
 async def test_a_follower_hands_on_every_provider_after_a_resync(
     pg_url: str, two_stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,17 +208,8 @@ async def test_a_follower_hands_on_every_provider_after_a_resync(
     another): a refresh that landed in the gap is handed on, as if heard, so a TUI
     repaints its offers."""
     a, b = two_stores
-    assert a.team is not None and b.team is not None
-    assert await a.team.try_lead()  # the refresher is `a`: `b` only follows
-    landed: list[RefreshOutcome] = []
-
-    def no_scheduler() -> RefreshScheduler:
-        raise AssertionError("b must not refresh")
-
-    follower = TeamRefresh(b.team, b, no_scheduler, on_outcome=landed.append, try_every=30)
-    task = asyncio.create_task(follower.run())
-    try:
-        await until(lambda: listening_pid(b), "listening")
+    assert a.team is not None
+    async with following(a, b, try_every=30) as landed:  # `a` refreshes, `b` follows
         gate = Gate(b, monkeypatch)
         gate.open.clear()
         await end_listening_session(pg_url, b)
@@ -212,9 +225,6 @@ async def test_a_follower_hands_on_every_provider_after_a_resync(
         assert [(o.provider, o.ok, o.offers, o.by) for o in landed] == [
             ("runpod", True, 1, a.team.who)
         ]
-    finally:
-        task.cancel()
-        await asyncio.wait([task])
 
 
 async def test_the_refresher_losing_its_session_leads_again_on_one_new_session(
@@ -262,17 +272,7 @@ async def test_the_refresh_workers_say_an_away_server_once(
     monkeypatch.setattr(pg_team, "RECONNECT_FIRST", 0.05)
     monkeypatch.setattr(pg_team, "RECONNECT_MAX", 0.1)
     a, b = two_stores
-    assert a.team is not None and b.team is not None
-    assert await a.team.try_lead()
-    landed: list[RefreshOutcome] = []
-
-    def no_scheduler() -> RefreshScheduler:
-        raise AssertionError("b must not refresh")
-
-    follower = TeamRefresh(b.team, b, no_scheduler, on_outcome=landed.append, try_every=0.05)
-    task = asyncio.create_task(follower.run())
-    try:
-        await until(lambda: listening_pid(b), "listening")
+    async with following(a, b, try_every=0.05):
         gate = Gate(b, monkeypatch)
         gate.refuse = 8
         caplog.set_level(logging.INFO, logger="gpucm.engine.team_refresh")
@@ -282,6 +282,3 @@ async def test_the_refresh_workers_say_an_away_server_once(
         records = [r for r in caplog.records if r.name == "gpucm.engine.team_refresh"]
         assert [r.levelno for r in records] == [logging.WARNING], [r.getMessage() for r in records]
         assert "connection refused" in records[0].getMessage()
-    finally:
-        task.cancel()
-        await asyncio.wait([task])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from textual.pilot import Pilot
@@ -47,89 +47,92 @@ async def lose_the_session(pg_url: str, services: Services, gate: Gate) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_a_launch_and_an_arming_made_in_the_gap_show_after_the_resync(
+@pytest.fixture
+async def alice_and_bob(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(watching, "ARMED_READ_SECONDS", 3600.0)
+) -> AsyncIterator[tuple[Services, Services]]:
     alice = await _services_of("alice", pg_url, monkeypatch)
     bob = await _services_of("bob", pg_url, monkeypatch)
     try:
-        await alice.refresh()
-        app = GpucmApp(bob, refresh=False)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await settle(pilot)
-            main = app.screen
-            assert isinstance(main, MainScreen)
-            await pilot.press("i")
-            await settle(pilot)
-            manager = app.screen
-            assert isinstance(manager, InstancesScreen)
-            # its 2 s poll of the demo provider stopped: only the team repaints it now
-            app.follow_instances(False)
-            gate = Gate(bob.store, monkeypatch)
-
-            await lose_the_session(pg_url, bob, gate)
-            instance = await launch_directly(alice, await launchable(alice), "in-the-gap")
-            await alice.armings.arm(_snipe("snipe"), "2026-11-26T12:00:00+00:00")
-            await pilot.pause(0.3)
-            await settle(pilot)
-            assert instance.id not in manager.instances
-            assert app.armed_watches() == []
-
-            gate.open.set()
-            await until(pilot, "alice's launch", lambda: instance.id in manager.instances)
-            await until(pilot, "alice's arming", lambda: app.armed_watches() == ["alice"])
-            await pilot.press("escape")
-            await settle(pilot)
-            assert app.screen is main
-            assert "1 armed (1 by alice;" in str(main.query_one(StatusBar).render())
+        yield alice, bob
     finally:
         await alice.aclose()
         await bob.aclose()
+
+
+async def test_a_launch_and_an_arming_made_in_the_gap_show_after_the_resync(
+    pg_url: str, alice_and_bob: tuple[Services, Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watching, "ARMED_READ_SECONDS", 3600.0)
+    alice, bob = alice_and_bob
+    await alice.refresh()
+    app = GpucmApp(bob, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        await pilot.press("i")
+        await settle(pilot)
+        manager = app.screen
+        assert isinstance(manager, InstancesScreen)
+        # its 2 s poll of the demo provider stopped: only the team repaints it now
+        app.follow_instances(False)
+        gate = Gate(bob.store, monkeypatch)
+
+        await lose_the_session(pg_url, bob, gate)
+        instance = await launch_directly(alice, await launchable(alice), "in-the-gap")
+        await alice.armings.arm(_snipe("snipe"), "2026-11-26T12:00:00+00:00")
+        await pilot.pause(0.3)
+        await settle(pilot)
+        assert instance.id not in manager.instances
+        assert app.armed_watches() == []
+
+        gate.open.set()
+        await until(pilot, "alice's launch", lambda: instance.id in manager.instances)
+        await until(pilot, "alice's arming", lambda: app.armed_watches() == ["alice"])
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is main
+        assert "1 armed (1 by alice;" in str(main.query_one(StatusBar).render())
 
 
 async def test_a_refresh_round_landed_in_the_gap_shows_in_the_offer_table(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, alice_and_bob: tuple[Services, Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """bob's refresh workers follow alice, the team's refresher: her round in the gap
     was announced to no one, and bob's table shows it after the resync."""
-    alice = await _services_of("alice", pg_url, monkeypatch)
-    bob = await _services_of("bob", pg_url, monkeypatch)
-    try:
-        assert alice.team is not None and await alice.team.try_lead()
-        await alice.refresh()
-        app = GpucmApp(bob)  # refresh workers on: following alice's rounds
-        async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, "the main screen", lambda: isinstance(app.screen, MainScreen))
-            main = app.screen
-            assert isinstance(main, MainScreen)
-            table = main.table
+    alice, bob = alice_and_bob
+    assert alice.team is not None and await alice.team.try_lead()
+    await alice.refresh()
+    app = GpucmApp(bob)  # refresh workers on: following alice's rounds
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, "the main screen", lambda: isinstance(app.screen, MainScreen))
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        table = main.table
 
-            def first_rows() -> list[tuple[str, float]]:
-                return [(r.id, r.price_per_hour) for r in table.visible_rows()[:10]]
+        def first_rows() -> list[tuple[str, float]]:
+            return [(r.id, r.price_per_hour) for r in table.visible_rows()[:10]]
 
-            async def stored() -> list[tuple[str, float]]:
-                page = await bob.store.search(SearchQuery(limit=10))
-                return [(o.id, o.price_per_hour) for o in page.offers]
+        async def stored() -> list[tuple[str, float]]:
+            page = await bob.store.search(SearchQuery(limit=10))
+            return [(o.id, o.price_per_hour) for o in page.offers]
 
-            before = await stored()
-            await until(pilot, "the first rows", lambda: first_rows() == before)
-            assert bob.team is not None and not bob.team.leading
-            gate = Gate(bob.store, monkeypatch)
+        before = await stored()
+        await until(pilot, "the first rows", lambda: first_rows() == before)
+        assert bob.team is not None and not bob.team.leading
+        gate = Gate(bob.store, monkeypatch)
 
-            await lose_the_session(pg_url, bob, gate)
-            moved: list[tuple[str, float]] = before
-            for _ in range(5):  # demo rounds until the cheapest offers move
-                await alice.refresh()
-                moved = await stored()
-                if moved != before:
-                    break
-            assert moved != before
-            await pilot.pause(0.3)
-            assert first_rows() == before  # stale: the round was announced to no one
+        await lose_the_session(pg_url, bob, gate)
+        moved: list[tuple[str, float]] = before
+        for _ in range(5):  # demo rounds until the cheapest offers move
+            await alice.refresh()
+            moved = await stored()
+            if moved != before:
+                break
+        assert moved != before
+        await pilot.pause(0.3)
+        assert first_rows() == before  # stale: the round was announced to no one
 
-            gate.open.set()
-            await until(pilot, "alice's round", lambda: first_rows() == moved)
-    finally:
-        await alice.aclose()
-        await bob.aclose()
+        gate.open.set()
+        await until(pilot, "alice's round", lambda: first_rows() == moved)
