@@ -282,3 +282,37 @@ async def test_the_refresh_workers_say_an_away_server_once(
         records = [r for r in caplog.records if r.name == "gpucm.engine.team_refresh"]
         assert [r.levelno for r in records] == [logging.WARNING], [r.getMessage() for r in records]
         assert "connection refused" in records[0].getMessage()
+
+
+async def test_the_pools_tries_while_the_server_refuses_are_one_line(pg_url: str) -> None:
+    """asyncpg's pool reopens its idle connection after the session ended, and while
+    the server refuses it logs each try with a traceback: gpucm's log (logs.py) keeps
+    one line of them, no traceback. The refusal here is real: the pool's role may no
+    longer log in."""
+    import io
+    import secrets
+
+    from gpucm import logs
+
+    role = "r_" + secrets.token_hex(4)
+    admin = await asyncpg.connect(pg_url)
+    out = io.StringIO()
+    logs.configure("WARNING", secrets=[], stream=out)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN")
+        pool = await asyncpg.create_pool(pg_url, user=role, min_size=1, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                pid = conn.get_server_pid()
+            await admin.execute(f"ALTER ROLE {role} NOLOGIN")
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+            await asyncio.sleep(3.5)  # the pool's tries: at once, after 1 s, after 2 s more
+        finally:
+            await pool.close()
+    finally:
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("gpucm: WARNING: Failed to restore the pool connection floor")
+    assert "not permitted to log in" in lines[0]
