@@ -170,6 +170,12 @@ class TargetApp(App[None]):
     def open_instances(self) -> None:
         self.calls.append(("instances",))
 
+    def armed_watches(self) -> list[str]:
+        return ["", "bob"]
+
+    def disarm_watch(self) -> None:
+        self.calls.append(("disarm",))
+
 
 async def _open_palette(app: App[None], pilot: Pilot[None]) -> CommandPalette:
     await pilot.press("ctrl+p")
@@ -212,6 +218,7 @@ def test_target_app_implements_the_protocol() -> None:
         ("Watch this filter", ("watch",)),
         ("Market stats", ("market",)),
         ("Instances", ("instances",)),
+        ("Disarm a watch", ("disarm",)),
     ],
 )
 async def test_palette_runs_the_top_hit(typed: str, expected: tuple[object, ...]) -> None:

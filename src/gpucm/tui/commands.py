@@ -18,7 +18,14 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
 
-__all__ = ["CommandTarget", "ExportFormat", "GpucmCommands", "PaletteCommand", "commands_for"]
+__all__ = [
+    "CommandTarget",
+    "ExportFormat",
+    "GpucmCommands",
+    "PaletteCommand",
+    "commands_for",
+    "listed",
+]
 
 ExportFormat = Literal["csv", "json"]
 
@@ -66,6 +73,16 @@ class CommandTarget(Protocol):
     def open_market(self) -> None: ...
 
     def open_instances(self) -> None: ...
+
+    def armed_watches(self) -> list[str]:
+        """The store's armed watches, as last read: each one's owner, "" for the
+        user's own."""
+        ...
+
+    def disarm_watch(self) -> None:
+        """List the armed watches (anyone's) to choose one to disarm, or say that
+        nothing is armed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +136,9 @@ def commands_for(target: CommandTarget) -> list[PaletteCommand]:
             "Alert (notification and bell) when the filter crosses a price or count",
             target.watch_filter,
         ),
+        PaletteCommand(
+            "Disarm a watch…", _disarm_help(target.armed_watches()), target.disarm_watch
+        ),
     ]
     for name in sorted(target.saved_filters()):
         commands.append(
@@ -152,6 +172,14 @@ def commands_for(target: CommandTarget) -> list[PaletteCommand]:
     return commands
 
 
+def _disarm_help(owners: list[str]) -> str:
+    if not owners:
+        return "Stop a watch that launches when matched (a snipe): nothing is armed now"
+    others = sum(1 for o in owners if o)
+    theirs = f", {others} of them another member's" if others else ""
+    return f"Stop a watch that launches when matched (a snipe): {len(owners)} armed{theirs}"
+
+
 def _highlight(matcher: Matcher, text: str) -> Content:
     """Like `Matcher.highlight`, but the text is never read as markup: provider and
     theme names come from outside and may contain brackets."""
@@ -165,14 +193,12 @@ def _highlight(matcher: Matcher, text: str) -> Content:
     return content
 
 
-class GpucmCommands(Provider):
-    """Refresh, market, instances, saved filters, watches, export and theme commands,
-    from the app's `CommandTarget`."""
+class _ListedCommands(Provider):
+    """A provider of `PaletteCommand`s: each shown in the empty palette (unless it
+    says not to), searched by title."""
 
     def _commands(self) -> Iterator[PaletteCommand]:
-        target = self.app
-        if isinstance(target, CommandTarget):
-            yield from commands_for(target)
+        raise NotImplementedError
 
     async def discover(self) -> Hits:
         for command in self._commands():
@@ -193,3 +219,24 @@ class GpucmCommands(Provider):
                     text=command.title,
                     help=command.help,
                 )
+
+
+class GpucmCommands(_ListedCommands):
+    """Refresh, market, instances, saved filters, watches, export and theme commands,
+    from the app's `CommandTarget`."""
+
+    def _commands(self) -> Iterator[PaletteCommand]:
+        target = self.app
+        if isinstance(target, CommandTarget):
+            yield from commands_for(target)
+
+
+def listed(commands: list[PaletteCommand]) -> type[Provider]:
+    """A provider of just `commands`, for a palette a command opens (the armed watches
+    to choose one to disarm from): `CommandPalette(providers=[listed(...)])`."""
+
+    class Listed(_ListedCommands):
+        def _commands(self) -> Iterator[PaletteCommand]:
+            return iter(commands)
+
+    return Listed
