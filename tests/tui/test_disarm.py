@@ -6,6 +6,8 @@ Each test drives the real keys: ctrl+p, the palette's search, the dialog's keys.
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -23,6 +25,7 @@ from gpucm.tui import watching
 from gpucm.tui.app import GpucmApp
 from gpucm.tui.screens.disarm import NOTHING_ARMED, DisarmScreen
 from gpucm.tui.screens.main import MainScreen
+from gpucm.tui.screenshots import demo_services
 from gpucm.tui.widgets.status_bar import StatusBar
 from tests.tui.helpers import settle
 from tests.tui.test_launch_and_instances import text_of
@@ -112,7 +115,8 @@ async def test_disarming_your_own_watch(alice: Services) -> None:
         assert isinstance(dialog, DisarmScreen)
         assert text(dialog, ".dialog-title") == "Disarm your watch snipe?"
         facts = text(dialog, "#disarm-facts")
-        assert "you (armed " in facts and "by alice@" in facts
+        # armed by her, here: "by" is said only of someone else (or another host)
+        assert re.search(r"Owner +you \(armed \d{4}-\d\d-\d\d \d\d:\d\d UTC\) *\n", facts)
         assert "RTX 4090" in facts
         assert "1 x on-demand, at most $0.450/h all-in; image pytorch/pytorch" in facts
         assert "price <= $0.4/h" in facts
@@ -329,3 +333,41 @@ async def test_in_a_team_every_other_open_tui_shows_it_at_once(
     finally:
         await alice.aclose()
         await bob.aclose()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_dialog_for_another_members_watch(
+    snap_compare: Callable[..., bool], monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    """The confirmation of bob's watch as alice sees it, at both sizes: it fits, and
+    its long lines wrap inside it."""
+    for var in ("LOGNAME", "USER"):
+        monkeypatch.setenv(var, "alice")
+    monkeypatch.setattr(socket, "gethostname", lambda: "jumpbox-2")  # alice@jumpbox-2
+
+    async def services() -> Services:
+        opened = await demo_services()
+        night = snipe(
+            "night", "gpu=H100 count>=8", max_price_per_hour=2.5, count=2,
+            image="nvcr.io/nvidia/pytorch:24.05-py3", disk_gb=200, env=("HF_TOKEN",),
+        )  # fmt: skip
+        await bobs(opened).arm(night, STAMP)
+        await opened.armings.arm(snipe(), "2026-11-26T12:05:00+00:00")
+        return opened
+
+    app = GpucmApp(services, refresh=False, cursor_blink=False)
+
+    async def before(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await open_disarm(pilot)
+        await _highlighted(pilot)
+        await pilot.press(*"bob")
+        await pilot.pause()
+        await _highlighted(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DisarmScreen)
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=before)

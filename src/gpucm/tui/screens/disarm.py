@@ -40,8 +40,10 @@ NOTHING_ARMED = "Nothing is armed in this store: no watch launches without askin
 HINT = "enter: press the focused button   d: disarm   esc: back, it stays armed"
 
 
-def _when(row: ArmedWatch) -> str:
-    return f"{row.armed_at:%Y-%m-%d %H:%M} UTC"
+def _armed(row: ArmedWatch, who: str) -> str:
+    """When it was armed, and by whom unless by `who` (this user, here)."""
+    by = "" if row.armed_by == who else f" by {row.armed_by}"
+    return f"armed {row.armed_at:%Y-%m-%d %H:%M} UTC{by}"
 
 
 def _gpu(query_text: str) -> str:
@@ -79,13 +81,14 @@ def _launches(row: ArmedWatch) -> tuple[str, str]:
     return watch.launch.describe(), " or ".join(watch.conditions())
 
 
-def arming_facts(row: ArmedWatch, *, mine: bool) -> list[tuple[str, str]]:
-    """The confirmation's facts: whose the watch is, the GPU, what it launches, when."""
+def arming_facts(row: ArmedWatch, *, mine: bool, who: str) -> list[tuple[str, str]]:
+    """The confirmation's facts: whose the watch is, the GPU, what it launches, when.
+    `who`: this user@host."""
     launches, conditions = _launches(row)
     whose = "you" if mine else f"{row.owner}, not you"
     when = f"{row.query or 'any offer'} matches" + (f", {conditions}" if conditions else "")
     return [
-        ("Owner", f"{whose} (armed {_when(row)} by {row.armed_by})"),
+        ("Owner", f"{whose} ({_armed(row, who)})"),
         ("GPU", _gpu(row.query)),
         ("Launches", launches),
         ("When", when),
@@ -94,7 +97,7 @@ def arming_facts(row: ArmedWatch, *, mine: bool) -> list[tuple[str, str]]:
 
 def _choice(row: ArmedWatch, watches: TuiWatches) -> tuple[str, str]:
     """(title, help) of an arming in the list to choose from."""
-    help_text = f"{_gpu(row.query)}: {_most(row)}; armed {_when(row)} by {row.armed_by}"
+    help_text = f"{_gpu(row.query)}: {_most(row)}; {_armed(row, watches.armings.who)}"
     return f"Disarm {watches.whose(row)}", help_text
 
 
@@ -202,7 +205,7 @@ class DisarmScreen(ModalScreen[bool]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for label, value in arming_facts(self.row, mine=self.mine):
+        for label, value in arming_facts(self.row, mine=self.mine, who=self.watches.armings.who):
             table.add_row(label, Text(value))
         return table
 
