@@ -305,7 +305,7 @@ async def test_in_a_team_every_other_open_tui_shows_it_at_once(
 ) -> None:
     """alice disarms bob's watch in her TUI; bob's open TUI (his own process: his own
     store and sessions) hears it on the `watches` topic and its status bar says so,
-    with no timer to tick."""
+    with no timer to tick, and a note says who stopped it."""
     monkeypatch.setattr(watching, "ARMED_READ_SECONDS", 3600.0)
     opened = []
     for user in ("bob", "alice"):
@@ -317,7 +317,7 @@ async def test_in_a_team_every_other_open_tui_shows_it_at_once(
         await bob.armings.arm(snipe(), STAMP)
         bobs_app = GpucmApp(bob, refresh=False)
         alices_app = GpucmApp(alice, refresh=False)
-        async with bobs_app.run_test(size=(120, 40)) as bobs_pilot:
+        async with bobs_app.run_test(size=(120, 40), notifications=True) as bobs_pilot:
             bobs_main = await up(bobs_app, bobs_pilot)
             assert "1 armed (launch when matched)" in status(bobs_main)
             async with alices_app.run_test(size=(120, 40)) as pilot:
@@ -330,6 +330,10 @@ async def test_in_a_team_every_other_open_tui_shows_it_at_once(
             await _until("alice's disarming", lambda: bobs_app.armed_watches() == [])
             await settle(bobs_pilot)
             assert "armed" not in status(bobs_main)
+            # and bob is told who stopped it
+            ((title, said),) = notes(bobs_app)
+            assert title == "Watch disarmed"
+            assert said.startswith("alice@") and " disarmed your watch snipe: " in said
     finally:
         await alice.aclose()
         await bob.aclose()
@@ -371,3 +375,30 @@ def test_the_dialog_for_another_members_watch(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+@pytest.mark.sqlite_only
+async def test_the_owner_is_told_who_disarmed_their_watch_on_a_shared_file(
+    alice: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One SQLite file two users open: bob's `gpucm watch disarm snipe --owner alice`
+    shows in alice's TUI at its next read (made short here), naming bob; her own
+    disarming in another shell says nothing (she knows)."""
+    monkeypatch.setattr(watching, "ARMED_READ_SECONDS", 0.1)
+    await alice.armings.arm(snipe(), STAMP)
+    await alice.armings.arm(snipe("mine"), STAMP)
+    app = GpucmApp(alice, refresh=False)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await up(app, pilot)
+        assert app.armed_watches() == ["", ""]
+        await bobs(alice).disarm("snipe", owner="alice")
+        await alice.armings.disarm("mine")
+        await _until("the disarmings", lambda: app.armed_watches() == [])
+        await settle(pilot)
+        assert notes(app) == [
+            (
+                "Watch disarmed",
+                "bob@jumpbox-1 disarmed your watch snipe: it launches nothing"
+                " (gpucm watch arm snipe arms it again).",
+            )
+        ]

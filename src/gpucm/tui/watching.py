@@ -188,6 +188,37 @@ class TuiWatches:
                 update = getattr(screen, "update_status", None)
                 if callable(update):
                     update()
+            await self._say_stopped_elsewhere(before)
+
+    async def _say_stopped_elsewhere(self, before: list[ArmedWatch]) -> None:
+        """This user's armings that someone else disarmed by hand (a teammate who
+        stopped a runaway snipe from their TUI or `gpucm watch disarm --owner`): said
+        here, once, naming who. This process's own disarmings are said where made."""
+        still = {(r.watch, r.armed) for r in self.armed}
+        for old in before:
+            if not self.armings.mine(old) or (old.watch, old.armed) in still:
+                continue
+            try:
+                row = await self.armings.get(old.watch)
+            except Exception as exc:  # the status bar has it; the note can wait
+                log.warning("reading the arming of %s failed: %s", old.watch, exc)
+                return
+            if (
+                row is None
+                or row.is_armed
+                or row.armed != old.armed
+                or row.disarm_reason != "manual"
+                or row.disarmed_by in (None, self.armings.who)
+            ):
+                continue
+            self.app.notify(
+                f"{row.disarmed_by} disarmed your watch {row.watch}: it launches nothing"
+                f" (gpucm watch arm {row.watch} arms it again).",
+                title="Watch disarmed",
+                severity="warning",
+                timeout=NOTIFY_SECONDS * 4,
+                markup=False,
+            )
 
 
 def _meanwhile(whose: str, now: ArmedWatch | None) -> str:
