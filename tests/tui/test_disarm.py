@@ -89,6 +89,16 @@ async def _highlighted(pilot: Pilot[None]) -> CommandList:
     raise AssertionError("the palette never highlighted a hit")
 
 
+async def bobs_dialog(alice: Services, app: GpucmApp, pilot: Pilot[None]) -> DisarmScreen:
+    """The confirmation of bob's armed `snipe`, open in alice's app."""
+    await bobs(alice).arm(snipe(), STAMP)
+    await up(app, pilot)
+    await open_disarm(pilot)
+    dialog = app.screen
+    assert isinstance(dialog, DisarmScreen)
+    return dialog
+
+
 async def open_disarm(pilot: Pilot[None]) -> None:
     """ctrl+p, "Disarm a watch…", enter."""
     await palette(pilot, "Disarm a watch")
@@ -186,12 +196,10 @@ async def test_disarming_another_members_watch_names_the_owner(alice: Services) 
 @pytest.mark.parametrize("keys", [("escape",), ("q",), ("tab", "enter")])
 async def test_back_changes_nothing(alice: Services, keys: tuple[str, ...]) -> None:
     """esc, q (not the app's quit) and the Back button all go back, and it stays armed."""
-    await bobs(alice).arm(snipe(), STAMP)
     app = GpucmApp(alice, refresh=False)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        main = await up(app, pilot)
-        await open_disarm(pilot)
-        assert isinstance(app.screen, DisarmScreen)
+        await bobs_dialog(alice, app, pilot)
+        main = app.screen_stack[-2]
         await pilot.press(*keys)
         await settle(pilot)
         assert app.screen is main and app.is_running
@@ -205,13 +213,10 @@ async def test_an_arming_fired_meanwhile_is_one_line_and_not_disarmed_twice(
     alice: Services,
 ) -> None:
     bob = bobs(alice)
-    await bob.arm(snipe(), STAMP)
     app = GpucmApp(alice, refresh=False)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        main = await up(app, pilot)
-        await open_disarm(pilot)
-        dialog = app.screen
-        assert isinstance(dialog, DisarmScreen)
+        dialog = await bobs_dialog(alice, app, pilot)
+        main = app.screen_stack[-2]
         # the team's refresher fires it while the dialog is open
         await alice.store.armed.disarm(
             "bob", "snipe", by="carol@refresher", reason="launched", was=STAMP
@@ -240,13 +245,10 @@ async def test_an_arming_made_again_meanwhile_stays_armed(alice: Services) -> No
     """bob armed it again (a new stamp, perhaps a new price) after alice opened the
     dialog: what she confirmed is gone, and the new arming is not hers to stop unseen."""
     bob = bobs(alice)
-    await bob.arm(snipe(), STAMP)
     app = GpucmApp(alice, refresh=False)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        main = await up(app, pilot)
-        await open_disarm(pilot)
-        dialog = app.screen
-        assert isinstance(dialog, DisarmScreen)
+        dialog = await bobs_dialog(alice, app, pilot)
+        main = app.screen_stack[-2]
         await bob.arm(snipe(max_price_per_hour=0.9), "2026-11-26T13:00:00+00:00")
         await pilot.press("d")
         await settle(pilot)

@@ -176,12 +176,16 @@ class TuiWatches:
         return ["" if self.armings.mine(r) else r.owner for r in self.armed]
 
     async def _reload_quietly(self) -> None:
-        before = self.armed
         try:
-            await self.reload_armed()
+            await self.read_armed()
         except Exception as exc:  # the status bar keeps the last count
             log.warning("reading armed watches failed: %s", exc)
-            return
+
+    async def read_armed(self) -> None:
+        """Read the armed watches now, and say what changed: the status bar at once,
+        and an arming of this user's that someone else disarmed."""
+        before = self.armed
+        await self.reload_armed()
         if self.armed != before:
             # say it now, not at the status bar's next tick (the main screen's)
             for screen in self.app.screen_stack:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
@@ -106,7 +105,7 @@ async def choose_to_disarm(app: App[Any], watches: TuiWatches, secrets: Secrets)
     offer them: nothing armed is one line; one armed goes straight to its
     confirmation; more open a palette of them."""
     try:
-        await watches.reload_armed()
+        await watches.read_armed()
     except Exception as exc:  # the store: one line, nothing opened
         log.warning("reading armed watches failed: %s", exc)
         app.notify(
@@ -197,8 +196,14 @@ class DisarmScreen(ModalScreen[bool]):
             with Vertical(classes="dialog-bottom"):
                 yield Static("", id="disarm-status")
                 with Horizontal(classes="dialog-buttons"):
-                    yield Button("Disarm", id="disarm-yes", variant="error", compact=True)
-                    yield Button("Back", id="disarm-back", compact=True)
+                    yield Button(
+                        "Disarm",
+                        id="disarm-yes",
+                        variant="error",
+                        compact=True,
+                        action="screen.disarm",
+                    )
+                    yield Button("Back", id="disarm-back", compact=True, action="screen.back")
                 yield Static(HINT, id="disarm-hint", classes="dialog-hint", markup=False)
 
     def _facts(self) -> Table:
@@ -221,14 +226,6 @@ class DisarmScreen(ModalScreen[bool]):
         if action == "disarm":
             return self.ended or "Disarming: a moment."
         return None
-
-    @on(Button.Pressed, "#disarm-yes")
-    def _pressed_disarm(self) -> None:
-        self.action_disarm()
-
-    @on(Button.Pressed, "#disarm-back")
-    def _pressed_back(self) -> None:
-        self.action_back()
 
     def action_back(self) -> None:
         self.dismiss(False)
