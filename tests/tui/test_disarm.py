@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.command import CommandList, CommandPalette
@@ -404,3 +405,41 @@ async def test_the_owner_is_told_who_disarmed_their_watch_on_a_shared_file(
                 " (gpucm watch arm snipe arms it again).",
             )
         ]
+
+
+@pytest.mark.sqlite_only
+async def test_esc_while_the_store_answers_closes_and_the_disarm_still_lands(
+    alice: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once Disarm is pressed it is not cut short: esc closes the dialog, the disarm
+    lands, and a note says so."""
+    await alice.armings.arm(snipe(), STAMP)
+    answer = asyncio.Event()
+    disarm = alice.store.armed.disarm
+
+    async def slow(*args: Any, **kwargs: Any) -> bool:
+        await answer.wait()
+        return await disarm(*args, **kwargs)
+
+    monkeypatch.setattr(alice.store.armed, "disarm", slow)
+    app = GpucmApp(alice, refresh=False)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        main = await up(app, pilot)
+        await open_disarm(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, DisarmScreen)
+        await pilot.press("d")
+        await pilot.pause()
+        assert text(dialog, "#disarm-status") == "Disarming…"
+        await pilot.press("d")  # a second press disarms nothing more
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is main
+        answer.set()
+        await settle(pilot)
+        assert "armed" not in status(main)
+        (busy, (title, said)) = notes(app)
+        assert busy == ("", "Disarming: a moment.")  # the second press: greyed, and why
+        assert title == "Watch disarmed" and said.startswith("Disarmed your watch snipe")
+    row = await alice.armings.get("snipe")
+    assert row is not None and not row.is_armed

@@ -236,30 +236,42 @@ class DisarmScreen(ModalScreen[bool]):
         self.busy = True
         self.query_one("#disarm-yes", Button).disabled = True
         self._say("Disarming…", "")
-        self.run_worker(self._disarm(), group="disarm", exit_on_error=False)
+        self.refresh_bindings()
+        # the app's worker, not this screen's: esc while the store answers closes the
+        # dialog without cutting the disarm short, and what it came to is still said
+        self.app.run_worker(self._disarm(), group="disarm-watch", exit_on_error=False)
 
     async def _disarm(self) -> None:
         try:
             result = await self.watches.disarm(self.row)
         except Exception as exc:  # the store: one line; the arming is as it was
             log.warning("disarming %s/%s failed: %s", self.row.owner, self.row.watch, exc)
-            self.busy = False
-            self.query_one("#disarm-yes", Button).disabled = False
-            self._say(clean(f"Not disarmed: the store failed: {exc}", self.secrets()), "-failed")
+            self._after(clean(f"Not disarmed: the store failed: {exc}", self.secrets()), "-failed")
             return
-        finally:
-            self.refresh_bindings()
         if result.disarmed:
             self.app.notify(result.line, title="Watch disarmed", markup=False)
-            self.dismiss(True)
+            if self.is_attached:
+                self.dismiss(True)
             return
-        self.busy = False
         self.ended = result.line
-        self._say(result.line, "-gone")
-        back = self.query_one("#disarm-back", Button)
-        back.label = "Close"
-        back.focus()
-        self.query_one("#disarm-hint", Static).update("esc: close")
+        self._after(result.line, "-gone")
+
+    def _after(self, line: str, kind: str) -> None:
+        """The disarm did not happen: say why here, or in a note if the dialog was
+        closed meanwhile. After a store error Disarm may be tried again; after an
+        arming gone meanwhile only Close is left."""
+        self.busy = False
+        if not self.is_attached:
+            self.app.notify(line, title="Disarm", severity="warning", markup=False)
+            return
+        self._say(line, kind)
+        if self.ended is None:
+            self.query_one("#disarm-yes", Button).disabled = False
+        else:
+            back = self.query_one("#disarm-back", Button)
+            back.label = "Close"
+            back.focus()
+            self.query_one("#disarm-hint", Static).update("esc: close")
         self.refresh_bindings()
 
     def _say(self, line: str, kind: str) -> None:
