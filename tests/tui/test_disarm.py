@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from textual.command import CommandList, CommandPalette
+from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Button
 
@@ -443,3 +444,24 @@ async def test_esc_while_the_store_answers_closes_and_the_disarm_still_lands(
         assert title == "Watch disarmed" and said.startswith("Disarmed your watch snipe")
     row = await alice.armings.get("snipe")
     assert row is not None and not row.is_armed
+
+
+async def test_a_query_with_brackets_is_text_in_the_list_and_the_dialog(alice: Services) -> None:
+    """The palette reads a hit's help as markup: a GPU named with brackets in a watch's
+    query must show as typed, not break the palette."""
+    odd = 'gpu="RTX [/] 4090 [b]"'
+    await bobs(alice).arm(snipe("odd", odd), STAMP)
+    await alice.armings.arm(snipe(), STAMP)
+    app = GpucmApp(alice, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await up(app, pilot)
+        await open_disarm(pilot)
+        listing = await _highlighted(pilot)
+        await settle(pilot)
+        helps = [listing.get_option_at_index(i).hit.help for i in range(2)]
+        assert any("RTX [/] 4090 [b]:" in Content.from_markup(h or "").plain for h in helps)
+        await pilot.press(*"bob", "enter")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, DisarmScreen)
+        assert "RTX [/] 4090 [b]" in text(dialog, "#disarm-facts")

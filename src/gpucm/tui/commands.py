@@ -17,6 +17,7 @@ from typing import Literal, Protocol, runtime_checkable
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
+from textual.markup import escape
 
 __all__ = [
     "CommandTarget",
@@ -195,7 +196,8 @@ def _highlight(matcher: Matcher, text: str) -> Content:
 
 class _ListedCommands(Provider):
     """A provider of `PaletteCommand`s: each shown in the empty palette (unless it
-    says not to), searched by title."""
+    says not to), searched by title. The palette reads a hit's help as markup: it is
+    escaped, since it may quote a watch's query or an owner's name."""
 
     def _commands(self) -> Iterator[PaletteCommand]:
         raise NotImplementedError
@@ -204,7 +206,10 @@ class _ListedCommands(Provider):
         for command in self._commands():
             if command.discover:
                 yield DiscoveryHit(
-                    Content(command.title), command.run, text=command.title, help=command.help
+                    Content(command.title),
+                    command.run,
+                    text=command.title,
+                    help=escape(command.help),
                 )
 
     async def search(self, query: str) -> Hits:
@@ -217,7 +222,7 @@ class _ListedCommands(Provider):
                     _highlight(matcher, command.title),
                     command.run,
                     text=command.title,
-                    help=command.help,
+                    help=escape(command.help),
                 )
 
 
