@@ -72,12 +72,15 @@ def status(main: MainScreen) -> str:
     return str(main.query_one(StatusBar).render())
 
 
-async def palette(pilot: Pilot[None], typed: str) -> None:
-    """Open the palette, type `typed`, and wait for its search to highlight a hit."""
+async def palette(pilot: Pilot[None], typed: str) -> str:
+    """Open the palette, type `typed`, and wait for its search to highlight a hit;
+    returns the hit as shown (its title and help)."""
     await pilot.press("ctrl+p")
     await pilot.pause()
     await pilot.press(*typed)
-    await _highlighted(pilot)
+    listing = await _highlighted(pilot)
+    assert listing.highlighted is not None
+    return str(listing.get_option_at_index(listing.highlighted).prompt)
 
 
 async def _highlighted(pilot: Pilot[None]) -> CommandList:
@@ -160,7 +163,10 @@ async def test_disarming_another_members_watch_names_the_owner(alice: Services) 
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         main = await up(app, pilot)
         assert "2 armed (1 by bob;" in status(main)
-        await open_disarm(pilot)
+        entry = await palette(pilot, "Disarm a watch")
+        assert entry.endswith("launches when matched: 2 armed (1 by bob)"), entry
+        await pilot.press("enter")
+        await settle(pilot)
         # two armed: a palette of them, each named with its owner, searchable by it
         listing = await _highlighted(pilot)
         shown = [str(listing.get_option_at_index(i).prompt) for i in range(2)]
@@ -265,13 +271,8 @@ async def test_nothing_armed_is_one_line_and_no_dialog(alice: Services) -> None:
     app = GpucmApp(alice, refresh=False)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         main = await up(app, pilot)
-        await palette(pilot, "Disarm a watch")
-        screen = app.screen
-        assert isinstance(screen, CommandPalette)
-        listing = screen.query_one(CommandList)
-        highlighted = listing.highlighted
-        assert highlighted is not None
-        assert "nothing is armed now" in str(listing.get_option_at_index(highlighted).prompt)
+        entry = await palette(pilot, "Disarm a watch")
+        assert entry.endswith("launches when matched: nothing is armed now"), entry
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is main

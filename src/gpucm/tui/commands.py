@@ -174,11 +174,13 @@ def commands_for(target: CommandTarget) -> list[PaletteCommand]:
 
 
 def _disarm_help(owners: list[str]) -> str:
+    """As the status bar counts them: "2 armed (1 by bob)"."""
+    said = "Stop a watch that launches when matched: "
     if not owners:
-        return "Stop a watch that launches when matched (a snipe): nothing is armed now"
-    others = sum(1 for o in owners if o)
-    theirs = f", {others} of them another member's" if others else ""
-    return f"Stop a watch that launches when matched (a snipe): {len(owners)} armed{theirs}"
+        return said + "nothing is armed now"
+    others = [o for o in owners if o]
+    by = f" ({len(others)} by {', '.join(sorted(set(others)))})" if others else ""
+    return f"{said}{len(owners)} armed{by}"
 
 
 def _highlight(matcher: Matcher, text: str) -> Content:
