@@ -154,7 +154,7 @@ class TuiWatches:
         await self._reload_quietly()
 
     def whose(self, row: ArmedWatch) -> str:
-        """ "your watch snipe", or "bob's watch snipe"."""
+        """The watch as this user is told of it: your watch snipe, bob's watch snipe."""
         owner = "your" if self.armings.mine(row) else f"{row.owner}'s"
         return f"{owner} watch {row.watch}"
 
