@@ -577,10 +577,11 @@ def test_lambda_stop_is_refused_with_the_providers_sentence(capsys: Capsys) -> N
     code, out, err = run(capsys, "instances", "stop", inst["id"])
     assert code == 1
     assert out == ""
-    assert "cannot stop an instance; terminate it" in one_line(err)
+    # the provider by the name users know, not gpucm's id (lambda_labs)
+    assert "Lambda Cloud cannot stop an instance; terminate it" in one_line(err)
     code, out, err = run(capsys, "instances", "logs", inst["id"])
     assert code == 1
-    assert "has no logs" in one_line(err)
+    assert "Lambda Cloud's API has no logs" in one_line(err)
 
 
 def test_unknown_instance_is_one_line_exit_1(capsys: Capsys) -> None:
