@@ -29,7 +29,7 @@ from gpucm.tui.screens.disarm import NOTHING_ARMED, DisarmScreen
 from gpucm.tui.screens.main import MainScreen
 from gpucm.tui.screenshots import demo_services
 from gpucm.tui.widgets.status_bar import StatusBar
-from tests.tui.helpers import settle
+from tests.tui.helpers import palette_settled, settle
 from tests.tui.test_launch_and_instances import text_of
 
 STAMP = "2026-11-26T12:00:00+00:00"
@@ -86,12 +86,7 @@ async def palette(pilot: Pilot[None], typed: str) -> str:
 async def _highlighted(pilot: Pilot[None]) -> CommandList:
     screen = pilot.app.screen
     assert isinstance(screen, CommandPalette)
-    options = screen.query_one(CommandList)
-    for _ in range(200):
-        if options.option_count and options.highlighted is not None:
-            return options
-        await pilot.pause(0.025)
-    raise AssertionError("the palette never highlighted a hit")
+    return await palette_settled(screen, pilot)
 
 
 async def bobs_dialog(alice: Services, app: GpucmApp, pilot: Pilot[None]) -> DisarmScreen:
