@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -691,3 +692,24 @@ def test_spend_groups_exports_csv_safely_and_refuses_bad_values(
         code, out, err = run(capsys, "spend", *bad)
         assert code == 2 and out == ""
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_the_list_shows_the_price_the_confirmation_showed(capsys: Capsys) -> None:
+    # RunPod bills a large disk apart: the confirmation's all-in price is compute plus
+    # storage, and the list showed only the compute rate, where the TUI's manager shows
+    # the confirmed price
+    offer = launchable(capsys, "--provider", "runpod")
+    code, out, err = run(
+        capsys, "instances", "launch", "--offer", offer["id"], "--disk", "200", "--yes"
+    )
+    assert code == 0, err
+    confirmed = re.search(r"price:\s+\$(\d+\.\d+)/h all-in \(compute \$(\d+\.\d+)", out + err)
+    assert confirmed, out + err
+    all_in, compute = confirmed.groups()
+    assert all_in != compute
+    launched_row = out.splitlines()[-1]  # the launch ends with the machine's row
+    code, out, err = run(capsys, "instances", "list")
+    assert code == 0, err
+    (row,) = [line for line in out.splitlines() if line.startswith("runpod:")]
+    for shown in (row, launched_row):
+        assert f"${all_in}" in shown and f"${compute}" not in shown, shown
