@@ -484,10 +484,12 @@ class GpucmApp(App[None]):
     @work(exclusive=True, group="disarm", exit_on_error=False)
     async def disarm_watch(self) -> None:
         """The palette's "Disarm a watch…" (tui/screens/disarm.py)."""
-        if self._watches is not None:
-            from gpucm.tui.screens.disarm import choose_to_disarm
+        if self._watches is None:  # the first screen is up, the store not yet open
+            self.notify("gpucm is still starting: try again in a moment.", markup=False)
+            return
+        from gpucm.tui.screens.disarm import choose_to_disarm
 
-            await choose_to_disarm(self, self._watches, self.services.settings.secrets)
+        await choose_to_disarm(self, self._watches, self.services.settings.secrets)
 
     def open_market(self) -> None:
         main = self._main_screen()
