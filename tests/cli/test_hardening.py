@@ -358,6 +358,10 @@ def damage(path: Path, how: str) -> None:
             fh.seek(size // 2)
             fh.write(os.urandom(4096 * 8))
         return
+    if how == "not a database":  # its header overwritten: SQLite refuses it at opening
+        with path.open("r+b") as fh:
+            fh.write(b"not a database, " * 8)
+        return
     conn = sqlite3.connect(path)
     if how == "dropped table":
         conn.execute("DROP TABLE offers")
@@ -367,7 +371,9 @@ def damage(path: Path, how: str) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("how", ["random bytes", "dropped table", "non-numeric prices"])
+@pytest.mark.parametrize(
+    "how", ["random bytes", "not a database", "dropped table", "non-numeric prices"]
+)
 def test_a_damaged_database_is_one_line_with_the_doctor_hint(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, how: str
 ) -> None:
@@ -381,7 +387,9 @@ def test_a_damaged_database_is_one_line_with_the_doctor_hint(
         assert line.endswith("run `gpucm doctor` to check it (and set it aside for a fresh one)")
 
 
-@pytest.mark.parametrize("how", ["random bytes", "dropped table", "non-numeric prices"])
+@pytest.mark.parametrize(
+    "how", ["random bytes", "not a database", "dropped table", "non-numeric prices"]
+)
 def test_doctor_finds_the_damage_and_sets_the_file_aside(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, how: str
 ) -> None:
