@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gpucm.cli.main import main
+from tests.conftest import make_read_only, writable_again
 
 BYTE_FF = "\udcff"  # what Python makes of the byte 0xff in an argument (surrogateescape)
 
@@ -296,21 +297,6 @@ def filled_db(capsys: pytest.CaptureFixture[str], path: Path) -> Path:
     return path
 
 
-def make_read_only(path: Path) -> None:
-    """Immutable for root (who ignores permission bits), else mode 0444."""
-    if os.geteuid() == 0:
-        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
-            pytest.skip("chattr +i is not available here")
-    else:
-        path.chmod(0o444)
-
-
-def writable_again(path: Path) -> None:
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-    path.chmod(0o644)
-
-
 def test_a_read_only_database_reads_and_refuses_writes_in_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -410,6 +396,33 @@ def test_doctor_finds_the_damage_and_sets_the_file_aside(
     assert code == 0 and "The database is healthy." in out
     # and gpucm works again on the fresh file
     assert run(capsys, "offers", "--db", str(db), "--limit", "1", "--json")[0] == 0
+
+
+def test_saving_to_a_config_dir_that_cannot_be_written_is_one_line(
+    capsys: pytest.CaptureFixture[str], isolated_home: Path
+) -> None:
+    """It was a traceback (the OSError of the temporary file); nothing is lost: the
+    saved filters and watches are as they were."""
+    config = isolated_home / "config"
+    assert run(capsys, "filters", "save", "kept", "gpu=H100")[0] == 0
+    before = (config / "filters.toml").read_bytes()
+    make_read_only(config)
+    try:
+        for argv in (
+            ["filters", "save", "new", "gpu=A100"],
+            ["filters", "delete", "kept"],
+            ["watch", "add", "w", "--filter", "kept", "--price-at-or-under", "1"],
+        ):
+            code, _, err = run(capsys, *argv)
+            assert code == 1, err
+            line = one_line(err)
+            assert line.startswith(f"gpucm: cannot save to {config / 'filters.toml'}: "), line
+        code, out, _ = run(capsys, "filters", "list", "--json")
+        assert code == 0 and json.loads(out) == [{"name": "kept", "query": "gpu=H100"}]
+    finally:
+        writable_again(config)
+    assert (config / "filters.toml").read_bytes() == before
+    assert [p.name for p in config.iterdir()] == ["filters.toml"]  # no stray temporary
 
 
 def test_doctor_on_a_healthy_and_on_a_missing_database(
