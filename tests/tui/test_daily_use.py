@@ -14,6 +14,7 @@ from gpucm import formatting as fmt
 from gpucm import paths
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.pricing import all_in, egress_per_gb
+from gpucm.domain.regions import REGION_GROUPS
 from gpucm.presets import load_book
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
@@ -501,6 +502,32 @@ async def test_an_unknown_region_is_named_like_an_unknown_provider(services: Ser
         bar = main_of(app).query_one(QueryBar)
         assert "gpu= given twice" in bar.error
         assert main_of(app).search.gpu_models == ("H100", "A100")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_an_empty_tables_message_wraps_inside_the_table(
+    services: Services, size: tuple[int, int]
+) -> None:
+    """It was one line cut at the table's edge: at 120 columns the region groups it
+    names stopped at "US-E"; at 80, before the first of them."""
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await type_query(pilot, "region=Mars")
+        table = main_of(app).table
+        width = table.size.width
+        drawn = [table.render_line(y).text for y in range(1, 6)]
+        assert all(len(line.rstrip()) < width for line in drawn), drawn
+        words = " ".join(" ".join(drawn).split())
+        assert words == " ".join(table.empty_text.split())
+        assert words.endswith(f"Region groups: {', '.join(REGION_GROUPS)}."), words
+        # a term of thousands of characters is cut on the message's last line
+        await pilot.press("slash")
+        main_of(app).query_one(QueryBar).input.value = "gpu=" + "x" * 5000
+        await pilot.press("enter")
+        await settle(pilot)
+        drawn = [table.render_line(y).text.rstrip() for y in range(1, 8)]
+        assert drawn[3].endswith("…") and drawn[4:] == ["", "", ""], drawn
 
 
 async def test_stop_after_is_bounded_and_review_says_quoting(services: Services) -> None:
