@@ -407,6 +407,36 @@ async def test_help_shows_the_keys_of_the_screen_in_front(services: Services) ->
         assert keys["w"].startswith("trend") and "x / u" not in keys
 
 
+@pytest.mark.parametrize("opens", [["i"], ["m"], ["space", "j", "space", "c"]])
+async def test_help_names_the_key_that_quits_from_where_it_is_open(
+    services: Services, opens: list[str]
+) -> None:
+    """The instance manager's, the market's and the compare view's help said both
+    "esc/q back" and "q quit"; q goes back there. Textual's ctrl+q quits from any."""
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert _help_keys(app)["q"] == "quit"  # the main screen's q quits
+        await pilot.press("escape", *opens)
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("question_mark")
+        await settle(pilot)
+        keys = _help_keys(app)
+        assert "quit" not in [what for key, what in keys.items() if "q" in key.split("/")]
+        assert keys["ctrl+q"] == "quit", keys
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("q")  # goes back, as its help says
+        await settle(pilot)
+        assert app.is_running and app.screen is not screen
+        await pilot.press(*opens, "ctrl+q")
+        await settle(pilot)
+        assert not app.is_running
+
+
 # -- 12. the price you confirmed is the price you see --------------------------------------
 
 
