@@ -289,6 +289,23 @@ def test_the_tui_takes_the_same_db_forms(tmp_path: Path) -> None:
     assert not (tmp_path / "postgresql:").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["offers", "--bogus"], "gpucm offers"),
+        (["instances", "launch", "--yes", "--bogus"], "gpucm instances launch"),
+        (["filters", "list", "--bogus"], "gpucm filters list"),
+        (["--debug", "spend", "--bogus"], "gpucm spend"),
+    ],
+)
+def test_an_unknown_flag_points_at_its_commands_help(
+    capsys: pytest.CaptureFixture[str], argv: list[str], prog: str
+) -> None:
+    """It said "see gpucm --help", which lists commands, not the flags of this one."""
+    line = refused(capsys, *argv)
+    assert line == f"{prog}: unrecognized arguments: --bogus (see {prog} --help)"
+
+
 # -- a damaged or read-only database ---------------------------------------------------
 
 
