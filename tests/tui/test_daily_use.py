@@ -488,6 +488,15 @@ def test_the_price_sentence_says_why_a_rate_differs() -> None:
     same = moved.model_copy(update={"price_per_hour": 0.284})
     assert rate_move(same, confirmed) == ""
     assert "storage apart" in price_sentence(same, confirmed)
+    # stopped, it bills no compute: it said "Vast.ai bills $0.284/h now"
+    for status in ("stopped", "terminated", "error"):
+        idle = same.model_copy(update={"status": status})
+        for known in (confirmed, None):
+            line = price_sentence(idle, known)
+            assert "bills $" not in line, line
+            assert line.endswith(
+                f"{status}: no compute billed now (Vast.ai's rate while it runs: $0.284/h)"
+            )
 
 
 # -- 14. small things ------------------------------------------------------------------------
