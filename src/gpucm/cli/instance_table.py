@@ -74,8 +74,10 @@ def instances_table(
     return render_table(columns, rows)
 
 
-def print_instance(ns: argparse.Namespace, instance: Instance, now: datetime) -> None:
+def print_instance(ns: argparse.Namespace, instance: Instance, report: SpendReport) -> None:
+    """One machine after an action on it; `report`: the ledger, read after the action,
+    for its ACCRUED (without it the row said $0.000 where `list` says what it spent)."""
     if getattr(ns, "json", False):
         print_json(instance.model_dump(mode="json"))
     else:
-        print(instances_table([instance], now))
+        print(instances_table([instance], report.at, report))

@@ -98,7 +98,7 @@ def action_handler(action: Action) -> Handler:
     async def handler(ns: argparse.Namespace, services: Services, secrets: list[str]) -> int:
         instance = await services.instances.find_or_sync(ns.ref)
         updated = await services.instances.act(instance, action)
-        print_instance(ns, updated, services.clock())
+        print_instance(ns, updated, await services.instances.spend([updated.id]))
         say(f"{done} {updated.id}; it is {updated.status}.")
         return 0
 
@@ -124,7 +124,7 @@ async def cmd_terminate(ns: argparse.Namespace, services: Services, secrets: lis
         if not answer or answer not in (instance.name, instance.id):
             raise Refused(f"not terminated: {instance.id} is untouched")
     gone = await services.instances.act(instance, "terminate")
-    print_instance(ns, gone, services.clock())
+    print_instance(ns, gone, await services.instances.spend([gone.id]))
     say(f"Terminated {gone.id}.")
     return 0
 
