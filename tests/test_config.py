@@ -162,3 +162,21 @@ def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="not UTF-8") as info:
         read_config(path)
     assert "secret" not in str(info.value)
+
+
+def test_the_watches_webhook_is_a_secret_checked_as_a_url(tmp_path: Path) -> None:
+    # the top-level webhook_url (watches' alerts and snipes) often carries a token, as
+    # [events]'s does: it was a plain str, neither scrubbed nor checked
+    from gpucm.config import ConfigError, load_settings
+
+    cfg = tmp_path / "config.toml"
+    hook = "https://hooks.slack.com/services/T000/B000/WATCHTOKEN"
+    cfg.write_text(f'webhook_url = " {hook} "\n')
+    settings = load_settings({}, cfg)
+    assert settings.watch_webhook() == hook
+    assert "WATCHTOKEN" not in repr(settings) and "WATCHTOKEN" not in str(settings)
+    assert hook in settings.secrets()
+    cfg.write_text('webhook_url = "ftp://x/SECRETPATH"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings({}, cfg)
+    assert "SECRETPATH" not in str(err.value) and "http" in str(err.value)

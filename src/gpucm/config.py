@@ -82,6 +82,17 @@ class BudgetSettings(BaseModel):
     warn_fraction: float = Field(default=0.8, gt=0, le=1)
 
 
+def usable_webhook(value: SecretStr | None) -> SecretStr | None:
+    """A webhook URL as read from the config: trimmed, checked as a URL (a bad one is a
+    one-line config error, not a failed delivery later), and kept secret."""
+    if value is None:
+        return None
+    problem = url_problem(value.get_secret_value().strip())
+    if problem:
+        raise ValueError(problem)
+    return SecretStr(value.get_secret_value().strip())
+
+
 class EventSettings(BaseModel):
     """`[events]`: where launch and instance events go (engine/events.py). The webhook
     URL often carries a token (a Slack incoming webhook's path is one): kept secret."""
@@ -95,12 +106,7 @@ class EventSettings(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _usable_webhook(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        problem = url_problem(value.get_secret_value().strip())
-        if problem:
-            raise ValueError(problem)
-        return SecretStr(value.get_secret_value().strip())
+        return usable_webhook(value)
 
     def webhook(self) -> str | None:
         return self.webhook_url.get_secret_value() if self.webhook_url else None
@@ -123,7 +129,9 @@ class Settings(BaseModel):
     theme: str | None = None
     log_level: str = "WARNING"
     budget: BudgetSettings = BudgetSettings()
-    webhook_url: str | None = None
+    # where watches' alerts and snipes are posted; like `[events]`'s, it often carries a
+    # token (a Slack incoming webhook's path is one): kept secret, and scrubbed
+    webhook_url: SecretStr | None = Field(default=None, repr=False)
     watch_command: str | None = None
     events: EventSettings = EventSettings()
     # seconds to wait for a provider's answer (GPUCM_HTTP_TIMEOUT); slow proxies need more
@@ -141,6 +149,14 @@ class Settings(BaseModel):
     def _known_level(cls, value: str) -> str:
         return parse_log_level(value)
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _usable_webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        return usable_webhook(value)
+
+    def watch_webhook(self) -> str | None:
+        return self.webhook_url.get_secret_value() if self.webhook_url else None
+
     def provider(self, name: str) -> ProviderSettings:
         return self.providers.get(name, ProviderSettings())
 
@@ -157,8 +173,7 @@ class Settings(BaseModel):
             for s in self.providers.values()
             if s.api_key and s.api_key.get_secret_value()
         ]
-        hook = self.events.webhook_url
-        keys += [hook.get_secret_value()] if hook else []
+        keys += [h.get_secret_value() for h in (self.events.webhook_url, self.webhook_url) if h]
         return keys + database_passwords(self.database_url, os.environ.get("DATABASE_URL"))
 
 

@@ -126,6 +126,36 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self._secrets())
 
 
+class PoolRetriesOnce(logging.Filter):
+    """asyncpg's pool tries to reopen its one idle connection while a team's server is
+    away, and logs a warning with a whole traceback at every try (after 1, 2, 4 ... 60
+    s): one line per outage is enough (the team's own reconnection says when it is
+    back, store/pg/team.py). The first try's line is kept, without its traceback;
+    the next ones are dropped until QUIET_SECONDS pass without one."""
+
+    QUIET_SECONDS = 600.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "asyncpg.pool" or not record.getMessage().startswith(
+            "Failed to restore the pool connection floor"
+        ):
+            return True
+        last, self._last = self._last, record.created
+        if last is not None and record.created - last < self.QUIET_SECONDS:
+            return False
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class LogFileError(ConfigError):
     """A log file that cannot be opened; the message names it."""
 
@@ -164,6 +194,7 @@ def configure(
     for old in root.handlers[:]:
         root.removeHandler(old)
         old.close()
+    handler.addFilter(PoolRetriesOnce())
     root.addHandler(handler)
     root.setLevel(level)
     for name, quiet in QUIET_LOGGERS.items():

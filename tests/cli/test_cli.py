@@ -307,3 +307,18 @@ def test_a_bad_workload_exits_2_with_one_line(
     assert out == ""
     assert len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
+
+
+def test_an_empty_table_names_the_term_no_provider_lists(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # as the TUI's empty table does: "Mars" is no region, H999 no GPU anyone offers
+    code, out, err = run(capsys, "offers", "-q", "region=Mars")
+    assert code == 0 and out == ""
+    assert "No offers match: unknown region 'Mars' (no provider lists it)" in err
+    assert "Region groups: " in err and "Europe" in err
+    code, out, err = run(capsys, "offers", "-q", "gpu=H999 region=Europe")
+    assert "unknown GPU 'H999'" in err and "region" not in err.split("unknown", 1)[1]
+    # terms that exist, with nothing under the price: the plain advice
+    code, out, err = run(capsys, "offers", "-q", "region=Europe price<0.001")
+    assert "No offers match. Loosen a filter" in err and "unknown" not in err

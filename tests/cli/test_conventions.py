@@ -254,7 +254,8 @@ def test_help_names_the_config_file_the_environment_and_the_exit_codes(
             entry(["--help"])
         text = capsys.readouterr().out
         assert str(tmp_path / "gpucm-home" / "config" / "config.toml") in text
-        for name in ("VAST_AI_API_KEY", "RUNPOD_API_KEY", "GPUCM_HOME", "LOG_LEVEL", "--debug"):
+        names = ("VAST_AI_API_KEY", "RUNPOD_API_KEY", "GPUCM_HOME", "DATABASE_URL", "GPUCM_DB")
+        for name in (*names, "LOG_LEVEL", "--debug"):
             assert name in text, f"{name} not in {entry.__name__}'s --help"
         assert "exit status:" in text and "130" in text and "bad input" in text
     with pytest.raises(SystemExit):

@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -592,10 +593,11 @@ def test_lambda_stop_is_refused_with_the_providers_sentence(capsys: Capsys) -> N
     code, out, err = run(capsys, "instances", "stop", inst["id"])
     assert code == 1
     assert out == ""
-    assert "cannot stop an instance; terminate it" in one_line(err)
+    # the provider by the name users know, not gpucm's id (lambda_labs)
+    assert "Lambda Cloud cannot stop an instance; terminate it" in one_line(err)
     code, out, err = run(capsys, "instances", "logs", inst["id"])
     assert code == 1
-    assert "has no logs" in one_line(err)
+    assert "Lambda Cloud's API has no logs" in one_line(err)
 
 
 def test_unknown_instance_is_one_line_exit_1(capsys: Capsys) -> None:
@@ -705,3 +707,24 @@ def test_spend_groups_exports_csv_safely_and_refuses_bad_values(
         code, out, err = run(capsys, "spend", *bad)
         assert code == 2 and out == ""
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_the_list_shows_the_price_the_confirmation_showed(capsys: Capsys) -> None:
+    # RunPod bills a large disk apart: the confirmation's all-in price is compute plus
+    # storage, and the list showed only the compute rate, where the TUI's manager shows
+    # the confirmed price
+    offer = launchable(capsys, "--provider", "runpod")
+    code, out, err = run(
+        capsys, "instances", "launch", "--offer", offer["id"], "--disk", "200", "--yes"
+    )
+    assert code == 0, err
+    confirmed = re.search(r"price:\s+\$(\d+\.\d+)/h all-in \(compute \$(\d+\.\d+)", out + err)
+    assert confirmed, out + err
+    all_in, compute = confirmed.groups()
+    assert all_in != compute
+    launched_row = out.splitlines()[-1]  # the launch ends with the machine's row
+    code, out, err = run(capsys, "instances", "list")
+    assert code == 0, err
+    (row,) = [line for line in out.splitlines() if line.startswith("runpod:")]
+    for shown in (row, launched_row):
+        assert f"${all_in}" in shown and f"${compute}" not in shown, shown

@@ -250,3 +250,12 @@ async def test_armings_are_per_owner_and_an_old_files_arming_is_read_once(
     row = await alice.get("old")
     assert row is not None and not row.is_armed
     assert "armed" not in path.read_text(encoding="utf-8")
+
+
+def test_the_same_reason_for_several_machines_is_said_once() -> None:
+    from gpucm.engine.snipe import _message
+
+    watch = Watch("pair", 'gpu="RTX 4090"', launch=LaunchTemplate(max_price_per_hour=2.0, count=3))
+    gone = "disarmed elsewhere meanwhile"
+    text = _message(watch, [], [gone, "Vast.ai: no capacity", gone], disarmed=True, reused=False)
+    assert text == (f"pair: not launched: 2 machines: {gone}; Vast.ai: no capacity; disarmed")

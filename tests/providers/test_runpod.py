@@ -3,6 +3,7 @@ recorded v2 shapes it reads, its errors; GraphQL only for spot. No network."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,7 @@ from gpucm.providers.errors import (
 )
 from gpucm.providers.http import USER_AGENT
 from gpucm.providers.runpod import (
+    CATALOG_REQUESTS_AT_ONCE,
     DEFAULT_CONTAINER_DISK_GB,
     DEFAULT_IMAGE,
     GRAPHQL_RETIRED,
@@ -224,8 +226,12 @@ async def test_fetch_offers_asks_each_cloud_and_count(make: Make) -> None:
     assert offers
     catalog = fake.sent("GET", "/v2/catalog/gpus")
     asked = [(r.url.params["cloud"], int(r.url.params["count"])) for r in catalog]
-    # count 1 first in each cloud, then every count some type there allows
-    assert asked == [(c, n) for c in CLOUDS for n in COUNTS]
+    # every count some type allows, in each cloud, once; one answer before any other
+    # (an API that is down costs one request), and count 1 first in each cloud
+    assert sorted(asked) == sorted((c, n) for c in CLOUDS for n in COUNTS)
+    assert asked[0] == (CLOUDS[0], 1)
+    for cloud in CLOUDS:
+        assert next(n for c, n in asked if c == cloud) == 1
     for request in catalog:
         assert request.url.params["include"] == "AVAILABILITY"
         assert request.url.params["product"] == "POD"
@@ -251,7 +257,46 @@ async def test_only_counts_some_type_allows_are_asked(make: Make) -> None:
     asked = [
         (r.url.params["cloud"], r.url.params["count"]) for r in fake.sent("GET", "/v2/catalog/gpus")
     ]
-    assert asked == [("SECURE", "1"), ("SECURE", "2"), ("COMMUNITY", "1")]
+    assert asked[0] == ("SECURE", "1")
+    assert sorted(asked[1:]) == [("COMMUNITY", "1"), ("SECURE", "2")]
+
+
+async def test_the_catalogue_is_asked_one_answer_first_then_a_few_at_once() -> None:
+    """One answer, then the rest at once as far as the answers allow (a refresh was
+    eight requests in a row), never more than CATALOG_REQUESTS_AT_ONCE in flight."""
+    fake = FakeRunPod()
+    in_flight = 0
+    most = 0
+    waves: list[int] = []  # how many catalogue requests were in flight as each started
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        catalog = request.url.path.endswith("/catalog/gpus")
+        if catalog:
+            in_flight += 1
+            most = max(most, in_flight)
+            waves.append(in_flight)
+        try:
+            await asyncio.sleep(0.05)
+            return fake.handler(request)
+        finally:
+            if catalog:
+                in_flight -= 1
+
+    adapter = RunPodAdapter(
+        ProviderSettings(api_key=KEY),
+        transport=httpx.MockTransport(slow),
+        clock=fixed_clock(FIXED_NOW),
+        rand=lambda: 0.5,
+    )
+    try:
+        offers = await adapter.fetch_offers()
+    finally:
+        await adapter.aclose()
+    assert offers
+    assert len(fake.sent("GET", "/v2/catalog/gpus")) == len(CLOUDS) * len(COUNTS)
+    assert waves[0] == 1  # the first answer alone
+    assert 1 < most <= CATALOG_REQUESTS_AT_ONCE
 
 
 def test_stock_prices_and_regions_are_per_cloud() -> None:

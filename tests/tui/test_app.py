@@ -13,6 +13,7 @@ from textual.widgets import Input
 from gpucm import paths
 from gpucm.config import load_settings
 from gpucm.domain.models import SearchQuery
+from gpucm.domain.vocabulary import SORT_KEYS
 from gpucm.engine.refresher import RefreshOutcome
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
@@ -432,3 +433,16 @@ def test_freezing_the_heap_leaves_later_garbage_collectable() -> None:
         assert probe() is None
     finally:
         gc.unfreeze()
+
+
+async def test_the_sort_cycle_ends_with_spot_cheapest_first(services: Services) -> None:
+    # spot is a price: like price, price per GPU and value, cheapest first (it sorted
+    # dearest first, as a size or a score does)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for _ in range(SORT_KEYS.index("spot")):
+            await pilot.press("s")
+        await settle(pilot)
+        search = main_screen(app).search
+        assert (search.sort_by, search.sort_order) == ("spot", "asc")

@@ -15,10 +15,11 @@ from gpucm import paths
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.pricing import all_in, egress_per_gb
 from gpucm.domain.regions import REGION_GROUPS
+from gpucm.engine.confirmed_price import Confirmed, rate_move
 from gpucm.presets import load_book
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
-from gpucm.tui.instance_text import Confirmed, price_sentence, rate_move
+from gpucm.tui.instance_text import price_sentence
 from gpucm.tui.screens.best_offers import BestOffersScreen
 from gpucm.tui.screens.compare import CompareScreen
 from gpucm.tui.screens.gb_out import GbOutScreen

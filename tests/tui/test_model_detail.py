@@ -281,3 +281,36 @@ def test_detail_lines_are_plain_text_for_any_name() -> None:
     lines = detail_lines(DetailView("[bold]x[/bold]", None, ()), None, 40)
     assert lines[0] == [("[bold]x[/bold]", "title")]
     assert detail_lines(DetailView(None), None, 40) == [[(HINT, "muted")]]
+
+
+async def test_out_of_view_it_reads_nothing_until_it_is_shown(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read still waiting out its debounce as the pane hides is dropped; what is
+    asked while hidden is read once, for the last model, when it shows again."""
+    monkeypatch.setattr(model_detail, "DEBOUNCE_SECONDS", 1.0)
+    calls = count_calls(monkeypatch, store, "model_offers")
+    app = DetailApp(store)
+    async with app.run_test(size=(60, 14)) as pilot:
+        detail = app.query_one(ModelDetail)
+        while not detail.laid_out:
+            await pilot.pause()
+        detail.show("RTX 4090")
+        detail.display = False
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert not detail.laid_out
+        detail.show(WEIRD)
+        detail.show("H100 PCIe")
+        detail.refresh_data()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert calls == []
+        assert detail.view.model is None
+
+        detail.display = True
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert calls == [("H100 PCIe",)]
+        assert "Hopper" in detail.plain_text

@@ -107,7 +107,14 @@ async def cmd_offers(ns: argparse.Namespace, services: Services) -> int:
 
         write_offers(page.offers, sys.stdout, "json" if ns.json else "csv")
     elif not page.offers:
-        say("No offers match. Loosen a filter, or add --all to include unavailable offers.")
+        from gpucm.engine.empty_search import unknown_sentence, unknown_terms
+
+        unknown = await unknown_terms(services.store, query) if page.total == 0 else []
+        say(
+            unknown_sentence(unknown)
+            if unknown
+            else "No offers match. Loosen a filter, or add --all to include unavailable offers."
+        )
     else:
         print(offers_table(page.offers))
         shown = query.offset + len(page.offers)

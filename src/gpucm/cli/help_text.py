@@ -48,7 +48,12 @@ def _environment(extra: list[tuple[str, str]]) -> str:
             (keys, "provider API keys; they win over [providers.NAME] api_key in the file"),
             (urls, "provider API base URLs (a proxy, a mirror)"),
             ("GPUCM_HOME", "one directory for the config, data, cache and logs"),
-            ("GPUCM_DB", "the database: a file or sqlite:///PATH (--db wins)"),
+            (
+                "DATABASE_URL",
+                "the database: a team's postgresql://USER:PASSWORD@HOST/DB, or a file or "
+                "sqlite:///PATH (--db wins; never shown unmasked)",
+            ),
+            ("GPUCM_DB", "the database, as DATABASE_URL, which wins over it"),
             ("GPUCM_HTTP_TIMEOUT", "seconds to wait for a provider's answer (default 30)"),
             (
                 "LOG_LEVEL",

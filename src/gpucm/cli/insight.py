@@ -323,7 +323,9 @@ async def _check_and_deliver(
     for alert in alerts:
         _print_alert(services, alert.as_json(), alert.message, as_json=as_json)
         _failures(
-            await deliver(alert, command=settings.watch_command, webhook_url=settings.webhook_url)
+            await deliver(
+                alert, command=settings.watch_command, webhook_url=settings.watch_webhook()
+            )
         )
     if may_launch:
         await _fire(services, as_json=as_json)
@@ -350,7 +352,7 @@ async def _fire(services: Services, *, as_json: bool) -> None:
         _print_alert(services, snipe.as_json(), snipe.message, as_json=as_json)
         _failures(
             await deliver_snipe(
-                snipe, command=settings.watch_command, webhook_url=settings.webhook_url
+                snipe, command=settings.watch_command, webhook_url=settings.watch_webhook()
             )
         )
 

@@ -4,12 +4,14 @@ never the id."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from datetime import datetime
 
 from gpucm import formatting as fmt
 from gpucm.cli.output import print_json
 from gpucm.cli.table import Column, render_table
 from gpucm.domain.models import Instance
+from gpucm.engine.confirmed_price import Confirmed, rate_move, shown_price
 from gpucm.engine.instances import status_text
 from gpucm.engine.spend import SpendReport, accrued, amount_text
 
@@ -43,8 +45,19 @@ def spent_text(instance: Instance, now: datetime, report: SpendReport | None) ->
     return fmt.price(accrued(instance, now)) if instance.status != "terminated" else "-"
 
 
+def price_text(instance: Instance, confirmed: Mapping[str, Confirmed | None]) -> str:
+    """The price confirmed at launch (all-in), ▲/▼ when the provider bills another
+    rate now; the provider's rate for a machine gpucm did not launch. As the TUI's
+    instance manager shows it."""
+    price = confirmed.get(instance.request_id or "")
+    return fmt.price(shown_price(instance, price)) + (rate_move(instance, price) or " ")
+
+
 def instances_table(
-    instances: list[Instance], now: datetime, report: SpendReport | None = None
+    instances: list[Instance],
+    now: datetime,
+    report: SpendReport | None = None,
+    confirmed: Mapping[str, Confirmed | None] | None = None,
 ) -> str:
     # At 80 columns NAME, then GPU, then SSH give way (--json and `ssh --print` have
     # them whole); the ID never does: it is what the other commands take.
@@ -65,7 +78,7 @@ def instances_table(
             gpu_text(i),
             status_text(i),
             uptime(i, now),
-            fmt.price(i.price_per_hour),
+            price_text(i, confirmed or {}),
             spent_text(i, now, report),
             ssh_text(i),
         ]
@@ -74,10 +87,15 @@ def instances_table(
     return render_table(columns, rows)
 
 
-def print_instance(ns: argparse.Namespace, instance: Instance, report: SpendReport) -> None:
+def print_instance(
+    ns: argparse.Namespace,
+    instance: Instance,
+    report: SpendReport,
+    confirmed: Mapping[str, Confirmed | None] | None = None,
+) -> None:
     """One machine after an action on it; `report`: the ledger, read after the action,
     for its ACCRUED (without it the row said $0.000 where `list` says what it spent)."""
     if getattr(ns, "json", False):
         print_json(instance.model_dump(mode="json"))
     else:
-        print(instances_table([instance], report.at, report))
+        print(instances_table([instance], report.at, report, confirmed=confirmed))

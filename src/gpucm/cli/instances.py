@@ -23,6 +23,7 @@ from gpucm.cli.output import clean_line, demo_banner, print_json, say
 from gpucm.cli.prompt import ask, interactive
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.confirmed_price import confirmed_prices
 from gpucm.engine.instances import Action, InstanceError, is_demo, ssh_command
 from gpucm.engine.launch_errors import LaunchError
 from gpucm.engine.ports import ProviderNotConfigured
@@ -78,7 +79,8 @@ async def cmd_list(ns: argparse.Namespace, services: Services, secrets: list[str
     else:
         demo_banner(services.demo)
         if instances:
-            print(instances_table(instances, now, report))
+            confirmed = await confirmed_prices(services.store.journal, instances)
+            print(instances_table(instances, now, report, confirmed))
             # a machine a watch launched says so (the name column gives way at 80)
             for i in instances:
                 if i.origin and i.status != "terminated":
@@ -98,7 +100,8 @@ def action_handler(action: Action) -> Handler:
     async def handler(ns: argparse.Namespace, services: Services, secrets: list[str]) -> int:
         instance = await services.instances.find_or_sync(ns.ref)
         updated = await services.instances.act(instance, action)
-        print_instance(ns, updated, await services.instances.spend([updated.id]))
+        confirmed = await confirmed_prices(services.store.journal, [updated])
+        print_instance(ns, updated, await services.instances.spend([updated.id]), confirmed)
         say(f"{done} {updated.id}; it is {updated.status}.")
         return 0
 
@@ -124,7 +127,8 @@ async def cmd_terminate(ns: argparse.Namespace, services: Services, secrets: lis
         if not answer or answer not in (instance.name, instance.id):
             raise Refused(f"not terminated: {instance.id} is untouched")
     gone = await services.instances.act(instance, "terminate")
-    print_instance(ns, gone, await services.instances.spend([gone.id]))
+    confirmed = await confirmed_prices(services.store.journal, [gone])
+    print_instance(ns, gone, await services.instances.spend([gone.id]), confirmed)
     say(f"Terminated {gone.id}.")
     return 0
 

@@ -22,6 +22,7 @@ from gpucm.cli.output import clean_line, demo_banner, print_json, say
 from gpucm.cli.prompt import ask, interactive
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.capabilities import availability_meaning
+from gpucm.engine.confirmed_price import confirmed_prices
 from gpucm.engine.launch_errors import NoCapacity, RequestMismatch
 from gpucm.engine.launch_flow import LaunchRefused, NoMatch, NotHonoured, WrongProvider
 from gpucm.engine.launch_options import LaunchOptions
@@ -79,7 +80,7 @@ def candidate_lines(candidates: list[Preflight]) -> list[str]:
     return out
 
 
-def print_launched(
+async def print_launched(
     ns: argparse.Namespace, services: Services, outcome: LaunchOutcome, request_id: str
 ) -> None:
     instance = outcome.instance
@@ -88,7 +89,8 @@ def print_launched(
         data.update(request_id=request_id, reused=outcome.reused)
         print_json(data)
     else:
-        print(instances_table([instance], services.clock()))
+        confirmed = await confirmed_prices(services.store.journal, [instance])
+        print(instances_table([instance], services.clock(), confirmed=confirmed))
     if outcome.reused:
         say(
             f"Request {request_id} already launched {instance.id}: nothing new was created "
@@ -168,5 +170,5 @@ async def cmd_launch(ns: argparse.Namespace, services: Services, secrets: list[s
         raise Refused(clean_line(str(exc), secrets)) from None
     if outcome.reused:
         demo_banner(services.demo)
-    print_launched(ns, services, outcome, options.request_id)
+    await print_launched(ns, services, outcome, options.request_id)
     return 0

@@ -346,7 +346,12 @@ def _message(
     if machines:
         head += ("launched before: " if reused else "launched ") + ", ".join(said)
     if failed:
-        head += ("; " if machines else "") + "not launched: " + "; ".join(failed)
+        # each machine of a snipe fails for its own reason, often the same one: said once
+        reasons: dict[str, int] = {}
+        for reason in failed:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        told = [f"{n} machines: {r}" if n > 1 else r for r, n in reasons.items()]
+        head += ("; " if machines else "") + "not launched: " + "; ".join(told)
     head += "; disarmed" if disarmed else "; still armed"
     return head
 

@@ -12,6 +12,8 @@ While it follows, it hears each refresh the refresher lands (the provider's heal
 row, written after its offers) and hands its owner the same `RefreshOutcome` a refresh
 of its own would (with `by` set), so a TUI repaints and a watch checks exactly as
 after its own refresh. `refresh_now` asks the refresher instead of calling providers.
+When the team's listening session was lost and is back (a RESYNC), what landed in the
+gap was heard by no one: it hands on every provider's health row as it stands.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable, Sequence
 from gpucm.engine.ports import RefreshStore, Team
 from gpucm.engine.refresher import RefreshOutcome
 from gpucm.engine.scheduler import OutcomeHandler, RefreshScheduler, deliver
-from gpucm.store.results import REFRESH_REQUEST, TeamEvent
+from gpucm.store.results import REFRESH_REQUEST, RESYNC, TeamEvent
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class TeamRefresh:
         self._try_every = try_every
         self._lost = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._server_away = False  # said once per outage
         team.on_lost(self._lost.set)
 
     @property
@@ -82,10 +85,14 @@ class TeamRefresh:
 
     async def _try_lead(self) -> bool:
         try:
-            return await self._team.try_lead()
+            leading = await self._team.try_lead()
         except Exception as exc:  # the server is away: keep trying, never crash
-            log.warning("could not ask for the team's refresher lock: %s", exc)
+            if not self._server_away:
+                log.warning("could not ask for the team's refresher lock: %s", exc)
+            self._server_away = True
             return False
+        self._server_away = False
+        return leading
 
     async def _lead(self) -> None:
         log.info("%s is the team's refresher", self._team.who)
@@ -120,10 +127,22 @@ class TeamRefresh:
                 self._scheduler.refresh_now(name)
         elif event.topic == "health" and not event.own and not self.leading:
             self._spawn(self._landed_elsewhere(event.details, event.by))
+        elif event.topic == RESYNC:
+            self._spawn(self._resynced())
 
-    async def _landed_elsewhere(self, providers: Sequence[str], by: str) -> None:
+    async def _resynced(self) -> None:
+        # what landed in the gap was announced to no one: every provider's last landing,
+        # as the refresher's (the health rows do not say who wrote them)
+        try:
+            info = await self._team.refresher()
+        except Exception:  # the outcomes matter more than the name on them
+            info = None
+        await self._landed_elsewhere(None, info.who if info is not None else None)
+
+    async def _landed_elsewhere(self, providers: Sequence[str] | None, by: str | None) -> None:
+        """Hand on what landed for `providers` (None: every provider) as outcomes."""
         health = await self._store.health()
-        for name in providers:
+        for name in health if providers is None else providers:
             h = health.get(name)
             if h is None:
                 continue

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gpucm.domain.models import Instance, InstanceStatus, Offer
+from gpucm.domain.provider_names import display_name
 from gpucm.providers.base import LaunchSpec
 from gpucm.providers.errors import CapacityError, NotFound, Unsupported
 
@@ -124,6 +125,10 @@ class DemoInstances:
 
         return PROVIDER_META[self._name].capabilities.stop_start
 
+    @property
+    def _shown(self) -> str:
+        return display_name(self._name)
+
     def _capability(self, attr: str, sentence: str) -> None:
         from gpucm.providers.registry import PROVIDER_META
 
@@ -144,10 +149,10 @@ class DemoInstances:
         offer = spec.offer
         price: float | None = None
         if spec.interruptible:
-            self._capability("spot", f"{self._name} rents no interruptible machines (demo)")
+            self._capability("spot", f"{self._shown} rents no interruptible machines (demo)")
             price = round(spec.bid(self._name) * offer.gpu_count, 6)
         if spec.file_systems:
-            self._capability("file_systems", f"{self._name} has no shared filesystems (demo)")
+            self._capability("file_systems", f"{self._shown} has no shared filesystems (demo)")
         current = await self.quote(offer)
         if current is None or fails_for_capacity(offer.id):
             raise CapacityError(
@@ -180,7 +185,7 @@ class DemoInstances:
         return self._instance(pid, record, now)
 
     async def stop(self, provider_id: str) -> None:
-        self._capability("stop_start", f"{self._name} cannot stop an instance; terminate it")
+        self._capability("stop_start", f"{self._shown} cannot stop an instance; terminate it")
 
         def stop(records: Records) -> None:
             self._live(records, provider_id)["state"] = "stopped"
@@ -188,13 +193,13 @@ class DemoInstances:
         await self._change(stop)
 
     async def start(self, provider_id: str) -> None:
-        self._capability("stop_start", f"{self._name} cannot start a stopped instance")
+        self._capability("stop_start", f"{self._shown} cannot start a stopped instance")
         await self._change(
             lambda records: self._boot(self._live(records, provider_id), RESTART_SECONDS)
         )
 
     async def restart(self, provider_id: str) -> None:
-        self._capability("restart", f"{self._name} has no restart; stop then start instead")
+        self._capability("restart", f"{self._shown} has no restart; stop then start instead")
         await self._change(
             lambda records: self._boot(self._live(records, provider_id), RESTART_SECONDS)
         )
@@ -206,7 +211,7 @@ class DemoInstances:
         await self._change(terminate)
 
     async def logs(self, provider_id: str) -> str:
-        self._capability("logs", f"{self._name}'s API has no logs; connect over SSH")
+        self._capability("logs", f"{self._shown}'s API has no logs; connect over SSH")
         rec = self._live(await self._records(), provider_id)
         return f"[demo] {rec['name']}: booted image {rec.get('image') or 'default'}\n"
 

@@ -19,6 +19,7 @@ GraphQL under `/graphql`. An old value ending in `/graphql` still works.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,6 +30,7 @@ from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import KEY_ENV, RUNPOD, URL_ENV, display_name
 from gpucm.providers.adapter import HttpAdapter
 from gpucm.providers.base import Capabilities, LaunchSpec, ProviderMeta
+from gpucm.providers.concurrent import gather_or_cancel
 from gpucm.providers.errors import InvalidRequest, ProviderError, Unsupported, redact
 from gpucm.providers.http import RequestKind
 from gpucm.providers.runpod_parse import (
@@ -86,6 +88,9 @@ GRAPHQL_RETIRED = (
 )
 
 CATALOG_PATH = "/v2/catalog/gpus"
+# A refresh asks the catalogue up to 8 times (2 clouds x 4 counts), most of them at
+# once: at most this many in flight, so as not to burst the API.
+CATALOG_REQUESTS_AT_ONCE = 4
 PODS_PATH = "/v2/pods"
 GRAPHQL_PATH = "/graphql"
 
@@ -237,6 +242,7 @@ class RunPodAdapter(HttpAdapter):
         self.graphql_retired = False
         self._spot: dict[tuple[str, str], SpotPrice] = {}
         self._spot_at: float | None = None
+        self._catalog_slots = asyncio.Semaphore(CATALOG_REQUESTS_AT_ONCE)
 
     @classmethod
     def api_base(cls, settings: ProviderSettings) -> str:
@@ -270,23 +276,49 @@ class RunPodAdapter(HttpAdapter):
     # -- offers ------------------------------------------------------------------------
 
     async def _catalog(self, cloud: str, count: int) -> Any:
-        return await self.http.request(
-            "GET",
-            CATALOG_PATH,
-            params={"include": "AVAILABILITY", "product": "POD", "cloud": cloud, "count": count},
-        )
+        async with self._catalog_slots:
+            return await self.http.request(
+                "GET",
+                CATALOG_PATH,
+                params={
+                    "include": "AVAILABILITY",
+                    "product": "POD",
+                    "cloud": cloud,
+                    "count": count,
+                },
+            )
 
     async def fetch_offers(self) -> list[Offer]:
         # Stock is per cloud and per count: one answer for each, never one copied to both.
-        answers: list[tuple[str, int, Any]] = []
-        for cloud in CLOUD_TYPES:
-            first = await self._catalog(cloud, 1)
-            # an answer with not one readable type: stop here, not after 7 more requests
-            parse_catalog([(cloud, 1, first)], self.clock())
-            answers.append((cloud, 1, first))
-            for count in counts_to_ask(catalog_rows(first), cloud):
-                answers.append((cloud, count, await self._catalog(cloud, count)))
-        return parse_catalog(answers, self.clock(), await self.spot_prices())
+        spot, answers = await gather_or_cancel(self.spot_prices(), self._catalog_answers())
+        return parse_catalog(answers, self.clock(), spot)
+
+    async def _catalog_answers(self) -> list[tuple[str, int, Any]]:
+        """Every (cloud, count, answer) a refresh needs, in 3 round trips, not 8: one
+        answer first, so an API that is down or has changed costs one request and its
+        retries, not eight; then the rest at once, as far as each cloud's first answer
+        says which counts are worth asking."""
+        lead, *others = CLOUD_TYPES
+        first = await self._first_answer(lead)
+        rest = await gather_or_cancel(
+            self._more_answers(lead, first), *(self._cloud_answers(c) for c in others)
+        )
+        return [(lead, 1, first), *(answer for answers in rest for answer in answers)]
+
+    async def _first_answer(self, cloud: str) -> Any:
+        body = await self._catalog(cloud, 1)
+        # an answer with not one readable type: stop here, not after more requests
+        parse_catalog([(cloud, 1, body)], self.clock())
+        return body
+
+    async def _more_answers(self, cloud: str, first: Any) -> list[tuple[str, int, Any]]:
+        counts = counts_to_ask(catalog_rows(first), cloud)
+        bodies = await gather_or_cancel(*(self._catalog(cloud, count) for count in counts))
+        return [(cloud, count, body) for count, body in zip(counts, bodies, strict=True)]
+
+    async def _cloud_answers(self, cloud: str) -> list[tuple[str, int, Any]]:
+        first = await self._first_answer(cloud)
+        return [(cloud, 1, first), *await self._more_answers(cloud, first)]
 
     async def spot_prices(self) -> dict[tuple[str, str], SpotPrice]:
         """Interruptible prices per (GPU type, cloud), from GraphQL while it lives.

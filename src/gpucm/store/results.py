@@ -154,13 +154,16 @@ def resolution_for(span: timedelta | None) -> Resolution:
 
 # A team store's notification that asks the team's refresher for a round.
 REFRESH_REQUEST = "refresh-request"
+# Not a notification: the listening session ended and is back (store/pg/team.py), and
+# what was said in between is lost: each listener reads again everything it follows.
+RESYNC = "resync"
 
 
 @dataclass(frozen=True)
 class TeamEvent:
     """A change another process sharing a team store committed (or this one made)."""
 
-    topic: str  # offers, health, instances, launches, watches, refresh-request
+    topic: str  # offers, health, instances, launches, watches, refresh-request, resync
     details: tuple[str, ...]  # providers, request ids
     by: str  # user@host of the process that made the change
     own: bool  # made by this process

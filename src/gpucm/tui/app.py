@@ -299,9 +299,12 @@ class GpucmApp(App[None]):
 
     def _team_changed(self, event: TeamEvent) -> None:
         """Another process sharing the team store launched, stopped or synced machines
-        (refreshes come through the refresh workers): the instance manager repaints
-        from the store, without asking the providers."""
-        if event.own or event.topic not in ("instances", "launches"):
+        (refreshes come through the refresh workers), or what it did while this one
+        was not listening is to be read again (a resync): the instance manager
+        repaints from the store, without asking the providers."""
+        from gpucm.store.results import RESYNC
+
+        if event.own or event.topic not in ("instances", "launches", RESYNC):
             return
         from gpucm.tui.screens.instances import InstancesScreen, InstancesSynced
 

@@ -4,16 +4,15 @@ manager and its dialogs (pure functions over domain objects)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from gpucm import formatting as fmt
-from gpucm.domain.models import Instance, LaunchRecord
+from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
 from gpucm.domain.vocabulary import BILLED
 from gpucm.engine.capabilities import DISK_KEEPS_BILLING, capabilities
+from gpucm.engine.confirmed_price import Confirmed, rate_move
 from gpucm.engine.instances import ssh_command
 
 if TYPE_CHECKING:
@@ -142,50 +141,6 @@ def budget_line(
     if not parts:
         return None
     return "budget " + ", ".join(parts), fullest
-
-
-_SAME = 0.0005  # prices are shown to a tenth of a cent
-
-
-@dataclass(frozen=True)
-class Confirmed:
-    """The all-in price a launch confirmation showed (the launch journal keeps it)."""
-
-    per_hour: float
-    compute_per_hour: float
-    storage_per_hour: float
-    storage_estimated: bool
-
-    @classmethod
-    def from_record(cls, record: LaunchRecord) -> Confirmed | None:
-        """From the launch journal: the all-in rate the launch held against the budget
-        (what its confirmation showed), split into compute and storage where the
-        request kept the parts of that same price (a failover re-priced the total but
-        not the parts: then they are left out). None for a machine gpucm did not
-        launch, or a launch journaled before it kept a rate."""
-        total = record.reserved_per_hour
-        if not total:
-            return None
-        parts = record.request.get("confirmed")
-        if isinstance(parts, Mapping):
-            try:
-                compute = float(parts["compute_per_hour"])
-                storage = float(parts.get("storage_per_hour") or 0.0)
-            except (KeyError, TypeError, ValueError):
-                pass
-            else:
-                if abs(compute + storage - total) < _SAME:
-                    return cls(total, compute, storage, bool(parts.get("storage_estimated")))
-        return cls(total, total, 0.0, False)
-
-
-def rate_move(instance: Instance, confirmed: Confirmed | None) -> str:
-    """ "▲" or "▼" when the provider now bills a different compute rate than the one
-    confirmed, else ""."""
-    rate = instance.price_per_hour
-    if confirmed is None or rate is None or abs(rate - confirmed.compute_per_hour) < _SAME:
-        return ""
-    return "▲" if rate > confirmed.compute_per_hour else "▼"
 
 
 def price_sentence(instance: Instance, confirmed: Confirmed | None) -> str:

@@ -29,7 +29,7 @@ from gpucm.engine.ports import Team
 from gpucm.engine.watches import Alert, WatchChecker
 from gpucm.presets import BookFile, Watch
 from gpucm.store.armed_watches import TOPIC as ARMINGS_TOPIC
-from gpucm.store.results import ArmedWatch, TeamEvent
+from gpucm.store.results import RESYNC, ArmedWatch, TeamEvent
 from gpucm.store.store import Store
 
 if TYPE_CHECKING:  # the launch path loads when an armed watch fires, not at start
@@ -128,8 +128,9 @@ class TuiWatches:
             self.app.set_interval(ARMED_READ_SECONDS, self._reload_quietly, name="armed-watches")
 
     def _heard(self, event: TeamEvent) -> None:
-        # this process's own armings are read again where it makes them (saved, fire)
-        if event.topic != ARMINGS_TOPIC or event.own or self._reload_asked:
+        # this process's own armings are read again where it makes them (saved, fire);
+        # a resync (the team's session was lost and is back) may hide anyone's
+        if event.topic not in (ARMINGS_TOPIC, RESYNC) or event.own or self._reload_asked:
             return
         self._reload_asked = True  # a burst of announcements makes one read
         self.app.call_later(self._announced)

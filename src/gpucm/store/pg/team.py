@@ -12,10 +12,18 @@
   transaction (store/pg/database.py), so the others hear it exactly when it commits;
   `listen` hands them to the front end. A refresh request (`r` in a TUI, `gpucm
   refresh`) is a notification the refresher acts on.
+- **A lost session comes back.** The server does not keep notifications for a listener
+  that is away, so when the listening session ends (the server restarted, the network
+  dropped, an admin's `pg_terminate_backend`) while anyone listens, a new one is opened
+  at once in the background, and again with a growing pause (RECONNECT_FIRST to
+  RECONNECT_MAX) while the server stays away; one warning per outage says so. Once
+  listening again, every listener hears a RESYNC event: read again all it follows,
+  since what was committed in the gap was said to no one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 import json
@@ -29,11 +37,15 @@ import asyncpg
 
 from gpucm.domain.clock import from_epoch
 from gpucm.store.pg.database import LEADER_LOCK, PgDatabase
-from gpucm.store.results import REFRESH_REQUEST, RefresherInfo, TeamEvent
+from gpucm.store.results import REFRESH_REQUEST, RESYNC, RefresherInfo, TeamEvent
 
 log = logging.getLogger(__name__)
 
 _REFRESHER_KEY = "refresher"
+# seconds between tries to listen again while the server is away: doubling from the
+# first to the last (each try itself gives up after the database's connect timeout)
+RECONNECT_FIRST = 0.25
+RECONNECT_MAX = 5.0
 
 
 def whoami() -> str:
@@ -60,31 +72,73 @@ class PgTeam:
         self._listeners: list[Listener] = []
         self.leading = False
         self._lost: list[Callable[[], None]] = []
+        # one session at a time: the refresher's next try and the reconnection can
+        # both find the session gone
+        self._connecting = asyncio.Lock()
+        self._missed = False  # the listening session ended: listeners missed what was said
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def who(self) -> str:
         return self._db.who
 
     async def _connection(self) -> asyncpg.Connection:
-        conn = self._conn
-        if conn is not None and not conn.is_closed():
-            return conn
-        conn = await self._db.connect()
-        conn.add_termination_listener(self._terminated)
-        await conn.add_listener(self._db.channel, self._heard)
-        self._conn = conn
+        async with self._connecting:
+            conn = self._conn
+            if conn is not None and not conn.is_closed():
+                return conn
+            conn = await self._db.connect()
+            try:
+                conn.add_termination_listener(self._terminated)
+                await conn.add_listener(self._db.channel, self._heard)
+            except BaseException:
+                conn.terminate()
+                raise
+            self._conn = conn
+            missed, self._missed = self._missed, False
+        if missed:
+            self._tell(TeamEvent(topic=RESYNC, details=(), by="", own=False))
         return conn
 
-    def _terminated(self, _conn: object) -> None:
+    def _terminated(self, conn: object) -> None:
         # the session ended (the server restarted, the network dropped): so did the
-        # lock, and the listening; the next try opens a new session
+        # lock, and the listening
+        if conn is not self._conn:
+            return  # one this process closed, or already replaced
         was = self.leading
         self.leading = False
         self._conn = None
+        if self._listeners:
+            self._missed = True
+            self._listen_again()
         if was:
             log.warning("lost the team's refresher lock (the session ended)")
             for lost in self._lost:
                 lost()
+
+    def _listen_again(self) -> None:
+        if self._closed or (self._reconnecting is not None and not self._reconnecting.done()):
+            return
+        self._reconnecting = asyncio.get_running_loop().create_task(
+            self._reconnect(), name="gpucm: listen to the team again"
+        )
+
+    async def _reconnect(self) -> None:
+        pause = RECONNECT_FIRST
+        since: float | None = None
+        loop = asyncio.get_running_loop()
+        while self._conn is None and not self._closed:
+            try:
+                await self._connection()
+            except Exception as exc:  # the server is away: try again, quietly
+                if since is None:
+                    since = loop.time()
+                    log.warning("not hearing the team's changes, trying again: %s", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECONNECT_MAX)
+        if since is not None and self._conn is not None:
+            log.warning("hearing the team's changes again after %.0f s", loop.time() - since)
 
     def on_lost(self, callback: Callable[[], None]) -> None:
         """Told when this process stops being the refresher without resigning."""
@@ -109,6 +163,9 @@ class PgTeam:
         except (ValueError, KeyError, TypeError):
             log.debug("ignored a notification that is not gpucm's")
             return
+        self._tell(event)
+
+    def _tell(self, event: TeamEvent) -> None:
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -174,6 +231,11 @@ class PgTeam:
             return None
 
     async def close(self) -> None:
+        self._closed = True
+        task, self._reconnecting = self._reconnecting, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
         await self.resign()
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shlex
 import subprocess
+from collections.abc import MutableMapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast, runtime_checkable
 
@@ -26,6 +27,7 @@ from gpucm import formatting as fmt
 from gpucm.domain.hosts import DEFAULT_TTL
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.engine.confirmed_price import Confirmed, confirmed_prices, rate_move, shown_price
 from gpucm.engine.host_memory import mark_bad
 from gpucm.engine.instances import Action, SyncOutcome, is_demo, ssh_command, status_text
 from gpucm.engine.spend import (
@@ -36,11 +38,9 @@ from gpucm.engine.spend import (
 )
 from gpucm.tui.instance_text import (
     VERBS,
-    Confirmed,
     budget_line,
     limits_sentence,
     price_sentence,
-    rate_move,
     refusal,
     rental_sentence,
     ssh_endpoint,
@@ -153,7 +153,7 @@ class InstancesScreen(Screen[None]):
         self._focus = focus
         self._errors: dict[str, str | None] = {}
         # request id -> the price its confirmation showed (from the launch journal)
-        self.confirmed: dict[str, Confirmed | None] = {}
+        self.confirmed: MutableMapping[str, Confirmed | None] = {}
         # the spend ledger as last read; the 1 s tick moves it on without a read
         self.report: SpendReport | None = None
         self._header: tuple[str, bool, bool] | None = None
@@ -222,12 +222,7 @@ class InstancesScreen(Screen[None]):
         manager = self.services.instances
         listed = await manager.list(include_terminated=self.show_terminated)
         self.report = await manager.spend([i.id for i in listed])
-        journal = self.services.store.journal
-        for instance in listed:
-            request = instance.request_id
-            if request and request not in self.confirmed:
-                record = await journal.get(request)
-                self.confirmed[request] = Confirmed.from_record(record) if record else None
+        await confirmed_prices(self.services.store.journal, listed, self.confirmed)
         self._show(listed)
 
     def confirmed_price(self, instance: Instance) -> Confirmed | None:
@@ -241,7 +236,7 @@ class InstancesScreen(Screen[None]):
         look = "outbid" if instance.status_reason else instance.status
         status = self.get_component_rich_style(f"instances--{look}", partial=True)
         confirmed = self.confirmed_price(instance)
-        shown = confirmed.per_hour if confirmed else instance.price_per_hour
+        shown = shown_price(instance, confirmed)
         # the price confirmed at launch; ▲/▼ when the provider bills another rate now
         price = fmt.price(shown) + (rate_move(instance, confirmed) or " ")
         return {

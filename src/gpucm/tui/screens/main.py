@@ -18,7 +18,7 @@ from gpucm.domain.models import SORT_KEYS, SearchQuery, SortBy
 from gpucm.domain.pricing import search_disk_gb
 from gpucm.domain.provider_names import PROVIDERS, display_name
 from gpucm.domain.query import format_query
-from gpucm.domain.regions import REGION_GROUPS, expand_region_terms
+from gpucm.domain.regions import REGION_GROUPS
 from gpucm.tui.messages import FirstPaint, QueryChanged, RefreshLanded
 from gpucm.tui.widgets.filter_pane import FilterPane
 from gpucm.tui.widgets.key_bar import KeyBar
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 
 # a sort's natural order: cheapest first for prices and value, biggest first otherwise
-_ASCENDING_SORTS: frozenset[SortBy] = frozenset({"price", "price_per_gpu", "value"})
+# prices (and value, dollars per point): cheapest first; sizes and scores: most first
+_ASCENDING_SORTS: frozenset[SortBy] = frozenset({"price", "price_per_gpu", "value", "spot"})
 
 
 def tui_query(query: SearchQuery) -> SearchQuery:
@@ -274,27 +275,13 @@ class MainScreen(Screen[None]):
     async def _explain_empty(self, query: SearchQuery) -> None:
         """No offer matches: say which term names nothing any provider lists (a
         region such as "Mars", a GPU no one offers), as an unknown provider does."""
-        store = self.services.store
-        unknown: list[str] = []
-        _groups, raw = expand_region_terms(query.regions)
-        for term in raw:
-            if not await store.count(SearchQuery(regions=(term,), available=False)):
-                unknown.append(f"region {term!r}")
-        for term in query.gpu_models:
-            if not await store.count(SearchQuery(gpu_models=(term,), available=False)):
-                unknown.append(f"GPU {term!r}")
+        from gpucm.engine.empty_search import unknown_sentence, unknown_terms
+
+        unknown = await unknown_terms(self.services.store, query)
         if query != self.search:
             return
         if unknown:
-            groups = ", ".join(REGION_GROUPS)
-            self.table.empty_text = (
-                f"  No offers match: unknown {' and '.join(unknown)} (no provider lists it)."
-                + (
-                    f" Region groups: {groups}."
-                    if any(u.startswith("region") for u in unknown)
-                    else ""
-                )
-            )
+            self.table.empty_text = "  " + unknown_sentence(unknown)
         self.table.refresh()
 
     @property

@@ -14,9 +14,9 @@ actual size, so bins, ticks, titles and the legend's headroom always fit the spa
 get; a spec equal to the one on screen is not redrawn.
 
 A chart out of sight (behind another tab, or the whole pane hidden) is neither read nor
-redrawn when the search changes: it is left stale and fetched when it comes into view.
-A hidden pane's new spec or hint would still make Textual lay the screen out again, on
-every keystroke of the filter.
+redrawn when the search changes: it is left stale and fetched when it comes into view
+(in_view.py, as the model detail beside it). A hidden pane's new spec or hint would
+still make Textual lay the screen out again, on every keystroke of the filter.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from gpucm.domain.models import SearchQuery
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.market import series_by_provider
 from gpucm.tui.widgets.chart_draw import Figure, bar_chart, column_chart, line_chart
+from gpucm.tui.widgets.in_view import InView
 
 if TYPE_CHECKING:
     from gpucm.store.history import HistoryPoint
@@ -355,7 +356,7 @@ class ChartReaders:
     history: Callable[[list[str]], Awaitable[Sequence[HistoryPoint]]]
 
 
-class MarketCharts(Widget):
+class MarketCharts(InView, Widget):
     """Price distribution, offers per provider and price history for the main screen.
 
     Call `show(model, query)` when the highlighted offer or the search changes (cheap
@@ -390,7 +391,6 @@ class MarketCharts(Widget):
         self._query = SearchQuery()
         self._requested = _Requested()
         self._shown_once = False
-        self._in_view = False  # laid out on screen (Textual's Show and Hide say)
         self.panes: dict[ChartName, ChartPane] = {
             name: ChartPane(id=f"chart-{name}") for name in CHARTS
         }
@@ -416,17 +416,13 @@ class MarketCharts(Widget):
         if was and not self.narrow:  # the charts behind the tabs come into view
             self._fetch_changed(force=False, delay=0.0)
 
-    def on_show(self, _event: events.Show) -> None:
-        self._in_view = True
+    def came_into_view(self) -> None:
         self._fetch_changed(force=False, delay=0.0)
-
-    def on_hide(self, _event: events.Hide) -> None:
-        self._in_view = False
 
     def in_view(self, name: ChartName) -> bool:
         """Whether chart `name` is on screen: the pane is shown, and in the
         one-at-a-time layout, it is the front tab."""
-        return self._in_view and (not self.narrow or name == self.active_chart)
+        return self.laid_out and (not self.narrow or name == self.active_chart)
 
     @property
     def narrow(self) -> bool:

@@ -5,6 +5,10 @@ The pane is laid out for its current width (one to three columns of facts; the p
 table drops its widest column first), so it reads at 40 columns as well as at 120.
 Everything here that came from a provider (the GPU name above all) is drawn as plain
 text, never parsed as markup.
+
+While the pane is out of view (the main screen's `d` hid it) it reads nothing: it keeps
+the model it was asked for and reads its prices once when it comes into view
+(in_view.py, as the market charts beside it).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.widget import Widget
+from textual.worker import Worker
 
 from gpucm import formatting as fmt
 from gpucm.domain.catalog import Catalog
 from gpucm.domain.models import GpuModel
 from gpucm.domain.provider_names import display_name
+from gpucm.tui.widgets.in_view import InView
 
 __all__ = [
     "DEBOUNCE_SECONDS",
@@ -300,11 +306,17 @@ class DetailBody(Widget):
         return text
 
 
-class ModelDetail(VerticalScroll):
+# what the pane showed or is reading when it must read again (a refresh landed, or a
+# read was dropped as the pane hid)
+_STALE = object()
+
+
+class ModelDetail(InView, VerticalScroll):
     """The highlighted offer's GPU: catalog facts and the providers' current prices.
 
     Call `show(model)` whenever the highlighted offer changes (cheap when the model is
-    the same) and `refresh_data()` when a provider refresh has landed.
+    the same) and `refresh_data()` when a provider refresh has landed; out of view,
+    both only note what to read when the pane comes into view.
     """
 
     DEFAULT_CSS = """
@@ -329,13 +341,12 @@ class ModelDetail(VerticalScroll):
         self._catalog = catalog
         self._body = DetailBody()
         self._model: str | None = None
+        # the model on screen or being read for it (None: the hint), else _STALE
+        self._read_for: str | object | None = None
+        self._reading: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield self._body
-
-    def on_mount(self) -> None:
-        if self._model is not None:
-            self._fetch(self._model, 0.0)
 
     @property
     def model(self) -> str | None:
@@ -357,18 +368,34 @@ class ModelDetail(VerticalScroll):
         if gpu_model == self._model:
             return
         self._model = gpu_model
-        if gpu_model is None:
-            if self.is_mounted:
-                self.workers.cancel_group(self, "model-detail")
-            self._body.set_view(DetailView(None))
-            return
-        if self.is_mounted:
-            self._fetch(gpu_model, DEBOUNCE_SECONDS)
+        if self.laid_out:
+            self._follow(DEBOUNCE_SECONDS)
 
     def refresh_data(self) -> None:
         """Fetch the current model's prices again (the store changed)."""
-        if self._model is not None and self.is_mounted:
-            self._fetch(self._model, 0.0)
+        self._read_for = _STALE
+        if self.laid_out:
+            self._follow(0.0)
+
+    def came_into_view(self) -> None:
+        if self._read_for != self._model:
+            self._follow(0.0)
+
+    def went_out_of_view(self) -> None:
+        reading = self._reading
+        if reading is not None and not reading.is_finished:
+            reading.cancel()
+            self._read_for = _STALE
+
+    def _follow(self, delay: float) -> None:
+        """Show the model asked for last: its prices read after `delay`."""
+        model = self._read_for = self._model
+        if model is None:
+            self.workers.cancel_group(self, "model-detail")
+            self._reading = None
+            self._body.set_view(DetailView(None))
+        else:
+            self._reading = self._fetch(model, delay)
 
     @work(exclusive=True, group="model-detail", exit_on_error=False)
     async def _fetch(self, gpu_model: str, delay: float) -> None:
