@@ -11,6 +11,7 @@ for _var in ("NO_COLOR", "TEXTUAL_THEME", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR")
 
 import logging  # noqa: E402
 import socket  # noqa: E402
+import subprocess  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -39,6 +40,22 @@ _KEY_VARS = (
     "DATABASE_URL",
     "LOG_LEVEL",
 )
+
+
+def make_read_only(path: Path) -> None:
+    """A file or directory nothing may change: immutable for root (who ignores
+    permission bits), else without write permission."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+            pytest.skip("chattr +i is not available here")
+    else:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+def writable_again(path: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+    path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ is armed is kept in the store (engine/armings.py), not here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
@@ -42,6 +43,11 @@ _WATCH_KEYS = {"filter", "query", "price_at_or_under", "min_offers", "new_provid
 
 class PresetError(ValueError):
     """A presets file, name or entry that cannot be used; the message says which."""
+
+
+class PresetWriteError(PresetError):
+    """The presets file cannot be written (a read-only home, a directory in its place):
+    nothing was saved, and the file is as it was."""
 
 
 def check_name(name: str) -> str:
@@ -214,17 +220,22 @@ def load_book(path: Path | None = None) -> PresetBook:
 
 def _write(path: Path, data: dict[str, Any]) -> None:
     parse_book(data, str(path))  # never write a file the next read would refuse
-    path.parent.mkdir(parents=True, exist_ok=True)
     # one temporary file per writer: two processes saving at once (two `gpucm watch
     # --once` disarming a watch) must not write into one file
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("wb") as fh:
             fh.write(b"# gpucm saved filters and watches (see `gpucm watch --help`)\n")
             tomli_w.dump(data, fh)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a failed save leaves the file as it was, and no stray
+    except BaseException as exc:
+        # a failed save leaves the file as it was, and no stray (where the directory
+        # cannot be written, there is none to remove)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise PresetWriteError(f"cannot save to {path}: {exc.strerror or exc}") from None
         raise
 
 

@@ -63,6 +63,16 @@ async def test_create_with_the_original_body(api: httpx.AsyncClient, services: S
     assert stored is not None and stored.request_id == "key-1"
 
 
+async def test_the_list_counts_its_instances_in_words(
+    api: httpx.AsyncClient, services: Services
+) -> None:
+    """It said "1 instances."."""
+    assert (await api.get("/api/v1/instances")).json()["message"].startswith("0 instances. ")
+    offer = await offer_at(services, "vast_ai")
+    assert (await api.post("/api/v1/instances", json=create_body(offer))).status_code == 201
+    assert (await api.get("/api/v1/instances")).json()["message"].startswith("1 instance. ")
+
+
 async def test_the_label_comes_back_as_typed(api: httpx.AsyncClient, services: Services) -> None:
     offer = await offer_at(services, "vast_ai")
     r = await api.post(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gpucm.cli.main import main
+from tests.conftest import make_read_only, writable_again
 
 BYTE_FF = "\udcff"  # what Python makes of the byte 0xff in an argument (surrogateescape)
 
@@ -288,27 +289,29 @@ def test_the_tui_takes_the_same_db_forms(tmp_path: Path) -> None:
     assert not (tmp_path / "postgresql:").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["offers", "--bogus"], "gpucm offers"),
+        (["instances", "launch", "--yes", "--bogus"], "gpucm instances launch"),
+        (["filters", "list", "--bogus"], "gpucm filters list"),
+        (["--debug", "spend", "--bogus"], "gpucm spend"),
+    ],
+)
+def test_an_unknown_flag_points_at_its_commands_help(
+    capsys: pytest.CaptureFixture[str], argv: list[str], prog: str
+) -> None:
+    """It said "see gpucm --help", which lists commands, not the flags of this one."""
+    line = refused(capsys, *argv)
+    assert line == f"{prog}: unrecognized arguments: --bogus (see {prog} --help)"
+
+
 # -- a damaged or read-only database ---------------------------------------------------
 
 
 def filled_db(capsys: pytest.CaptureFixture[str], path: Path) -> Path:
     assert run(capsys, "refresh", "--db", str(path))[0] == 0
     return path
-
-
-def make_read_only(path: Path) -> None:
-    """Immutable for root (who ignores permission bits), else mode 0444."""
-    if os.geteuid() == 0:
-        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
-            pytest.skip("chattr +i is not available here")
-    else:
-        path.chmod(0o444)
-
-
-def writable_again(path: Path) -> None:
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-    path.chmod(0o644)
 
 
 def test_a_read_only_database_reads_and_refuses_writes_in_one_line(
@@ -358,6 +361,10 @@ def damage(path: Path, how: str) -> None:
             fh.seek(size // 2)
             fh.write(os.urandom(4096 * 8))
         return
+    if how == "not a database":  # its header overwritten: SQLite refuses it at opening
+        with path.open("r+b") as fh:
+            fh.write(b"not a database, " * 8)
+        return
     conn = sqlite3.connect(path)
     if how == "dropped table":
         conn.execute("DROP TABLE offers")
@@ -367,7 +374,9 @@ def damage(path: Path, how: str) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("how", ["random bytes", "dropped table", "non-numeric prices"])
+@pytest.mark.parametrize(
+    "how", ["random bytes", "not a database", "dropped table", "non-numeric prices"]
+)
 def test_a_damaged_database_is_one_line_with_the_doctor_hint(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, how: str
 ) -> None:
@@ -381,7 +390,9 @@ def test_a_damaged_database_is_one_line_with_the_doctor_hint(
         assert line.endswith("run `gpucm doctor` to check it (and set it aside for a fresh one)")
 
 
-@pytest.mark.parametrize("how", ["random bytes", "dropped table", "non-numeric prices"])
+@pytest.mark.parametrize(
+    "how", ["random bytes", "not a database", "dropped table", "non-numeric prices"]
+)
 def test_doctor_finds_the_damage_and_sets_the_file_aside(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, how: str
 ) -> None:
@@ -402,6 +413,33 @@ def test_doctor_finds_the_damage_and_sets_the_file_aside(
     assert code == 0 and "The database is healthy." in out
     # and gpucm works again on the fresh file
     assert run(capsys, "offers", "--db", str(db), "--limit", "1", "--json")[0] == 0
+
+
+def test_saving_to_a_config_dir_that_cannot_be_written_is_one_line(
+    capsys: pytest.CaptureFixture[str], isolated_home: Path
+) -> None:
+    """It was a traceback (the OSError of the temporary file); nothing is lost: the
+    saved filters and watches are as they were."""
+    config = isolated_home / "config"
+    assert run(capsys, "filters", "save", "kept", "gpu=H100")[0] == 0
+    before = (config / "filters.toml").read_bytes()
+    make_read_only(config)
+    try:
+        for argv in (
+            ["filters", "save", "new", "gpu=A100"],
+            ["filters", "delete", "kept"],
+            ["watch", "add", "w", "--filter", "kept", "--price-at-or-under", "1"],
+        ):
+            code, _, err = run(capsys, *argv)
+            assert code == 1, err
+            line = one_line(err)
+            assert line.startswith(f"gpucm: cannot save to {config / 'filters.toml'}: "), line
+        code, out, _ = run(capsys, "filters", "list", "--json")
+        assert code == 0 and json.loads(out) == [{"name": "kept", "query": "gpu=H100"}]
+    finally:
+        writable_again(config)
+    assert (config / "filters.toml").read_bytes() == before
+    assert [p.name for p in config.iterdir()] == ["filters.toml"]  # no stray temporary
 
 
 def test_doctor_on_a_healthy_and_on_a_missing_database(

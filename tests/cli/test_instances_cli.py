@@ -556,6 +556,21 @@ def test_lifecycle_list_ssh_stop_start_terminate(capsys: Capsys, cli_clock: Cloc
     assert "terminated" in one_line(err)
 
 
+def test_an_action_prints_the_machines_spend_as_list_does(capsys: Capsys, cli_clock: Clock) -> None:
+    """stop, start and terminate printed the machine with ACCRUED $0.000 after an hour
+    of running: the row ignored the ledger that `list` reads."""
+    offer = launchable(capsys, "--gpu-model", "RTX 4090")
+    iid = launch(capsys, "--offer", offer["id"])["id"]
+    cli_clock.advance(PROVISION_SECONDS + 3600)
+    listed = run(capsys, "instances", "list")[1].splitlines()[1]
+    spent = listed.split()[-2]
+    assert spent.startswith("~$") and spent != "~$0.000", listed
+    for argv in (["stop", iid], ["terminate", iid, "--yes"]):
+        code, out, err = run(capsys, "instances", *argv)
+        assert code == 0, err
+        assert out.splitlines()[1].split()[-2] == spent, out
+
+
 def test_terminate_at_a_terminal_needs_the_name_typed(
     capsys: Capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

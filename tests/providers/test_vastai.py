@@ -941,6 +941,19 @@ async def test_auth_error_fixture(adapter: VastAiAdapter, vast: FakeVast) -> Non
     assert len(vast.requests) == 1
 
 
+async def test_an_error_bodys_escape_sequences_never_reach_the_message(
+    adapter: VastAiAdapter, vast: FakeVast
+) -> None:
+    """Vast's own words go into the message: a "msg" holding an escape sequence was
+    printed as is on stderr by `gpucm refresh` (ESC[2J clears the terminal)."""
+    body = {**load("error_auth.json"), "msg": "Invalid \x1b[2J\x1b]0;pwned\x07user\x9b31m key"}
+    vast.add("POST", "/api/v0/bundles/", reply(401, body))
+    with pytest.raises(AuthError) as info:
+        await adapter.fetch_offers()
+    assert info.value.message.startswith("the API key was rejected (HTTP 401): Invalid user key")
+    assert str(info.value).isprintable() and info.value.args[0].isprintable()
+
+
 async def test_invalid_user_key_as_404_is_an_auth_error(
     adapter: VastAiAdapter, vast: FakeVast
 ) -> None:

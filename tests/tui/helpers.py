@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
 from gpucm.domain.models import Offer
@@ -42,3 +43,15 @@ async def open_form(pilot: Pilot[None], services: Services, offer: Offer) -> Lau
     await pilot.app.push_screen(form)
     await settle(pilot)
     return form
+
+
+async def palette_settled(palette: CommandPalette, pilot: Pilot[None]) -> CommandList:
+    """Wait for the palette's search worker and its auto-selected top hit, polling
+    rather than sleeping a fixed time so a loaded machine does not make it flaky."""
+    await palette.app.workers.wait_for_complete()
+    options = palette.query_one(CommandList)
+    for _ in range(200):
+        if options.option_count and options.highlighted is not None:
+            return options
+        await pilot.pause(0.025)
+    raise AssertionError("the palette never highlighted a hit")

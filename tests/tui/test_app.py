@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -99,6 +100,35 @@ async def test_a_bad_text_query_changes_nothing(services: Services) -> None:
         assert "\n" not in error.strip()
         assert table(app).row_count == before
         assert main_screen(app).search == SearchQuery()
+
+
+async def test_a_paste_into_the_query_bar_is_taken_whole_as_plain_text(
+    services: Services,
+) -> None:
+    """Textual's Input kept the first line of a paste only (a query copied over two
+    lines lost its second line without a word) and kept control characters, so an
+    escape sequence in the clipboard scrambled the line."""
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        bar = main_screen(app).query_one(QueryBar)
+        app.post_message(events.Paste("gpu=H100\r\nprice<3\tram>=32\x1b[31m\x07 all"))
+        await pilot.pause()
+        assert bar.input.value == "gpu=H100  price<3 ram>=32 all"
+        await pilot.press("end")
+        app.post_message(events.Paste(" sort=-perf"))  # at the cursor, its space kept
+        await pilot.pause()
+        assert bar.input.value == "gpu=H100  price<3 ram>=32 all sort=-perf"
+        await pilot.press("enter")
+        await settle(pilot)
+        search = main_screen(app).search
+        assert (search.gpu_models, search.max_price, search.min_ram) == (("H100",), 3, 32)
+        assert (search.available, search.sort_by, search.sort_order) == (
+            False,
+            "performance",
+            "desc",
+        )
 
 
 async def test_filter_builder_narrows_the_table(services: Services) -> None:

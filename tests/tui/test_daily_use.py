@@ -14,6 +14,7 @@ from gpucm import formatting as fmt
 from gpucm import paths
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.pricing import all_in, egress_per_gb
+from gpucm.domain.regions import REGION_GROUPS
 from gpucm.engine.confirmed_price import Confirmed, rate_move
 from gpucm.presets import load_book
 from gpucm.services import Services
@@ -407,6 +408,36 @@ async def test_help_shows_the_keys_of_the_screen_in_front(services: Services) ->
         assert keys["w"].startswith("trend") and "x / u" not in keys
 
 
+@pytest.mark.parametrize("opens", [["i"], ["m"], ["space", "j", "space", "c"]])
+async def test_help_names_the_key_that_quits_from_where_it_is_open(
+    services: Services, opens: list[str]
+) -> None:
+    """The instance manager's, the market's and the compare view's help said both
+    "esc/q back" and "q quit"; q goes back there. Textual's ctrl+q quits from any."""
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert _help_keys(app)["q"] == "quit"  # the main screen's q quits
+        await pilot.press("escape", *opens)
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("question_mark")
+        await settle(pilot)
+        keys = _help_keys(app)
+        assert "quit" not in [what for key, what in keys.items() if "q" in key.split("/")]
+        assert keys["ctrl+q"] == "quit", keys
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("q")  # goes back, as its help says
+        await settle(pilot)
+        assert app.is_running and app.screen is not screen
+        await pilot.press(*opens, "ctrl+q")
+        await settle(pilot)
+        assert not app.is_running
+
+
 # -- 12. the price you confirmed is the price you see --------------------------------------
 
 
@@ -458,6 +489,15 @@ def test_the_price_sentence_says_why_a_rate_differs() -> None:
     same = moved.model_copy(update={"price_per_hour": 0.284})
     assert rate_move(same, confirmed) == ""
     assert "storage apart" in price_sentence(same, confirmed)
+    # stopped, it bills no compute: it said "Vast.ai bills $0.284/h now"
+    for status in ("stopped", "terminated", "error"):
+        idle = same.model_copy(update={"status": status})
+        for known in (confirmed, None):
+            line = price_sentence(idle, known)
+            assert "bills $" not in line, line
+            assert line.endswith(
+                f"{status}: no compute billed now (Vast.ai's rate while it runs: $0.284/h)"
+            )
 
 
 # -- 14. small things ------------------------------------------------------------------------
@@ -502,6 +542,32 @@ async def test_an_unknown_region_is_named_like_an_unknown_provider(services: Ser
         bar = main_of(app).query_one(QueryBar)
         assert "gpu= given twice" in bar.error
         assert main_of(app).search.gpu_models == ("H100", "A100")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_an_empty_tables_message_wraps_inside_the_table(
+    services: Services, size: tuple[int, int]
+) -> None:
+    """It was one line cut at the table's edge: at 120 columns the region groups it
+    names stopped at "US-E"; at 80, before the first of them."""
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await type_query(pilot, "region=Mars")
+        table = main_of(app).table
+        width = table.size.width
+        drawn = [table.render_line(y).text for y in range(1, 6)]
+        assert all(len(line.rstrip()) < width for line in drawn), drawn
+        words = " ".join(" ".join(drawn).split())
+        assert words == " ".join(table.empty_text.split())
+        assert words.endswith(f"Region groups: {', '.join(REGION_GROUPS)}."), words
+        # a term of thousands of characters is cut on the message's last line
+        await pilot.press("slash")
+        main_of(app).query_one(QueryBar).input.value = "gpu=" + "x" * 5000
+        await pilot.press("enter")
+        await settle(pilot)
+        drawn = [table.render_line(y).text.rstrip() for y in range(1, 8)]
+        assert drawn[3].endswith("…") and drawn[4:] == ["", "", ""], drawn
 
 
 async def test_stop_after_is_bounded_and_review_says_quoting(services: Services) -> None:

@@ -8,7 +8,7 @@ from typing import ClassVar
 import pytest
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import CommandList, CommandPalette, Hit
+from textual.command import CommandPalette, Hit
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.pilot import Pilot
@@ -17,6 +17,7 @@ from textual.widgets import Static
 from gpucm.tui.commands import CommandTarget, ExportFormat, GpucmCommands, commands_for
 from gpucm.tui.screens.help import KEY_HELP, HelpScreen
 from gpucm.tui.themes import load_themes, register_themes
+from tests.tui.helpers import palette_settled
 
 # ---------------------------------------------------------------------------- help
 
@@ -170,6 +171,12 @@ class TargetApp(App[None]):
     def open_instances(self) -> None:
         self.calls.append(("instances",))
 
+    def armed_watches(self) -> list[str]:
+        return ["", "bob"]
+
+    def disarm_watch(self) -> None:
+        self.calls.append(("disarm",))
+
 
 async def _open_palette(app: App[None], pilot: Pilot[None]) -> CommandPalette:
     await pilot.press("ctrl+p")
@@ -177,18 +184,6 @@ async def _open_palette(app: App[None], pilot: Pilot[None]) -> CommandPalette:
     palette = app.screen
     assert isinstance(palette, CommandPalette)
     return palette
-
-
-async def _settle(palette: CommandPalette, pilot: Pilot[None]) -> CommandList:
-    """Wait for the palette's search worker and its auto-selected top hit, polling
-    rather than sleeping a fixed time so a loaded machine does not make it flaky."""
-    await palette.app.workers.wait_for_complete()
-    options = palette.query_one(CommandList)
-    for _ in range(200):
-        if options.option_count and options.highlighted is not None:
-            return options
-        await pilot.pause(0.025)
-    raise AssertionError("the palette never highlighted a hit")
 
 
 def test_target_app_implements_the_protocol() -> None:
@@ -212,6 +207,7 @@ def test_target_app_implements_the_protocol() -> None:
         ("Watch this filter", ("watch",)),
         ("Market stats", ("market",)),
         ("Instances", ("instances",)),
+        ("Disarm a watch", ("disarm",)),
     ],
 )
 async def test_palette_runs_the_top_hit(typed: str, expected: tuple[object, ...]) -> None:
@@ -219,7 +215,7 @@ async def test_palette_runs_the_top_hit(typed: str, expected: tuple[object, ...]
     async with app.run_test(size=(100, 30)) as pilot:
         palette = await _open_palette(app, pilot)
         await pilot.press(*typed)
-        await _settle(palette, pilot)
+        await palette_settled(palette, pilot)
         await pilot.press("enter")
         await pilot.pause()
         assert app.calls == [expected]
@@ -232,7 +228,7 @@ async def test_empty_palette_lists_gpucm_commands_but_not_every_theme() -> None:
     app = TargetApp()
     async with app.run_test(size=(100, 30)) as pilot:
         palette = await _open_palette(app, pilot)
-        options = await _settle(palette, pilot)
+        options = await palette_settled(palette, pilot)
         prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         joined = "\n".join(prompts)
         for title in ("Refresh Vast.ai", "Refresh all providers", "Clear filters"):

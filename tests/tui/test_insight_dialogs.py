@@ -11,10 +11,11 @@ from textual.widgets import Checkbox, DataTable, Input
 from gpucm import formatting as fmt
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.pricing import all_in
-from gpucm.presets import Watch, load_book
+from gpucm.presets import Watch, load_book, save_filter
 from gpucm.services import Services
 from gpucm.tui.screens.best_offers import BestOffersScreen
 from gpucm.tui.screens.presets import SaveFilterScreen, WatchFormScreen
+from tests.conftest import make_read_only, writable_again
 
 
 class Host(App[None]):
@@ -67,6 +68,27 @@ async def test_save_filter_dialog_writes_the_presets_file(tmp_path: Path) -> Non
         await pilot.pause()
     assert app.result == "cheap-4090"
     assert load_book(path).filters == {"cheap-4090": 'gpu="RTX 4090" price<=1'}
+
+
+async def test_save_filter_dialog_says_a_file_it_cannot_write(tmp_path: Path) -> None:
+    """A config dir that cannot be written was an OSError that ended the app; now the
+    dialog says it, keeps the name typed, and the saved filters are as they were."""
+    path = tmp_path / "filters.toml"
+    save_filter("kept", "gpu=A100", path)
+    before = path.read_bytes()
+    app = Host(SaveFilterScreen("gpu=H100", path))
+    make_read_only(tmp_path)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press(*"h100", "enter")
+            await pilot.pause()
+            assert app.is_running and app.result == "not dismissed"
+            error = str(app.screen.query_one("#preset-error").render())
+            assert error.startswith(f"cannot save to {path}: "), error
+            assert app.screen.query_one("#preset-name", Input).value == "h100"
+    finally:
+        writable_again(tmp_path)
+    assert path.read_bytes() == before
 
 
 async def test_watch_dialog_needs_a_condition(tmp_path: Path) -> None:

@@ -137,6 +137,60 @@ async def test_an_offer_gone_at_review_offers_the_equivalent_and_launches_it(
         assert record.reserved_per_hour == pytest.approx(confirm.pre.cost.per_hour)
 
 
+async def twice_without_capacity(services: Services) -> tuple[Offer, Preflight, Preflight]:
+    """An offer the demo refuses for capacity, whose first equivalent it refuses too,
+    and the equivalent offered after that, which it launches."""
+    page = await services.store.search(SearchQuery(limit=1000))
+    launcher = services.launcher
+    for offer in page.offers:
+        if (
+            not fails_for_capacity(offer.id)
+            or not (await launcher.preflight(offer, probe(offer))).ok
+        ):
+            continue
+        first = await launcher.failover_candidates(offer, probe(offer), exclude=[offer.id])
+        if not first or not fails_for_capacity(first[0].offer.id):
+            continue
+        tried = [offer.id, first[0].offer.id]
+        then = await launcher.failover_candidates(offer, probe(offer), exclude=tried)
+        if good_first(then):
+            return offer, first[0], then[0]
+    raise AssertionError("no offer whose first equivalent has no capacity either")
+
+
+async def test_an_equivalent_without_capacity_either_is_said_with_the_next(
+    services: Services,
+) -> None:
+    """The second round said only that the first offer had no capacity, and named the
+    next equivalent as if the one just chosen had not been tried."""
+    offer, first, then = await twice_without_capacity(services)
+    app = GpucmApp(services, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot, services, offer)
+        await pilot.press("enter")  # review
+        await settle(pilot)
+        await pilot.press("enter")  # Launch: no capacity
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLaunchScreen)
+        assert confirm.pre.offer.id == first.offer.id
+        assert "either" not in text_of(confirm, "#lc-headline")
+        title = text_of(confirm, "#lc-title").strip()
+        assert title.startswith("Launch ") and title.endswith(" instead?"), title
+        await pilot.press("enter")  # Launch that instead: no capacity either
+        await settle(pilot)
+        assert confirm.pre.offer.id == then.offer.id
+        headline = " ".join(text_of(confirm, "#lc-headline").split())
+        tried = first.offer
+        assert f"{tried.gpu_model} at " in headline
+        assert f"({tried.region}) had no capacity either" in headline, headline
+        assert f"({then.offer.region}) for " in headline
+        assert await demo_machines(services) == 0  # nothing launched while asking
+        await pilot.press("enter")
+        await settle(pilot)
+        assert [i.offer_id for i in await services.instances.list()] == [then.offer.id]
+
+
 async def test_back_on_the_equivalent_launches_nothing_and_says_why(services: Services) -> None:
     gone, _ = await gone_with_an_equivalent(services)
     app = GpucmApp(services, refresh=False)

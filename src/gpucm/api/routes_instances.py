@@ -212,7 +212,8 @@ async def list_instances(
         await manager.sync()
     instances = await manager.list(include_terminated=include_all)
     report = await manager.spend()
-    message = f"{len(instances)} instances. " + summary_line(report.summary)
+    count = len(instances)
+    message = f"{count} instance{'' if count == 1 else 's'}. " + summary_line(report.summary)
     return ok(instances, message, secrets=ctx.secrets())
 
 

@@ -30,6 +30,19 @@ class Parser(argparse.ArgumentParser):
         # argparse prints usage plus a message; gpucm prints one clear line.
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        ns, extra = self.parse_known_args(args, namespace)
+        if extra:
+            # argparse says it as the top parser ("see gpucm --help"), which does not
+            # list the flags of the command that was given them
+            prog = _innermost(self, ns).prog
+            raise UsageError(
+                f"{prog}: unrecognized arguments: {' '.join(extra)} (see {prog} --help)"
+            )
+        return ns
+
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
@@ -46,6 +59,17 @@ class Parser(argparse.ArgumentParser):
             if problem:
                 raise UsageError(f"{self.prog}: an argument is {problem}")
         return ns, extra
+
+
+def _innermost(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command `ns` was parsed for: `gpucm instances launch`'s."""
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = None if sub is None else getattr(ns, sub.dest, None)
+        chosen = sub.choices.get(name) if sub is not None and isinstance(name, str) else None
+        if chosen is None:
+            return parser
+        parser = chosen
 
 
 def _first_problem(value: Any) -> str | None:

@@ -38,6 +38,7 @@ from gpucm.presets import (
     BookFile,
     PresetBook,
     PresetError,
+    PresetWriteError,
     Watch,
     delete_filter,
     delete_watch,
@@ -163,6 +164,9 @@ async def cmd_filters(ns: argparse.Namespace, services: Services) -> int:
             delete_filter(ns.name)
             _say(f"deleted filter {ns.name}")
             return 0
+    except PresetWriteError as exc:  # not bad input: the file cannot be written
+        _say(f"gpucm: {exc}")
+        return 1
     except PresetError as exc:
         raise UsageError(str(exc)) from None
     book = _book()
@@ -400,6 +404,9 @@ async def cmd_watch(ns: argparse.Namespace, services: Services) -> int:
             await services.store.alerts.forget(ns.name)
             _say(f"deleted watch {ns.name}")
             return 0
+    except PresetWriteError as exc:  # not bad input: the file cannot be written
+        _say(f"gpucm: {exc}")
+        return 1
     except PresetError as exc:
         raise UsageError(str(exc)) from None
     except Refused as exc:

@@ -90,10 +90,12 @@ def instances_table(
 def print_instance(
     ns: argparse.Namespace,
     instance: Instance,
-    now: datetime,
+    report: SpendReport,
     confirmed: Mapping[str, Confirmed | None] | None = None,
 ) -> None:
+    """One machine after an action on it; `report`: the ledger, read after the action,
+    for its ACCRUED (without it the row said $0.000 where `list` says what it spent)."""
     if getattr(ns, "json", False):
         print_json(instance.model_dump(mode="json"))
     else:
-        print(instances_table([instance], now, confirmed=confirmed))
+        print(instances_table([instance], report.at, report, confirmed=confirmed))

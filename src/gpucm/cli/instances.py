@@ -101,7 +101,7 @@ def action_handler(action: Action) -> Handler:
         instance = await services.instances.find_or_sync(ns.ref)
         updated = await services.instances.act(instance, action)
         confirmed = await confirmed_prices(services.store.journal, [updated])
-        print_instance(ns, updated, services.clock(), confirmed)
+        print_instance(ns, updated, await services.instances.spend([updated.id]), confirmed)
         say(f"{done} {updated.id}; it is {updated.status}.")
         return 0
 
@@ -128,7 +128,7 @@ async def cmd_terminate(ns: argparse.Namespace, services: Services, secrets: lis
             raise Refused(f"not terminated: {instance.id} is untouched")
     gone = await services.instances.act(instance, "terminate")
     confirmed = await confirmed_prices(services.store.journal, [gone])
-    print_instance(ns, gone, services.clock(), confirmed)
+    print_instance(ns, gone, await services.instances.spend([gone.id]), confirmed)
     say(f"Terminated {gone.id}.")
     return 0
 

@@ -132,11 +132,20 @@ class Armings:
             only_if_newer=only_if_newer,
         )
 
-    async def disarm(self, name: str, *, reason: str = "manual", owner: str | None = None) -> bool:
+    async def disarm(
+        self,
+        name: str,
+        *,
+        reason: str = "manual",
+        owner: str | None = None,
+        was: str | None = None,
+    ) -> bool:
         """Disarm this user's watch `name`, or `owner`'s (a team member's runaway
-        snipe: anyone may stop it, and the row says who did); whether it was armed."""
+        snipe: anyone may stop it, and the row says who did); whether it was armed.
+        With `was`, only the arming of that stamp: the one a user saw and confirmed
+        (armed again meanwhile, it stays armed)."""
         whose = self.owner if owner is None else owner
-        return await self.table.disarm(whose, name, by=self.who, reason=reason)
+        return await self.table.disarm(whose, name, by=self.who, reason=reason, was=was)
 
     async def forget(self, name: str) -> bool:
         """This user's watch `name` is deleted: its arming goes too."""

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from gpucm.domain.provider_names import display_name
+from gpucm.providers.values import plain
 
 
 class ProviderError(Exception):
@@ -24,6 +25,9 @@ class ProviderError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
+        # often the provider's own words (an error body's "msg"): text that is data,
+        # cleaned of escape sequences before any front end or log line prints it
+        message = plain(message)
         super().__init__(message)
         self.provider = provider
         self.message = message

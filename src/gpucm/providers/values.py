@@ -42,11 +42,18 @@ _SPACES: Final = re.compile(r"[\t\n\v\f\r\x85\u2028\u2029]")
 _CONTROLS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def plain(value: str) -> str:
+    """`value` without terminal escapes and control characters, each line break or tab
+    a space; unlike `clean`, its spaces are kept as they are (text being typed into)."""
+    # Most strings are plain: isprintable() is one C-level pass.
+    if value.isprintable():
+        return value
+    return _CONTROLS.sub("", _SPACES.sub(" ", _ESCAPES.sub("", value)))
+
+
 def clean(value: str, limit: int = MAX_TEXT) -> str:
     """`value` as one line of plain text (see the module docstring); may be ''."""
-    # Most provider strings are plain: isprintable() is one C-level pass.
-    if not value.isprintable():
-        value = _CONTROLS.sub("", _SPACES.sub(" ", _ESCAPES.sub("", value)))
+    value = plain(value)
     if "  " in value or value[:1].isspace() or value[-1:].isspace():
         value = " ".join(value.split())
     return value[:limit]

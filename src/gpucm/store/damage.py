@@ -16,9 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from gpucm.store.db import StoreError
-
-DOCTOR_HINT = "run `gpucm doctor` to check it (and set it aside for a fresh one)"
+from gpucm.store.db import DOCTOR_HINT, StoreError
 
 
 class DamagedStore(StoreError):

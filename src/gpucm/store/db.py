@@ -21,6 +21,9 @@ class StoreError(Exception):
     """A store problem a person can act on (the message says what and where)."""
 
 
+DOCTOR_HINT = "run `gpucm doctor` to check it (and set it aside for a fresh one)"
+
+
 async def run_on_connection(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run `fn` with the connection's sqlite3 object on the connection's own thread, as
     one queued call. aiosqlite has no public call for this (0.22.1: `create_function`,
@@ -86,7 +89,11 @@ async def connect(path: Path | str, *, readonly: bool = False) -> aiosqlite.Conn
         await conn.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
     except sqlite3.DatabaseError as exc:
         await conn.close()
-        raise StoreError(f"{target} is not a usable gpucm database: {exc}") from exc
+        # a file that is not SQLite at all (its header overwritten, another program's)
+        # fails here, before any read: the way out is the same as for a damaged one
+        raise StoreError(
+            f"the database {target} is damaged or not a gpucm database ({exc}); {DOCTOR_HINT}"
+        ) from exc
     return conn
 
 

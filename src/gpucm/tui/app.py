@@ -481,6 +481,16 @@ class GpucmApp(App[None]):
         self.notify(said, title="Watch ARMED" if watch.armed else "Watch", markup=False)
         self.check_watches()
 
+    @work(exclusive=True, group="disarm", exit_on_error=False)
+    async def disarm_watch(self) -> None:
+        """The palette's "Disarm a watch…" (tui/screens/disarm.py)."""
+        if self._watches is None:  # the first screen is up, the store not yet open
+            self.notify("gpucm is still starting: try again in a moment.", markup=False)
+            return
+        from gpucm.tui.screens.disarm import choose_to_disarm
+
+        await choose_to_disarm(self, self._watches, self.services.settings.secrets)
+
     def open_market(self) -> None:
         main = self._main_screen()
         if main is not None:

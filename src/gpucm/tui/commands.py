@@ -17,8 +17,16 @@ from typing import Literal, Protocol, runtime_checkable
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
+from textual.markup import escape
 
-__all__ = ["CommandTarget", "ExportFormat", "GpucmCommands", "PaletteCommand", "commands_for"]
+__all__ = [
+    "CommandTarget",
+    "ExportFormat",
+    "GpucmCommands",
+    "PaletteCommand",
+    "commands_for",
+    "listed",
+]
 
 ExportFormat = Literal["csv", "json"]
 
@@ -66,6 +74,16 @@ class CommandTarget(Protocol):
     def open_market(self) -> None: ...
 
     def open_instances(self) -> None: ...
+
+    def armed_watches(self) -> list[str]:
+        """The store's armed watches, as last read: each one's owner, "" for the
+        user's own."""
+        ...
+
+    def disarm_watch(self) -> None:
+        """List the armed watches (anyone's) to choose one to disarm, or say that
+        nothing is armed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +137,9 @@ def commands_for(target: CommandTarget) -> list[PaletteCommand]:
             "Alert (notification and bell) when the filter crosses a price or count",
             target.watch_filter,
         ),
+        PaletteCommand(
+            "Disarm a watch…", _disarm_help(target.armed_watches()), target.disarm_watch
+        ),
     ]
     for name in sorted(target.saved_filters()):
         commands.append(
@@ -152,6 +173,16 @@ def commands_for(target: CommandTarget) -> list[PaletteCommand]:
     return commands
 
 
+def _disarm_help(owners: list[str]) -> str:
+    """As the status bar counts them: "2 armed (1 by bob)"."""
+    said = "Stop a watch that launches when matched: "
+    if not owners:
+        return said + "nothing is armed now"
+    others = [o for o in owners if o]
+    by = f" ({len(others)} by {', '.join(sorted(set(others)))})" if others else ""
+    return f"{said}{len(owners)} armed{by}"
+
+
 def _highlight(matcher: Matcher, text: str) -> Content:
     """Like `Matcher.highlight`, but the text is never read as markup: provider and
     theme names come from outside and may contain brackets."""
@@ -165,20 +196,22 @@ def _highlight(matcher: Matcher, text: str) -> Content:
     return content
 
 
-class GpucmCommands(Provider):
-    """Refresh, market, instances, saved filters, watches, export and theme commands,
-    from the app's `CommandTarget`."""
+class _ListedCommands(Provider):
+    """A provider of `PaletteCommand`s: each shown in the empty palette (unless it
+    says not to), searched by title. The palette reads a hit's help as markup: it is
+    escaped, since it may quote a watch's query or an owner's name."""
 
     def _commands(self) -> Iterator[PaletteCommand]:
-        target = self.app
-        if isinstance(target, CommandTarget):
-            yield from commands_for(target)
+        raise NotImplementedError
 
     async def discover(self) -> Hits:
         for command in self._commands():
             if command.discover:
                 yield DiscoveryHit(
-                    Content(command.title), command.run, text=command.title, help=command.help
+                    Content(command.title),
+                    command.run,
+                    text=command.title,
+                    help=escape(command.help),
                 )
 
     async def search(self, query: str) -> Hits:
@@ -191,5 +224,26 @@ class GpucmCommands(Provider):
                     _highlight(matcher, command.title),
                     command.run,
                     text=command.title,
-                    help=command.help,
+                    help=escape(command.help),
                 )
+
+
+class GpucmCommands(_ListedCommands):
+    """Refresh, market, instances, saved filters, watches, export and theme commands,
+    from the app's `CommandTarget`."""
+
+    def _commands(self) -> Iterator[PaletteCommand]:
+        target = self.app
+        if isinstance(target, CommandTarget):
+            yield from commands_for(target)
+
+
+def listed(commands: list[PaletteCommand]) -> type[Provider]:
+    """A provider of just `commands`, for a palette a command opens (the armed watches
+    to choose one to disarm from): `CommandPalette(providers=[listed(...)])`."""
+
+    class Listed(_ListedCommands):
+        def _commands(self) -> Iterator[PaletteCommand]:
+            return iter(commands)
+
+    return Listed

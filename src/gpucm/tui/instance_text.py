@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from gpucm import formatting as fmt
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.domain.vocabulary import BILLED
 from gpucm.engine.capabilities import DISK_KEEPS_BILLING, capabilities
 from gpucm.engine.confirmed_price import Confirmed, rate_move
 from gpucm.engine.instances import ssh_command
@@ -147,8 +148,15 @@ def price_sentence(instance: Instance, confirmed: Confirmed | None) -> str:
     beside it, and why they differ."""
     rate = instance.price_per_hour
     name = display_name(instance.provider)
+    # a stopped machine's rate is what it bills while it runs: not what bills now
+    idle = (
+        f"{instance.status}: no compute billed now ({name}'s rate while it runs: "
+        f"{fmt.price(rate)}/h)"
+        if instance.status not in BILLED and rate is not None
+        else None
+    )
     if confirmed is None:
-        return f"{name} bills {fmt.price(rate)}/h"
+        return idle or f"{name} bills {fmt.price(rate)}/h"
     line = f"confirmed {fmt.price(confirmed.per_hour)}/h all-in"
     if confirmed.storage_per_hour:
         estimated = ", estimated" if confirmed.storage_estimated else ""
@@ -159,6 +167,8 @@ def price_sentence(instance: Instance, confirmed: Confirmed | None) -> str:
     move = rate_move(instance, confirmed)
     if rate is None:
         return line + f"; {name} reports no rate"
+    if idle is not None:
+        return f"{line}; {idle}"
     if not move:
         billed = "for compute, storage apart" if confirmed.storage_per_hour else "now"
         return line + f"; {name} bills {fmt.price(rate)}/h {billed}"

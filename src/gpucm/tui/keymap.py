@@ -97,6 +97,7 @@ DEFAULT_KEYS: Final[dict[str, str]] = {
     "launch.review": "ctrl+r",
     "confirm.back": "escape,q",
     "confirm.next_option": "n",
+    "disarm.confirm": "d",
     "dialog.cancel": "escape",
     "help.close": "escape,q,question_mark",
 }

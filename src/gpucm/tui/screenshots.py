@@ -211,9 +211,18 @@ def _asks_user(app: App[None], worker: Worker[object]) -> bool:
 
 async def settle(pilot: Pilot[None]) -> None:
     """Let data land: pages load in workers; detail and charts wait ~100 ms."""
+    from gpucm.tui.widgets.model_detail import ModelDetail
+
     for _ in range(3):
         await workers_done(pilot.app)
         await pilot.pause(0.15)
+    # A pane reads when it comes into view, and on a loaded machine its Show can land
+    # after the workers were counted: the picture then had the pane's empty text.
+    for _ in range(40):
+        if all(d.settled for d in pilot.app.screen.query(ModelDetail)):
+            break
+        await workers_done(pilot.app)
+        await pilot.pause(0.05)
 
 
 def snapshot_request_ids() -> Callable[[], str]:

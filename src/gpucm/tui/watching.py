@@ -12,13 +12,19 @@ TUI reads the armings again when it hears one, with no timer. SQLite has no chan
 between processes (its outbox, engine/events.py, is a queue of events sent out once,
 not a feed every process hears), so a one-user store is read again every
 ARMED_READ_SECONDS: one SELECT of a few rows, for `gpucm watch add --launch` in
-another shell."""
+another shell.
+
+Any armed watch may be disarmed from the palette ("Disarm a watch…", screens/disarm.py),
+another member's too, through the engine's one disarm (`Armings.disarm`, as `gpucm
+watch disarm --owner`): only the arming the user saw and confirmed, so one armed again
+meanwhile stays armed, and one fired or disarmed meanwhile is said in one line."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +47,15 @@ NOTIFY_SECONDS = 15
 # how often a one-user (SQLite) store's armed watches are read again; a team's are
 # announced
 ARMED_READ_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Disarmed:
+    """What disarming one arming came to: `disarmed` (this app did), and one line
+    saying so, or saying what happened to it meanwhile."""
+
+    disarmed: bool
+    line: str
 
 
 class TuiWatches:
@@ -139,20 +154,91 @@ class TuiWatches:
         self._reload_asked = False
         await self._reload_quietly()
 
+    def whose(self, row: ArmedWatch) -> str:
+        """The watch as this user is told of it: your watch snipe, bob's watch snipe."""
+        owner = "your" if self.armings.mine(row) else f"{row.owner}'s"
+        return f"{owner} watch {row.watch}"
+
+    async def disarm(self, row: ArmedWatch) -> Disarmed:
+        """Disarm the arming `row` (anyone's), as listed: the one the user confirmed.
+        The status bar says it at once here; in a team every other TUI hears it on the
+        `watches` topic. A store error is raised, for the caller to say."""
+        whose = self.whose(row)
+        armings = self.armings
+        if await armings.disarm(row.watch, owner=row.owner, was=row.armed):
+            await self._reload_quietly()
+            return Disarmed(True, f"Disarmed {whose} (by {armings.who}): it launches nothing.")
+        now = await armings.get(row.watch, owner=row.owner)
+        await self._reload_quietly()
+        return Disarmed(False, _meanwhile(whose, now))
+
     def armed_owners(self) -> list[str]:
         """The status bar's armed watches: each one's owner, "" for this user's."""
         return ["" if self.armings.mine(r) else r.owner for r in self.armed]
 
     async def _reload_quietly(self) -> None:
-        before = self.armed
         try:
-            await self.reload_armed()
+            await self.read_armed()
         except Exception as exc:  # the status bar keeps the last count
             log.warning("reading armed watches failed: %s", exc)
-            return
+
+    async def read_armed(self) -> None:
+        """Read the armed watches now, and say what changed: the status bar at once,
+        and an arming of this user's that someone else disarmed."""
+        before = self.armed
+        await self.reload_armed()
         if self.armed != before:
             # say it now, not at the status bar's next tick (the main screen's)
             for screen in self.app.screen_stack:
                 update = getattr(screen, "update_status", None)
                 if callable(update):
                     update()
+            await self._say_stopped_elsewhere(before)
+
+    async def _say_stopped_elsewhere(self, before: list[ArmedWatch]) -> None:
+        """This user's armings that someone else disarmed by hand (a teammate who
+        stopped a runaway snipe from their TUI or `gpucm watch disarm --owner`): said
+        here, once, naming who. This process's own disarmings are said where made."""
+        still = {(r.watch, r.armed) for r in self.armed}
+        for old in before:
+            if not self.armings.mine(old) or (old.watch, old.armed) in still:
+                continue
+            try:
+                row = await self.armings.get(old.watch)
+            except Exception as exc:  # the status bar has it; the note can wait
+                log.warning("reading the arming of %s failed: %s", old.watch, exc)
+                return
+            if (
+                row is None
+                or row.is_armed
+                or row.armed != old.armed
+                or row.disarm_reason != "manual"
+                or row.disarmed_by in (None, self.armings.who)
+            ):
+                continue
+            self.app.notify(
+                f"{row.disarmed_by} disarmed your watch {row.watch}: it launches nothing"
+                f" (gpucm watch arm {row.watch} arms it again).",
+                title="Watch disarmed",
+                severity="warning",
+                timeout=NOTIFY_SECONDS * 4,
+                markup=False,
+            )
+
+
+def _meanwhile(whose: str, now: ArmedWatch | None) -> str:
+    """Why an arming the user confirmed was no longer there to disarm: `now` is its
+    row as the store has it now."""
+    if now is None:
+        return f"Nothing to disarm: {whose} was deleted meanwhile."
+    if now.is_armed:
+        return (
+            f"Not disarmed: {whose} was armed again meanwhile ({now.armed_at:%Y-%m-%d %H:%M}"
+            f" UTC by {now.armed_by}); that arming stays armed: choose it again to disarm it."
+        )
+    when = f"{now.disarmed_at:%Y-%m-%d %H:%M} UTC" if now.disarmed_at else "?"
+    by = now.disarmed_by or "?"
+    if now.disarm_reason == "launched":
+        return f"Nothing to disarm: {whose} fired meanwhile (it launched; disarmed {when} by {by})."
+    why = f" ({now.disarm_reason})" if now.disarm_reason else ""
+    return f"Nothing to disarm: {whose} was disarmed meanwhile, {when} by {by}{why}."

@@ -244,6 +244,8 @@ class CompareScreen(LaunchKeyScreen):
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="cursor.up"),
         Binding("L", "launch", "Launch", id="compare.launch"),
         Binding("g", "gb_out", "GB out/h", id="compare.gb_out"),
+        # a modal screen hides the app's own bindings from its keys: `?` did nothing here
+        Binding("question_mark", "app.help", "Help", show=False, id="app.help"),
     ]
 
     def __init__(

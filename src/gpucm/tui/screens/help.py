@@ -10,7 +10,7 @@ and scrolls when it grows past that.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import ClassVar, Final
 
 from textual.app import ComposeResult
@@ -159,25 +159,49 @@ def show_key(key: str) -> str:
     return f"{modifiers}{plus}{format_key(base)}"
 
 
+# Textual's own quit key, bound above every screen: the help names it where the
+# screen gives gpucm's quit key to something else (q is "back" on the instance manager)
+TEXTUAL_QUIT = "ctrl+q"
+
+
 def key_text(
     template: str,
     keymap: Mapping[str, str],
     display: Callable[[str], str],
     taken: Mapping[str, str] | None = None,
+    shadowed: Collection[str] = (),
 ) -> str:
     """A help row's keys as they are bound now: each `{id}` becomes its keys, shown
     as `display` shows one key and joined by "/" (`{cursor.up}` -> "↑/k"). `taken`:
     keys the keymap gave to another id of the same screen, which an unmapped id has
-    lost (Textual gives the key to the mapped one); an id left with none shows "-"."""
+    lost (Textual gives the key to the mapped one); an id left with none shows "-".
+    `shadowed`: the screen's own keys, which an app-wide id (`app.*`) does not get
+    there (the screen's binding answers first)."""
 
     def keys(m: re.Match[str]) -> str:
         binding_id = m.group(1)
         own = keys_for(binding_id, keymap)
         if binding_id not in keymap and taken:
             own = [k for k in own if taken.get(k, binding_id) == binding_id]
+        if binding_id.startswith("app."):
+            own = [k for k in own if k not in shadowed]
+            if not own and binding_id == "app.quit":
+                own = [TEXTUAL_QUIT]
         return "/".join(display(k) for k in own) or "-"
 
     return _PLACEHOLDER.sub(keys, template)
+
+
+def screen_keys(key_help: KeyHelp, keymap: Mapping[str, str]) -> set[str]:
+    """The keys one screen's own ids (not the app-wide `app.*`) answer to now."""
+    return {
+        key
+        for _title, rows in key_help
+        for template, _what in rows
+        for binding_id in _PLACEHOLDER.findall(template)
+        if not binding_id.startswith("app.")
+        for key in keys_for(binding_id, keymap)
+    }
 
 
 def taken_keys(key_help: KeyHelp, keymap: Mapping[str, str]) -> dict[str, str]:
@@ -286,7 +310,13 @@ class HelpScreen(ModalScreen[None]):
 
     def _keys(self, template: str) -> str:
         keymap: Mapping[str, str] = getattr(self.app, "user_keymap", {})
-        return key_text(template, keymap, show_key, taken_keys(self._key_help, keymap))
+        return key_text(
+            template,
+            keymap,
+            show_key,
+            taken_keys(self._key_help, keymap),
+            screen_keys(self._key_help, keymap),
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog") as dialog:

@@ -33,7 +33,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from gpucm import formatting as fmt
-from gpucm.domain.models import Instance
+from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.launch_options import LaunchOptions, tagged_label
 from gpucm.engine.launcher import LaunchOutcome, Preflight
@@ -45,6 +45,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["ConfirmLaunchScreen", "event_clock"]
+
+
+def where(offer: Offer) -> str:
+    """The provider and the place: equivalents are often one provider's same GPU in
+    other regions (Lambda Cloud), which the provider's name alone does not tell apart."""
+    name = display_name(offer.provider)
+    return f"{name} ({offer.region})" if offer.region else name
 
 
 def event_clock() -> float:
@@ -87,6 +94,8 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         self.failed = False  # an error ended this confirmation: nothing more to launch
         self.candidates: list[Preflight] = []
         self.candidate = 0
+        # equivalents chosen here that had no capacity either, in the order tried
+        self.also_failed: list[Offer] = []
         self.headline: Text | None = None
         self.shown_at = 0.0  # when the price now on screen was first painted
         # the flow's open question: answered with the offer to launch, or None
@@ -146,6 +155,9 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         """The equivalent to launch instead of an offer that cannot be (`failure` says
         why), or None (Back): the choice is the consent to its price."""
         log.info("offering %d equivalents: %s", len(candidates), failure)
+        if self.launching and self.pre.replaces is not None:
+            # the equivalent chosen here had no capacity either: the headline says so
+            self.also_failed.append(self.pre.offer)
         self.candidates, self.candidate = candidates, 0
         self.pre = candidates[0]
         return await self._ask()
@@ -259,11 +271,9 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         pre = self.pre
         offer = pre.offer
         instead = pre.replaces is not None
-        title = "Launch instead?" if instead else "Confirm the launch"
+        what = f"{offer.gpu_count} x {offer.gpu_model} at {display_name(offer.provider)}"
         self.query_one("#lc-title", Static).update(
-            Text(
-                f"{title}: {offer.gpu_count} x {offer.gpu_model} at {display_name(offer.provider)}"
-            )
+            Text(f"Launch {what} instead?" if instead else f"Confirm the launch: {what}")
         )
         headline = self.query_one("#lc-headline", Static)
         headline.update(self.headline or "")
@@ -300,9 +310,10 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         offer = candidate.offer
         gone = candidate.replaces or offer
         more = len(self.candidates) - 1
+        either = "".join(f"; {where(failed)} had no capacity either" for failed in self.also_failed)
         self.headline = Text(
-            f"{gone.gpu_count} x {gone.gpu_model} at {display_name(gone.provider)}, "
-            f"{candidate.replaced_why}. {offer.gpu_model} at {display_name(offer.provider)} "
+            f"{gone.gpu_count} x {gone.gpu_model} at {where(gone)}, "
+            f"{candidate.replaced_why}{either}. {offer.gpu_model} at {where(offer)} "
             f"for {fmt.price(candidate.cost.per_hour)}/h all-in instead (same GPU and count)"
             + (f"; {more} more option{'s' if more > 1 else ''} (n)" if more else "")
             + ".",

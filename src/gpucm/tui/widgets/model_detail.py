@@ -364,6 +364,11 @@ class ModelDetail(InView, VerticalScroll):
         width = self._body.content_size.width or self.size.width or 60
         return "\n".join("".join(t for t, _ in line) for line in self._body.lines(width))
 
+    @property
+    def settled(self) -> bool:
+        """Out of view (it reads nothing then), or showing the model it was asked for."""
+        return not self.laid_out or self._body.view.model == self._model
+
     def show(self, gpu_model: str | None) -> None:
         if gpu_model == self._model:
             return

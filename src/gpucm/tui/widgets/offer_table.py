@@ -133,6 +133,30 @@ COLUMNS: tuple[TableColumn, ...] = (
 )
 GUTTER = 2  # mark and new-offer flags before the first column
 NO_MATCH = "  No offers match. Loosen a filter, or show unavailable ones too (all)."
+EMPTY_LINES = 4  # an empty table's message, wrapped: what names a 5,000-character term
+# is cut on its last line, not drawn down the whole table
+
+
+def empty_lines(text: str, width: int) -> list[str]:
+    """An empty table's message wrapped to `width` under its indent (it names the
+    unknown region or GPU, and the region groups: a line longer than the table was
+    cut at its edge), at most EMPTY_LINES of them."""
+    if len(text) < width:  # "Loading…" on the first screen: no textwrap to import
+        return [text]
+    import textwrap
+
+    indent = text[: len(text) - len(text.lstrip())]
+    lines = textwrap.wrap(
+        text.strip(),
+        max(width - len(indent) - 1, 10),
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    )
+    if len(lines) > EMPTY_LINES:
+        lines = lines[:EMPTY_LINES]
+        lines[-1] = lines[-1][: max(width - 2, 1)].rstrip() + "…"
+    return lines
 
 
 def cell_text(column: str, row: OfferRow) -> str:
@@ -639,9 +663,11 @@ class OfferTable(ScrollView, can_focus=True):
             return self._header(width)
         index = int(self.scroll_offset.y) + y - 1
         if index >= self.row_count:
-            if index == 0 and self._loaded_once:
-                text = self.empty_text.ljust(width)
-                return Strip([Segment(text, self._style("loading"))], width)
+            if self.row_count == 0 and self._loaded_once:
+                lines = empty_lines(self.empty_text, width)
+                if index < len(lines):
+                    style = self._style("loading")
+                    return Strip([Segment(lines[index], style)]).adjust_cell_length(width, style)
             return Strip.blank(width, base)
         row = self._row_at(index)
         if row is None:

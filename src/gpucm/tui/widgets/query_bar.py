@@ -12,7 +12,7 @@ import shlex
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -20,10 +20,11 @@ from textual.widgets import Input, Static
 
 from gpucm.domain.models import SearchQuery
 from gpucm.domain.query import QueryError, format_query, parse_query
+from gpucm.providers.values import plain
 from gpucm.tui.messages import QueryChanged
 from gpucm.tui.widgets.offer_table import OfferTable
 
-__all__ = ["QueryBar", "repeated_list_keys"]
+__all__ = ["QueryBar", "QueryInput", "repeated_list_keys"]
 
 # the query language's list keys and their spellings (gpucm.domain.query)
 _LIST_KEYS: dict[str, str] = {
@@ -52,6 +53,24 @@ def repeated_list_keys(text: str) -> list[str]:
         if name is not None:
             seen[name] = seen.get(name, 0) + 1
     return [name for name, n in seen.items() if n > 1]
+
+
+class QueryInput(Input):
+    """The query's line. A paste is taken whole, as plain text: Textual's Input keeps
+    the first line of a paste only, and keeps control characters, so a query copied
+    over several lines lost its later terms without a word, and an escape sequence
+    pasted with it scrambled the line (ESC drawn as ^[, the cursor off by its width)."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.prevent_default()  # not Input's own paste as well
+        event.stop()
+        text = plain(event.text)
+        if not text:
+            return
+        if self.selection.is_empty:
+            self.insert_text_at_cursor(text)
+        else:
+            self.replace(text, *self.selection)
 
 
 class QueryBar(Vertical):
@@ -84,7 +103,7 @@ class QueryBar(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Static("/", id="query-prompt")
-            yield Input(
+            yield QueryInput(
                 placeholder='e.g. gpu="RTX 4090",H100 price<2 region=Europe sort=-performance',
                 id="query-input",
                 # `/` starts a new query (typing replaces it); arrows edit the current one
