@@ -67,7 +67,7 @@ class GpucmApp(App[None]):
     COMMANDS = App.COMMANDS | {_gpucm_commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
         # Textual adds this one itself unless the app binds it; bound here, it has an id
         Binding(
             "ctrl+p", "command_palette", "palette", show=False, priority=True, id="app.palette"

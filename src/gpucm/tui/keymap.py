@@ -36,7 +36,7 @@ __all__ = [
 # every binding id, with its default keys (as in the Binding)
 DEFAULT_KEYS: Final[dict[str, str]] = {
     "app.quit": "q",
-    "app.help": "question_mark",
+    "app.help": "question_mark,f1",
     "app.palette": "ctrl+p",
     "cursor.up": "up,k",
     "cursor.down": "down,j",
@@ -99,7 +99,7 @@ DEFAULT_KEYS: Final[dict[str, str]] = {
     "confirm.next_option": "n",
     "disarm.confirm": "d",
     "dialog.cancel": "escape",
-    "help.close": "escape,q,question_mark",
+    "help.close": "escape,q,question_mark,f1",
 }
 
 MODIFIERS: Final = ("ctrl", "shift", "alt", "meta", "super", "hyper")

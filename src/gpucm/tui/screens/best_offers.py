@@ -16,6 +16,7 @@ from gpucm import formatting as fmt
 from gpucm.domain.models import Offer, SearchQuery
 from gpucm.domain.pricing import all_in, per_gb_vram_hour, planned_disk_gb
 from gpucm.domain.provider_names import display_name
+from gpucm.tui.screens.help import BEST_OFFERS_HELP
 from gpucm.tui.screens.launch_key import LaunchKeyScreen
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ def cost_label(hours: int) -> str:
 
 
 class BestOffersScreen(LaunchKeyScreen):
+    HELP_TITLE = "best offers keys"
+    KEYS_HELP = BEST_OFFERS_HELP
     LAUNCH_UNAVAILABLE = "No available offer of this model matches the filter."
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Close", id="best.close"),

@@ -220,10 +220,11 @@ COLUMN_GAP = 2
 
 
 class CompareScreen(LaunchKeyScreen):
-    HELP_TITLE = "compare keys"
-    KEYS_HELP = COMPARE_HELP
     """The selected offer is a column: ←/→ choose it, ↑/↓ scroll the attributes, and
     `L` launches the offer selected."""
+
+    HELP_TITLE = "compare keys"
+    KEYS_HELP = COMPARE_HELP
 
     LAUNCH_UNAVAILABLE = "This offer vanished in a refresh: choose another with ←/→."
 
@@ -244,8 +245,6 @@ class CompareScreen(LaunchKeyScreen):
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="cursor.up"),
         Binding("L", "launch", "Launch", id="compare.launch"),
         Binding("g", "gb_out", "GB out/h", id="compare.gb_out"),
-        # a modal screen hides the app's own bindings from its keys: `?` did nothing here
-        Binding("question_mark", "app.help", "Help", show=False, id="app.help"),
     ]
 
     def __init__(

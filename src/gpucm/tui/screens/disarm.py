@@ -24,6 +24,7 @@ from textual.widgets import Button, Static
 from gpucm.domain.query import QueryError, parse_query
 from gpucm.engine.armings import ArmingError, watch_of
 from gpucm.tui.commands import PaletteCommand, listed
+from gpucm.tui.screens.help import DISARM_HELP, HELP_KEY
 from gpucm.tui.text import clean
 
 if TYPE_CHECKING:
@@ -165,7 +166,10 @@ class DisarmScreen(ModalScreen[bool]):
         # q too: the app's q would quit
         Binding("escape,q", "back", "Back", id="confirm.back"),
         Binding("d", "disarm", "Disarm", id="disarm.confirm"),
+        HELP_KEY,
     ]
+    HELP_TITLE = "disarm keys"
+    KEYS_HELP = DISARM_HELP
 
     def __init__(self, watches: TuiWatches, row: ArmedWatch, secrets: Secrets) -> None:
         super().__init__()

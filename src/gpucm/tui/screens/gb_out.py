@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from gpucm.tui.numbers import NumberError, number_text, parse_number
+from gpucm.tui.screens.help import GB_OUT_HELP
 from gpucm.tui.screens.prompt import PromptScreen
 
 __all__ = ["EGRESS_NOTE", "GbOutScreen", "gb_out_line", "parse_gb_out"]
@@ -32,6 +33,9 @@ def gb_out_line(gb_out: float) -> str:
 
 class GbOutScreen(PromptScreen[float]):
     """Dismissed with the GB out per hour typed, or None if cancelled."""
+
+    HELP_TITLE = "GB out keys"
+    KEYS_HELP = GB_OUT_HELP
 
     def __init__(self, current: float) -> None:
         super().__init__()

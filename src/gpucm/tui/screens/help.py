@@ -24,11 +24,25 @@ from textual.widgets import Static
 from gpucm.tui.keymap import keys_for
 
 __all__ = [
+    "BEST_OFFERS_HELP",
     "COMPARE_HELP",
+    "CONFIRM_LAUNCH_HELP",
+    "DISARM_HELP",
+    "GB_OUT_HELP",
+    "HELP_KEY",
     "INSTANCES_HELP",
+    "INSTANCE_DETAIL_HELP",
     "KEY_HELP",
+    "LAUNCH_FORM_HELP",
+    "LOGS_HELP",
     "MARKET_HELP",
+    "MARK_BAD_HELP",
+    "OFFER_DETAIL_HELP",
+    "PROMPT_HELP",
     "QUERY_HELP",
+    "SAVE_FILTER_HELP",
+    "TERMINATE_HELP",
+    "WATCH_FORM_HELP",
     "HelpScreen",
     "KeyHelp",
     "key_text",
@@ -39,6 +53,11 @@ __all__ = [
 # defaults ("{table.sort} / {table.reverse_sort}" -> "s / S"); other text is as is
 # (tab and shift+tab are Textual's own focus keys).
 KeyHelp = list[tuple[str, list[tuple[str, str]]]]
+
+# Textual's own quit key, bound above every screen: the help names it where the
+# screen gives gpucm's quit key to something else (q is "back" on the instance manager)
+TEXTUAL_QUIT = "ctrl+q"
+
 
 _APP_KEYS: list[tuple[str, str]] = [
     ("{app.palette}", "palette: filters, watch"),
@@ -135,6 +154,13 @@ MARKET_HELP: KeyHelp = [
     ("App", _APP_KEYS),
 ]
 
+# A dialog (a modal screen) hides the app's bindings: of the app's keys only its own
+# `?` (HELP_KEY) and Textual's ctrl+q, bound above every screen, answer there.
+_DIALOG_APP_KEYS: list[tuple[str, str]] = [
+    ("{app.help}", "this help"),
+    (TEXTUAL_QUIT, "quit"),
+]
+
 COMPARE_HELP: KeyHelp = [
     (
         "Compare",
@@ -146,8 +172,134 @@ COMPARE_HELP: KeyHelp = [
             ("{compare.close}", "close"),
         ],
     ),
-    ("App", _APP_KEYS),
+    ("App", _DIALOG_APP_KEYS),
 ]
+
+OFFER_DETAIL_HELP: KeyHelp = [
+    (
+        "Offer",
+        [
+            ("↑ ↓ pgup pgdn", "scroll"),
+            ("{detail.launch}", "launch this offer"),
+            ("{detail.close}", "close"),
+        ],
+    ),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+BEST_OFFERS_HELP: KeyHelp = [
+    (
+        "Best offers",
+        [
+            ("{cursor.up} {cursor.down}", "choose an offer"),
+            ("{best.more_hours} / {best.fewer_hours}", "more / fewer hours"),
+            ("{best.launch}", "launch the offer chosen"),
+            ("{best.close}", "close"),
+        ],
+    ),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+# in a text field, letters (q among them) type: esc is the way out there
+LAUNCH_FORM_HELP: KeyHelp = [
+    (
+        "Launch form",
+        [
+            ("tab", "next field"),
+            ("shift+tab", "previous field"),
+            ("{launch.add_env}", "add an env variable"),
+            ("{launch.review}", "review the price, then launch"),
+            ("{launch.cancel}", "cancel (q: not in a field)"),
+        ],
+    ),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+CONFIRM_LAUNCH_HELP: KeyHelp = [
+    (
+        "Confirm launch",
+        [
+            ("tab shift+tab", "choose a button"),
+            ("⏎", "press it: Launch spends"),
+            ("{confirm.next_option}", "next option"),
+            ("{confirm.back}", "back to the form"),
+        ],
+    ),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+DISARM_HELP: KeyHelp = [
+    (
+        "Disarm",
+        [
+            ("{disarm.confirm}", "disarm the watch"),
+            ("tab shift+tab", "choose a button"),
+            ("{confirm.back}", "back: nothing changes"),
+        ],
+    ),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+_FIELD_KEYS: list[tuple[str, str]] = [
+    ("tab", "next field"),
+    ("shift+tab", "previous field"),
+]
+
+SAVE_FILTER_HELP: KeyHelp = [
+    ("Save filter", [("⏎", "save it by that name"), ("{dialog.cancel}", "cancel")]),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+WATCH_FORM_HELP: KeyHelp = [
+    (
+        "Watch",
+        [
+            *_FIELD_KEYS,
+            ("space", "tick / untick a box"),
+            ("⏎", "save the watch"),
+            ("{dialog.cancel}", "cancel"),
+        ],
+    ),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+PROMPT_HELP: KeyHelp = [
+    ("Prompt", [("⏎", "use it"), ("{dialog.cancel}", "cancel")]),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+GB_OUT_HELP: KeyHelp = [
+    ("GB out per hour", [("⏎", "use it (0: not counted)"), ("{dialog.cancel}", "cancel")]),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+MARK_BAD_HELP: KeyHelp = [
+    ("Bad host", [("⏎", "remember it, with why"), ("{dialog.cancel}", "cancel")]),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+TERMINATE_HELP: KeyHelp = [
+    (
+        "Terminate",
+        [("⏎", "terminate, if the name matches"), ("{dialog.cancel}", "keep the machine")],
+    ),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+LOGS_HELP: KeyHelp = [
+    ("Logs", [("↑ ↓ pgup pgdn", "scroll"), ("{logs.close}", "close")]),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+INSTANCE_DETAIL_HELP: KeyHelp = [
+    ("Instance", [("↑ ↓ pgup pgdn", "scroll"), ("{instance.close}", "close")]),
+    ("App", _DIALOG_APP_KEYS),
+]
+
+# `?` on a dialog: a modal screen hides the app's own bindings from its keys, so each
+# dialog binds the app's help action itself, under the app's id (a [keymap] moves both).
+# f1 as well: in a text field `?` is a character and types, f1 is never taken.
+HELP_KEY: Final = Binding("question_mark,f1", "app.help", "Help", show=False, id="app.help")
 
 _PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
 
@@ -157,11 +309,6 @@ def show_key(key: str) -> str:
     spelled out (ctrl+p, where the key bar has ^p)."""
     modifiers, plus, base = key.rpartition("+")
     return f"{modifiers}{plus}{format_key(base)}"
-
-
-# Textual's own quit key, bound above every screen: the help names it where the
-# screen gives gpucm's quit key to something else (q is "back" on the instance manager)
-TEXTUAL_QUIT = "ctrl+q"
 
 
 def key_text(
@@ -288,7 +435,7 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "close", "Close", show=False, id="help.close"),
+        Binding("escape,q,question_mark,f1", "close", "Close", show=False, id="help.close"),
         Binding("down,j", "scroll('down')", "Scroll down", show=False, id="cursor.down"),
         Binding("up,k", "scroll('up')", "Scroll up", show=False, id="cursor.up"),
     ]

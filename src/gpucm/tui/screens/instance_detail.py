@@ -20,14 +20,18 @@ from gpucm.domain.provider_names import display_name
 from gpucm.engine.instances import ssh_command
 from gpucm.engine.spend import accrued
 from gpucm.tui.instance_text import limits_sentence, uptime
+from gpucm.tui.screens.help import HELP_KEY, INSTANCE_DETAIL_HELP
 
 __all__ = ["InstanceDetailScreen"]
 
 
 class InstanceDetailScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,enter", "close", "Close", id="instance.close")
+        Binding("escape,q,enter", "close", "Close", id="instance.close"),
+        HELP_KEY,
     ]
+    HELP_TITLE = "instance keys"
+    KEYS_HELP = INSTANCE_DETAIL_HELP
 
     def __init__(
         self,

@@ -37,6 +37,7 @@ from gpucm.domain.models import Instance, Offer
 from gpucm.domain.provider_names import display_name
 from gpucm.engine.launch_options import LaunchOptions, tagged_label
 from gpucm.engine.launcher import LaunchOutcome, Preflight
+from gpucm.tui.screens.help import CONFIRM_LAUNCH_HELP, HELP_KEY
 from gpucm.tui.text import clean, one_line
 
 if TYPE_CHECKING:
@@ -74,7 +75,10 @@ class ConfirmLaunchScreen(ModalScreen[Instance | None]):
         # q too: the app's q would quit, and cancel a launch in flight with it
         Binding("escape,q", "back", "Back", id="confirm.back"),
         Binding("n", "next_option", "Next option", id="confirm.next_option"),
+        HELP_KEY,
     ]
+    HELP_TITLE = "confirm launch keys"
+    KEYS_HELP = CONFIRM_LAUNCH_HELP
 
     def __init__(
         self,

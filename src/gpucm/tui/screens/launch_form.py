@@ -39,6 +39,7 @@ from gpucm.engine.launch_flow import Declined, LaunchRefused, LaunchTarget
 from gpucm.engine.launch_options import LaunchOptions, new_request_id
 from gpucm.engine.launcher import Preflight
 from gpucm.tui.numbers import NumberError, parse_number
+from gpucm.tui.screens.help import HELP_KEY, LAUNCH_FORM_HELP
 from gpucm.tui.text import clean, one_line
 from gpucm.tui.widgets.choice import Choice
 from gpucm.tui.widgets.dialog_footer import DialogFooter, keep_focus_in_view
@@ -189,7 +190,10 @@ class LaunchScreen(ModalScreen[None]):
         Binding("escape,q", "cancel", "Cancel", id="launch.cancel"),
         Binding("ctrl+n", "add_env", "Add variable", id="launch.add_env"),
         Binding("ctrl+r", "review", "Review", id="launch.review"),
+        HELP_KEY,
     ]
+    HELP_TITLE = "launch form keys"
+    KEYS_HELP = LAUNCH_FORM_HELP
 
     def __init__(self, services: Services, offer: Offer, *, request_id: str | None = None) -> None:
         super().__init__()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from textual.binding import BindingType
 from textual.screen import ModalScreen
 
 from gpucm.domain.models import Offer
+from gpucm.tui.screens.help import HELP_KEY
 
 if TYPE_CHECKING:
     from gpucm.services import Services
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
 
 class LaunchKeyScreen(ModalScreen[None]):
     """A dialog whose `launch` action opens the launch form for `selected`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [HELP_KEY]
 
     # why `L` is greyed out while nothing is selected, in the dialog's own words
     LAUNCH_UNAVAILABLE: ClassVar[str] = "No offer is selected."

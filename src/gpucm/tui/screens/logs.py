@@ -11,11 +11,18 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Log, Static
 
+from gpucm.tui.screens.help import HELP_KEY, LOGS_HELP
+
 __all__ = ["LogsScreen"]
 
 
 class LogsScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close", id="logs.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "Close", id="logs.close"),
+        HELP_KEY,
+    ]
+    HELP_TITLE = "logs keys"
+    KEYS_HELP = LOGS_HELP
 
     def __init__(self, name: str, text: str) -> None:
         super().__init__()

@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 from gpucm.domain.hosts import DEFAULT_TTL, MAX_REASON, clean_reason
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.tui.screens.help import MARK_BAD_HELP
 from gpucm.tui.screens.prompt import PromptScreen
 
 __all__ = ["MarkBadScreen"]
@@ -20,6 +21,9 @@ __all__ = ["MarkBadScreen"]
 
 class MarkBadScreen(PromptScreen[str]):
     """Dismissed with the reason typed (one line), or None if cancelled."""
+
+    HELP_TITLE = "bad host keys"
+    KEYS_HELP = MARK_BAD_HELP
 
     def __init__(self, instance: Instance) -> None:
         super().__init__()

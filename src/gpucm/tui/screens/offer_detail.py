@@ -24,6 +24,7 @@ from gpucm.domain.pricing import (
 from gpucm.domain.provider_names import display_name
 from gpucm.domain.workload_fit import need_of
 from gpucm.providers.registry import PROVIDER_META
+from gpucm.tui.screens.help import OFFER_DETAIL_HELP
 from gpucm.tui.screens.launch_key import LaunchKeyScreen
 from gpucm.tui.widgets.model_detail import ModelDetail
 
@@ -142,6 +143,8 @@ def offer_facts(
 
 
 class OfferDetailScreen(LaunchKeyScreen):
+    HELP_TITLE = "offer keys"
+    KEYS_HELP = OFFER_DETAIL_HELP
     LAUNCH_UNAVAILABLE = "This offer is no longer listed: pick a current one."
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,enter", "dismiss", "Close", id="detail.close"),

@@ -29,6 +29,7 @@ from gpucm.engine.capabilities import capabilities, capability_caveats, capabili
 from gpucm.launch_template import MAX_COUNT, LaunchTemplate, TemplateError, parse_template
 from gpucm.presets import PresetError, Watch, check_name, save_filter, save_watch
 from gpucm.tui.numbers import BID_UNITS, NumberError, parse_number
+from gpucm.tui.screens.help import HELP_KEY, SAVE_FILTER_HELP, WATCH_FORM_HELP
 from gpucm.tui.widgets.dialog_footer import DialogFooter, keep_focus_in_view
 
 ResultT = TypeVar("ResultT")
@@ -42,7 +43,8 @@ class _PresetDialog(ModalScreen[ResultT]):
     # scoped to it, so rules naming its subclasses never matched (the dialogs drew
     # full screen, unframed)
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        HELP_KEY,
     ]
 
     def __init__(self, query_text: str, path: Path | None = None) -> None:
@@ -70,6 +72,9 @@ class _PresetDialog(ModalScreen[ResultT]):
 
 class SaveFilterScreen(_PresetDialog[str | None]):
     """Name the current filter; dismisses with the name once saved."""
+
+    HELP_TITLE = "save filter keys"
+    KEYS_HELP = SAVE_FILTER_HELP
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="preset-dialog"):
@@ -179,6 +184,9 @@ class WatchFormScreen(_PresetDialog[Watch | None]):
     after the dialog has said the whole template (the max $/h all-in, the machines,
     interruptible and its bid, the image, the disk) and that it launches without
     asking: that is its confirmation."""
+
+    HELP_TITLE = "watch keys"
+    KEYS_HELP = WATCH_FORM_HELP
 
     def __init__(self, query_text: str, path: Path | None = None) -> None:
         super().__init__(query_text, path)

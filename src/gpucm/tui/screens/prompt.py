@@ -10,6 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 from textual.widgets import Input
 
+from gpucm.tui.screens.help import HELP_KEY, PROMPT_HELP
+
 T = TypeVar("T")
 
 __all__ = ["PromptScreen"]
@@ -17,8 +19,11 @@ __all__ = ["PromptScreen"]
 
 class PromptScreen(ModalScreen[T | None], Generic[T]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        HELP_KEY,
     ]
+    HELP_TITLE = "keys"
+    KEYS_HELP = PROMPT_HELP
 
     def on_mount(self) -> None:
         field = self.query_one(Input)

@@ -14,6 +14,7 @@ from textual.widgets import Input, Static
 
 from gpucm.domain.models import Instance
 from gpucm.domain.provider_names import display_name
+from gpucm.tui.screens.help import HELP_KEY, TERMINATE_HELP
 
 __all__ = ["TerminateScreen"]
 
@@ -23,8 +24,11 @@ class TerminateScreen(ModalScreen[bool | None]):
     does not match says so and stays, so a typo can be corrected."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        HELP_KEY,
     ]
+    HELP_TITLE = "terminate keys"
+    KEYS_HELP = TERMINATE_HELP
 
     def __init__(self, instance: Instance) -> None:
         super().__init__()
