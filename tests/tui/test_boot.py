@@ -106,6 +106,35 @@ async def test_the_first_screen_shows_rows_then_the_main_screen_takes_over(
         assert seen_boot_rows[0] == expected[0][0]
 
 
+async def test_quitting_on_the_first_screen_while_the_services_open_closes_them() -> None:
+    """q on the first screen while the services behind it are still opening: the open
+    was cancelled with the start, its store's connections were never closed, and their
+    threads posted to a closed event loop at exit ("Event loop is closed")."""
+    opened: list[Services] = []
+    go_on = asyncio.Event()
+
+    async def opening() -> Services:
+        services = await demo_services(refreshes=0)
+        opened.append(services)
+        await go_on.wait()  # the quit lands here: the store's connections are open
+        return services
+
+    view = boot_view(db=None, demo=True, env={})
+    assert view is not None
+    app = GpucmApp(opening, boot=view, refresh=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        async with asyncio.timeout(20):
+            while not opened:  # noqa: ASYNC110 (the factory's own progress)
+                await asyncio.sleep(0.01)
+        assert isinstance(app.screen, BootScreen)
+        await pilot.press("q")
+        go_on.set()
+    assert not app.is_running
+    for conn in (opened[0].store.db.writer,):
+        with pytest.raises(ValueError, match="no active connection"):
+            await conn.execute("SELECT 1")
+
+
 async def test_quitting_while_the_filter_pane_mounts_leaves_cleanly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

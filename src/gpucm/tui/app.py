@@ -8,6 +8,7 @@ what the first screen needs; the rest is imported where it is first used.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -103,6 +104,7 @@ class GpucmApp(App[None]):
             self._factory: ServicesFactory | None = None
         else:
             self._factory = services
+        self._opening: asyncio.Future[Services] | None = None  # the factory at work
         self._initial_query = query
         self._requested_theme = theme
         self._refresh_enabled = refresh
@@ -184,8 +186,11 @@ class GpucmApp(App[None]):
         )
 
         if self._factory is not None:
+            # shielded: a quit meanwhile (q on the first screen) cancels this worker,
+            # not the open, which on_unmount lets finish and closes
+            self._opening = asyncio.ensure_future(self._factory())
             try:
-                self.services = await self._factory()
+                self.services = await asyncio.shield(self._opening)
             except Exception as exc:  # the store or config is unusable: say so and stop
                 log.exception("gpucm-tui could not start")
                 self.exit(return_code=1, message=f"gpucm-tui: {exc}")
@@ -238,6 +243,14 @@ class GpucmApp(App[None]):
             self.sync_instances(reconcile=True)
 
     async def on_unmount(self) -> None:
+        if self._opening is not None and not hasattr(self, "services"):
+            # quit while the services were opening: their connections, left open, had
+            # threads that outlived the event loop ("Event loop is closed" at exit)
+            self.workers.cancel_group(self, "start")
+            try:
+                self.services = await self._opening
+            except Exception:
+                return  # the open failed, and said so (_start)
         if self._factory is not None and hasattr(self, "services"):
             if self._scheduler is not None:
                 await self._scheduler.stop()
