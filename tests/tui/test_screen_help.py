@@ -206,7 +206,7 @@ async def test_a_dialog_over_a_dialog_shows_the_keys_of_the_one_in_front(
         await settle(pilot)
         rows = _help_rows(app)
         assert rows == {
-            "↑ ↓ pgup pgdn": "scroll",
+            "↑↓ pgup/dn": "scroll",
             "esc/q/⏎": "close",
             "?/f1": "this help",
             "ctrl+q": "quit",

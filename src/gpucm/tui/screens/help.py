@@ -179,7 +179,7 @@ OFFER_DETAIL_HELP: KeyHelp = [
     (
         "Offer",
         [
-            ("↑ ↓ pgup pgdn", "scroll"),
+            ("↑↓ pgup/dn", "scroll"),
             ("{detail.launch}", "launch this offer"),
             ("{detail.close}", "close"),
         ],
@@ -208,7 +208,7 @@ LAUNCH_FORM_HELP: KeyHelp = [
             ("tab", "next field"),
             ("shift+tab", "previous field"),
             ("{launch.add_env}", "add an env variable"),
-            ("{launch.review}", "review the price, then launch"),
+            ("{launch.review}", "review the price"),
             ("{launch.cancel}", "cancel (q: not in a field)"),
         ],
     ),
@@ -287,12 +287,12 @@ TERMINATE_HELP: KeyHelp = [
 ]
 
 LOGS_HELP: KeyHelp = [
-    ("Logs", [("↑ ↓ pgup pgdn", "scroll"), ("{logs.close}", "close")]),
+    ("Logs", [("↑↓ pgup/dn", "scroll"), ("{logs.close}", "close")]),
     ("App", _DIALOG_APP_KEYS),
 ]
 
 INSTANCE_DETAIL_HELP: KeyHelp = [
-    ("Instance", [("↑ ↓ pgup pgdn", "scroll"), ("{instance.close}", "close")]),
+    ("Instance", [("↑↓ pgup/dn", "scroll"), ("{instance.close}", "close")]),
     ("App", _DIALOG_APP_KEYS),
 ]
 
