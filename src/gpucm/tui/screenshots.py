@@ -156,18 +156,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         caption="A snipe: its launch template, and the confirmation that says all of it"
         " before it is armed",
     ),
-    Scenario(
-        "disarm-80x24",
-        (80, 24),
-        (
-            *RTX_4090,
-            *("ctrl+p", *"Watch this", "wait", "enter", *"snipe", "tab", "tab", "tab", "tab"),
-            *("space", "tab", *"0.2", "tab", "backspace", "2", "tab", *"pytorch/pytorch"),
-            *("tab", *"80", "tab", "tab", "tab", "tab", "space", "tab", *"0.1", "enter"),
-            *("enter", "ctrl+p", *"Disarm a watch", "wait", "enter"),
-        ),
-        caption="ctrl+p, Disarm a watch: what stops and what keeps running, before it does",
-    ),
     Scenario("help-120x40", (120, 40), ("question_mark",), caption="Help (?)"),
     Scenario("help-80x24", (80, 24), ("question_mark",)),
     Scenario("theme-light", (120, 40), theme="gpucm-light", caption="gpucm-light"),
