@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from gpucm.domain.models import Offer
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
+from gpucm.tui.screens.help import HelpScreen
 from gpucm.tui.screens.launch_form import LaunchScreen
 from gpucm.tui.screenshots import workers_done
 
@@ -55,3 +57,12 @@ async def palette_settled(palette: CommandPalette, pilot: Pilot[None]) -> Comman
             return options
         await pilot.pause(0.025)
     raise AssertionError("the palette never highlighted a hit")
+
+
+def help_rows(app: GpucmApp) -> dict[str, str]:
+    """The help in front, as its rows: keys as shown -> what they do."""
+    screen = app.screen
+    assert isinstance(screen, HelpScreen), screen
+    keys = [str(w.content) for w in screen.query(".help--key").results(Static)]
+    what = [str(w.content) for w in screen.query(".help--what").results(Static)]
+    return dict(zip(keys, what, strict=True))

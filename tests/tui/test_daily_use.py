@@ -23,7 +23,6 @@ from gpucm.tui.instance_text import price_sentence
 from gpucm.tui.screens.best_offers import BestOffersScreen
 from gpucm.tui.screens.compare import CompareScreen
 from gpucm.tui.screens.gb_out import GbOutScreen
-from gpucm.tui.screens.help import HelpScreen
 from gpucm.tui.screens.instances import InstancesScreen
 from gpucm.tui.screens.launch_confirm import ConfirmLaunchScreen
 from gpucm.tui.screens.launch_form import LaunchScreen
@@ -36,7 +35,7 @@ from gpucm.tui.widgets.offer_table import OfferTable, layout_columns
 from gpucm.tui.widgets.query_bar import QueryBar
 from gpucm.tui.widgets.status_bar import StatusBar
 from tests.conftest import launchable
-from tests.tui.helpers import open_form, record_notes, settle
+from tests.tui.helpers import help_rows, open_form, record_notes, settle
 
 
 def main_of(app: GpucmApp) -> MainScreen:
@@ -378,33 +377,25 @@ async def test_filters_open_at_80_and_60_columns_keep_provider_gpu_and_price(
 # -- 8. help for the screen you are on -----------------------------------------------------
 
 
-def _help_keys(app: GpucmApp) -> dict[str, str]:
-    screen = app.screen
-    assert isinstance(screen, HelpScreen), screen
-    keys = [str(w.content) for w in screen.query(".help--key").results(Static)]
-    what = [str(w.content) for w in screen.query(".help--what").results(Static)]
-    return dict(zip(keys, what, strict=True))
-
-
 async def test_help_shows_the_keys_of_the_screen_in_front(services: Services) -> None:
     app = GpucmApp(services, refresh=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
-        assert "u" in _help_keys(app) and "/" in _help_keys(app)  # the main screen's
+        assert "u" in help_rows(app) and "/" in help_rows(app)  # the main screen's
         await pilot.press("escape", "i")
         await settle(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
-        keys = _help_keys(app)
+        keys = help_rows(app)
         assert "terminated" in keys["a"]  # listed at last
         assert "t" in keys and "/" not in keys
         await pilot.press("escape", "escape", "m")
         await settle(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
-        keys = _help_keys(app)
+        keys = help_rows(app)
         assert keys["w"].startswith("trend") and "x / u" not in keys
 
 
@@ -419,13 +410,13 @@ async def test_help_names_the_key_that_quits_from_where_it_is_open(
         await settle(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
-        assert _help_keys(app)["q"] == "quit"  # the main screen's q quits
+        assert help_rows(app)["q"] == "quit"  # the main screen's q quits
         await pilot.press("escape", *opens)
         await settle(pilot)
         screen = app.screen
         await pilot.press("question_mark")
         await settle(pilot)
-        keys = _help_keys(app)
+        keys = help_rows(app)
         assert "quit" not in [what for key, what in keys.items() if "q" in key.split("/")]
         assert keys["ctrl+q"] == "quit", keys
         await pilot.press("escape")

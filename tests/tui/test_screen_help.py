@@ -14,7 +14,7 @@ from pathlib import Path
 from textual.binding import Binding, BindingsMap
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from gpucm.services import Services
 from gpucm.tui.app import GpucmApp
@@ -35,19 +35,11 @@ from gpucm.tui.screens.offer_detail import OfferDetailScreen
 from gpucm.tui.screens.presets import SaveFilterScreen, WatchFormScreen
 from gpucm.tui.screens.stats import StatsScreen
 from gpucm.tui.screens.terminate import TerminateScreen
-from tests.tui.helpers import settle
+from tests.tui.helpers import help_rows, settle
 from tests.tui.test_disarm import STAMP, bobs, open_disarm, snipe
 
 # one of a dialog's keys moved, which its help must show where it is now
 KEYMAP = check_keymap({"disarm.confirm": "D"})
-
-
-def _help_rows(app: GpucmApp) -> dict[str, str]:
-    screen = app.screen
-    assert isinstance(screen, HelpScreen), screen
-    keys = [str(w.content) for w in screen.query(".help--key").results(Static)]
-    what = [str(w.content) for w in screen.query(".help--what").results(Static)]
-    return dict(zip(keys, what, strict=True))
 
 
 def _ids(bindings: BindingsMap) -> set[str]:
@@ -95,7 +87,7 @@ async def _check_help(pilot: Pilot[None], kind: type[Screen[object]]) -> dict[st
     assert isinstance(help_screen, HelpScreen), (kind, help_screen)
     key_help: KeyHelp = kind.KEYS_HELP
     assert help_screen.query_one("#help-dialog").border_title == kind.HELP_TITLE
-    rows = _help_rows(app)
+    rows = help_rows(app)
     # every key of the screen is in its help, and the help names no other screen's
     own = _ids(screen._bindings)
     named = {i for i in _help_ids(key_help) if not i.startswith("app.")}
@@ -204,7 +196,7 @@ async def test_a_dialog_over_a_dialog_shows_the_keys_of_the_one_in_front(
         await settle(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
-        rows = _help_rows(app)
+        rows = help_rows(app)
         assert rows == {
             "↑↓ pgup/dn": "scroll",
             "esc/q/⏎": "close",
