@@ -32,8 +32,11 @@ from tests.team.test_team_resync import (
     Gate,
     end_listening_session,
     listening_pid,
+    two_stores,
     until,
 )
+
+__all__ = ["two_stores"]  # a fixture of this module too
 
 
 class Link:
@@ -220,6 +223,7 @@ async def test_a_refresher_behind_a_frozen_link_stops_refreshing(
             await asyncio.sleep(0.1)
         assert a.team.leading != b.team.leading
     finally:
+        proxy.thaw()  # (a failed test must not hang on b's resign)
         task.cancel()
         await asyncio.wait([task])
 
@@ -268,17 +272,6 @@ async def test_a_server_that_refuses_the_settings_still_gets_a_session(
     assert heard[0].topic == "offers"
     said = [r.getMessage() for r in caplog.records if r.name == "gpucm.store.pg.database"]
     assert len(said) == 1 and "refused" in said[0], said
-
-
-@pytest.fixture
-async def two_stores(pg_url: str) -> AsyncIterator[tuple[Store, Store]]:
-    a = await Store.open(pg_url, catalog=CATALOG)
-    b = await Store.open(pg_url, catalog=CATALOG)
-    try:
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_gpucm_refresh_hears_a_round_that_landed_while_its_session_was_lost(
