@@ -10,6 +10,7 @@ store, the settings, the catalog and the clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from gpucm.domain.clock import Clock, utcnow
 from gpucm.domain.provider_names import PROVIDERS
 from gpucm.store.damage import store_failure
 from gpucm.store.db import StoreError
-from gpucm.store.results import TeamEvent
+from gpucm.store.results import RESYNC, TeamEvent
 from gpucm.store.store import Store
 
 if TYPE_CHECKING:
@@ -274,25 +275,54 @@ class Services:
 
         landed: dict[str, RefreshOutcome] = {}
         done = asyncio.Event()
+        resyncs: list[asyncio.Task[None]] = []
 
         def heard(event: TeamEvent) -> None:
             if event.topic == "health" and not event.own:
                 for name in event.details:
                     if name in names:
                         landed[name] = RefreshOutcome(name, ok=True, by=event.by)
-                if len(landed) == len(names):
-                    done.set()
+            elif event.topic == RESYNC:
+                resyncs.append(asyncio.get_running_loop().create_task(resynced()))
+            if len(landed) == len(names):
+                done.set()
 
+        async def resynced() -> None:
+            # the listening session was lost and is back: a landing in the gap was said
+            # to no one, and so may the request have been (the refresher's own session
+            # may have been the lost one): what moved since asking has landed, the
+            # rest is asked again
+            try:
+                health = await self.store.health()
+                info = await team.refresher()
+            except Exception as exc:  # away again: the next resync reads
+                log.debug("could not read what landed after the resync: %s", exc)
+                return
+            for name in names:
+                if name not in landed and health.get(name) != before.get(name):
+                    landed[name] = RefreshOutcome(name, ok=True, by=info.who if info else None)
+            missing = [name for name in names if name not in landed]
+            if missing:
+                with contextlib.suppress(Exception):  # (the timeout then says so)
+                    await team.ask_refresh(missing)
+            else:
+                done.set()
+
+        before = await self.store.health()
         await team.listen(heard)
         await team.ask_refresh(None if len(names) == len(self.provider_names()) else names)
         try:
             async with asyncio.timeout(ASKED_REFRESH_TIMEOUT):
                 await done.wait()
         except TimeoutError:
+            lost = " (the link to the team's database was lost and came back meanwhile)"
             raise StoreError(
                 f"asked the team's refresher for a round; no answer within"
-                f" {ASKED_REFRESH_TIMEOUT:g} s (see gpucm providers)"
+                f" {ASKED_REFRESH_TIMEOUT:g} s{lost if resyncs else ''} (see gpucm providers)"
             ) from None
+        finally:
+            for task in resyncs:
+                task.cancel()
         health = await self.store.health()
         out = []
         for name in names:

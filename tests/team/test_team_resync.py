@@ -51,13 +51,13 @@ class Gate:
         self.refuse = 0
         real = store.db.connect
 
-        async def connect() -> Any:
+        async def connect(settings: Any = None) -> Any:
             self.tries.append(time.monotonic())
             await self.open.wait()
             if self.refuse:
                 self.refuse -= 1
                 raise StoreError("cannot connect to the PostgreSQL store: connection refused")
-            return await real()
+            return await real(settings)
 
         monkeypatch.setattr(store.db, "connect", connect)
 

@@ -14,6 +14,12 @@ of its own would (with `by` set), so a TUI repaints and a watch checks exactly a
 after its own refresh. `refresh_now` asks the refresher instead of calling providers.
 When the team's listening session was lost and is back (a RESYNC), what landed in the
 gap was heard by no one: it hands on every provider's health row as it stands.
+
+A refresher whose session is lost (ended, or silent: store/pg/team.py checks it) is
+told at once (`on_lost`) and stops its workers, cancelling any provider call in
+flight, then tries for the lock again like any follower. A silent session is found
+(25 s) before the server gives up on it and frees the lock (about a minute), so the
+old refresher has stopped before a new one can start.
 """
 
 from __future__ import annotations
@@ -76,6 +82,9 @@ class TeamRefresh:
         await self._team.listen(self._heard)
         try:
             while True:
+                # cleared before the try: a session lost during it (the lock with it)
+                # must stop the lead it would start
+                self._lost.clear()
                 if await self._try_lead():
                     await self._lead()
                 else:
@@ -95,8 +104,9 @@ class TeamRefresh:
         return leading
 
     async def _lead(self) -> None:
+        if self._lost.is_set() or not self._team.leading:
+            return
         log.info("%s is the team's refresher", self._team.who)
-        self._lost.clear()
         scheduler = self._scheduler = self._make_scheduler()
         task = asyncio.create_task(scheduler.run(), name="gpucm: team refresher")
         lost = asyncio.create_task(self._lost.wait())

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -48,6 +49,8 @@ from gpucm.store.dialect import POSTGRES, Dialect
 from gpucm.store.pg.schema import LATEST_VERSION, MIGRATIONS, MIN_SERVER_VERSION
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # No command may hang on an unreachable server: connecting gives up after this long.
 CONNECT_TIMEOUT = 5.0
@@ -178,9 +181,18 @@ class PgDatabase:
     def now(self) -> datetime:
         return self._clock()
 
-    async def connect(self) -> asyncpg.Connection:
+    async def connect(self, settings: Mapping[str, str] | None = None) -> asyncpg.Connection:
         """A connection of its own, outside the pool (listening, the refresher's lock,
-        the offer index's build)."""
+        the offer index's build). `settings`: the session's server settings, wanted
+        but not needed: a server (or a pooler in front of it) that refuses them at
+        connect gets a connection without them."""
+        if settings:
+            try:
+                return await _connect(self.url, settings)
+            except _Refused as exc:
+                log.info(
+                    "the server refused %s; connecting without them: %s", sorted(settings), exc
+                )
         return await _connect(self.url)
 
     # -- transactions -------------------------------------------------------------
@@ -245,11 +257,24 @@ def _signed32(value: int) -> int:
     return value - 2**32 if value >= 2**31 else value
 
 
-async def _connect(url: DatabaseUrl) -> asyncpg.Connection:
+class _Refused(Exception):
+    """The server answered the connection with an error other than the login's."""
+
+
+async def _connect(
+    url: DatabaseUrl, settings: Mapping[str, str] | None = None
+) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(
-            url.dsn, timeout=CONNECT_TIMEOUT, server_settings={"application_name": "gpucm"}
+            url.dsn,
+            timeout=CONNECT_TIMEOUT,
+            server_settings={**(settings or {}), "application_name": "gpucm"},
         )
+    except asyncpg.PostgresError as exc:
+        if settings and not isinstance(exc, _LOGIN_ERRORS):
+            # (PostgreSQL: an unknown or bad parameter; PgBouncer: an unsupported one)
+            raise _Refused(str(exc)) from None
+        raise StoreError(connect_error(url, exc)) from None
     except Exception as exc:
         raise StoreError(connect_error(url, exc)) from None
 
@@ -275,6 +300,13 @@ async def _connect_pool(url: DatabaseUrl) -> asyncpg.Pool:
         raise StoreError(connect_error(url, exc)) from None
     assert pool is not None
     return pool
+
+
+_LOGIN_ERRORS = (
+    asyncpg.InvalidPasswordError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+)
 
 
 def connect_error(url: DatabaseUrl, exc: BaseException) -> str:

@@ -19,6 +19,20 @@
   RECONNECT_MAX) while the server stays away; one warning per outage says so. Once
   listening again, every listener hears a RESYNC event: read again all it follows,
   since what was committed in the gap was said to no one.
+- **A silent session is a lost one.** A half-open link (a laptop suspended, a NAT or
+  VPN that forgot the connection, a server's host gone without a word) ends nothing:
+  the socket stays "connected" and hears nothing, for hours. So the team's session
+  is asked `SELECT 1` every PING_EVERY seconds; no answer within PING_TIMEOUT and it
+  is taken as lost: closed here, and the path above runs (one warning, listening
+  again, RESYNC). A refresher whose session goes silent stops refreshing then
+  (engine/team_refresh.py hears `on_lost`), before the server can free its lock.
+- **The server notices a vanished process within about a minute.** The team's
+  session asks the server for TCP keepalives (SESSION_SETTINGS: first probe after
+  30 s idle, then every 10 s, dead after 3 unanswered) and a 60 s limit on data
+  it sent that goes unacknowledged (a NOTIFY to a machine that is gone): the
+  session ends, the refresher's lock with it, and another process takes over,
+  rather than after the OS's default two hours. A server (or pooler) that refuses
+  these settings gets a session without them (store/pg/database.py `connect`).
 """
 
 from __future__ import annotations
@@ -46,6 +60,20 @@ _REFRESHER_KEY = "refresher"
 # first to the last (each try itself gives up after the database's connect timeout)
 RECONNECT_FIRST = 0.25
 RECONNECT_MAX = 5.0
+# the session's liveness check: a round trip per process every 15 s costs the server
+# nothing, and a silent link is found within 25 s, well before the server's
+# keepalives below free a vanished refresher's lock (60 s): a refresher behind a
+# dead link stops before another can start. 10 s to answer: a loaded server answers
+# SELECT 1 far sooner; a link that cannot is as good as lost for a live table
+PING_EVERY = 15.0
+PING_TIMEOUT = 10.0
+# per session (PostgreSQL's defaults are the OS's: 2 hours before the first probe)
+SESSION_SETTINGS = {
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "60000",  # ms, PostgreSQL 12+ (gpucm's oldest)
+}
 
 
 def whoami() -> str:
@@ -77,6 +105,10 @@ class PgTeam:
         self._connecting = asyncio.Lock()
         self._missed = False  # the listening session ended: listeners missed what was said
         self._reconnecting: asyncio.Task[None] | None = None
+        self._watching: asyncio.Task[None] | None = None
+        # one statement at a time on the session: the liveness check, the lock's
+        self._using = asyncio.Lock()
+        self._silent_since: float | None = None  # the check found the session silent
         self._closed = False
 
     @property
@@ -88,7 +120,7 @@ class PgTeam:
             conn = self._conn
             if conn is not None and not conn.is_closed():
                 return conn
-            conn = await self._db.connect()
+            conn = await self._db.connect(SESSION_SETTINGS)
             try:
                 conn.add_termination_listener(self._terminated)
                 await conn.add_listener(self._db.channel, self._heard)
@@ -96,6 +128,7 @@ class PgTeam:
                 conn.terminate()
                 raise
             self._conn = conn
+            self._watch(conn)
             missed, self._missed = self._missed, False
         if missed:
             self._tell(TeamEvent(topic=RESYNC, details=(), by="", own=False))
@@ -112,10 +145,46 @@ class PgTeam:
         if self._listeners:
             self._missed = True
             self._listen_again()
+        else:
+            self._silent_since = None  # no outage to tell of: nobody listens
         if was:
             log.warning("lost the team's refresher lock (the session ended)")
             for lost in self._lost:
                 lost()
+
+    def _watch(self, conn: asyncpg.Connection) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+        self._watching = asyncio.get_running_loop().create_task(
+            self._check_alive(conn), name="gpucm: is the team's session alive"
+        )
+
+    async def _check_alive(self, conn: asyncpg.Connection) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(PING_EVERY)
+            if conn is not self._conn or conn.is_closed():
+                return
+            ping = loop.create_task(self._ping(conn))
+            done, _ = await asyncio.wait([ping], timeout=PING_TIMEOUT)
+            if not done and conn is self._conn:
+                # no answer: lost, as if the server had ended it. Terminated rather
+                # than the ping cancelled: asyncpg would send the server a cancel
+                # request over a new connection, down the same dead link
+                self._silent_since = loop.time() - PING_TIMEOUT
+                log.warning(
+                    "the team's database did not answer within %g s; listening again",
+                    PING_TIMEOUT,
+                )
+                conn.terminate()
+            with contextlib.suppress(Exception):
+                await ping
+            if not done:
+                return
+
+    async def _ping(self, conn: asyncpg.Connection) -> None:
+        async with self._using:
+            await conn.fetchval("SELECT 1")
 
     def _listen_again(self) -> None:
         if self._closed or (self._reconnecting is not None and not self._reconnecting.done()):
@@ -126,7 +195,8 @@ class PgTeam:
 
     async def _reconnect(self) -> None:
         pause = RECONNECT_FIRST
-        since: float | None = None
+        # an outage the liveness check found is said already: once per outage
+        since, self._silent_since = self._silent_since, None
         loop = asyncio.get_running_loop()
         while self._conn is None and not self._closed:
             try:
@@ -188,10 +258,13 @@ class PgTeam:
         if self.leading and self._conn is not None and not self._conn.is_closed():
             return True
         conn = await self._connection()
-        got = bool(
-            await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LEADER_LOCK, self._db.key)
-        )
-        if got:
+        async with self._using:
+            got = bool(
+                await conn.fetchval(
+                    "SELECT pg_try_advisory_lock($1, $2)", LEADER_LOCK, self._db.key
+                )
+            )
+        if got and conn is self._conn:
             self.leading = True
             since = self._db.now().timestamp()
             async with self._db.write() as tx:
@@ -201,7 +274,8 @@ class PgTeam:
                     (_REFRESHER_KEY, json.dumps({"who": self.who, "since": since})),
                 )
                 tx.changed("refresher", self.who)
-        return got
+        # the session may have ended meanwhile, and the lock with it
+        return self.leading and conn is self._conn and not conn.is_closed()
 
     async def resign(self) -> None:
         if not self.leading:
@@ -209,8 +283,11 @@ class PgTeam:
         self.leading = False
         conn = self._conn
         if conn is not None and not conn.is_closed():
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await conn.execute("SELECT pg_advisory_unlock($1, $2)", LEADER_LOCK, self._db.key)
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                async with self._using:
+                    await conn.execute(
+                        "SELECT pg_advisory_unlock($1, $2)", LEADER_LOCK, self._db.key
+                    )
 
     async def refresher(self) -> RefresherInfo | None:
         """Who refreshes for the team (or last did), and whether it still holds the lock."""
@@ -236,6 +313,10 @@ class PgTeam:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])
+        watching, self._watching = self._watching, None
+        if watching is not None and not watching.done():
+            watching.cancel()
+            await asyncio.wait([watching])
         await self.resign()
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
