@@ -98,7 +98,7 @@ def test_the_real_app_reads_keys_and_quits_through_the_driver(tmp_path: Path) ->
     try:
         assert " match" in _read_until(master, " match", 20)  # the main screen is up
         os.write(master, b"?")  # keys reach the app: help opens
-        assert "esc / q / ? close" in _read_until(master, "esc / q / ? close", 10)
+        assert "esc / q / ? / f1 close" in _read_until(master, "esc / q / ? / f1 close", 10)
         os.write(master, b"\x1b")
         _read(master, 0.5)
         os.write(master, b"q")

@@ -274,7 +274,11 @@ async def test_a_workload_is_read_whole_and_a_bad_one_gets_a_hint() -> None:
         box = app.query_one("#fp-fits", Input)
         box.focus()
         box.insert_text_at_cursor("70b@BF16,ctx=32k")
-        await pilot.pause(0.3)
+        # the debounce's timer, on a loaded machine (CI) later than one pause
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if app.changes:
+                break
         assert [q.fits for q in app.changes] == ["70B@bf16,ctx=32k"]
         box.value = "70B@bf17"
         await pilot.pause(0.3)

@@ -218,7 +218,7 @@ async def settle(pilot: Pilot[None]) -> None:
         await pilot.pause(0.15)
     # A pane reads when it comes into view, and on a loaded machine its Show can land
     # after the workers were counted: the picture then had the pane's empty text.
-    for _ in range(40):
+    for _ in range(100):
         if all(d.settled for d in pilot.app.screen.query(ModelDetail)):
             break
         await workers_done(pilot.app)
