@@ -366,8 +366,11 @@ class ModelDetail(InView, VerticalScroll):
 
     @property
     def settled(self) -> bool:
-        """Out of view (it reads nothing then), or showing the model it was asked for."""
-        return not self.laid_out or self._body.view.model == self._model
+        """Out of view (it reads nothing then), or showing the model it was asked for.
+        On screen counts before its Show is handled: drawn, not yet told, it shows the
+        hint where its model will be (a screenshot taken then had the hint)."""
+        in_view = self.laid_out or self.is_on_screen
+        return not in_view or self._body.view.model == self._model
 
     def show(self, gpu_model: str | None) -> None:
         if gpu_model == self._model:
