@@ -161,140 +161,111 @@ _DIALOG_APP_KEYS: list[tuple[str, str]] = [
     (TEXTUAL_QUIT, "quit"),
 ]
 
-COMPARE_HELP: KeyHelp = [
-    (
-        "Compare",
-        [
-            ("{compare.previous} {compare.next}", "choose an offer"),
-            ("{cursor.up} {cursor.down}", "scroll the rows"),
-            ("{compare.launch}", "launch the offer chosen"),
-            ("{compare.gb_out}", "GB out per hour (egress)"),
-            ("{compare.close}", "close"),
-        ],
-    ),
-    ("App", _DIALOG_APP_KEYS),
-]
-
-OFFER_DETAIL_HELP: KeyHelp = [
-    (
-        "Offer",
-        [
-            ("↑↓ pgup/dn", "scroll"),
-            ("{detail.launch}", "launch this offer"),
-            ("{detail.close}", "close"),
-        ],
-    ),
-    ("App", _DIALOG_APP_KEYS),
-]
-
-BEST_OFFERS_HELP: KeyHelp = [
-    (
-        "Best offers",
-        [
-            ("{cursor.up} {cursor.down}", "choose an offer"),
-            ("{best.more_hours} / {best.fewer_hours}", "more / fewer hours"),
-            ("{best.launch}", "launch the offer chosen"),
-            ("{best.close}", "close"),
-        ],
-    ),
-    ("App", _DIALOG_APP_KEYS),
-]
-
-# in a text field, letters (q among them) type: esc is the way out there
-LAUNCH_FORM_HELP: KeyHelp = [
-    (
-        "Launch form",
-        [
-            ("tab", "next field"),
-            ("shift+tab", "previous field"),
-            ("{launch.add_env}", "add an env variable"),
-            ("{launch.review}", "review the price"),
-            ("{launch.cancel}", "cancel (q: not in a field)"),
-        ],
-    ),
-    ("App", _DIALOG_APP_KEYS),
-]
-
-CONFIRM_LAUNCH_HELP: KeyHelp = [
-    (
-        "Confirm launch",
-        [
-            ("tab shift+tab", "choose a button"),
-            ("⏎", "press it: Launch spends"),
-            ("{confirm.next_option}", "next option"),
-            ("{confirm.back}", "back to the form"),
-        ],
-    ),
-    ("App", _DIALOG_APP_KEYS),
-]
-
-DISARM_HELP: KeyHelp = [
-    (
-        "Disarm",
-        [
-            ("{disarm.confirm}", "disarm the watch"),
-            ("tab shift+tab", "choose a button"),
-            ("{confirm.back}", "back: nothing changes"),
-        ],
-    ),
-    ("App", _DIALOG_APP_KEYS),
-]
 
 _FIELD_KEYS: list[tuple[str, str]] = [
     ("tab", "next field"),
     ("shift+tab", "previous field"),
 ]
 
-SAVE_FILTER_HELP: KeyHelp = [
-    ("Save filter", [("⏎", "save it by that name"), ("{dialog.cancel}", "cancel")]),
-    ("App", _DIALOG_APP_KEYS),
-]
 
-WATCH_FORM_HELP: KeyHelp = [
-    (
-        "Watch",
-        [
-            *_FIELD_KEYS,
-            ("space", "tick / untick a box"),
-            ("⏎", "save the watch"),
-            ("{dialog.cancel}", "cancel"),
-        ],
-    ),
-    ("App", _DIALOG_APP_KEYS),
-]
+def _dialog(title: str, rows: list[tuple[str, str]]) -> KeyHelp:
+    """A dialog's help: its own keys, then the app's few that answer there."""
+    return [(title, rows), ("App", _DIALOG_APP_KEYS)]
 
-PROMPT_HELP: KeyHelp = [
-    ("Prompt", [("⏎", "use it"), ("{dialog.cancel}", "cancel")]),
-    ("App", _DIALOG_APP_KEYS),
-]
 
-GB_OUT_HELP: KeyHelp = [
-    ("GB out per hour", [("⏎", "use it (0: not counted)"), ("{dialog.cancel}", "cancel")]),
-    ("App", _DIALOG_APP_KEYS),
-]
+COMPARE_HELP: KeyHelp = _dialog(
+    "Compare",
+    [
+        ("{compare.previous} {compare.next}", "choose an offer"),
+        ("{cursor.up} {cursor.down}", "scroll the rows"),
+        ("{compare.launch}", "launch the offer chosen"),
+        ("{compare.gb_out}", "GB out per hour (egress)"),
+        ("{compare.close}", "close"),
+    ],
+)
 
-MARK_BAD_HELP: KeyHelp = [
-    ("Bad host", [("⏎", "remember it, with why"), ("{dialog.cancel}", "cancel")]),
-    ("App", _DIALOG_APP_KEYS),
-]
+OFFER_DETAIL_HELP: KeyHelp = _dialog(
+    "Offer",
+    [
+        ("↑↓ pgup/dn", "scroll"),
+        ("{detail.launch}", "launch this offer"),
+        ("{detail.close}", "close"),
+    ],
+)
 
-TERMINATE_HELP: KeyHelp = [
-    (
-        "Terminate",
-        [("⏎", "terminate, if the name matches"), ("{dialog.cancel}", "keep the machine")],
-    ),
-    ("App", _DIALOG_APP_KEYS),
-]
+BEST_OFFERS_HELP: KeyHelp = _dialog(
+    "Best offers",
+    [
+        ("{cursor.up} {cursor.down}", "choose an offer"),
+        ("{best.more_hours} / {best.fewer_hours}", "more / fewer hours"),
+        ("{best.launch}", "launch the offer chosen"),
+        ("{best.close}", "close"),
+    ],
+)
 
-LOGS_HELP: KeyHelp = [
-    ("Logs", [("↑↓ pgup/dn", "scroll"), ("{logs.close}", "close")]),
-    ("App", _DIALOG_APP_KEYS),
-]
+# in a text field, letters (q among them) type: esc is the way out there
+LAUNCH_FORM_HELP: KeyHelp = _dialog(
+    "Launch form",
+    [
+        *_FIELD_KEYS,
+        ("{launch.add_env}", "add an env variable"),
+        ("{launch.review}", "review the price"),
+        ("{launch.cancel}", "cancel (q: not in a field)"),
+    ],
+)
 
-INSTANCE_DETAIL_HELP: KeyHelp = [
-    ("Instance", [("↑↓ pgup/dn", "scroll"), ("{instance.close}", "close")]),
-    ("App", _DIALOG_APP_KEYS),
-]
+CONFIRM_LAUNCH_HELP: KeyHelp = _dialog(
+    "Confirm launch",
+    [
+        ("tab shift+tab", "choose a button"),
+        ("⏎", "press it: Launch spends"),
+        ("{confirm.next_option}", "next option"),
+        ("{confirm.back}", "back to the form"),
+    ],
+)
+
+DISARM_HELP: KeyHelp = _dialog(
+    "Disarm",
+    [
+        ("{disarm.confirm}", "disarm the watch"),
+        ("tab shift+tab", "choose a button"),
+        ("{confirm.back}", "back: nothing changes"),
+    ],
+)
+
+SAVE_FILTER_HELP: KeyHelp = _dialog(
+    "Save filter", [("⏎", "save it by that name"), ("{dialog.cancel}", "cancel")]
+)
+
+WATCH_FORM_HELP: KeyHelp = _dialog(
+    "Watch",
+    [
+        *_FIELD_KEYS,
+        ("space", "tick / untick a box"),
+        ("⏎", "save the watch"),
+        ("{dialog.cancel}", "cancel"),
+    ],
+)
+
+PROMPT_HELP: KeyHelp = _dialog("Prompt", [("⏎", "use it"), ("{dialog.cancel}", "cancel")])
+
+GB_OUT_HELP: KeyHelp = _dialog(
+    "GB out per hour", [("⏎", "use it (0: not counted)"), ("{dialog.cancel}", "cancel")]
+)
+
+MARK_BAD_HELP: KeyHelp = _dialog(
+    "Bad host", [("⏎", "remember it, with why"), ("{dialog.cancel}", "cancel")]
+)
+
+TERMINATE_HELP: KeyHelp = _dialog(
+    "Terminate", [("⏎", "terminate, if the name matches"), ("{dialog.cancel}", "keep the machine")]
+)
+
+LOGS_HELP: KeyHelp = _dialog("Logs", [("↑↓ pgup/dn", "scroll"), ("{logs.close}", "close")])
+
+INSTANCE_DETAIL_HELP: KeyHelp = _dialog(
+    "Instance", [("↑↓ pgup/dn", "scroll"), ("{instance.close}", "close")]
+)
 
 # `?` on a dialog: a modal screen hides the app's own bindings from its keys, so each
 # dialog binds the app's help action itself, under the app's id (a [keymap] moves both).
