@@ -54,6 +54,18 @@ _MODEL_PRICES = (
 )
 
 
+def _gpu_prices_sql(where: str) -> str:
+    """The prices per GPU-hour of the offers `where` matches, cheapest first (LIMIT ?)."""
+    return (
+        f"SELECT price_per_gpu_hour FROM offers WHERE {where} ORDER BY price_per_gpu_hour LIMIT ?"
+    )
+
+
+def _provider_counts_sql(where: str) -> str:
+    """How many offers `where` matches, per provider."""
+    return f"SELECT provider, count(*) FROM offers WHERE {where} GROUP BY provider"
+
+
 def _rows_by_rowid(raw: sqlite3.Connection, select: str, rowids: Sequence[int]) -> list[Any]:
     """Rows for a page of rowids, in the page's order (one JSON parameter, any length)."""
     if not rowids:
@@ -197,20 +209,13 @@ class OfferReads:
         """Prices per GPU-hour of the offers a query matches (for a distribution chart);
         capped, cheapest first."""
         flt = build_filter(query, self._catalog())
-        rows = await self._shared_db.select(
-            f"SELECT price_per_gpu_hour FROM offers WHERE {flt.where}"
-            " ORDER BY price_per_gpu_hour LIMIT ?",
-            (*flt.params, limit),
-        )
+        rows = await self._shared_db.select(_gpu_prices_sql(flt.where), (*flt.params, limit))
         return [r[0] for r in rows]
 
     async def provider_counts(self, query: SearchQuery) -> dict[str, int]:
         """How many offers each provider has among those a query matches."""
         flt = build_filter(query, self._catalog())
-        rows = await self._shared_db.select(
-            f"SELECT provider, count(*) FROM offers WHERE {flt.where} GROUP BY provider",
-            flt.params,
-        )
+        rows = await self._shared_db.select(_provider_counts_sql(flt.where), flt.params)
         return {r[0]: int(r[1]) for r in rows}
 
 
@@ -403,10 +408,7 @@ class OfferTable(OfferReads):
             return await super().gpu_prices(query, limit=limit)
         catalog = self._catalog()
         flt = build_filter(query, catalog)
-        sql = (
-            f"SELECT price_per_gpu_hour FROM offers WHERE {flt.where}"
-            " ORDER BY price_per_gpu_hour LIMIT ?"
-        )
+        sql = _gpu_prices_sql(flt.where)
         return await self._index.read(
             lambda _, index: index.gpu_prices(query, catalog, limit),
             lambda raw: [r[0] for r in raw.execute(sql, (*flt.params, limit))],
@@ -417,7 +419,7 @@ class OfferTable(OfferReads):
             return await super().provider_counts(query)
         catalog = self._catalog()
         flt = build_filter(query, catalog)
-        sql = f"SELECT provider, count(*) FROM offers WHERE {flt.where} GROUP BY provider"
+        sql = _provider_counts_sql(flt.where)
         return await self._index.read(
             lambda _, index: index.provider_counts(query, catalog),
             lambda raw: {r[0]: int(r[1]) for r in raw.execute(sql, flt.params)},
